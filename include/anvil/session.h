@@ -1,0 +1,60 @@
+// Session: compile a graph once for a backend, run it many times with named inputs.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "anvil/graph.h"
+#include "anvil/tensor.h"
+
+namespace anvil {
+
+struct SessionOptions {
+  std::string backend = "reference";  // "reference" or "cpu" (and later "cuda")
+  int threads = 1;
+  /// Tensors to keep besides the outputs (canonical or source names). Anything kept is
+  /// protected from passes that would fuse it away.
+  std::vector<std::string> taps;
+  bool keep_all = false;  // keep every tensor (verify, dump)
+  bool optimize = true;   // run the graph passes before compiling
+};
+
+/// Shape and dtype of a graph input or output, in the source framework's layout.
+struct TensorInfo {
+  std::string name;         // canonical value name
+  std::string source_name;  // name in the source framework
+  DType dtype;
+  Shape shape;              // in the source layout
+};
+
+class Executable;
+
+class Session {
+ public:
+  explicit Session(Graph graph, SessionOptions options = {});
+  ~Session();
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+
+  /// Runs with inputs keyed by input name (canonical or source name; a single-input graph
+  /// also accepts any key). Returns the graph outputs, or the tensors named in `fetch`
+  /// (outputs, taps, or any tensor when keep_all), keyed by the names as asked, each in
+  /// the source framework's layout.
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs,
+                                    const std::vector<std::string>& fetch = {});
+
+  const Graph& graph() const;  // the graph as compiled (after passes)
+  const Graph& source_graph() const;  // the graph as given
+  std::vector<TensorInfo> inputs() const;
+  std::vector<TensorInfo> outputs() const;
+  const SessionOptions& options() const;
+  double compile_ms() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace anvil

@@ -1,0 +1,196 @@
+#include "anvil/session.h"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "anvil/error.h"
+#include "backend/backend.h"
+#include "graph/passes/passes.h"
+
+namespace anvil {
+
+struct Session::Impl {
+  Graph source;
+  Graph compiled;
+  SessionOptions options;
+  std::set<std::string> kept_names;  // names (as asked) that the current executable keeps
+  std::vector<int> keep;             // value indices in `compiled`
+  std::unique_ptr<Executable> exe;
+  double compile_ms = 0;
+
+  void compile(const std::vector<std::string>& extra) {
+    auto t0 = std::chrono::steady_clock::now();
+    Graph g = source;
+    std::vector<std::string> want = options.taps;
+    want.insert(want.end(), extra.begin(), extra.end());
+    passes::Protected protect;
+    for (int o : g.outputs) protect.insert(g.values[static_cast<size_t>(o)].name);
+    for (const auto& w : want) {
+      int v = g.find_value_by_any_name(w);
+      if (v < 0) throw Error("no tensor named '" + w + "' in the model", g.source_file, {}, "output");
+      protect.insert(g.values[static_cast<size_t>(v)].name);
+    }
+    if (options.keep_all)
+      for (const auto& v : g.values) protect.insert(v.name);
+    if (options.optimize) passes::optimize(g, protect);
+    compiled = std::move(g);
+    CompileOptions co;
+    co.threads = options.threads;
+    keep.clear();
+    kept_names.clear();
+    for (const auto& w : want) {
+      int v = compiled.find_value_by_any_name(w);
+      if (v < 0) throw Error("tensor '" + w + "' was optimized away", compiled.source_file);
+      keep.push_back(v);
+      kept_names.insert(w);
+    }
+    if (options.keep_all)
+      for (size_t i = 0; i < compiled.values.size(); ++i) keep.push_back(static_cast<int>(i));
+    co.keep = keep;
+    for (int o : compiled.outputs) co.keep.push_back(o);
+    exe = find_backend(options.backend).compile(compiled, co);
+    compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
+
+Session::Session(Graph graph, SessionOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  if (impl_->options.threads < 1) impl_->options.threads = 1;
+  graph.toposort();
+  graph.validate();
+  passes::fold_constants(graph, {});  // shapes, and constants that shapes depend on
+  graph.compact();
+  impl_->source = std::move(graph);
+  impl_->compile({});
+}
+
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+const Graph& Session::graph() const { return impl_->compiled; }
+const Graph& Session::source_graph() const { return impl_->source; }
+const SessionOptions& Session::options() const { return impl_->options; }
+double Session::compile_ms() const { return impl_->compile_ms; }
+
+namespace {
+std::vector<int> inverse(const std::vector<int>& p) {
+  std::vector<int> r(p.size());
+  for (size_t i = 0; i < p.size(); ++i) r[static_cast<size_t>(p[i])] = static_cast<int>(i);
+  return r;
+}
+
+Shape source_shape(const Value& v) {
+  if (v.prov.to_source.empty() || v.prov.to_source.size() != v.shape.size()) return v.shape;
+  Shape s(v.shape.size());
+  for (size_t i = 0; i < s.size(); ++i) s[i] = v.shape[static_cast<size_t>(v.prov.to_source[i])];
+  return s;
+}
+
+Tensor to_source_layout(const Value& v, const Tensor& t) {
+  if (v.prov.to_source.empty() || static_cast<int>(v.prov.to_source.size()) != t.rank()) return t;
+  return transpose(t, v.prov.to_source);
+}
+
+TensorInfo info_of(const Value& v) {
+  return TensorInfo{v.name, v.prov.source_name.empty() ? v.name : v.prov.source_name, v.dtype,
+                    source_shape(v)};
+}
+}  // namespace
+
+std::vector<TensorInfo> Session::inputs() const {
+  std::vector<TensorInfo> r;
+  for (int i : impl_->compiled.inputs) r.push_back(info_of(impl_->compiled.values[static_cast<size_t>(i)]));
+  return r;
+}
+
+std::vector<TensorInfo> Session::outputs() const {
+  std::vector<TensorInfo> r;
+  for (int i : impl_->compiled.outputs) r.push_back(info_of(impl_->compiled.values[static_cast<size_t>(i)]));
+  return r;
+}
+
+std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& inputs,
+                                           const std::vector<std::string>& fetch) {
+  Impl& m = *impl_;
+  // Recompile when asked for a tensor the current executable does not keep.
+  std::vector<std::string> missing;
+  for (const auto& f : fetch) {
+    if (m.kept_names.count(f)) continue;
+    int v = m.compiled.find_value_by_any_name(f);
+    bool is_output = false;
+    for (int o : m.compiled.outputs) is_output |= (o == v);
+    if (v >= 0 && (is_output || m.options.keep_all)) continue;
+    missing.push_back(f);
+  }
+  if (!missing.empty()) {
+    std::vector<std::string> all(m.kept_names.begin(), m.kept_names.end());
+    for (const auto& t : m.options.taps) all.erase(std::remove(all.begin(), all.end(), t), all.end());
+    all.insert(all.end(), missing.begin(), missing.end());
+    m.compile(all);
+  }
+
+  const Graph& g = m.compiled;
+  std::vector<Tensor> feed(g.inputs.size());
+  std::set<std::string> used;
+  for (size_t i = 0; i < g.inputs.size(); ++i) {
+    const Value& v = g.values[static_cast<size_t>(g.inputs[i])];
+    auto it = inputs.find(v.name);
+    if (it == inputs.end() && !v.prov.source_name.empty()) it = inputs.find(v.prov.source_name);
+    if (it == inputs.end() && g.inputs.size() == 1 && inputs.size() == 1) it = inputs.begin();
+    if (it == inputs.end()) {
+      std::string names;
+      for (int k : g.inputs) names += (names.empty() ? "" : ", ") + g.values[static_cast<size_t>(k)].name;
+      throw Error("missing input '" + v.name + "' (the model's inputs: " + names + ")",
+                  g.source_file, {}, "input");
+    }
+    used.insert(it->first);
+    Tensor t = it->second;
+    Shape want = source_shape(v);
+    if (t.shape() != want)
+      throw Error("input '" + v.name + "' has shape " + shape_str(t.shape()) + ", the model expects " +
+                      shape_str(want),
+                  g.source_file, {}, "input");
+    if (t.dtype() != v.dtype) {
+      if (is_float(t.dtype()) && is_float(v.dtype))
+        t = t.to(v.dtype);
+      else
+        throw Error(std::string("input '") + v.name + "' has dtype " + dtype_name(t.dtype()) +
+                        ", the model expects " + dtype_name(v.dtype),
+                    g.source_file, {}, "input");
+    }
+    if (!v.prov.to_source.empty() && static_cast<int>(v.prov.to_source.size()) == t.rank())
+      t = transpose(t, inverse(v.prov.to_source));
+    feed[i] = t;
+  }
+  for (const auto& [k, _] : inputs)
+    if (!used.count(k))
+      throw Error("the model has no input named '" + k + "'", g.source_file, {}, "input");
+
+  std::vector<Tensor> results = m.exe->run(feed);
+  // results are in the order of co.keep: m.keep, then graph outputs.
+  std::map<std::string, Tensor> out;
+  auto value_result = [&](int v) -> Tensor {
+    for (size_t k = 0; k < m.keep.size(); ++k)
+      if (m.keep[k] == v) return results[k];
+    for (size_t k = 0; k < g.outputs.size(); ++k)
+      if (g.outputs[k] == v) return results[m.keep.size() + k];
+    throw Error("tensor '" + g.values[static_cast<size_t>(v)].name + "' was not kept", g.source_file);
+  };
+  if (fetch.empty()) {
+    for (int o : g.outputs) {
+      const Value& v = g.values[static_cast<size_t>(o)];
+      out[v.prov.source_name.empty() ? v.name : v.prov.source_name] = to_source_layout(v, value_result(o));
+    }
+  } else {
+    for (const auto& f : fetch) {
+      int v = g.find_value_by_any_name(f);
+      if (v < 0) throw Error("no tensor named '" + f + "' in the model", g.source_file, {}, "output");
+      out[f] = to_source_layout(g.values[static_cast<size_t>(v)], value_result(v));
+    }
+  }
+  return out;
+}
+
+}  // namespace anvil

@@ -1,0 +1,31 @@
+// Graph passes: each a small function Graph -> Graph (in place) that must not change the
+// graph's outputs. `protect` names values (canonical names) that must survive with their
+// values unchanged: graph outputs are always protected, taps are added by the Session.
+#pragma once
+
+#include <set>
+#include <string>
+
+#include "anvil/graph.h"
+
+namespace anvil::passes {
+
+using Protected = std::set<std::string>;
+
+/// Evaluates nodes whose inputs are all constant (and Shape of known shapes) into constants.
+void fold_constants(Graph& g, const Protected& protect);
+/// Removes nodes whose outputs are not used by any graph output.
+void remove_dead_nodes(Graph& g, const Protected& protect);
+/// Removes Identity and Dropout (inference) nodes, rewiring their consumers.
+void remove_identities(Graph& g, const Protected& protect);
+/// Folds BatchNormalization (inference) into a preceding Conv/ConvTranspose/Gemm when its
+/// input is used only there.
+void fold_batchnorm(Graph& g, const Protected& protect);
+/// Fuses a following activation (Relu, Clip, LeakyRelu, Sigmoid, Tanh, HardSigmoid, Elu)
+/// into Conv/ConvTranspose/Gemm/MatMul as the attributes activation/activation_alpha/beta.
+void fuse_activations(Graph& g, const Protected& protect);
+
+/// The default pipeline, in order; leaves the graph compacted and shape-inferred.
+void optimize(Graph& g, const Protected& protect);
+
+}  // namespace anvil::passes

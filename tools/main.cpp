@@ -1,0 +1,57 @@
+#include <cstdio>
+#include <cstring>
+#include <exception>
+
+#include "anvil/error.h"
+#include "commands.h"
+
+namespace anvil::cli {
+
+namespace {
+std::vector<Command>& registry() {
+  static std::vector<Command> v;
+  return v;
+}
+}  // namespace
+
+void register_command(Command c) { registry().push_back(std::move(c)); }
+const std::vector<Command>& commands() { return registry(); }
+
+}  // namespace anvil::cli
+
+namespace {
+void usage(FILE* f) {
+  std::fprintf(f, "anvil: import, run and verify trained neural networks\n\nusage: anvil <command> [args]\n\ncommands:\n");
+  for (const auto& c : anvil::cli::commands()) std::fprintf(f, "  %-9s %s\n", c.name.c_str(), c.summary.c_str());
+  std::fprintf(f, "\nRun 'anvil <command> --help' for a command's options.\n");
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("anvil 0.1.0\n");
+    return 0;
+  }
+  for (const auto& c : anvil::cli::commands()) {
+    if (c.name != argv[1]) continue;
+    try {
+      return c.main(argc - 1, argv + 1);
+    } catch (const anvil::Error& e) {
+      std::fprintf(stderr, "anvil %s: error: %s\n", argv[1], e.what());
+      return 2;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "anvil %s: error: out of memory\n", argv[1]);
+      return 2;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "anvil %s: error: %s\n", argv[1], e.what());
+      return 2;
+    }
+  }
+  std::fprintf(stderr, "anvil: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
