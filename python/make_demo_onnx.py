@@ -107,19 +107,24 @@ def main():
         f.write("".join(f"{int(v)}\n" for v in labels))
 
     # The same digits as PNGs, grey 0..255 (value * 255 / 16, rounded), upscaled 4x with
-    # nearest neighbour to 32x32. `anvil run --input digits/N.png --divide 255` resizes them
-    # back to 8x8 (bilinear, half-pixel centres reproduce the 8x8 pixels exactly).
+    # nearest neighbour to 32x32. `anvil run --input digits/N.png --divide 255` shrinks them
+    # back to the model's 8x8 (antialiased, so close to but not exactly the 8x8 pixels).
     for i in range(BATCH):
         grey = np.rint(batch[i, 0] * 255.0).clip(0, 255).astype(np.uint8)
         big = np.kron(grey, np.ones((4, 4), dtype=np.uint8))
         Image.fromarray(big, mode="L").save(
             os.path.join(args.out, "digits", f"{i}_label{int(labels[i])}.png"))
 
-    # PyTorch's output for the rounded PNG pixels (the image path quantizes to 8 bits).
-    png_batch = np.stack([np.rint(batch[i] * 255.0) / 255.0 for i in range(BATCH)]).astype(np.float32)
+    # PyTorch's predictions for what the image path feeds: the 32x32 PNGs shrunk back to 8x8
+    # with an antialiased bilinear filter (PIL's BILINEAR; Anvil uses stb's triangle filter,
+    # the same kind), divided by 255.
+    png_batch = []
+    for i in range(BATCH):
+        img = Image.open(os.path.join(args.out, "digits", f"{i}_label{int(labels[i])}.png"))
+        small = np.asarray(img.resize((8, 8), Image.BILINEAR), dtype=np.float32) / 255.0
+        png_batch.append(small[None])
     with torch.no_grad():
-        png_probs = model(torch.from_numpy(png_batch)).numpy()
-    png_pred = png_probs.argmax(1)
+        png_pred = model(torch.from_numpy(np.stack(png_batch))).numpy().argmax(1)
 
     readme = f"""# Demo model: digits CNN
 
@@ -149,8 +154,10 @@ Files:
 | `digits/<i>_label<L>.png` | the same digits as 32x32 grey PNGs (value * 255 / 16 rounded, 4x nearest upscale) |
 
 PyTorch predicts {' '.join(str(int(v)) for v in expected.argmax(1))} for `inputs/image.npy`, and
-{' '.join(str(int(v)) for v in png_pred)} for the PNG pixels (8-bit rounded), with
-`anvil run models/demo/digits_cnn.onnx --input models/demo/digits/0_label{int(labels[0])}.png --divide 255`.
+{' '.join(str(int(v)) for v in png_pred)} for the PNGs shrunk back to 8x8 (PIL's antialiased
+bilinear resize, then / 255), which is what
+`anvil run models/demo/digits_cnn.onnx --input models/demo/digits/0_label{int(labels[0])}.png --divide 255`
+feeds (Anvil shrinks with stb's triangle filter, the same kind of filter).
 """
     with open(os.path.join(args.out, "README.md"), "w") as f:
         f.write(readme)
