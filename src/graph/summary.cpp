@@ -1,0 +1,132 @@
+// summary(): a Keras-like table, one row per node, to check shapes against the source model.
+#include "anvil/summary.h"
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include "anvil/error.h"
+
+namespace anvil {
+namespace {
+
+Shape source_shape(const Value& v) {
+  const auto& p = v.prov.to_source;
+  if (p.empty() || p.size() != v.shape.size()) return v.shape;
+  Shape s(v.shape.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    int k = p[i];
+    if (k < 0 || static_cast<size_t>(k) >= v.shape.size()) return v.shape;
+    s[i] = v.shape[static_cast<size_t>(k)];
+  }
+  return s;
+}
+
+std::string shape_cell(const Value& v) {
+  if (!v.shape_known) return "?";
+  std::string s = shape_str(source_shape(v));
+  if (!v.prov.source_layout.empty() && v.shape.size() == v.prov.source_layout.size())
+    s += " " + v.prov.source_layout;
+  return s;
+}
+
+std::string source_name(const Value& v) {
+  if (v.prov.source_name.empty()) return v.name;
+  if (v.prov.output_index != 0) return v.prov.source_name + ":" + std::to_string(v.prov.output_index);
+  return v.prov.source_name;
+}
+
+std::string pads_cell(const Node& n) {
+  if (!n.attrs.has("pads")) return "";
+  std::vector<int64_t> p;
+  try {
+    p = n.attrs.get_ints("pads");
+  } catch (const Error&) {
+    return n.attrs.to_string("pads");
+  }
+  std::string s = "[";
+  for (size_t i = 0; i < p.size(); ++i) s += (i ? "," : "") + std::to_string(p[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+int64_t node_parameter_count(const Graph& g, const Node& n) {
+  int64_t count = 0;
+  std::set<int> seen;
+  for (int in : n.inputs) {
+    if (in < 0 || static_cast<size_t>(in) >= g.values.size() || !seen.insert(in).second) continue;
+    const Value& v = g.values[static_cast<size_t>(in)];
+    if (v.is_constant()) count += v.constant.numel();
+  }
+  return count;
+}
+
+std::string summary(const Graph& g, const SummaryOptions& options) {
+  using Row = std::vector<std::string>;
+  std::vector<Row> rows;
+  const Row header{"Layer (source name)", "Op", "Output shape", "Padding", "Params"};
+  for (int i : g.inputs) {
+    const Value& v = g.values[static_cast<size_t>(i)];
+    rows.push_back({source_name(v), "Input", shape_cell(v), "", "0"});
+  }
+  std::set<int> counted;
+  int64_t total = 0;
+  for (const Node& n : g.nodes) {
+    if (n.dead) continue;
+    std::string name = n.name, shapes;
+    for (size_t k = 0; k < n.outputs.size(); ++k) {
+      int o = n.outputs[k];
+      if (o < 0 || static_cast<size_t>(o) >= g.values.size()) continue;
+      const Value& v = g.values[static_cast<size_t>(o)];
+      if (k == 0) name = v.prov.source_name.empty() ? n.name : source_name(v);
+      shapes += (shapes.empty() ? "" : ", ") + shape_cell(v);
+    }
+    for (int in : n.inputs) {
+      if (in < 0 || static_cast<size_t>(in) >= g.values.size()) continue;
+      if (g.values[static_cast<size_t>(in)].is_constant() && counted.insert(in).second)
+        total += g.values[static_cast<size_t>(in)].constant.numel();
+    }
+    rows.push_back({name, n.source_op.empty() ? n.op : n.source_op, shapes, pads_cell(n),
+                    std::to_string(node_parameter_count(g, n))});
+  }
+  if (options.show_constants) {
+    for (const Value& v : g.values) {
+      if (!v.is_constant()) continue;
+      rows.push_back({source_name(v), "Constant", shape_str(v.shape), "",
+                      std::to_string(v.constant.numel())});
+    }
+  }
+
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const auto& r : rows)
+    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+  auto line = [&](const Row& r) {
+    std::string s;
+    for (size_t c = 0; c < r.size(); ++c) {
+      bool right = c + 1 == r.size();  // numbers right-aligned
+      std::string cell = r[c];
+      std::string pad(width[c] - cell.size(), ' ');
+      s += right ? pad + cell : cell + pad;
+      if (c + 1 < r.size()) s += "  ";
+    }
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s + "\n";
+  };
+  size_t total_width = 0;
+  for (size_t w : width) total_width += w;
+  total_width += 2 * (width.size() - 1);
+
+  std::string out = "Model: " + (g.name.empty() ? std::string("(unnamed)") : g.name);
+  if (!g.framework.empty()) out += " (" + g.framework + ")";
+  out += "\n" + std::string(total_width, '=') + "\n";
+  out += line(header);
+  out += std::string(total_width, '-') + "\n";
+  for (const auto& r : rows) out += line(r);
+  out += std::string(total_width, '=') + "\n";
+  out += "Total params: " + std::to_string(total) + "\n";
+  return out;
+}
+
+}  // namespace anvil
