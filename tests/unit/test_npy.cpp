@@ -60,7 +60,9 @@ void expect_error(F&& f, const std::string& field, const std::string& file_part)
     f();
     ADD_FAILURE() << "expected anvil::Error (field '" << field << "')";
   } catch (const Error& e) {
-    if (!field.empty()) EXPECT_EQ(e.field(), field) << e.what();
+    if (!field.empty()) {
+      EXPECT_EQ(e.field(), field) << e.what();
+    }
     EXPECT_NE(std::string(e.what()).find(file_part), std::string::npos) << e.what();
   }
 }

@@ -1,0 +1,146 @@
+// Image files into input tensors, through stb_image (Debian's libstb).
+#include "anvil/image.h"
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "anvil/error.h"
+
+namespace anvil {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(std::string("cannot open image: ") + std::strerror(errno), path);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  if (f.bad()) throw Error("error while reading the image", path);
+  return std::move(ss).str();
+}
+
+std::string fmt_float(float v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
+  // Check the options before decoding anything.
+  if (pre.channels != 0 && pre.channels != 1 && pre.channels != 3)
+    throw Error("channels must be 0 (keep), 1 or 3, got " + std::to_string(pre.channels), path,
+                "", "channels");
+  if (pre.width < 0 || pre.height < 0 || ((pre.width > 0) != (pre.height > 0)))
+    throw Error("resize needs both width and height > 0 (or both 0 to keep the size), got " +
+                    std::to_string(pre.width) + "x" + std::to_string(pre.height),
+                path, "", "size");
+  if (static_cast<int64_t>(pre.width) * pre.height > (int64_t{1} << 28))
+    throw Error("resize target " + std::to_string(pre.width) + "x" + std::to_string(pre.height) +
+                    " is too large",
+                path, "", "size");
+  if (!(pre.divide != 0.0f) || !std::isfinite(pre.divide))
+    throw Error("divide must be a finite non-zero number, got " + fmt_float(pre.divide), path, "",
+                "divide");
+
+  const std::string bytes = read_file(path);
+  if (bytes.size() > static_cast<size_t>(INT_MAX))
+    throw Error("image file too large (" + std::to_string(bytes.size()) + " bytes)", path);
+  int w = 0, h = 0, n = 0;
+  unsigned char* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                                            static_cast<int>(bytes.size()), &w, &h, &n, 0);
+  if (!px) {
+    const char* why = stbi_failure_reason();
+    throw Error(std::string("cannot decode the image: ") + (why ? why : "unknown reason"), path);
+  }
+  std::unique_ptr<unsigned char, void (*)(void*)> guard(px, stbi_image_free);
+  if (w <= 0 || h <= 0 || n < 1 || n > 4)
+    throw Error("decoder returned an invalid image (" + std::to_string(w) + "x" +
+                    std::to_string(h) + "x" + std::to_string(n) + ")",
+                path);
+
+  // 1. Channels: file grey (+alpha) or RGB(+alpha) -> C channels, as float 0..255, HWC.
+  const int file_c = n <= 2 ? 1 : 3;
+  const int C = pre.channels ? pre.channels : file_c;
+  const size_t npix = static_cast<size_t>(w) * static_cast<size_t>(h);
+  std::vector<float> img(npix * static_cast<size_t>(C));
+  for (size_t p = 0; p < npix; ++p) {
+    const unsigned char* s = px + p * static_cast<size_t>(n);
+    float* d = img.data() + p * static_cast<size_t>(C);
+    if (file_c == 1) {
+      for (int c = 0; c < C; ++c) d[c] = s[0];  // grey, or grey replicated to RGB
+    } else if (C == 3) {
+      d[0] = s[0];
+      d[1] = s[1];
+      d[2] = s[2];
+    } else {  // RGB -> grey, ITU-R BT.601 luma
+      d[0] = static_cast<float>(0.299 * s[0] + 0.587 * s[1] + 0.114 * s[2]);
+    }
+  }
+  guard.reset();
+
+  // 2. Resize: stb's triangle (bilinear) filter with clamped edges and pixel centres at +0.5;
+  // when shrinking the filter widens, like PIL's BILINEAR (an antialiased resize).
+  int H = h, W = w;
+  if (pre.width > 0 && (pre.width != w || pre.height != h)) {
+    W = pre.width;
+    H = pre.height;
+    std::vector<float> out(static_cast<size_t>(W) * static_cast<size_t>(H) *
+                           static_cast<size_t>(C));
+    const int ok = stbir_resize_float_generic(
+        img.data(), w, h, 0, out.data(), W, H, 0, C, STBIR_ALPHA_CHANNEL_NONE, 0,
+        STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
+    if (!ok)
+      throw Error("cannot resize " + std::to_string(w) + "x" + std::to_string(h) + " to " +
+                      std::to_string(W) + "x" + std::to_string(H),
+                  path, "", "size");
+    img.swap(out);
+  }
+
+  // 3. Normalisation constants (indexed by output channel, i.e. after the BGR reorder).
+  auto per_channel = [&](const std::vector<float>& v, float dflt, const char* field) {
+    std::vector<float> r(static_cast<size_t>(C), dflt);
+    if (v.size() == 1) {
+      std::fill(r.begin(), r.end(), v[0]);
+    } else if (v.size() == static_cast<size_t>(C)) {
+      r = v;
+    } else if (!v.empty()) {
+      throw Error("expected 1 or " + std::to_string(C) + " values (one per channel), got " +
+                      std::to_string(v.size()),
+                  path, "", field);
+    }
+    return r;
+  };
+  const std::vector<float> mean = per_channel(pre.mean, 0.0f, "mean");
+  const std::vector<float> scale = per_channel(pre.scale, 1.0f, "scale");
+
+  // 4. BGR reorder, normalisation and layout.
+  Tensor t(DType::f32, pre.nchw ? Shape{1, C, H, W} : Shape{1, H, W, C});
+  float* dst = t.data<float>();
+  const size_t plane = static_cast<size_t>(H) * static_cast<size_t>(W);
+  for (size_t p = 0; p < plane; ++p) {
+    for (int c = 0; c < C; ++c) {
+      const int from = (pre.bgr && C == 3) ? 2 - c : c;
+      float v = img[p * static_cast<size_t>(C) + static_cast<size_t>(from)];
+      v = v / pre.divide;
+      v = (v - mean[static_cast<size_t>(c)]) * scale[static_cast<size_t>(c)];
+      if (pre.nchw)
+        dst[static_cast<size_t>(c) * plane + p] = v;
+      else
+        dst[p * static_cast<size_t>(C) + static_cast<size_t>(c)] = v;
+    }
+  }
+  return t;
+}
+
+}  // namespace anvil
