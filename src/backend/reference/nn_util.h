@@ -1,0 +1,113 @@
+// Private helpers shared by the reference kernels of the neural-network ops (ops_conv.cpp,
+// ops_pool.cpp, ops_matmul.cpp, ops_norm.cpp, ops_resize.cpp, ops_reduce.cpp).
+// Parameter computation throws anvil::Error("<Op>: message", field) so that the same code
+// serves the shape rule and the kernel (which re-checks what it was given).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "anvil/error.h"
+#include "anvil/ops.h"
+#include "anvil/tensor.h"
+#include "graph/activation.h"
+
+namespace anvil::nn {
+
+[[noreturn]] inline void fail(const std::string& op, const std::string& field,
+                              const std::string& message) {
+  throw Error(op + ": " + message, {}, {}, field);
+}
+
+inline std::string ints_str(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+/// Floor division for possibly negative numerators (b > 0).
+inline int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+
+/// Normalizes an axis in [-rank, rank) to [0, rank).
+inline int norm_axis(const std::string& op, const std::string& field, int64_t axis, int rank) {
+  if (axis < -rank || axis >= rank)
+    fail(op, field,
+         "axis " + std::to_string(axis) + " is out of range for a tensor of rank " +
+             std::to_string(rank));
+  return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+/// The attribute specs of the fused activation (Conv, ConvTranspose, Gemm, MatMul).
+inline std::vector<AttrSpec> activation_attr_specs() {
+  return {{"activation", AttrType::String,
+           "fused activation applied to the output: \"\", Relu, Clip, LeakyRelu, Sigmoid, Tanh, "
+           "HardSigmoid, Elu"},
+          {"activation_alpha", AttrType::Float,
+           "Clip min, LeakyRelu/Elu alpha, HardSigmoid alpha (ONNX default of the activation)"},
+          {"activation_beta", AttrType::Float, "Clip max, HardSigmoid beta"}};
+}
+
+struct FusedActivation {
+  std::string name;
+  double alpha = 0, beta = 0;
+  double operator()(double x) const { return name.empty() ? x : apply_activation(name, alpha, beta, x); }
+};
+
+/// Reads activation/activation_alpha/activation_beta; a missing alpha/beta takes the ONNX
+/// default of that activation (LeakyRelu 0.01, Elu 1, HardSigmoid 0.2/0.5, Clip -inf/+inf).
+inline FusedActivation read_activation(const std::string& op, const Attributes& a) {
+  FusedActivation f;
+  f.name = a.get_string("activation", "");
+  if (f.name.empty()) return f;
+  if (!is_fusable_activation(f.name))
+    fail(op, "activation", "unknown fused activation '" + f.name + "'");
+  double da = 0, db = 0;
+  if (f.name == "LeakyRelu") da = 0.01;
+  if (f.name == "Elu") da = 1.0;
+  if (f.name == "HardSigmoid") da = 0.2, db = 0.5;
+  if (f.name == "Clip") da = -std::numeric_limits<double>::infinity(),
+                        db = std::numeric_limits<double>::infinity();
+  f.alpha = a.get_float("activation_alpha", da);
+  f.beta = a.get_float("activation_beta", db);
+  return f;
+}
+
+inline void require_float(const std::string& op, const std::string& field, DType t) {
+  if (!is_float(t))
+    fail(op, field, std::string("expected a float tensor (f32, f16, bf16, f64), found ") +
+                        dtype_name(t));
+}
+
+/// Kernel-side check: the pre-allocated output has the shape the parameters give.
+inline void check_output_shape(const std::string& op, const Tensor& out, const Shape& want) {
+  if (out.shape() != want)
+    fail(op, "outputs",
+         "output buffer has shape " + shape_str(out.shape()) + " but the inputs give " +
+             shape_str(want) + " (inputs changed since shape inference?)");
+}
+
+/// Row-major strides of a shape.
+inline std::vector<int64_t> strides_of(const Shape& s) {
+  std::vector<int64_t> st(s.size(), 1);
+  for (size_t i = s.size(); i-- > 1;) st[i - 1] = st[i] * s[i];
+  return st;
+}
+
+/// Reads a 1-D integer tensor (any integer dtype) as int64 values.
+inline std::vector<int64_t> int_values(const std::string& op, const std::string& field,
+                                       const Tensor& t) {
+  if (!is_integer(t.dtype()))
+    fail(op, field, std::string("expected an integer tensor, found ") + dtype_name(t.dtype()));
+  if (t.rank() > 1) fail(op, field, "expected a 1-D tensor, found shape " + shape_str(t.shape()));
+  return t.to_int64s();
+}
+
+}  // namespace anvil::nn
