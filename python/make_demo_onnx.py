@@ -103,6 +103,11 @@ def main():
 
     np.save(os.path.join(args.out, "inputs", "image.npy"), batch)
     np.save(os.path.join(args.out, "expected", "probs.npy"), expected)
+    # One intermediate tensor, for `anvil run --output /pool/MaxPool_output_0` (the ONNX
+    # name of the max-pool output; the file name is the sanitized tensor name).
+    with torch.no_grad():
+        pooled = model.pool(torch.relu(model.bn1(model.conv1(torch.from_numpy(batch))))).numpy()
+    np.save(os.path.join(args.out, "expected", "_pool_MaxPool_output_0.npy"), pooled.astype(np.float32))
     with open(os.path.join(args.out, "labels.txt"), "w") as f:
         f.write("".join(f"{int(v)}\n" for v in labels))
 
@@ -150,6 +155,7 @@ Files:
 | `digits_cnn.onnx` | the model: input `image` (batch, 1, 8, 8) float32 in [0, 1], output `probs` (batch, 10) |
 | `inputs/image.npy` | the first {BATCH} test digits, shape ({BATCH}, 1, 8, 8) float32 |
 | `expected/probs.npy` | PyTorch's own output for `inputs/image.npy`, shape ({BATCH}, 10) float32 |
+| `expected/_pool_MaxPool_output_0.npy` | PyTorch's max-pool output (ONNX tensor `/pool/MaxPool_output_0`) for the same batch, shape ({BATCH}, 8, 4, 4) |
 | `labels.txt` | the true labels of those {BATCH} digits, one per line: {' '.join(str(int(v)) for v in labels)} |
 | `digits/<i>_label<L>.png` | the same digits as 32x32 grey PNGs (value * 255 / 16 rounded, 4x nearest upscale) |
 

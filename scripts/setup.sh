@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Anvil's build, tests and demo need. Idempotent and
+# non-interactive: does nothing (not even `apt-get update`) when everything is installed.
+# Run as root (or a user with sudo):   bash scripts/setup.sh
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config
+  # ONNX (protobuf + Debian's generated ONNX classes) and its test models
+  libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
+  # core: formatting, zip (.npz, .keras), images, CLI, JSON, compression
+  libfmt-dev libzip-dev libstb-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
+  # Keras (.h5) and the CPU backend (oneDNN)
+  libhdf5-dev libdnnl-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # demo and CLI tests compare .npy files with NumPy
+  python3 python3-numpy
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages are installed"
+  exit 0
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    echo "setup: missing packages (${missing[*]}); run this script as root" >&2
+    exit 1
+  fi
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PACKAGES[@]}"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The tests: install the packages, build everything with warnings as errors into build-test/,
+# run ctest.   Usage (from the repository, as root):  bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/setup.sh
+cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Release -DANVIL_WERROR=ON \
+  -DANVIL_BUILD_TESTS=ON
+cmake --build build-test -j "$(nproc)"
+ctest --test-dir build-test --output-on-failure -j2 --timeout 900

@@ -1,0 +1,96 @@
+// Shared pieces of the `anvil` subcommands: argument parsing, model inputs (.npy, .npz,
+// images, random), output files. Every function throws anvil::Error on bad input (-> exit 2).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "anvil/graph.h"
+#include "anvil/image.h"
+#include "anvil/import.h"
+#include "anvil/session.h"
+#include "anvil/tensor.h"
+
+namespace anvil::cli {
+
+/// Parses a subcommand's arguments with CLI11. Returns -1 to go on, or the exit code to
+/// return now: 0 after printing --help, 2 after a usage error (message and usage on stderr).
+int parse_args(CLI::App& app, int argc, char** argv);
+
+/// Splits "NAME=FILE" or "FILE". A string that is itself an existing file is a FILE; else it
+/// is split at the first '=' whose right side is an existing file, else at the first '='.
+struct InputArg {
+  std::string name;  // empty: the model's only input (or the keys of an .npz)
+  std::string path;
+};
+InputArg parse_input_arg(const std::string& spec);
+
+/// True for file names the image loader reads (png, jpg, jpeg, bmp, gif, tga, ppm, pgm,
+/// pnm, psd, hdr, pic), by extension.
+bool is_image_file(const std::string& path);
+
+/// Image preprocessing flags (see anvil/image.h), shared by run, bench and verify.
+struct ImageArgs {
+  std::string size;    // "WxH"
+  bool bgr = false;
+  std::string mean;    // "a" or "a,b,c"
+  std::string scale;   // "s" or "a,b,c"
+  float divide = 1.0f;
+  std::string layout;  // "", "nchw" or "nhwc"
+  int channels = 0;    // 0: the model's (1 or 3) or else the file's
+  void add_to(CLI::App& app);
+};
+
+/// Input flags shared by run, bench and verify: --input (repeatable) and the image flags.
+struct InputArgs {
+  std::vector<std::string> specs;
+  ImageArgs image;
+  void add_to(CLI::App& app);
+};
+
+/// A graph input as the source framework sees it.
+struct ModelInput {
+  std::string name;         // canonical value name
+  std::string source_name;  // name in the source framework (== name when unknown)
+  DType dtype = DType::f32;
+  Shape shape;              // in the source layout
+  std::string layout;       // "NHWC", "NCHW", ... ("" when unknown)
+  std::vector<bool> dynamic;  // per dim: the model leaves it open (filled by the importer)
+};
+
+/// The shape of a value in the source framework's layout.
+Shape source_shape(const Value& v);
+std::vector<ModelInput> model_inputs(const Graph& g);
+
+/// A model imported for running, with the inputs to feed it.
+struct PreparedModel {
+  Graph graph;
+  std::vector<ModelInput> inputs;
+  std::map<std::string, Tensor> feed;  // keyed by canonical input name
+};
+
+/// Imports `files`, reads the inputs named by `args` (.npy, .npz, images), and re-imports
+/// with the inputs' shapes when they differ from the model's only in dynamic dimensions
+/// (e.g. a batch of 8 for a model with a free batch dimension). With `random_fill`, inputs
+/// not given are filled with seeded random values (uniform [0, 1) floats, zero integers);
+/// otherwise every input must be given. Throws anvil::Error naming the file and field.
+PreparedModel prepare_model(const std::vector<std::string>& files, const InputArgs& args,
+                            bool random_fill, uint32_t seed = 0);
+
+/// A seeded random tensor (uniform [0, 1) for floats, zeros for integers and booleans).
+Tensor random_tensor(DType dtype, const Shape& shape, uint32_t seed);
+
+/// NumPy's name of the dtype as written to .npy ("float32", "int64", "bool"; bf16 -> float32).
+std::string numpy_dtype_name(DType t);
+
+/// The file `anvil run` writes for a tensor: DIR/<sanitize_tensor_name(name)>.npy.
+std::string output_path(const std::string& dir, const std::string& tensor_name);
+
+/// "2 (0.9981)  8 (0.0012)  ..." for the k largest values of row `row` of a 2-D tensor.
+std::string top_k_row(const Tensor& t, int64_t row, int k);
+
+}  // namespace anvil::cli

@@ -1,0 +1,121 @@
+// anvil run MODEL [MORE_FILES...] [--input NAME=FILE]... [--output NAME]... [--output-dir DIR]
+//           [--backend B] [--threads N] [image flags]
+// Writes DIR/<sanitized source name>.npy for every model output (or each --output), in the
+// source framework's layout, and prints one line per file (+ top-5 classes of 2-D outputs).
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "anvil/error.h"
+#include "anvil/npy.h"
+#include "anvil/session.h"
+#include "backend/backend.h"
+#include "cli_util.h"
+#include "commands.h"
+
+namespace anvil::cli {
+namespace {
+
+std::string default_backend() {
+  for (const auto& b : backend_names())
+    if (b == "cpu") return b;
+  return "reference";
+}
+
+int run_main(int argc, char** argv) {
+  CLI::App app{"Run a model on inputs and write every output (or any tensor) as a .npy file.",
+               "anvil run"};
+  std::vector<std::string> files;
+  InputArgs in;
+  std::vector<std::string> outputs;
+  std::string dir = ".";
+  std::string backend = default_backend();
+  int threads = 1;
+  int top = 5;
+  app.add_option("model", files, "the model file, then any further files it needs")->required();
+  in.add_to(app);
+  app.add_option("-o,--output", outputs,
+                 "a tensor to write (source or canonical name; default: the model outputs); "
+                 "repeat for several")
+      ->allow_extra_args(false);
+  app.add_option("--output-dir", dir, "where to write <name>.npy files (default: .)");
+  app.add_option("--backend", backend, "reference or cpu (default: " + backend + ")");
+  app.add_option("--threads", threads, "threads (default: 1)")->check(CLI::Range(1, 1024));
+  app.add_option("--top", top, "classes printed per row of 2-D float outputs (default: 5)")
+      ->check(CLI::Range(0, 1000));
+  if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
+
+  find_backend(backend);  // fail early, listing the backends that exist
+  PreparedModel pm = prepare_model(files, in, /*random_fill=*/false);
+
+  // Unique fetch list, as asked.
+  std::vector<std::string> fetch;
+  for (const auto& o : outputs)
+    if (std::find(fetch.begin(), fetch.end(), o) == fetch.end()) fetch.push_back(o);
+
+  SessionOptions so;
+  so.backend = backend;
+  so.threads = threads;
+  so.taps = fetch;
+  Session session(std::move(pm.graph), so);
+  std::map<std::string, Tensor> results = session.run(pm.feed, fetch);
+
+  // (source name, tensor) in a stable order: model outputs in order, or --output in order.
+  std::vector<std::pair<std::string, Tensor>> items;
+  if (fetch.empty()) {
+    for (const auto& o : session.outputs()) {
+      auto it = results.find(o.source_name);
+      if (it == results.end()) it = results.find(o.name);
+      if (it == results.end())
+        throw Error("the backend returned no value for output '" + o.source_name + "'", files.front());
+      items.emplace_back(o.source_name, it->second);
+    }
+  } else {
+    const Graph& src = session.source_graph();
+    for (const auto& f : fetch) {
+      std::string name = f;
+      int v = src.find_value_by_any_name(f);
+      if (v >= 0 && !src.values[static_cast<size_t>(v)].prov.source_name.empty())
+        name = src.values[static_cast<size_t>(v)].prov.source_name;
+      items.emplace_back(name, results.at(f));
+    }
+  }
+
+  std::map<std::string, std::string> path_owner;
+  for (const auto& [name, t] : items) {
+    std::string p = output_path(dir, name);
+    auto [it, inserted] = path_owner.emplace(p, name);
+    if (!inserted && it->second != name)
+      throw Error("tensors '" + it->second + "' and '" + name + "' would both be written to " + p,
+                  {}, {}, "output");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error("cannot create the output directory: " + ec.message(), dir, {}, "output-dir");
+
+  std::set<std::string> written;
+  for (const auto& [name, t] : items) {
+    std::string p = output_path(dir, name);
+    if (!written.insert(p).second) continue;
+    write_npy(p, t);
+    std::printf("%s %s %s -> %s\n", name.c_str(), shape_str(t.shape()).c_str(),
+                numpy_dtype_name(t.dtype()).c_str(), p.c_str());
+    if (top > 0 && t.rank() == 2 && is_float(t.dtype()) && t.dim(1) >= 2) {
+      const int64_t rows = t.dim(0), shown = std::min<int64_t>(rows, 32);
+      for (int64_t r = 0; r < shown; ++r)
+        std::printf("  [%lld] top-%d: %s\n", static_cast<long long>(r),
+                    static_cast<int>(std::min<int64_t>(top, t.dim(1))), top_k_row(t, r, top).c_str());
+      if (rows > shown) std::printf("  ... %lld more rows\n", static_cast<long long>(rows - shown));
+    }
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+const CommandRegistrar reg{Command{"run", "run a model on .npy/image inputs, write outputs as .npy",
+                                   run_main}};
+
+}  // namespace
+}  // namespace anvil::cli
