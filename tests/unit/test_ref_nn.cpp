@@ -401,3 +401,92 @@ TEST(RefNNMatMul, ConvPoolGemmThroughSession) {
   ASSERT_EQ(out.size(), 1u);
   expect_tensor(out.begin()->second, {1, 1, 1, 2}, {28, -28});
 }
+
+// ---------------------------------------------------------------------------------------------
+// Normalization and softmax
+// ---------------------------------------------------------------------------------------------
+
+TEST(RefNNNorm, BatchNormalizationRank4AndRank3) {
+  // torch: F.batch_norm(X, mean, var, scale, B, training=False, eps=1e-3 / 1e-5)
+  // X=pat((2,3,2,3),7,11,5,4) scale=pat((3,),1,5,-1,2) B=pat((3,),1,3,1,4)
+  // mean=pat((3,),2,5,2,3) var=pat((3,),1,4,-1,2); X3=pat((2,3,4),7,11,5,4)
+  const std::vector<double> kBN4 = {-0.6620670944, 0.5741341889, -0.1322665444, 1.103934739, 0.3975340055, -0.3088667278, 0.9995003747, 0, -0.9995003747, 0.749625281, -0.2498750937, -1.249375468, 0.04594386215, -1.178392965, 0.9641964825, -0.2601403446, -1.484477172, 0.6581122757, 0.2209338222, -0.4854669111, 0.7507343722, 0.04433363888, -0.6620670944, 0.5741341889, -0.4997501873, 1.249375468, 0.2498750937, -0.749625281, 0.9995003747, 0, -1.790561379, 0.3520280689, -0.8723087582, -2.096645585, 0.04594386215, -1.178392965};
+  const std::vector<double> kBN3 = {-0.662474831, 0.5749496619, -0.1321500483, 1.105274445, 0.24999875, -0.74999625, 0.999995, 0, -1.791234648, 0.3520617324, -0.8726790565, -2.097419845, 0.5749496619, -0.1321500483, 1.105274445, 0.3981747344, -0.74999625, 0.999995, 0, -0.999995, 0.3520617324, -0.8726790565, -2.097419845, 0.04587653518};
+  Tensor sc = pat({3}, 1, 5, -1, 2), b = pat({3}, 1, 3, 1, 4), m = pat({3}, 2, 5, 2, 3),
+         v = pat({3}, 1, 4, -1, 2);
+  expect_tensor(run1("BatchNormalization", {pat({2, 3, 2, 3}, 7, 11, 5, 4), sc, b, m, v},
+                     attrs({{"epsilon", 1e-3}})),
+                {2, 3, 2, 3}, kBN4);
+  expect_tensor(run1("BatchNormalization", {pat({2, 3, 4}, 7, 11, 5, 4), sc, b, m, v}), {2, 3, 4}, kBN3);
+  // bf16 input (values exact in bf16), f32 parameters
+  expect_tensor(run1("BatchNormalization", {pat({2, 3, 4}, 7, 11, 5, 4, DType::bf16), sc, b, m, v}),
+                {2, 3, 4}, kBN3, 1e-2);
+  EXPECT_THROW(run1("BatchNormalization", {pat({2, 4, 4}, 7, 11, 5, 4), sc, b, m, v}), Error);
+  EXPECT_THROW(run1("BatchNormalization", {pat({2, 3, 4}, 7, 11, 5, 4), sc, b, m, v},
+                    attrs({{"training_mode", int64_t{1}}})),
+               Error);
+}
+
+TEST(RefNNNorm, InstanceNormalization) {
+  // torch: F.instance_norm(X, weight=scale, bias=B, eps=1e-5), same X/scale/B as above
+  const std::vector<double> kIN = {-0.9465210679, 0.09826053393, -0.4987575242, 0.5460240776, -0.05099398061, -0.6480120388, 1.361959854, 0.1513288727, -1.059302109, 1.059302109, -0.1513288727, -1.361959854, 0.6794446957, -1.381889844, 2.2254456, 0.1641110609, -1.897223478, 1.710111965, -0.1068517681, -0.7939632812, 0.4084818667, -0.2786296464, -0.9657411595, 0.2367039884, -0.9734079769, 1.431482319, 0.05725929276, -1.316963733, 1.087926562, -0.2862964638, -1.210111965, 2.397223478, 0.3358889391, -1.7254456, 1.881889844, -0.1794446957};
+  expect_tensor(run1("InstanceNormalization",
+                     {pat({2, 3, 2, 3}, 7, 11, 5, 4), pat({3}, 1, 5, -1, 2), pat({3}, 1, 3, 1, 4)}),
+                {2, 3, 2, 3}, kIN);
+  EXPECT_THROW(run1("InstanceNormalization",
+                    {pat({2, 3, 2, 3}, 7, 11, 5, 4), pat({2}, 1, 5, -1, 2), pat({3}, 1, 3, 1, 4)}),
+               Error);
+}
+
+TEST(RefNNNorm, LRNOddAndEvenWindow) {
+  // numpy, ONNX formula: sum over channels [c - floor((size-1)/2), c + ceil((size-1)/2)],
+  // y = x / (bias + alpha/size * sum)^beta; X=pat((1,5,2,2),7,11,5,2)
+  // (size 3 also checked equal to torch F.local_response_norm)
+  const std::vector<double> kLRN3 = {-1.376146645, 0.5715385697, -0.5599586058, 1.380039566, 0.2634323509, -0.8351245007, 1.116697515, 0, -1.116697515, 0.8351245007, -0.2634323509, -1.376146645, 0.5458480015, -0.5458480015, 1.376146645, 0.2634323509, -0.8573078546, 1.119917212, 0, -1.129707697};
+  const std::vector<double> kLRN4 = {-2.024440825, 0.8856148855, -0.889988319, 1.961161351, 0.3984095364, -1.303116728, 1.593638146, 0, -1.705605731, 1.235080454, -0.4048881651, -2.024440825, 0.8567058738, -0.8567058738, 2.171861214, 0.4048881651, -1.391216687, 1.788854382, 0, -1.816306437};
+  Tensor x = pat({1, 5, 2, 2}, 7, 11, 5, 2);
+  expect_tensor(run1("LRN", {x}, attrs({{"size", int64_t{3}}, {"alpha", 0.1}, {"beta", 0.75}, {"bias", 2.0}})),
+                {1, 5, 2, 2}, kLRN3);
+  expect_tensor(run1("LRN", {x}, attrs({{"size", int64_t{4}}, {"alpha", 0.2}, {"beta", 0.5}})),
+                {1, 5, 2, 2}, kLRN4);
+  EXPECT_THROW(run1("LRN", {x}), Error);  // size is required
+}
+
+TEST(RefNNNorm, SoftmaxLogSoftmaxHardmax) {
+  // torch: F.softmax(X, 1), F.log_softmax(X, -1); X=pat((2,3,4),7,11,5,2)
+  const std::vector<double> kSoftmaxAx1 = {0.04398648029, 0.3661922163, 0.04398648029, 0.9184229668, 0.883492074, 0.03005888757, 0.883492074, 0.07538874796, 0.07252144568, 0.6037488961, 0.07252144568, 0.006188285273, 0.3661922163, 0.04398648029, 0.9184229668, 0.3661922163, 0.03005888757, 0.883492074, 0.07538874796, 0.03005888757, 0.6037488961, 0.07252144568, 0.006188285273, 0.6037488961};
+  const std::vector<double> kLogSoftmaxLast = {-5.231163696, -1.731163696, -3.731163696, -0.2311636963, -1.828341289, -3.828341289, -0.328341289, -2.328341289, -3.668770408, -0.1687704079, -2.168770408, -4.168770408, -1.828341289, -3.828341289, -0.328341289, -2.328341289, -3.668770408, -0.1687704079, -2.168770408, -4.168770408, -0.5654169752, -2.565416975, -4.565416975, -1.065416975};
+  Tensor x = pat({2, 3, 4}, 7, 11, 5, 2);
+  expect_tensor(run1("Softmax", {x}, attrs({{"axis", int64_t{1}}})), {2, 3, 4}, kSoftmaxAx1);
+  expect_tensor(run1("LogSoftmax", {x}), {2, 3, 4}, kLogSoftmaxLast);
+  expect_tensor(run1("LogSoftmax", {x}, attrs({{"axis", int64_t{-1}}})), {2, 3, 4}, kLogSoftmaxLast);
+  // large values stay finite
+  expect_tensor(run1("Softmax", {vals({2}, {1000, 1000})}), {2}, {0.5, 0.5});
+  // Hardmax: first maximum wins on ties
+  expect_tensor(run1("Hardmax", {vals({2, 3}, {1, 3, 3, -1, -2, -1})}), {2, 3}, {0, 1, 0, 1, 0, 0});
+  expect_tensor(run1("Hardmax", {vals({2, 3}, {1, 3, 3, -1, -2, 4})}, attrs({{"axis", int64_t{0}}})),
+                {2, 3}, {1, 1, 0, 0, 0, 1});
+  EXPECT_THROW(run1("Softmax", {x}, attrs({{"axis", int64_t{3}}})), Error);
+}
+
+TEST(RefNNNorm, LayerNormalizationAndLpNormalization) {
+  // numpy: normalize X=pat((2,3,4),7,11,5,4) over the last two dims (axis 1), population
+  // variance, eps 1e-5, * Scale=pat((4,),1,3,-1,2) (broadcast) + B=pat((3,4),5,7,3,8)
+  const std::vector<double> kLN = {-1.06357177, 0.97613023, -0.7136107432, 0.563766637, 0.5878312743, -0.6512081768, 1.865598389, -0.3124025664, -0.2883379291, 1.026597911, -0.5129092212, -0.3135717698, -0.07716081687, -0.4539835238, 2.355637176, -0.1146185531, -0.1394494981, 1.370509311, -0.2062288681, -1.051907234, 0.7102969194, -0.3790680513, -2.768094912, 0.6728391831};
+  const std::vector<double> kLNMean = {-0.1041666667, 0.04166666667};
+  const std::vector<double> kLNInv = {1.201870725, 1.29966189};
+  auto outs = run_op("LayerNormalization",
+                     {pat({2, 3, 4}, 7, 11, 5, 4), pat({4}, 1, 3, -1, 2), pat({3, 4}, 5, 7, 3, 8)},
+                     attrs({{"axis", int64_t{1}}}), 3);
+  expect_tensor(outs[0], {2, 3, 4}, kLN);
+  expect_tensor(outs[1], {2, 1, 1}, kLNMean);
+  expect_tensor(outs[2], {2, 1, 1}, kLNInv);
+  EXPECT_THROW(run1("LayerNormalization", {pat({2, 3, 4}, 7, 11, 5, 4), pat({3}, 1, 3, -1, 2)}), Error);
+  // numpy: X / ||X||_p along axis 1, X=pat((2,3,2),7,11,5,4)
+  const std::vector<double> kLp2 = {-0.9128709292, 0.3244428423, -0.3651483717, 0.8111071057, 0.1825741858, -0.4866642634, 0.6963106238, 0, -0.6963106238, 0.5144957554, -0.174077656, -0.8574929257};
+  const std::vector<double> kLp1 = {-0.625, 0.2, -0.25, 0.5, 0.125, -0.3, 0.4444444444, 0, -0.4444444444, 0.375, -0.1111111111, -0.625};
+  Tensor xp = pat({2, 3, 2}, 7, 11, 5, 4);
+  expect_tensor(run1("LpNormalization", {xp}, attrs({{"axis", int64_t{1}}})), {2, 3, 2}, kLp2);
+  expect_tensor(run1("LpNormalization", {xp}, attrs({{"axis", int64_t{1}}, {"p", int64_t{1}}})), {2, 3, 2},
+                kLp1);
+}
