@@ -490,3 +490,97 @@ TEST(RefNNNorm, LayerNormalizationAndLpNormalization) {
   expect_tensor(run1("LpNormalization", {xp}, attrs({{"axis", int64_t{1}}, {"p", int64_t{1}}})), {2, 3, 2},
                 kLp1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reductions, ArgMax/ArgMin, TopK
+// ---------------------------------------------------------------------------------------------
+
+TEST(RefNNReduce, AllReductionsAgainstNumpy) {
+  // numpy on X = pat((2,3,4),7,11,5,4):
+  // X.mean(1,keepdims) X.max((0,2)) X.min(-1,keepdims) X.sum(keepdims) prod(X+2, 2) |X|.sum(0)
+  // sqrt((X**2).sum((1,2),keepdims)) (X**2).sum(1) log(exp(X).sum(2))
+  const std::vector<double> kRMean_ax1_keep = {-0.6666666667, 0.1666666667, 0.08333333333, 0, 0.1666666667, 0.08333333333, 0, -0.08333333333};
+  const std::vector<double> kRMax_ax02 = {1.25, 1, 0.75};
+  const std::vector<double> kRMin_axm1 = {-1.25, -0.75, -1.25, -0.5, -1, -1.25};
+  const std::vector<double> kRSum_all = {-0.75};
+  const std::vector<double> kRProd_ax2 = {9.140625, 16.875, 3.609375, 27.421875, 7.5, 9.0234375};
+  const std::vector<double> kRL1_ax0 = {1.75, 1, 1.75, 1.5, 1, 1.75, 1, 1, 1.75, 1, 1.5, 1.75};
+  const std::vector<double> kRL2_ax12_keep = {2.90473751, 2.669269563};
+  const std::vector<double> kRSS_ax1 = {2.625, 1.375, 1.3125, 3.125, 1.375, 1.3125, 3.125, 1.3125};
+  const std::vector<double> kRLSE_ax2 = {1.797095157, 1.700132694, 1.266999725, 1.950132694, 1.516999725, 1.575059047};
+  Tensor x = pat({2, 3, 4}, 7, 11, 5, 4);
+  Tensor x2 = x.clone();
+  for (int64_t i = 0; i < x2.numel(); ++i) x2.set(i, x2.get(i) + 2);
+  Attributes nokeep = attrs({{"keepdims", int64_t{0}}});
+  expect_tensor(run1("ReduceMean", {x, i64s({1})}), {2, 1, 4}, kRMean_ax1_keep);
+  expect_tensor(run1("ReduceMax", {x, i64s({0, -1})}, nokeep), {3}, kRMax_ax02);
+  expect_tensor(run1("ReduceMin", {x, i64s({-1})}), {2, 3, 1}, kRMin_axm1);
+  expect_tensor(run1("ReduceSum", {x}), {1, 1, 1}, kRSum_all);
+  expect_tensor(run1("ReduceProd", {x2, i64s({2})}, nokeep), {2, 3}, kRProd_ax2);
+  expect_tensor(run1("ReduceL1", {x, i64s({0})}, nokeep), {3, 4}, kRL1_ax0);
+  expect_tensor(run1("ReduceL2", {x, i64s({2, 1})}), {2, 1, 1}, kRL2_ax12_keep);
+  expect_tensor(run1("ReduceSumSquare", {x, i64s({1})}, nokeep), {2, 4}, kRSS_ax1);
+  expect_tensor(run1("ReduceLogSumExp", {x, i64s({2})}, nokeep), {2, 3}, kRLSE_ax2);
+}
+
+TEST(RefNNReduce, EmptyAxesNoopIntegersAndErrors) {
+  Tensor x = vals({2, 2}, {1, 2, 3, 4});
+  Tensor empty = Tensor::from_vector<int64_t>({0}, {});
+  // empty axes: reduce all (default) or identity (noop_with_empty_axes = 1)
+  expect_tensor(run1("ReduceSum", {x, empty}, attrs({{"keepdims", int64_t{0}}})), {}, {10});
+  expect_tensor(run1("ReduceSum", {x, empty}, attrs({{"noop_with_empty_axes", int64_t{1}}})), {2, 2},
+                {1, 2, 3, 4});
+  expect_tensor(run1("ReduceMean", {x}, attrs({{"noop_with_empty_axes", int64_t{1}}})), {2, 2}, {1, 2, 3, 4});
+  // integer data keeps its dtype
+  Tensor xi = Tensor::from_vector<int64_t>({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor s = run1("ReduceSum", {xi, i64s({1})}, attrs({{"keepdims", int64_t{0}}}));
+  EXPECT_EQ(s.dtype(), DType::i64);
+  expect_tensor(s, {2}, {6, 15}, 0);
+  // large values: LogSumExp stays finite (log(2) + 1000)
+  expect_tensor(run1("ReduceLogSumExp", {vals({2}, {1000, 1000})}, attrs({{"keepdims", int64_t{0}}})), {},
+                {1000 + std::log(2.0)});
+  // axes input must be a constant, in range, without duplicates
+  EXPECT_THROW(run1("ReduceSum", {x, i64s({2})}), Error);
+  EXPECT_THROW(run1("ReduceSum", {x, i64s({1, -1})}), Error);
+  Graph g;
+  int in = g.add_input("x", DType::f32, {2, 2});
+  int ax = g.add_input("axes", DType::i64, {1});
+  int n = g.add_node("ReduceSum", "r", {in, ax});
+  g.outputs = g.nodes[static_cast<size_t>(n)].outputs;
+  EXPECT_THROW(g.infer_shapes(), Error);
+}
+
+TEST(RefNNReduce, ArgMaxArgMin) {
+  // numpy: X.argmax(1), X.argmin(2)[..., None] on X = pat((2,3,4),7,11,5,4) (no ties)
+  const std::vector<double> kArgMax_ax1 = {1, 2, 1, 0, 2, 1, 0, 2};
+  const std::vector<double> kArgMin_ax2_keep = {0, 1, 3, 1, 3, 2};
+  Tensor x = pat({2, 3, 4}, 7, 11, 5, 4);
+  Tensor am = run1("ArgMax", {x}, attrs({{"axis", int64_t{1}}, {"keepdims", int64_t{0}}}));
+  EXPECT_EQ(am.dtype(), DType::i64);
+  expect_tensor(am, {2, 4}, kArgMax_ax1, 0);
+  expect_tensor(run1("ArgMin", {x}, attrs({{"axis", int64_t{-1}}})), {2, 3, 1}, kArgMin_ax2_keep, 0);
+  // ties: first index by default, last with select_last_index
+  Tensor t = vals({5}, {1, 3, 0, 3, 0});
+  expect_tensor(run1("ArgMax", {t}), {1}, {1}, 0);
+  expect_tensor(run1("ArgMax", {t}, attrs({{"select_last_index", int64_t{1}}})), {1}, {3}, 0);
+  expect_tensor(run1("ArgMin", {t}), {1}, {2}, 0);
+  expect_tensor(run1("ArgMin", {t}, attrs({{"select_last_index", int64_t{1}}})), {1}, {4}, 0);
+  EXPECT_THROW(run1("ArgMax", {t}, attrs({{"axis", int64_t{1}}})), Error);
+}
+
+TEST(RefNNReduce, TopK) {
+  // rows [3, 1, 4, 1, 5] and [9, 2, 6, 5, 3]; ties (the two 1s) keep the lower index first
+  Tensor x = vals({2, 5}, {3, 1, 4, 1, 5, 9, 2, 6, 5, 3});
+  Tensor k3 = i64s({3});
+  auto o = run_op("TopK", {x, k3}, {}, 2);
+  expect_tensor(o[0], {2, 3}, {5, 4, 3, 9, 6, 5});
+  expect_tensor(o[1], {2, 3}, {4, 2, 0, 0, 2, 3}, 0);
+  o = run_op("TopK", {x, k3}, attrs({{"largest", int64_t{0}}}), 2);
+  expect_tensor(o[0], {2, 3}, {1, 1, 3, 2, 3, 5});
+  expect_tensor(o[1], {2, 3}, {1, 3, 0, 1, 4, 3}, 0);
+  // along axis 0
+  o = run_op("TopK", {x, i64s({1})}, attrs({{"axis", int64_t{0}}}), 2);
+  expect_tensor(o[0], {1, 5}, {9, 2, 6, 5, 5});
+  expect_tensor(o[1], {1, 5}, {1, 1, 1, 1, 0}, 0);
+  EXPECT_THROW(run_op("TopK", {x, i64s({6})}, {}, 2), Error);
+}
