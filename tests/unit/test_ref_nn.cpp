@@ -584,3 +584,125 @@ TEST(RefNNReduce, TopK) {
   expect_tensor(o[1], {1, 5}, {1, 1, 1, 1, 0}, 0);
   EXPECT_THROW(run_op("TopK", {x, i64s({6})}, {}, 2), Error);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Resize / Upsample. "onnx ref" = interpolate_nd from onnx 1.12's
+// onnx/backend/test/case/node/resize.py (the generator of the official node tests), called
+// with float32 scales/roi; where noted, also checked equal to torch F.interpolate.
+// ---------------------------------------------------------------------------------------------
+
+Tensor f32s(const std::vector<double>& v) { return vals({static_cast<int64_t>(v.size())}, v); }
+
+Tensor resize(const Tensor& x, const Tensor& roi, const Tensor& scales, const Tensor& sizes,
+              const Attributes& a) {
+  return run1("Resize", {x, roi, scales, sizes}, a);
+}
+
+TEST(RefNNResize, NearestModes) {
+  Tensor x = pat({1, 1, 4, 5}, 7, 11, 5, 4), x2 = pat({1, 1, 3, 4}, 7, 11, 5, 4);
+  // onnx ref: interpolate_nd(X, nearest_coeffs, scale_factors=[1,1,0.6,0.6])  (half_pixel, round_prefer_floor)
+  const std::vector<double> kRzNearestDown = {-1.25, -0.5, 0.25, -0.25, 0.5, 1.25};
+  expect_tensor(resize(x, {}, f32s({1, 1, 0.6, 0.6}), {}, {}), {1, 1, 2, 3}, kRzNearestDown);
+  // onnx ref: sizes [1,1,7,8], asymmetric, round_prefer_ceil
+  const std::vector<double> kRzNearestCeilAsym = {-1.25, 0.5, 0.5, -0.5, -0.5, 1.25, 1.25, 1.25, -1.25, 0.5, 0.5, -0.5, -0.5, 1.25, 1.25, 1.25, 0.25, -0.75, -0.75, 1, 1, 0, 0, 0, 0.25, -0.75, -0.75, 1, 1, 0, 0, 0, -1, 0.75, 0.75, -0.25, -0.25, -1.25, -1.25, -1.25, -1, 0.75, 0.75, -0.25, -0.25, -1.25, -1.25, -1.25, -1, 0.75, 0.75, -0.25, -0.25, -1.25, -1.25, -1.25};
+  expect_tensor(resize(x2, {}, {}, i64s({1, 1, 7, 8}),
+                       attrs({{"coordinate_transformation_mode", std::string("asymmetric")},
+                              {"nearest_mode", std::string("round_prefer_ceil")}})),
+                {1, 1, 7, 8}, kRzNearestCeilAsym);
+  // onnx ref: sizes [1,1,5,6], align_corners, floor
+  const std::vector<double> kRzNearestFloorAlign = {-1.25, -1.25, 0.5, 0.5, -0.5, 1.25, -1.25, -1.25, 0.5, 0.5, -0.5, 1.25, 0.25, 0.25, -0.75, -0.75, 1, 0, 0.25, 0.25, -0.75, -0.75, 1, 0, -1, -1, 0.75, 0.75, -0.25, -1.25};
+  expect_tensor(resize(x2, {}, {}, i64s({1, 1, 5, 6}),
+                       attrs({{"coordinate_transformation_mode", std::string("align_corners")},
+                              {"nearest_mode", std::string("floor")}})),
+                {1, 1, 5, 6}, kRzNearestFloorAlign);
+  // by hand, tf_half_pixel_for_nn: [1,2,3,4] -> 3: x_orig = (x+0.5)/0.75 = 0.67, 2, 3.33 -> [2,3,4]
+  expect_tensor(resize(vals({1, 4}, {1, 2, 3, 4}), {}, {}, i64s({1, 3}),
+                       attrs({{"coordinate_transformation_mode", std::string("tf_half_pixel_for_nn")}})),
+                {1, 3}, {2, 3, 4});
+  // by hand, ceil + half_pixel, [1,2,3,4] -> 8 (scale 2): x_orig = -0.25, 0.25, 0.75, ... -> ceil
+  // 0,1,1,2,2,3,3,4(->3) -> [1,2,2,3,3,4,4,4]
+  expect_tensor(resize(vals({4}, {1, 2, 3, 4}), {}, f32s({2}), {},
+                       attrs({{"nearest_mode", std::string("ceil")}})),
+                {8}, {1, 2, 2, 3, 3, 4, 4, 4});
+}
+
+TEST(RefNNResize, LinearModes) {
+  // onnx ref == torch bilinear(align_corners=False): X4=pat((1,2,3,4),7,11,5,4), scales [1,1,2,2]
+  const std::vector<double> kRzLinearUp = {-1.25, -0.8125, 0.0625, 0.25, -0.25, -0.0625, 0.8125, 1.25, -0.875, -0.609375, -0.078125, 0.109375, -0.046875, 0.140625, 0.671875, 0.9375, -0.125, -0.203125, -0.359375, -0.171875, 0.359375, 0.546875, 0.390625, 0.3125, -0.0625, -0.140625, -0.296875, -0.109375, 0.421875, 0.4375, -0.0625, -0.3125, -0.6875, -0.421875, 0.109375, 0.296875, 0.140625, -0.1875, -0.6875, -0.9375, -1, -0.5625, 0.3125, 0.5, 0, -0.5, -1, -1.25, 0.5, 0.25, -0.25, -0.0625, 0.8125, 1, 0.5, 0.25, 0.1875, 0.109375, -0.046875, 0.140625, 0.671875, 0.6875, 0.1875, -0.0625, -0.4375, -0.171875, 0.359375, 0.546875, 0.390625, 0.0625, -0.4375, -0.6875, -0.375, -0.109375, 0.421875, 0.4375, -0.0625, -0.390625, -0.546875, -0.625, 0.375, 0.296875, 0.140625, -0.1875, -0.6875, -0.671875, -0.140625, 0.125, 0.75, 0.5, 0, -0.5, -1, -0.8125, 0.0625, 0.5};
+  expect_tensor(resize(pat({1, 2, 3, 4}, 7, 11, 5, 4), {}, f32s({1, 1, 2, 2}), {},
+                       attrs({{"mode", std::string("linear")}})),
+                {1, 2, 6, 8}, kRzLinearUp);
+  // onnx ref == torch bilinear(align_corners=True): sizes [1,1,5,7]
+  const std::vector<double> kRzLinearAlign = {-1.25, -0.375, 0.5, 0, -0.5, 0.375, 1.25, -0.5, -0.3125, -0.125, 0.0625, 0.25, 0.4375, 0.625, 0.25, -0.25, -0.75, 0.125, 1, 0.5, 0, -0.375, -0.1875, 0, 0.1875, 0.375, -0.125, -0.625, -1, -0.125, 0.75, 0.25, -0.25, -0.75, -1.25};
+  Tensor x2 = pat({1, 1, 3, 4}, 7, 11, 5, 4);
+  Attributes align = attrs({{"mode", std::string("linear")},
+                            {"coordinate_transformation_mode", std::string("align_corners")}});
+  expect_tensor(resize(x2, {}, {}, i64s({1, 1, 5, 7}), align), {1, 1, 5, 7}, kRzLinearAlign);
+  // opset-18 axes: the same with sizes for axes [2, 3] only
+  align.set("axes", I{2, -1});
+  expect_tensor(resize(x2, {}, {}, i64s({5, 7}), align), {1, 1, 5, 7}, kRzLinearAlign);
+  // onnx ref == torch bilinear: pytorch_half_pixel downsample to sizes [1,1,2,3]
+  const std::vector<double> kRzLinearPyt = {-0.4166666667, -0.25, 0.375, -0.3333333333, 0.75, 1.110223025e-16};
+  expect_tensor(resize(pat({1, 1, 4, 5}, 7, 11, 5, 4), {}, {}, i64s({1, 1, 2, 3}),
+                       attrs({{"mode", std::string("linear")},
+                              {"coordinate_transformation_mode", std::string("pytorch_half_pixel")}})),
+                {1, 1, 2, 3}, kRzLinearPyt);
+  // onnx ref == torch trilinear: X7=pat((1,1,2,3,2),7,11,5,4) -> sizes [1,1,3,5,4]
+  const std::vector<double> kRzTrilinear = {-1.25, -0.8125, 0.0625, 0.5, -0.95, -0.5125, 0.3625, 0.8, -0.5, -0.0625, 0.8125, 1.25, -0.05, -0.025, 0.025, 0.05, 0.25, 0, -0.5, -0.75, -0.125, -0.03125, 0.15625, 0.25, -0.375, -0.14375, 0.31875, 0.55, -0.75, -0.3125, 0.5625, 1, -0.3, -0.275, -0.225, -0.2, 0, -0.25, -0.75, -1, 1, 0.75, 0.25, 0, 0.2, 0.225, 0.275, 0.3, -1, -0.5625, 0.3125, 0.75, -0.55, -0.525, -0.475, -0.45, -0.25, -0.5, -1, -1.25};
+  expect_tensor(resize(pat({1, 1, 2, 3, 2}, 7, 11, 5, 4), {}, {}, i64s({1, 1, 3, 5, 4}),
+                       attrs({{"mode", std::string("linear")}})),
+                {1, 1, 3, 5, 4}, kRzTrilinear);
+  // onnx ref: tf_crop_and_resize, roi [0,0,0.4,0.6, 1,1,1.2,1.7], sizes [1,1,3,3], extrapolation 10
+  const std::vector<double> kRzCrop = {-0.3000000864, 10, 10, 0.2999999672, 10, 10, 10, 10, 10};
+  expect_tensor(resize(pat({1, 1, 4, 5}, 7, 11, 5, 4), f32s({0, 0, 0.4, 0.6, 1, 1, 1.2, 1.7}), {},
+                       i64s({1, 1, 3, 3}),
+                       attrs({{"mode", std::string("linear")},
+                              {"coordinate_transformation_mode", std::string("tf_crop_and_resize")},
+                              {"extrapolation_value", 10.0}})),
+                {1, 1, 3, 3}, kRzCrop);
+}
+
+TEST(RefNNResize, CubicAndPolicies) {
+  Tensor x = pat({1, 1, 4, 5}, 7, 11, 5, 4);
+  // onnx ref == torch bicubic(align_corners=False): sizes [1,1,7,9], A = -0.75
+  const std::vector<double> kRzCubic = {-1.476048565, -0.6931267547, 0.3553986226, 0.02635785722, -0.5496082362, 0.6367154537, 1.489445484, 0.7134826153, 0.07205962467, -1.303868607, -0.4412590433, 0.7093408939, 0.4276823145, -0.3603771866, 0.007093728879, 0.5003202523, 0.4546063465, 0.3832754442, -0.9909513105, -0.1481751431, 0.9770195703, 0.8446166808, -0.0517037172, -0.7822388766, -0.8034681355, 0.1500900956, 0.8588727819, -0.537808642, -0.4027777778, -0.1841563786, 0.1811985597, 0.25, -0.6596364883, -0.8824052641, 0.474681713, 1.486239712, -0.08466597342, -0.6573804125, -1.345332328, -0.5376078985, 0.5517037172, -0.02007628816, -0.3677640479, 0.5874129414, 1.304936922, 0.2282513231, -0.3642965123, -1.077653651, -0.2569379144, 0.8603771866, 0.4623920078, -0.211252472, -0.2383145719, -0.208925722, 0.4004312814, -0.1124288009, -0.7237113798, 0.04480713876, 1.049608236, 0.7621780543, -0.1332184237, -0.8780820612, -1.351569202};
+  expect_tensor(resize(x, {}, {}, i64s({1, 1, 7, 9}), attrs({{"mode", std::string("cubic")}})), {1, 1, 7, 9},
+                kRzCubic);
+  // onnx ref: A = -0.5, exclude_outside, asymmetric, scales [1,1,0.8,1.4]
+  const std::vector<double> kRzCubicExcl = {-1.25, 0.1097733961, 0.1195334877, -0.3702623401, 1.120262458, 0.7200271604, -0.6250000093, 0.2837841346, 0.530942526, -0.03401746313, -1.059294171, 0.1095294771, 0.04411762643, -0.9469672191, -0.3605727661, 0.7927456329, -0.105470836, -0.07380981825};
+  expect_tensor(resize(x, {}, f32s({1, 1, 0.8, 1.4}), {},
+                       attrs({{"mode", std::string("cubic")}, {"cubic_coeff_a", -0.5}, {"exclude_outside", int64_t{1}},
+                              {"coordinate_transformation_mode", std::string("asymmetric")}})),
+                {1, 1, 3, 6}, kRzCubicExcl);
+  // keep_aspect_ratio_policy: sizes [8,8] for a 4x5 image: not_larger scale min(2, 1.6) = 1.6 ->
+  // round(6.4), round(8) = 6 x 8; not_smaller scale 2 -> 8 x 10
+  Attributes pol = attrs({{"axes", I{2, 3}}, {"keep_aspect_ratio_policy", std::string("not_larger")}});
+  EXPECT_EQ(resize(x, {}, {}, i64s({8, 8}), pol).shape(), (Shape{1, 1, 6, 8}));
+  pol.set("keep_aspect_ratio_policy", std::string("not_smaller"));
+  EXPECT_EQ(resize(x, {}, {}, i64s({8, 8}), pol).shape(), (Shape{1, 1, 8, 10}));
+  // errors: both / neither of scales and sizes, wrong lengths, unknown modes
+  EXPECT_THROW(resize(x, {}, f32s({1, 1, 2, 2}), i64s({1, 1, 8, 10}), {}), Error);
+  EXPECT_THROW(resize(x, {}, {}, {}, {}), Error);
+  EXPECT_THROW(resize(x, {}, f32s({2, 2}), {}, {}), Error);
+  EXPECT_THROW(resize(x, {}, f32s({1, 1, 2, 2}), {}, attrs({{"mode", std::string("area")}})), Error);
+  EXPECT_THROW(resize(x, {}, f32s({1, 1, 2, 2}), {},
+                      attrs({{"coordinate_transformation_mode", std::string("corners")}})),
+               Error);
+  // an empty scales tensor with sizes given is fine (opset 11-12 models)
+  EXPECT_EQ(resize(x, {}, Tensor(DType::f32, {0}), i64s({1, 1, 2, 2}), {}).shape(), (Shape{1, 1, 2, 2}));
+}
+
+TEST(RefNNResize, Upsample) {
+  // ONNX spec example: nearest, scales [1,1,2,3] repeats
+  Tensor x = vals({1, 1, 2, 2}, {1, 2, 3, 4});
+  expect_tensor(run1("Upsample", {x, f32s({1, 1, 2, 3})}), {1, 1, 4, 6},
+                {1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 3, 3, 3, 4, 4, 4});
+  // opset-7 form: scales as an attribute
+  expect_tensor(run1("Upsample", {x}, attrs({{"scales", std::vector<double>{1, 1, 1, 2}}})), {1, 1, 2, 4},
+                {1, 1, 2, 2, 3, 3, 4, 4});
+  // onnx ref: linear, asymmetric, scales [1,1,2,1.5] on pat((1,1,3,4),7,11,5,4)
+  const std::vector<double> kUpLinear = {-1.25, -0.08333333333, 0.1666666667, -0.5, 0.6666666667, 1.25, -0.5, -0.25, 0, 0.25, 0.5, 0.625, 0.25, -0.4166666667, -0.1666666667, 1, 0.3333333333, 0, -0.375, -0.125, 0.125, 0.375, -0.2916666667, -0.625, -1, 0.1666666667, 0.4166666667, -0.25, -0.9166666667, -1.25, -1, 0.1666666667, 0.4166666667, -0.25, -0.9166666667, -1.25};
+  expect_tensor(run1("Upsample", {pat({1, 1, 3, 4}, 7, 11, 5, 4), f32s({1, 1, 2, 1.5})},
+                     attrs({{"mode", std::string("linear")}})),
+                {1, 1, 6, 6}, kUpLinear);
+}
