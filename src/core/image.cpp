@@ -9,6 +9,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -20,6 +21,8 @@ namespace anvil {
 namespace {
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error("is a directory, not an image", path);
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error(std::string("cannot open image: ") + std::strerror(errno), path);
   std::ostringstream ss;

@@ -11,6 +11,7 @@
 #include <bit>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <memory>
@@ -317,12 +318,24 @@ void decode_data(const unsigned char* src, int64_t n, const SrcType& st, Tensor&
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw Error("is a directory, not a file", path);
+  const bool regular = std::filesystem::is_regular_file(path, ec);
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) throw Error(std::string("cannot open file: ") + std::strerror(errno), path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) throw Error("error while reading the file", path);
-  return std::move(ss).str();
+  const std::streamoff end = f.tellg();
+  if (!regular || end < 0) {  // a pipe or device: read it as a stream
+    f.clear();
+    f.seekg(0);
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return std::move(ss).str();
+  }
+  std::string bytes(static_cast<size_t>(end), '\0');
+  f.seekg(0);
+  f.read(bytes.data(), end);
+  if (f.gcount() != end) throw Error("error while reading the file", path);
+  return bytes;
 }
 
 void write_file(const std::string& path, const std::string& bytes) {

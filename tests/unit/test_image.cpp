@@ -277,6 +277,7 @@ TEST(Image, BadOptionsThrow) {
 TEST(Image, BadFilesThrowNamingTheFile) {
   expect_error([] { load_image(img("no_such_image.png")); }, "", "no_such_image.png");
   expect_error([] { load_image(img("make.py")); }, "", "make.py");
+  expect_error([] { load_image(ANVIL_SOURCE_DIR "/tests/data/images"); }, "", "tests/data/images");
   // Every truncation of a PNG and a JPEG: an anvil::Error or a decoded image, never a crash.
   for (const char* name : {"rgb.png", "solid.jpg", "rgb.bmp"}) {
     const std::string bytes = slurp(img(name));

@@ -265,6 +265,14 @@ TEST(Npy, NpzRoundTripStoredAndDeflated) {
   EXPECT_EQ(m["only"].get(0), 3);
 }
 
+TEST(Npy, UnwritablePathsThrowNamingTheFile) {
+  const Tensor t = Tensor::from_vector<float>({2}, {1, 2});
+  expect_error([&] { write_npy("/nonexistent_dir_anvil/x.npy", t); }, "", "x.npy");
+  expect_error([&] { write_npz("/nonexistent_dir_anvil/x.npz", {{"a", t}}, false); }, "", "x.npz");
+  expect_error([&] { write_npz("/nonexistent_dir_anvil/y.npz", {{"a", t}}, true); }, "", "y.npz");
+  expect_error([&] { write_npy((tmpdir() / "undef.npy").string(), Tensor()); }, "", "undef.npy");
+}
+
 TEST(Npy, EmptyNpz) {
   const std::string path = (tmpdir() / "empty.npz").string();
   write_npz(path, {});
@@ -455,6 +463,7 @@ TEST(Npy, TruncatedDataAndAbsurdShapesThrow) {
   }
   expect_error([&] { read_npy(path); }, "data", "truncated.npy");
   expect_error([] { read_npy(data("does_not_exist.npy")); }, "", "does_not_exist.npy");
+  expect_error([] { read_npy(ANVIL_SOURCE_DIR "/tests/data/npy"); }, "", "tests/data/npy");  // a directory
 }
 
 TEST(Npy, RandomCorruptionNeverCrashes) {
@@ -479,6 +488,7 @@ TEST(Npy, RandomCorruptionNeverCrashes) {
 TEST(Npy, HostileNpzThrows) {
   expect_error([] { read_npz(data("f4.npy")); }, "", "f4.npy");  // not a zip
   expect_error([] { read_npz(data("missing.npz")); }, "", "missing.npz");
+  expect_error([] { read_npz(ANVIL_SOURCE_DIR "/tests/data/npy"); }, "", "tests/data/npy");
   // A member that is not a .npy: the error names the archive and the member.
   try {
     read_npz(data("bad_member.npz"));
