@@ -386,3 +386,15 @@ TEST(RefEwErrors, EvaluateNodeMatchesSession) {
   Tensor a = F({2, 1}, {1, 2}), b = F({2}, {10, 20});
   expect_values(eval1("Add", {a, b}), DType::f32, {2, 2}, {11, 21, 12, 22});
 }
+
+TEST(RefEwUnary, IsNaNIsInf) {
+  const double inf = std::numeric_limits<double>::infinity();
+  Tensor x = D({4}, {1.0, kNaN, inf, -inf});
+  expect_ints(run1("IsNaN", {x}), DType::boolean, {4}, {0, 1, 0, 0});
+  expect_ints(run1("IsInf", {x}), DType::boolean, {4}, {0, 0, 1, 1});
+  expect_ints(run1("IsInf", {x}, attr("detect_negative", int64_t{0})), DType::boolean, {4},
+              {0, 0, 1, 0});
+  expect_ints(run1("IsInf", {x}, attr("detect_positive", int64_t{0})), DType::boolean, {4},
+              {0, 0, 0, 1});
+  expect_node_error([] { run1("IsNaN", {I32({1}, {1})}); }, "inputs");
+}

@@ -144,6 +144,10 @@ TEST(RefShape, CastBetweenDtypes) {
   expect_ints(run1("Cast", {I64({1}, {big})}, attr("to", int64_t{7})), DType::i64, {1}, {big});
   expect_ints(run1("Cast", {I32({2}, {0, 5})}, attr("to", int64_t{9})), DType::boolean, {2}, {0, 1});
   expect_node_error([&] { run1("Cast", {x}, attr("to", int64_t{8})); }, "to");  // string
+  // CastLike takes the dtype of its second input.
+  expect_ints(run1("CastLike", {x, I64({0}, {})}), DType::i64, {5}, {-1, 2, 0, 300, 0});
+  expect_values(run1("CastLike", {I32({2}, {3, -4}), Tensor(DType::f64, {1})}), DType::f64, {2},
+                {3, -4});
 }
 
 // --- Concat, Split -------------------------------------------------------------------------------
@@ -566,4 +570,106 @@ TEST(RefShape, ChainErrorsNameTheNode) {
   k.add_node("Gather", "bad_index", {k.find_value("s"), k.add_constant("i", I64({1}, {2}))});
   k.outputs.push_back(k.find_value("bad_index"));
   expect_node_error([&] { Session s(k); }, "indices", "bad_index");
+}
+
+// --- Hostile arguments ---------------------------------------------------------------------------
+
+namespace {
+
+// Runs op on `data` (fed at run time; `runtime` = 2 also feeds the second input) with
+// constant arguments; returns true when it ran, false on anvil::Error. Anything else
+// (another exception type, a crash) fails the test.
+bool try_op(const std::string& op, const std::vector<Tensor>& ins, Attributes attrs,
+            int num_outputs = 1, int runtime = 1) {
+  try {
+    run_op(op, ins, std::move(attrs), num_outputs, runtime);
+    return true;
+  } catch (const Error& e) {
+    EXPECT_FALSE(std::string(e.what()).empty());
+    return false;
+  }
+}
+
+}  // namespace
+
+TEST(RefShapeFuzz, HostileArgumentsGiveErrorsNotCrashes) {
+  uint32_t state = 12345;
+  auto rnd = [&](int lo, int hi) {  // inclusive
+    state = state * 1664525u + 1013904223u;
+    return lo + static_cast<int>((state >> 8) % static_cast<uint32_t>(hi - lo + 1));
+  };
+  auto rnd_shape = [&](int max_rank) {
+    Shape s;
+    int r = rnd(0, max_rank);
+    for (int i = 0; i < r; ++i) s.push_back(rnd(0, 4));
+    return s;
+  };
+  auto rnd_ints = [&](int n, int lo, int hi) {
+    std::vector<int64_t> v;
+    for (int i = 0; i < n; ++i) {
+      int pick = rnd(0, 20);
+      v.push_back(pick == 0 ? kMax : pick == 1 ? kMin : rnd(lo, hi));
+    }
+    return I64({static_cast<int64_t>(v.size())}, v);
+  };
+  int ran = 0, failed = 0;
+  for (int iter = 0; iter < 400; ++iter) {
+    Tensor x = Iota(rnd_shape(4));
+    const int r = x.rank();
+    bool ok = false;
+    switch (iter % 16) {
+      case 0: ok = try_op("Reshape", {x, rnd_ints(rnd(0, 4), -2, 6)}, {}); break;
+      case 1: {
+        int n = rnd(0, r + 1);
+        ok = try_op("Slice", {x, rnd_ints(n, -6, 6), rnd_ints(n, -6, 6),
+                              rnd_ints(rnd(n, n + 1), -5, 5), rnd_ints(n, -3, 3)}, {});
+        break;
+      }
+      case 2: {
+        const char* modes[] = {"constant", "reflect", "edge", "wrap"};
+        ok = try_op("Pad", {x, rnd_ints(rnd(2 * r - 1, 2 * r), -4, 4)},
+                    attr("mode", std::string(modes[rnd(0, 3)])));
+        break;
+      }
+      case 3:
+        ok = try_op("Gather", {x, rnd_ints(rnd(0, 3), -6, 6)}, attr("axis", int64_t{rnd(-5, 5)}));
+        break;
+      case 4: ok = try_op("GatherElements", {x, Iota(rnd_shape(4)).to(DType::i64)},
+                          attr("axis", int64_t{rnd(-4, 4)}));
+        break;
+      case 5: ok = try_op("Tile", {x, rnd_ints(rnd(r - 1, r), -1, 3)}, {}); break;
+      case 6: ok = try_op("Expand", {x, rnd_ints(rnd(0, 5), -1, 4)}, {}); break;
+      case 7: ok = try_op("Squeeze", {x, rnd_ints(rnd(0, 2), -5, 5)}, {}); break;
+      case 8: ok = try_op("Unsqueeze", {x, rnd_ints(rnd(0, 3), -6, 6)}, {}); break;
+      case 9: ok = try_op("Split", {x, rnd_ints(2, -1, 4)}, attr("axis", int64_t{rnd(-4, 4)}), 2);
+        break;
+      case 10: ok = try_op("Concat", {x, Iota(rnd_shape(4))}, attr("axis", int64_t{rnd(-4, 4)}), 1, 2);
+        break;
+      case 11: {
+        std::vector<int64_t> perm;
+        for (int i = 0; i < rnd(r - 1, r + 1); ++i) perm.push_back(rnd(-1, r));
+        ok = try_op("Transpose", {x}, attr("perm", perm));
+        break;
+      }
+      case 12: ok = try_op(rnd(0, 1) ? "DepthToSpace" : "SpaceToDepth", {x},
+                           attr("blocksize", int64_t{rnd(-1, 3)}));
+        break;
+      case 13: ok = try_op("ScatterND", {x, Iota(rnd_shape(3)).to(DType::i64), Iota(rnd_shape(3))},
+                           {}, 1, 3);
+        break;
+      case 14: ok = try_op("OneHot", {x.to(DType::i64), Tensor::scalar<int64_t>(rnd(-1, 4)),
+                                      F({2}, {0, 1})},
+                           attr("axis", int64_t{rnd(-5, 5)}));
+        break;
+      case 15: ok = try_op(rnd(0, 1) ? "Add" : "Where",
+                           rnd(0, 1) ? std::vector<Tensor>{x, Iota(rnd_shape(3))}
+                                     : std::vector<Tensor>{x.to(DType::boolean), x, Iota(rnd_shape(2))},
+                           {}, 1, 2);
+        break;
+    }
+    (ok ? ran : failed)++;
+  }
+  // Both paths are exercised.
+  EXPECT_GT(ran, 50);
+  EXPECT_GT(failed, 50);
 }

@@ -601,6 +601,37 @@ OpDef make_where() {
   return d;
 }
 
+// IsNaN / IsInf: float in, bool out.
+OpDef make_float_test(const std::string& name) {
+  OpDef d;
+  d.name = name;
+  d.category = "math";
+  const bool is_inf = name == "IsInf";
+  d.doc = is_inf ? "y = x is +inf (detect_positive) or -inf (detect_negative), bool"
+                 : "y = x is NaN, bool";
+  if (is_inf)
+    d.attrs = {{"detect_negative", AttrType::Int, "1 (default): report -inf"},
+               {"detect_positive", AttrType::Int, "1 (default): report +inf"}};
+  d.infer = [](InferContext& c) {
+    if (!is_float(c.dtype(0)))
+      c.fail("inputs", std::string("expects a float tensor, found ") + dtype_name(c.dtype(0)));
+    c.set_output(0, DType::boolean, c.shape(0));
+  };
+  d.reference = [is_inf](KernelContext& c) {
+    const Tensor& x = input(c, 0, "X");
+    if (!is_float(x.dtype())) c.fail("X", "expects a float tensor");
+    Tensor& y = output(c, 0, DType::boolean, x.shape());
+    const bool neg = c.attrs().get_int("detect_negative", 1) != 0;
+    const bool pos = c.attrs().get_int("detect_positive", 1) != 0;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const double v = x.get(i);
+      const bool r = is_inf ? ((pos && v == kInf) || (neg && v == -kInf)) : v != v;
+      store_int(y, i, r);
+    }
+  };
+  return d;
+}
+
 enum class Variadic { Max, Min, Sum, Mean };
 
 OpDef make_variadic(const std::string& name, Variadic kind, const std::string& doc) {
@@ -680,6 +711,8 @@ const bool registered = [] {
   register_op(make_prelu());
   register_op(make_not());
   register_op(make_where());
+  register_op(make_float_test("IsNaN"));
+  register_op(make_float_test("IsInf"));
   register_op(make_variadic("Max", Variadic::Max, "elementwise maximum of 1+ inputs (broadcast)"));
   register_op(make_variadic("Min", Variadic::Min, "elementwise minimum of 1+ inputs (broadcast)"));
   register_op(make_variadic("Sum", Variadic::Sum, "elementwise sum of 1+ inputs (broadcast)"));

@@ -29,6 +29,8 @@ void copy_bytes(Tensor& out, const Tensor& in) {
   if (in.nbytes()) std::memcpy(out.raw(), in.raw(), in.nbytes());
 }
 
+void cast_values(const Tensor& x, Tensor& y);
+
 // --- Identity / Dropout ------------------------------------------------------------------------
 
 OpDef make_identity() {
@@ -467,22 +469,42 @@ OpDef make_cast() {
   d.reference = [](KernelContext& c) {
     const Tensor& x = input(c, 0, "input");
     DType to = cast_target(c, c.attrs());
-    Tensor& y = output(c, 0, to, x.shape());
-    const int64_t n = x.numel();
-    if (to == x.dtype()) {
-      copy_bytes(y, x);
-    } else if (!is_float(x.dtype()) && !is_float(to)) {
-      for (int64_t i = 0; i < n; ++i) store_int(y, i, load_int(x, i));
-    } else if (!is_float(x.dtype())) {
-      for (int64_t i = 0; i < n; ++i) y.set(i, static_cast<double>(load_int(x, i)));
-    } else {
-      for (int64_t i = 0; i < n; ++i) y.set(i, x.get(i));  // saturating for ints, NaN -> 0
-    }
+    cast_values(x, output(c, 0, to, x.shape()));
+  };
+  return d;
+}
+
+void cast_values(const Tensor& x, Tensor& y) {
+  const int64_t n = x.numel();
+  if (y.dtype() == x.dtype()) {
+    copy_bytes(y, x);
+  } else if (!is_float(x.dtype()) && !is_float(y.dtype())) {
+    for (int64_t i = 0; i < n; ++i) store_int(y, i, load_int(x, i));
+  } else if (!is_float(x.dtype())) {
+    for (int64_t i = 0; i < n; ++i) y.set(i, static_cast<double>(load_int(x, i)));
+  } else {
+    for (int64_t i = 0; i < n; ++i) y.set(i, x.get(i));  // saturating for ints, NaN -> 0
+  }
+}
+
+OpDef make_cast_like() {
+  OpDef d;
+  d.name = "CastLike";
+  d.category = "tensor";
+  d.doc = "converts the input to the dtype of target_type (second input); rules of Cast";
+  d.min_inputs = d.max_inputs = 2;
+  d.attrs = {{"saturate", AttrType::Int, "float8 only (ignored)"}};
+  d.infer = [](InferContext& c) { c.set_output(0, c.dtype(1), c.shape(0)); };
+  d.reference = [](KernelContext& c) {
+    const Tensor& x = input(c, 0, "input");
+    if (c.inputs.size() < 2 || !c.inputs[1].defined()) c.fail("target_type", "input is missing");
+    cast_values(x, output(c, 0, c.inputs[1].dtype(), x.shape()));
   };
   return d;
 }
 
 const bool registered = [] {
+  register_op(make_cast_like());
   register_op(make_identity());
   register_op(make_dropout());
   register_op(make_reshape());

@@ -116,7 +116,7 @@ std::vector<int64_t> split_plan(const Ctx& c, const Shape& in, int64_t axis_attr
                           std::to_string(num_outputs) + " outputs");
     int64_t sum = 0;
     for (int64_t v : *split) {
-      if (v < 0) c.fail("split", "negative size in " + ints_str(*split));
+      if (v < 0 || v > dim) c.fail("split", "size out of range in " + ints_str(*split));
       sum += v;
     }
     if (sum != dim)
@@ -302,7 +302,7 @@ OpDef make_slice() {
           off += p.step[k] * st[k];
           break;
         }
-        off -= p.step[k] * st[k] * (p.out[k] - 1);
+        if (p.out[k] > 1) off -= p.step[k] * st[k] * (p.out[k] - 1);
         idx[k] = 0;
       }
     }
