@@ -29,7 +29,8 @@ echo "== compare with PyTorch's output ($DEMO/expected/probs.npy)"
   --atol 1e-4 --labels "$DEMO/labels.txt"
 
 echo
-img=$(ls "$DEMO"/digits/*.png | head -n 1)
+imgs=("$DEMO"/digits/*.png)
+img=${imgs[0]}
 echo "== anvil run $DEMO/digits_cnn.onnx --input $img --divide 255"
 "$ANVIL" run "$DEMO/digits_cnn.onnx" --input "$img" --divide 255 --output-dir "$OUT/image" --top 3
 echo

@@ -339,10 +339,27 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
     pm.inputs = std::move(again);
   }
 
-  // 4. The feed, and inputs not given.
+  // 4. The feed (dtypes converted within floats and within integers), and inputs not given.
   std::vector<bool> fed(pm.inputs.size(), false);
-  for (const auto& g : given) {
-    pm.feed[pm.inputs[static_cast<size_t>(g.input)].name] = g.tensor;
+  for (auto& g : given) {
+    const ModelInput& mi = pm.inputs[static_cast<size_t>(g.input)];
+    if (g.tensor.dtype() != mi.dtype) {
+      const DType have = g.tensor.dtype();
+      if (is_float(have) && is_float(mi.dtype)) {
+        g.tensor = g.tensor.to(mi.dtype);
+      } else if (is_integer(have) && is_integer(mi.dtype)) {
+        Tensor t = g.tensor.to(mi.dtype);
+        if (t.to_int64s() != g.tensor.to_int64s())
+          throw Error("input '" + mi.source_name + "' has values that do not fit " +
+                          numpy_dtype_name(mi.dtype) + " (the model's dtype)",
+                      g.path, {}, "input");
+        g.tensor = t;
+      } else
+        throw Error("input '" + mi.source_name + "' has dtype " + numpy_dtype_name(have) +
+                        ", the model expects " + numpy_dtype_name(mi.dtype),
+                    g.path, {}, "input");
+    }
+    pm.feed[mi.name] = g.tensor;
     fed[static_cast<size_t>(g.input)] = true;
   }
   std::string missing;

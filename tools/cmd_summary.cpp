@@ -38,7 +38,8 @@ std::string describe(const Graph& g, const std::vector<int>& ids) {
     r += (v.prov.source_name.empty() ? v.name : v.prov.source_name) + " " +
          (v.shape_known ? shape_str(source_shape(v)) : std::string("(?)")) + " " +
          numpy_dtype_name(v.dtype);
-    if (!v.prov.source_layout.empty()) r += " " + v.prov.source_layout;
+    if (!v.prov.source_layout.empty() && v.prov.source_layout.size() == v.shape.size())
+      r += " " + v.prov.source_layout;
   }
   return r.empty() ? "none" : r;
 }
