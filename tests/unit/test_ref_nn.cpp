@@ -276,6 +276,11 @@ TEST(RefNNPool, AveragePoolAsymmetricPadsByHand) {
   expect_tensor(run1("AveragePool", {x}, at({0, 1}, 0, 1)), {1, 1, 3}, {1.5, 3.5, 5});
   // ceil mode without pads: windows [0,1] [2,3] [4] (overhang beyond the input counts nowhere)
   expect_tensor(run1("AveragePool", {x}, at({0, 0}, 1, 1)), {1, 1, 3}, {1.5, 3.5, 5});
+  // integer MaxPool (u8), as in ONNX's maxpool_2d_uint8
+  Tensor xu = Tensor::from_vector<uint8_t>({1, 1, 2, 2}, {3, 250, 7, 1});
+  Tensor yu = run1("MaxPool", {xu}, attrs({{"kernel_shape", I{2, 2}}}));
+  EXPECT_EQ(yu.dtype(), DType::u8);
+  expect_tensor(yu, {1, 1, 1, 1}, {250}, 0);
   // MaxPool with negative values and padding: padding never wins
   Tensor xn = vals({1, 1, 3}, {-3, -1, -2});
   expect_tensor(run1("MaxPool", {xn}, attrs({{"kernel_shape", I{2}}, {"pads", I{1, 1}}})), {1, 1, 4},
@@ -674,6 +679,13 @@ TEST(RefNNResize, CubicAndPolicies) {
                        attrs({{"mode", std::string("cubic")}, {"cubic_coeff_a", -0.5}, {"exclude_outside", int64_t{1}},
                               {"coordinate_transformation_mode", std::string("asymmetric")}})),
                 {1, 1, 3, 6}, kRzCubicExcl);
+  // ONNX spec example (resize_downsample_scales_linear_align_corners): [[1,2,3,4],[5,6,7,8]],
+  // scales [1,1,0.6,0.6] -> 1x2; the column coordinate uses the unrounded length 4*0.6 = 2.4:
+  // x=1 -> 1*3/1.4 = 2.142857 -> 3.142857
+  expect_tensor(resize(vals({1, 1, 2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}), {}, f32s({1, 1, 0.6, 0.6}), {},
+                       attrs({{"mode", std::string("linear")},
+                              {"coordinate_transformation_mode", std::string("align_corners")}})),
+                {1, 1, 1, 2}, {1, 1 + 3 / 1.4});
   // keep_aspect_ratio_policy: sizes [8,8] for a 4x5 image: not_larger scale min(2, 1.6) = 1.6 ->
   // round(6.4), round(8) = 6 x 8; not_smaller scale 2 -> 8 x 10
   Attributes pol = attrs({{"axes", I{2, 3}}, {"keep_aspect_ratio_policy", std::string("not_larger")}});

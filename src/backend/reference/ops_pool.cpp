@@ -175,7 +175,8 @@ void pool_kernel(PoolKind kind, KernelContext& ctx) {
 }
 
 void pool_infer(PoolKind kind, InferContext& ctx) {
-  nn::require_float(kind_name(kind), "X", ctx.dtype(0));
+  if (kind != PoolKind::Max) nn::require_float(kind_name(kind), "X", ctx.dtype(0));
+  else if (ctx.dtype(0) == DType::boolean) ctx.fail("X", "expected a numeric tensor, found bool");
   PoolParams p = pool_params(kind, ctx.shape(0), ctx.attrs());
   ctx.set_output(0, ctx.dtype(0), p.out_shape);
   if (ctx.num_outputs() > 1) ctx.set_output(1, DType::i64, p.out_shape);
@@ -254,8 +255,8 @@ OpDef global_def(PoolKind kind, const std::string& name, const std::string& doc)
   d.category = "pool";
   d.doc = doc;
   if (kind == PoolKind::Lp) d.attrs = {{"p", AttrType::Int, "norm order (default 2)"}};
-  d.infer = [name](InferContext& ctx) {
-    nn::require_float(name, "X", ctx.dtype(0));
+  d.infer = [name, kind](InferContext& ctx) {
+    if (kind != PoolKind::Max) nn::require_float(name, "X", ctx.dtype(0));
     ctx.set_output(0, ctx.dtype(0), global_shape(name, ctx.shape(0)));
   };
   d.reference = [kind, name](KernelContext& ctx) { global_kernel(kind, name, ctx); };

@@ -5,8 +5,9 @@
 // The interpolation is separable: for each resized dim and output coordinate we compute the
 // input taps (index, weight); an output element is the sum over the product of its taps.
 // Out-of-range taps are clamped to the edge (ONNX's edge padding), or dropped and the weights
-// renormalized with exclude_outside. Where the spec's formula says "length_resized" we use the
-// integer output size.
+// renormalized with exclude_outside. align_corners and tf_crop_and_resize use the unrounded
+// resized length scale * length_original, as the ONNX reference implementation (and so the
+// official node tests) do; the other modes use the scale itself.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -175,6 +176,7 @@ std::vector<Coord> dim_taps(const Interp& m, int64_t in, int64_t out, double sca
   std::vector<Coord> r(static_cast<size_t>(out));
   const bool identity = in == out && scale == 1.0 && m.coord != "tf_crop_and_resize";
   const double fin = static_cast<double>(in), fout = static_cast<double>(out);
+  const double fsc = scale * fin;  // the unrounded resized length
   for (int64_t xo = 0; xo < out; ++xo) {
     Coord& c = r[static_cast<size_t>(xo)];
     if (identity) {
@@ -192,14 +194,15 @@ std::vector<Coord> dim_taps(const Interp& m, int64_t in, int64_t out, double sca
     } else if (m.coord == "pytorch_half_pixel") {
       xi = out > 1 ? (x + 0.5) / scale - 0.5 : 0.0;
     } else if (m.coord == "align_corners") {
-      xi = out == 1 ? 0.0 : x * (fin - 1) / (fout - 1);
+      // ONNX reference: length_resized = scale * length_original (not rounded)
+      xi = fsc == 1 ? 0.0 : x * (fin - 1) / (fsc - 1);
     } else if (m.coord == "asymmetric") {
       xi = x / scale;
     } else if (m.coord == "tf_half_pixel_for_nn") {
       xi = (x + 0.5) / scale;
     } else {  // tf_crop_and_resize
-      xi = out > 1 ? rs * (fin - 1) + x * (re - rs) * (fin - 1) / (fout - 1)
-                   : 0.5 * (rs + re) * (fin - 1);
+      xi = fsc != 1 ? rs * (fin - 1) + x * (re - rs) * (fin - 1) / (fsc - 1)
+                    : 0.5 * (rs + re) * (fin - 1);
       if (xi < 0 || xi > fin - 1) {
         c.extrapolate = true;
         continue;
