@@ -32,9 +32,13 @@ double peak_rss_mb() {
   return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: kilobytes
 }
 
+// A progress bar on stderr, redrawn only when its percentage changes.
 void progress(int done, int total, bool warmup) {
+  const int pct = total ? static_cast<int>(100LL * done / total) : 100;
+  const int prev = total ? static_cast<int>(100LL * (done - 1) / total) : -1;
+  if (done > 1 && pct == prev && done != total) return;
   const int width = 30;
-  const int filled = total ? done * width / total : width;
+  const int filled = pct * width / 100;
   std::fprintf(stderr, "\r%s [%.*s%*s] %d/%d", warmup ? "warmup" : "runs  ", filled,
                "##############################", width - filled, "", done, total);
   std::fflush(stderr);
