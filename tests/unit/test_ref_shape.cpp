@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -613,11 +614,15 @@ TEST(RefShapeFuzz, HostileArgumentsGiveErrorsNotCrashes) {
     return I64({static_cast<int64_t>(v.size())}, v);
   };
   int ran = 0, failed = 0;
-  for (int iter = 0; iter < 400; ++iter) {
+  const char* env = std::getenv("ANVIL_FUZZ_ITERS");  // longer runs by hand (e.g. under ASan)
+  const int iters = env ? std::atoi(env) : 600;
+  const DType dtypes[] = {DType::f32, DType::f16, DType::i32, DType::i64, DType::u8, DType::boolean};
+  for (int iter = 0; iter < iters; ++iter) {
     Tensor x = Iota(rnd_shape(4));
+    if (iter % 3 == 2) x = x.to(dtypes[rnd(0, 5)]);
     const int r = x.rank();
     bool ok = false;
-    switch (iter % 16) {
+    switch (iter % 20) {
       case 0: ok = try_op("Reshape", {x, rnd_ints(rnd(0, 4), -2, 6)}, {}); break;
       case 1: {
         int n = rnd(0, r + 1);
@@ -666,6 +671,21 @@ TEST(RefShapeFuzz, HostileArgumentsGiveErrorsNotCrashes) {
                                      : std::vector<Tensor>{x.to(DType::boolean), x, Iota(rnd_shape(2))},
                            {}, 1, 2);
         break;
+      case 16: ok = try_op("Flatten", {x}, attr("axis", int64_t{rnd(-5, 5)})); break;
+      case 17: ok = try_op("CumSum", {x, Tensor::scalar<int64_t>(rnd(-5, 5))}, {}); break;
+      case 18: {
+        const char* ops[] = {"Div", "Mod", "Pow", "Less", "Max", "And", "PRelu", "Clip"};
+        const char* op = ops[rnd(0, 7)];
+        Tensor y = Iota(rnd_shape(3)).to(rnd(0, 1) ? x.dtype() : dtypes[rnd(0, 5)]);
+        ok = try_op(op, {x, y}, {}, 1, 2);
+        break;
+      }
+      case 19: {
+        const char* ops[] = {"Relu", "Sigmoid", "Abs", "Neg", "Round", "Not", "Identity", "Size"};
+        ok = try_op(ops[rnd(0, 7)], {x}, {});
+        ok = try_op("Cast", {x}, attr("to", int64_t{rnd(0, 17)})) && ok;
+        break;
+      }
     }
     (ok ? ran : failed)++;
   }
