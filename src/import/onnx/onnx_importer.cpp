@@ -16,6 +16,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "anvil/error.h"
@@ -96,7 +97,7 @@ class OnnxGraphBuilder {
     return val.is_constant() ? &val.constant : nullptr;
   }
   // The input's shape, or records a problem saying why it is needed and returns nullptr.
-  const Shape* need_shape(NodeCtx& c, int input_index, const std::string& why);
+  std::optional<Shape> need_shape(NodeCtx& c, int input_index, const std::string& why);
 
   // ---- translation ----
   void problem(const NodeCtx& c, const std::string& reason) {
@@ -259,19 +260,19 @@ int OnnxGraphBuilder::const_scalar(const std::string& base, DType dt, double v) 
   return add_constant(unique_value(base), t, "");
 }
 
-const Shape* OnnxGraphBuilder::need_shape(NodeCtx& c, int i, const std::string& why) {
+std::optional<Shape> OnnxGraphBuilder::need_shape(NodeCtx& c, int i, const std::string& why) {
   int v = i < static_cast<int>(c.inputs.size()) ? c.inputs[static_cast<size_t>(i)] : -1;
   if (v < 0) {
     problem(c, why + ": input " + std::to_string(i) + " is missing");
-    return nullptr;
+    return std::nullopt;
   }
   if (!known(v)) {
     std::string reason = unknown_why_.count(v) ? unknown_why_[v] : "unknown";
     problem(c, why + " needs the shape of '" + g_.values[static_cast<size_t>(v)].name +
                    "', which could not be inferred (" + reason + ")");
-    return nullptr;
+    return std::nullopt;
   }
-  return &shape_of(v);
+  return shape_of(v);  // a copy: adding values to the shadow graph moves its storage
 }
 
 // ---------------------------------------------------------------------------------------
@@ -372,7 +373,7 @@ void OnnxGraphBuilder::attr_to_input(NodeCtx& c, const std::string& attr, size_t
 // Softmax, LogSoftmax, Hardmax before opset 13 coerce the input to 2D at `axis`.
 bool OnnxGraphBuilder::legacy_softmax(NodeCtx& c) {
   int64_t axis = c.attrs.get_int("axis", 1);
-  const Shape* s = need_shape(c, 0, "the opset<13 form of " + c.onnx_op);
+  auto s = need_shape(c, 0, "the opset<13 form of " + c.onnx_op);
   if (!s) return false;
   const int64_t r = static_cast<int64_t>(s->size());
   int64_t a = axis < 0 ? axis + r : axis;
@@ -411,9 +412,9 @@ bool OnnxGraphBuilder::legacy_broadcast(NodeCtx& c) {
   int64_t axis = c.attrs.get_int("axis", 0);
   c.attrs.erase("axis");
   if (b == 0 || !has_axis || c.inputs.size() < 2) return true;
-  const Shape* sa = need_shape(c, 0, "legacy broadcasting (broadcast=1, axis)");
+  auto sa = need_shape(c, 0, "legacy broadcasting (broadcast=1, axis)");
   if (!sa) return false;
-  const Shape* sb = need_shape(c, 1, "legacy broadcasting (broadcast=1, axis)");
+  auto sb = need_shape(c, 1, "legacy broadcasting (broadcast=1, axis)");
   if (!sb) return false;
   const int64_t ra = static_cast<int64_t>(sa->size()), rb = static_cast<int64_t>(sb->size());
   if (axis < 0) axis += ra;
@@ -448,7 +449,7 @@ bool OnnxGraphBuilder::resolve_auto_pad(NodeCtx& c) {
     problem(c, "auto_pad '" + mode + "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
     return false;
   }
-  const Shape* xs = need_shape(c, 0, "auto_pad " + mode);
+  auto xs = need_shape(c, 0, "auto_pad " + mode);
   if (!xs) return false;
   if (xs->size() < 3) {
     problem(c, "auto_pad needs an input with spatial dims, found shape " + shape_str(*xs));
@@ -460,7 +461,7 @@ bool OnnxGraphBuilder::resolve_auto_pad(NodeCtx& c) {
   if (c.attrs.has("kernel_shape")) {
     k = c.attrs.get_ints("kernel_shape");
   } else if (c.onnx_op == "Conv" || transpose) {
-    const Shape* ws = need_shape(c, 1, "auto_pad " + mode);
+    auto ws = need_shape(c, 1, "auto_pad " + mode);
     if (!ws) return false;
     if (ws->size() == xs->size()) k.assign(ws->begin() + 2, ws->end());
   }
@@ -593,6 +594,24 @@ bool OnnxGraphBuilder::legacy_rewrites(NodeCtx& c) {
   if (is_binary_legacy_op(op) && v < 7 && c.attrs.has("broadcast"))
     if (!legacy_broadcast(c)) return false;
   if (is_binary_legacy_op(op) && v < 7) c.attrs.erase("axis");
+  if (op == "PRelu" && v < 7 && c.inputs.size() == 2) {
+    // Before opset 7 a 1-D slope of size C is per channel (axis 1), not numpy-broadcast.
+    auto xs = known(c.inputs[0]) ? std::optional<Shape>(shape_of(c.inputs[0])) : std::nullopt;
+    auto ss = known(c.inputs[1]) ? std::optional<Shape>(shape_of(c.inputs[1])) : std::nullopt;
+    if (xs && ss && xs->size() > 2 && ss->size() == 1 && (*ss)[0] > 1 && (*ss)[0] == (*xs)[1]) {
+      Shape ns(xs->size() - 1, 1);
+      ns[0] = (*ss)[0];
+      int slope = c.inputs[1];
+      if (const Tensor* k = const_of(slope); k && g_.values[static_cast<size_t>(slope)].is_constant()) {
+        c.inputs[1] = add_constant(unique_value(c.name + "/slope"), k->reshaped(ns), "");
+      } else {
+        int shp = const_i64(c.name + "/slope_shape", ns);
+        int rs = emit("Reshape", unique_node(c.name + "/slope_reshape"), {slope, shp}, Attributes{},
+                      {unique_value(c.name + "/slope_reshaped")});
+        c.inputs[1] = g_.nodes[static_cast<size_t>(rs)].outputs[0];
+      }
+    }
+  }
   if (op == "Upsample" || (op == "Resize" && v < 11)) {
     // Upsample and Resize-10: out[i] = in[floor(i / scale)] (nearest) or asymmetric linear.
     c.op = "Resize";
