@@ -25,6 +25,11 @@ void fold_batchnorm(Graph& g, const Protected& protect);
 /// into Conv/ConvTranspose/Gemm/MatMul as the attributes activation/activation_alpha/beta.
 void fuse_activations(Graph& g, const Protected& protect);
 
+/// Folds Transpose(perm[0] = 0) -> Flatten/Reshape(N, K) -> Gemm/MatMul (constant weight)
+/// into the weight: the Flatten reads the untransposed tensor and the weight rows are permuted
+/// (the pattern channels-last importers emit before a Dense layer).
+void fold_transpose_into_gemm(Graph& g, const Protected& protect);
+
 /// The default pipeline, in order; leaves the graph compacted and shape-inferred.
 void optimize(Graph& g, const Protected& protect);
 

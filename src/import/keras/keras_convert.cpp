@@ -58,46 +58,6 @@ Tensor flip_spatial(const Tensor& k, int spatial_dims) {
   return out;
 }
 
-Tensor permute_gemm_rows_for_transpose(const Tensor& b, bool trans_b, const Shape& x_shape,
-                                       const std::vector<int>& perm) {
-  int r = static_cast<int>(x_shape.size());
-  if (static_cast<int>(perm.size()) != r || r < 2 || perm[0] != 0)
-    throw Error("permute_gemm_rows_for_transpose: perm must keep the batch axis first", {}, {}, "perm");
-  // t = transpose(x, perm): t.shape[i] = x.shape[perm[i]]
-  Shape ts(static_cast<size_t>(r));
-  for (int i = 0; i < r; ++i) ts[static_cast<size_t>(i)] = x_shape[static_cast<size_t>(perm[static_cast<size_t>(i)])];
-  int64_t k = 1;
-  for (int i = 1; i < r; ++i) k *= x_shape[static_cast<size_t>(i)];
-  if (b.rank() != 2 || (trans_b ? b.dim(1) : b.dim(0)) != k)
-    throw Error("Gemm weight " + shape_str(b.shape()) + " does not match a flattened " + shape_str(x_shape), {}, {}, "B");
-  int64_t n = trans_b ? b.dim(0) : b.dim(1);
-  // Row j of the flattened transposed tensor (multi-index over ts[1..]) is the element of x at
-  // index xi with xi[perm[i]] = ti[i]; its flat position in the flattened x is the new row.
-  std::vector<int64_t> xstride(static_cast<size_t>(r), 1);
-  for (int i = r - 2; i >= 1; --i) xstride[static_cast<size_t>(i)] = xstride[static_cast<size_t>(i + 1)] * x_shape[static_cast<size_t>(i + 1)];
-  Tensor src = b.to(DType::f32);
-  Tensor out(DType::f32, b.shape());
-  const float* in = src.data<float>();
-  float* o = out.data<float>();
-  std::vector<int64_t> ti(static_cast<size_t>(r), 0);
-  for (int64_t j = 0; j < k; ++j) {
-    int64_t rem = j;
-    int64_t xrow = 0;
-    for (int i = r - 1; i >= 1; --i) {
-      int64_t c = rem % ts[static_cast<size_t>(i)];
-      rem /= ts[static_cast<size_t>(i)];
-      xrow += c * xstride[static_cast<size_t>(perm[static_cast<size_t>(i)])];
-    }
-    for (int64_t c = 0; c < n; ++c) {
-      if (trans_b)
-        o[c * k + xrow] = in[c * k + j];
-      else
-        o[xrow * n + c] = in[j * n + c];
-    }
-  }
-  return out;
-}
-
 int64_t effective_kernel(int64_t k, int64_t d) { return (k - 1) * d + 1; }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

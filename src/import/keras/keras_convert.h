@@ -33,12 +33,6 @@ Tensor dense_kernel_to_gemm(const Tensor& k);
 /// stores kernels for true convolution).
 Tensor flip_spatial(const Tensor& k, int spatial_dims);
 
-/// Re-orders the rows of a Gemm B (K, N) (transB = 0) or columns of B (N, K) (transB = 1)
-/// so that Gemm(Flatten(X), B') == Gemm(Flatten(Transpose(X, perm)), B), where X has shape
-/// `x_shape` (perm[0] must be 0: the batch stays first).
-Tensor permute_gemm_rows_for_transpose(const Tensor& b, bool trans_b, const Shape& x_shape,
-                                       const std::vector<int>& perm);
-
 // ---------------------------------------------------------------- padding
 
 struct Pads {

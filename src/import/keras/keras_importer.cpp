@@ -370,6 +370,7 @@ class Keras3WeightStore : public WeightStore {
 struct KT {
   int v = -1;
   std::vector<int> perm;
+  bool poisoned = false;  // derived from an unsupported layer: not translated further
 };
 
 std::vector<int> identity_perm(int r) {
@@ -399,6 +400,22 @@ std::string layout_name(int r, bool channels_last) {
   static const char* cf[] = {"", "", "NC", "NCW", "NCHW", "NCDHW"};
   if (r < 0 || r > 5) return "";
   return channels_last ? cl[r] : cf[r];
+}
+
+bool is_known_class(const std::string& c) {
+  static const std::set<std::string> known = {
+      "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "DepthwiseConv2D", "SeparableConv2D",
+      "SeparableConvolution2D", "Conv2DTranspose", "Conv1DTranspose", "Deconvolution2D", "MaxPooling1D",
+      "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "AveragePooling1D", "AveragePooling2D",
+      "AveragePooling3D", "AvgPool1D", "AvgPool2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+      "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D",
+      "GlobalMaxPool2D", "Dense", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
+      "ThresholdedReLU", "Softmax", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D",
+      "UpSampling2D", "Flatten", "Reshape", "Permute", "RepeatVector", "Concatenate", "Add", "Subtract",
+      "Multiply", "Average", "Maximum", "Minimum", "Dot", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
+      "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
+      "Masking"};
+  return known.count(c) != 0;
 }
 
 struct Unsupported {
@@ -1094,20 +1111,7 @@ std::vector<KT> Translator::call_layer(const LayerDef& l, const std::vector<KT>&
   };
   auto single = [](KT t) { return std::vector<KT>{std::move(t)}; };
 
-  // Custom mapping first when the user registered one for an unknown class.
-  static const std::set<std::string> known = {
-      "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "DepthwiseConv2D", "SeparableConv2D",
-      "SeparableConvolution2D", "Conv2DTranspose", "Conv1DTranspose", "Deconvolution2D", "MaxPooling1D",
-      "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "AveragePooling1D", "AveragePooling2D",
-      "AveragePooling3D", "AvgPool1D", "AvgPool2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-      "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D",
-      "GlobalMaxPool2D", "Dense", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
-      "ThresholdedReLU", "Softmax", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D",
-      "UpSampling2D", "Flatten", "Reshape", "Permute", "RepeatVector", "Concatenate", "Add", "Subtract",
-      "Multiply", "Average", "Maximum", "Minimum", "Dot", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
-      "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
-      "Masking"};
-  if (!known.count(c)) {
+  if (!is_known_class(c)) {
     if (auto op = mapped_source_op("keras", c)) {
       Attributes a;
       for (auto it = C().begin(); it != C().end(); ++it) {
@@ -1138,11 +1142,11 @@ std::vector<KT> Translator::call_layer(const LayerDef& l, const std::vector<KT>&
                                          "with anvil::map_source_op(\"keras\", \"Lambda\", op) or rebuild it"
                                        : "unsupported layer class";
     unsupported.push_back({cur_.name, c, reason});
-    // keep going with a placeholder so later layers can still be checked
-    std::vector<KT> outs;
-    for (const auto& t : ins) outs.push_back(t);
-    if (outs.empty()) fail("inputs", "unsupported layer without inputs");
-    return std::vector<KT>{outs[0]};
+    // keep going so that every unsupported layer is listed; what depends on it is skipped
+    if (ins.empty()) fail("inputs", "unsupported layer without inputs");
+    KT p = ins[0];
+    p.poisoned = true;
+    return std::vector<KT>{p};
   }
 
   if (c == "Conv1D" || c == "Convolution1D") return single(conv(one(), 1, false, false, false));
@@ -1385,7 +1389,9 @@ std::vector<KT> Translator::call_layer(const LayerDef& l, const std::vector<KT>&
   }
   if (c == "Masking") {
     unsupported.push_back({cur_.name, c, "Masking (masks for recurrent layers) is not supported"});
-    return single(one());
+    KT p = one();
+    p.poisoned = true;
+    return single(p);
   }
   (void)node_index;
   fail("class_name", "internal: unhandled layer class " + c);
@@ -1491,7 +1497,25 @@ std::vector<KT> Translator::run_model(const ModelDef& m, const std::vector<KT>* 
       weights_.clear();
       weights_loaded_ = false;
       std::vector<KT> outs;
-      if (l.nested) {
+      bool poisoned = std::any_of(ins.begin(), ins.end(), [](const KT& k) { return k.poisoned; });
+      if (poisoned) {
+        // an input comes from an unsupported layer: translate nothing, but list this layer too
+        // when it is unsupported itself
+        if (!l.nested && !is_known_class(l.cls) && !mapped_source_op("keras", l.cls))
+          unsupported.push_back({prefix + l.name, l.cls,
+                                 l.cls == "Lambda" ? "Lambda layers hold Python code and cannot be imported"
+                                                   : "unsupported layer class"});
+        KT p = ins[0];
+        p.poisoned = true;
+        produced[{l.name, todo[t].node}] = std::vector<KT>(8, p);
+        cur_ = saved;
+        weights_ = std::move(saved_w);
+        weights_loaded_ = saved_loaded;
+        done[t] = true;
+        --remaining;
+        progress = true;
+        continue;
+      } else if (l.nested) {
         outs = run_model(*l.nested, &ins, cur_.name + "/", cur_.wpath);
         cur_ = saved;
         cur_.layer = &l;
@@ -1504,6 +1528,7 @@ std::vector<KT> Translator::run_model(const ModelDef& m, const std::vector<KT>* 
       }
       for (size_t k = 0; k < outs.size(); ++k) {
         KT& o = outs[k];
+        if (o.poisoned) continue;
         if (o.v < cur_.first_value) o.v = node("Identity", {o.v}, {}, true);  // a fresh value per layer output
         Value& val = g_.values[static_cast<size_t>(o.v)];
         val.prov.framework = "keras";
