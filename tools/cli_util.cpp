@@ -300,7 +300,7 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
   // 2. Images: sized, laid out and with the channels the model input expects.
   for (auto& g : given) {
     if (g.image.empty()) continue;
-    ensure_dynamic();
+    if (args.image.size.empty()) ensure_dynamic();  // a free H/W is not a size to resize to
     g.tensor = load_image_for(g.image, pm.inputs[static_cast<size_t>(g.input)], args.image);
   }
 
