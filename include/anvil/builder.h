@@ -84,8 +84,8 @@ struct Conv2dOptions {
   Size2 dilation = 1;
   int64_t groups = 1;
   bool use_bias = true;
-  std::vector<int64_t> pads;  // explicit [top, left, bottom, right]; overrides `padding`
-  std::string name;
+  std::vector<int64_t> pads = {};  // explicit [top, left, bottom, right]; overrides `padding`
+  std::string name = {};
 };
 
 struct DepthwiseConv2dOptions {
@@ -94,8 +94,8 @@ struct DepthwiseConv2dOptions {
   Size2 dilation = 1;
   int64_t depth_multiplier = 1;
   bool use_bias = true;
-  std::vector<int64_t> pads;
-  std::string name;
+  std::vector<int64_t> pads = {};
+  std::string name = {};
 };
 
 struct ConvTranspose2dOptions {
@@ -105,27 +105,27 @@ struct ConvTranspose2dOptions {
   int64_t groups = 1;
   bool use_bias = true;
   Size2 output_padding = 0;  // extra rows/columns at the end (valid padding only)
-  std::vector<int64_t> pads;  // cropped from the full output: [top, left, bottom, right]
-  std::string name;
+  std::vector<int64_t> pads = {};  // cropped from the full output: [top, left, bottom, right]
+  std::string name = {};
 };
 
 struct Pool2dOptions {
   Padding padding = Padding::valid;
-  std::optional<Size2> stride;  // default: the kernel size
+  std::optional<Size2> stride = {};  // default: the kernel size
   bool ceil_mode = false;
   bool count_include_pad = false;  // average pooling: do padded cells count in the divisor
-  std::vector<int64_t> pads;
-  std::string name;
+  std::vector<int64_t> pads = {};
+  std::string name = {};
 };
 
 struct DenseOptions {
   bool use_bias = true;
-  std::string name;
+  std::string name = {};
 };
 
 struct BatchNormOptions {
   double epsilon = 1e-5;
-  std::string name;
+  std::string name = {};
 };
 
 /// Builds a Graph. Not copyable or movable: TensorRefs point at it.
