@@ -49,6 +49,9 @@ echo "$out"
 case "$out" in *"consumer OK"*) ;; *) fail "unexpected consumer output" ;; esac
 # The consumer must run against the installed library, not the build tree's.
 if command -v ldd >/dev/null; then
-  ldd "$tmp/consumer/consumer" | grep -q "$prefix" || fail "the consumer does not use the installed libanvil"
+  libs=$(ldd "$tmp/consumer/consumer")
+  # (no grep -q in pipelines: with pipefail an early exit would SIGPIPE the writer)
+  grep -F "libanvil" <<<"$libs" | grep -F "$prefix/" >/dev/null ||
+    { echo "$libs" >&2; fail "the consumer does not use the installed libanvil"; }
 fi
 echo "install_consumer: OK"
