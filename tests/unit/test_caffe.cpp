@@ -396,4 +396,103 @@ TEST_F(CaffeTest, ArgMaxTopKAndValues) {
   for (int i = 0; i < 8; ++i) EXPECT_NEAR(y.get(i), want[i], 1e-6) << i;
 }
 
+// Layers without a shared fixture, values by hand. Blobs are given inside the prototxt.
+TEST_F(CaffeTest, MoreLayersByHand) {
+  auto one = [&](const std::string& name, const std::vector<int>& in_dims, const std::string& layer,
+                 const std::vector<float>& x) {
+    anvil::Graph g = anvil::import_model({write(name + ".prototxt", input_layer("data", in_dims) + layer)});
+    anvil::Shape s(in_dims.begin(), in_dims.end());
+    return run(g, {{"data", tensor(s, x)}}).at("y");
+  };
+  // Permute with a partial order (missing axes follow): (1,2,3) -> (1,3,2); y[j][i] = x[i][j].
+  anvil::Tensor y = one("permute", {1, 2, 3},
+                        "layer { name: \"p\" type: \"Permute\" bottom: \"data\" top: \"y\" "
+                        "permute_param { order: 0 order: 2 } }",
+                        {0, 1, 2, 3, 4, 5});
+  ASSERT_EQ(y.shape(), (anvil::Shape{1, 3, 2}));
+  const double perm_want[6] = {0, 3, 1, 4, 2, 5};
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(y.get(i), perm_want[i]);
+
+  // BatchNorm with use_global_stats: false normalizes with the batch's own statistics:
+  // x = [1, 3] over N -> mean 2, var 1 -> +-1/sqrt(1 + 1e-5).
+  y = one("bnbatch", {2, 1, 1, 1},
+          "layer { name: \"bn\" type: \"BatchNorm\" bottom: \"data\" top: \"y\" "
+          "batch_norm_param { use_global_stats: false } "
+          "blobs { shape { dim: 1 } data: 7 } blobs { shape { dim: 1 } data: 7 } "
+          "blobs { shape { dim: 1 } data: 1 } }",
+          {1, 3});
+  EXPECT_NEAR(y.get(0), -1 / std::sqrt(1 + 1e-5), 1e-6);
+  EXPECT_NEAR(y.get(1), 1 / std::sqrt(1 + 1e-5), 1e-6);
+
+  // MVN: [1,2,3,4] -> (x - 2.5) / (sqrt(1.25) + 1e-9)
+  y = one("mvn", {1, 1, 1, 4}, "layer { name: \"m\" type: \"MVN\" bottom: \"data\" top: \"y\" }",
+          {1, 2, 3, 4});
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(y.get(i), (i + 1 - 2.5) / (std::sqrt(1.25) + 1e-9), 1e-6);
+
+  // Reduction ASUM from axis 1, coeff 2: rows [1,-2,3], [4,5,-6] -> [12, 30], shape (2,)
+  y = one("reduction", {2, 3},
+          "layer { name: \"r\" type: \"Reduction\" bottom: \"data\" top: \"y\" "
+          "reduction_param { operation: ASUM axis: 1 coeff: 2 } }",
+          {1, -2, 3, 4, 5, -6});
+  ASSERT_EQ(y.shape(), (anvil::Shape{2}));
+  EXPECT_EQ(y.get(0), 12.0);
+  EXPECT_EQ(y.get(1), 30.0);
+
+  // Tile axis 1 x3: [1,2] -> [1,2,1,2,1,2]
+  y = one("tile", {1, 2},
+          "layer { name: \"t\" type: \"Tile\" bottom: \"data\" top: \"y\" tile_param { tiles: 3 } }",
+          {1, 2});
+  ASSERT_EQ(y.shape(), (anvil::Shape{1, 6}));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(y.get(i), i % 2 + 1);
+
+  // Swish: x * sigmoid(x); sigmoid(1) = 0.7310585786
+  y = one("swish", {1, 2}, "layer { name: \"s\" type: \"Swish\" bottom: \"data\" top: \"y\" }", {0, 1});
+  EXPECT_NEAR(y.get(0), 0.0, 1e-7);
+  EXPECT_NEAR(y.get(1), 0.7310585786, 1e-6);
+
+  // SSD Normalize over channels, per-channel scale [2, 10]: [3,4] / 5 * [2, 10] = [1.2, 8]
+  y = one("normalize", {1, 2, 1, 1},
+          "layer { name: \"n\" type: \"Normalize\" bottom: \"data\" top: \"y\" "
+          "norm_param { across_spatial: false channel_shared: false } "
+          "blobs { shape { dim: 2 } data: 2 data: 10 } }",
+          {3, 4});
+  EXPECT_NEAR(y.get(0), 1.2, 1e-6);
+  EXPECT_NEAR(y.get(1), 8.0, 1e-5);
+
+  // Embed: indices [2, 0] into [[1,2],[3,4],[5,6]] plus bias [10, 20]
+  y = one("embed", {2},
+          "layer { name: \"e\" type: \"Embed\" bottom: \"data\" top: \"y\" "
+          "embed_param { input_dim: 3 num_output: 2 } "
+          "blobs { shape { dim: 3 dim: 2 } data: 1 data: 2 data: 3 data: 4 data: 5 data: 6 } "
+          "blobs { shape { dim: 2 } data: 10 data: 20 } }",
+          {2, 0});
+  ASSERT_EQ(y.shape(), (anvil::Shape{2, 2}));
+  const double embed_want[4] = {15, 26, 11, 22};
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(y.get(i), embed_want[i]);
+
+  // Clip [0, 1]
+  y = one("clip", {1, 3},
+          "layer { name: \"c\" type: \"Clip\" bottom: \"data\" top: \"y\" clip_param { min: 0 max: 1 } }",
+          {-1, 0.5f, 3});
+  EXPECT_EQ(y.get(0), 0.0);
+  EXPECT_EQ(y.get(1), 0.5);
+  EXPECT_EQ(y.get(2), 1.0);
+}
+
+// Hostile sizes fail cleanly (anvil::Error), without huge allocations.
+TEST_F(CaffeTest, HostileSizes) {
+  std::string proto = input_layer("data", {1, 3, 4, 4}) +
+                      "layer { name: \"conv\" type: \"Convolution\" bottom: \"data\" top: \"c\" "
+                      "convolution_param { num_output: 4000000000 kernel_size: 4000000000 } "
+                      "blobs { shape { dim: 1 } data: 1 } blobs { shape { dim: 1 } data: 1 } }\n";
+  std::string msg = expect_import_error({write("big.prototxt", proto)});
+  EXPECT_NE(msg.find("conv"), std::string::npos) << msg;
+  // A pooling stride larger than the kernel without padding (Caffe would make an empty window).
+  std::string pool = input_layer("data", {1, 1, 10, 10}) +
+                     "layer { name: \"p\" type: \"Pooling\" bottom: \"data\" top: \"p\" "
+                     "pooling_param { pool: MAX kernel_size: 1 stride: 4 } }\n";
+  msg = expect_import_error({write("pool.prototxt", pool)});
+  EXPECT_NE(msg.find("'p'"), std::string::npos) << msg;
+}
+
 }  // namespace

@@ -67,9 +67,15 @@ struct LayerError {
   throw LayerError{field, message};
 }
 
+// Element count with overflow and negative-dimension checks (hostile files).
 int64_t numel_of(const Shape& s) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s) {
+    if (d < 0) fail("shape", "negative dimension in " + ints_str(s));
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      fail("shape", "element count of " + ints_str(s) + " overflows");
+    n *= d;
+  }
   return n;
 }
 
@@ -146,6 +152,17 @@ class CaffeBuilder {
   void convert_argmax(Layer& L);
   void convert_permute(Layer& L);
   void convert_clip(Layer& L);
+  void convert_mvn(Layer& L);
+  void convert_reduction(Layer& L);
+  void convert_tile(Layer& L);
+  void convert_swish(Layer& L);
+  void convert_normalize(Layer& L);
+  void convert_parameter(Layer& L);
+  void convert_embed(Layer& L);
+  int reduce(Layer& L, const std::string& op, int v, const std::vector<int64_t>& axes, bool keep,
+             const std::string& suffix);
+  int batch_normalize(Layer& L, int x, const std::vector<int64_t>& axes, double eps,
+                      bool eps_outside_sqrt, bool subtract_mean_only, bool final_node);
   void convert_mapped(Layer& L, const std::string& op);
 
   int broadcast_operand(Layer& L, int v, const Shape& s, int axis, int rank,
@@ -320,17 +337,17 @@ Tensor CaffeBuilder::blob(const Layer& L, int i, const Shape& expected,
   if (!match)
     fail(field, "blob shape " + ints_str(have) + " does not match the layer, which needs " +
                     ints_str(expected));
+  // The value count is checked before allocating: it is bounded by the file's size.
   const int64_t n = numel_of(expected);
-  Tensor t(DType::f32, expected);
-  float* dst = t.data<float>();
-  if (b.data_size() == n) {
-    std::copy(b.data().begin(), b.data().end(), dst);
-  } else if (b.double_data_size() == n) {
-    for (int64_t k = 0; k < n; ++k) dst[k] = static_cast<float>(b.double_data(static_cast<int>(k)));
-  } else {
+  if (b.data_size() != n && b.double_data_size() != n)
     fail(field, "blob holds " + std::to_string(std::max(b.data_size(), b.double_data_size())) +
                     " values, its shape " + ints_str(expected) + " needs " + std::to_string(n));
-  }
+  Tensor t(DType::f32, expected);
+  float* dst = t.data<float>();
+  if (b.data_size() == n)
+    std::copy(b.data().begin(), b.data().end(), dst);
+  else
+    for (int64_t k = 0; k < n; ++k) dst[k] = static_cast<float>(b.double_data(static_cast<int>(k)));
   return t;
 }
 
@@ -553,6 +570,13 @@ void CaffeBuilder::convert(Layer& L) {
       {"Permute", [](CaffeBuilder& b, Layer& l) { b.convert_permute(l); }},
       {"Clip", [](CaffeBuilder& b, Layer& l) { b.convert_clip(l); }},
       {"Silence", [](CaffeBuilder& b, Layer& l) { b.expect_tops(l, 0, 0); }},
+      {"MVN", [](CaffeBuilder& b, Layer& l) { b.convert_mvn(l); }},
+      {"Reduction", [](CaffeBuilder& b, Layer& l) { b.convert_reduction(l); }},
+      {"Tile", [](CaffeBuilder& b, Layer& l) { b.convert_tile(l); }},
+      {"Swish", [](CaffeBuilder& b, Layer& l) { b.convert_swish(l); }},
+      {"Normalize", [](CaffeBuilder& b, Layer& l) { b.convert_normalize(l); }},
+      {"Parameter", [](CaffeBuilder& b, Layer& l) { b.convert_parameter(l); }},
+      {"Embed", [](CaffeBuilder& b, Layer& l) { b.convert_embed(l); }},
   };
   auto it = table.find(L.type);
   if (it != table.end()) {
@@ -749,8 +773,7 @@ void CaffeBuilder::convert_inner_product(Layer& L) {
   const int axis = canonical_axis(ip.axis(), rank, "axis");
   const int64_t N = ip.num_output();
   if (N < 1) fail("num_output", "num_output must be > 0");
-  int64_t K = 1;
-  for (int i = axis; i < rank; ++i) K *= x[static_cast<size_t>(i)];
+  const int64_t K = numel_of(Shape(x.begin() + axis, x.end()));
   expect_blobs(L, ip.bias_term() ? 2 : 1);
   // Caffe's weights are (N, K), or (K, N) with transpose: true.
   Tensor w = blob(L, 0, ip.transpose() ? Shape{K, N} : Shape{N, K}, "weights");
@@ -783,11 +806,15 @@ void CaffeBuilder::convert_batchnorm(Layer& L) {
   expect_tops(L, 1, 1);
   const auto& bp = L.p->batch_norm_param();
   const Shape& x = L.shape[0];
-  if (bp.has_use_global_stats() && !bp.use_global_stats())
-    fail("use_global_stats",
-         "use_global_stats: false (normalizing with the statistics of the batch itself) is not "
-         "supported; deploy nets use the stored statistics");
   if (x.size() < 2) fail("bottom", "expects a blob of at least 2 axes (N, C, ...), found " + ints_str(x));
+  if (bp.has_use_global_stats() && !bp.use_global_stats()) {
+    // Caffe then normalizes with the statistics of the batch itself, per channel over N and
+    // the spatial axes: (x - E[x]) / sqrt(E[(x - E[x])^2] + eps). The stored blobs are unused.
+    std::vector<int64_t> axes = {0};
+    for (int64_t i = 2; i < static_cast<int64_t>(x.size()); ++i) axes.push_back(i);
+    batch_normalize(L, L.in[0], axes, bp.eps(), false, false, true);
+    return;
+  }
   const int64_t C = x[1];
   expect_blobs(L, 3);
   Tensor mean = blob(L, 0, {C}, "mean (scaled)");
@@ -1175,7 +1202,6 @@ void CaffeBuilder::convert_reshape(Layer& L) {
   Shape out(x.begin(), x.begin() + start);
   std::vector<int64_t> code(static_cast<size_t>(start), 0);  // 0 = copy (same position)
   int inferred = -1;
-  int64_t known = 1;
   for (size_t i = 0; i < spec.size(); ++i) {
     const int64_t d = spec[i];
     if (d == 0) {
@@ -1193,14 +1219,12 @@ void CaffeBuilder::convert_reshape(Layer& L) {
       out.push_back(d);
       code.push_back(d);
     }
-    if (d != -1) known *= out.back();
   }
   for (int i = end; i < rank; ++i) {
     out.push_back(x[static_cast<size_t>(i)]);
     code.push_back(x[static_cast<size_t>(i)]);
-    known *= x[static_cast<size_t>(i)];
   }
-  for (int i = 0; i < start; ++i) known *= x[static_cast<size_t>(i)];
+  const int64_t known = numel_of(out);  // the -1 slot counts as 1 here
   const int64_t total = numel_of(x);
   if (inferred >= 0) {
     if (known == 0 || total % known != 0)
@@ -1279,6 +1303,162 @@ void CaffeBuilder::convert_clip(Layer& L) {
   expect_tops(L, 1, 1);
   const auto& cp = L.p->clip_param();
   emit_top(L, "Clip", {L.in[0], scalar(L, "min", cp.min()), scalar(L, "max", cp.max())}, {});
+}
+
+int CaffeBuilder::reduce(Layer& L, const std::string& op, int v, const std::vector<int64_t>& axes,
+                         bool keep, const std::string& suffix) {
+  Attributes a;
+  a.set("keepdims", int64_t{keep ? 1 : 0});
+  return emit(L, op, {v, i64s(L, suffix + "_axes", axes)}, a, suffix);
+}
+
+// (x - mean) / sqrt(var + eps), or / (sqrt(var) + eps) (MVN), or x - mean only; mean and var
+// over `axes` (kept as size 1).
+int CaffeBuilder::batch_normalize(Layer& L, int x, const std::vector<int64_t>& axes, double eps,
+                                  bool eps_outside_sqrt, bool subtract_mean_only,
+                                  bool final_node) {
+  int mean = reduce(L, "ReduceMean", x, axes, true, "mean");
+  if (subtract_mean_only)
+    return final_node ? emit_top(L, "Sub", {x, mean}, {}) : emit(L, "Sub", {x, mean}, {}, "centered");
+  int d = emit(L, "Sub", {x, mean}, {}, "centered");
+  int sq = emit(L, "Mul", {d, d}, {}, "square");
+  int var = reduce(L, "ReduceMean", sq, axes, true, "var");
+  int den;
+  if (eps_outside_sqrt) {
+    int sd = emit(L, "Sqrt", {var}, {}, "std");
+    den = emit(L, "Add", {sd, scalar(L, "eps", eps)}, {}, "std_eps");
+  } else {
+    int ve = emit(L, "Add", {var, scalar(L, "eps", eps)}, {}, "var_eps");
+    den = emit(L, "Sqrt", {ve}, {}, "std");
+  }
+  return final_node ? emit_top(L, "Div", {d, den}, {}) : emit(L, "Div", {d, den}, {}, "normalized");
+}
+
+// MVN: per item (and per channel unless across_channels), x - mean, divided by
+// (sqrt(var) + eps) when normalize_variance (Caffe adds eps after the square root).
+void CaffeBuilder::convert_mvn(Layer& L) {
+  expect_bottoms(L, 1, 1);
+  expect_tops(L, 1, 1);
+  const auto& mp = L.p->mvn_param();
+  const int rank = static_cast<int>(L.shape[0].size());
+  if (rank < 2) fail("bottom", "MVN expects a blob of at least 2 axes, found " + ints_str(L.shape[0]));
+  std::vector<int64_t> axes;
+  for (int i = mp.across_channels() ? 1 : 2; i < rank; ++i) axes.push_back(i);
+  if (axes.empty()) fail("bottom", "MVN needs axes to normalize over, the blob is " + ints_str(L.shape[0]));
+  batch_normalize(L, L.in[0], axes, mp.eps(), true, !mp.normalize_variance(), true);
+}
+
+// Reduction: axes [axis, end) reduced to nothing (output shape x[:axis]), times coeff.
+void CaffeBuilder::convert_reduction(Layer& L) {
+  expect_bottoms(L, 1, 1);
+  expect_tops(L, 1, 1);
+  const auto& rp = L.p->reduction_param();
+  const int rank = static_cast<int>(L.shape[0].size());
+  const int axis = canonical_axis(rp.axis(), rank, "axis");
+  std::vector<int64_t> axes;
+  for (int i = axis; i < rank; ++i) axes.push_back(i);
+  std::string op;
+  switch (rp.operation()) {
+    case pb::ReductionParameter::SUM: op = "ReduceSum"; break;
+    case pb::ReductionParameter::ASUM: op = "ReduceL1"; break;
+    case pb::ReductionParameter::SUMSQ: op = "ReduceSumSquare"; break;
+    case pb::ReductionParameter::MEAN: op = "ReduceMean"; break;
+  }
+  Attributes a;
+  a.set("keepdims", int64_t{0});
+  if (rp.coeff() == 1.0f) {
+    emit_top(L, op, {L.in[0], i64s(L, "axes", axes)}, a);
+    return;
+  }
+  int r = emit(L, op, {L.in[0], i64s(L, "axes", axes)}, a, "reduce");
+  emit_top(L, "Mul", {r, scalar(L, "coeff", rp.coeff())}, {});
+}
+
+void CaffeBuilder::convert_tile(Layer& L) {
+  expect_bottoms(L, 1, 1);
+  expect_tops(L, 1, 1);
+  const auto& tp = L.p->tile_param();
+  const int rank = static_cast<int>(L.shape[0].size());
+  const int axis = canonical_axis(tp.axis(), rank, "axis");
+  if (tp.tiles() < 1) fail("tiles", "tiles must be >= 1, found " + std::to_string(tp.tiles()));
+  std::vector<int64_t> reps(static_cast<size_t>(rank), 1);
+  reps[static_cast<size_t>(axis)] = tp.tiles();
+  emit_top(L, "Tile", {L.in[0], i64s(L, "repeats", reps)}, {});
+}
+
+// Swish: x * sigmoid(beta * x)
+void CaffeBuilder::convert_swish(Layer& L) {
+  expect_bottoms(L, 1, 1);
+  expect_tops(L, 1, 1);
+  const float beta = L.p->swish_param().beta();
+  int t = beta == 1.0f ? L.in[0] : emit(L, "Mul", {L.in[0], scalar(L, "beta", beta)}, {}, "beta");
+  int sg = emit(L, "Sigmoid", {t}, {}, "sigmoid");
+  emit_top(L, "Mul", {L.in[0], sg}, {});
+}
+
+// SSD Normalize: x / sqrt(sum x^2 + eps) over (C, H, W) per item (across_spatial) or over C
+// per position, times a learned scale (one value, or one per channel).
+void CaffeBuilder::convert_normalize(Layer& L) {
+  expect_bottoms(L, 1, 1);
+  expect_tops(L, 1, 1);
+  const auto& np = L.p->norm_param();
+  const Shape& x = L.shape[0];
+  const int rank = static_cast<int>(x.size());
+  if (rank < 2) fail("bottom", "Normalize expects a blob of at least 2 axes, found " + ints_str(x));
+  std::vector<int64_t> axes;
+  if (np.across_spatial())
+    for (int i = 1; i < rank; ++i) axes.push_back(i);
+  else
+    axes.push_back(1);
+  expect_blobs(L, 1);
+  int sq = emit(L, "Mul", {L.in[0], L.in[0]}, {}, "square");
+  int sum = reduce(L, "ReduceSum", sq, axes, true, "sum");
+  int se = emit(L, "Add", {sum, scalar(L, "eps", np.eps())}, {}, "sum_eps");
+  int norm = emit(L, "Sqrt", {se}, {}, "norm");
+  int y = emit(L, "Div", {L.in[0], norm}, {}, "normalized");
+  int scale;
+  if (np.channel_shared()) {
+    // SSD stores the shared scale as a 0-axis blob; accept a 1-element (1,) blob too.
+    const auto& b0 = L.w->blobs(0);
+    const bool one_axis = b0.has_shape() && b0.shape().dim_size() == 1;
+    scale = constant(L, "scale", blob(L, 0, one_axis ? Shape{1} : Shape{}, "scale").reshaped({}));
+  } else {
+    Shape s = {x[1]};
+    s.insert(s.end(), x.size() - 2, 1);
+    scale = constant(L, "scale", blob(L, 0, {x[1]}, "scale").reshaped(s));
+  }
+  emit_top(L, "Mul", {y, scale}, {});
+}
+
+// Parameter: its blob, as a top.
+void CaffeBuilder::convert_parameter(Layer& L) {
+  expect_bottoms(L, 0, 0);
+  expect_tops(L, 1, 1);
+  Shape s(L.p->parameter_param().shape().dim().begin(), L.p->parameter_param().shape().dim().end());
+  expect_blobs(L, 1);
+  emit_top(L, "Identity", {constant(L, "value", blob(L, 0, s, "value"))}, {});
+}
+
+// Embed: rows of the (input_dim, num_output) table picked by the (float) indices, plus bias.
+void CaffeBuilder::convert_embed(Layer& L) {
+  expect_bottoms(L, 1, 1);
+  expect_tops(L, 1, 1);
+  const auto& ep = L.p->embed_param();
+  const int64_t K = ep.input_dim(), N = ep.num_output();
+  if (K < 1 || N < 1) fail("num_output", "input_dim and num_output must be > 0");
+  expect_blobs(L, ep.bias_term() ? 2 : 1);
+  int table = constant(L, "weights", blob(L, 0, {K, N}, "weights"));
+  Attributes ca;
+  ca.set("to", int64_t{7});  // ONNX INT64: Caffe truncates the float index to int
+  int idx = emit(L, "Cast", {L.in[0]}, ca, "index");
+  Attributes ga;
+  ga.set("axis", int64_t{0});
+  if (!ep.bias_term()) {
+    emit_top(L, "Gather", {table, idx}, ga);
+    return;
+  }
+  int rows = emit(L, "Gather", {table, idx}, ga, "gather");
+  emit_top(L, "Add", {rows, constant(L, "bias", blob(L, 1, {N}, "bias"))}, {});
 }
 
 // A layer type mapped by the user to a registered op: bottoms then parameter blobs as
