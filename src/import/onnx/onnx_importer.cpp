@@ -106,7 +106,7 @@ class OnnxGraphBuilder {
   void problem(const std::string& op, const std::string& node, const std::string& reason) {
     problems_.push_back({op, node, reason});
   }
-  std::vector<const onnx::NodeProto*> sorted_nodes();
+  std::vector<int> sorted_nodes();
   void convert_node(const onnx::NodeProto& n, int index);
   bool convert_attributes(NodeCtx& c);
   void finish_node(NodeCtx& c);  // generic emission with attribute/arity checks
@@ -825,7 +825,7 @@ void OnnxGraphBuilder::convert_node(const onnx::NodeProto& n, int index) {
 
 // Kahn's algorithm over ONNX names; ties keep the file's order. Nodes left over (cycles or
 // dangling inputs) come last, in file order, and are reported when converted.
-std::vector<const onnx::NodeProto*> OnnxGraphBuilder::sorted_nodes() {
+std::vector<int> OnnxGraphBuilder::sorted_nodes() {
   const auto& nodes = model_.graph().node();
   const int nn = nodes.size();
   std::map<std::string, int> producer;
@@ -847,18 +847,18 @@ std::vector<const onnx::NodeProto*> OnnxGraphBuilder::sorted_nodes() {
   std::set<int> ready;
   for (int i = 0; i < nn; ++i)
     if (pending[static_cast<size_t>(i)] == 0) ready.insert(i);
-  std::vector<const onnx::NodeProto*> order;
+  std::vector<int> order;
   std::vector<bool> done(static_cast<size_t>(nn), false);
   while (!ready.empty()) {
     int i = *ready.begin();
     ready.erase(ready.begin());
-    order.push_back(&nodes[i]);
+    order.push_back(i);
     done[static_cast<size_t>(i)] = true;
     for (int u : users[static_cast<size_t>(i)])
       if (--pending[static_cast<size_t>(u)] == 0) ready.insert(u);
   }
   for (int i = 0; i < nn; ++i)
-    if (!done[static_cast<size_t>(i)]) order.push_back(&nodes[i]);
+    if (!done[static_cast<size_t>(i)]) order.push_back(i);
   return order;
 }
 
@@ -978,15 +978,16 @@ Graph OnnxGraphBuilder::build() {
     for (const auto& o : n.output()) value_names_.insert(o);  // helpers never take these names
   }
 
-  std::vector<const onnx::NodeProto*> order = sorted_nodes();
-  for (size_t i = 0; i < order.size(); ++i) {
-    int index = static_cast<int>(order[i] - &graph.node()[0]);
+  for (int index : sorted_nodes()) {
+    const onnx::NodeProto& n = graph.node(index);
     try {
-      convert_node(*order[i], index);
+      convert_node(n, index);
     } catch (const Error& e) {
-      std::string nm = order[i]->name().empty() ? order[i]->op_type() + "_" + std::to_string(index)
-                                                : order[i]->name();
-      problem(order[i]->op_type(), nm, e.message());
+      std::string nm = n.name().empty() ? n.op_type() + "_" + std::to_string(index) : n.name();
+      problem(n.op_type(), nm, e.message());
+    } catch (const std::exception& e) {
+      std::string nm = n.name().empty() ? n.op_type() + "_" + std::to_string(index) : n.name();
+      problem(n.op_type(), nm, std::string("internal error while importing: ") + e.what());
     }
   }
 
