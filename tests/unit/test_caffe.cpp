@@ -495,4 +495,42 @@ TEST_F(CaffeTest, HostileSizes) {
   EXPECT_NE(msg.find("'p'"), std::string::npos) << msg;
 }
 
+// Corrupted copies of a real caffemodel (truncated at many points, single bytes changed) must
+// import or fail with anvil::Error: never crash, never throw anything else.
+TEST_F(CaffeTest, CorruptCaffemodelsFailCleanly) {
+  const std::string dir = std::string(ANVIL_SOURCE_DIR) + "/tests/data/fixtures/caffe/squeezenet_fire";
+  std::ifstream in(dir + "/model.caffemodel", std::ios::binary);
+  ASSERT_TRUE(in) << "fixture missing";
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 1000u);
+  const std::string proto = dir + "/deploy.prototxt";
+  int errors = 0, ok = 0;
+  auto attempt = [&](const std::string& data) {
+    std::string p = write("x.caffemodel", data);
+    for (const auto& files : {std::vector<std::string>{p}, std::vector<std::string>{proto, p}}) {
+      try {
+        anvil::import_model(files);
+        ++ok;
+      } catch (const anvil::Error&) {
+        ++errors;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "non-anvil exception: " << e.what();
+      }
+    }
+  };
+  uint32_t seed = 12345;
+  auto rnd = [&] {
+    seed = seed * 1664525u + 1013904223u;
+    return seed >> 8;
+  };
+  for (int i = 1; i <= 40; ++i) attempt(bytes.substr(0, bytes.size() * static_cast<size_t>(i) / 41));
+  for (int i = 0; i < 150; ++i) {
+    std::string b = bytes;
+    b[rnd() % b.size()] = static_cast<char>(rnd() & 0xff);
+    attempt(b);
+  }
+  EXPECT_GT(errors, 0);
+  RecordProperty("imports_ok", ok);
+}
+
 }  // namespace
