@@ -718,3 +718,27 @@ TEST(RefNNResize, Upsample) {
                      attrs({{"mode", std::string("linear")}})),
                 {1, 1, 6, 6}, kUpLinear);
 }
+
+TEST(RefNNErrors, KernelsRejectMissingInputsWithoutCrashing) {
+  // A kernel called directly with too few inputs fails with anvil::Error.
+  Graph g;
+  int x = g.add_input("x", DType::f32, {1, 1, 3, 3});
+  int w = g.add_constant("w", pat({1, 1, 2, 2}, 1, 5, 2, 3));
+  int n = g.add_node("Conv", "conv", {x, w});
+  g.infer_shapes();
+  std::vector<Tensor> only_x = {pat({1, 1, 3, 3}, 7, 11, 5, 4)};
+  EXPECT_THROW(evaluate_node(g, g.nodes[static_cast<size_t>(n)], only_x), Error);
+  // inputs that disagree with the inferred shapes are caught, not read out of bounds
+  std::vector<Tensor> bigger = {pat({1, 1, 5, 5}, 7, 11, 5, 4), pat({1, 1, 2, 2}, 1, 5, 2, 3)};
+  EXPECT_THROW(evaluate_node(g, g.nodes[static_cast<size_t>(n)], bigger), Error);
+  for (const char* op : {"BatchNormalization", "Gemm", "MatMul", "TopK", "Resize", "ReduceSum",
+                         "Softmax", "MaxPool", "LRN"}) {
+    Node node;
+    node.op = op;
+    node.name = "bad";
+    std::vector<Tensor> none;
+    std::vector<Tensor> outs(1);
+    KernelContext ctx{node, none, outs};
+    EXPECT_THROW(OpRegistry::global().get(op).reference(ctx), Error) << op;
+  }
+}

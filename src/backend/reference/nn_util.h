@@ -94,6 +94,17 @@ inline void check_output_shape(const std::string& op, const Tensor& out, const S
              shape_str(want) + " (inputs changed since shape inference?)");
 }
 
+/// Kernel-side check: the first `n` inputs are present (a kernel may be called directly
+/// through evaluate_node with a wrong input list).
+inline void require_inputs(const KernelContext& ctx, size_t n) {
+  if (ctx.inputs.size() < n)
+    ctx.fail("inputs", "expected at least " + std::to_string(n) + " inputs, found " +
+                           std::to_string(ctx.inputs.size()));
+  for (size_t i = 0; i < n; ++i)
+    if (!ctx.inputs[i].defined()) ctx.fail("inputs", "input " + std::to_string(i) + " is missing");
+  if (ctx.outputs.empty()) ctx.fail("outputs", "no output buffer");
+}
+
 /// Row-major strides of a shape.
 inline std::vector<int64_t> strides_of(const Shape& s) {
   std::vector<int64_t> st(s.size(), 1);

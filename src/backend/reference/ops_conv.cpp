@@ -211,6 +211,7 @@ void infer_conv_like(InferContext& ctx, bool transpose) {
 }
 
 void conv_kernel(KernelContext& ctx) {
+  nn::require_inputs(ctx, 2);
   const Tensor& X = ctx.inputs[0];
   const Tensor& W = ctx.inputs[1];
   const Shape* bs = opt_shape(ctx, 2);
@@ -259,6 +260,7 @@ void conv_kernel(KernelContext& ctx) {
 }
 
 void convt_kernel(KernelContext& ctx) {
+  nn::require_inputs(ctx, 2);
   const Tensor& X = ctx.inputs[0];
   const Tensor& W = ctx.inputs[1];
   const Shape* bs = opt_shape(ctx, 2);

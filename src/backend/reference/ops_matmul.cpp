@@ -63,6 +63,7 @@ void gemm_infer(InferContext& ctx) {
 }
 
 void gemm_kernel(KernelContext& ctx) {
+  nn::require_inputs(ctx, 2);
   const Tensor& A = ctx.inputs[0];
   const Tensor& B = ctx.inputs[1];
   const bool has_c = ctx.inputs.size() > 2 && ctx.inputs[2].defined();
@@ -163,6 +164,7 @@ void matmul_infer(InferContext& ctx) {
 }
 
 void matmul_kernel(KernelContext& ctx) {
+  nn::require_inputs(ctx, 2);
   const Tensor& A = ctx.inputs[0];
   const Tensor& B = ctx.inputs[1];
   MatMulParams p = matmul_params(A.shape(), B.shape());

@@ -56,6 +56,7 @@ void bn_infer(InferContext& ctx) {
 }
 
 void bn_kernel(KernelContext& ctx) {
+  nn::require_inputs(ctx, 5);
   const std::string op = "BatchNormalization";
   const Tensor& X = ctx.inputs[0];
   bn_check(op, X.shape(),
@@ -102,6 +103,7 @@ void in_infer(InferContext& ctx) {
 }
 
 void in_kernel(KernelContext& ctx) {
+  nn::require_inputs(ctx, 3);
   const std::string op = "InstanceNormalization";
   const Tensor& X = ctx.inputs[0];
   if (X.rank() < 3) fail(op, "X", "expected input of rank >= 3, found " + shape_str(X.shape()));
@@ -145,6 +147,7 @@ void lrn_check(const std::string& op, const Shape& x, const Attributes& a) {
 }
 
 void lrn_kernel(KernelContext& ctx) {
+  nn::require_inputs(ctx, 1);
   const std::string op = "LRN";
   const Tensor& X = ctx.inputs[0];
   lrn_check(op, X.shape(), ctx.attrs());
@@ -205,6 +208,7 @@ AxisView axis_view(const Shape& s, int axis) {
 enum class SoftKind { Softmax, LogSoftmax, Hardmax };
 
 void softmax_kernel(SoftKind kind, const std::string& op, KernelContext& ctx) {
+  nn::require_inputs(ctx, 1);
   const Tensor& X = ctx.inputs[0];
   if (X.rank() < 1) fail(op, "input", "expected a tensor of rank >= 1, found a scalar");
   const int axis = nn::norm_axis(op, "axis", ctx.attrs().get_int("axis", -1), X.rank());
@@ -261,6 +265,7 @@ const OpRegistrar reg_hardmax{softmax_def(SoftKind::Hardmax, "Hardmax",
 // ---- LpNormalization -----------------------------------------------------------------------
 
 void lpnorm_kernel(KernelContext& ctx) {
+  nn::require_inputs(ctx, 1);
   const std::string op = "LpNormalization";
   const Tensor& X = ctx.inputs[0];
   if (X.rank() < 1) fail(op, "input", "expected a tensor of rank >= 1");
@@ -361,6 +366,7 @@ std::vector<double> ln_expand(const Tensor& t, const Shape& x, int axis, int64_t
 }
 
 void ln_kernel(KernelContext& ctx) {
+  nn::require_inputs(ctx, 2);
   const std::string op = "LayerNormalization";
   const Tensor& X = ctx.inputs[0];
   const Tensor& S = ctx.inputs[1];

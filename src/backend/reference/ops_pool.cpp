@@ -104,6 +104,7 @@ PoolParams pool_params(PoolKind kind, const Shape& x, const Attributes& a) {
 }
 
 void pool_kernel(PoolKind kind, KernelContext& ctx) {
+  nn::require_inputs(ctx, 1);
   const std::string op = kind_name(kind);
   const Tensor& X = ctx.inputs[0];
   const PoolParams p = pool_params(kind, X.shape(), ctx.attrs());
@@ -228,6 +229,7 @@ Shape global_shape(const std::string& op, const Shape& x) {
 }
 
 void global_kernel(PoolKind kind, const std::string& op, KernelContext& ctx) {
+  nn::require_inputs(ctx, 1);
   const Tensor& X = ctx.inputs[0];
   Shape os = global_shape(op, X.shape());
   Tensor& Y = ctx.outputs[0];

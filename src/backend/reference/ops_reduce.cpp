@@ -102,6 +102,7 @@ std::vector<int64_t> output_index_map(const Shape& x, const std::vector<bool>& r
 }
 
 void reduce_kernel(Red kind, KernelContext& ctx) {
+  nn::require_inputs(ctx, 1);
   const std::string op = red_name(kind);
   const Tensor& X = ctx.inputs[0];
   std::vector<int64_t> axes;
@@ -229,6 +230,7 @@ ArgParams arg_params(const std::string& op, const Shape& x, const Attributes& a)
 }
 
 void arg_kernel(bool is_max, KernelContext& ctx) {
+  nn::require_inputs(ctx, 1);
   const std::string op = is_max ? "ArgMax" : "ArgMin";
   const Tensor& X = ctx.inputs[0];
   ArgParams p = arg_params(op, X.shape(), ctx.attrs());
@@ -294,9 +296,11 @@ ArgParams topk_params(const Shape& x, int64_t k, const Attributes& a) {
 }
 
 void topk_kernel(KernelContext& ctx) {
+  nn::require_inputs(ctx, 2);
   const Tensor& X = ctx.inputs[0];
   const int64_t k = topk_k("TopK", ctx.inputs[1]);
   ArgParams p = topk_params(X.shape(), k, ctx.attrs());
+  if (ctx.outputs.size() < 2) ctx.fail("outputs", "TopK has two outputs (Values, Indices)");
   Tensor& V = ctx.outputs[0];
   Tensor& I = ctx.outputs[1];
   nn::check_output_shape("TopK", V, p.out_shape);

@@ -331,6 +331,7 @@ const OpRegistrar reg_resize{OpDef{
       ctx.set_output(0, ctx.dtype(0), p.out);
     },
     [](KernelContext& ctx) {
+      nn::require_inputs(ctx, 1);
       const Interp m = read_interp("Resize", ctx.attrs());
       ResizeParams p = resize_params("Resize", ctx.inputs[0].shape(), opt_input(ctx, 1),
                                      opt_input(ctx, 2), opt_input(ctx, 3), ctx.attrs());
@@ -377,6 +378,7 @@ const OpRegistrar reg_upsample{OpDef{
       ctx.set_output(0, ctx.dtype(0), p.out);
     },
     [](KernelContext& ctx) {
+      nn::require_inputs(ctx, 1);
       const Interp m = upsample_interp(ctx.attrs());
       ResizeParams p = upsample_params(ctx.inputs[0].shape(), opt_input(ctx, 1), ctx.attrs());
       nn::check_output_shape("Upsample", ctx.outputs[0], p.out);
