@@ -217,7 +217,15 @@ std::vector<ModelInput> model_inputs(const Graph& g) {
     mi.dtype = v.dtype;
     mi.shape = source_shape(v);
     mi.layout = v.prov.source_layout;
-    if (mi.layout.empty() && v.prov.to_source == std::vector<int>{0, 2, 3, 1}) mi.layout = "NHWC";
+    if (mi.layout.empty() && mi.shape.size() == 4) {
+      // No label: a transposed input, or the framework's own convention.
+      const std::string fw = v.prov.framework.empty() ? g.framework : v.prov.framework;
+      if (v.prov.to_source == std::vector<int>{0, 2, 3, 1} || fw == "keras" ||
+          fw == "tensorflow" || fw == "tflite")
+        mi.layout = "NHWC";
+      else if (v.prov.to_source.empty())
+        mi.layout = "NCHW";
+    }
     mi.dynamic.assign(mi.shape.size(), false);
     r.push_back(std::move(mi));
   }

@@ -58,7 +58,8 @@ struct ModelInput {
   std::string source_name;  // name in the source framework (== name when unknown)
   DType dtype = DType::f32;
   Shape shape;              // in the source layout
-  std::string layout;       // "NHWC", "NCHW", ... ("" when unknown)
+  std::string layout;       // "NHWC", "NCHW", ...: the provenance's label, else (rank 4) the
+                            // framework's convention (NHWC for keras/tensorflow/tflite)
   std::vector<bool> dynamic;  // per dim: the model leaves it open (filled by the importer)
 };
 
