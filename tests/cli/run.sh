@@ -26,4 +26,10 @@ grep -Eq "^  \[0\] top-5: $best \(" "$TMP/out" || { cat "$TMP/out" >&2; fail "ro
 expect_ok run "$MODEL" --input "$DEMO/inputs/image.npy" --output-dir "$TMP/c" --threads 2
 "$PY" "$SRC/scripts/npy_compare.py" "$TMP/c/probs.npy" "$DEMO/expected/probs.npy" --atol 1e-4 \
   || fail "probs (2 threads) differ from PyTorch's"
+# An .npz feeds inputs by array name.
+"$PY" -c "import numpy as np, sys; np.savez(sys.argv[2], image=np.load(sys.argv[1]))" \
+  "$DEMO/inputs/image.npy" "$TMP/in.npz"
+expect_ok run "$MODEL" --input "$TMP/in.npz" --output-dir "$TMP/z"
+"$PY" "$SRC/scripts/npy_compare.py" "$TMP/z/probs.npy" "$DEMO/expected/probs.npy" --atol 1e-4 \
+  || fail "probs (.npz input) differ from PyTorch's"
 echo "run OK"
