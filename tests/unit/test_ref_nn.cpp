@@ -742,3 +742,13 @@ TEST(RefNNErrors, KernelsRejectMissingInputsWithoutCrashing) {
     EXPECT_THROW(OpRegistry::global().get(op).reference(ctx), Error) << op;
   }
 }
+
+TEST(RefNNNorm, MeanVarianceNormalization) {
+  // numpy, ONNX function body: (X - mean) / (sqrt(mean(X^2) - mean^2) + 1e-9), statistics over
+  // axes (0,2,3) (default) and (1,); X = pat((2,3,2,2),7,11,5,4)
+  const std::vector<double> kMVN = {-1.738636574, 0.3779644726, -0.8315218396, 1.285079207, 0.3891039305, -0.9943767113, 1.426714412, 0.04323377006, -0.9370425702, 1.249390094, 0, -1.249390094, 0.3779644726, -0.8315218396, 1.285079207, 0.07559289451, -0.9943767113, 1.426714412, 0.04323377006, -1.340246872, 1.249390094, 0, -1.249390094, 0.9370425702};
+  const std::vector<double> kMVN1 = {-0.8890008876, 0.5080005072, -0.8890008876, 1.22474487, 1.397001395, -1.397001395, 1.397001395, 0, -0.5080005072, 0.8890008876, -0.5080005072, -1.22474487, 0.5080005072, -0.8890008876, 1.22474487, 0.5080005072, -1.397001395, 1.397001395, 0, -1.397001395, 0.8890008876, -0.5080005072, -1.22474487, 0.8890008876};
+  Tensor x = pat({2, 3, 2, 2}, 7, 11, 5, 4);
+  expect_tensor(run1("MeanVarianceNormalization", {x}), {2, 3, 2, 2}, kMVN);
+  expect_tensor(run1("MeanVarianceNormalization", {x}, attrs({{"axes", I{1}}})), {2, 3, 2, 2}, kMVN1);
+}

@@ -85,18 +85,26 @@ void gemm_kernel(KernelContext& ctx) {
     cn = cc[1] == 1 ? 0 : 1;
     cm = cc[0] == 1 ? 0 : cc[1];
   }
-  for (int64_t i = 0; i < p.M; ++i)
+  // B' as a K x N row-major matrix, so the inner loop runs along contiguous rows; every output
+  // still sums over k in ascending order.
+  std::vector<double> bk(static_cast<size_t>(p.K * p.N));
+  for (int64_t k = 0; k < p.K; ++k)
+    for (int64_t j = 0; j < p.N; ++j)
+      bk[static_cast<size_t>(k * p.N + j)] = b[static_cast<size_t>(p.tb ? j * p.K + k : k * p.N + j)];
+  std::vector<double> acc(static_cast<size_t>(p.N));
+  for (int64_t i = 0; i < p.M; ++i) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int64_t k = 0; k < p.K; ++k) {
+      const double av = a[static_cast<size_t>(p.ta ? k * p.M + i : i * p.K + k)];
+      const double* brow = bk.data() + k * p.N;
+      for (int64_t j = 0; j < p.N; ++j) acc[static_cast<size_t>(j)] += av * brow[j];
+    }
     for (int64_t j = 0; j < p.N; ++j) {
-      double acc = 0;
-      for (int64_t k = 0; k < p.K; ++k) {
-        const double av = a[static_cast<size_t>(p.ta ? k * p.M + i : i * p.K + k)];
-        const double bv = b[static_cast<size_t>(p.tb ? j * p.K + k : k * p.N + j)];
-        acc += av * bv;
-      }
-      double y = alpha * acc;
+      double y = alpha * acc[static_cast<size_t>(j)];
       if (has_c) y += beta * c[static_cast<size_t>(i * cm + j * cn)];
       Y.set(i * p.N + j, act(y));
     }
+  }
 }
 
 std::vector<AttrSpec> gemm_attrs() {
@@ -175,7 +183,7 @@ void matmul_kernel(KernelContext& ctx) {
   const auto ast = nn::strides_of(p.a_batch), bst = nn::strides_of(p.b_batch);
   const int64_t nbatch = shape_numel(p.batch);
   const size_t nb = p.batch.size();
-  std::vector<int64_t> idx(nb, 0);
+  std::vector<double> acc(static_cast<size_t>(p.N));
   for (int64_t bi = 0; bi < nbatch; ++bi) {
     // batch index -> operand batch offsets (broadcast dims of size 1 stay at 0)
     int64_t r = bi, aoff = 0, boff = 0;
@@ -187,12 +195,15 @@ void matmul_kernel(KernelContext& ctx) {
     }
     const double* am = a.data() + aoff * p.M * p.K;
     const double* bm = b.data() + boff * p.K * p.N;
-    for (int64_t i = 0; i < p.M; ++i)
-      for (int64_t j = 0; j < p.N; ++j) {
-        double acc = 0;
-        for (int64_t k = 0; k < p.K; ++k) acc += am[i * p.K + k] * bm[k * p.N + j];
-        Y.set((bi * p.M + i) * p.N + j, act(acc));
+    for (int64_t i = 0; i < p.M; ++i) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t k = 0; k < p.K; ++k) {
+        const double av = am[i * p.K + k];
+        const double* brow = bm + k * p.N;
+        for (int64_t j = 0; j < p.N; ++j) acc[static_cast<size_t>(j)] += av * brow[j];
       }
+      for (int64_t j = 0; j < p.N; ++j) Y.set((bi * p.M + i) * p.N + j, act(acc[static_cast<size_t>(j)]));
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 // Reference kernels: BatchNormalization (inference), InstanceNormalization, LRN,
-// LayerNormalization, LpNormalization, Softmax, LogSoftmax, Hardmax (ONNX opset-13+
-// semantics). Double accumulation; every float dtype.
+// LayerNormalization, LpNormalization, MeanVarianceNormalization, Softmax, LogSoftmax, Hardmax
+// (ONNX opset-13+ semantics). Double accumulation; every float dtype.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -418,6 +418,80 @@ const OpRegistrar reg_ln{OpDef{
       for (int i = 1; i < ctx.num_outputs(); ++i) ctx.set_output(i, st, p.stat_shape);
     },
     ln_kernel}};
+
+// ---- MeanVarianceNormalization -------------------------------------------------------------
+
+/// Group index (over the non-normalized dims) of every element.
+std::vector<int64_t> mvn_groups(const Shape& x, const std::vector<bool>& reduced, int64_t& ngroups) {
+  const size_t r = x.size();
+  std::vector<int64_t> gst(r, 0);
+  int64_t s = 1;
+  for (size_t d = r; d-- > 0;)
+    if (!reduced[d]) {
+      gst[d] = s;
+      s *= x[d];
+    }
+  ngroups = s;
+  const int64_t n = shape_numel(x);
+  std::vector<int64_t> g(static_cast<size_t>(n));
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t gi = 0;
+    for (size_t d = 0; d < r; ++d) gi += idx[d] * gst[d];
+    g[static_cast<size_t>(i)] = gi;
+    for (size_t d = r; d-- > 0;) {
+      if (++idx[d] < x[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return g;
+}
+
+std::vector<bool> mvn_axes(const Shape& x, const Attributes& a) {
+  const std::string op = "MeanVarianceNormalization";
+  const int rank = static_cast<int>(x.size());
+  std::vector<bool> red(x.size(), false);
+  for (int64_t ax : a.get_ints("axes", {0, 2, 3}))
+    red[static_cast<size_t>(nn::norm_axis(op, "axes", ax, rank))] = true;
+  return red;
+}
+
+void mvn_kernel(KernelContext& ctx) {
+  nn::require_inputs(ctx, 1);
+  const std::string op = "MeanVarianceNormalization";
+  const Tensor& X = ctx.inputs[0];
+  const auto red = mvn_axes(X.shape(), ctx.attrs());
+  Tensor& Y = ctx.outputs[0];
+  nn::check_output_shape(op, Y, X.shape());
+  int64_t ng = 0;
+  const auto g = mvn_groups(X.shape(), red, ng);
+  const std::vector<double> x = X.to_doubles();
+  std::vector<double> mean(static_cast<size_t>(ng), 0.0), var(static_cast<size_t>(ng), 0.0);
+  const double per = ng ? static_cast<double>(X.numel()) / static_cast<double>(ng) : 1.0;
+  for (size_t i = 0; i < x.size(); ++i) mean[static_cast<size_t>(g[i])] += x[i];
+  for (double& m : mean) m /= per;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double d = x[i] - mean[static_cast<size_t>(g[i])];
+    var[static_cast<size_t>(g[i])] += d * d;
+  }
+  for (double& v : var) v /= per;
+  // ONNX function body: (X - E[X]) / (sqrt(E[X^2] - E[X]^2) + 1e-9)
+  for (size_t i = 0; i < x.size(); ++i) {
+    const auto gi = static_cast<size_t>(g[i]);
+    Y.set(static_cast<int64_t>(i), (x[i] - mean[gi]) / (std::sqrt(var[gi]) + 1e-9));
+  }
+}
+
+const OpRegistrar reg_mvn{OpDef{
+    "MeanVarianceNormalization", "norm",
+    "(x - mean) / (std + 1e-9) with statistics over `axes` (default [0, 2, 3])", 1, 1, 1, 1,
+    {{"axes", AttrType::Ints, "the axes to compute the statistics over (default [0, 2, 3])"}},
+    [](InferContext& ctx) {
+      nn::require_float("MeanVarianceNormalization", "X", ctx.dtype(0));
+      mvn_axes(ctx.shape(0), ctx.attrs());
+      ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
+    },
+    mvn_kernel}};
 
 }  // namespace
 }  // namespace anvil
