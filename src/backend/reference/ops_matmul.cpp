@@ -15,6 +15,28 @@ void require_numeric(const std::string& op, const std::string& field, DType t) {
   if (t == DType::boolean) fail(op, field, "expected a numeric tensor, found bool");
 }
 
+/// rows [i0, i1) of A (row r at a_row(r), K values with stride a_k) times the K x N row-major
+/// matrix b, accumulated in double with k ascending for every output; calls emit(i, acc_row).
+/// Rows are processed in blocks so that each row of b is read once per block.
+template <class ARow, class Emit>
+void matmul_rows(int64_t M, int64_t K, int64_t N, ARow a_at, const double* b, Emit emit) {
+  constexpr int64_t kBlock = 16;
+  std::vector<double> acc(static_cast<size_t>(kBlock * N));
+  for (int64_t i0 = 0; i0 < M; i0 += kBlock) {
+    const int64_t nb = std::min(kBlock, M - i0);
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int64_t k = 0; k < K; ++k) {
+      const double* brow = b + k * N;
+      for (int64_t r = 0; r < nb; ++r) {
+        const double av = a_at(i0 + r, k);
+        double* arow = acc.data() + r * N;
+        for (int64_t j = 0; j < N; ++j) arow[j] += av * brow[j];
+      }
+    }
+    for (int64_t r = 0; r < nb; ++r) emit(i0 + r, acc.data() + r * N);
+  }
+}
+
 // ---- Gemm: Y = alpha * A' * B' + beta * C ---------------------------------------------------
 
 struct GemmParams {
@@ -91,20 +113,16 @@ void gemm_kernel(KernelContext& ctx) {
   for (int64_t k = 0; k < p.K; ++k)
     for (int64_t j = 0; j < p.N; ++j)
       bk[static_cast<size_t>(k * p.N + j)] = b[static_cast<size_t>(p.tb ? j * p.K + k : k * p.N + j)];
-  std::vector<double> acc(static_cast<size_t>(p.N));
-  for (int64_t i = 0; i < p.M; ++i) {
-    std::fill(acc.begin(), acc.end(), 0.0);
-    for (int64_t k = 0; k < p.K; ++k) {
-      const double av = a[static_cast<size_t>(p.ta ? k * p.M + i : i * p.K + k)];
-      const double* brow = bk.data() + k * p.N;
-      for (int64_t j = 0; j < p.N; ++j) acc[static_cast<size_t>(j)] += av * brow[j];
-    }
-    for (int64_t j = 0; j < p.N; ++j) {
-      double y = alpha * acc[static_cast<size_t>(j)];
-      if (has_c) y += beta * c[static_cast<size_t>(i * cm + j * cn)];
-      Y.set(i * p.N + j, act(y));
-    }
-  }
+  matmul_rows(
+      p.M, p.K, p.N,
+      [&](int64_t i, int64_t k) { return a[static_cast<size_t>(p.ta ? k * p.M + i : i * p.K + k)]; },
+      bk.data(), [&](int64_t i, const double* acc) {
+        for (int64_t j = 0; j < p.N; ++j) {
+          double y = alpha * acc[j];
+          if (has_c) y += beta * c[static_cast<size_t>(i * cm + j * cn)];
+          Y.set(i * p.N + j, act(y));
+        }
+      });
 }
 
 std::vector<AttrSpec> gemm_attrs() {
@@ -183,7 +201,6 @@ void matmul_kernel(KernelContext& ctx) {
   const auto ast = nn::strides_of(p.a_batch), bst = nn::strides_of(p.b_batch);
   const int64_t nbatch = shape_numel(p.batch);
   const size_t nb = p.batch.size();
-  std::vector<double> acc(static_cast<size_t>(p.N));
   for (int64_t bi = 0; bi < nbatch; ++bi) {
     // batch index -> operand batch offsets (broadcast dims of size 1 stay at 0)
     int64_t r = bi, aoff = 0, boff = 0;
@@ -195,15 +212,11 @@ void matmul_kernel(KernelContext& ctx) {
     }
     const double* am = a.data() + aoff * p.M * p.K;
     const double* bm = b.data() + boff * p.K * p.N;
-    for (int64_t i = 0; i < p.M; ++i) {
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (int64_t k = 0; k < p.K; ++k) {
-        const double av = am[i * p.K + k];
-        const double* brow = bm + k * p.N;
-        for (int64_t j = 0; j < p.N; ++j) acc[static_cast<size_t>(j)] += av * brow[j];
-      }
-      for (int64_t j = 0; j < p.N; ++j) Y.set((bi * p.M + i) * p.N + j, act(acc[static_cast<size_t>(j)]));
-    }
+    matmul_rows(
+        p.M, p.K, p.N, [&](int64_t i, int64_t k) { return am[i * p.K + k]; }, bm,
+        [&](int64_t i, const double* acc) {
+          for (int64_t j = 0; j < p.N; ++j) Y.set((bi * p.M + i) * p.N + j, act(acc[j]));
+        });
   }
 }
 
