@@ -178,7 +178,8 @@ class CaffeBuilder {
   std::map<std::string, const pb::LayerParameter*> weights_;  // layer name -> blobs holder
   std::map<std::string, int> blobs_;                          // blob name -> current value
   std::set<std::string> failed_blobs_;
-  std::set<std::string> used_names_;                          // values and nodes
+  std::set<std::string> used_names_;                          // values and helper nodes
+  std::set<std::string> node_names_;
   std::set<std::string> reserved_;                            // planned top value names
   std::map<std::string, std::vector<const pb::LayerParameter*>> writers_;
   std::set<std::string> net_inputs_;
@@ -209,15 +210,21 @@ Provenance CaffeBuilder::prov(const std::string& source_name, int index) const {
 int CaffeBuilder::add_node(Layer& L, const std::string& op, const std::vector<int>& ins,
                            Attributes a, const std::vector<std::string>& out_names,
                            const std::string& suffix) {
+  // Node names are unique among nodes (a layer's node shares its name with its top blob,
+  // as in Caffe); helper nodes get fresh names unused by any node or value.
   std::string nn;
-  if (suffix.empty() && !L.node_named && !used_names_.count(L.name) &&
-      !reserved_.count(L.name)) {
+  if (suffix.empty() && !L.node_named && !node_names_.count(L.name)) {
     nn = L.name;
     L.node_named = true;
+  } else if (!out_names.empty() && !suffix.empty() && !node_names_.count(out_names[0]) &&
+             out_names[0].rfind(L.name + "/", 0) == 0) {
+    nn = out_names[0];  // a helper node is named like its (fresh) output value
   } else {
     nn = fresh(L.name + "/" + (suffix.empty() ? op : suffix));
+    while (node_names_.count(nn)) nn = fresh(nn + "_");
+    used_names_.insert(nn);
   }
-  used_names_.insert(nn);
+  node_names_.insert(nn);
   for (const auto& o : out_names) used_names_.insert(o);
   int ni = g_.add_node(op, nn, ins, std::move(a), static_cast<int>(out_names.size()), out_names);
   Node& node = g_.nodes[static_cast<size_t>(ni)];
@@ -1572,10 +1579,8 @@ std::string lower_ext(const std::string& path) {
   return e;
 }
 
-bool is_prototxt(const std::string& f) {
-  std::string e = lower_ext(f);
-  return e == ".prototxt" || e == ".pbtxt";
-}
+// Only .prototxt: .pbtxt is TensorFlow's text GraphDef.
+bool is_prototxt(const std::string& f) { return lower_ext(f) == ".prototxt"; }
 bool is_caffemodel(const std::string& f) { return lower_ext(f) == ".caffemodel"; }
 
 bool accepts(const std::vector<std::string>& files) {
