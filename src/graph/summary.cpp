@@ -2,6 +2,7 @@
 #include "anvil/summary.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -49,6 +50,10 @@ std::string pads_cell(const Node& n) {
   return s + "]";
 }
 
+// Weights count as parameters; operator arguments held as constants (integer shapes, pads,
+// axes, sizes, and scalar bounds such as Clip's min/max) do not, as in Keras's model.summary().
+bool is_parameter(const Value& v) { return v.is_constant() && is_float(v.dtype) && !v.shape.empty(); }
+
 }  // namespace
 
 int64_t node_parameter_count(const Graph& g, const Node& n) {
@@ -57,7 +62,7 @@ int64_t node_parameter_count(const Graph& g, const Node& n) {
   for (int in : n.inputs) {
     if (in < 0 || static_cast<size_t>(in) >= g.values.size() || !seen.insert(in).second) continue;
     const Value& v = g.values[static_cast<size_t>(in)];
-    if (v.is_constant()) count += v.constant.numel();
+    if (is_parameter(v)) count += v.constant.numel();
   }
   return count;
 }
@@ -72,8 +77,47 @@ std::string summary(const Graph& g, const SummaryOptions& options) {
   }
   std::set<int> counted;
   int64_t total = 0;
+  // Grouping by source layer: a helper node whose outputs carry no source name and whose name
+  // is "<layer>/..." for a layer that has its own row (importers name the extra nodes of one
+  // source layer so, e.g. a Keras Conv2D's layout Transpose and Conv before its activation)
+  // is not listed; its parameters go to that layer's row.
+  std::set<std::string> source_names;
+  for (const Node& n : g.nodes)
+    for (int o : n.outputs)
+      if (!n.dead && o >= 0 && static_cast<size_t>(o) < g.values.size() &&
+          !g.values[static_cast<size_t>(o)].prov.source_name.empty())
+        source_names.insert(g.values[static_cast<size_t>(o)].prov.source_name);
+  std::map<std::string, int64_t> grouped_params;
+  std::map<std::string, std::string> grouped_pads;
   for (const Node& n : g.nodes) {
     if (n.dead) continue;
+    bool has_source = false;
+    for (int o : n.outputs)
+      if (o >= 0 && static_cast<size_t>(o) < g.values.size() &&
+          !g.values[static_cast<size_t>(o)].prov.source_name.empty())
+        has_source = true;
+    auto slash = n.name.rfind('/');
+    if (!has_source && slash != std::string::npos && source_names.count(n.name.substr(0, slash))) {
+      grouped_params[n.name.substr(0, slash)] += node_parameter_count(g, n);
+      if (n.attrs.has("pads")) grouped_pads[n.name.substr(0, slash)] = pads_cell(n);
+      for (int in : n.inputs)
+        if (in >= 0 && static_cast<size_t>(in) < g.values.size() &&
+            is_parameter(g.values[static_cast<size_t>(in)]) && counted.insert(in).second)
+          total += g.values[static_cast<size_t>(in)].constant.numel();
+      continue;
+    }
+  }
+  for (const Node& n : g.nodes) {
+    if (n.dead) continue;
+    {
+      bool has_source = false;
+      for (int o : n.outputs)
+        if (o >= 0 && static_cast<size_t>(o) < g.values.size() &&
+            !g.values[static_cast<size_t>(o)].prov.source_name.empty())
+          has_source = true;
+      auto slash = n.name.rfind('/');
+      if (!has_source && slash != std::string::npos && source_names.count(n.name.substr(0, slash))) continue;
+    }
     std::string name = n.name, shapes;
     for (size_t k = 0; k < n.outputs.size(); ++k) {
       int o = n.outputs[k];
@@ -84,11 +128,20 @@ std::string summary(const Graph& g, const SummaryOptions& options) {
     }
     for (int in : n.inputs) {
       if (in < 0 || static_cast<size_t>(in) >= g.values.size()) continue;
-      if (g.values[static_cast<size_t>(in)].is_constant() && counted.insert(in).second)
+      if (is_parameter(g.values[static_cast<size_t>(in)]) && counted.insert(in).second)
         total += g.values[static_cast<size_t>(in)].constant.numel();
     }
-    rows.push_back({name, n.source_op.empty() ? n.op : n.source_op, shapes, pads_cell(n),
-                    std::to_string(node_parameter_count(g, n))});
+    int64_t params = node_parameter_count(g, n);
+    if (auto it = grouped_params.find(name); it != grouped_params.end()) {
+      params += it->second;
+      grouped_params.erase(it);
+    }
+    std::string pads = pads_cell(n);
+    if (auto it = grouped_pads.find(name); it != grouped_pads.end()) {
+      if (pads.empty()) pads = it->second;
+      grouped_pads.erase(it);
+    }
+    rows.push_back({name, n.source_op.empty() ? n.op : n.source_op, shapes, pads, std::to_string(params)});
   }
   if (options.show_constants) {
     for (const Value& v : g.values) {

@@ -15,6 +15,7 @@
 #include "anvil/import.h"
 #include "anvil/npy.h"
 #include "anvil/session.h"
+#include "anvil/summary.h"
 #include "graph/passes/fold_transpose_into_gemm.h"
 #include "graph/passes/passes.h"
 #include "import/keras/hdf5_file.h"
@@ -491,4 +492,32 @@ TEST(KerasUnsupported, LambdaAndUnknownLayersListedAtOnce) {
   }
 }
 
+}  // namespace
+
+// ------------------------------------------------------------------ summary
+
+namespace {
+TEST(KerasSummary, OneRowPerKerasLayerWithKerasParamCounts) {
+  Graph g = import_model({fixture("mobilenet_small/model.h5")});
+  g.infer_shapes();
+  std::string s = summary(g);
+  // Keras model.summary(): stem_conv 3*3*3*8 = 216, each BN 4*C, depthwise 9*C, pointwise
+  // C_in*C_out, conv_preds 32*10 + 10: (216+32) + (72+32+128+64) + (144+64+256+64) +
+  // (144+64+384+96) + (216+96+576+96) + (216+96+768+128) + (288+128+1024+128) + 330 = 5850
+  EXPECT_NE(s.find("Total params: 5850\n"), std::string::npos) << s;
+  std::istringstream ls(s);
+  std::string line;
+  int rows = 0;
+  while (std::getline(ls, line)) {
+    if (line.rfind("b3_dw_bn ", 0) == 0) {
+      EXPECT_NE(line.find("BatchNormalization"), std::string::npos) << line;
+      EXPECT_NE(line.find("(1, 8, 8, 24) NHWC"), std::string::npos) << line;
+      EXPECT_NE(line.find(" 96"), std::string::npos) << line;  // 4 * 24
+    }
+    if (line.rfind("stem_pad ", 0) == 0) EXPECT_EQ(line.back(), '0') << line;  // ZeroPadding: no params
+    EXPECT_EQ(line.find("/Transpose"), std::string::npos) << line;  // layout helpers are grouped
+    ++rows;
+  }
+  EXPECT_GT(rows, 40);
+}
 }  // namespace

@@ -966,27 +966,28 @@ KT Translator::batchnorm(const KT& x) {
   expect_weight_count(static_cast<size_t>(pos));
   if (!scale) gamma = Tensor::from_vector<float>({c}, std::vector<float>(static_cast<size_t>(c), 1.f));
   if (!center) beta = Tensor::from_vector<float>({c}, std::vector<float>(static_cast<size_t>(c), 0.f));
-  if (ax == 1 && r >= 2) {
-    Attributes a;
-    a.set("epsilon", eps);
-    int y = node("BatchNormalization",
-                 {x.v, cst("gamma", gamma), cst("beta", beta), cst("moving_mean", mean), cst("moving_variance", var)}, a,
-                 true);
-    return KT{y, x.perm};
+  if (r < 2) fail("input", "BatchNormalization needs a rank >= 2 input");
+  // The canonical BatchNormalization normalizes axis 1: when the Keras axis is elsewhere in
+  // the canonical layout, view the tensor with that axis moved to position 1 (an explicit
+  // Transpose) and record the permutation back to Keras's layout in the output.
+  KT in = x;
+  int xv = x.v;
+  if (ax != 1) {
+    int64_t sa = axes[0] < 0 ? axes[0] + r : axes[0];
+    if (sa == 0) fail("axis", "BatchNormalization over the batch axis is not supported");
+    std::vector<int> q{0, static_cast<int>(sa)};
+    for (int k = 1; k < r; ++k)
+      if (k != sa) q.push_back(k);
+    xv = view(x, q);
+    in.perm = inverse_perm(q);
+    if (is_identity(in.perm)) in.perm.clear();
   }
-  // Any other axis: y = x * s + t with s = gamma / sqrt(var + eps), t = beta - mean * s,
-  // broadcast along the canonical axis.
-  Shape bs(static_cast<size_t>(r), 1);
-  bs[static_cast<size_t>(ax)] = c;
-  Tensor sc(DType::f32, bs), sh(DType::f32, bs);
-  for (int64_t k = 0; k < c; ++k) {
-    double sv = gamma.get(k) / std::sqrt(var.get(k) + eps);
-    sc.set(k, sv);
-    sh.set(k, beta.get(k) - mean.get(k) * sv);
-  }
-  int y = node("Mul", {x.v, cst("scale", sc)});
-  y = node("Add", {y, cst("shift", sh)}, {}, true);
-  return KT{y, x.perm};
+  Attributes a;
+  a.set("epsilon", eps);
+  int y = node("BatchNormalization",
+               {xv, cst("gamma", gamma), cst("beta", beta), cst("moving_mean", mean), cst("moving_variance", var)}, a,
+               true);
+  return KT{y, in.perm};
 }
 
 KT Translator::merge(const std::vector<KT>& ins, const std::string& op) {
@@ -1082,8 +1083,6 @@ KT Translator::upsample(const KT& x, int nd) {
   for (int64_t v : size)
     if (v < 1 || v > 4096) fail("size", "bad upsampling size");
   std::string interp = s("interpolation", "nearest");
-  std::vector<float> scales{1.f, 1.f};
-  for (int64_t v : size) scales.push_back(static_cast<float>(v));
   Attributes a;
   if (interp == "nearest") {
     a.set("mode", std::string("nearest"));
@@ -1097,9 +1096,13 @@ KT Translator::upsample(const KT& x, int nd) {
   } else {
     fail("interpolation", "unsupported interpolation '" + interp + "'");
   }
+  // integer sizes (not float scales): exact, and not counted as parameters by summary()
+  Shape xs = shape(xv);
+  std::vector<int64_t> sizes{xs[0], xs[1]};
+  for (size_t q = 0; q < size.size(); ++q) sizes.push_back(xs[q + 2] * size[q]);
   int roi = cst("roi", Tensor::from_vector<float>({0}, {}));
-  int sc = cst("scales", Tensor::from_vector<float>({static_cast<int64_t>(scales.size())}, scales));
-  int y = node("Resize", {xv, roi, sc}, a, true);
+  int sc = cst("scales", Tensor::from_vector<float>({0}, {}));
+  int y = node("Resize", {xv, roi, sc, i64s("sizes", sizes)}, a, true);
   return cf_out(y, cl);
 }
 
