@@ -58,7 +58,9 @@ inline std::vector<AttrSpec> activation_attr_specs() {
 struct FusedActivation {
   std::string name;
   double alpha = 0, beta = 0;
-  double operator()(double x) const { return name.empty() ? x : apply_activation(name, alpha, beta, x); }
+  double operator()(double x) const {
+    return name.empty() ? x : apply_activation(name, alpha, beta, x);
+  }
 };
 
 /// Reads activation/activation_alpha/activation_beta; a missing alpha/beta takes the ONNX
@@ -73,8 +75,8 @@ inline FusedActivation read_activation(const std::string& op, const Attributes& 
   if (f.name == "LeakyRelu") da = 0.01;
   if (f.name == "Elu") da = 1.0;
   if (f.name == "HardSigmoid") da = 0.2, db = 0.5;
-  if (f.name == "Clip") da = -std::numeric_limits<double>::infinity(),
-                        db = std::numeric_limits<double>::infinity();
+  if (f.name == "Clip")
+    da = -std::numeric_limits<double>::infinity(), db = std::numeric_limits<double>::infinity();
   f.alpha = a.get_float("activation_alpha", da);
   f.beta = a.get_float("activation_beta", db);
   return f;
@@ -82,8 +84,8 @@ inline FusedActivation read_activation(const std::string& op, const Attributes& 
 
 inline void require_float(const std::string& op, const std::string& field, DType t) {
   if (!is_float(t))
-    fail(op, field, std::string("expected a float tensor (f32, f16, bf16, f64), found ") +
-                        dtype_name(t));
+    fail(op, field,
+         std::string("expected a float tensor (f32, f16, bf16, f64), found ") + dtype_name(t));
 }
 
 /// Kernel-side check: the pre-allocated output has the shape the parameters give.

@@ -101,8 +101,8 @@ ConvParams conv_params(const Shape& x, const Shape& w, const Shape* b, const Att
     fail(op, "W",
          "weights " + shape_str(w) + " expect " + std::to_string(w[1]) + " x group " +
              std::to_string(p.group) + " = " + std::to_string(w[1] * p.group) +
-             " input channels (OIHW: M x C/group x k...), but the input " + shape_str(x) +
-             " has " + std::to_string(p.C));
+             " input channels (OIHW: M x C/group x k...), but the input " + shape_str(x) + " has " +
+             std::to_string(p.C));
   check_bias(op, b, p.M);
   p.out.resize(static_cast<size_t>(p.nsp));
   p.out_shape = {p.N, p.M};
@@ -127,8 +127,8 @@ ConvParams convt_params(const Shape& x, const Shape& w, const Shape* b, const At
   check_common(op, x, w, a, p);
   if (w[0] != p.C)
     fail(op, "W",
-         "weights " + shape_str(w) + " must have dim 0 = input channels " +
-             std::to_string(p.C) + " (C x M/group x k...)");
+         "weights " + shape_str(w) + " must have dim 0 = input channels " + std::to_string(p.C) +
+             " (C x M/group x k...)");
   if (p.C % p.group != 0)
     fail(op, "group",
          "input channels " + std::to_string(p.C) + " are not divisible by group " +
@@ -192,7 +192,9 @@ Sp3 to3(const ConvParams& p) {
   return r;
 }
 
-const Shape* opt_shape(InferContext& ctx, int i) { return ctx.has_input(i) ? &ctx.shape(i) : nullptr; }
+const Shape* opt_shape(InferContext& ctx, int i) {
+  return ctx.has_input(i) ? &ctx.shape(i) : nullptr;
+}
 const Shape* opt_shape(KernelContext& ctx, int i) {
   return (static_cast<int>(ctx.inputs.size()) > i && ctx.inputs[static_cast<size_t>(i)].defined())
              ? &ctx.inputs[static_cast<size_t>(i)].shape()
@@ -205,8 +207,9 @@ void infer_conv_like(InferContext& ctx, bool transpose) {
   nn::require_float(op, "W", ctx.dtype(1));
   if (ctx.has_input(2)) nn::require_float(op, "B", ctx.dtype(2));
   nn::read_activation(op, ctx.attrs());
-  ConvParams p = transpose ? convt_params(ctx.shape(0), ctx.shape(1), opt_shape(ctx, 2), ctx.attrs())
-                           : conv_params(ctx.shape(0), ctx.shape(1), opt_shape(ctx, 2), ctx.attrs());
+  ConvParams p = transpose
+                     ? convt_params(ctx.shape(0), ctx.shape(1), opt_shape(ctx, 2), ctx.attrs())
+                     : conv_params(ctx.shape(0), ctx.shape(1), opt_shape(ctx, 2), ctx.attrs());
   ctx.set_output(0, ctx.dtype(0), p.out_shape);
 }
 
@@ -324,9 +327,11 @@ std::vector<AttrSpec> conv_attrs(bool transpose) {
       {"group", AttrType::Int, "number of groups (default 1)"},
   };
   if (transpose) {
-    a.push_back({"output_padding", AttrType::Ints, "extra size added at the end of each spatial dim"});
-    a.push_back({"output_shape", AttrType::Ints,
-                 "spatial output size; pads are then computed as ONNX does (begin = total - total/2)"});
+    a.push_back(
+        {"output_padding", AttrType::Ints, "extra size added at the end of each spatial dim"});
+    a.push_back(
+        {"output_shape", AttrType::Ints,
+         "spatial output size; pads are then computed as ONNX does (begin = total - total/2)"});
   }
   for (auto& s : nn::activation_attr_specs()) a.push_back(s);
   return a;
@@ -334,17 +339,15 @@ std::vector<AttrSpec> conv_attrs(bool transpose) {
 
 const OpRegistrar reg_conv{OpDef{
     "Conv", "conv",
-    "N-D convolution (1-3 spatial dims): X (N,C,...), W (M, C/group, k...), optional B (M)",
-    2, 3, 1, 1, conv_attrs(false),
-    [](InferContext& ctx) { infer_conv_like(ctx, false); },
-    conv_kernel}};
+    "N-D convolution (1-3 spatial dims): X (N,C,...), W (M, C/group, k...), optional B (M)", 2, 3,
+    1, 1, conv_attrs(false), [](InferContext& ctx) { infer_conv_like(ctx, false); }, conv_kernel}};
 
-const OpRegistrar reg_convt{OpDef{
-    "ConvTranspose", "conv",
-    "N-D transposed convolution (1-3 spatial dims): X (N,C,...), W (C, M/group, k...), optional B (M)",
-    2, 3, 1, 1, conv_attrs(true),
-    [](InferContext& ctx) { infer_conv_like(ctx, true); },
-    convt_kernel}};
+const OpRegistrar reg_convt{OpDef{"ConvTranspose", "conv",
+                                  "N-D transposed convolution (1-3 spatial dims): X (N,C,...), W "
+                                  "(C, M/group, k...), optional B (M)",
+                                  2, 3, 1, 1, conv_attrs(true),
+                                  [](InferContext& ctx) { infer_conv_like(ctx, true); },
+                                  convt_kernel}};
 
 }  // namespace
 }  // namespace anvil

@@ -89,8 +89,8 @@ void gemm_kernel(KernelContext& ctx) {
   const Tensor& A = ctx.inputs[0];
   const Tensor& B = ctx.inputs[1];
   const bool has_c = ctx.inputs.size() > 2 && ctx.inputs[2].defined();
-  GemmParams p = gemm_params(A.shape(), B.shape(), has_c ? &ctx.inputs[2].shape() : nullptr,
-                             ctx.attrs());
+  GemmParams p =
+      gemm_params(A.shape(), B.shape(), has_c ? &ctx.inputs[2].shape() : nullptr, ctx.attrs());
   nn::FusedActivation act = nn::read_activation("Gemm", ctx.attrs());
   Tensor& Y = ctx.outputs[0];
   nn::check_output_shape("Gemm", Y, {p.M, p.N});
@@ -112,11 +112,15 @@ void gemm_kernel(KernelContext& ctx) {
   std::vector<double> bk(static_cast<size_t>(p.K * p.N));
   for (int64_t k = 0; k < p.K; ++k)
     for (int64_t j = 0; j < p.N; ++j)
-      bk[static_cast<size_t>(k * p.N + j)] = b[static_cast<size_t>(p.tb ? j * p.K + k : k * p.N + j)];
+      bk[static_cast<size_t>(k * p.N + j)] =
+          b[static_cast<size_t>(p.tb ? j * p.K + k : k * p.N + j)];
   matmul_rows(
       p.M, p.K, p.N,
-      [&](int64_t i, int64_t k) { return a[static_cast<size_t>(p.ta ? k * p.M + i : i * p.K + k)]; },
-      bk.data(), [&](int64_t i, const double* acc) {
+      [&](int64_t i, int64_t k) {
+        return a[static_cast<size_t>(p.ta ? k * p.M + i : i * p.K + k)];
+      },
+      bk.data(),
+      [&](int64_t i, const double* acc) {
         for (int64_t j = 0; j < p.N; ++j) {
           double y = alpha * acc[j];
           if (has_c) y += beta * c[static_cast<size_t>(i * cm + j * cn)];
@@ -135,15 +139,15 @@ std::vector<AttrSpec> gemm_attrs() {
 }
 
 const OpRegistrar reg_gemm{OpDef{
-    "Gemm", "matmul", "Y = act(alpha * A' * B' + beta * C), A and B 2-D, C broadcast to (M, N)", 2, 3,
-    1, 1, gemm_attrs(), gemm_infer, gemm_kernel}};
+    "Gemm", "matmul", "Y = act(alpha * A' * B' + beta * C), A and B 2-D, C broadcast to (M, N)", 2,
+    3, 1, 1, gemm_attrs(), gemm_infer, gemm_kernel}};
 
 // ---- MatMul: numpy matmul semantics ----------------------------------------------------------
 
 struct MatMulParams {
   int64_t M = 0, K = 0, N = 0;
-  Shape batch;            // broadcast batch dims
-  Shape a_batch, b_batch; // each operand's batch dims, left-padded with 1s to batch.size()
+  Shape batch;             // broadcast batch dims
+  Shape a_batch, b_batch;  // each operand's batch dims, left-padded with 1s to batch.size()
   Shape out_shape;
 };
 
@@ -220,10 +224,10 @@ void matmul_kernel(KernelContext& ctx) {
   }
 }
 
-const OpRegistrar reg_matmul{OpDef{
-    "MatMul", "matmul",
-    "numpy matmul: batched, broadcast batch dims, 1-D operands promoted and the dim removed", 2, 2,
-    1, 1, nn::activation_attr_specs(), matmul_infer, matmul_kernel}};
+const OpRegistrar reg_matmul{
+    OpDef{"MatMul", "matmul",
+          "numpy matmul: batched, broadcast batch dims, 1-D operands promoted and the dim removed",
+          2, 2, 1, 1, nn::activation_attr_specs(), matmul_infer, matmul_kernel}};
 
 }  // namespace
 }  // namespace anvil

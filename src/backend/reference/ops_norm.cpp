@@ -81,13 +81,18 @@ void bn_kernel(KernelContext& ctx) {
 }
 
 const OpRegistrar reg_bn{OpDef{
-    "BatchNormalization", "norm",
+    "BatchNormalization",
+    "norm",
     "inference batch norm over channel axis 1: scale*(x-mean)/sqrt(var+epsilon)+B, any rank >= 2",
-    5, 5, 1, 1,
+    5,
+    5,
+    1,
+    1,
     {{"epsilon", AttrType::Float, "added to the variance (default 1e-5)"},
      {"momentum", AttrType::Float, "training only; ignored"},
      {"training_mode", AttrType::Int, "must be 0 (inference)"}},
-    bn_infer, bn_kernel}};
+    bn_infer,
+    bn_kernel}};
 
 // ---- InstanceNormalization ----------------------------------------------------------------
 
@@ -132,10 +137,17 @@ void in_kernel(KernelContext& ctx) {
     }
 }
 
-const OpRegistrar reg_in{OpDef{
-    "InstanceNormalization", "norm",
-    "per (n, c) normalization over the spatial dims, then scale (C) and B (C)", 3, 3, 1, 1,
-    {{"epsilon", AttrType::Float, "added to the variance (default 1e-5)"}}, in_infer, in_kernel}};
+const OpRegistrar reg_in{
+    OpDef{"InstanceNormalization",
+          "norm",
+          "per (n, c) normalization over the spatial dims, then scale (C) and B (C)",
+          3,
+          3,
+          1,
+          1,
+          {{"epsilon", AttrType::Float, "added to the variance (default 1e-5)"}},
+          in_infer,
+          in_kernel}};
 
 // ---- LRN -----------------------------------------------------------------------------------
 
@@ -143,7 +155,8 @@ void lrn_check(const std::string& op, const Shape& x, const Attributes& a) {
   if (x.size() < 3)
     fail(op, "X", "expected input of rank >= 3 (N, C, spatial...), found shape " + shape_str(x));
   if (!a.has("size")) fail(op, "size", "required attribute is missing");
-  if (a.get_int("size") < 1) fail(op, "size", "must be >= 1, found " + std::to_string(a.get_int("size")));
+  if (a.get_int("size") < 1)
+    fail(op, "size", "must be >= 1, found " + std::to_string(a.get_int("size")));
 }
 
 void lrn_kernel(KernelContext& ctx) {
@@ -177,9 +190,13 @@ void lrn_kernel(KernelContext& ctx) {
 }
 
 const OpRegistrar reg_lrn{OpDef{
-    "LRN", "norm",
-    "local response norm across channels: x / (bias + alpha/size * sum x^2)^beta (ONNX window)", 1,
-    1, 1, 1,
+    "LRN",
+    "norm",
+    "local response norm across channels: x / (bias + alpha/size * sum x^2)^beta (ONNX window)",
+    1,
+    1,
+    1,
+    1,
     {{"size", AttrType::Int, "number of channels in the window (required)"},
      {"alpha", AttrType::Float, "default 1e-4"},
      {"beta", AttrType::Float, "default 0.75"},
@@ -255,12 +272,13 @@ OpDef softmax_def(SoftKind kind, const std::string& name, const std::string& doc
   return d;
 }
 
-const OpRegistrar reg_softmax{softmax_def(SoftKind::Softmax, "Softmax",
-                                          "exp(x - max) / sum exp(x - max) along one axis (opset 13)")};
-const OpRegistrar reg_logsoftmax{softmax_def(SoftKind::LogSoftmax, "LogSoftmax",
-                                             "x - max - log(sum exp(x - max)) along one axis (opset 13)")};
-const OpRegistrar reg_hardmax{softmax_def(SoftKind::Hardmax, "Hardmax",
-                                          "1 at the first maximum along one axis, 0 elsewhere (opset 13)")};
+const OpRegistrar reg_softmax{softmax_def(
+    SoftKind::Softmax, "Softmax", "exp(x - max) / sum exp(x - max) along one axis (opset 13)")};
+const OpRegistrar reg_logsoftmax{
+    softmax_def(SoftKind::LogSoftmax, "LogSoftmax",
+                "x - max - log(sum exp(x - max)) along one axis (opset 13)")};
+const OpRegistrar reg_hardmax{softmax_def(
+    SoftKind::Hardmax, "Hardmax", "1 at the first maximum along one axis, 0 elsewhere (opset 13)")};
 
 // ---- LpNormalization -----------------------------------------------------------------------
 
@@ -291,19 +309,24 @@ void lpnorm_kernel(KernelContext& ctx) {
     }
 }
 
-const OpRegistrar reg_lpnorm{OpDef{
-    "LpNormalization", "norm", "x / ||x||_p along one axis (p = 1 or 2; zero norm gives 0)", 1, 1,
-    1, 1,
-    {{"axis", AttrType::Int, "default -1"}, {"p", AttrType::Int, "1 or 2 (default 2)"}},
-    [](InferContext& ctx) {
-      nn::require_float("LpNormalization", "input", ctx.dtype(0));
-      if (ctx.rank(0) < 1) ctx.fail("input", "expected a tensor of rank >= 1");
-      nn::norm_axis("LpNormalization", "axis", ctx.attrs().get_int("axis", -1), ctx.rank(0));
-      int64_t p = ctx.attrs().get_int("p", 2);
-      if (p != 1 && p != 2) ctx.fail("p", "must be 1 or 2, found " + std::to_string(p));
-      ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
-    },
-    lpnorm_kernel}};
+const OpRegistrar reg_lpnorm{
+    OpDef{"LpNormalization",
+          "norm",
+          "x / ||x||_p along one axis (p = 1 or 2; zero norm gives 0)",
+          1,
+          1,
+          1,
+          1,
+          {{"axis", AttrType::Int, "default -1"}, {"p", AttrType::Int, "1 or 2 (default 2)"}},
+          [](InferContext& ctx) {
+            nn::require_float("LpNormalization", "input", ctx.dtype(0));
+            if (ctx.rank(0) < 1) ctx.fail("input", "expected a tensor of rank >= 1");
+            nn::norm_axis("LpNormalization", "axis", ctx.attrs().get_int("axis", -1), ctx.rank(0));
+            int64_t p = ctx.attrs().get_int("p", 2);
+            if (p != 1 && p != 2) ctx.fail("p", "must be 1 or 2, found " + std::to_string(p));
+            ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
+          },
+          lpnorm_kernel}};
 
 // ---- LayerNormalization (opset 17) ---------------------------------------------------------
 
@@ -317,7 +340,8 @@ void ln_check_param(const std::string& field, const Shape& p, const Shape& x, in
   const size_t norm_rank = x.size() - static_cast<size_t>(axis);
   if (p.size() > norm_rank)
     fail("LayerNormalization", field,
-         "shape " + shape_str(p) + " is not broadcastable to the normalized dims of " + shape_str(x));
+         "shape " + shape_str(p) + " is not broadcastable to the normalized dims of " +
+             shape_str(x));
   for (size_t i = 0; i < p.size(); ++i) {
     const int64_t want = x[x.size() - p.size() + i];
     if (p[i] != want && p[i] != 1)
@@ -371,7 +395,8 @@ void ln_kernel(KernelContext& ctx) {
   const Tensor& X = ctx.inputs[0];
   const Tensor& S = ctx.inputs[1];
   const bool has_b = ctx.inputs.size() > 2 && ctx.inputs[2].defined();
-  LnParams p = ln_params(X.shape(), S.shape(), has_b ? &ctx.inputs[2].shape() : nullptr, ctx.attrs());
+  LnParams p =
+      ln_params(X.shape(), S.shape(), has_b ? &ctx.inputs[2].shape() : nullptr, ctx.attrs());
   Tensor& Y = ctx.outputs[0];
   nn::check_output_shape(op, Y, X.shape());
   Tensor* M = ctx.outputs.size() > 1 && ctx.outputs[1].defined() ? &ctx.outputs[1] : nullptr;
@@ -402,27 +427,33 @@ void ln_kernel(KernelContext& ctx) {
   }
 }
 
-const OpRegistrar reg_ln{OpDef{
-    "LayerNormalization", "norm",
-    "normalize over dims [axis, rank) then * Scale + B (opset 17); optional Mean, InvStdDev outputs",
-    2, 3, 1, 3,
-    {{"axis", AttrType::Int, "first normalized dim (default -1)"},
-     {"epsilon", AttrType::Float, "default 1e-5"},
-     {"stash_type", AttrType::Int, "precision of the statistics; the reference uses double"}},
-    [](InferContext& ctx) {
-      nn::require_float("LayerNormalization", "X", ctx.dtype(0));
-      LnParams p = ln_params(ctx.shape(0), ctx.shape(1), ctx.has_input(2) ? &ctx.shape(2) : nullptr,
-                             ctx.attrs());
-      ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
-      const DType st = ctx.attrs().get_int("stash_type", 1) == 1 ? DType::f32 : ctx.dtype(0);
-      for (int i = 1; i < ctx.num_outputs(); ++i) ctx.set_output(i, st, p.stat_shape);
-    },
-    ln_kernel}};
+const OpRegistrar reg_ln{
+    OpDef{"LayerNormalization",
+          "norm",
+          "normalize over dims [axis, rank) then * Scale + B (opset 17); optional Mean, InvStdDev "
+          "outputs",
+          2,
+          3,
+          1,
+          3,
+          {{"axis", AttrType::Int, "first normalized dim (default -1)"},
+           {"epsilon", AttrType::Float, "default 1e-5"},
+           {"stash_type", AttrType::Int, "precision of the statistics; the reference uses double"}},
+          [](InferContext& ctx) {
+            nn::require_float("LayerNormalization", "X", ctx.dtype(0));
+            LnParams p = ln_params(ctx.shape(0), ctx.shape(1),
+                                   ctx.has_input(2) ? &ctx.shape(2) : nullptr, ctx.attrs());
+            ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
+            const DType st = ctx.attrs().get_int("stash_type", 1) == 1 ? DType::f32 : ctx.dtype(0);
+            for (int i = 1; i < ctx.num_outputs(); ++i) ctx.set_output(i, st, p.stat_shape);
+          },
+          ln_kernel}};
 
 // ---- MeanVarianceNormalization -------------------------------------------------------------
 
 /// Group index (over the non-normalized dims) of every element.
-std::vector<int64_t> mvn_groups(const Shape& x, const std::vector<bool>& reduced, int64_t& ngroups) {
+std::vector<int64_t> mvn_groups(const Shape& x, const std::vector<bool>& reduced,
+                                int64_t& ngroups) {
   const size_t r = x.size();
   std::vector<int64_t> gst(r, 0);
   int64_t s = 1;
@@ -482,16 +513,21 @@ void mvn_kernel(KernelContext& ctx) {
   }
 }
 
-const OpRegistrar reg_mvn{OpDef{
-    "MeanVarianceNormalization", "norm",
-    "(x - mean) / (std + 1e-9) with statistics over `axes` (default [0, 2, 3])", 1, 1, 1, 1,
-    {{"axes", AttrType::Ints, "the axes to compute the statistics over (default [0, 2, 3])"}},
-    [](InferContext& ctx) {
-      nn::require_float("MeanVarianceNormalization", "X", ctx.dtype(0));
-      mvn_axes(ctx.shape(0), ctx.attrs());
-      ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
-    },
-    mvn_kernel}};
+const OpRegistrar reg_mvn{
+    OpDef{"MeanVarianceNormalization",
+          "norm",
+          "(x - mean) / (std + 1e-9) with statistics over `axes` (default [0, 2, 3])",
+          1,
+          1,
+          1,
+          1,
+          {{"axes", AttrType::Ints, "the axes to compute the statistics over (default [0, 2, 3])"}},
+          [](InferContext& ctx) {
+            nn::require_float("MeanVarianceNormalization", "X", ctx.dtype(0));
+            mvn_axes(ctx.shape(0), ctx.attrs());
+            ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
+          },
+          mvn_kernel}};
 
 }  // namespace
 }  // namespace anvil

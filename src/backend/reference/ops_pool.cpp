@@ -52,7 +52,8 @@ PoolParams pool_params(PoolKind kind, const Shape& x, const Attributes& a) {
   const std::string op = kind_name(kind);
   PoolParams p;
   if (x.size() < 3 || x.size() > 5)
-    fail(op, "X", "expected input of rank 3, 4 or 5 (N, C, spatial...), found shape " + shape_str(x));
+    fail(op, "X",
+         "expected input of rank 3, 4 or 5 (N, C, spatial...), found shape " + shape_str(x));
   p.nsp = static_cast<int>(x.size()) - 2;
   const auto n = static_cast<size_t>(p.nsp);
   p.N = x[0];
@@ -165,7 +166,7 @@ void pool_kernel(PoolKind kind, KernelContext& ctx) {
               // column major over the real spatial dims
               int64_t i2 = best % p.in[2], r = best / p.in[2];
               int64_t i1 = r % p.in[1], i0 = r / p.in[1];
-              flat = p.nsp == 1 ? i2
+              flat = p.nsp == 1   ? i2
                      : p.nsp == 2 ? i2 * p.in[1] + i1
                                   : (i2 * p.in[1] + i1) * p.in[0] + i0;
             }
@@ -176,8 +177,10 @@ void pool_kernel(PoolKind kind, KernelContext& ctx) {
 }
 
 void pool_infer(PoolKind kind, InferContext& ctx) {
-  if (kind != PoolKind::Max) nn::require_float(kind_name(kind), "X", ctx.dtype(0));
-  else if (ctx.dtype(0) == DType::boolean) ctx.fail("X", "expected a numeric tensor, found bool");
+  if (kind != PoolKind::Max)
+    nn::require_float(kind_name(kind), "X", ctx.dtype(0));
+  else if (ctx.dtype(0) == DType::boolean)
+    ctx.fail("X", "expected a numeric tensor, found bool");
   PoolParams p = pool_params(kind, ctx.shape(0), ctx.attrs());
   ctx.set_output(0, ctx.dtype(0), p.out_shape);
   if (ctx.num_outputs() > 1) ctx.set_output(1, DType::i64, p.out_shape);
@@ -193,30 +196,30 @@ std::vector<AttrSpec> pool_attrs(PoolKind kind) {
        "1: round the output size up (the last window must start inside input or begin pad)"},
   };
   if (kind == PoolKind::Avg)
-    a.push_back({"count_include_pad", AttrType::Int,
-                 "1: divide by the cells inside the padded input; 0: by the cells inside the input"});
+    a.push_back(
+        {"count_include_pad", AttrType::Int,
+         "1: divide by the cells inside the padded input; 0: by the cells inside the input"});
   if (kind == PoolKind::Max)
-    a.push_back({"storage_order", AttrType::Int, "layout of the Indices output: 0 row major, 1 column major"});
+    a.push_back({"storage_order", AttrType::Int,
+                 "layout of the Indices output: 0 row major, 1 column major"});
   if (kind == PoolKind::Lp) a.push_back({"p", AttrType::Int, "norm order (default 2)"});
   return a;
 }
 
-const OpRegistrar reg_maxpool{OpDef{
-    "MaxPool", "pool", "max pooling (1-3 spatial dims); optional Indices output (i64, flat NCHW index)",
-    1, 1, 1, 2, pool_attrs(PoolKind::Max),
-    [](InferContext& ctx) { pool_infer(PoolKind::Max, ctx); },
-    [](KernelContext& ctx) { pool_kernel(PoolKind::Max, ctx); }}};
+const OpRegistrar reg_maxpool{
+    OpDef{"MaxPool", "pool",
+          "max pooling (1-3 spatial dims); optional Indices output (i64, flat NCHW index)", 1, 1, 1,
+          2, pool_attrs(PoolKind::Max), [](InferContext& ctx) { pool_infer(PoolKind::Max, ctx); },
+          [](KernelContext& ctx) { pool_kernel(PoolKind::Max, ctx); }}};
 
-const OpRegistrar reg_avgpool{OpDef{
-    "AveragePool", "pool", "average pooling (1-3 spatial dims)", 1, 1, 1, 1,
-    pool_attrs(PoolKind::Avg),
-    [](InferContext& ctx) { pool_infer(PoolKind::Avg, ctx); },
-    [](KernelContext& ctx) { pool_kernel(PoolKind::Avg, ctx); }}};
+const OpRegistrar reg_avgpool{OpDef{"AveragePool", "pool", "average pooling (1-3 spatial dims)", 1,
+                                    1, 1, 1, pool_attrs(PoolKind::Avg),
+                                    [](InferContext& ctx) { pool_infer(PoolKind::Avg, ctx); },
+                                    [](KernelContext& ctx) { pool_kernel(PoolKind::Avg, ctx); }}};
 
 const OpRegistrar reg_lppool{OpDef{
     "LpPool", "pool", "Lp pooling: (sum |x|^p)^(1/p) over each window (1-3 spatial dims)", 1, 1, 1,
-    1, pool_attrs(PoolKind::Lp),
-    [](InferContext& ctx) { pool_infer(PoolKind::Lp, ctx); },
+    1, pool_attrs(PoolKind::Lp), [](InferContext& ctx) { pool_infer(PoolKind::Lp, ctx); },
     [](KernelContext& ctx) { pool_kernel(PoolKind::Lp, ctx); }}};
 
 // ---- Global pooling: reduce every spatial dim to 1 ---------------------------------------
@@ -241,9 +244,12 @@ void global_kernel(PoolKind kind, const std::string& op, KernelContext& ctx) {
     double acc = kind == PoolKind::Max ? -std::numeric_limits<double>::infinity() : 0.0;
     for (int64_t i = 0; i < sp; ++i) {
       double v = X.get(nc * sp + i);
-      if (kind == PoolKind::Max) acc = (i == 0 || v > acc) ? v : acc;
-      else if (kind == PoolKind::Avg) acc += v;
-      else acc += std::pow(std::abs(v), p);
+      if (kind == PoolKind::Max)
+        acc = (i == 0 || v > acc) ? v : acc;
+      else if (kind == PoolKind::Avg)
+        acc += v;
+      else
+        acc += std::pow(std::abs(v), p);
     }
     if (kind == PoolKind::Avg) acc = sp ? acc / static_cast<double>(sp) : 0.0;
     if (kind == PoolKind::Lp) acc = std::pow(acc, 1.0 / p);
@@ -267,10 +273,10 @@ OpDef global_def(PoolKind kind, const std::string& name, const std::string& doc)
 
 const OpRegistrar reg_gap{global_def(PoolKind::Avg, "GlobalAveragePool",
                                      "mean over all spatial dims (output N, C, 1, ...)")};
-const OpRegistrar reg_gmp{global_def(PoolKind::Max, "GlobalMaxPool",
-                                     "max over all spatial dims (output N, C, 1, ...)")};
-const OpRegistrar reg_glp{global_def(PoolKind::Lp, "GlobalLpPool",
-                                     "(sum |x|^p)^(1/p) over all spatial dims (output N, C, 1, ...)")};
+const OpRegistrar reg_gmp{
+    global_def(PoolKind::Max, "GlobalMaxPool", "max over all spatial dims (output N, C, 1, ...)")};
+const OpRegistrar reg_glp{global_def(
+    PoolKind::Lp, "GlobalLpPool", "(sum |x|^p)^(1/p) over all spatial dims (output N, C, 1, ...)")};
 
 }  // namespace
 }  // namespace anvil

@@ -19,20 +19,22 @@ using nn::fail;
 enum class Red { Mean, Max, Min, Sum, Prod, L1, L2, SumSquare, LogSumExp, LogSum };
 
 struct ReduceParams {
-  bool identity = false;        // noop_with_empty_axes with no axes: output = input
-  std::vector<bool> reduced;    // per input dim
+  bool identity = false;      // noop_with_empty_axes with no axes: output = input
+  std::vector<bool> reduced;  // per input dim
   Shape out_shape;
 };
 
-ReduceParams reduce_params(const std::string& op, const Shape& x, const std::vector<int64_t>* axes_in,
-                           const Attributes& a) {
+ReduceParams reduce_params(const std::string& op, const Shape& x,
+                           const std::vector<int64_t>* axes_in, const Attributes& a) {
   ReduceParams p;
   const int rank = static_cast<int>(x.size());
   const bool keep = a.get_int("keepdims", 1) != 0;
   const bool noop = a.get_int("noop_with_empty_axes", 0) != 0;
   std::vector<int64_t> axes;
-  if (axes_in) axes = *axes_in;
-  else if (a.has("axes")) axes = a.get_ints("axes");  // legacy attribute form (opset < 13/18)
+  if (axes_in)
+    axes = *axes_in;
+  else if (a.has("axes"))
+    axes = a.get_ints("axes");  // legacy attribute form (opset < 13/18)
   p.reduced.assign(static_cast<size_t>(rank), false);
   if (axes.empty()) {
     if (noop) {
@@ -49,24 +51,36 @@ ReduceParams reduce_params(const std::string& op, const Shape& x, const std::vec
     p.reduced[static_cast<size_t>(u)] = true;
   }
   for (int i = 0; i < rank; ++i) {
-    if (!p.reduced[static_cast<size_t>(i)]) p.out_shape.push_back(x[static_cast<size_t>(i)]);
-    else if (keep) p.out_shape.push_back(1);
+    if (!p.reduced[static_cast<size_t>(i)])
+      p.out_shape.push_back(x[static_cast<size_t>(i)]);
+    else if (keep)
+      p.out_shape.push_back(1);
   }
   return p;
 }
 
 const char* red_name(Red r) {
   switch (r) {
-    case Red::Mean: return "ReduceMean";
-    case Red::Max: return "ReduceMax";
-    case Red::Min: return "ReduceMin";
-    case Red::Sum: return "ReduceSum";
-    case Red::Prod: return "ReduceProd";
-    case Red::L1: return "ReduceL1";
-    case Red::L2: return "ReduceL2";
-    case Red::SumSquare: return "ReduceSumSquare";
-    case Red::LogSumExp: return "ReduceLogSumExp";
-    case Red::LogSum: return "ReduceLogSum";
+    case Red::Mean:
+      return "ReduceMean";
+    case Red::Max:
+      return "ReduceMax";
+    case Red::Min:
+      return "ReduceMin";
+    case Red::Sum:
+      return "ReduceSum";
+    case Red::Prod:
+      return "ReduceProd";
+    case Red::L1:
+      return "ReduceL1";
+    case Red::L2:
+      return "ReduceL2";
+    case Red::SumSquare:
+      return "ReduceSumSquare";
+    case Red::LogSumExp:
+      return "ReduceLogSumExp";
+    case Red::LogSum:
+      return "ReduceLogSum";
   }
   return "?";
 }
@@ -143,14 +157,28 @@ void reduce_kernel(Red kind, KernelContext& ctx) {
     switch (kind) {
       case Red::Mean:
       case Red::Sum:
-      case Red::LogSum: a += v; break;
-      case Red::Max: a = (v > a || std::isnan(v)) ? v : a; break;
-      case Red::Min: a = (v < a || std::isnan(v)) ? v : a; break;
-      case Red::Prod: a *= v; break;
-      case Red::L1: a += std::abs(v); break;
+      case Red::LogSum:
+        a += v;
+        break;
+      case Red::Max:
+        a = (v > a || std::isnan(v)) ? v : a;
+        break;
+      case Red::Min:
+        a = (v < a || std::isnan(v)) ? v : a;
+        break;
+      case Red::Prod:
+        a *= v;
+        break;
+      case Red::L1:
+        a += std::abs(v);
+        break;
       case Red::L2:
-      case Red::SumSquare: a += v * v; break;
-      case Red::LogSumExp: a += std::exp(v - mx[o]); break;
+      case Red::SumSquare:
+        a += v * v;
+        break;
+      case Red::LogSumExp:
+        a += std::exp(v - mx[o]);
+        break;
     }
   }
   const double count = on ? static_cast<double>(n) / static_cast<double>(on) : 0.0;
@@ -195,11 +223,14 @@ const OpRegistrar reg_rmin{reduce_def(Red::Min, "min over axes (optional axes in
 const OpRegistrar reg_rsum{reduce_def(Red::Sum, "sum over axes (optional axes input, i64)")};
 const OpRegistrar reg_rprod{reduce_def(Red::Prod, "product over axes (optional axes input, i64)")};
 const OpRegistrar reg_rl1{reduce_def(Red::L1, "sum |x| over axes (optional axes input, i64)")};
-const OpRegistrar reg_rl2{reduce_def(Red::L2, "sqrt(sum x^2) over axes (optional axes input, i64)")};
-const OpRegistrar reg_rss{reduce_def(Red::SumSquare, "sum x^2 over axes (optional axes input, i64)")};
+const OpRegistrar reg_rl2{
+    reduce_def(Red::L2, "sqrt(sum x^2) over axes (optional axes input, i64)")};
+const OpRegistrar reg_rss{
+    reduce_def(Red::SumSquare, "sum x^2 over axes (optional axes input, i64)")};
 const OpRegistrar reg_rlse{
     reduce_def(Red::LogSumExp, "log(sum exp x) over axes, computed stably (optional axes input)")};
-const OpRegistrar reg_rls{reduce_def(Red::LogSum, "log(sum x) over axes (optional axes input, i64)")};
+const OpRegistrar reg_rls{
+    reduce_def(Red::LogSum, "log(sum x) over axes (optional axes input, i64)")};
 
 // ---- ArgMax / ArgMin -------------------------------------------------------------------------
 
@@ -260,7 +291,8 @@ OpDef arg_def(bool is_max) {
   d.doc = std::string("index (i64) of the ") + (is_max ? "maximum" : "minimum") + " along axis";
   d.attrs = {{"axis", AttrType::Int, "default 0"},
              {"keepdims", AttrType::Int, "default 1"},
-             {"select_last_index", AttrType::Int, "1: the last index among equal values (default 0: first)"}};
+             {"select_last_index", AttrType::Int,
+              "1: the last index among equal values (default 0: first)"}};
   d.infer = [name](InferContext& ctx) {
     ctx.set_output(0, DType::i64, arg_params(name, ctx.shape(0), ctx.attrs()).out_shape);
   };
@@ -327,19 +359,24 @@ void topk_kernel(KernelContext& ctx) {
     }
 }
 
-const OpRegistrar reg_topk{OpDef{
-    "TopK", "reduce", "the K largest (or smallest) values along axis and their indices (i64)", 2, 2,
-    2, 2,
-    {{"axis", AttrType::Int, "default -1"},
-     {"largest", AttrType::Int, "1 (default): largest; 0: smallest"},
-     {"sorted", AttrType::Int, "results are always sorted (ties: lower index first)"}},
-    [](InferContext& ctx) {
-      const int64_t k = topk_k("TopK", ctx.require_constant(1, "K"));
-      ArgParams p = topk_params(ctx.shape(0), k, ctx.attrs());
-      ctx.set_output(0, ctx.dtype(0), p.out_shape);
-      ctx.set_output(1, DType::i64, p.out_shape);
-    },
-    topk_kernel}};
+const OpRegistrar reg_topk{
+    OpDef{"TopK",
+          "reduce",
+          "the K largest (or smallest) values along axis and their indices (i64)",
+          2,
+          2,
+          2,
+          2,
+          {{"axis", AttrType::Int, "default -1"},
+           {"largest", AttrType::Int, "1 (default): largest; 0: smallest"},
+           {"sorted", AttrType::Int, "results are always sorted (ties: lower index first)"}},
+          [](InferContext& ctx) {
+            const int64_t k = topk_k("TopK", ctx.require_constant(1, "K"));
+            ArgParams p = topk_params(ctx.shape(0), k, ctx.attrs());
+            ctx.set_output(0, ctx.dtype(0), p.out_shape);
+            ctx.set_output(1, DType::i64, p.out_shape);
+          },
+          topk_kernel}};
 
 }  // namespace
 }  // namespace anvil

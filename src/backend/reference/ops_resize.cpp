@@ -124,8 +124,8 @@ ResizeParams resize_params(const std::string& op, const Shape& x, const Tensor* 
 }
 
 struct Interp {
-  std::string mode = "nearest";            // nearest, linear, cubic
-  std::string coord = "half_pixel";        // coordinate_transformation_mode
+  std::string mode = "nearest";                // nearest, linear, cubic
+  std::string coord = "half_pixel";            // coordinate_transformation_mode
   std::string nearest = "round_prefer_floor";  // + "simple" (Upsample: floor up, ceil down)
   double cubic_a = -0.75;
   bool exclude_outside = false;
@@ -134,15 +134,16 @@ struct Interp {
 
 void check_interp(const std::string& op, const Interp& m) {
   static const char* modes[] = {"nearest", "linear", "cubic"};
-  static const char* coords[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",
-                                 "align_corners", "asymmetric", "tf_half_pixel_for_nn",
-                                 "tf_crop_and_resize"};
+  static const char* coords[] = {
+      "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
+      "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
   static const char* nearests[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil",
                                    "simple"};
   auto in = [](const std::string& s, const auto& list) {
     return std::any_of(std::begin(list), std::end(list), [&](const char* c) { return s == c; });
   };
-  if (!in(m.mode, modes)) fail(op, "mode", "expected nearest, linear or cubic, found '" + m.mode + "'");
+  if (!in(m.mode, modes))
+    fail(op, "mode", "expected nearest, linear or cubic, found '" + m.mode + "'");
   if (!in(m.coord, coords))
     fail(op, "coordinate_transformation_mode", "unknown mode '" + m.coord + "'");
   if (!in(m.nearest, nearests)) fail(op, "nearest_mode", "unknown mode '" + m.nearest + "'");
@@ -212,11 +213,16 @@ std::vector<Coord> dim_taps(const Interp& m, int64_t in, int64_t out, double sca
     if (m.mode == "nearest") {
       const double f = std::floor(xi);
       int64_t i;
-      if (m.nearest == "floor") i = static_cast<int64_t>(f);
-      else if (m.nearest == "ceil") i = static_cast<int64_t>(std::ceil(xi));
-      else if (m.nearest == "simple") i = static_cast<int64_t>(scale < 1 ? std::ceil(xi) : f);
-      else if (xi - f == 0.5) i = static_cast<int64_t>(m.nearest == "round_prefer_floor" ? f : f + 1);
-      else i = static_cast<int64_t>(std::round(xi));
+      if (m.nearest == "floor")
+        i = static_cast<int64_t>(f);
+      else if (m.nearest == "ceil")
+        i = static_cast<int64_t>(std::ceil(xi));
+      else if (m.nearest == "simple")
+        i = static_cast<int64_t>(scale < 1 ? std::ceil(xi) : f);
+      else if (xi - f == 0.5)
+        i = static_cast<int64_t>(m.nearest == "round_prefer_floor" ? f : f + 1);
+      else
+        i = static_cast<int64_t>(std::round(xi));
       c.taps.push_back({clampi(i), 1.0});
       continue;
     }
@@ -228,8 +234,9 @@ std::vector<Coord> dim_taps(const Interp& m, int64_t in, int64_t out, double sca
     } else {  // cubic (Keys, coefficient A)
       const double A = m.cubic_a;
       auto outer = [&](double s) { return ((A * s - 5 * A) * s + 8 * A) * s - 4 * A; };  // 1<|s|<2
-      auto inner = [&](double s) { return ((A + 2) * s - (A + 3)) * s * s + 1; };       // |s|<=1
-      taps = {{x0 - 1, outer(t + 1)}, {x0, inner(t)}, {x0 + 1, inner(1 - t)}, {x0 + 2, outer(2 - t)}};
+      auto inner = [&](double s) { return ((A + 2) * s - (A + 3)) * s * s + 1; };        // |s|<=1
+      taps = {
+          {x0 - 1, outer(t + 1)}, {x0, inner(t)}, {x0 + 1, inner(1 - t)}, {x0 + 2, outer(2 - t)}};
     }
     if (m.exclude_outside) {
       double sum = 0;
@@ -309,14 +316,19 @@ const Tensor* opt_const(InferContext& ctx, int i, const std::string& field) {
 }
 
 const OpRegistrar reg_resize{OpDef{
-    "Resize", "resize",
+    "Resize",
+    "resize",
     "resize by scales or sizes: nearest / linear / cubic, every ONNX coordinate transformation",
-    1, 4, 1, 1,
+    1,
+    4,
+    1,
+    1,
     {{"mode", AttrType::String, "nearest (default), linear, cubic"},
      {"coordinate_transformation_mode", AttrType::String,
       "half_pixel (default), half_pixel_symmetric, pytorch_half_pixel, align_corners, "
       "asymmetric, tf_half_pixel_for_nn, tf_crop_and_resize"},
-     {"nearest_mode", AttrType::String, "round_prefer_floor (default), round_prefer_ceil, floor, ceil"},
+     {"nearest_mode", AttrType::String,
+      "round_prefer_floor (default), round_prefer_ceil, floor, ceil"},
      {"cubic_coeff_a", AttrType::Float, "default -0.75"},
      {"exclude_outside", AttrType::Int, "1: drop taps outside the input and renormalize"},
      {"extrapolation_value", AttrType::Float, "value outside the input for tf_crop_and_resize"},
@@ -325,9 +337,9 @@ const OpRegistrar reg_resize{OpDef{
      {"keep_aspect_ratio_policy", AttrType::String, "stretch (default), not_larger, not_smaller"}},
     [](InferContext& ctx) {
       read_interp("Resize", ctx.attrs());
-      ResizeParams p = resize_params("Resize", ctx.shape(0), opt_const(ctx, 1, "roi"),
-                                     opt_const(ctx, 2, "scales"), opt_const(ctx, 3, "sizes"),
-                                     ctx.attrs());
+      ResizeParams p =
+          resize_params("Resize", ctx.shape(0), opt_const(ctx, 1, "roi"),
+                        opt_const(ctx, 2, "scales"), opt_const(ctx, 3, "sizes"), ctx.attrs());
       ctx.set_output(0, ctx.dtype(0), p.out);
     },
     [](KernelContext& ctx) {
@@ -367,9 +379,13 @@ ResizeParams upsample_params(const Shape& x, const Tensor* scales, const Attribu
 }
 
 const OpRegistrar reg_upsample{OpDef{
-    "Upsample", "resize",
-    "legacy resize by scales (opset 9): nearest (floor) or linear, asymmetric coordinates", 1, 2,
-    1, 1,
+    "Upsample",
+    "resize",
+    "legacy resize by scales (opset 9): nearest (floor) or linear, asymmetric coordinates",
+    1,
+    2,
+    1,
+    1,
     {{"mode", AttrType::String, "nearest (default) or linear"},
      {"scales", AttrType::Floats, "opset-7 form, used when the scales input is absent"}},
     [](InferContext& ctx) {
