@@ -461,4 +461,53 @@ TEST(OnnxMalformed, LegacyReshapeAndSqueezeAttributes) {
   EXPECT_EQ(out["y"].to_doubles(), (std::vector<double>{1, 2, 3, 4, 5, 6}));
 }
 
+TEST(OnnxMalformed, LegacyUpsampleScalesAttribute) {
+  if (!has_op("Resize")) GTEST_SKIP() << "op Resize not registered yet";
+  auto m = new_model(7);
+  add_value_info(m.mutable_graph()->mutable_input(), "x", {1, 1, 2, 2});
+  add_value_info(m.mutable_graph()->mutable_output(), "y", {1, 1, 4, 4});
+  auto* n = add_node(m, "Upsample", "up", {"x"}, {"y"});
+  auto* a = n->add_attribute();
+  a->set_name("scales");
+  a->set_type(onnx::AttributeProto::FLOATS);
+  for (float f : {1.0f, 1.0f, 2.0f, 2.0f}) a->add_floats(f);
+  set_string(n, "mode", "nearest");
+  anvil::Session s(anvil::import_model({save(m, "upsample7.onnx")}));
+  auto out = s.run({{"x", anvil::Tensor::from_vector<float>({1, 1, 2, 2}, {1, 2, 3, 4})}});
+  // Nearest upsampling: out[i][j] = in[i / 2][j / 2].
+  std::vector<double> want = {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4};
+  EXPECT_EQ(out["y"].to_doubles(), want);
+}
+
+TEST(OnnxMalformed, LegacyDropoutAndReduceAttributes) {
+  if (!has_op("ReduceMean") || !has_op("Dropout")) GTEST_SKIP() << "ReduceMean/Dropout not registered yet";
+  // opset 6: Dropout(is_test=1, ratio) then ReduceMean(axes=[1], keepdims=0) with axes as attribute.
+  auto m = new_model(6);
+  add_value_info(m.mutable_graph()->mutable_input(), "x", {2, 3});
+  add_value_info(m.mutable_graph()->mutable_output(), "y", {2});
+  auto* d = add_node(m, "Dropout", "drop", {"x"}, {"d"});
+  set_int(d, "is_test", 1);
+  set_float(d, "ratio", 0.25f);
+  auto* r = add_node(m, "ReduceMean", "mean", {"d"}, {"y"});
+  set_ints(r, "axes", {1});
+  set_int(r, "keepdims", 0);
+  anvil::Session s(anvil::import_model({save(m, "legacy_dropout.onnx")}));
+  auto out = s.run({{"x", anvil::Tensor::from_vector<float>({2, 3}, {1, 2, 6, 4, 5, 9})}});
+  EXPECT_EQ(out["y"].to_doubles(), (std::vector<double>{3, 6}));
+}
+
+TEST(OnnxMalformed, SubgraphAttributeIsListedNotCrashed) {
+  auto m = new_model();
+  add_value_info(m.mutable_graph()->mutable_input(), "c", {1}, onnx::TensorProto::BOOL);
+  add_value_info(m.mutable_graph()->mutable_output(), "y", {1});
+  auto* n = add_node(m, "If", "branchy", {"c"}, {"y"});
+  auto* a = n->add_attribute();
+  a->set_name("then_branch");
+  a->set_type(onnx::AttributeProto::GRAPH);
+  a->mutable_g()->set_name("then");
+  std::string msg = import_error(save(m, "if.onnx"));
+  EXPECT_NE(msg.find("branchy"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("then_branch"), std::string::npos) << msg;
+}
+
 }  // namespace

@@ -558,6 +558,7 @@ bool OnnxGraphBuilder::legacy_rewrites(NodeCtx& c) {
   const std::string& op = c.onnx_op;
   const int64_t v = opset_;
   if (op == "Reshape" && v < 5) attr_to_input(c, "shape", 1);
+  if (op == "Concat" && v < 4 && !c.attrs.has("axis")) c.attrs.set("axis", int64_t{1});
   if (op == "Slice" && v < 10) {
     if (c.attrs.has("starts") && c.attrs.has("ends")) {
       attr_to_input(c, "starts", 1);
@@ -970,6 +971,12 @@ Graph OnnxGraphBuilder::build() {
       continue;
     }
     names_[name] = add_input(name, *dt, shape);
+  }
+
+  for (const auto& [name, shape] : opt_.input_shapes) {
+    auto it = names_.find(name);
+    if (it == names_.end() || init_names.count(name))
+      problem("input", name, "a shape is given for '" + name + "', which is not a graph input of the model");
   }
 
   for (const auto& o : graph.output()) consumed_.insert(o.name());
