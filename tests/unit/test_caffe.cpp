@@ -533,4 +533,25 @@ TEST_F(CaffeTest, CorruptCaffemodelsFailCleanly) {
   RecordProperty("imports_ok", ok);
 }
 
+// Parameter messages of Caffe forks (e.g. SSD's detection_output_param) do not stop the
+// parse: their layers are reported as unsupported types. Unknown fields elsewhere are errors.
+TEST_F(CaffeTest, ForkParamsReportedAsUnsupportedLayers) {
+  std::string proto = input_layer("data", {1, 4}) + R"(
+layer { name: "det" type: "DetectionOutput" bottom: "data" top: "det"
+        detection_output_param { num_classes: 21 nms_param { nms_threshold: 0.45 top_k: 100 } } }
+)";
+  std::string msg = expect_import_error({write("ssd.prototxt", proto)});
+  EXPECT_NE(msg.find("DetectionOutput"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'det'"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("line"), std::string::npos) << msg;
+
+  std::string typo = input_layer("data", {1, 1, 4, 4}) + R"(
+layer { name: "p" type: "Pooling" bottom: "data" top: "p"
+        pooling_param { pool: MAX kernal_size: 2 } }
+)";
+  msg = expect_import_error({write("typo.prototxt", typo)});
+  EXPECT_NE(msg.find("line 4"), std::string::npos) << msg;  // Input layer, blank, layer, param
+  EXPECT_NE(msg.find("kernal_size"), std::string::npos) << msg;
+}
+
 }  // namespace

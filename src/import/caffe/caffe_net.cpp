@@ -24,7 +24,21 @@ class CollectErrors : public google::protobuf::io::ErrorCollector {
       errors.push_back("line " + std::to_string(line + 1) + ", column " +
                        std::to_string(column + 1) + ": " + message);
   }
-  void AddWarning(int, google::protobuf::io::ColumnNumber, const std::string&) override {}
+  void AddWarning(int line, google::protobuf::io::ColumnNumber column,
+                  const std::string& message) override {
+    // With unknown fields allowed, the parser reports each skipped field as a warning:
+    // "Message type \"anvil_caffe.X\" has no field named \"f\"." Only parameter messages
+    // of layer types from Caffe forks (LayerParameter.*_param) may be skipped; their layers
+    // are then reported as unsupported types. Any other unknown field is an error (typo).
+    const std::string layer_type = "\"anvil_caffe.LayerParameter\"";
+    const auto named = message.find("has no field named \"");
+    if (named == std::string::npos) return;
+    std::string field = message.substr(named + 20);
+    field = field.substr(0, field.find('"'));
+    const bool fork_param = message.find(layer_type) != std::string::npos &&
+                            field.size() > 6 && field.compare(field.size() - 6, 6, "_param") == 0;
+    if (!fork_param) AddError(line, column, message);
+  }
   std::vector<std::string> errors;
 };
 
@@ -53,8 +67,9 @@ pb::NetParameter parse_prototxt(const std::string& text, const std::string& file
   google::protobuf::TextFormat::Parser parser;
   CollectErrors errors;
   parser.RecordErrorsTo(&errors);
+  parser.AllowUnknownField(true);  // see CollectErrors::AddWarning
   google::protobuf::io::ArrayInputStream stream(text.data(), static_cast<int>(text.size()));
-  if (!parser.Parse(&stream, &net)) {
+  if (!parser.Parse(&stream, &net) || !errors.errors.empty()) {
     std::string msg = "not a valid Caffe prototxt (NetParameter text format)";
     if (errors.errors.empty()) msg += ": parse failed";
     for (size_t i = 0; i < errors.errors.size(); ++i)
