@@ -16,6 +16,7 @@
 #include "anvil/error.h"
 #include "anvil/import.h"
 #include "anvil/npy.h"
+#include "anvil/ops.h"
 #include "anvil/session.h"
 #include "import/keras/hdf5_file.h"
 
@@ -335,6 +336,177 @@ TEST(KerasFormats, DotKerasWithoutWeightsIsAnError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("model.weights.h5"), std::string::npos) << e.what();
   }
+}
+
+
+// ---- hand-built Keras 2 models for layers the fixtures do not cover ----
+
+using LayerWeights = std::vector<std::pair<std::string, Tensor>>;
+
+// Writes a Keras 2 full-model .h5: Sequential (layers get the first layer's input) or the
+// given functional config, with the weights per layer.
+std::string write_keras2(const std::string& path, const json& cfg, const std::map<std::string, LayerWeights>& weights,
+                         const std::vector<std::string>& layer_names) {
+  H5Writer w(path);
+  w.attr_string("/", "model_config", cfg.dump());
+  w.attr_string("/", "backend", "tensorflow");
+  w.attr_string("/", "keras_version", "2.3.1");
+  w.group("model_weights");
+  w.attr_strings("/model_weights", "layer_names", layer_names);
+  for (const auto& l : layer_names) {
+    w.group("model_weights/" + l);
+    std::vector<std::string> names;
+    auto it = weights.find(l);
+    if (it != weights.end())
+      for (const auto& [n, t] : it->second) {
+        names.push_back(l + "/" + n + ":0");
+        w.dataset("model_weights/" + l + "/" + l + "/" + n + ":0", t);
+      }
+    w.attr_strings("/model_weights/" + l, "weight_names", names);
+  }
+  return path;
+}
+
+json seq(const json& layers) { return {{"class_name", "Sequential"}, {"config", {{"name", "s"}, {"layers", layers}}}}; }
+json layer(const std::string& cls, json cfg) { return {{"class_name", cls}, {"config", cfg}}; }
+std::vector<std::string> names_of(const json& layers) {
+  std::vector<std::string> r;
+  for (const auto& l : layers) r.push_back(l["config"]["name"].get<std::string>());
+  return r;
+}
+Tensor ramp(const Shape& s, double a, double b) {
+  Tensor t(DType::f32, s);
+  for (int64_t i = 0; i < t.numel(); ++i) t.set(i, a * static_cast<double>(i) + b * std::sin(static_cast<double>(i)));
+  return t;
+}
+Tensor run1(const std::string& file, const Tensor& x, const std::string& fetch = {}) {
+  Session s(import_model({file}));
+  auto out = fetch.empty() ? s.run({{"in", x}}) : s.run({{"in", x}}, {fetch});
+  return out.begin()->second;
+}
+
+TEST(KerasLayers, RepeatVector) {
+  std::string d = tmpdir("repeat");
+  json ls = {layer("RepeatVector", {{"name", "rep"}, {"n", 3}, {"batch_input_shape", {1, 4}}})};
+  Tensor x = ramp({1, 4}, 0.5, 1);
+  Tensor y = run1(write_keras2(d + "/m.h5", seq(ls), {}, names_of(ls)), x);
+  ASSERT_EQ(y.shape(), (Shape{1, 3, 4}));
+  for (int r = 0; r < 3; ++r)
+    for (int f = 0; f < 4; ++f) EXPECT_FLOAT_EQ(static_cast<float>(y.get(r * 4 + f)), static_cast<float>(x.get(f)));
+}
+
+TEST(KerasLayers, ZeroPadding1DThenCropping1DAndUpSampling1D) {
+  std::string d = tmpdir("pad1d");
+  json ls = {layer("ZeroPadding1D", {{"name", "pad"}, {"padding", {1, 2}}, {"batch_input_shape", {1, 5, 3}}}),
+             layer("Cropping1D", {{"name", "crop"}, {"cropping", {2, 1}}}),
+             layer("UpSampling1D", {{"name", "up"}, {"size", 2}})};
+  Tensor x = ramp({1, 5, 3}, 0.1, 1);
+  std::string f = write_keras2(d + "/m.h5", seq(ls), {}, names_of(ls));
+  Tensor c = run1(f, x, "crop");
+  ASSERT_EQ(c.shape(), (Shape{1, 5, 3}));
+  // padded[i] = x[i-1] for 1 <= i <= 5 else 0; crop keeps padded[2..6]
+  for (int t = 0; t < 5; ++t)
+    for (int ch = 0; ch < 3; ++ch) {
+      int src = t + 2 - 1;
+      double want = src <= 4 ? x.get(src * 3 + ch) : 0.0;
+      EXPECT_FLOAT_EQ(static_cast<float>(c.get(t * 3 + ch)), static_cast<float>(want));
+    }
+  Tensor u = run1(f, x);
+  ASSERT_EQ(u.shape(), (Shape{1, 10, 3}));
+  for (int t = 0; t < 10; ++t)
+    for (int ch = 0; ch < 3; ++ch) EXPECT_FLOAT_EQ(static_cast<float>(u.get(t * 3 + ch)), static_cast<float>(c.get(t / 2 * 3 + ch)));
+}
+
+TEST(KerasLayers, BatchNormOnTheHeightAxisOfNhwc) {
+  std::string d = tmpdir("bnaxis");
+  json ls = {layer("BatchNormalization", {{"name", "bn"}, {"axis", 1}, {"epsilon", 0.01}, {"batch_input_shape", {1, 3, 2, 2}}})};
+  Tensor g = ramp({3}, 0.2, 0.5), b = ramp({3}, -0.1, 0.3), m = ramp({3}, 0.3, 0.1), v = ramp({3}, 0.5, 0);
+  v.set(0, 0.7);
+  Tensor x = ramp({1, 3, 2, 2}, 0.25, 1);
+  Tensor y = run1(write_keras2(d + "/m.h5", seq(ls), {{"bn", {{"gamma", g}, {"beta", b}, {"moving_mean", m}, {"moving_variance", v}}}}, names_of(ls)), x);
+  ASSERT_EQ(y.shape(), x.shape());
+  for (int h = 0; h < 3; ++h)
+    for (int k = 0; k < 4; ++k) {
+      double want = (x.get(h * 4 + k) - m.get(h)) / std::sqrt(v.get(h) + 0.01) * g.get(h) + b.get(h);
+      EXPECT_NEAR(y.get(h * 4 + k), want, 1e-5);
+    }
+}
+
+TEST(KerasLayers, PReLUSharedAxesAfterConvAndSwishGelu) {
+  std::string d = tmpdir("prelu");
+  json ls = {layer("Conv2D", {{"name", "c"}, {"filters", 2}, {"kernel_size", {1, 1}}, {"use_bias", false}, {"activation", "linear"},
+                              {"batch_input_shape", {1, 2, 3, 2}}}),
+             layer("PReLU", {{"name", "p"}, {"shared_axes", {1, 2}}}),
+             layer("Activation", {{"name", "sw"}, {"activation", "swish"}}),
+             layer("Activation", {{"name", "ge"}, {"activation", "gelu"}})};
+  Tensor k(DType::f32, {1, 1, 2, 2});  // identity 1x1 conv
+  k.set(0, 1);
+  k.set(3, 1);
+  Tensor alpha(DType::f32, {1, 1, 2});
+  alpha.set(0, 0.1);
+  alpha.set(1, 0.5);
+  Tensor x = ramp({1, 2, 3, 2}, 0.3, 1.5);
+  for (int64_t i = 0; i < x.numel(); i += 2) x.set(i, x.get(i) - 1.0);
+  std::string f = write_keras2(d + "/m.h5", seq(ls), {{"c", {{"kernel", k}}}, {"p", {{"alpha", alpha}}}}, names_of(ls));
+  Session s(import_model({f}));
+  auto out = s.run({{"in", x}}, {"p", "sw", "ge"});
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    double xv = x.get(i), a = alpha.get(i % 2);
+    double p = xv >= 0 ? xv : a * xv;
+    double sw = p / (1 + std::exp(-p));
+    double ge = 0.5 * sw * (1 + std::erf(sw / std::sqrt(2.0)));
+    EXPECT_NEAR(out["p"].get(i), p, 1e-6);
+    EXPECT_NEAR(out["sw"].get(i), sw, 1e-6);
+    EXPECT_NEAR(out["ge"].get(i), ge, 1e-6);
+  }
+}
+
+TEST(KerasLayers, DotNormalizedIsCosine) {
+  std::string d = tmpdir("dot");
+  auto ref = [](const std::string& l) { return json::array({json::array({l, 0, 0, json::object()})}); };
+  json cfg = {{"class_name", "Model"},
+              {"config",
+               {{"name", "m"},
+                {"layers",
+                 {{{"class_name", "InputLayer"}, {"name", "a"}, {"config", {{"name", "a"}, {"batch_input_shape", {nullptr, 4}}}}, {"inbound_nodes", json::array()}},
+                  {{"class_name", "InputLayer"}, {"name", "b"}, {"config", {{"name", "b"}, {"batch_input_shape", {nullptr, 4}}}}, {"inbound_nodes", json::array()}},
+                  {{"class_name", "Dot"},
+                   {"name", "dot"},
+                   {"config", {{"name", "dot"}, {"axes", 1}, {"normalize", true}}},
+                   {"inbound_nodes", json::array({json::array({json::array({"a", 0, 0, json::object()}), json::array({"b", 0, 0, json::object()})})})}}}},
+                {"input_layers", {{"a", 0, 0}, {"b", 0, 0}}},
+                {"output_layers", {{"dot", 0, 0}}}}}};
+  (void)ref;
+  std::string f = write_keras2(d + "/m.h5", cfg, {}, {"a", "b", "dot"});
+  ImportOptions o;
+  o.input_shapes["a"] = {2, 4};
+  o.input_shapes["b"] = {2, 4};
+  Session s(import_model({f}, o));
+  Tensor a = ramp({2, 4}, 0.3, 1), b = ramp({2, 4}, -0.2, 0.7);
+  Tensor y = s.run({{"a", a}, {"b", b}}).at("dot");
+  ASSERT_EQ(y.shape(), (Shape{2, 1}));
+  for (int n = 0; n < 2; ++n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int k = 0; k < 4; ++k) {
+      ab += a.get(n * 4 + k) * b.get(n * 4 + k);
+      aa += a.get(n * 4 + k) * a.get(n * 4 + k);
+      bb += b.get(n * 4 + k) * b.get(n * 4 + k);
+    }
+    EXPECT_NEAR(y.get(n), ab / std::sqrt(aa * bb), 1e-5);
+  }
+}
+
+TEST(KerasLayers, UnknownLayerMappedWithMapSourceOp) {
+  std::string d = tmpdir("mapped");
+  json ls = {layer("MyFancyRelu", {{"name", "fancy"}, {"batch_input_shape", {1, 4}}, {"alpha", 0.25}})};
+  std::string f = write_keras2(d + "/m.h5", seq(ls), {}, names_of(ls));
+  EXPECT_THROW(import_model({f}), Error);
+  map_source_op("keras", "MyFancyRelu", "LeakyRelu");  // attributes copied by name: alpha
+  Tensor x = ramp({1, 4}, 1, 0);
+  x.set(0, -2);
+  Tensor y = run1(f, x);
+  EXPECT_FLOAT_EQ(static_cast<float>(y.get(0)), -0.5f);
+  EXPECT_FLOAT_EQ(static_cast<float>(y.get(2)), 2.f);
 }
 
 }  // namespace
