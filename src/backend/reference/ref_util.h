@@ -81,7 +81,8 @@ template <class Ctx>
 std::vector<int64_t> int_values(const Ctx& ctx, const Tensor& t, const std::string& field) {
   if (!is_integer(t.dtype()))
     ctx.fail(field, std::string("must be an integer tensor, found ") + dtype_name(t.dtype()));
-  if (t.numel() > 0 && !t.raw()) ctx.fail(field, "has no data");
+  if (t.numel() == 0) return {};
+  if (!t.raw()) ctx.fail(field, "has no data");
   return t.to_int64s();
 }
 
