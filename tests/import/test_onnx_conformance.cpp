@@ -59,7 +59,8 @@ const std::map<std::string, std::string>& skips() {
     // ANVIL_ONNX_SKIPS overrides the list (e.g. /dev/null to see every failure).
     const char* env = std::getenv("ANVIL_ONNX_SKIPS");
     std::ifstream in(env ? std::string(env)
-                         : std::string(ANVIL_SOURCE_DIR) + "/tests/import/onnx_conformance_skips.txt");
+                         : std::string(ANVIL_SOURCE_DIR) +
+                               "/tests/import/onnx_conformance_skips.txt");
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty() || line[0] == '#') continue;
@@ -78,7 +79,8 @@ const std::map<std::string, std::string>& skips() {
 // Empty when equal; otherwise says where and how they differ.
 std::string compare(const anvil::Tensor& got, const anvil::Tensor& want) {
   if (got.shape() != want.shape())
-    return "shape " + anvil::shape_str(got.shape()) + ", expected " + anvil::shape_str(want.shape());
+    return "shape " + anvil::shape_str(got.shape()) + ", expected " +
+           anvil::shape_str(want.shape());
   if (got.dtype() != want.dtype())
     return std::string("dtype ") + anvil::dtype_name(got.dtype()) + ", expected " +
            anvil::dtype_name(want.dtype());
@@ -95,8 +97,10 @@ std::string compare(const anvil::Tensor& got, const anvil::Tensor& want) {
     bool ok;
     if (fl) {
       double a = got.get(i), b = want.get(i);
-      if (std::isnan(b)) ok = std::isnan(a);
-      else if (std::isinf(b)) ok = a == b;
+      if (std::isnan(b))
+        ok = std::isnan(a);
+      else if (std::isinf(b))
+        ok = a == b;
       else {
         double d = std::fabs(a - b);
         ok = d <= atol + rtol * std::fabs(b);
@@ -113,8 +117,8 @@ std::string compare(const anvil::Tensor& got, const anvil::Tensor& want) {
   }
   if (bad == 0) return {};
   std::ostringstream os;
-  os << bad << " of " << want.numel() << " values differ; first at flat index " << first
-     << ": got " << got.get(first) << ", expected " << want.get(first);
+  os << bad << " of " << want.numel() << " values differ; first at flat index " << first << ": got "
+     << got.get(first) << ", expected " << want.get(first);
   if (fl) os << " (largest difference " << worst << ")";
   return os.str();
 }
@@ -215,8 +219,8 @@ class OnnxConformanceBase : public ::testing::TestWithParam<Case> {
     if (it == skips().end()) it = skips().find(c.folder + "/" + c.name);
     if (it != skips().end()) {
       if (result.empty())
-        FAIL() << c.folder << "/" << c.name << " passes but is on the skip list ("
-               << it->second << "): remove it from tests/import/onnx_conformance_skips.txt";
+        FAIL() << c.folder << "/" << c.name << " passes but is on the skip list (" << it->second
+               << "): remove it from tests/import/onnx_conformance_skips.txt";
       GTEST_SKIP() << it->second << " [" << result.substr(0, 300) << "]";
     }
     EXPECT_TRUE(result.empty()) << c.folder << "/" << c.name << ": " << result;
@@ -240,8 +244,8 @@ TEST_P(OnnxConformancePytorchConverted, Run) { check(); }
 TEST_P(OnnxConformancePytorchOperator, Run) { check(); }
 TEST_P(OnnxConformanceSimple, Run) { check(); }
 
-INSTANTIATE_TEST_SUITE_P(OnnxConformance, OnnxConformanceNode, ::testing::ValuesIn(discover("node")),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(OnnxConformance, OnnxConformanceNode,
+                         ::testing::ValuesIn(discover("node")), case_name);
 INSTANTIATE_TEST_SUITE_P(OnnxConformance, OnnxConformancePytorchConverted,
                          ::testing::ValuesIn(discover("pytorch-converted")), case_name);
 INSTANTIATE_TEST_SUITE_P(OnnxConformance, OnnxConformancePytorchOperator,

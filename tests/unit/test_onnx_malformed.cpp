@@ -53,7 +53,8 @@ void add_value_info(google::protobuf::RepeatedPtrField<onnx::ValueInfoProto>* li
 }
 
 onnx::NodeProto* add_node(onnx::ModelProto& m, const std::string& op, const std::string& name,
-                          const std::vector<std::string>& ins, const std::vector<std::string>& outs) {
+                          const std::vector<std::string>& ins,
+                          const std::vector<std::string>& outs) {
   auto* n = m.mutable_graph()->add_node();
   n->set_op_type(op);
   n->set_name(name);
@@ -447,7 +448,8 @@ TEST(OnnxMalformed, LegacyClipAndBroadcastAttributes) {
 }
 
 TEST(OnnxMalformed, LegacyReshapeAndSqueezeAttributes) {
-  if (!has_op("Reshape") || !has_op("Squeeze")) GTEST_SKIP() << "Reshape/Squeeze not registered yet";
+  if (!has_op("Reshape") || !has_op("Squeeze"))
+    GTEST_SKIP() << "Reshape/Squeeze not registered yet";
   auto m = new_model(1);
   add_value_info(m.mutable_graph()->mutable_input(), "x", {2, 3});
   add_value_info(m.mutable_graph()->mutable_output(), "y", {3, 2});
@@ -480,8 +482,10 @@ TEST(OnnxMalformed, LegacyUpsampleScalesAttribute) {
 }
 
 TEST(OnnxMalformed, LegacyDropoutAndReduceAttributes) {
-  if (!has_op("ReduceMean") || !has_op("Dropout")) GTEST_SKIP() << "ReduceMean/Dropout not registered yet";
-  // opset 6: Dropout(is_test=1, ratio) then ReduceMean(axes=[1], keepdims=0) with axes as attribute.
+  if (!has_op("ReduceMean") || !has_op("Dropout"))
+    GTEST_SKIP() << "ReduceMean/Dropout not registered yet";
+  // opset 6: Dropout(is_test=1, ratio) then ReduceMean(axes=[1], keepdims=0) with axes as
+  // attribute.
   auto m = new_model(6);
   add_value_info(m.mutable_graph()->mutable_input(), "x", {2, 3});
   add_value_info(m.mutable_graph()->mutable_output(), "y", {2});

@@ -51,16 +51,15 @@ std::string join_ints(const std::vector<int64_t>& v) {
 }
 
 bool is_binary_legacy_op(const std::string& op) {
-  static const std::set<std::string> ops = {"Add", "Sub",   "Mul",     "Div",  "Pow", "And",
-                                            "Or",  "Xor",   "Equal",   "Less", "Greater",
-                                            "PRelu"};
+  static const std::set<std::string> ops = {"Add", "Sub", "Mul",   "Div",  "Pow",     "And",
+                                            "Or",  "Xor", "Equal", "Less", "Greater", "PRelu"};
   return ops.count(op) != 0;
 }
 
 bool is_reduce_op(const std::string& op) {
   static const std::set<std::string> ops = {
-      "ReduceSum",       "ReduceMean", "ReduceMax",  "ReduceMin",       "ReduceProd",
-      "ReduceL1",        "ReduceL2",   "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"};
+      "ReduceSum", "ReduceMean", "ReduceMax",    "ReduceMin",       "ReduceProd",
+      "ReduceL1",  "ReduceL2",   "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"};
   return ops.count(op) != 0;
 }
 
@@ -111,7 +110,7 @@ class OnnxGraphBuilder {
   bool convert_attributes(NodeCtx& c);
   void finish_node(NodeCtx& c);  // generic emission with attribute/arity checks
   void bind_outputs(NodeCtx& c, const std::vector<int>& values);
-  void fail_node(NodeCtx& c);     // registers placeholders for the node's outputs
+  void fail_node(NodeCtx& c);  // registers placeholders for the node's outputs
 
   bool convert_constant(NodeCtx& c);
   bool legacy_rewrites(NodeCtx& c);  // false when the node was fully handled or failed
@@ -129,7 +128,7 @@ class OnnxGraphBuilder {
   std::map<int, std::string> unknown_why_;  // value -> why its shape is unknown
   std::map<std::string, int> names_;        // ONNX value name -> value index
   std::set<std::string> value_names_, node_names_;
-  std::set<std::string> consumed_;          // ONNX names read by nodes or graph outputs
+  std::set<std::string> consumed_;  // ONNX names read by nodes or graph outputs
   std::vector<Problem> problems_;
 };
 
@@ -250,7 +249,8 @@ void OnnxGraphBuilder::infer(int ni) {
 
 int OnnxGraphBuilder::const_i64(const std::string& base, const std::vector<int64_t>& v,
                                 bool scalar) {
-  Tensor t = Tensor::from_vector<int64_t>(scalar ? Shape{} : Shape{static_cast<int64_t>(v.size())}, v);
+  Tensor t =
+      Tensor::from_vector<int64_t>(scalar ? Shape{} : Shape{static_cast<int64_t>(v.size())}, v);
   return add_constant(unique_value(base), t, "");
 }
 
@@ -283,27 +283,43 @@ bool OnnxGraphBuilder::convert_attributes(NodeCtx& c) {
   for (const auto& a : c.proto->attribute()) {
     const std::string& name = a.name();
     if (!a.ref_attr_name().empty()) {
-      problem(c, "attribute '" + name + "' refers to a function attribute (model-local "
-                 "functions are not supported)");
+      problem(c, "attribute '" + name +
+                     "' refers to a function attribute (model-local "
+                     "functions are not supported)");
       ok = false;
       continue;
     }
     auto type = a.type();
     if (type == onnx::AttributeProto::UNDEFINED) {  // very old models: guess from the fields
-      if (a.has_f()) type = onnx::AttributeProto::FLOAT;
-      else if (a.has_i()) type = onnx::AttributeProto::INT;
-      else if (a.has_s()) type = onnx::AttributeProto::STRING;
-      else if (a.has_t()) type = onnx::AttributeProto::TENSOR;
-      else if (a.has_g()) type = onnx::AttributeProto::GRAPH;
-      else if (a.floats_size()) type = onnx::AttributeProto::FLOATS;
-      else if (a.ints_size()) type = onnx::AttributeProto::INTS;
-      else if (a.strings_size()) type = onnx::AttributeProto::STRINGS;
-      else if (a.graphs_size()) type = onnx::AttributeProto::GRAPHS;
+      if (a.has_f())
+        type = onnx::AttributeProto::FLOAT;
+      else if (a.has_i())
+        type = onnx::AttributeProto::INT;
+      else if (a.has_s())
+        type = onnx::AttributeProto::STRING;
+      else if (a.has_t())
+        type = onnx::AttributeProto::TENSOR;
+      else if (a.has_g())
+        type = onnx::AttributeProto::GRAPH;
+      else if (a.floats_size())
+        type = onnx::AttributeProto::FLOATS;
+      else if (a.ints_size())
+        type = onnx::AttributeProto::INTS;
+      else if (a.strings_size())
+        type = onnx::AttributeProto::STRINGS;
+      else if (a.graphs_size())
+        type = onnx::AttributeProto::GRAPHS;
     }
     switch (type) {
-      case onnx::AttributeProto::FLOAT: c.attrs.set(name, static_cast<double>(a.f())); break;
-      case onnx::AttributeProto::INT: c.attrs.set(name, static_cast<int64_t>(a.i())); break;
-      case onnx::AttributeProto::STRING: c.attrs.set(name, a.s()); break;
+      case onnx::AttributeProto::FLOAT:
+        c.attrs.set(name, static_cast<double>(a.f()));
+        break;
+      case onnx::AttributeProto::INT:
+        c.attrs.set(name, static_cast<int64_t>(a.i()));
+        break;
+      case onnx::AttributeProto::STRING:
+        c.attrs.set(name, a.s());
+        break;
       case onnx::AttributeProto::FLOATS:
         c.attrs.set(name, std::vector<double>(a.floats().begin(), a.floats().end()));
         break;
@@ -315,8 +331,9 @@ bool OnnxGraphBuilder::convert_attributes(NodeCtx& c) {
         break;
       case onnx::AttributeProto::TENSOR:
         try {
-          c.attrs.set(name, tensor_from_proto(a.t(), TensorSource{file_, c.name,
-                                                                  "attribute '" + name + "'", dir_}));
+          c.attrs.set(name,
+                      tensor_from_proto(
+                          a.t(), TensorSource{file_, c.name, "attribute '" + name + "'", dir_}));
         } catch (const Error& e) {
           problem(c, e.message());
           ok = false;
@@ -538,7 +555,8 @@ void OnnxGraphBuilder::drop_harmless_attributes(NodeCtx& c, const OpDef& def) {
     drop_if("momentum", true);
     drop_if("training_mode", c.attrs.get_int("training_mode", 0) == 0);
     if (c.attrs.has("spatial") && !listed("spatial")) {
-      bool one_d_scale = c.inputs.size() > 1 && known(c.inputs[1]) && shape_of(c.inputs[1]).size() == 1;
+      bool one_d_scale =
+          c.inputs.size() > 1 && known(c.inputs[1]) && shape_of(c.inputs[1]).size() == 1;
       drop_if("spatial", c.attrs.get_int("spatial", 1) == 1 || one_d_scale);
     }
   }
@@ -548,7 +566,8 @@ void OnnxGraphBuilder::drop_harmless_attributes(NodeCtx& c, const OpDef& def) {
     drop_if("seed", true);
   }
   if (op == "Gemm") drop_if("broadcast", true);
-  if (op == "MaxPool") drop_if("storage_order", c.attrs.get_int("storage_order", 0) == 0 || c.outs.size() < 2);
+  if (op == "MaxPool")
+    drop_if("storage_order", c.attrs.get_int("storage_order", 0) == 0 || c.outs.size() < 2);
   if (op == "InstanceNormalization" || op == "LRN") drop_if("is_test", true);
 }
 
@@ -567,8 +586,10 @@ bool OnnxGraphBuilder::legacy_rewrites(NodeCtx& c) {
     }
   }
   if (op == "Pad" && v < 11) {
-    if (c.attrs.has("paddings")) attr_to_input(c, "paddings", 1);
-    else attr_to_input(c, "pads", 1);
+    if (c.attrs.has("paddings"))
+      attr_to_input(c, "paddings", 1);
+    else
+      attr_to_input(c, "pads", 1);
     double value = c.attrs.get_float("value", 0.0);
     c.attrs.erase("value");
     if (value != 0.0) {
@@ -580,8 +601,10 @@ bool OnnxGraphBuilder::legacy_rewrites(NodeCtx& c) {
   if (op == "Clip" && v < 11) {
     DType dt = known(c.inputs[0]) ? dtype_of_value(c.inputs[0]) : DType::f32;
     if (c.attrs.has("min") || c.attrs.has("max")) c.inputs.resize(3, -1);
-    if (c.attrs.has("min")) c.inputs[1] = const_scalar(c.name + "/min", dt, c.attrs.get_float("min"));
-    if (c.attrs.has("max")) c.inputs[2] = const_scalar(c.name + "/max", dt, c.attrs.get_float("max"));
+    if (c.attrs.has("min"))
+      c.inputs[1] = const_scalar(c.name + "/min", dt, c.attrs.get_float("min"));
+    if (c.attrs.has("max"))
+      c.inputs[2] = const_scalar(c.name + "/max", dt, c.attrs.get_float("max"));
     c.attrs.erase("min");
     c.attrs.erase("max");
     while (!c.inputs.empty() && c.inputs.back() < 0) c.inputs.pop_back();
@@ -603,7 +626,8 @@ bool OnnxGraphBuilder::legacy_rewrites(NodeCtx& c) {
       Shape ns(xs->size() - 1, 1);
       ns[0] = (*ss)[0];
       int slope = c.inputs[1];
-      if (const Tensor* k = const_of(slope); k && g_.values[static_cast<size_t>(slope)].is_constant()) {
+      if (const Tensor* k = const_of(slope);
+          k && g_.values[static_cast<size_t>(slope)].is_constant()) {
         c.inputs[1] = add_constant(unique_value(c.name + "/slope"), k->reshaped(ns), "");
       } else {
         int shp = const_i64(c.name + "/slope_shape", ns);
@@ -680,7 +704,8 @@ bool OnnxGraphBuilder::convert_constant(NodeCtx& c) {
     t = Tensor::scalar<float>(static_cast<float>(a.get_float("value_float")));
   } else if (a.has("value_floats")) {
     auto d = a.get_floats("value_floats");
-    t = Tensor::from_vector<float>({static_cast<int64_t>(d.size())}, std::vector<float>(d.begin(), d.end()));
+    t = Tensor::from_vector<float>({static_cast<int64_t>(d.size())},
+                                   std::vector<float>(d.begin(), d.end()));
   } else if (a.has("value_int")) {
     t = Tensor::scalar<int64_t>(a.get_int("value_int"));
   } else if (a.has("value_ints")) {
@@ -712,8 +737,8 @@ void OnnxGraphBuilder::finish_node(NodeCtx& c) {
     bool listed = std::any_of(def->attrs.begin(), def->attrs.end(),
                               [&](const AttrSpec& s) { return s.name == k; });
     if (!listed) {
-      problem(c, "attribute '" + k + "' (= " + c.attrs.to_string(k) + ") is not supported by " +
-                     c.op);
+      problem(c,
+              "attribute '" + k + "' (= " + c.attrs.to_string(k) + ") is not supported by " + c.op);
       ok = false;
     }
   }
@@ -746,7 +771,8 @@ void OnnxGraphBuilder::finish_node(NodeCtx& c) {
   }
   std::vector<std::string> names;
   for (size_t i = 0; i < outs.size(); ++i)
-    names.push_back(outs[i].empty() ? unique_value(c.name + ":unused" + std::to_string(i)) : outs[i]);
+    names.push_back(outs[i].empty() ? unique_value(c.name + ":unused" + std::to_string(i))
+                                    : outs[i]);
   int n = emit(c.op, c.name, c.inputs, c.attrs, names);
   g_.nodes[static_cast<size_t>(n)].source_op = c.onnx_op;
   bind_outputs(c, g_.nodes[static_cast<size_t>(n)].outputs);
@@ -759,13 +785,15 @@ void OnnxGraphBuilder::convert_node(const onnx::NodeProto& n, int index) {
   c.op = n.op_type();
   std::string base = n.name();
   if (base.empty())
-    base = n.op_type().empty() ? "node_" + std::to_string(index) : n.op_type() + "_" + std::to_string(index);
+    base = n.op_type().empty() ? "node_" + std::to_string(index)
+                               : n.op_type() + "_" + std::to_string(index);
   c.name = unique_node(base);
   for (const auto& o : n.output()) c.outs.push_back(o);
   // Outputs must be new names (SSA).
   for (const auto& o : c.outs) {
     if (!o.empty() && names_.count(o)) {
-      problem(c, "output '" + o + "' is already produced by another node, an initializer or a graph input");
+      problem(c, "output '" + o +
+                     "' is already produced by another node, an initializer or a graph input");
       return;
     }
   }
@@ -909,20 +937,23 @@ Graph OnnxGraphBuilder::build() {
     }
     const auto& tp = in.type();
     if (!tp.has_tensor_type()) {
-      std::string kind = tp.has_sequence_type() ? "a sequence"
-                         : tp.has_map_type()    ? "a map"
-                         : tp.has_optional_type() ? "an optional"
+      std::string kind = tp.has_sequence_type()        ? "a sequence"
+                         : tp.has_map_type()           ? "a map"
+                         : tp.has_optional_type()      ? "an optional"
                          : tp.has_sparse_tensor_type() ? "a sparse tensor"
                                                        : "of unknown type";
-      problem("input", name, "graph input '" + name + "' is " + kind + " (sequence types and other non-tensor types are not supported)");
+      problem("input", name,
+              "graph input '" + name + "' is " + kind +
+                  " (sequence types and other non-tensor types are not supported)");
       names_[name] = add_placeholder(name);
       continue;
     }
     const auto& tt = tp.tensor_type();
     auto dt = dtype_from_onnx(tt.elem_type());
     if (!dt) {
-      problem("input", name, "graph input '" + name + "' has element type " +
-                                 onnx_type_name(tt.elem_type()) + ", which is not supported");
+      problem("input", name,
+              "graph input '" + name + "' has element type " + onnx_type_name(tt.elem_type()) +
+                  ", which is not supported");
       names_[name] = add_placeholder(name);
       continue;
     }
@@ -931,13 +962,14 @@ Graph OnnxGraphBuilder::build() {
     if (given != opt_.input_shapes.end()) {
       shape = given->second;
       if (tt.has_shape() && tt.shape().dim_size() != static_cast<int>(shape.size())) {
-        problem("input", name, "graph input '" + name + "' has rank " +
-                                   std::to_string(tt.shape().dim_size()) + ", the shape given is " +
-                                   shape_str(shape));
+        problem("input", name,
+                "graph input '" + name + "' has rank " + std::to_string(tt.shape().dim_size()) +
+                    ", the shape given is " + shape_str(shape));
       }
     } else if (!tt.has_shape()) {
-      problem("input", name, "graph input '" + name +
-                                 "' has no shape in the model; give one (ImportOptions::input_shapes)");
+      problem("input", name,
+              "graph input '" + name +
+                  "' has no shape in the model; give one (ImportOptions::input_shapes)");
       names_[name] = add_placeholder(name);
       continue;
     } else {
@@ -945,8 +977,9 @@ Graph OnnxGraphBuilder::build() {
         const auto& d = tt.shape().dim(i);
         if (d.has_dim_value()) {
           if (d.dim_value() < 0) {
-            problem("input", name, "graph input '" + name + "' dimension " + std::to_string(i) +
-                                       " is negative (" + std::to_string(d.dim_value()) + ")");
+            problem("input", name,
+                    "graph input '" + name + "' dimension " + std::to_string(i) + " is negative (" +
+                        std::to_string(d.dim_value()) + ")");
             shape.push_back(opt_.default_dim);
           } else {
             shape.push_back(d.dim_value());
@@ -976,7 +1009,8 @@ Graph OnnxGraphBuilder::build() {
   for (const auto& [name, shape] : opt_.input_shapes) {
     auto it = names_.find(name);
     if (it == names_.end() || init_names.count(name))
-      problem("input", name, "a shape is given for '" + name + "', which is not a graph input of the model");
+      problem("input", name,
+              "a shape is given for '" + name + "', which is not a graph input of the model");
   }
 
   for (const auto& o : graph.output()) consumed_.insert(o.name());
@@ -1006,8 +1040,8 @@ Graph OnnxGraphBuilder::build() {
     }
     if (o.has_type() && !o.type().has_tensor_type() &&
         o.type().value_case() != onnx::TypeProto::VALUE_NOT_SET) {
-      problem("output", o.name(), "graph output '" + o.name() +
-                                      "' is not a tensor (sequence types are not supported)");
+      problem("output", o.name(),
+              "graph output '" + o.name() + "' is not a tensor (sequence types are not supported)");
       continue;
     }
     g_.outputs.push_back(it->second);
@@ -1084,12 +1118,14 @@ Graph load(const std::vector<std::string>& files, const ImportOptions& options) 
   if (bytes.empty()) throw Error("the file is empty, not an ONNX model", path);
   onnx::ModelProto m;
   if (!parse_model(bytes, m))
-    throw Error("not a valid ONNX model: the protobuf could not be parsed (truncated or corrupt file, " +
-                    std::to_string(bytes.size()) + " bytes)",
-                path);
+    throw Error(
+        "not a valid ONNX model: the protobuf could not be parsed (truncated or corrupt file, " +
+            std::to_string(bytes.size()) + " bytes)",
+        path);
   if (!m.has_graph())
-    throw Error("not a valid ONNX model: no graph in the ModelProto (truncated or not an ONNX file)",
-                path, {}, "graph");
+    throw Error(
+        "not a valid ONNX model: no graph in the ModelProto (truncated or not an ONNX file)", path,
+        {}, "graph");
   OnnxGraphBuilder b(m, path, options);
   return b.build();
 }

@@ -12,32 +12,53 @@ namespace anvil::onnx_import {
 
 std::optional<DType> dtype_from_onnx(int elem_type) {
   switch (elem_type) {
-    case onnx::TensorProto::FLOAT: return DType::f32;
-    case onnx::TensorProto::UINT8: return DType::u8;
-    case onnx::TensorProto::INT8: return DType::i8;
-    case onnx::TensorProto::INT16: return DType::i16;
-    case onnx::TensorProto::INT32: return DType::i32;
-    case onnx::TensorProto::INT64: return DType::i64;
-    case onnx::TensorProto::BOOL: return DType::boolean;
-    case onnx::TensorProto::FLOAT16: return DType::f16;
-    case onnx::TensorProto::DOUBLE: return DType::f64;
-    case onnx::TensorProto::BFLOAT16: return DType::bf16;
-    default: return std::nullopt;
+    case onnx::TensorProto::FLOAT:
+      return DType::f32;
+    case onnx::TensorProto::UINT8:
+      return DType::u8;
+    case onnx::TensorProto::INT8:
+      return DType::i8;
+    case onnx::TensorProto::INT16:
+      return DType::i16;
+    case onnx::TensorProto::INT32:
+      return DType::i32;
+    case onnx::TensorProto::INT64:
+      return DType::i64;
+    case onnx::TensorProto::BOOL:
+      return DType::boolean;
+    case onnx::TensorProto::FLOAT16:
+      return DType::f16;
+    case onnx::TensorProto::DOUBLE:
+      return DType::f64;
+    case onnx::TensorProto::BFLOAT16:
+      return DType::bf16;
+    default:
+      return std::nullopt;
   }
 }
 
 int onnx_from_dtype(DType t) {
   switch (t) {
-    case DType::f32: return onnx::TensorProto::FLOAT;
-    case DType::f16: return onnx::TensorProto::FLOAT16;
-    case DType::bf16: return onnx::TensorProto::BFLOAT16;
-    case DType::f64: return onnx::TensorProto::DOUBLE;
-    case DType::i8: return onnx::TensorProto::INT8;
-    case DType::u8: return onnx::TensorProto::UINT8;
-    case DType::i16: return onnx::TensorProto::INT16;
-    case DType::i32: return onnx::TensorProto::INT32;
-    case DType::i64: return onnx::TensorProto::INT64;
-    case DType::boolean: return onnx::TensorProto::BOOL;
+    case DType::f32:
+      return onnx::TensorProto::FLOAT;
+    case DType::f16:
+      return onnx::TensorProto::FLOAT16;
+    case DType::bf16:
+      return onnx::TensorProto::BFLOAT16;
+    case DType::f64:
+      return onnx::TensorProto::DOUBLE;
+    case DType::i8:
+      return onnx::TensorProto::INT8;
+    case DType::u8:
+      return onnx::TensorProto::UINT8;
+    case DType::i16:
+      return onnx::TensorProto::INT16;
+    case DType::i32:
+      return onnx::TensorProto::INT32;
+    case DType::i64:
+      return onnx::TensorProto::INT64;
+    case DType::boolean:
+      return onnx::TensorProto::BOOL;
   }
   return onnx::TensorProto::UNDEFINED;
 }
@@ -51,17 +72,15 @@ std::string onnx_type_name(int elem_type) {
 namespace {
 
 [[noreturn]] void fail(const TensorSource& s, const std::string& msg) {
-  throw Error((s.field.empty() ? std::string() : s.field + ": ") + msg, s.file, s.node,
-              s.field);
+  throw Error((s.field.empty() ? std::string() : s.field + ": ") + msg, s.file, s.node, s.field);
 }
 
 // Copies `count` typed values into the tensor, converting each through `put`.
 template <class Field, class Put>
-void copy_typed(const Field& f, int64_t numel, const char* name, const TensorSource& src,
-                Put put) {
+void copy_typed(const Field& f, int64_t numel, const char* name, const TensorSource& src, Put put) {
   if (static_cast<int64_t>(f.size()) != numel)
-    fail(src, std::string(name) + " holds " + std::to_string(f.size()) +
-                  " values, the dims say " + std::to_string(numel));
+    fail(src, std::string(name) + " holds " + std::to_string(f.size()) + " values, the dims say " +
+                  std::to_string(numel));
   for (int64_t i = 0; i < numel; ++i) put(i, f.Get(static_cast<int>(i)));
 }
 
@@ -72,15 +91,17 @@ bool safe_relative(const std::filesystem::path& p) {
   return true;
 }
 
-std::vector<char> read_external(const onnx::TensorProto& t, size_t want,
-                                const TensorSource& src) {
+std::vector<char> read_external(const onnx::TensorProto& t, size_t want, const TensorSource& src) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : t.external_data()) {
     try {
-      if (kv.key() == "location") location = kv.value();
-      else if (kv.key() == "offset") offset = std::stoll(kv.value());
-      else if (kv.key() == "length") length = std::stoll(kv.value());
+      if (kv.key() == "location")
+        location = kv.value();
+      else if (kv.key() == "offset")
+        offset = std::stoll(kv.value());
+      else if (kv.key() == "length")
+        length = std::stoll(kv.value());
     } catch (const std::exception&) {
       fail(src, "external data field '" + kv.key() + "' is not a number: '" + kv.value() + "'");
     }
@@ -125,7 +146,8 @@ Tensor tensor_from_proto(const onnx::TensorProto& t, const TensorSource& src) {
   Shape shape;
   for (int i = 0; i < t.dims_size(); ++i) {
     int64_t d = t.dims(i);
-    if (d < 0) fail(src, "dimension " + std::to_string(i) + " is negative (" + std::to_string(d) + ")");
+    if (d < 0)
+      fail(src, "dimension " + std::to_string(i) + " is negative (" + std::to_string(d) + ")");
     shape.push_back(d);
   }
   int64_t numel;
@@ -158,10 +180,18 @@ Tensor tensor_from_proto(const onnx::TensorProto& t, const TensorSource& src) {
                     shape_str(shape) + " need " + std::to_string(numel));
   };
   switch (t.data_type()) {
-    case onnx::TensorProto::FLOAT: check_count(t.float_data_size(), "float_data"); break;
-    case onnx::TensorProto::DOUBLE: check_count(t.double_data_size(), "double_data"); break;
-    case onnx::TensorProto::INT64: check_count(t.int64_data_size(), "int64_data"); break;
-    default: check_count(t.int32_data_size(), "int32_data"); break;
+    case onnx::TensorProto::FLOAT:
+      check_count(t.float_data_size(), "float_data");
+      break;
+    case onnx::TensorProto::DOUBLE:
+      check_count(t.double_data_size(), "double_data");
+      break;
+    case onnx::TensorProto::INT64:
+      check_count(t.int64_data_size(), "int64_data");
+      break;
+    default:
+      check_count(t.int32_data_size(), "int32_data");
+      break;
   }
   Tensor out(*dt, shape);
   switch (*dt) {
