@@ -15,6 +15,7 @@
 
 #include "anvil/error.h"
 #include "anvil/import.h"
+#include "anvil/npy.h"
 #include "anvil/ops.h"
 #include "anvil/session.h"
 
@@ -552,6 +553,26 @@ layer { name: "p" type: "Pooling" bottom: "data" top: "p"
   msg = expect_import_error({write("typo.prototxt", typo)});
   EXPECT_NE(msg.find("line 4"), std::string::npos) << msg;  // Input layer, blank, layer, param
   EXPECT_NE(msg.find("kernal_size"), std::string::npos) << msg;
+}
+
+// ImportOptions::input_shapes overrides the Input layer's shape: the VGG fixture (batch 2)
+// imported for batch 1 gives Caffe's result for the first item (the InnerProduct/Flatten
+// reshapes keep the batch dimension free).
+TEST_F(CaffeTest, InputShapeOverride) {
+  const std::string dir = std::string(ANVIL_SOURCE_DIR) + "/tests/data/fixtures/caffe/vgg_32x32";
+  anvil::ImportOptions opt;
+  opt.input_shapes["data"] = {1, 3, 32, 32};
+  anvil::Graph g = anvil::import_model({dir + "/deploy.prototxt", dir + "/model.caffemodel"}, opt);
+  anvil::Tensor x2 = anvil::read_npy(dir + "/inputs/data.npy");
+  ASSERT_EQ(x2.shape()[0], 2);
+  anvil::Tensor x1 = anvil::Tensor::from_bytes(x2.dtype(), {1, 3, 32, 32}, x2.raw());
+  auto out = run(g, {{"data", x1}});
+  ASSERT_EQ(out.size(), 1u);
+  const anvil::Tensor& y = out.begin()->second;
+  anvil::Tensor want = anvil::read_npy(dir + "/outputs/" + out.begin()->first + ".npy");
+  ASSERT_EQ(y.shape()[0], 1);
+  ASSERT_EQ(y.numel() * 2, want.numel());
+  for (int64_t i = 0; i < y.numel(); ++i) EXPECT_NEAR(y.get(i), want.get(i), 1e-5 + 1e-4 * std::fabs(want.get(i)));
 }
 
 }  // namespace
