@@ -514,4 +514,11 @@ TEST(OnnxMalformed, SubgraphAttributeIsListedNotCrashed) {
   EXPECT_NE(msg.find("then_branch"), std::string::npos) << msg;
 }
 
+TEST(OnnxMalformed, RecognisedByContentWithoutExtension) {
+  if (!has_op("Add")) GTEST_SKIP() << "op Add not registered yet";
+  anvil::Graph g = anvil::import_model({save(add_model(), "model_without_extension.bin")});
+  EXPECT_EQ(g.framework, "onnx");
+  EXPECT_EQ(g.nodes.size(), 1u);
+}
+
 }  // namespace
