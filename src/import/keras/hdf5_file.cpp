@@ -2,9 +2,14 @@
 
 #include <hdf5.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <mutex>
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "anvil/error.h"
 
@@ -167,6 +172,88 @@ bool H5File::has_attr(const std::string& object, const std::string& name) const 
   return H5Aexists_by_name(impl_->file.get(), p.c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
+namespace {
+
+bool write_all(int fd, const void* p, size_t n) {
+  const char* c = static_cast<const char*>(p);
+  while (n > 0) {
+    ssize_t w = ::write(fd, c, n);
+    if (w <= 0) return false;
+    c += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> H5File::read_vlen_isolated(int64_t attr, int64_t type, int64_t space, int64_t count,
+                                                    const std::string& name, const std::string& field) const {
+  int fds[2];
+  if (::pipe(fds) != 0) throw Error("cannot create a pipe to read attribute '" + name + "'", what_, {}, field);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw Error("cannot fork to read attribute '" + name + "'", what_, {}, field);
+  }
+  if (pid == 0) {  // child: read, send "<u64 n>(<u64 len><bytes>)*", exit without cleanup
+    ::close(fds[0]);
+    std::vector<char*> ptrs(static_cast<size_t>(count), nullptr);
+    hid_t mem = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mem, H5T_VARIABLE);
+    H5Tset_cset(mem, H5Tget_cset(static_cast<hid_t>(type)));
+    if (count > 0 && H5Aread(static_cast<hid_t>(attr), mem, ptrs.data()) < 0) ::_exit(3);
+    uint64_t n = static_cast<uint64_t>(count);
+    if (!write_all(fds[1], &n, sizeof n)) ::_exit(4);
+    for (char* p : ptrs) {
+      uint64_t len = p ? strnlen(p, static_cast<size_t>(kMaxAttributeBytes) + 1) : 0;
+      if (len > static_cast<uint64_t>(kMaxAttributeBytes)) ::_exit(5);
+      if (!write_all(fds[1], &len, sizeof len) || (len && !write_all(fds[1], p, len))) ::_exit(4);
+    }
+    ::close(fds[1]);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string buf;
+  char chunk[65536];
+  for (;;) {
+    ssize_t r = ::read(fds[0], chunk, sizeof chunk);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    buf.append(chunk, static_cast<size_t>(r));
+    if (static_cast<int64_t>(buf.size()) > kMaxAttributeBytes * 2) break;
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 5)
+      throw Error("attribute '" + name + "' is too large", what_, {}, field);
+    throw Error("cannot read attribute '" + name + "' (corrupt HDF5 file)", what_, {}, field);
+  }
+  std::vector<std::string> out;
+  size_t pos = 0;
+  auto take = [&](void* dst, size_t n) {
+    if (buf.size() - pos < n) throw Error("cannot read attribute '" + name + "' (corrupt HDF5 file)", what_, {}, field);
+    std::memcpy(dst, buf.data() + pos, n);
+    pos += n;
+  };
+  uint64_t n = 0;
+  take(&n, sizeof n);
+  if (n != static_cast<uint64_t>(count)) throw Error("cannot read attribute '" + name + "'", what_, {}, field);
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t len = 0;
+    take(&len, sizeof len);
+    if (len > buf.size() - pos) throw Error("cannot read attribute '" + name + "' (corrupt HDF5 file)", what_, {}, field);
+    out.emplace_back(buf.data() + pos, static_cast<size_t>(len));
+    pos += static_cast<size_t>(len);
+  }
+  (void)space;
+  return out;
+}
+
 std::vector<std::string> H5File::attr_strings(const std::string& object, const std::string& name) const {
   std::string p = object.empty() ? "/" : object;
   std::string field = (object.empty() ? std::string() : object + "/") + "@" + name;
@@ -182,22 +269,13 @@ std::vector<std::string> H5File::attr_strings(const std::string& object, const s
   if (count < 0 || count > 10000000) throw Error("attribute '" + name + "' has a bad size", what_, {}, field);
   std::vector<std::string> out;
   if (H5Tis_variable_str(type.get()) > 0) {
-    std::vector<char*> ptrs(static_cast<size_t>(count), nullptr);
-    Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(mem.get(), H5T_VARIABLE);
-    H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
-    if (count > 0 && H5Aread(a.get(), mem.get(), ptrs.data()) < 0)
-      throw Error("cannot read attribute '" + name + "' (truncated file?)", what_, {}, field);
-    for (char* s : ptrs) {
-      size_t len = s ? strnlen(s, static_cast<size_t>(kMaxAttributeBytes) + 1) : 0;
-      if (static_cast<int64_t>(len) > kMaxAttributeBytes) {
-        H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
-        throw Error("attribute '" + name + "' is too large", what_, {}, field);
-      }
-      out.emplace_back(s ? std::string(s, len) : std::string());
-    }
-    if (count > 0) H5Dvlen_reclaim(mem.get(), space.get(), H5P_DEFAULT, ptrs.data());
-  } else {
+    // Variable-length strings live in the file's global heap, and HDF5 1.10's heap reader
+    // (H5HG_read) copies as many bytes as a corrupt heap object claims: a damaged file can
+    // crash the process inside HDF5. So the read runs in a short-lived child process that
+    // sends the strings back through a pipe; a child that dies means a corrupt attribute.
+    return read_vlen_isolated(a.get(), type.get(), space.get(), count, name, field);
+  }
+  {
     size_t sz = H5Tget_size(type.get());
     if (sz == 0 || static_cast<int64_t>(sz) * count > kMaxAttributeBytes)
       throw Error("attribute '" + name + "' is too large", what_, {}, field);

@@ -53,6 +53,8 @@ class H5File {
 
  private:
   H5File() = default;
+  std::vector<std::string> read_vlen_isolated(int64_t attr, int64_t type, int64_t space, int64_t count,
+                                              const std::string& name, const std::string& field) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string what_;
