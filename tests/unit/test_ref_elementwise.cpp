@@ -401,3 +401,16 @@ TEST(RefEwUnary, IsNaNIsInf) {
               {0, 0, 0, 1});
   expect_node_error([] { run1("IsNaN", {I32({1}, {1})}); }, "inputs");
 }
+
+TEST(RefEwBinary, HalfPrecisionBinariesRoundOnce) {
+  Tensor a(DType::f16, {3}), b(DType::f16, {1});
+  a.set(0, 1.0);
+  a.set(1, 2.5);
+  a.set(2, -4.0);
+  b.set(0, 0.5);
+  expect_values(run1("Add", {a, b}), DType::f16, {3}, {1.5, 3.0, -3.5}, 0);
+  expect_values(run1("Mul", {a, b}), DType::f16, {3}, {0.5, 1.25, -2.0}, 0);
+  expect_ints(run1("Greater", {a, b}), DType::boolean, {3}, {1, 1, 0});
+  Tensor c = a.to(DType::bf16), d = b.to(DType::bf16);
+  expect_values(run1("Sub", {c, d}), DType::bf16, {3}, {0.5, 2.0, -4.5}, 0);
+}

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -696,4 +697,24 @@ TEST(RefShapeFuzz, HostileArgumentsGiveErrorsNotCrashes) {
   // Both paths are exercised.
   EXPECT_GT(ran, 50);
   EXPECT_GT(failed, 50);
+}
+
+TEST(RefShape, ShapeAndSizeReadOnlyTheShapeOfADatalessStandIn) {
+  // What fold_constants passes to Shape: a tensor with a shape and no data.
+  Graph g;
+  int x = g.add_input("x", DType::f32, {4, 5, 6});
+  Attributes a;
+  a.set("start", int64_t{-2});
+  g.add_node("Shape", "node", {x}, a);
+  g.add_node("Size", "size", {x});
+  g.infer_shapes();
+  std::vector<Tensor> stand_in = {Tensor::wrap(DType::f32, {4, 5, 6}, nullptr, std::make_shared<int>(0))};
+  auto r = evaluate_node(g, g.nodes[0], stand_in);
+  expect_ints(r[0], DType::i64, {2}, {5, 6});
+  r = evaluate_node(g, g.nodes[1], stand_in);
+  expect_ints(r[0], DType::i64, {}, {120});
+  // Any other kernel refuses a data-less tensor instead of reading through a null pointer.
+  g.add_node("Relu", "relu", {x});
+  g.infer_shapes();
+  expect_node_error([&] { evaluate_node(g, g.nodes[2], stand_in); }, "", "relu");
 }
