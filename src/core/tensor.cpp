@@ -269,7 +269,7 @@ std::vector<double> Tensor::to_doubles() const {
 std::vector<int64_t> Tensor::to_int64s() const {
   std::vector<int64_t> v(static_cast<size_t>(numel_));
   if (dtype_ == DType::i64) {
-    std::memcpy(v.data(), data_, nbytes());
+    if (numel_) std::memcpy(v.data(), data_, nbytes());
     return v;
   }
   for (int64_t i = 0; i < numel_; ++i) v[static_cast<size_t>(i)] = static_cast<int64_t>(get(i));

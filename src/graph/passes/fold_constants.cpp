@@ -24,8 +24,8 @@ void fold_constants(Graph& g, const Protected& /*protect: folded values stay rea
         continue;
       }
       const Value& v = g.values[static_cast<size_t>(in)];
-      if (n.op == "Shape") {
-        // A shape-only stand-in: no data, the Shape kernel reads only the shape.
+      if (n.op == "Shape" || n.op == "Size") {
+        // A shape-only stand-in: no data, the Shape/Size kernels read only the shape.
         ins.push_back(Tensor::wrap(v.dtype, v.shape, nullptr, std::make_shared<int>(0)));
         continue;
       }
