@@ -439,6 +439,20 @@ std::vector<Malformed> malformed_cases() {
          return std::vector<std::string>{t + "/c.json", fixture("mobilenet_small/weights.h5")};
        },
        "reshape", "target_shape", ""},
+      // byte-mutated model.h5 files whose variable-length string heaps are corrupt: HDF5 1.10
+      // itself crashed reading them (tests/data/fixtures/keras-malformed/README.md)
+      {"corrupt_heap_model_config",
+       [](const std::string& t) {
+         return std::vector<std::string>{std::string(ANVIL_SOURCE_DIR) +
+                                         "/tests/data/fixtures/keras-malformed/corrupt_heap_model_config.h5"};
+       },
+       "", "@model_config", "corrupt HDF5 file"},
+      {"corrupt_heap_backend",
+       [](const std::string& t) {
+         return std::vector<std::string>{std::string(ANVIL_SOURCE_DIR) +
+                                         "/tests/data/fixtures/keras-malformed/corrupt_heap_backend.h5"};
+       },
+       "", "@backend", "corrupt HDF5 file"},
       {"bad_json",
        [](const std::string& t) {
          write_file(t + "/c.json", "{\"class_name\": \"Sequential\", \"config\": [");

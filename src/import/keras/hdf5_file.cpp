@@ -256,7 +256,7 @@ std::vector<std::string> H5File::read_vlen_isolated(int64_t attr, int64_t type, 
 
 std::vector<std::string> H5File::attr_strings(const std::string& object, const std::string& name) const {
   std::string p = object.empty() ? "/" : object;
-  std::string field = (object.empty() ? std::string() : object + "/") + "@" + name;
+  std::string field = (object.empty() || object == "/" ? std::string() : object + "/") + "@" + name;
   if (!has_attr(p, name)) throw Error("attribute '" + name + "' not found on '" + p + "'", what_, {}, field);
   Handle a(H5Aopen_by_name(impl_->file.get(), p.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   if (!a.ok()) throw Error("cannot open attribute '" + name + "'", what_, {}, field);
