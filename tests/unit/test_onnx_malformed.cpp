@@ -521,4 +521,30 @@ TEST(OnnxMalformed, RecognisedByContentWithoutExtension) {
   EXPECT_EQ(g.nodes.size(), 1u);
 }
 
+TEST(OnnxMalformed, HalfAndBfloat16InInt32Data) {
+  if (!has_op("Identity")) GTEST_SKIP() << "op Identity not registered yet";
+  auto m = new_model();
+  auto* h = m.mutable_graph()->add_initializer();
+  h->set_name("h");
+  h->set_data_type(onnx::TensorProto::FLOAT16);
+  h->add_dims(2);
+  h->add_int32_data(0x3C00);  // 1.0
+  h->add_int32_data(0xC000);  // -2.0
+  auto* b = m.mutable_graph()->add_initializer();
+  b->set_name("b");
+  b->set_data_type(onnx::TensorProto::BFLOAT16);
+  b->add_dims(1);
+  b->add_int32_data(0x3FC0);  // 1.5
+  add_node(m, "Identity", "id_h", {"h"}, {"yh"});
+  add_node(m, "Identity", "id_b", {"b"}, {"yb"});
+  add_value_info(m.mutable_graph()->mutable_output(), "yh", {2}, onnx::TensorProto::FLOAT16);
+  add_value_info(m.mutable_graph()->mutable_output(), "yb", {1}, onnx::TensorProto::BFLOAT16);
+  anvil::Session s(anvil::import_model({save(m, "halfs.onnx")}));
+  auto out = s.run({});
+  EXPECT_EQ(out["yh"].dtype(), anvil::DType::f16);
+  EXPECT_EQ(out["yh"].to_doubles(), (std::vector<double>{1.0, -2.0}));
+  EXPECT_EQ(out["yb"].dtype(), anvil::DType::bf16);
+  EXPECT_EQ(out["yb"].to_doubles(), (std::vector<double>{1.5}));
+}
+
 }  // namespace
