@@ -1699,8 +1699,11 @@ Graph import_keras(const std::vector<std::string>& files, const ImportOptions& o
     throw Error(std::string("malformed layer config: ") + e.what(), L.model_file, {}, "config");
   }
   if (!t.unsupported.empty()) {
-    std::string msg = std::to_string(t.unsupported.size()) + " unsupported layer(s):";
-    for (const auto& u : t.unsupported) msg += "\n  " + u.layer + " (" + u.cls + "): " + u.reason;
+    std::string msg = std::to_string(t.unsupported.size()) + " unsupported layer(s): ";
+    for (size_t k = 0; k < t.unsupported.size(); ++k) {
+      const auto& u = t.unsupported[k];
+      msg += (k ? "; " : "") + u.layer + " (" + u.cls + "): " + u.reason;
+    }
     throw Error(msg, L.model_file, t.unsupported.front().layer, "class_name");
   }
   for (const auto& o : outs) {
