@@ -387,6 +387,16 @@ void OnnxGraphBuilder::attr_to_input(NodeCtx& c, const std::string& attr, size_t
   c.inputs[position] = k;
 }
 
+// Attributes for a Reshape to a fully known shape: a 0 in it means 0 (not "copy").
+Attributes exact_reshape_attrs() {
+  Attributes a;
+  const OpDef* def = OpRegistry::global().find("Reshape");
+  if (def && std::any_of(def->attrs.begin(), def->attrs.end(),
+                         [](const AttrSpec& s) { return s.name == "allowzero"; }))
+    a.set("allowzero", int64_t{1});
+  return a;
+}
+
 // Softmax, LogSoftmax, Hardmax before opset 13 coerce the input to 2D at `axis`.
 bool OnnxGraphBuilder::legacy_softmax(NodeCtx& c) {
   int64_t axis = c.attrs.get_int("axis", 1);
@@ -414,7 +424,7 @@ bool OnnxGraphBuilder::legacy_softmax(NodeCtx& c) {
   g_.nodes[static_cast<size_t>(sm)].source_op = c.onnx_op;
   int shp = const_i64(c.name + "/shape", *s);
   std::string out = c.outs.empty() ? unique_value(c.name + "/out") : c.outs[0];
-  Attributes ra;
+  Attributes ra = exact_reshape_attrs();
   int rs = emit("Reshape", unique_node(c.name + "/reshape"),
                 {g_.nodes[static_cast<size_t>(sm)].outputs[0], shp}, ra, {out});
   bind_outputs(c, {g_.nodes[static_cast<size_t>(rs)].outputs[0]});
@@ -449,7 +459,7 @@ bool OnnxGraphBuilder::legacy_broadcast(NodeCtx& c) {
     c.inputs[1] = add_constant(unique_value(c.name + "/B"), k->reshaped(ns), "");
   } else {
     int shp = const_i64(c.name + "/B_shape", ns);
-    int rs = emit("Reshape", unique_node(c.name + "/B_reshape"), {bin, shp}, Attributes{},
+    int rs = emit("Reshape", unique_node(c.name + "/B_reshape"), {bin, shp}, exact_reshape_attrs(),
                   {unique_value(c.name + "/B_reshaped")});
     c.inputs[1] = g_.nodes[static_cast<size_t>(rs)].outputs[0];
   }
@@ -631,8 +641,8 @@ bool OnnxGraphBuilder::legacy_rewrites(NodeCtx& c) {
         c.inputs[1] = add_constant(unique_value(c.name + "/slope"), k->reshaped(ns), "");
       } else {
         int shp = const_i64(c.name + "/slope_shape", ns);
-        int rs = emit("Reshape", unique_node(c.name + "/slope_reshape"), {slope, shp}, Attributes{},
-                      {unique_value(c.name + "/slope_reshaped")});
+        int rs = emit("Reshape", unique_node(c.name + "/slope_reshape"), {slope, shp},
+                      exact_reshape_attrs(), {unique_value(c.name + "/slope_reshaped")});
         c.inputs[1] = g_.nodes[static_cast<size_t>(rs)].outputs[0];
       }
     }
