@@ -446,7 +446,7 @@ std::vector<Malformed> malformed_cases() {
          return std::vector<std::string>{std::string(ANVIL_SOURCE_DIR) +
                                          "/tests/data/fixtures/keras-malformed/corrupt_heap_model_config.h5"};
        },
-       "", "@model_config", "corrupt HDF5 file"},
+       "", "", "model_config"},  // corrupt heap: a child crash, or garbage that is not JSON
       {"corrupt_heap_backend",
        [](const std::string& t) {
          return std::vector<std::string>{std::string(ANVIL_SOURCE_DIR) +
