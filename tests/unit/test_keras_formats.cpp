@@ -509,4 +509,23 @@ TEST(KerasLayers, UnknownLayerMappedWithMapSourceOp) {
   EXPECT_FLOAT_EQ(static_cast<float>(y.get(2)), 2.f);
 }
 
+TEST(KerasLayers, GroupedConv2D) {
+  std::string d = tmpdir("groups");
+  json ls = {layer("Conv2D", {{"name", "gc"}, {"filters", 4}, {"kernel_size", {1, 1}}, {"groups", 2}, {"use_bias", true},
+                               {"activation", "linear"}, {"batch_input_shape", {1, 2, 1, 4}}})};
+  Tensor k = ramp({1, 1, 2, 4}, 0.3, 0.2), bias = ramp({4}, 0.1, 0);
+  Tensor x = ramp({1, 2, 1, 4}, -0.2, 1);
+  Tensor y = run1(write_keras2(d + "/m.h5", seq(ls), {{"gc", {{"kernel", k}, {"bias", bias}}}}, names_of(ls)), x);
+  ASSERT_EQ(y.shape(), (Shape{1, 2, 1, 4}));
+  // Keras/TF groups: output o belongs to group o / (filters/groups) and sees input channels
+  // g*2 .. g*2+1 through kernel[0, 0, i, o]
+  for (int h = 0; h < 2; ++h)
+    for (int o = 0; o < 4; ++o) {
+      int g = o / 2;
+      double want = bias.get(o);
+      for (int i = 0; i < 2; ++i) want += x.get(h * 4 + g * 2 + i) * k.get(i * 4 + o);
+      EXPECT_NEAR(y.get(h * 4 + o), want, 1e-5);
+    }
+}
+
 }  // namespace
