@@ -33,13 +33,20 @@ constexpr bool kHostLittle = std::endian::native == std::endian::little;
 // ---------------------------------------------------------------------------------------------
 // A small parser for the Python literal in the header: dict, tuple, list, str, int, bool, None.
 
+struct PyEntry;  // a dict entry (std::pair<std::string, PyValue> needs PyValue complete: clang)
+
 struct PyValue {
   enum Kind { Str, Int, Bool, None, Tuple, List, Dict } kind = None;
   std::string s;
   int64_t i = 0;
   bool b = false;
   std::vector<PyValue> items;                            // Tuple, List
-  std::vector<std::pair<std::string, PyValue>> entries;  // Dict (string keys only)
+  std::vector<PyEntry> entries;                          // Dict (string keys only)
+};
+
+struct PyEntry {
+  std::string first;
+  PyValue second;
 };
 
 class HeaderParser {
@@ -100,7 +107,7 @@ class HeaderParser {
         if (p_ >= t_.size() || (t_[p_] != '\'' && t_[p_] != '"')) fail("expected a string key");
         std::string key = string_lit();
         if (!eat(':')) fail("expected ':'");
-        v.entries.emplace_back(std::move(key), value(depth + 1));
+        v.entries.push_back(PyEntry{std::move(key), value(depth + 1)});
         if (!eat(',')) {
           if (!eat('}')) fail("expected ',' or '}'");
           break;
