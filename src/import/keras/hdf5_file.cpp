@@ -7,8 +7,12 @@
 #include <fstream>
 #include <mutex>
 
+#include <poll.h>
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+
+#include <chrono>
 #include <unistd.h>
 
 #include "anvil/error.h"
@@ -187,6 +191,9 @@ bool write_all(int fd, const void* p, size_t n) {
 
 }  // namespace
 
+// Seconds the child reading one variable-length string attribute may take.
+constexpr int kAttributeReadTimeoutS = 5;
+
 std::vector<std::string> H5File::read_vlen_isolated(int64_t attr, int64_t type, int64_t space, int64_t count,
                                                     const std::string& name, const std::string& field) const {
   int fds[2];
@@ -217,7 +224,24 @@ std::vector<std::string> H5File::read_vlen_isolated(int64_t attr, int64_t type, 
   ::close(fds[1]);
   std::string buf;
   char chunk[65536];
+  // HDF5 1.10 can also loop forever on a corrupt global heap (found by fuzzing: H5HG_read ->
+  // H5C_protect spinning inside H5Aread), so the child gets a deadline and is killed after it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kAttributeReadTimeoutS);
+  bool timed_out = false;
   for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd pfd{fds[0], POLLIN, 0};
+    int pr = ::poll(&pfd, 1, static_cast<int>(left.count()));
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr == 0) {
+      timed_out = true;
+      break;
+    }
+    if (pr < 0) break;
     ssize_t r = ::read(fds[0], chunk, sizeof chunk);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
@@ -225,9 +249,13 @@ std::vector<std::string> H5File::read_vlen_isolated(int64_t attr, int64_t type, 
     if (static_cast<int64_t>(buf.size()) > kMaxAttributeBytes * 2) break;
   }
   ::close(fds[0]);
+  if (timed_out) ::kill(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (timed_out)
+    throw Error("cannot read attribute '" + name + "' (corrupt HDF5 file: the HDF5 library did not finish reading it)",
+                what_, {}, field);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     if (WIFEXITED(status) && WEXITSTATUS(status) == 5)
       throw Error("attribute '" + name + "' is too large", what_, {}, field);
