@@ -12,6 +12,7 @@
 #include "anvil/error.h"
 #include "anvil/names.h"
 #include "anvil/npy.h"
+#include "anvil/preprocess.h"
 
 namespace anvil::cli {
 namespace fs = std::filesystem;
@@ -100,7 +101,40 @@ struct Given {
   Tensor tensor;
 };
 
-Tensor load_image_for(const std::string& path, const ModelInput& mi, const ImageArgs& a) {
+std::string floats_str(const std::vector<float>& v) {
+  std::string r;
+  char buf[32];
+  for (float f : v) {
+    std::snprintf(buf, sizeof buf, "%g", static_cast<double>(f));
+    r += (r.empty() ? "" : ",") + std::string(buf);
+  }
+  return r;
+}
+
+std::string meta(const Graph& g, const std::string& key) {
+  auto it = g.metadata.find(key);
+  return it == g.metadata.end() ? std::string() : it->second;
+}
+
+// True when the Caffe transform_param recorded by the importer applies to this input.
+bool has_transform(const Graph& g, const ModelInput& mi) {
+  std::stringstream ss(meta(g, "caffe.transform.inputs"));
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (item == mi.source_name || item == mi.name) return true;
+  return false;
+}
+
+// A transform_param mean_file: as written (Caffe resolves it from the working directory),
+// else next to the prototxt.
+std::string resolve_mean_file(const std::string& f, const std::string& model_file) {
+  if (file_exists(f) || fs::path(f).is_absolute()) return f;
+  std::string alt = (fs::path(model_file).parent_path() / f).string();
+  return file_exists(alt) ? alt : f;
+}
+
+Tensor load_image_for(const std::string& path, const ModelInput& mi, const ImageArgs& a,
+                      const Graph& g, const std::string& model_file, std::string* note) {
   ImagePreprocess pre;
   std::string layout = lower(a.layout);
   if (layout.empty()) layout = (mi.layout == "NHWC" ? "nhwc" : "nchw");
@@ -123,19 +157,84 @@ Tensor load_image_for(const std::string& path, const ModelInput& mi, const Image
     pre.width = static_cast<int>(mi.shape[wdim]);
     pre.height = static_cast<int>(mi.shape[hdim]);
   }
+  // Caffe: BGR by convention, and the input layer's transform_param, unless flags override.
+  const bool caffe_bgr = meta(g, "image.channel_order") == "BGR";
+  const bool tp = has_transform(g, mi);
   if (a.channels)
     pre.channels = a.channels;
   else if (known(cdim) && (mi.shape[cdim] == 1 || mi.shape[cdim] == 3))
     pre.channels = static_cast<int>(mi.shape[cdim]);
-  pre.bgr = a.bgr;
+  else if (tp && meta(g, "caffe.transform.force_color") == "1")
+    pre.channels = 3;
+  else if (tp && meta(g, "caffe.transform.force_gray") == "1")
+    pre.channels = 1;
+  pre.bgr = a.bgr || (caffe_bgr && !a.rgb);
   pre.divide = a.divide;
-  pre.mean = parse_floats(a.mean, "mean");
-  pre.scale = parse_floats(a.scale, "scale");
+  std::vector<float> mean = parse_floats(a.mean, "mean");
+  std::vector<float> scale = parse_floats(a.scale, "scale");
+  std::string mean_file = a.mean_file;
+  std::string scale_from = scale.empty() ? "" : " (--scale)";
+  std::string mean_from = mean.empty() ? "" : " (--mean)";
+  if (!mean.empty() && !mean_file.empty())
+    throw Error("give --mean or --mean-file, not both", {}, {}, "mean-file");
+  if (!mean_file.empty()) mean_from = " (--mean-file)";
+  if (tp && scale.empty() && !meta(g, "caffe.transform.scale").empty()) {
+    scale = parse_floats(meta(g, "caffe.transform.scale"), "caffe.transform.scale");
+    scale_from = " (transform_param)";
+  }
+  if (tp && mean.empty() && mean_file.empty()) {
+    if (!meta(g, "caffe.transform.mean_value").empty()) {
+      mean = parse_floats(meta(g, "caffe.transform.mean_value"), "caffe.transform.mean_value");
+      mean_from = " (transform_param)";
+    } else if (!meta(g, "caffe.transform.mean_file").empty()) {
+      mean_file = resolve_mean_file(meta(g, "caffe.transform.mean_file"), model_file);
+      mean_from = " (transform_param)";
+    }
+  }
+  Tensor t;
+  std::string mean_text = mean.empty() ? "none" : floats_str(mean);
   try {
-    return load_image(path, pre);
+    if (mean_file.empty()) {
+      pre.mean = mean;
+      pre.scale = scale;
+      t = load_image(path, pre);
+    } else {
+      if (!file_exists(mean_file)) throw Error("mean file not found", mean_file, {}, "mean-file");
+      Tensor m;
+      try {
+        m = read_caffe_mean(mean_file);
+      } catch (const Error& e) {
+        throw e.with_file(mean_file);
+      }
+      Tensor img = load_image(path, pre);
+      try {
+        t = subtract_mean_image(img, m, scale, pre.nchw);
+      } catch (const Error& e) {
+        throw e.with_file(mean_file);
+      }
+      mean_text = "image " + mean_file + " " + shape_str(m.shape());
+      const int64_t h = t.dim(pre.nchw ? 2 : 1), w = t.dim(pre.nchw ? 3 : 2);
+      if (m.dim(1) != h || m.dim(2) != w) mean_text += " center-cropped";
+    }
   } catch (const Error& e) {
+    if (!e.file().empty()) throw;
     throw e.with_file(path);
   }
+  if (note) {
+    const int64_t c = t.dim(pre.nchw ? 1 : 3);
+    std::string order = c == 1 ? "grey" : pre.bgr ? "BGR" : "RGB";
+    if (c != 1 && pre.bgr && !a.bgr) order += " (Caffe default; --rgb for RGB)";
+    char div[32];
+    std::snprintf(div, sizeof div, "%g", static_cast<double>(pre.divide));
+    *note = "preprocess " + mi.source_name + " <- " + path + ": order " + order + ", divide " +
+            div + ", mean " + mean_text + mean_from + ", scale " +
+            (scale.empty() ? std::string("1") : floats_str(scale)) + scale_from + ", layout " +
+            (pre.nchw ? "NCHW " : "NHWC ") + shape_str(t.shape());
+    if (tp && !meta(g, "caffe.transform.crop_size").empty())
+      *note += " (transform_param crop_size " + meta(g, "caffe.transform.crop_size") +
+               ": the image is resized to the input size, the mean center-cropped)";
+  }
+  return t;
 }
 
 Graph import_with(const std::vector<std::string>& files, const ImportOptions& o) {
@@ -143,9 +242,11 @@ Graph import_with(const std::vector<std::string>& files, const ImportOptions& o)
 }
 
 // Marks the dims the importer filled in (they change with ImportOptions::default_dim).
-void detect_dynamic(const std::vector<std::string>& files, std::vector<ModelInput>& inputs) {
+void detect_dynamic(const std::vector<std::string>& files, std::vector<ModelInput>& inputs,
+                    const std::map<std::string, Shape>& explicit_shapes) {
   ImportOptions o;
   o.default_dim = 3;
+  o.input_shapes = explicit_shapes;
   std::vector<ModelInput> other = model_inputs(import_with(files, o));
   for (auto& mi : inputs) {
     mi.dynamic.assign(mi.shape.size(), false);
@@ -169,6 +270,33 @@ InputArg parse_input_arg(const std::string& spec) {
   return {spec.substr(0, first), spec.substr(first + 1)};
 }
 
+std::pair<std::string, Shape> parse_shape_arg(const std::string& spec) {
+  auto bad = [&](const std::string& why) {
+    return Error("--shape expects NAME=D1,D2,... or D1,D2,... (e.g. data=1,3,224,224), got '" +
+                     spec + "': " + why,
+                 {}, {}, "shape");
+  };
+  std::string name, dims = spec;
+  if (size_t eq = spec.rfind('='); eq != std::string::npos) {
+    name = spec.substr(0, eq);
+    dims = spec.substr(eq + 1);
+    if (name.empty()) throw bad("empty name before '='");
+  }
+  if (dims.empty()) throw bad("no dimensions");
+  Shape shape;
+  std::stringstream ss(dims);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+    std::string d = b == std::string::npos ? "" : item.substr(b, e - b + 1);
+    if (d.empty() || d.size() > 12 || d.find_first_not_of("0123456789") != std::string::npos)
+      throw bad("'" + item + "' is not a dimension (an integer >= 0)");
+    shape.push_back(std::stoll(d));
+  }
+  if (dims.back() == ',') throw bad("trailing ','");
+  return {name, shape};
+}
+
 bool is_image_file(const std::string& path) {
   static const std::set<std::string> exts = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga",
                                              ".ppm", ".pgm",  ".pnm", ".psd", ".hdr", ".pic"};
@@ -177,7 +305,16 @@ bool is_image_file(const std::string& path) {
 
 void ImageArgs::add_to(CLI::App& app) {
   app.add_option("--size", size, "image inputs: resize to WxH (default: the model input's size)");
-  app.add_flag("--bgr", bgr, "image inputs: reorder RGB to BGR");
+  auto* bgr_flag = app.add_flag(
+      "--bgr", bgr, "image inputs: reorder RGB to BGR (the default for Caffe models)");
+  app.add_flag("--rgb", rgb, "image inputs: keep RGB order, also for Caffe models")
+      ->excludes(bgr_flag);
+  app.add_option("--mean-file", mean_file,
+                 "image inputs: subtract a Caffe mean image (.binaryproto, C x H x W) per pixel, "
+                 "after --divide and before --scale; its H, W must equal the input's or be "
+                 "larger (center-cropped, like Caffe's TEST-phase crop). A Caffe input layer's "
+                 "transform_param (scale, mean_value, mean_file, force_color) applies by "
+                 "default; these flags override it");
   app.add_option("--mean", mean, "image inputs: subtract a or a,b,c (after --divide)");
   app.add_option("--scale", scale, "image inputs: multiply by s or a,b,c (after --mean)");
   app.add_option("--divide", divide, "image inputs: divide pixel values 0..255 first (e.g. 255)");
@@ -191,6 +328,12 @@ void ImageArgs::add_to(CLI::App& app) {
 void InputArgs::add_to(CLI::App& app) {
   app.add_option("-i,--input", specs,
                  "NAME=FILE or FILE (.npy, .npz or an image); repeat for several inputs")
+      ->allow_extra_args(false);
+  app.add_option("--shape", shapes,
+                 "NAME=D1,D2,... or D1,D2,... (single-input model): import the model with this "
+                 "input shape, e.g. another batch size or image size; may change dims the model "
+                 "fixes (without --shape, an input whose fixed dims differ is an error). Keras "
+                 "models accept it only for their open (None) dims; repeat for several inputs")
       ->allow_extra_args(false);
   image.add_to(app);
 }
@@ -239,9 +382,49 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
   pm.graph = import_with(files, {});
   pm.inputs = model_inputs(pm.graph);
   const std::string model = files.front();
+
+  // 0. --shape overrides, keyed by the source names the importers use.
+  std::map<std::string, Shape> explicit_shapes;
+  for (const auto& spec : args.shapes) {
+    auto [name, shape] = parse_shape_arg(spec);
+    int k = -1;
+    if (name.empty()) {
+      if (pm.inputs.size() != 1)
+        throw Error("--shape without a NAME needs a single-input model (its inputs: " +
+                        input_names(pm.inputs) + ")",
+                    model, {}, "shape");
+      k = 0;
+    } else {
+      k = find_input(pm.inputs, name);
+      if (k < 0)
+        throw Error("--shape: the model has no input named '" + name + "' (its inputs: " +
+                        input_names(pm.inputs) + ")",
+                    model, {}, "shape");
+    }
+    const ModelInput& mi = pm.inputs[static_cast<size_t>(k)];
+    if (shape.size() != mi.shape.size())
+      throw Error("--shape " + shape_str(shape) + " for input '" + mi.source_name + "' has rank " +
+                      std::to_string(shape.size()) + ", the model's input " +
+                      shape_str(mi.shape) + " has rank " + std::to_string(mi.shape.size()),
+                  model, {}, "shape");
+    if (explicit_shapes.count(mi.source_name))
+      throw Error("--shape is given twice for input '" + mi.source_name + "'", model, {}, "shape");
+    explicit_shapes[mi.source_name] = shape;
+  }
+  if (!explicit_shapes.empty()) {
+    ImportOptions o;
+    o.input_shapes = explicit_shapes;
+    try {
+      pm.graph = import_with(files, o);
+    } catch (const Error& e) {
+      throw Error("the model cannot be imported with --shape: " + e.message(), e.file(),
+                  e.node(), "shape");
+    }
+    pm.inputs = model_inputs(pm.graph);
+  }
   bool dynamic_known = false;
   auto ensure_dynamic = [&] {
-    if (!dynamic_known) detect_dynamic(files, pm.inputs);
+    if (!dynamic_known) detect_dynamic(files, pm.inputs, explicit_shapes);
     dynamic_known = true;
   };
 
@@ -309,7 +492,10 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
   for (auto& g : given) {
     if (g.image.empty()) continue;
     if (args.image.size.empty()) ensure_dynamic();  // a free H/W is not a size to resize to
-    g.tensor = load_image_for(g.image, pm.inputs[static_cast<size_t>(g.input)], args.image);
+    std::string note;
+    g.tensor = load_image_for(g.image, pm.inputs[static_cast<size_t>(g.input)], args.image,
+                              pm.graph, model, &note);
+    pm.notes.push_back(note);
   }
 
   // 3. Shapes: a given shape may differ from the model's only in dynamic dims.
@@ -319,18 +505,27 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
     if (g.tensor.shape() == mi.shape) continue;
     ensure_dynamic();
     bool ok = g.tensor.rank() == static_cast<int>(mi.shape.size());
-    for (size_t d = 0; ok && d < mi.shape.size(); ++d)
+    std::string which;
+    for (size_t d = 0; ok && d < mi.shape.size(); ++d) {
       ok = g.tensor.shape()[d] == mi.shape[d] || mi.dynamic[d];
+      if (!ok)
+        which = ": dim " + std::to_string(d) + " is fixed at " + std::to_string(mi.shape[d]) +
+                (explicit_shapes.count(mi.source_name)
+                     ? std::string(" by --shape")
+                     : " (give --shape " + mi.source_name +
+                           "=... to import the model at another shape)");
+    }
     if (!ok)
       throw Error("input '" + mi.source_name + "' has shape " + shape_str(g.tensor.shape()) +
-                      ", the model expects " + dims_str(mi.shape, mi.dynamic) +
+                      ", the model expects " + dims_str(mi.shape, mi.dynamic) + which +
                       (g.image.empty() ? "" : " (set --size/--layout/--channels)"),
                   g.path, {}, "input");
     overrides[mi.source_name] = g.tensor.shape();
   }
   if (!overrides.empty()) {
     ImportOptions o;
-    o.input_shapes = overrides;
+    o.input_shapes = explicit_shapes;
+    for (const auto& [n, sh] : overrides) o.input_shapes[n] = sh;
     pm.graph = import_with(files, o);
     std::vector<ModelInput> again = model_inputs(pm.graph);
     for (auto& g : given) {

@@ -36,7 +36,9 @@ bool is_image_file(const std::string& path);
 /// Image preprocessing flags (see anvil/image.h), shared by run, bench and verify.
 struct ImageArgs {
   std::string size;    // "WxH"
-  bool bgr = false;
+  bool bgr = false;      // --bgr (the default for Caffe models)
+  bool rgb = false;      // --rgb: keep RGB even for a Caffe model
+  std::string mean_file; // Caffe .binaryproto mean image (C, H, W), subtracted per pixel
   std::string mean;    // "a" or "a,b,c"
   std::string scale;   // "s" or "a,b,c"
   float divide = 1.0f;
@@ -48,6 +50,7 @@ struct ImageArgs {
 /// Input flags shared by run, bench and verify: --input (repeatable) and the image flags.
 struct InputArgs {
   std::vector<std::string> specs;
+  std::vector<std::string> shapes;  // --shape NAME=D1,D2,... or D1,D2,... (single input)
   ImageArgs image;
   void add_to(CLI::App& app);
 };
@@ -72,11 +75,21 @@ struct PreparedModel {
   Graph graph;
   std::vector<ModelInput> inputs;
   std::map<std::string, Tensor> feed;  // keyed by canonical input name
+  std::vector<std::string> notes;      // one line per image input: the preprocessing applied
 };
 
-/// Imports `files`, reads the inputs named by `args` (.npy, .npz, images), and re-imports
-/// with the inputs' shapes when they differ from the model's only in dynamic dimensions
-/// (e.g. a batch of 8 for a model with a free batch dimension). With `random_fill`, inputs
+/// Parses one --shape value: "NAME=D1,D2,..." or "D1,D2,..." (name empty). Dims are
+/// integers >= 0. Throws anvil::Error (field "shape") naming --shape on bad syntax.
+std::pair<std::string, Shape> parse_shape_arg(const std::string& spec);
+
+/// Imports `files` (with the --shape overrides, which may change any dimension: the graph is
+/// imported at that shape), reads the inputs named by `args` (.npy, .npz, images), and
+/// re-imports with the inputs' shapes when they differ from the model's only in dynamic
+/// dimensions (e.g. a batch of 8 for a model with a free batch dimension); a fixed dimension
+/// that differs is an error naming the input and dimension (give --shape to override it).
+/// Image inputs of a Caffe model get BGR order and its input layer's transform_param
+/// (scale, mean_value, mean_file, force_color/gray) unless flags say otherwise; `notes`
+/// says what each image got. With `random_fill`, inputs
 /// not given are filled with seeded random values (uniform [0, 1) floats, zero integers);
 /// otherwise every input must be given. Throws anvil::Error naming the file and field.
 PreparedModel prepare_model(const std::vector<std::string>& files, const InputArgs& args,

@@ -119,6 +119,7 @@ int bench_main(int argc, char** argv) {
     for (const auto& mi : inputs)
       ins.push_back({{"name", mi.source_name}, {"shape", mi.shape}, {"dtype", numpy_dtype_name(mi.dtype)}});
     j["inputs"] = ins;
+    j["preprocess"] = pm.notes;
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("model     %s\n", files.front().c_str());
@@ -126,6 +127,7 @@ int bench_main(int argc, char** argv) {
       std::printf("input     %s %s %s%s\n", mi.source_name.c_str(), shape_str(mi.shape).c_str(),
                   numpy_dtype_name(mi.dtype).c_str(),
                   in.specs.empty() ? " (random)" : "");
+    for (const auto& note : pm.notes) std::printf("%s\n", note.c_str());
     std::printf("backend   %s, %d thread%s\n", backend.c_str(), threads, threads == 1 ? "" : "s");
     std::printf("load      %.2f ms (import + inputs)\ncompile   %.2f ms\n", load_ms, session.compile_ms());
     std::printf("latency   min %.3f ms  median %.3f ms  mean %.3f ms  max %.3f ms  (%d runs, %d warmup)\n",

@@ -1,5 +1,5 @@
 // anvil run MODEL [MORE_FILES...] [--input NAME=FILE]... [--output NAME]... [--output-dir DIR]
-//           [--backend B] [--threads N] [image flags]
+//           [--shape NAME=D1,D2,...]... [--backend B] [--threads N] [image flags]
 // Writes DIR/<sanitized source name>.npy for every model output (or each --output), in the
 // source framework's layout, and prints one line per file (+ top-5 classes of 2-D outputs).
 #include <algorithm>
@@ -25,7 +25,12 @@ std::string default_backend() {
 }
 
 int run_main(int argc, char** argv) {
-  CLI::App app{"Run a model on inputs and write every output (or any tensor) as a .npy file.",
+  CLI::App app{"Run a model on inputs and write every output (or any tensor) as a .npy file.\n"
+               "--shape NAME=D1,D2,... imports the model at another input shape (batch, image "
+               "size), also over dims the model fixes (e.g. a Caffe deploy's batch). Image inputs "
+               "of Caffe models are fed BGR (--rgb to override) with the input layer's "
+               "transform_param (scale, mean_value, mean_file) unless --mean/--mean-file/--scale "
+               "say otherwise; a line 'preprocess ...' tells what was applied.",
                "anvil run"};
   std::vector<std::string> files;
   InputArgs in;
@@ -49,6 +54,7 @@ int run_main(int argc, char** argv) {
 
   find_backend(backend);  // fail early, listing the backends that exist
   PreparedModel pm = prepare_model(files, in, /*random_fill=*/false);
+  for (const auto& note : pm.notes) std::printf("%s\n", note.c_str());
 
   // Unique fetch list, as asked.
   std::vector<std::string> fetch;

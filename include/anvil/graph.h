@@ -87,6 +87,9 @@ class Graph {
   std::vector<Node> nodes;
   std::vector<int> inputs;   // value indices fed at run time
   std::vector<int> outputs;  // value indices returned by default
+  /// Model-level facts importers record for tools, e.g. "image.channel_order" = "BGR"
+  /// (Caffe), "caffe.transform.scale" (an input layer's transform_param). Free-form strings.
+  std::map<std::string, std::string> metadata;
 
   /// Adds a graph input; returns the value index.
   int add_input(const std::string& name, DType dtype, const Shape& shape);

@@ -32,6 +32,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -52,6 +54,16 @@ constexpr size_t kMaxCaffemodelBytes = size_t{2047} << 20;
 struct Problem {
   std::string type, layer, field, reason;
 };
+
+// A float as the shortest text that reads back the same float.
+std::string fmt_float(float f) {
+  char buf[32];
+  for (int prec = 6; prec <= 9; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, static_cast<double>(f));
+    if (std::strtof(buf, nullptr) == f) break;
+  }
+  return buf;
+}
 
 std::string ints_str(const std::vector<int64_t>& v) {
   std::string s = "(";
@@ -415,6 +427,7 @@ Graph CaffeBuilder::build() {
   g_.name = def_.name();
   g_.framework = "caffe";
   g_.source_file = file_;
+  g_.metadata["image.channel_order"] = "BGR";  // Caffe models are trained on BGR images
 
   // Weights by layer name (the last layer of a name wins, as in CopyTrainedLayersFrom).
   if (weights_net_)
@@ -627,6 +640,21 @@ void CaffeBuilder::convert_input(Layer& L) {
     used_names_.insert(vn);
     int v = g_.add_input(vn, DType::f32, s);
     L.tops[static_cast<size_t>(i)] = v;
+  }
+  // An input layer's transform_param (Caffe's DataTransformer), for tools that feed images.
+  if (L.p->has_transform_param() && !g_.metadata.count("caffe.transform.inputs")) {
+    const auto& tp = L.p->transform_param();
+    std::string tops, means;
+    for (int i = 0; i < nt; ++i) tops += (i ? "," : "") + L.p->top(i);
+    for (float m : tp.mean_value()) means += (means.empty() ? "" : ",") + fmt_float(m);
+    auto& md = g_.metadata;
+    md["caffe.transform.inputs"] = tops;
+    if (tp.has_scale()) md["caffe.transform.scale"] = fmt_float(tp.scale());
+    if (!means.empty()) md["caffe.transform.mean_value"] = means;
+    if (tp.has_mean_file()) md["caffe.transform.mean_file"] = tp.mean_file();
+    if (tp.crop_size()) md["caffe.transform.crop_size"] = std::to_string(tp.crop_size());
+    if (tp.force_color()) md["caffe.transform.force_color"] = "1";
+    if (tp.force_gray()) md["caffe.transform.force_gray"] = "1";
   }
 }
 
