@@ -77,6 +77,19 @@ struct Node {
   bool dead = false;      // marked by passes, removed by Graph::compact()
 };
 
+/// One layer of the source model as the source framework itself describes it (filled by the
+/// Keras and Caffe importers, for summaries that match the framework's own, e.g. Keras's
+/// model.summary()). Parameter counts are the framework's: the numbers it stores for the layer.
+struct SourceLayer {
+  std::string name;                  // layer name in the source
+  std::string type;                  // layer class / type ("Conv2D", "Convolution", ...)
+  std::vector<std::string> outputs;  // output tensor / top blob names in the source
+  std::vector<Shape> output_shapes;  // per output, in the source layout; -1 = free dim (None)
+  std::string shape_text;            // when not empty, shown instead (e.g. Keras's "multiple")
+  int64_t trainable_params = 0;
+  int64_t non_trainable_params = 0;
+};
+
 /// A graph: values, nodes in topological order, graph inputs and outputs.
 class Graph {
  public:
@@ -87,6 +100,8 @@ class Graph {
   std::vector<Node> nodes;
   std::vector<int> inputs;   // value indices fed at run time
   std::vector<int> outputs;  // value indices returned by default
+  /// The source model's layers in the source's order (empty: no such record, e.g. ONNX).
+  std::vector<SourceLayer> source_layers;
   /// Model-level facts importers record for tools, e.g. "image.channel_order" = "BGR"
   /// (Caffe), "caffe.transform.scale" (an input layer's transform_param). Free-form strings.
   std::map<std::string, std::string> metadata;

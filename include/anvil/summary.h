@@ -13,6 +13,11 @@ struct SummaryOptions {
 };
 
 /// The table as text (fixed-width columns, ends with "Total params: N").
+/// When the importer recorded Graph::source_layers (Keras, Caffe) and constants are not asked
+/// for, the table has one row per source layer in the framework's own terms instead: Keras's
+/// model.summary() layout ("Layer (type)", "Output Shape" with None for the batch, "Param #",
+/// then Total / Trainable / Non-trainable params with thousands separators), or for Caffe the
+/// layer (type), top blob(s), NCHW shape(s) and the numbers stored in its blobs.
 std::string summary(const Graph& g, const SummaryOptions& options = {});
 
 /// Number of parameters (elements of constant inputs) of a node.

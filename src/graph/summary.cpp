@@ -1,4 +1,5 @@
-// summary(): a Keras-like table, one row per node, to check shapes against the source model.
+// summary(): one row per source layer in the framework's own terms (Graph::source_layers), or
+// else a Keras-like table with one row per node, to check shapes against the source model.
 #include "anvil/summary.h"
 
 #include <algorithm>
@@ -54,6 +55,117 @@ std::string pads_cell(const Node& n) {
 // axes, sizes, and scalar bounds such as Clip's min/max) do not, as in Keras's model.summary().
 bool is_parameter(const Value& v) { return v.is_constant() && is_float(v.dtype) && !v.shape.empty(); }
 
+// ---- one row per source layer (Graph::source_layers) ----
+
+std::string with_commas(int64_t n) {  // Python's '{:,}'
+  std::string d = std::to_string(n < 0 ? -n : n), r;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (i > 0 && (d.size() - i) % 3 == 0) r += ',';
+    r += d[i];
+  }
+  return (n < 0 ? "-" : "") + r;
+}
+
+std::string dims_text(const Shape& s, bool keras_tuple) {
+  std::string t = "(";
+  for (size_t k = 0; k < s.size(); ++k) t += (k ? ", " : "") + (s[k] < 0 ? std::string("None") : std::to_string(s[k]));
+  return t + (keras_tuple && s.size() == 1 ? ",)" : ")");
+}
+
+// Keras's model.summary() (Keras 2 / tf.keras layout: "Layer (type)", "Output Shape",
+// "Param #" at columns of at least 29, 26 and 10 characters, rows between "_" lines, totals
+// with thousands separators).
+std::string keras_table(const Graph& g) {
+  using Row = std::vector<std::string>;
+  std::vector<Row> rows;
+  int64_t trainable = 0, non_trainable = 0;
+  for (const SourceLayer& l : g.source_layers) {
+    std::string shape = l.shape_text;
+    if (shape.empty()) {
+      if (l.output_shapes.size() == 1) {
+        shape = dims_text(l.output_shapes[0], true);
+      } else {
+        shape = "[";
+        for (size_t k = 0; k < l.output_shapes.size(); ++k) shape += (k ? ", " : "") + dims_text(l.output_shapes[k], true);
+        shape += "]";
+      }
+    }
+    rows.push_back({l.name + " (" + l.type + ")", shape, std::to_string(l.trainable_params + l.non_trainable_params)});
+    trainable += l.trainable_params;
+    non_trainable += l.non_trainable_params;
+  }
+  std::vector<size_t> width{29, 26, 10};
+  for (const auto& r : rows)
+    for (size_t c = 0; c + 1 < r.size(); ++c) width[c] = std::max(width[c], r[c].size() + 1);
+  width[2] = std::max(width[2], std::string("Param #").size());
+  for (const auto& r : rows) width[2] = std::max(width[2], r[2].size());
+  size_t line_length = width[0] + width[1] + width[2];
+  auto line = [&](const Row& r) {
+    std::string s;
+    for (size_t c = 0; c < r.size(); ++c) s += r[c] + std::string(width[c] - std::min(width[c], r[c].size()), ' ');
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s + "\n";
+  };
+  std::string out = "Model: \"" + (g.name.empty() ? std::string("model") : g.name) + "\"\n";
+  out += std::string(line_length, '_') + "\n";
+  out += line({"Layer (type)", "Output Shape", "Param #"});
+  out += std::string(line_length, '=') + "\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    out += line(rows[i]);
+    out += std::string(line_length, i + 1 == rows.size() ? '=' : '_') + "\n";
+  }
+  if (rows.empty()) out += std::string(line_length, '=') + "\n";
+  out += "Total params: " + with_commas(trainable + non_trainable) + "\n";
+  out += "Trainable params: " + with_commas(trainable) + "\n";
+  out += "Non-trainable params: " + with_commas(non_trainable) + "\n";
+  out += std::string(line_length, '_') + "\n";
+  return out;
+}
+
+// Other frameworks (Caffe): layer name and type, top blob(s), their shapes in the source's own
+// layout (Caffe: NCHW) and the numbers the framework stores for the layer.
+std::string source_table(const Graph& g) {
+  using Row = std::vector<std::string>;
+  const Row header{"Layer (type)", "Top blob(s)", "Output shape", "Params"};
+  std::vector<Row> rows;
+  int64_t total = 0;
+  for (const SourceLayer& l : g.source_layers) {
+    std::string tops, shapes;
+    for (size_t k = 0; k < l.outputs.size(); ++k) tops += (k ? ", " : "") + l.outputs[k];
+    if (!l.shape_text.empty()) shapes = l.shape_text;
+    else
+      for (size_t k = 0; k < l.output_shapes.size(); ++k) shapes += (k ? ", " : "") + dims_text(l.output_shapes[k], false);
+    int64_t n = l.trainable_params + l.non_trainable_params;
+    total += n;
+    rows.push_back({l.name + " (" + l.type + ")", tops, shapes, std::to_string(n)});
+  }
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const auto& r : rows)
+    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+  auto line = [&](const Row& r) {
+    std::string s;
+    for (size_t c = 0; c < r.size(); ++c) {
+      std::string pad(width[c] - r[c].size(), ' ');
+      s += c + 1 == r.size() ? pad + r[c] : r[c] + pad;
+      if (c + 1 < r.size()) s += "  ";
+    }
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    return s + "\n";
+  };
+  size_t total_width = 2 * (width.size() - 1);
+  for (size_t w : width) total_width += w;
+  std::string out = "Model: " + (g.name.empty() ? std::string("(unnamed)") : g.name);
+  if (!g.framework.empty()) out += " (" + g.framework + ")";
+  out += "\n" + std::string(total_width, '=') + "\n";
+  out += line(header);
+  out += std::string(total_width, '-') + "\n";
+  for (const auto& r : rows) out += line(r);
+  out += std::string(total_width, '=') + "\n";
+  out += "Total params: " + std::to_string(total) + "\n";
+  return out;
+}
+
 }  // namespace
 
 int64_t node_parameter_count(const Graph& g, const Node& n) {
@@ -68,6 +180,9 @@ int64_t node_parameter_count(const Graph& g, const Node& n) {
 }
 
 std::string summary(const Graph& g, const SummaryOptions& options) {
+  // The source framework's own view, one row per source layer, when the importer recorded it.
+  if (!g.source_layers.empty() && !options.show_constants)
+    return g.framework == "keras" ? keras_table(g) : source_table(g);
   using Row = std::vector<std::string>;
   std::vector<Row> rows;
   const Row header{"Layer (source name)", "Op", "Output shape", "Padding", "Params"};

@@ -31,9 +31,13 @@ expect_ok summary "$K/digits_cnn.h5"
 expect_contains "$TMP/out" "format keras"
 expect_contains "$TMP/out" "conv1"
 expect_contains "$TMP/out" "bn1"
-expect_contains "$TMP/out" "(1, 4, 4, 8) NHWC"  # pool, in Keras's layout
-# conv1 8*9+8 = 80, bn1 4*8 = 32, conv2 16*8*9+16 = 1168, probs 2*2*16*10+10 = 650
-expect_contains "$TMP/out" "Total params: 1930"
+expect_contains "$TMP/out" "pool (MaxPooling2D)"
+expect_contains "$TMP/out" "(None, 4, 4, 8)"  # pool, in Keras's notation (batch None, NHWC)
+# conv1 8*9+8 = 80, bn1 4*8 = 32 (moving mean/variance 16 non-trainable), conv2 16*8*9+16 = 1168,
+# probs 2*2*16*10+10 = 650: as Keras 2.3.1's model.summary() prints them
+expect_contains "$TMP/out" "Total params: 1,930"
+expect_contains "$TMP/out" "Trainable params: 1,914"
+expect_contains "$TMP/out" "Non-trainable params: 16"
 
 # --- Caffe (deploy.prototxt + digits.caffemodel; in-place BatchNorm/Scale/ReLU) ---
 expect_ok run "$C/deploy.prototxt" "$C/digits.caffemodel" --input "$C/inputs/data.npy" \
@@ -51,6 +55,10 @@ expect_ok run "$C/digits.caffemodel" "$C/deploy.prototxt" --input "$C/inputs/dat
 
 expect_ok summary "$C/deploy.prototxt" "$C/digits.caffemodel"
 expect_contains "$TMP/out" "format caffe"
-expect_contains "$TMP/out" "pool1"
-expect_contains "$TMP/out" "scale1"
+expect_contains "$TMP/out" "pool1 (Pooling)"
+expect_contains "$TMP/out" "scale1 (Scale)"
+[ "$(grep -c '^scale1 ' "$TMP/out")" = 1 ] || fail "Caffe demo: Scale layer not on one row"
+# the numbers in digits.caffemodel: conv1 8*1*3*3 = 72 (no bias), bn1 mean 8 + variance 8 +
+# factor 1 = 17, scale1 8+8 = 16, conv2 16*8*9+16 = 1168, ip 10*64+10 = 650
+expect_contains "$TMP/out" "Total params: 1923"
 echo OK

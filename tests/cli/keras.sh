@@ -31,8 +31,12 @@ expect_ok summary "$FX/mobilenet_small/model.h5"
 expect_contains "$TMP/out" "format keras"
 expect_contains "$TMP/out" "b3_dw_bn"
 expect_contains "$TMP/out" "DepthwiseConv2D"
-expect_contains "$TMP/out" "(1, 8, 8, 24) NHWC"
-expect_contains "$TMP/out" "Total params: 5850"
+expect_contains "$TMP/out" "b3_dw (DepthwiseConv2D)"
+expect_contains "$TMP/out" "(None, 8, 8, 24)"  # Keras's notation: batch None, NHWC
+# as Keras's model.summary(): 13 BatchNormalization layers hold 2*272 moving statistics
+expect_contains "$TMP/out" "Total params: 5,850"
+expect_contains "$TMP/out" "Trainable params: 5,306"
+expect_contains "$TMP/out" "Non-trainable params: 544"
 
 # malformed Keras files
 size=$(stat -c %s "$FX/vgg_small/model.h5")

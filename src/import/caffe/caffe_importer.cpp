@@ -442,6 +442,17 @@ Graph CaffeBuilder::build() {
   for (const auto& [blob, ws] : writers_) reserved_.insert(blob);
 
   add_net_inputs();
+  // Source layers (for summaries): the legacy net inputs first, then one per layer.
+  for (int i = 0; i < def_.input_size(); ++i) {
+    auto it = blobs_.find(def_.input(i));
+    if (it == blobs_.end()) continue;
+    SourceLayer sl;
+    sl.name = def_.input(i);
+    sl.type = "Input";
+    sl.outputs = {def_.input(i)};
+    sl.output_shapes = {shape_of(it->second)};
+    g_.source_layers.push_back(std::move(sl));
+  }
 
   std::set<std::string> available;  // Caffe's rule for net outputs
   for (int i = 0; i < def_.input_size(); ++i) available.insert(def_.input(i));
@@ -519,6 +530,32 @@ Graph CaffeBuilder::build() {
         blobs_[lp->top(static_cast<int>(i))] = L.tops[i];
         failed_blobs_.erase(lp->top(static_cast<int>(i)));
       }
+      // What Caffe stores for the layer: its tops (shapes NCHW, as Caffe's blobs) and the
+      // numbers in its parameter blobs (BatchNorm: mean, variance and the scale factor); a
+      // blob with lr_mult 0 (and every BatchNorm blob) is not learned.
+      SourceLayer sl;
+      sl.name = L.name;
+      sl.type = L.type;
+      for (size_t i = 0; i < L.tops.size(); ++i) {
+        sl.outputs.push_back(lp->top(static_cast<int>(i)));
+        sl.output_shapes.push_back(shape_of(L.tops[i]));
+      }
+      for (int i = 0; i < blob_count(L); ++i) {
+        const pb::BlobProto& b = L.w->blobs(i);
+        int64_t n = std::max<int64_t>(b.data_size(), b.double_data_size());
+        if (n == 0) {
+          Shape bs;
+          if (b.has_shape())
+            for (int64_t d : b.shape().dim()) bs.push_back(d);
+          else if (b.has_num() || b.has_channels() || b.has_height() || b.has_width())
+            bs = {b.num(), b.channels(), b.height(), b.width()};
+          if (!bs.empty()) n = numel_of(bs);
+        }
+        bool frozen = L.type == "BatchNorm" || (i < lp->param_size() && lp->param(i).has_lr_mult() &&
+                                                lp->param(i).lr_mult() == 0.0f);
+        (frozen ? sl.non_trainable_params : sl.trainable_params) += n;
+      }
+      g_.source_layers.push_back(std::move(sl));
     } catch (const LayerError& e) {
       problems_.push_back({L.type, L.name, e.field, e.message});
       mark_failed();

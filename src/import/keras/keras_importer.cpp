@@ -432,6 +432,16 @@ class Translator {
 
   std::vector<Unsupported> unsupported;
 
+  /// What Keras's model.summary() says of each layer (keyed by prefix + layer name): filled
+  /// per layer call, turned into Graph::source_layers by the top-level run_model.
+  struct LayerRecord {
+    std::string type;
+    std::vector<Shape> shapes;  // Keras layout, -1 = None
+    bool multiple = false;      // calls with different output shapes: Keras says "multiple"
+    int64_t trainable = 0, non_trainable = 0;
+  };
+  std::map<std::string, LayerRecord> records;
+
   /// Translates model `m`; `bound` gives values for its inputs (nested models), else graph
   /// inputs are created. `prefix` prefixes layer names of nested models.
   std::vector<KT> run_model(const ModelDef& m, const std::vector<KT>* bound, const std::string& prefix,
@@ -629,6 +639,69 @@ class Translator {
                   w_.file(), cur_.name, "weights");
   }
 
+  // ---- source-layer records (for summaries) ----
+  std::set<std::string> counted_paths_;  // weight paths already counted (shared layers)
+  int64_t acc_trainable_ = 0, acc_non_trainable_ = 0;  // running totals over leaf layers
+  int frozen_ = 0;          // > 0 inside a nested model with trainable: false
+  bool batch_free_ = true;  // the batch dimension is None in the model's inputs
+  static bool non_trainable_weight_name(const std::string& n) {
+    auto ends = [&](const char* suf) {
+      std::string t(suf);
+      return n.size() >= t.size() && n.compare(n.size() - t.size(), t.size(), t) == 0;
+    };
+    return ends("moving_mean") || ends("moving_variance") || ends("running_mean") || ends("running_std");
+  }
+  /// Counts the weights of the current (leaf) layer call as Keras does: every weight the layer
+  /// holds (the file stores exactly those), moving statistics non-trainable, all of them when
+  /// the layer (or an enclosing model) has trainable: false. A shared layer counts once.
+  void count_layer_weights(LayerRecord& r) {
+    std::string key;
+    for (const auto& p : cur_.wpath) key += p + "/";
+    if (!counted_paths_.insert(key).second) return;
+    if (!weights_loaded_) {
+      // the layer's translation read no weights: a weightless layer (whose empty weight_names
+      // list HDF5 may store untyped) unless the file has some for it
+      try {
+        load_weights();
+      } catch (const Error&) {
+        weights_.clear();
+        weights_loaded_ = true;
+        return;
+      }
+    }
+    bool frozen = frozen_ > 0 || (C().contains("trainable") && C()["trainable"].is_boolean() &&
+                                  !C()["trainable"].get<bool>());
+    for (size_t k = 0; k < weights_.size(); ++k) {
+      const NamedWeight& w = weights_[k];
+      int64_t n = w.value.numel();
+      bool nt = frozen || non_trainable_weight_name(w.name) ||
+                (w.name.empty() && cur_.layer->cls == "BatchNormalization" && k + 2 >= weights_.size());
+      (nt ? r.non_trainable : r.trainable) += n;
+      (nt ? acc_non_trainable_ : acc_trainable_) += n;
+    }
+  }
+  void record_shapes(LayerRecord& r, const std::vector<KT>& outs, bool first) {
+    std::vector<Shape> shapes;
+    for (const auto& o : outs) {
+      Shape sh = src_shape(o);
+      if (batch_free_ && !sh.empty()) sh[0] = -1;
+      shapes.push_back(sh);
+    }
+    if (first) r.shapes = shapes;
+    else if (shapes != r.shapes) r.multiple = true;
+  }
+  std::string keras_shape_text(const Shape& s) const {
+    std::string t = "(";
+    for (size_t k = 0; k < s.size(); ++k) t += (k ? ", " : "") + (s[k] < 0 ? std::string("None") : std::to_string(s[k]));
+    return t + (s.size() == 1 ? ",)" : ")");
+  }
+
+ public:
+  /// Graph::source_layers for top-level model `m` (Keras's model.layers order; a Sequential
+  /// model does not list its InputLayer, as Keras does not).
+  void fill_source_layers(const ModelDef& m, const std::vector<KT>& outs);
+
+ private:
   // ---- activations ----
   int activation(const KT& x, const std::string& act, bool final_node);
   int relu_general(int x, double max_value, bool has_max, double slope, double threshold, bool final_node);
@@ -1444,6 +1517,7 @@ std::vector<KT> Translator::run_model(const ModelDef& m, const std::vector<KT>* 
     std::string dt = c.value("dtype", json("float32")).is_string() ? c.value("dtype", std::string("float32")) : "float32";
     if (dt != "float32" && dt != "float16" && dt != "float64")
       throw Error("input dtype '" + dt + "' is not supported", g_.source_file, l.name, "dtype");
+    if (!bis[0].is_null()) batch_free_ = false;
     int v = g_.add_input(g_.unique_name(l.name), DType::f32, shp);
     Value& val = g_.values[static_cast<size_t>(v)];
     val.prov.framework = "keras";
@@ -1519,7 +1593,18 @@ std::vector<KT> Translator::run_model(const ModelDef& m, const std::vector<KT>* 
         progress = true;
         continue;
       } else if (l.nested) {
+        int64_t t0 = acc_trainable_, n0 = acc_non_trainable_;
+        bool frozen_nested = l.config.contains("trainable") && l.config["trainable"].is_boolean() &&
+                             !l.config["trainable"].get<bool>();
+        if (frozen_nested) ++frozen_;
         outs = run_model(*l.nested, &ins, cur_.name + "/", cur_.wpath);
+        if (frozen_nested) --frozen_;
+        {
+          LayerRecord& rec = records[prefix + l.name];
+          rec.type = l.cls;
+          rec.trainable += acc_trainable_ - t0;
+          rec.non_trainable += acc_non_trainable_ - n0;
+        }
         cur_ = saved;
         cur_.layer = &l;
         cur_.name = prefix + l.name + (todo[t].node > 0 ? "@" + std::to_string(todo[t].node) : "");
@@ -1542,6 +1627,14 @@ std::vector<KT> Translator::run_model(const ModelDef& m, const std::vector<KT>* 
         if (!o.perm.empty()) val.prov.source_layout = layout_name(r, true);
         else if (r >= 3 && (l.config.value("data_format", std::string()) == "channels_first"))
           val.prov.source_layout = layout_name(r, false);
+      }
+      {
+        bool first = !records.count(prefix + l.name) || records[prefix + l.name].type.empty() ||
+                     (l.nested && records[prefix + l.name].shapes.empty());
+        LayerRecord& rec = records[prefix + l.name];
+        rec.type = l.cls;
+        if (!l.nested) count_layer_weights(rec);
+        record_shapes(rec, outs, first);
       }
       produced[{l.name, todo[t].node}] = outs;
       cur_ = saved;
@@ -1567,6 +1660,39 @@ std::vector<KT> Translator::run_model(const ModelDef& m, const std::vector<KT>* 
     outs.push_back(it->second[static_cast<size_t>(r.tensor)]);
   }
   return outs;
+}
+
+void Translator::fill_source_layers(const ModelDef& m, const std::vector<KT>&) {
+  g_.source_layers.clear();
+  for (const auto& l : m.layers) {
+    SourceLayer sl;
+    sl.name = l.name;
+    sl.type = l.cls;
+    if (l.cls == "InputLayer") {
+      if (m.cls == "Sequential") continue;
+      int v = g_.find_value(l.name);
+      for (int in : g_.inputs)
+        if (g_.values[static_cast<size_t>(in)].prov.source_name == l.name) v = in;
+      if (v < 0) continue;
+      Shape sh = g_.values[static_cast<size_t>(v)].shape;
+      if (batch_free_ && !sh.empty()) sh[0] = -1;
+      sl.outputs = {l.name};
+      sl.output_shapes = {sh};
+      // tf.keras 2.x prints an InputLayer's output shape as a list of one tuple
+      if (tf_keras_ && !keras3_) sl.shape_text = "[" + keras_shape_text(sh) + "]";
+      g_.source_layers.push_back(std::move(sl));
+      continue;
+    }
+    auto it = records.find(l.name);
+    if (it == records.end()) continue;
+    const LayerRecord& r = it->second;
+    for (size_t k = 0; k < r.shapes.size(); ++k) sl.outputs.push_back(k ? l.name + ":" + std::to_string(k) : l.name);
+    sl.output_shapes = r.shapes;
+    if (r.multiple) sl.shape_text = "multiple";
+    sl.trainable_params = r.trainable;
+    sl.non_trainable_params = r.non_trainable;
+    g_.source_layers.push_back(std::move(sl));
+  }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1709,6 +1835,7 @@ Graph import_keras(const std::vector<std::string>& files, const ImportOptions& o
   for (const auto& o : outs) {
     if (std::find(g.outputs.begin(), g.outputs.end(), o.v) == g.outputs.end()) g.outputs.push_back(o.v);
   }
+  t.fill_source_layers(*m, outs);
   return g;
 }
 
