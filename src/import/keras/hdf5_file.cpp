@@ -291,9 +291,12 @@ std::vector<std::string> H5File::attr_strings(const std::string& object, const s
   Handle type(H5Aget_type(a.get()), H5Tclose);
   Handle space(H5Aget_space(a.get()), H5Sclose);
   if (!type.ok() || !space.ok()) throw Error("cannot read attribute '" + name + "'", what_, {}, field);
+  hssize_t count = H5Sget_simple_extent_npoints(space.get());
+  // h5py writes an empty list (a layer without weights: weight_names = []) as an empty
+  // float64 array, so an empty attribute of any class is an empty list of strings.
+  if (count == 0) return {};
   if (H5Tget_class(type.get()) != H5T_STRING)
     throw Error("attribute '" + name + "' is not a string", what_, {}, field);
-  hssize_t count = H5Sget_simple_extent_npoints(space.get());
   if (count < 0 || count > 10000000) throw Error("attribute '" + name + "' has a bad size", what_, {}, field);
   std::vector<std::string> out;
   if (H5Tis_variable_str(type.get()) > 0) {
