@@ -9,6 +9,8 @@
 #include "anvil/names.h"
 #include "anvil/npy.h"
 #include "anvil/ops.h"
+#include "anvil/preprocess.h"
 #include "anvil/session.h"
 #include "anvil/summary.h"
 #include "anvil/tensor.h"
+#include "anvil/verify.h"
