@@ -518,14 +518,16 @@ TEST(KerasSummary, OneRowPerKerasLayerWithKerasParamCounts) {
   // Keras model.summary(): stem_conv 3*3*3*8 = 216, each BN 4*C, depthwise 9*C, pointwise
   // C_in*C_out, conv_preds 32*10 + 10: (216+32) + (72+32+128+64) + (144+64+256+64) +
   // (144+64+384+96) + (216+96+576+96) + (216+96+768+128) + (288+128+1024+128) + 330 = 5850
-  EXPECT_NE(s.find("Total params: 5850\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("Total params: 5,850\n"), std::string::npos) << s;  // Keras's '{:,}'
+  // moving mean + variance of the 13 BN layers: 2 * (8+8+16+16+16+16+24+24+24+24+32+32+32) = 544
+  EXPECT_NE(s.find("Non-trainable params: 544\n"), std::string::npos) << s;
   std::istringstream ls(s);
   std::string line;
   int rows = 0;
   while (std::getline(ls, line)) {
     if (line.rfind("b3_dw_bn ", 0) == 0) {
       EXPECT_NE(line.find("BatchNormalization"), std::string::npos) << line;
-      EXPECT_NE(line.find("(1, 8, 8, 24) NHWC"), std::string::npos) << line;
+      EXPECT_NE(line.find("(None, 8, 8, 24)"), std::string::npos) << line;  // Keras's notation
       EXPECT_NE(line.find(" 96"), std::string::npos) << line;  // 4 * 24
     }
     if (line.rfind("stem_pad ", 0) == 0) EXPECT_EQ(line.back(), '0') << line;  // ZeroPadding: no params
