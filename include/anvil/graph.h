@@ -88,6 +88,9 @@ struct SourceLayer {
   std::string shape_text;            // when not empty, shown instead (e.g. Keras's "multiple")
   int64_t trainable_params = 0;
   int64_t non_trainable_params = 0;
+  /// Keras's "Connected to" column ("layer[node][tensor]" per inbound tensor), filled only
+  /// for models Keras does not print as a plain chain.
+  std::vector<std::string> connected_to;
 };
 
 /// A graph: values, nodes in topological order, graph inputs and outputs.

@@ -79,6 +79,9 @@ std::string keras_table(const Graph& g) {
   using Row = std::vector<std::string>;
   std::vector<Row> rows;
   int64_t trainable = 0, non_trainable = 0;
+  bool connections = false;
+  for (const SourceLayer& l : g.source_layers) connections |= !l.connected_to.empty();
+  std::vector<size_t> row_end;  // rows.size() after each layer (a layer may take several rows)
   for (const SourceLayer& l : g.source_layers) {
     std::string shape = l.shape_text;
     if (shape.empty()) {
@@ -91,15 +94,20 @@ std::string keras_table(const Graph& g) {
       }
     }
     rows.push_back({l.name + " (" + l.type + ")", shape, std::to_string(l.trainable_params + l.non_trainable_params)});
+    if (connections) {
+      rows.back().push_back(l.connected_to.empty() ? std::string() : l.connected_to[0]);
+      for (size_t k = 1; k < l.connected_to.size(); ++k) rows.push_back({"", "", "", l.connected_to[k]});
+    }
     trainable += l.trainable_params;
     non_trainable += l.non_trainable_params;
+    row_end.push_back(rows.size());
   }
-  std::vector<size_t> width{29, 26, 10};
+  // Keras's column widths: sequential-like (65 wide) or with connections (98 wide)
+  std::vector<size_t> width = connections ? std::vector<size_t>{32, 21, 12, 33} : std::vector<size_t>{29, 26, 10};
   for (const auto& r : rows)
-    for (size_t c = 0; c + 1 < r.size(); ++c) width[c] = std::max(width[c], r[c].size() + 1);
-  width[2] = std::max(width[2], std::string("Param #").size());
-  for (const auto& r : rows) width[2] = std::max(width[2], r[2].size());
-  size_t line_length = width[0] + width[1] + width[2];
+    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size() + (c + 1 < r.size() ? 1 : 0));
+  size_t line_length = 0;
+  for (size_t w : width) line_length += w;
   auto line = [&](const Row& r) {
     std::string s;
     for (size_t c = 0; c < r.size(); ++c) s += r[c] + std::string(width[c] - std::min(width[c], r[c].size()), ' ');
@@ -108,11 +116,15 @@ std::string keras_table(const Graph& g) {
   };
   std::string out = "Model: \"" + (g.name.empty() ? std::string("model") : g.name) + "\"\n";
   out += std::string(line_length, '_') + "\n";
-  out += line({"Layer (type)", "Output Shape", "Param #"});
+  out += line(connections ? Row{"Layer (type)", "Output Shape", "Param #", "Connected to"}
+                          : Row{"Layer (type)", "Output Shape", "Param #"});
   out += std::string(line_length, '=') + "\n";
+  size_t next = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     out += line(rows[i]);
-    out += std::string(line_length, i + 1 == rows.size() ? '=' : '_') + "\n";
+    while (next < row_end.size() && row_end[next] <= i) ++next;
+    if (next < row_end.size() && row_end[next] == i + 1)
+      out += std::string(line_length, i + 1 == rows.size() ? '=' : '_') + "\n";
   }
   if (rows.empty()) out += std::string(line_length, '=') + "\n";
   out += "Total params: " + with_commas(trainable + non_trainable) + "\n";

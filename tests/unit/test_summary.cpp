@@ -299,3 +299,29 @@ TEST(SummarySource, CaffeDemoCountsTheNumbersInTheCaffemodel) {
   EXPECT_EQ(scale_rows, 1u) << s;
   EXPECT_EQ(lines.back(), "Total params: 1923");
 }
+
+TEST(SummarySource, KerasBranchingModelHasConnectedToColumn) {
+  // multi_io: image (8, 8, 3) -> conv 3x3 'valid' 4 filters -> gap; meta (5) -> meta_dense 4;
+  // join = concat(gap, meta_dense) -> probs Dense 3; gate = gap * meta_dense -> reg Dense 2.
+  // conv 3*3*3*4 + 4 = 112, meta_dense 5*4 + 4 = 24, probs 8*3 + 3 = 27, reg 4*2 + 2 = 10.
+  Graph g = import_model({fixture("tests/data/fixtures/keras/multi_io/model.h5")});
+  std::string s = summary(g);
+  auto lines = lines_of(s);
+  const std::string* hdr = row_starting(lines, "Layer (type)");
+  ASSERT_NE(hdr, nullptr) << s;
+  EXPECT_NE(hdr->find("Connected to"), std::string::npos) << s;
+  const std::string* conv = layer_row(lines, "conv", "Conv2D");
+  ASSERT_NE(conv, nullptr) << s;
+  EXPECT_NE(conv->find("(None, 6, 6, 4)"), std::string::npos) << *conv;
+  EXPECT_NE(conv->find(" 112 "), std::string::npos) << *conv;
+  EXPECT_NE(conv->find("image[0][0]"), std::string::npos) << *conv;
+  // a layer with two inbound tensors: the second on a line of its own
+  for (size_t i = 0; i + 1 < lines.size(); ++i)
+    if (lines[i].rfind("join (Concatenate)", 0) == 0) {
+      EXPECT_NE(lines[i].find("gap[0][0]"), std::string::npos) << lines[i];
+      EXPECT_EQ(lines[i + 1].find_first_not_of(' '), lines[i + 1].find("meta_dense[0][0]")) << lines[i + 1];
+    }
+  EXPECT_NE(s.find("Total params: 173\nTrainable params: 173\nNon-trainable params: 0\n"), std::string::npos) << s;
+  // a chain (the demo) has no such column, as in Keras
+  EXPECT_EQ(summary(import_model({fixture("models/demo/keras/digits_cnn.h5")})).find("Connected to"), std::string::npos);
+}

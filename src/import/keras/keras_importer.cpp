@@ -1664,10 +1664,27 @@ std::vector<KT> Translator::run_model(const ModelDef& m, const std::vector<KT>* 
 
 void Translator::fill_source_layers(const ModelDef& m, const std::vector<KT>&) {
   g_.source_layers.clear();
+  // Keras prints a "Connected to" column unless the model is sequential-like: a Sequential
+  // model, or a chain (one input; every layer called once on one tensor; no tensor used twice).
+  bool chain = m.cls == "Sequential" || m.inputs.size() == 1;
+  if (chain && m.cls != "Sequential") {
+    std::map<std::string, int> uses;
+    for (const auto& l : m.layers) {
+      if (l.cls == "InputLayer") continue;
+      if (l.calls.size() != 1 || l.calls[0].inputs.size() != 1) chain = false;
+      for (const auto& c : l.calls)
+        for (const auto& r : c.inputs)
+          if (++uses[r.layer] > 1) chain = false;
+    }
+  }
   for (const auto& l : m.layers) {
     SourceLayer sl;
     sl.name = l.name;
     sl.type = l.cls;
+    if (!chain)
+      for (const auto& c : l.calls)
+        for (const auto& r : c.inputs)
+          sl.connected_to.push_back(r.layer + "[" + std::to_string(r.node) + "][" + std::to_string(r.tensor) + "]");
     if (l.cls == "InputLayer") {
       if (m.cls == "Sequential") continue;
       int v = g_.find_value(l.name);
