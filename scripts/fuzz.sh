@@ -85,7 +85,7 @@ for t in "${TARGETS[@]}"; do
   rc=$?
   log="$B/logs/$t.log"
   stats=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1)
-  runs=$(grep -E 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+  runs=$(grep -E 'stat::number_of_executed_units' "$log" | tail -1 | awk '{print $2}')
   if [ $rc -ne 0 ]; then
     fail=1
     echo "FAIL $t (rc $rc): see $log; artifacts in $B/artifacts/$t/"
