@@ -13,6 +13,7 @@
 #include "anvil/names.h"
 #include "anvil/npy.h"
 #include "anvil/preprocess.h"
+#include "backend/backend.h"
 
 namespace anvil::cli {
 namespace fs = std::filesystem;
@@ -631,6 +632,12 @@ std::string top_k_row(const Tensor& t, int64_t row, int k) {
     r += buf;
   }
   return r;
+}
+
+std::string default_backend() {
+  for (const auto& b : backend_names())
+    if (b == "cpu") return b;
+  return "reference";
 }
 
 }  // namespace anvil::cli

@@ -107,4 +107,7 @@ std::string output_path(const std::string& dir, const std::string& tensor_name);
 /// "2 (0.9981)  8 (0.0012)  ..." for the k largest values of row `row` of a 2-D tensor.
 std::string top_k_row(const Tensor& t, int64_t row, int k);
 
+/// The backend `run` and `bench` use when --backend is not given: cpu when built, else reference.
+std::string default_backend();
+
 }  // namespace anvil::cli

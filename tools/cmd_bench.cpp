@@ -20,12 +20,6 @@
 namespace anvil::cli {
 namespace {
 
-std::string default_backend() {
-  for (const auto& b : backend_names())
-    if (b == "cpu") return b;
-  return "reference";
-}
-
 double peak_rss_mb() {
   struct rusage ru {};
   if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;

@@ -18,12 +18,6 @@
 namespace anvil::cli {
 namespace {
 
-std::string default_backend() {
-  for (const auto& b : backend_names())
-    if (b == "cpu") return b;
-  return "reference";
-}
-
 int run_main(int argc, char** argv) {
   CLI::App app{"Run a model on inputs and write every output (or any tensor) as a .npy file.\n"
                "--shape NAME=D1,D2,... imports the model at another input shape (batch, image "
