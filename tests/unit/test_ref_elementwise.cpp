@@ -13,52 +13,25 @@
 #include "anvil/ops.h"
 #include "anvil/session.h"
 #include "anvil/tensor.h"
+#include "unit/op_test_util.h"
 
 using namespace anvil;
+using anvil::testing::F;
+using anvil::testing::I32;
+using anvil::testing::I64;
 
 namespace {
 
-Tensor F(Shape s, std::vector<float> v) { return Tensor::from_vector<float>(std::move(s), v); }
 Tensor D(Shape s, std::vector<double> v) { return Tensor::from_vector<double>(std::move(s), v); }
-Tensor I64(Shape s, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(std::move(s), v); }
-Tensor I32(Shape s, std::vector<int32_t> v) { return Tensor::from_vector<int32_t>(std::move(s), v); }
 Tensor B(Shape s, std::vector<bool> v) {
   Tensor t(DType::boolean, std::move(s));
   for (size_t i = 0; i < v.size(); ++i) t.set(static_cast<int64_t>(i), v[i] ? 1 : 0);
   return t;
 }
 
-// Builds a one-node graph: the first `runtime` inputs are graph inputs fed at run time, the
-// others constants (an undefined Tensor is an omitted optional input). Runs it in a Session
-// on the reference backend and returns the node's outputs.
 std::vector<Tensor> run_op(const std::string& op, const std::vector<Tensor>& ins,
                            Attributes attrs = {}, int num_outputs = 1, int runtime = -1) {
-  if (runtime < 0) runtime = static_cast<int>(ins.size());
-  Graph g;
-  std::vector<int> ids;
-  std::map<std::string, Tensor> feed;
-  for (size_t i = 0; i < ins.size(); ++i) {
-    std::string name = "in" + std::to_string(i);
-    if (!ins[i].defined()) {
-      ids.push_back(-1);
-    } else if (static_cast<int>(i) < runtime) {
-      ids.push_back(g.add_input(name, ins[i].dtype(), ins[i].shape()));
-      feed[name] = ins[i];
-    } else {
-      ids.push_back(g.add_constant(name, ins[i]));
-    }
-  }
-  int n = g.add_node(op, "node", ids, std::move(attrs), num_outputs);
-  std::vector<std::string> names;
-  for (int o : g.nodes[static_cast<size_t>(n)].outputs) {
-    g.outputs.push_back(o);
-    names.push_back(g.values[static_cast<size_t>(o)].name);
-  }
-  Session s(std::move(g));
-  auto res = s.run(feed);
-  std::vector<Tensor> r;
-  for (const auto& nm : names) r.push_back(res.at(nm));
-  return r;
+  return anvil::testing::run_single_op(op, ins, std::move(attrs), num_outputs, runtime);
 }
 
 Tensor run1(const std::string& op, const std::vector<Tensor>& ins, Attributes attrs = {},

@@ -17,15 +17,16 @@
 #include "anvil/ops.h"
 #include "anvil/session.h"
 #include "anvil/tensor.h"
+#include "unit/op_test_util.h"
 #include "graph/passes/passes.h"
 
 using namespace anvil;
+using anvil::testing::F;
+using anvil::testing::I32;
+using anvil::testing::I64;
 
 namespace {
 
-Tensor F(Shape s, std::vector<float> v) { return Tensor::from_vector<float>(std::move(s), v); }
-Tensor I64(Shape s, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(std::move(s), v); }
-Tensor I32(Shape s, std::vector<int32_t> v) { return Tensor::from_vector<int32_t>(std::move(s), v); }
 Tensor Iota(Shape s) {
   Tensor t(DType::f32, std::move(s));
   for (int64_t i = 0; i < t.numel(); ++i) t.set(i, static_cast<double>(i));
@@ -39,35 +40,9 @@ std::vector<int64_t> iota(int64_t n) {
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
 
-// One-node graph: the first `runtime` inputs are graph inputs, the rest constants (shape
-// arguments); an undefined Tensor is an omitted optional input. Runs in a Session.
 std::vector<Tensor> run_op(const std::string& op, const std::vector<Tensor>& ins,
                            Attributes attrs = {}, int num_outputs = 1, int runtime = 1) {
-  Graph g;
-  std::vector<int> ids;
-  std::map<std::string, Tensor> feed;
-  for (size_t i = 0; i < ins.size(); ++i) {
-    std::string name = "in" + std::to_string(i);
-    if (!ins[i].defined()) {
-      ids.push_back(-1);
-    } else if (static_cast<int>(i) < runtime) {
-      ids.push_back(g.add_input(name, ins[i].dtype(), ins[i].shape()));
-      feed[name] = ins[i];
-    } else {
-      ids.push_back(g.add_constant(name, ins[i]));
-    }
-  }
-  int n = g.add_node(op, "node", ids, std::move(attrs), num_outputs);
-  std::vector<std::string> names;
-  for (int o : g.nodes[static_cast<size_t>(n)].outputs) {
-    g.outputs.push_back(o);
-    names.push_back(g.values[static_cast<size_t>(o)].name);
-  }
-  Session s(std::move(g));
-  auto res = s.run(feed);
-  std::vector<Tensor> r;
-  for (const auto& nm : names) r.push_back(res.at(nm));
-  return r;
+  return anvil::testing::run_single_op(op, ins, std::move(attrs), num_outputs, runtime);
 }
 
 Tensor run1(const std::string& op, const std::vector<Tensor>& ins, Attributes attrs = {},
