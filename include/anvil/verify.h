@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "anvil/tensor.h"
 
@@ -27,5 +28,51 @@ struct Comparison {
 
 /// Compares any two tensors of equal shape (any dtypes; values read as double).
 Comparison compare_tensors(const Tensor& got, const Tensor& want, double rtol, double atol);
+
+/// One compared tensor of a verification run, in graph order.
+struct LayerResult {
+  std::string name;                 // source-framework tensor name (the reference key)
+  std::string op;                   // op that produced it (canonical op; "Input" for inputs)
+  std::vector<std::string> inputs;  // source names of the producing node's inputs (graph edges)
+  std::vector<int64_t> shape;       // in the source layout
+  double max_abs = 0, max_rel = 0, cosine = 1;
+  int64_t mismatches = 0, count = 0;
+  /// "ok", "mismatch", "shape" (shapes differ), "nan" (NaN/Inf where the reference has
+  /// none) or "unchecked" (no reference tensor; still listed so the graph is whole).
+  std::string status;
+};
+
+/// One hypothesis that explains a divergence (see docs/verifying.md).
+struct Diagnosis {
+  /// input_channel_order, input_scale, input_mean, input_layout, weights_transposed,
+  /// weights_flipped, padding, pooling_rounding, flatten_order, batchnorm_epsilon,
+  /// precision or unknown.
+  std::string cause;
+  std::string layer;    // source name of the layer it concerns
+  std::string message;  // one or two sentences for a person
+};
+
+/// Everything `anvil verify` found; report_json() is the stable contract for scripts.
+struct VerifyReport {
+  std::string model;          // model file as given
+  std::string reference;      // .npz or folder as given
+  std::string backend = "reference";
+  std::string precision = "fp32";
+  double rtol = 0, atol = 0;
+  std::string status;         // "match" or "mismatch"
+  std::string input_check;    // "ok", "differs" or "absent"
+  std::string input_message;  // first values side by side when the input differs
+  std::string first_divergent;  // source tensor name; empty means none (null in JSON)
+  std::vector<LayerResult> layers;
+  std::vector<Diagnosis> diagnosis;
+};
+
+/// {"status", "input_check", "first_divergent", "layers": [{name, op, max_abs, max_rel,
+/// cosine, status, ...}], "diagnosis": [{cause, layer, message}], ...} (non-finite numbers
+/// are written as null).
+std::string report_json(const VerifyReport& r);
+/// One self-contained HTML page (no network): per-layer error chart (log scale) and the
+/// graph with nodes coloured by error, the first divergence highlighted.
+std::string report_html(const VerifyReport& r);
 
 }  // namespace anvil

@@ -14,6 +14,8 @@ namespace anvil {
 
 struct CompileOptions {
   int threads = 1;
+  /// Collect per-node wall time during run() (anvil bench --profile); off by default.
+  bool profile = false;
   /// Value indices whose contents must be available after run() (outputs and taps).
   std::vector<int> keep;
 };
@@ -24,6 +26,16 @@ class Executable {
   /// Runs the graph. `inputs` are in the order of Graph::inputs; returns the tensors of
   /// CompileOptions::keep in that order.
   virtual std::vector<Tensor> run(const std::vector<Tensor>& inputs) = 0;
+
+  /// One entry per executed step (a node, or a fused group of nodes named by its first),
+  /// summed over every run() since compile when CompileOptions::profile was set.
+  struct OpTime {
+    std::string node;  // node name (the first node of a fused group)
+    std::string op;    // op name, or "Conv+Relu+Add" for fused groups
+    double ms = 0;     // total wall time over all runs
+    int64_t calls = 0;
+  };
+  virtual std::vector<OpTime> profile() const { return {}; }
 };
 
 struct Backend {
