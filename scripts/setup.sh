@@ -9,6 +9,8 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   # ONNX (protobuf + Debian's generated ONNX classes) and its test models
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
+  # TFLite (.tflite flatbuffers: flatc generates the schema code at build time)
+  flatbuffers-compiler libflatbuffers-dev
   # core: formatting, zip (.npz, .keras), images, CLI, JSON, compression
   libfmt-dev libzip-dev libstb-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
   # Keras (.h5) and the CPU backend (oneDNN)
