@@ -15,6 +15,10 @@ struct ImportOptions {
   std::map<std::string, Shape> input_shapes;
   /// Default for dynamic/unknown dimensions (batch) when not given above.
   int64_t default_dim = 1;
+  /// Quantized models (TFLite int8/uint8/int16): add a dequantization of each quantized
+  /// graph output, so outputs come back as float32 (scale * (q - zero_point)). Default: outputs
+  /// keep their stored integer dtype.
+  bool dequantize_outputs = false;
 };
 
 /// Imports a model from its file(s), choosing the importer by the files' names and contents.
