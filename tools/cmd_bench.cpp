@@ -1,6 +1,7 @@
 // anvil bench MODEL ... [--runs N] [--warmup N] [--threads N] [--backend B] [--json]
-//             [--input ...]
-// Latency of Session::run (min / median / mean in ms) on given or seeded random inputs.
+//             [--profile [--top N]] [--no-optimize] [--input ...]
+// Latency of Session::run (min / median / mean in ms) on given or seeded random inputs;
+// --profile adds the backend's per-step times (top steps and a per-op-type summary).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <numeric>
 
 #include "anvil/error.h"
@@ -38,6 +40,62 @@ void progress(int done, int total, bool warmup) {
   std::fflush(stderr);
 }
 
+struct ProfileRow {
+  std::string node, op;
+  double ms_per_run = 0, percent = 0;
+  int64_t calls = 0;
+};
+struct OpTypeRow {
+  std::string op;
+  int steps = 0;
+  double ms_per_run = 0, percent = 0;
+};
+
+// Per-run times of the timed runs, slowest first: the session's profile after them minus
+// the profile after the warm-up (`before`), divided by `runs`.
+void summarize_profile(const std::vector<Session::OpTime>& before, const std::vector<Session::OpTime>& after,
+                       int runs, std::vector<ProfileRow>& rows, std::vector<OpTypeRow>& types,
+                       double& total_ms) {
+  rows.clear();
+  types.clear();
+  total_ms = 0;
+  const double div = runs > 0 ? runs : 1;
+  std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> base;
+  for (const auto& t : before) {
+    auto& b = base[{t.node, t.op}];
+    b.first += t.ms;
+    b.second += t.calls;
+  }
+  for (const auto& t : after) {
+    double ms = t.ms;
+    int64_t calls = t.calls;
+    auto it = base.find({t.node, t.op});
+    if (it != base.end()) {  // a step listed twice under one name takes its warm-up share once
+      ms -= it->second.first;
+      calls -= it->second.second;
+      it->second = {0.0, 0};
+    }
+    rows.push_back(ProfileRow{t.node, t.op, std::max(ms, 0.0) / div, 0, calls});
+    total_ms += rows.back().ms_per_run;
+  }
+  std::map<std::string, OpTypeRow> by_op;
+  for (auto& r : rows) {
+    r.percent = total_ms > 0 ? 100.0 * r.ms_per_run / total_ms : 0;
+    OpTypeRow& o = by_op[r.op];
+    o.op = r.op;
+    ++o.steps;
+    o.ms_per_run += r.ms_per_run;
+  }
+  for (auto& [_, o] : by_op) {
+    o.percent = total_ms > 0 ? 100.0 * o.ms_per_run / total_ms : 0;
+    types.push_back(o);
+  }
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const ProfileRow& a, const ProfileRow& b) { return a.ms_per_run > b.ms_per_run; });
+  std::stable_sort(types.begin(), types.end(),
+                   [](const OpTypeRow& a, const OpTypeRow& b) { return a.ms_per_run > b.ms_per_run; });
+}
+
 int bench_main(int argc, char** argv) {
   CLI::App app{"Measure a model's latency (ms per run) on given or random inputs.", "anvil bench"};
   std::vector<std::string> files;
@@ -46,6 +104,9 @@ int bench_main(int argc, char** argv) {
   unsigned seed = 0;
   std::string backend = default_backend();
   bool json = false;
+  bool profile = false;
+  bool no_optimize = false;
+  int top = 15;
   app.add_option("model", files, "the model file, then any further files it needs")->required();
   in.add_to(app);
   app.add_option("--runs", runs, "timed runs (default: 20)")->check(CLI::Range(1, 1000000));
@@ -54,6 +115,12 @@ int bench_main(int argc, char** argv) {
   app.add_option("--backend", backend, "reference or cpu (default: " + backend + ")");
   app.add_option("--seed", seed, "seed of the random inputs (default: 0)");
   app.add_flag("--json", json, "print one JSON object instead of text");
+  app.add_flag("--profile", profile,
+               "time every step of the backend (top steps and a per-op-type summary; JSON: "
+               "\"profile\" and \"profile_by_op\")");
+  app.add_flag("--no-optimize", no_optimize, "run the graph as imported (no fusion or other graph passes)");
+  app.add_option("--top", top, "steps listed by --profile in text mode (default: 15)")
+      ->check(CLI::Range(1, 1000000));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
   find_backend(backend);
@@ -65,6 +132,8 @@ int bench_main(int argc, char** argv) {
   SessionOptions so;
   so.backend = backend;
   so.threads = threads;
+  so.profile = profile;
+  so.optimize = !no_optimize;
   Session session(std::move(pm.graph), so);
 
   const bool bar = isatty(STDERR_FILENO) == 1;
@@ -72,6 +141,7 @@ int bench_main(int argc, char** argv) {
     session.run(pm.feed);
     if (bar) progress(i + 1, warmup, true);
   }
+  const std::vector<Session::OpTime> warm_profile = profile ? session.profile() : std::vector<Session::OpTime>{};
   if (bar && warmup) std::fputc('\n', stderr);
   std::vector<double> ms;
   ms.reserve(static_cast<size_t>(runs));
@@ -93,6 +163,10 @@ int bench_main(int argc, char** argv) {
   for (double v : ms) var += (v - mean_ms) * (v - mean_ms);
   const double stddev_ms = n > 1 ? std::sqrt(var / static_cast<double>(n - 1)) : 0.0;
   const double rss = peak_rss_mb();
+  std::vector<ProfileRow> prof;
+  std::vector<OpTypeRow> prof_types;
+  double prof_total_ms = 0;
+  if (profile) summarize_profile(warm_profile, session.profile(), runs, prof, prof_types, prof_total_ms);
 
   if (json) {
     nlohmann::json j;
@@ -106,6 +180,7 @@ int bench_main(int argc, char** argv) {
     j["mean_ms"] = mean_ms;
     j["max_ms"] = max_ms;
     j["stddev_ms"] = stddev_ms;
+    j["times_ms"] = ms;  // every timed run, in order
     j["load_ms"] = load_ms;
     j["compile_ms"] = session.compile_ms();
     j["peak_rss_mb"] = rss;
@@ -114,6 +189,20 @@ int bench_main(int argc, char** argv) {
       ins.push_back({{"name", mi.source_name}, {"shape", mi.shape}, {"dtype", numpy_dtype_name(mi.dtype)}});
     j["inputs"] = ins;
     j["preprocess"] = pm.notes;
+    if (profile) {
+      // Times are per run, averaged over the timed runs (the warm-up is left out).
+      nlohmann::json pa = nlohmann::json::array();
+      for (const auto& r : prof)
+        pa.push_back({{"node", r.node}, {"op", r.op}, {"ms", r.ms_per_run}, {"percent", r.percent},
+                      {"calls", r.calls}});
+      j["profile"] = pa;
+      nlohmann::json po = nlohmann::json::array();
+      for (const auto& o : prof_types)
+        po.push_back({{"op", o.op}, {"steps", o.steps}, {"ms", o.ms_per_run}, {"percent", o.percent}});
+      j["profile_by_op"] = po;
+      j["profile_total_ms"] = prof_total_ms;
+      j["profiled_runs"] = runs;
+    }
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("model     %s\n", files.front().c_str());
@@ -127,6 +216,23 @@ int bench_main(int argc, char** argv) {
     std::printf("latency   min %.3f ms  median %.3f ms  mean %.3f ms  max %.3f ms  (%d runs, %d warmup)\n",
                 min_ms, median_ms, mean_ms, max_ms, runs, warmup);
     std::printf("peak RSS  %.1f MB\n", rss);
+    if (profile) {
+      if (prof.empty()) {
+        std::printf("profile   the %s backend reports no per-step times\n", backend.c_str());
+      } else {
+        std::printf("\nprofile   %.3f ms/run in %zu steps (%.1f%% of the mean latency %.3f ms; over %d runs)\n",
+                    prof_total_ms, prof.size(), mean_ms > 0 ? 100.0 * prof_total_ms / mean_ms : 0.0, mean_ms,
+                    runs);
+        const size_t shown = std::min(prof.size(), static_cast<size_t>(top));
+        std::printf("\ntop %zu steps by time\n  %9s %6s  %-20s %s\n", shown, "ms/run", "%", "op", "node");
+        for (size_t i = 0; i < shown; ++i)
+          std::printf("  %9.3f %5.1f%%  %-20s %s\n", prof[i].ms_per_run, prof[i].percent, prof[i].op.c_str(),
+                      prof[i].node.c_str());
+        std::printf("\nby op type\n  %9s %6s %6s  %s\n", "ms/run", "%", "steps", "op");
+        for (const auto& o : prof_types)
+          std::printf("  %9.3f %5.1f%% %6d  %s\n", o.ms_per_run, o.percent, o.steps, o.op.c_str());
+      }
+    }
   }
   return 0;
 }

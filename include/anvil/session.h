@@ -1,6 +1,7 @@
 // Session: compile a graph once for a backend, run it many times with named inputs.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +20,8 @@ struct SessionOptions {
   std::vector<std::string> taps;
   bool keep_all = false;  // keep every tensor (verify, dump)
   bool optimize = true;   // run the graph passes before compiling
+  /// Time every executed step of run() (anvil bench --profile); read with Session::profile().
+  bool profile = false;
 };
 
 /// Shape and dtype of a graph input or output, in the source framework's layout.
@@ -51,6 +54,17 @@ class Session {
   std::vector<TensorInfo> outputs() const;
   const SessionOptions& options() const;
   double compile_ms() const;
+
+  /// Per-step wall time summed over every run() since the last compile, when
+  /// SessionOptions::profile is set (empty otherwise). A step is one node, or a group of
+  /// nodes the backend fused (named by its first node, op "Conv+Relu+Add").
+  struct OpTime {
+    std::string node;
+    std::string op;
+    double ms = 0;      // total over all runs
+    int64_t calls = 0;  // how many times it ran
+  };
+  std::vector<OpTime> profile() const;
 
  private:
   struct Impl;

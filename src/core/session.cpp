@@ -37,6 +37,7 @@ struct Session::Impl {
     compiled = std::move(g);
     CompileOptions co;
     co.threads = options.threads;
+    co.profile = options.profile;
     keep.clear();
     kept_names.clear();
     for (const auto& w : want) {
@@ -73,6 +74,13 @@ const Graph& Session::graph() const { return impl_->compiled; }
 const Graph& Session::source_graph() const { return impl_->source; }
 const SessionOptions& Session::options() const { return impl_->options; }
 double Session::compile_ms() const { return impl_->compile_ms; }
+
+std::vector<Session::OpTime> Session::profile() const {
+  std::vector<OpTime> r;
+  if (!impl_->exe) return r;
+  for (auto& t : impl_->exe->profile()) r.push_back(OpTime{t.node, t.op, t.ms, t.calls});
+  return r;
+}
 
 namespace {
 std::vector<int> inverse(const std::vector<int>& p) {

@@ -1,5 +1,7 @@
 // The reference backend: runs every node's reference kernel in graph order.
 // Plain loops with double accumulation live in the kernels (src/backend/reference/ops_*.cpp).
+#include <chrono>
+
 #include "anvil/error.h"
 #include "anvil/ops.h"
 #include "backend/backend.h"
@@ -9,7 +11,12 @@ namespace {
 
 class ReferenceExecutable : public Executable {
  public:
-  ReferenceExecutable(const Graph& g, const CompileOptions& opt) : g_(g), keep_(opt.keep) {
+  ReferenceExecutable(const Graph& g, const CompileOptions& opt)
+      : g_(g), keep_(opt.keep), profile_(opt.profile) {
+    if (profile_) {
+      node_ms_.assign(g_.nodes.size(), 0.0);
+      node_calls_.assign(g_.nodes.size(), 0);
+    }
     for (const auto& n : g_.nodes) {
       if (n.dead) continue;
       if (!OpRegistry::global().find(n.op))
@@ -37,7 +44,15 @@ class ReferenceExecutable : public Executable {
       if (n.dead) continue;
       ins.clear();
       for (int in : n.inputs) ins.push_back(in >= 0 ? vals[static_cast<size_t>(in)] : Tensor());
-      auto outs = evaluate_node(g_, n, ins);
+      std::vector<Tensor> outs;
+      if (profile_) {
+        const auto t0 = std::chrono::steady_clock::now();
+        outs = evaluate_node(g_, n, ins);
+        node_ms_[ni] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        ++node_calls_[ni];
+      } else {
+        outs = evaluate_node(g_, n, ins);
+      }
       for (size_t k = 0; k < n.outputs.size(); ++k) vals[static_cast<size_t>(n.outputs[k])] = std::move(outs[k]);
       for (int in : n.inputs)
         if (in >= 0 && last_use_[static_cast<size_t>(in)] == static_cast<int>(ni) &&
@@ -49,11 +64,21 @@ class ReferenceExecutable : public Executable {
     return r;
   }
 
+  std::vector<OpTime> profile() const override {
+    std::vector<OpTime> r;
+    for (size_t i = 0; i < node_ms_.size(); ++i)
+      if (node_calls_[i] > 0) r.push_back(OpTime{g_.nodes[i].name, g_.nodes[i].op, node_ms_[i], node_calls_[i]});
+    return r;
+  }
+
  private:
   const Graph& g_;
   std::vector<int> keep_;
   std::vector<int> last_use_;
   std::vector<bool> pinned_;
+  bool profile_ = false;
+  std::vector<double> node_ms_;      // per node index, when profiling
+  std::vector<int64_t> node_calls_;
 };
 
 const BackendRegistrar reg{Backend{
