@@ -1,0 +1,361 @@
+#!/usr/bin/python3
+"""Anvil vs ONNX Runtime vs OpenCV dnn on the same ONNX files, interleaved. Run by bench/run.sh
+(which prepares the engines and models); see bench/README.md.
+
+Each round runs every (model, engine) once, engines in turn, as a fresh process doing
+--warmup untimed runs and then --runs-per-round timed runs; --rounds rounds per thread count.
+Every engine of a model thus sees the same machine load, spread over the whole benchmark.
+Statistics (min, median) are over all timed runs of all rounds.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return [x for x in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                                        "amx_tile") if x in flags]
+    except OSError:
+        pass
+    return []
+
+
+def load_avg():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+class Engine:
+    def __init__(self, name, label):
+        self.name, self.label = name, label
+
+    def command(self, model, threads, warmup, runs, output=None):
+        raise NotImplementedError
+
+
+class Anvil(Engine):
+    def __init__(self, binary, backend):
+        super().__init__("anvil", f"Anvil ({backend})")
+        self.binary, self.backend = binary, backend
+
+    def command(self, m, threads, warmup, runs, output=None):
+        return [self.binary, "bench", m["path"], "--input", m["input_path"], "--backend", self.backend,
+                "--threads", str(threads), "--warmup", str(warmup), "--runs", str(runs), "--json"]
+
+    def output_command(self, m, threads, outdir):
+        return [self.binary, "run", m["path"], "--input", m["input_path"], "--backend", self.backend,
+                "--threads", str(threads), "--output-dir", outdir]
+
+
+class Ort(Engine):
+    def __init__(self, spin):
+        super().__init__("onnxruntime", "ONNX Runtime" + (" (spinning)" if spin else ""))
+        self.spin = spin
+
+    def command(self, m, threads, warmup, runs, output=None):
+        c = ["node", os.path.join(HERE, "ort_bench.mjs"), m["path"], m["input_path"], "--threads", str(threads),
+             "--warmup", str(warmup), "--runs", str(runs)]
+        if self.spin:
+            c.append("--spin")
+        if output:
+            c += ["--output", output]
+        return c
+
+
+class OpenCV(Engine):
+    def __init__(self, binary):
+        super().__init__("opencv", "OpenCV dnn")
+        self.binary = binary
+
+    def command(self, m, threads, warmup, runs, output=None):
+        c = [self.binary, m["opencv_path"], m["input_path"], "--threads", str(threads), "--warmup",
+             str(warmup), "--runs", str(runs)]
+        if output:
+            c += ["--output", output]
+        return c
+
+
+def run_json(cmd, timeout):
+    """Runs cmd; returns (json dict, None) or (None, error text)."""
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {timeout} s"
+    if p.returncode != 0:
+        err = (p.stderr.strip().splitlines() or ["exit code %d" % p.returncode])[-1]
+        return None, f"exit {p.returncode}: {err[:300]}"
+    for line in reversed(p.stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line), None
+            except json.JSONDecodeError as e:
+                return None, f"bad JSON: {e}"
+    return None, "no JSON on stdout"
+
+
+def check_outputs(models, engines, anvil, threads, timeout, log):
+    """Runs each engine once per model and compares its output with ONNX Runtime's:
+    max |x - ort| / max |ort|. Catches benchmarking an engine that computes something else."""
+    agree = {}
+    with tempfile.TemporaryDirectory(prefix="anvil-bench-") as tmp:
+        for key, m in models.items():
+            outs = {}
+            for e in engines:
+                path = os.path.join(tmp, f"{key}.{e.name}.npy")
+                if isinstance(e, Anvil):
+                    d = os.path.join(tmp, f"{key}.anvil")
+                    os.makedirs(d, exist_ok=True)
+                    try:
+                        p = subprocess.run(e.output_command(m, threads, d), capture_output=True, text=True,
+                                           timeout=timeout)
+                    except subprocess.TimeoutExpired:
+                        continue
+                    files = [f for f in os.listdir(d) if f.endswith(".npy")]
+                    if p.returncode == 0 and len(files) == 1:
+                        outs[e.name] = np.load(os.path.join(d, files[0]))
+                else:
+                    _, err = run_json(e.command(m, threads, 0, 1, output=path), timeout)
+                    if err is None and os.path.exists(path):
+                        outs[e.name] = np.load(path)
+            ref = outs.get("onnxruntime")
+            agree[key] = {}
+            for name, y in outs.items():
+                if ref is None or name == "onnxruntime":
+                    continue
+                if y.shape != ref.shape:
+                    agree[key][name] = None
+                    log(f"  check {key}: {name} output shape {y.shape} != ONNX Runtime's {ref.shape}")
+                    continue
+                rel = float(np.max(np.abs(y.astype(np.float64) - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
+                agree[key][name] = rel
+                log(f"  check {key}: {name} vs ONNX Runtime max rel diff {rel:.2e}")
+    return agree
+
+
+def stats(times):
+    return {"min_ms": min(times), "median_ms": statistics.median(times), "mean_ms": statistics.fmean(times),
+            "runs": len(times)}
+
+
+def fmt_ms(v):
+    if v is None:
+        return "–"
+    return f"{v:.3g}" if v < 10 else f"{v:.1f}" if v < 1000 else f"{v:.0f}"
+
+
+def markdown(res):
+    meta = res["meta"]
+    engines = meta["engines"]
+    lines = [f"# Benchmark: {meta['date']}", ""]
+    lines.append(f"Machine: {meta['machine']}. Batch 1, fp32, latency in ms as min / median over "
+                 f"{meta['rounds']} interleaved rounds x {meta['runs_per_round']} timed runs per engine "
+                 f"(after {meta['warmup']} warm-up runs in each process). Anvil {meta['anvil_commit']}, "
+                 f"backend `{meta['anvil_backend']}`; " + ", ".join(
+                     f"{e['label']} {e.get('version', '')}".strip() for e in engines if e["name"] != "anvil") +
+                 f". Load average {meta['load_before']:.2f} before, {meta['load_after']:.2f} after.")
+    lines.append("")
+    lines.append("Ratio = Anvil median / ONNX Runtime median (below 1: Anvil is faster). "
+                 "`bash bench/run.sh` reproduces this table.")
+    lines.append("")
+    for t in meta["threads"]:
+        lines.append(f"**{t} thread{'s' if t > 1 else ''}**")
+        lines.append("")
+        head = "| model | GFLOP | " + " | ".join(f"{e['label']} min / median" for e in engines) + \
+               " | ratio (median) | Anvil GFLOP/s (min) |"
+        lines.append(head)
+        lines.append("|" + "---|" * (head.count("|") - 1))
+        for key, m in res["models"].items():
+            row = res["results"].get(str(t), {}).get(key, {})
+            cells = []
+            for e in engines:
+                r = row.get(e["name"])
+                if r is None:
+                    cells.append("–")
+                elif "error" in r:
+                    cells.append("n/a" if e["name"] == "opencv" else "failed")
+                else:
+                    cells.append(f"{fmt_ms(r['min_ms'])} / {fmt_ms(r['median_ms'])}")
+            a, o = row.get("anvil"), row.get("onnxruntime")
+            ratio = (f"{a['median_ms'] / o['median_ms']:.2f}"
+                     if a and o and "error" not in a and "error" not in o else "–")
+            gfs = f"{m['gflop'] / (a['min_ms'] / 1000):.3g}" if a and "error" not in a else "–"
+            lines.append(f"| {m['title']} | {m['gflop']:.2f} | " + " | ".join(cells) + f" | {ratio} | {gfs} |")
+        lines.append("")
+    notes = []
+    for t, rows in res["results"].items():
+        for key, row in rows.items():
+            for name, r in row.items():
+                if "error" in r:
+                    notes.append(f"- {key}, {name}, {t} thread(s): {r['error']}")
+    for key, row in res.get("agreement", {}).items():
+        for name, rel in row.items():
+            if rel is None or rel > 1e-3:
+                notes.append(f"- {key}: {name}'s output differs from ONNX Runtime's "
+                             f"(max rel diff {rel if rel is not None else 'shape mismatch'})")
+    if notes:
+        lines += ["Notes:", ""] + notes + [""]
+    anvil_rows = [(t, k, r["anvil"]) for t, rows in res["results"].items() for k, r in rows.items()
+                  if "anvil" in r and "error" not in r["anvil"]]
+    if anvil_rows:
+        lines += ["Anvil compile time and peak memory (`anvil bench --json`):", "",
+                  "| model | threads | compile ms | peak RSS MB |", "|---|---|---|---|"]
+        for t, k, r in anvil_rows:
+            lines.append(f"| {res['models'][k]['title']} | {t} | {r.get('compile_ms', 0):.1f} | "
+                         f"{r.get('peak_rss_mb', 0):.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--anvil", required=True, help="the anvil binary")
+    ap.add_argument("--backend", default="cpu", help="Anvil backend (default: cpu)")
+    ap.add_argument("--opencv", default="", help="the opencv_bench binary (empty: skip OpenCV)")
+    ap.add_argument("--models-dir", default=os.path.join(HERE, "models"))
+    ap.add_argument("--models", default="", help="comma-separated subset of models.json (default: all)")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--runs", type=int, default=25, help="timed runs per engine per thread count (>= 1)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds the runs are split into")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed runs at the start of each process")
+    ap.add_argument("--ort-spin", action="store_true", help="also run ONNX Runtime with its spinning pool")
+    ap.add_argument("--no-check", action="store_true", help="skip the output comparison")
+    ap.add_argument("--timeout", type=int, default=1800, help="seconds per engine process")
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--name", default="latest", help="results file stem (default: latest)")
+    a = ap.parse_args()
+
+    with open(os.path.join(a.models_dir, "models.json")) as f:
+        index = json.load(f)
+    keys = [k for k in (a.models.split(",") if a.models else index.keys()) if k]
+    order = ["resnet50", "mobilenet_v2", "squeezenet1_1", "googlenet", "mnist_cnn"]
+    keys.sort(key=lambda k: order.index(k) if k in order else len(order))
+    models = {}
+    for k in keys:
+        if k not in index:
+            sys.exit(f"harness: no model '{k}' in {a.models_dir}/models.json (have: {', '.join(index)})")
+        m = dict(index[k])
+        m["path"] = os.path.join(a.models_dir, m["onnx"])
+        m["opencv_path"] = os.path.join(a.models_dir, m["opencv_onnx"])
+        m["input_path"] = os.path.join(a.models_dir, k + ".input.npy")
+        models[k] = m
+    threads = [int(t) for t in a.threads.split(",") if t]
+    rounds = max(1, min(a.rounds, a.runs))
+    per_round = -(-a.runs // rounds)
+
+    anvil = Anvil(a.anvil, a.backend)
+    engines = [anvil, Ort(False)]
+    if a.ort_spin:
+        engines.append(Ort(True))
+    if a.opencv:
+        engines.append(OpenCV(a.opencv))
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{os.cpu_count()} vCPU {cpu_name()} ({', '.join(cpu_flags())})",
+            "anvil_commit": commit + ("+dirty" if dirty else ""), "anvil_backend": a.backend,
+            "threads": threads, "rounds": rounds, "runs_per_round": per_round, "warmup": a.warmup,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""), "load_before": load_avg(),
+            "engines": [{"name": e.name, "label": e.label} for e in engines]}
+    log(f"bench: {meta['machine']}; models {', '.join(models)}; threads {threads}; "
+        f"{rounds} rounds x {per_round} runs; OMP_WAIT_POLICY={meta['omp_wait_policy']}")
+
+    res = {"meta": meta, "models": {k: {kk: v for kk, v in m.items() if not kk.endswith("path")}
+                                    for k, m in models.items()}, "results": {}}
+    if not a.no_check:
+        log("checking outputs against ONNX Runtime (one run each)")
+        res["agreement"] = check_outputs(models, engines, anvil, threads[0], a.timeout, log)
+
+    versions = {}
+    for t in threads:
+        samples = {k: {e.name: [] for e in engines} for k in models}
+        extra = {k: {e.name: {} for e in engines} for k in models}
+        errors = {k: {} for k in models}
+        for r in range(rounds):
+            for k, m in models.items():
+                # Rotate the engine order each round so no engine always runs first.
+                order_e = engines[r % len(engines):] + engines[:r % len(engines)]
+                for e in order_e:
+                    if e.name in errors[k]:
+                        continue
+                    j, err = run_json(e.command(m, t, a.warmup, per_round), a.timeout)
+                    if err:
+                        errors[k][e.name] = err
+                        log(f"  {t}T round {r + 1}/{rounds} {k:14s} {e.label:22s} {err}")
+                        continue
+                    times = j.get("times_ms") or []
+                    if not times:
+                        errors[k][e.name] = "no per-run times in its output"
+                        continue
+                    samples[k][e.name] += times
+                    if j.get("version"):
+                        versions[e.name] = j["version"]
+                    for key in ("compile_ms", "load_ms", "peak_rss_mb"):
+                        if key in j:
+                            extra[k][e.name][key] = max(extra[k][e.name].get(key, 0), j[key])
+                    log(f"  {t}T round {r + 1}/{rounds} {k:14s} {e.label:22s} "
+                        f"min {min(times):9.3f} ms  median {statistics.median(times):9.3f} ms")
+        out = {}
+        for k in models:
+            out[k] = {}
+            for e in engines:
+                if e.name in errors[k]:
+                    out[k][e.name] = {"error": errors[k][e.name]}
+                elif samples[k][e.name]:
+                    s = stats(samples[k][e.name])
+                    s.update(extra[k][e.name])
+                    s["times_ms"] = [round(x, 4) for x in samples[k][e.name]]
+                    out[k][e.name] = s
+        res["results"][str(t)] = out
+    meta["load_after"] = load_avg()
+    for e in meta["engines"]:
+        if e["name"] in versions:
+            e["version"] = versions[e["name"]]
+
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, a.name + ".json"), "w") as f:
+        json.dump(res, f, indent=1)
+    md = markdown(res)
+    with open(os.path.join(a.out, a.name + ".md"), "w") as f:
+        f.write(md + "\n")
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Anvil vs ONNX Runtime vs OpenCV dnn, same ONNX files, one interleaved run (bench/README.md).
+#
+#   bash bench/run.sh [--threads 1,2] [--runs N] [--rounds R] [--models a,b] [--backend cpu]
+#                     [--anvil PATH] [--no-opencv] [--ort-spin] [--no-check] [--name latest]
+#
+# Prepares what is missing, then runs bench/harness.py:
+#   - Anvil: builds build-bench/ (Release) unless --anvil names a binary;
+#   - ONNX Runtime: `npm install --ignore-scripts` in bench/ (onnxruntime-node, version pinned
+#     in bench/package.json; its bundled CPU library works offline);
+#   - OpenCV dnn: Debian's libopencv-dev (installed with apt-get when run as root), runner
+#     bench/opencv_bench.cpp built with g++ into bench/build/;
+#   - models: python/export_bench_models.py with Debian's python3-torch into bench/models/.
+# Writes bench/results/<name>.md and <name>.json (default name: latest).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(dirname "$HERE")"
+PY=/usr/bin/python3
+
+threads=1,2 runs=25 rounds=5 models="" backend="" anvil="" opencv=1 name=latest
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --threads) threads="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --models) models="$2"; shift 2 ;;
+    --backend) backend="$2"; shift 2 ;;
+    --anvil) anvil="$2"; shift 2 ;;
+    --name) name="$2"; shift 2 ;;
+    --warmup) extra+=(--warmup "$2"); shift 2 ;;
+    --no-opencv) opencv=0; shift ;;
+    --ort-spin) extra+=(--ort-spin); shift ;;
+    --no-check) extra+=(--no-check); shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+# Spinning OpenMP pools collapse on a busy 2-core VM; libgomp reads this when it loads, so it
+# must be in the environment of every engine process (Anvil's oneDNN, OpenCV, ONNX Runtime).
+export OMP_WAIT_POLICY=PASSIVE
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "bench/run.sh: '$1' is needed ($2)" >&2; exit 2; }; }
+need node "Debian package nodejs"
+need npm "Debian package npm"
+[ -x "$PY" ] || { echo "bench/run.sh: $PY is needed (Debian python3 with python3-torch)" >&2; exit 2; }
+
+# Anvil
+if [ -z "$anvil" ]; then
+  if [ ! -f "$ROOT/build-bench/build.ninja" ]; then
+    cmake -S "$ROOT" -B "$ROOT/build-bench" -G Ninja -DCMAKE_BUILD_TYPE=Release -DANVIL_BUILD_EXAMPLES=OFF >&2
+  fi
+  ninja -C "$ROOT/build-bench" anvil_cli >&2
+  anvil="$ROOT/build-bench/anvil"
+fi
+[ -x "$anvil" ] || { echo "bench/run.sh: no anvil binary at $anvil" >&2; exit 2; }
+if [ -z "$backend" ]; then
+  # The fast backend when this build has it, else the reference backend.
+  if "$anvil" bench "$ROOT/models/demo/digits_cnn.onnx" --backend cpu --runs 1 --warmup 0 >/dev/null 2>&1; then
+    backend=cpu
+  else
+    backend=reference
+    echo "bench/run.sh: this anvil has no 'cpu' backend; benchmarking the reference backend" >&2
+  fi
+fi
+
+# ONNX Runtime
+if [ ! -f "$HERE/node_modules/onnxruntime-node/package.json" ]; then
+  (cd "$HERE" && npm install --ignore-scripts --no-audit --no-fund) >&2
+fi
+
+# OpenCV dnn
+cv_bin=""
+if [ "$opencv" = 1 ]; then
+  if ! pkg-config --exists opencv4 2>/dev/null && [ "$(id -u)" -eq 0 ]; then
+    echo "bench/run.sh: installing libopencv-dev" >&2
+    (apt-get install -y --no-install-recommends libopencv-dev >&2 ||
+      { apt-get update >&2 && apt-get install -y --no-install-recommends libopencv-dev >&2; }) ||
+      echo "bench/run.sh: could not install libopencv-dev" >&2
+  fi
+  if pkg-config --exists opencv4 2>/dev/null; then
+    cv_bin="$HERE/build/opencv_bench"
+    if [ ! -x "$cv_bin" ] || [ "$HERE/opencv_bench.cpp" -nt "$cv_bin" ]; then
+      mkdir -p "$HERE/build"
+      # shellcheck disable=SC2046
+      g++ -O2 -std=c++17 "$HERE/opencv_bench.cpp" -o "$cv_bin" $(pkg-config --cflags --libs opencv4)
+    fi
+  else
+    echo "bench/run.sh: OpenCV (libopencv-dev) not found; skipping OpenCV dnn" >&2
+  fi
+fi
+
+# Models (exported once; python/export_bench_models.py skips those already there)
+export_args=()
+[ -n "$models" ] && export_args+=(--models "$models")
+"$PY" "$ROOT/python/export_bench_models.py" --out "$HERE/models" "${export_args[@]}" >&2
+
+exec "$PY" "$HERE/harness.py" --anvil "$anvil" --backend "$backend" --opencv "$cv_bin" \
+  --threads "$threads" --runs "$runs" --rounds "$rounds" ${models:+--models "$models"} \
+  --name "$name" "${extra[@]}"
