@@ -224,6 +224,14 @@ def markdown(res):
                              f"(max rel diff {rel if rel is not None else 'shape mismatch'})")
     if notes:
         lines += ["Notes:", ""] + notes + [""]
+    if res.get("profile"):
+        lines += ["Where Anvil's time goes (`anvil bench --profile`, 1 thread, "
+                  f"{meta.get('profile_runs', '')} runs; per op type: ms per run and share of the profiled total):", "",
+                  "| model | profiled / mean ms | top op types |", "|---|---|---|"]
+        for k, p in res["profile"].items():
+            ops = ", ".join(f"{o['op']} {o['ms']:.3g} ({o['percent']:.0f}%)" for o in p["by_op"][:5])
+            lines.append(f"| {res['models'][k]['title']} | {p['profile_total_ms']:.3g} / {p['mean_ms']:.3g} | {ops} |")
+        lines.append("")
     anvil_rows = [(t, k, r["anvil"]) for t, rows in res["results"].items() for k, r in rows.items()
                   if "anvil" in r and "error" not in r["anvil"]]
     if anvil_rows:
@@ -249,6 +257,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3, help="untimed runs at the start of each process")
     ap.add_argument("--ort-spin", action="store_true", help="also run ONNX Runtime with its spinning pool")
     ap.add_argument("--no-check", action="store_true", help="skip the output comparison")
+    ap.add_argument("--profile-runs", type=int, default=5,
+                    help="runs of `anvil bench --profile` per model after the timing, 1 thread (0: none)")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per engine process")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--name", default="latest", help="results file stem (default: latest)")
@@ -289,7 +299,7 @@ def main():
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{os.cpu_count()} vCPU {cpu_name()} ({', '.join(cpu_flags())})",
             "anvil_commit": commit + ("+dirty" if dirty else ""), "anvil_backend": a.backend,
-            "threads": threads, "rounds": rounds, "runs_per_round": per_round, "warmup": a.warmup,
+            "threads": threads, "rounds": rounds, "profile_runs": a.profile_runs, "runs_per_round": per_round, "warmup": a.warmup,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""), "load_before": load_avg(),
             "engines": [{"name": e.name, "label": e.label} for e in engines]}
     log(f"bench: {meta['machine']}; models {', '.join(models)}; threads {threads}; "
@@ -342,6 +352,15 @@ def main():
                     s["times_ms"] = [round(x, 4) for x in samples[k][e.name]]
                     out[k][e.name] = s
         res["results"][str(t)] = out
+    if a.profile_runs > 0:
+        log("profiling Anvil (anvil bench --profile, 1 thread)")
+        res["profile"] = {}
+        for k, m in models.items():
+            cmd = anvil.command(m, 1, 1, a.profile_runs) + ["--profile"]
+            j, err = run_json(cmd, a.timeout)
+            if err is None and j.get("profile"):
+                res["profile"][k] = {"mean_ms": j["mean_ms"], "profile_total_ms": j["profile_total_ms"],
+                                     "by_op": j["profile_by_op"], "top": j["profile"][:10]}
     meta["load_after"] = load_avg()
     for e in meta["engines"]:
         if e["name"] in versions:
