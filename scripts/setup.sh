@@ -19,6 +19,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # demo and CLI tests compare .npy files with NumPy
   python3 python3-numpy
+  # tests/cli/verify_html.sh loads the HTML verification report in headless Chromium
+  chromium
 )
 
 missing=()
