@@ -20,6 +20,13 @@ struct SessionOptions {
   std::vector<std::string> taps;
   bool keep_all = false;  // keep every tensor (verify, dump)
   bool optimize = true;   // run the graph passes before compiling
+  /// Storage precision of float32 weights and activations: "fp32", "fp16" or "bf16" (a
+  /// graph pass after the optimizations; Cast at inputs and outputs; each backend computes
+  /// in its own accumulation precision, the reference backend in double).
+  std::string precision = "fp32";
+  /// Layers (source or canonical names of their output tensors, or node names) kept in
+  /// float32 under fp16/bf16; their inputs and outputs get Cast nodes.
+  std::vector<std::string> keep_fp32;
   /// Time every executed step of run() (anvil bench --profile); read with Session::profile().
   bool profile = false;
 };

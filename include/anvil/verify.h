@@ -2,9 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "anvil/graph.h"
 #include "anvil/tensor.h"
 
 namespace anvil {
@@ -40,6 +42,15 @@ struct LayerResult {
   /// "ok", "mismatch", "shape" (shapes differ), "nan" (NaN/Inf where the reference has
   /// none) or "unchecked" (no reference tensor; still listed so the graph is whole).
   std::string status;
+  std::string reference_key;        // the reference's key that matched (empty: none)
+  std::vector<int64_t> reference_shape;  // when the shapes differ
+  int64_t first_mismatch = -1;      // flat index of the first element outside tolerance
+  /// With --precision fp16/bf16: this tensor in reduced precision against the fp32 run
+  /// (max relative error = max |x16 - x32| / max |x32|), and whether it holds inf/NaN where
+  /// the fp32 run has none. precision_checked is false for fp32 runs.
+  bool precision_checked = false;
+  double precision_rel = 0;
+  bool precision_overflow = false;
 };
 
 /// One hypothesis that explains a divergence (see docs/verifying.md).
@@ -65,7 +76,43 @@ struct VerifyReport {
   std::string first_divergent;  // source tensor name; empty means none (null in JSON)
   std::vector<LayerResult> layers;
   std::vector<Diagnosis> diagnosis;
+  std::vector<std::string> keep_fp32;        // as asked (--keep-fp32)
+  std::vector<std::string> suggest_keep_fp32;  // layers that overflow or lose most precision
+  std::vector<std::string> unmatched_reference;  // reference keys no tensor of the model matches
 };
+
+/// What verify_model() runs and how it compares.
+struct VerifyOptions {
+  /// Inputs keyed by input name (canonical or source name), in the source layout. Empty:
+  /// every input is taken from the reference (matched by the aliasing rules below).
+  std::map<std::string, Tensor> inputs;
+  std::string backend = "reference";
+  std::string precision = "fp32";      // "fp32", "fp16" or "bf16" (SessionOptions::precision)
+  std::vector<std::string> keep_fp32;  // layers kept in fp32 under fp16/bf16
+  double rtol = 1e-4, atol = 1e-5;
+  bool diagnose = true;                // test the classic import mistakes at the first divergence
+  int threads = 1;
+};
+
+/// Reads a reference: an .npz (keys as stored, without ".npy") or a folder of .npy files
+/// (keys = file names without ".npy"). Throws anvil::Error naming the path.
+std::map<std::string, Tensor> read_reference(const std::string& path);
+
+/// The reference key for one tensor of the graph (value index `v`), by the aliasing rules,
+/// tried in this order: the source name as the framework writes it ("conv1", Keras layer
+/// name, Caffe top blob, ONNX value name; "name:i" for output i > 0 of a layer); the same
+/// with ":0" appended (TensorFlow "node:0" == "node"); the canonical value name; and each of
+/// those through sanitize_tensor_name() (the file names `anvil run`/`anvil dump` and the
+/// python dumpers write, e.g. "dense/BiasAdd:0" -> "dense_BiasAdd_0"). Empty when none matches.
+std::string match_reference_key(const Graph& g, int v, const std::map<std::string, Tensor>& reference);
+
+/// Runs `g` with every tensor kept, compares each tensor the reference has (in the source
+/// layout) and, at the first divergent layer, tests the classic import mistakes. Layers are
+/// the graph's inputs and every node output carrying a source name (a source-framework layer
+/// made of several canonical nodes is one layer: its last value), in graph order.
+/// Throws anvil::Error (bad options, an input that is neither given nor in the reference).
+VerifyReport verify_model(const Graph& g, const std::map<std::string, Tensor>& reference,
+                          const VerifyOptions& options);
 
 /// {"status", "input_check", "first_divergent", "layers": [{name, op, max_abs, max_rel,
 /// cosine, status, ...}], "diagnosis": [{cause, layer, message}], ...} (non-finite numbers

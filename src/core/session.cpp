@@ -34,6 +34,15 @@ struct Session::Impl {
     if (options.keep_all)
       for (const auto& v : g.values) protect.insert(v.name);
     if (options.optimize) passes::optimize(g, protect);
+    if (options.precision == "fp16" || options.precision == "bf16") {
+      passes::reduce_precision(g, options.precision == "fp16" ? DType::f16 : DType::bf16,
+                               {options.keep_fp32.begin(), options.keep_fp32.end()});
+    } else if (options.precision != "fp32") {
+      throw Error("precision must be fp32, fp16 or bf16, not '" + options.precision + "'", g.source_file,
+                  {}, "precision");
+    } else if (!options.keep_fp32.empty()) {
+      throw Error("keep_fp32 needs precision fp16 or bf16", g.source_file, {}, "keep_fp32");
+    }
     compiled = std::move(g);
     CompileOptions co;
     co.threads = options.threads;
