@@ -3,7 +3,11 @@
 // pages in headless Chromium.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -140,6 +144,31 @@ TEST(VerifyHtml, HostileNamesAreEscaped) {
   EXPECT_NE(page.find("first divergence: &lt;/script&gt;"), std::string::npos);
 }
 
+VerifyReport resnet_like() {  // 1501 layers: residual blocks (conv, relu, conv, add with a skip)
+  VerifyReport r;
+  r.model = "resnet_like.onnx";
+  r.reference = "resnet_like.npz";
+  r.status = "mismatch";
+  r.input_check = "ok";
+  r.rtol = 1e-4;
+  r.atol = 1e-5;
+  r.layers.push_back(layer("x", "Input", {}, "ok"));
+  std::string prev = "x";
+  while (r.layers.size() < 1500) {
+    const std::string k = std::to_string(r.layers.size());
+    const bool bad = r.layers.size() > 1000;
+    r.layers.push_back(layer("c1_" + k, "Conv", {prev}, "ok", 1e-7, 1e-6));
+    r.layers.push_back(layer("r_" + k, "Relu", {"c1_" + k}, "unchecked"));
+    r.layers.push_back(layer("c2_" + k, "Conv", {"r_" + k}, bad ? "mismatch" : "ok",
+                             bad ? 1e-2 : 2e-7, bad ? 1e-1 : 1e-6));
+    r.layers.push_back(layer("add_" + k, "Add", {"c2_" + k, prev}, bad ? "mismatch" : "ok",
+                             bad ? 1e-2 : 0, bad ? 1e-1 : 0));
+    prev = "add_" + k;
+    if (bad && r.first_divergent.empty()) r.first_divergent = "c2_" + k;
+  }
+  return r;
+}
+
 // Node i's top-left corner in the graph (from its transform).
 std::pair<double, double> node_pos(const std::string& page, int i) {
   std::smatch m;
@@ -179,24 +208,7 @@ TEST(VerifyHtml, SizesFromNoneToResNet) {
   const std::string p1 = anvil::report_html(r1);
   EXPECT_EQ(graph_nodes(p1), 1u);
 
-  // 1501 layers: residual blocks (conv, relu, conv, add with a skip).
-  VerifyReport r;
-  r.status = "mismatch";
-  r.rtol = 1e-4;
-  r.atol = 1e-5;
-  r.layers.push_back(layer("x", "Input", {}, "ok"));
-  std::string prev = "x";
-  while (r.layers.size() < 1500) {
-    const std::string k = std::to_string(r.layers.size());
-    const bool bad = r.layers.size() > 1000;
-    r.layers.push_back(layer("c1_" + k, "Conv", {prev}, "ok", 1e-7, 1e-6));
-    r.layers.push_back(layer("r_" + k, "Relu", {"c1_" + k}, "unchecked"));
-    r.layers.push_back(layer("c2_" + k, "Conv", {"r_" + k}, bad ? "mismatch" : "ok",
-                             bad ? 1e-2 : 2e-7, bad ? 1e-1 : 1e-6));
-    r.layers.push_back(layer("add_" + k, "Add", {"c2_" + k, prev}, bad ? "mismatch" : "ok", 0, 0));
-    prev = "add_" + k;
-    if (bad && r.first_divergent.empty()) r.first_divergent = "c2_" + k;
-  }
+  const VerifyReport r = resnet_like();
   const std::string page = anvil::report_html(r);
   EXPECT_EQ(graph_nodes(page), r.layers.size());
   EXPECT_EQ(count(page, "<tr data-i="), r.layers.size());
@@ -210,6 +222,58 @@ TEST(VerifyHtml, SizesFromNoneToResNet) {
     std::ofstream(std::string(out) + "/hostile.html") << anvil::report_html(hostile_report());
     std::ofstream(std::string(out) + "/one.html") << p1;
   }
+}
+
+// The page as headless Chromium leaves it after its scripts ran (--dump-dom).
+std::string chromium_dom(const std::filesystem::path& dir, const std::string& name,
+                         const std::string& page) {
+  const auto file = dir / (name + ".html");
+  std::ofstream(file) << page;
+  const std::string cmd = "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+                          "--user-data-dir='" + (dir / "profile").string() +
+                          "' --dump-dom 'file://" + file.string() + "' 2>/dev/null";
+  std::string dom;
+  if (FILE* f = popen(cmd.c_str(), "r")) {
+    char buf[65536];
+    for (size_t k; (k = fread(buf, 1, sizeof buf, f)) > 0;) dom.append(buf, k);
+    EXPECT_EQ(pclose(f), 0) << cmd;
+  }
+  return dom;
+}
+
+// The page's scripts ran to the end without an error: they write "report-ok" into the status
+// element last; window.onerror (installed first) writes "report-error: ..." instead.
+TEST(VerifyHtml, RunsInHeadlessChromium) {
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("anvil_verify_html_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string ok = "<span id=\"report-status\" hidden=\"\">report-ok</span>";
+
+  const std::string hostile = chromium_dom(dir, "hostile", anvil::report_html(hostile_report()));
+  EXPECT_NE(hostile.find(ok), std::string::npos) << hostile.substr(0, 2000);
+  EXPECT_EQ(hostile.find("id=\"report-error\""), std::string::npos);
+  EXPECT_EQ(hostile.find("<img"), std::string::npos);  // the name stayed text
+  // The details panel, filled by the script from the JSON data, shows the hostile name as text.
+  EXPECT_NE(hostile.find("Layer #1 (first divergence)"), std::string::npos);
+  EXPECT_NE(hostile.find("<td>&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&amp;amp;\"'&lt;!--</td>"),
+            std::string::npos);
+
+  const std::string big = chromium_dom(dir, "resnet_like", anvil::report_html(resnet_like()));
+  EXPECT_NE(big.find(ok), std::string::npos) << big.substr(0, 2000);
+  EXPECT_NE(big.find("Layer #1003 (first divergence)"), std::string::npos);
+
+  // Control: a page whose script fails shows the error marker, not report-ok.
+  std::string broken = anvil::report_html(hostile_report());
+  const size_t at = broken.find("JSON.parse(");
+  ASSERT_NE(at, std::string::npos);
+  broken.replace(at, 11, "JSON.parze(");
+  const std::string bad = chromium_dom(dir, "broken", broken);
+  EXPECT_EQ(bad.find(ok), std::string::npos);
+  EXPECT_NE(bad.find("report-error: "), std::string::npos) << bad.substr(0, 2000);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace
