@@ -52,7 +52,9 @@ inline std::string check_fixture_case(const std::string& dir, const std::vector<
   std::map<std::string, Tensor> inputs;
   for (auto it = cj["inputs"].begin(); it != cj["inputs"].end(); ++it)
     inputs[it.key()] = read_npy(dir + "/" + it.value().get<std::string>());
-  auto acts = read_npz(dir + "/activations.npz");
+  // activations.npz is optional (TFLite fixtures have only final outputs)
+  std::map<std::string, Tensor> acts;
+  if (std::ifstream(dir + "/activations.npz").good()) acts = read_npz(dir + "/activations.npz");
   std::vector<std::string> names;
   for (const auto& [k, _] : acts)
     if (!inputs.count(k)) names.push_back(k);
