@@ -1,4 +1,7 @@
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
@@ -28,6 +31,12 @@ void usage(FILE* f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The cpu backend's oneDNN runs on OpenMP (libgomp), whose worker threads spin-wait by
+  // default: on a busy machine with few cores that makes 2 threads 10-100x slower than one.
+  // libgomp reads OMP_WAIT_POLICY when it loads, before main, so set it and start again
+  // (same argv); an explicit OMP_WAIT_POLICY from the user is kept. See docs/cpu_backend.md.
+  if (!std::getenv("OMP_WAIT_POLICY") && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0)
+    execv("/proc/self/exe", argv);  // returns only on failure: then run with the default
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
