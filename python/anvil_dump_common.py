@@ -66,7 +66,7 @@ def make_parser(description, model_args, default_layout):
     return p
 
 
-def _split_spec(spec):
+def split_input_spec(spec):
     """"NAME=FILE" -> (NAME, FILE); "FILE" -> (None, FILE). A '=' inside a path that exists is
     part of the path."""
     if "=" in spec and not os.path.exists(spec):
@@ -122,7 +122,7 @@ def load_inputs(args, input_names, input_shapes=None):
     input_shapes = input_shapes or {}
     feeds = {}
     for spec in args.input:
-        name, path = _split_spec(spec)
+        name, path = split_input_spec(spec)
         if not os.path.exists(path):
             raise DumpError("input file not found: %s" % path)
         low = path.lower()
