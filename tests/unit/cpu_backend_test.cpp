@@ -474,3 +474,41 @@ TEST(CpuErrors, WrongInputShapeIsAnError) {
 
 }  // namespace
 }  // namespace anvil::testing
+
+namespace anvil::testing {
+namespace {
+
+// SessionOptions::precision: the reduce_precision pass stores weights and activations in
+// bf16 / fp16; the cpu backend runs bf16 on oneDNN (f32 accumulation), the reference backend
+// rounds its double results to the storage type. Both against the fp32 reference too.
+void expect_low_precision(const std::string& precision, bool all_dnnl) {
+  TestGraph tg = residual_graph();
+  int y = tg.g.outputs[0];
+  int gap = tg.node("GlobalAveragePool", {y});
+  int flat = tg.node("Flatten", {gap});
+  int fc = tg.node("Gemm", {flat, tg.weight("fc", {10, 32}), tg.weight("fcb", {10})},
+                   attrs({{"transB", int64_t(1)}}));
+  tg.g.outputs = {tg.node("Softmax", {tg.node("Relu", {fc})}, attrs({{"axis", int64_t(1)}})), y};
+  SessionOptions ro, co, fo;
+  ro.backend = "reference";
+  ro.precision = precision;
+  co = ro;
+  co.backend = "cpu";
+  fo.backend = "reference";
+  Session ref(tg.g, ro), cpu(tg.g, co), f32(tg.g, fo);
+  auto want = ref.run(tg.feed), got = cpu.run(tg.feed), exact = f32.run(tg.feed);
+  for (const auto& [k, w] : want) {
+    ASSERT_EQ(got[k].dtype(), DType::f32) << k;
+    EXPECT_LE(closeness(got[k], w, 3e-2, 3e-2), 1.0) << precision << " " << k;
+    EXPECT_LE(closeness(got[k], exact[k], 5e-2, 5e-2), 1.0) << precision << " " << k;
+  }
+  bool any_ref = false;
+  for (const auto& st : cpu.profile()) any_ref |= st.op.find("(ref)") != std::string::npos;
+  if (all_dnnl) EXPECT_FALSE(any_ref);
+}
+
+TEST(CpuPrecision, Bf16OnOneDnn) { expect_low_precision("bf16", true); }
+TEST(CpuPrecision, Fp16MatchesReference) { expect_low_precision("fp16", false); }
+
+}  // namespace
+}  // namespace anvil::testing

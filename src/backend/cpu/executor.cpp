@@ -158,6 +158,12 @@ class CpuExecutable : public Executable {
   std::vector<double> prof_ms_;
   std::vector<int64_t> prof_calls_;
 
+  // The float type of the node being compiled (its first output's): f32, or bf16/f16 after
+  // SessionOptions::precision's reduce_precision pass. oneDNN steps need every float tensor
+  // of the node in it (weights and activations); mixed nodes run on the reference kernels.
+  DType ty_ = DType::f32;
+  dt dty_ = dt::f32;
+
   int cur() const { return static_cast<int>(steps_.size()); }
   const Value& val(int v) const { return g_.values[static_cast<size_t>(v)]; }
   Slot& slot(int s) { return slots_[static_cast<size_t>(s)]; }
@@ -209,7 +215,7 @@ class CpuExecutable : public Executable {
   bool dnnl_value(int v) const {
     if (v < 0) return false;
     const Value& x = val(v);
-    return x.shape_known && x.dtype == DType::f32 && shape_numel(x.shape) > 0;
+    return x.shape_known && x.dtype == ty_ && shape_numel(x.shape) > 0;
   }
   std::optional<Act> act_of(const Node& a) const;
   /// Follows value y into a single-consumer activation node that can be a post-op.
@@ -228,6 +234,7 @@ class CpuExecutable : public Executable {
   bool do_lrn(int ni);
   bool do_batchnorm(int ni);
   bool do_view(int ni);
+  bool do_cast(int ni);
   void do_fallback(int ni);
   void layout_arena();
   void bind();
@@ -324,7 +331,9 @@ void CpuExecutable::push_prim(const std::string& name, const std::string& op,
 int CpuExecutable::owned_weights(const memory::desc& want, const memory::desc& have,
                                  const void* data) {
   Slot s;
-  s.dtype = DType::f32;
+  s.dtype = want.data_type() == dt::bf16 ? DType::bf16
+            : want.data_type() == dt::f16  ? DType::f16
+                                           : DType::f32;
   s.md = want;
   s.plain = is_plain(want);
   s.bytes = want.get_size();
@@ -459,15 +468,15 @@ bool CpuExecutable::do_conv(int ni, bool transpose) {
     wdims.insert(wdims.end(), kd.begin(), kd.end());
     wstrides.insert(wstrides.end(), kst.begin(), kst.end());
   }
-  const memory::desc w_have(wdims, dt::f32, wstrides);
-  const memory::desc w_any(wdims, dt::f32, tag::any);
+  const memory::desc w_have(wdims, dty_, wstrides);
+  const memory::desc w_any(wdims, dty_, tag::any);
   const int64_t M = ys[1];
-  const memory::desc b_md = b >= 0 ? plain_md({M}, dt::f32) : memory::desc();
+  const memory::desc b_md = b >= 0 ? plain_md({M}, dnnl_type(val(b).dtype)) : memory::desc();
   const Dims ydims(ys.begin(), ys.end());
-  const memory::desc y_any(ydims, dt::f32, tag::any);
+  const memory::desc y_any(ydims, dty_, tag::any);
   const int xs_slot = slot_of(x);
   const memory::desc x_md = slot(xs_slot).plain
-                                ? memory::desc(Dims(xs.begin(), xs.end()), dt::f32, tag::any)
+                                ? memory::desc(Dims(xs.begin(), xs.end()), dty_, tag::any)
                                 : slot(xs_slot).md;
 
   // Post-ops: the fused activation, then a residual Add as `sum`, then a following activation.
@@ -492,7 +501,7 @@ bool CpuExecutable::do_conv(int ni, bool transpose) {
         for (int a : valt_[static_cast<size_t>(r)])
           if (slot(a).st == Storage::Arena) rslot = a;
       bool ok = r != y && dnnl_value(r) && val(r).shape == ys && val(z).shape == ys &&
-                val(z).dtype == DType::f32 && rslot >= 0;
+                val(z).dtype == ty_ && rslot >= 0;
       if (ok) {
         const Slot& rs = slot(rslot);
         ok = rs.st == Storage::Arena && rs.buf != slot(xs_slot).buf;
@@ -576,7 +585,7 @@ bool CpuExecutable::do_conv(int ni, bool transpose) {
     slot(dst).plain = is_plain(pd->dst_desc());
     touch(dst);
   } else {
-    dst = new_arena_slot(DType::f32, ov.shape, pd->dst_desc(), out_v);
+    dst = new_arena_slot(ty_, ov.shape, pd->dst_desc(), out_v);
   }
   args.push_back({DNNL_ARG_DST, dst});
   push_prim(n.name, opname, dnnl::primitive(*pd), *pd, std::move(args));
@@ -642,13 +651,13 @@ bool CpuExecutable::do_pool(int ni) {
   std::optional<dnnl::pooling_v2_forward::primitive_desc> pd;
   try {
     dnnl::pooling_v2_forward::desc dsc(prop_kind::forward_inference, alg, x_md,
-                                       memory::desc(Dims(ys.begin(), ys.end()), dt::f32, tag::any),
+                                       memory::desc(Dims(ys.begin(), ys.end()), dty_, tag::any),
                                        st, kd, dl, pl, pr);
     pd = dnnl::pooling_v2_forward::primitive_desc(dsc, attr, engine());
   } catch (const dnnl::error&) {
     return false;
   }
-  int dst = new_arena_slot(DType::f32, ys, pd->dst_desc(), out_v);
+  int dst = new_arena_slot(ty_, ys, pd->dst_desc(), out_v);
   push_prim(n.name, opname, dnnl::pooling_v2_forward(*pd), *pd,
             {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
   vslot_[static_cast<size_t>(out_v)] = dst;
@@ -675,7 +684,8 @@ bool CpuExecutable::do_gemm(int ni) {
   // Weights (N, K) scaled by alpha; bias beta*C when C broadcasts along the rows.
   Tensor W(DType::f32, {N, K});
   {
-    const float* src = val(b).constant.data<float>();
+    const Tensor bf = val(b).constant.to(DType::f32);
+    const float* src = bf.data<float>();
     float* dst = W.data<float>();
     for (int64_t i = 0; i < N; ++i)
       for (int64_t j = 0; j < K; ++j)
@@ -683,7 +693,7 @@ bool CpuExecutable::do_gemm(int ni) {
   }
   Tensor B;
   if (c >= 0 && beta != 0) {
-    const Tensor& ct = val(c).constant;
+    const Tensor ct = val(c).constant.to(DType::f32);
     const int64_t cn = ct.numel();
     const Shape& cs = ct.shape();
     bool row = cn == 1 || (cn == N && (cs.size() == 1 || (cs.size() == 2 && cs[0] == 1)));
@@ -702,14 +712,14 @@ bool CpuExecutable::do_gemm(int ni) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   attr.set_post_ops(po);
-  const memory::desc a_md = plain_md(as, dt::f32);
-  const memory::desc w_have = plain_md({N, K}, dt::f32);
+  const memory::desc a_md = plain_md(as, dty_);
+  const memory::desc w_have = plain_md({N, K}, dt::f32);  // W and B are computed in f32
   const memory::desc b_md = B.defined() ? plain_md({N}, dt::f32) : memory::desc();
   std::optional<dnnl::inner_product_forward::primitive_desc> pd;
   try {
     dnnl::inner_product_forward::desc d(prop_kind::forward_inference, a_md,
-                                        memory::desc({N, K}, dt::f32, tag::any), b_md,
-                                        plain_md(val(y).shape, dt::f32));
+                                        memory::desc({N, K}, dty_, tag::any), b_md,
+                                        plain_md(val(y).shape, dty_));
     pd = dnnl::inner_product_forward::primitive_desc(d, attr, engine());
   } catch (const dnnl::error&) {
     return false;
@@ -718,7 +728,7 @@ bool CpuExecutable::do_gemm(int ni) {
   int wslot = owned_weights(pd->weights_desc(), w_have, W.raw());
   std::vector<std::pair<int, int>> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wslot}};
   if (B.defined()) args.push_back({DNNL_ARG_BIAS, owned_weights(pd->bias_desc(), b_md, B.raw())});
-  int dst = new_arena_slot(DType::f32, val(out_v).shape, pd->dst_desc(), out_v);
+  int dst = new_arena_slot(ty_, val(out_v).shape, pd->dst_desc(), out_v);
   args.push_back({DNNL_ARG_DST, dst});
   push_prim(n.name, opname, dnnl::inner_product_forward(*pd), *pd, std::move(args));
   vslot_[static_cast<size_t>(out_v)] = dst;
@@ -749,7 +759,7 @@ bool CpuExecutable::do_matmul(int ni) {
   attr.set_post_ops(po);
   std::optional<dnnl::matmul::primitive_desc> pd;
   try {
-    dnnl::matmul::desc d(plain_md(ap, dt::f32), plain_md(bp, dt::f32), plain_md(ys, dt::f32));
+    dnnl::matmul::desc d(plain_md(ap, dty_), plain_md(bp, dty_), plain_md(ys, dty_));
     pd = dnnl::matmul::primitive_desc(d, attr, engine());
   } catch (const dnnl::error&) {
     return false;
@@ -757,7 +767,7 @@ bool CpuExecutable::do_matmul(int ni) {
   int sa = plain_of(a), sb = plain_of(b);
   if (ap != as) sa = view_of(sa, ap, -1);
   if (bp != bs) sb = view_of(sb, bp, -1);
-  int dst = new_arena_slot(DType::f32, ys, plain_md(ys, dt::f32), out_v);
+  int dst = new_arena_slot(ty_, ys, plain_md(ys, dty_), out_v);
   push_prim(n.name, opname, dnnl::matmul(*pd), *pd,
             {{DNNL_ARG_SRC, sa}, {DNNL_ARG_WEIGHTS, sb}, {DNNL_ARG_DST, dst}});
   vslot_[static_cast<size_t>(out_v)] = dst;
@@ -813,7 +823,7 @@ bool CpuExecutable::do_eltwise(int ni) {
   } catch (const dnnl::error&) {
     return false;
   }
-  int dst = new_arena_slot(DType::f32, val(y).shape, pd->dst_desc(), out_v);
+  int dst = new_arena_slot(ty_, val(y).shape, pd->dst_desc(), out_v);
   push_prim(n.name, opname, dnnl::eltwise_forward(*pd), *pd,
             {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
   vslot_[static_cast<size_t>(out_v)] = dst;
@@ -846,13 +856,13 @@ bool CpuExecutable::do_binary(int ni) {
   // src0: the full-size operand in its own layout (plain when its rank must be padded).
   int s0 = slot_of(a);
   const bool a_rank_ok = val(a).shape.size() == r;
-  memory::desc md0 = a_rank_ok ? slot(s0).md : plain_md(ys, dt::f32);
+  memory::desc md0 = a_rank_ok ? slot(s0).md : plain_md(ys, dty_);
   memory::desc md1;
   const bool b_full = bp == ys;
   if (b_full && val(b).shape.size() == r)
     md1 = md0;
   else
-    md1 = plain_md(bp, dt::f32);
+    md1 = plain_md(bp, dty_);
   dnnl::post_ops po;
   std::string opname = op;
   std::vector<int> fused;
@@ -875,7 +885,7 @@ bool CpuExecutable::do_binary(int ni) {
     s1 = plain_of(b);
     if (bp != val(b).shape) s1 = view_of(s1, bp, -1);
   }
-  int dst = new_arena_slot(DType::f32, ys, pd->dst_desc(), out_v);
+  int dst = new_arena_slot(ty_, ys, pd->dst_desc(), out_v);
   push_prim(n.name, opname, dnnl::binary(*pd), *pd,
             {{DNNL_ARG_SRC_0, s0}, {DNNL_ARG_SRC_1, s1}, {DNNL_ARG_DST, dst}});
   vslot_[static_cast<size_t>(out_v)] = dst;
@@ -903,7 +913,7 @@ bool CpuExecutable::do_concat(int ni) {
   bool same = true;
   for (auto& m : mds) same &= slot(ins[0]).plain ? is_plain(m) : m == mds[0];
   if (!same)
-    for (size_t i = 0; i < mds.size(); ++i) mds[i] = plain_md(val(n.inputs[i]).shape, dt::f32);
+    for (size_t i = 0; i < mds.size(); ++i) mds[i] = plain_md(val(n.inputs[i]).shape, dty_);
   std::optional<dnnl::concat::primitive_desc> pd;
   try {
     dnnl::primitive_attr attr;
@@ -916,7 +926,7 @@ bool CpuExecutable::do_concat(int ni) {
   for (size_t i = 0; i < ins.size(); ++i)
     args.push_back({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i),
                     same ? ins[i] : plain_of(n.inputs[i])});
-  int dst = new_arena_slot(DType::f32, val(y).shape, pd->dst_desc(), y);
+  int dst = new_arena_slot(ty_, val(y).shape, pd->dst_desc(), y);
   args.push_back({DNNL_ARG_DST, dst});
   push_prim(n.name, n.op, dnnl::concat(*pd), *pd, std::move(args));
   vslot_[static_cast<size_t>(y)] = dst;
@@ -933,7 +943,7 @@ bool CpuExecutable::do_softmax(int ni) {
   int64_t axis = n.attrs.get_int("axis", -1);
   if (axis < 0) axis += r;
   if (axis < 0 || axis >= r) return false;
-  const memory::desc md = plain_md(val(x).shape, dt::f32);
+  const memory::desc md = plain_md(val(x).shape, dty_);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::primitive p;
@@ -944,7 +954,7 @@ bool CpuExecutable::do_softmax(int ni) {
       dnnl::softmax_forward::primitive_desc pd(d, attr, engine());
       p = dnnl::softmax_forward(pd);
       int src = plain_of(x);
-      int dst = new_arena_slot(DType::f32, val(y).shape, md, y);
+      int dst = new_arena_slot(ty_, val(y).shape, md, y);
       push_prim(n.name, n.op, p, pd, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
       vslot_[static_cast<size_t>(y)] = dst;
     } else {
@@ -952,7 +962,7 @@ bool CpuExecutable::do_softmax(int ni) {
       dnnl::logsoftmax_forward::primitive_desc pd(d, attr, engine());
       p = dnnl::logsoftmax_forward(pd);
       int src = plain_of(x);
-      int dst = new_arena_slot(DType::f32, val(y).shape, md, y);
+      int dst = new_arena_slot(ty_, val(y).shape, md, y);
       push_prim(n.name, n.op, p, pd, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
       vslot_[static_cast<size_t>(y)] = dst;
     }
@@ -984,7 +994,7 @@ bool CpuExecutable::do_lrn(int ni) {
   } catch (const dnnl::error&) {
     return false;
   }
-  int dst = new_arena_slot(DType::f32, val(y).shape, pd->dst_desc(), y);
+  int dst = new_arena_slot(ty_, val(y).shape, pd->dst_desc(), y);
   push_prim(n.name, n.op, dnnl::lrn_forward(*pd), *pd, {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
   vslot_[static_cast<size_t>(y)] = dst;
   return true;
@@ -1020,11 +1030,11 @@ bool CpuExecutable::do_batchnorm(int ni) {
   } catch (const dnnl::error&) {
     return false;
   }
-  auto cs = [&](int i) {
-    int s = view_of(slot_of(n.inputs[static_cast<size_t>(i)]), {C}, -1);
-    return s;
+  auto cs = [&](int i) {  // oneDNN wants f32 statistics, scale and shift
+    const Value& p = val(n.inputs[static_cast<size_t>(i)]);
+    return owned_weights(plain_md({C}, dt::f32), plain_md({C}, dty_), p.constant.raw());
   };
-  int dst = new_arena_slot(DType::f32, val(y).shape, pd->dst_desc(), out_v);
+  int dst = new_arena_slot(ty_, val(y).shape, pd->dst_desc(), out_v);
   push_prim(n.name, opname, dnnl::batch_normalization_forward(*pd), *pd,
             {{DNNL_ARG_SRC, xslot},
              {DNNL_ARG_SCALE, cs(1)},
@@ -1075,8 +1085,37 @@ void CpuExecutable::do_fallback(int ni) {
   steps_.push_back(std::move(st));
 }
 
+bool CpuExecutable::do_cast(int ni) {
+  const Node& n = g_.nodes[static_cast<size_t>(ni)];
+  if (n.inputs.size() != 1 || n.outputs.size() != 1) return false;
+  const int x = n.inputs[0], y = n.outputs[0];
+  const dt tx = dnnl_type(val(x).dtype);
+  if (tx == dt::undef || !val(x).shape_known || shape_numel(val(x).shape) == 0 ||
+      val(x).shape != val(y).shape)
+    return false;
+  // A float-to-float cast keeps the layout: a reorder that only changes the data type.
+  const int xslot = slot_of(x);
+  dnnl_memory_desc_t d = slot(xslot).md.data;
+  d.data_type = static_cast<dnnl_data_type_t>(dty_);
+  const memory::desc ymd(d);
+  int dst = new_arena_slot(ty_, val(y).shape, ymd, y);
+  dnnl::reorder::primitive_desc pd(engine(), slot(xslot).md, engine(), ymd);
+  push_prim(n.name, n.op, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, xslot}, {DNNL_ARG_TO, dst}});
+  vslot_[static_cast<size_t>(y)] = dst;
+  return true;
+}
+
 bool CpuExecutable::compile_node(int ni) {
-  const std::string& op = g_.nodes[static_cast<size_t>(ni)].op;
+  const Node& node = g_.nodes[static_cast<size_t>(ni)];
+  const std::string& op = node.op;
+  if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" ||
+      op == "Identity" || op == "Dropout")
+    return do_view(ni);
+  if (node.outputs.empty() || node.outputs[0] < 0) return false;
+  ty_ = val(node.outputs[0]).dtype;
+  dty_ = dnnl_type(ty_);
+  if (dty_ == dt::undef) return false;
+  if (op == "Cast") return do_cast(ni);
   if (op == "Conv") return do_conv(ni, false);
   if (op == "ConvTranspose") return do_conv(ni, true);
   if (op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool" || op == "GlobalMaxPool")
@@ -1089,9 +1128,6 @@ bool CpuExecutable::compile_node(int ni) {
   if (op == "Softmax" || op == "LogSoftmax") return do_softmax(ni);
   if (op == "LRN") return do_lrn(ni);
   if (op == "BatchNormalization") return do_batchnorm(ni);
-  if (op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" ||
-      op == "Identity" || op == "Dropout")
-    return do_view(ni);
   return do_eltwise(ni);
 }
 
