@@ -60,21 +60,32 @@ void summarize_profile(const std::vector<Session::OpTime>& before, const std::ve
   types.clear();
   total_ms = 0;
   const double div = runs > 0 ? runs : 1;
+  // The same executable lists its steps in the same order each time: subtract step by step;
+  // else (a backend that lists steps differently) by (node, op), the first such step taking
+  // the warm-up share of all steps of that name.
+  bool same_steps = before.size() == after.size();
+  for (size_t i = 0; same_steps && i < before.size(); ++i)
+    same_steps = before[i].node == after[i].node && before[i].op == after[i].op;
   std::map<std::pair<std::string, std::string>, std::pair<double, int64_t>> base;
-  for (const auto& t : before) {
-    auto& b = base[{t.node, t.op}];
-    b.first += t.ms;
-    b.second += t.calls;
-  }
-  for (const auto& t : after) {
+  if (!same_steps)
+    for (const auto& t : before) {
+      auto& b = base[{t.node, t.op}];
+      b.first += t.ms;
+      b.second += t.calls;
+    }
+  for (size_t i = 0; i < after.size(); ++i) {
+    const auto& t = after[i];
     double ms = t.ms;
     int64_t calls = t.calls;
-    auto it = base.find({t.node, t.op});
-    if (it != base.end()) {  // a step listed twice under one name takes its warm-up share once
+    if (same_steps) {
+      ms -= before[i].ms;
+      calls -= before[i].calls;
+    } else if (auto it = base.find({t.node, t.op}); it != base.end()) {
       ms -= it->second.first;
       calls -= it->second.second;
       it->second = {0.0, 0};
     }
+    if (calls <= 0 && ms <= 0) continue;  // a step that did not run (none in the timed runs)
     rows.push_back(ProfileRow{t.node, t.op, std::max(ms, 0.0) / div, 0, calls});
     total_ms += rows.back().ms_per_run;
   }
