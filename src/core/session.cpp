@@ -15,6 +15,16 @@ struct Session::Impl {
   Graph compiled;
   SessionOptions options;
   std::set<std::string> kept_names;  // names (as asked) that the current executable keeps
+  /// Constants that carry a source-framework name (weights, frozen inputs, tensors folded at
+  /// load), kept fetchable by name even when nothing reads them after folding.
+  Graph constants;
+
+  /// True when `name` is answered from `constants` (it names no computed tensor).
+  bool is_constant_fetch(const std::string& name) const {
+    int v = source.find_value_by_any_name(name);
+    if (v >= 0 && !source.values[static_cast<size_t>(v)].is_constant()) return false;
+    return constants.find_value_by_any_name(name) >= 0;
+  }
   std::vector<int> keep;             // value indices in `compiled`
   std::unique_ptr<Executable> exe;
   double compile_ms = 0;
@@ -27,6 +37,7 @@ struct Session::Impl {
     passes::Protected protect;
     for (int o : g.outputs) protect.insert(g.values[static_cast<size_t>(o)].name);
     for (const auto& w : want) {
+      if (is_constant_fetch(w)) continue;
       int v = g.find_value_by_any_name(w);
       if (v < 0) throw Error("no tensor named '" + w + "' in the model", g.source_file, {}, "output");
       protect.insert(g.values[static_cast<size_t>(v)].name);
@@ -50,6 +61,10 @@ struct Session::Impl {
     keep.clear();
     kept_names.clear();
     for (const auto& w : want) {
+      if (is_constant_fetch(w)) {
+        kept_names.insert(w);
+        continue;
+      }
       int v = compiled.find_value_by_any_name(w);
       if (v < 0) throw Error("tensor '" + w + "' was optimized away", compiled.source_file);
       keep.push_back(v);
@@ -70,6 +85,8 @@ Session::Session(Graph graph, SessionOptions options) : impl_(std::make_unique<I
   graph.toposort();
   graph.validate();
   passes::fold_constants(graph, {});  // shapes, and constants that shapes depend on
+  for (const auto& v : graph.values)
+    if (v.is_constant() && !v.prov.source_name.empty()) impl_->constants.values.push_back(v);
   graph.compact();
   impl_->source = std::move(graph);
   impl_->compile({});
@@ -202,6 +219,11 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
     }
   } else {
     for (const auto& f : fetch) {
+      if (m.is_constant_fetch(f)) {
+        const Value& c = m.constants.values[static_cast<size_t>(m.constants.find_value_by_any_name(f))];
+        out[f] = to_source_layout(c, c.constant);
+        continue;
+      }
       int v = g.find_value_by_any_name(f);
       if (v < 0) throw Error("no tensor named '" + f + "' in the model", g.source_file, {}, "output");
       out[f] = to_source_layout(g.values[static_cast<size_t>(v)], value_result(v));
