@@ -1,0 +1,178 @@
+#include "import/tensorflow/tf_convert.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "anvil/error.h"
+
+namespace anvil::tf {
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+static void check_window(int64_t in, int64_t k, int64_t s, int64_t d) {
+  constexpr int64_t kMax = int64_t{1} << 40;
+  if (in < 0 || k < 1 || s < 1 || d < 1 || in > kMax || k > kMax || s > kMax || d > kMax)
+    throw Error("bad window parameters (input " + std::to_string(in) + ", kernel " +
+                    std::to_string(k) + ", stride " + std::to_string(s) + ", dilation " +
+                    std::to_string(d) + ")",
+                {}, {}, "padding");
+}
+
+Pads same_pads(int64_t in, int64_t k, int64_t s, int64_t d) {
+  check_window(in, k, s, d);
+  const int64_t keff = (k - 1) * d + 1;
+  const int64_t out = ceil_div(in, s);
+  const int64_t total = std::max<int64_t>((out - 1) * s + keff - in, 0);
+  return {total / 2, total - total / 2};
+}
+
+int64_t window_output(int64_t in, int64_t k, int64_t s, int64_t d, bool same) {
+  check_window(in, k, s, d);
+  if (same) return ceil_div(in, s);
+  const int64_t keff = (k - 1) * d + 1;
+  if (in < keff) return 0;
+  return ceil_div(in - keff + 1, s);
+}
+
+TransposePads backprop_input_pads(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d,
+                                  bool same, const Pads& explicit_pads) {
+  check_window(out, k, s, d);
+  TransposePads r;
+  r.pads = same ? same_pads(out, k, s, d) : explicit_pads;
+  const int64_t keff = (k - 1) * d + 1;
+  // Forward conv from `out` with these pads: floor((out + pb + pe - keff) / s) + 1 must be `in`.
+  const int64_t fwd = (out + r.pads.begin + r.pads.end - keff) / s + 1;
+  if (out + r.pads.begin + r.pads.end < keff || fwd != in)
+    throw Error("input_sizes gives " + std::to_string(out) + " but a convolution of that size " +
+                    "would give " + std::to_string(fwd) + ", not the gradient's " +
+                    std::to_string(in),
+                {}, {}, "input_sizes");
+  const int64_t full = s * (in - 1) + keff - r.pads.begin - r.pads.end;
+  r.output_padding = out - full;  // in [0, s) by the check above
+  return r;
+}
+
+StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begin,
+                               const std::vector<int64_t>& end,
+                               const std::vector<int64_t>& strides, int64_t begin_mask,
+                               int64_t end_mask, int64_t ellipsis_mask, int64_t new_axis_mask,
+                               int64_t shrink_axis_mask) {
+  const size_t n = begin.size();
+  if (end.size() != n || strides.size() != n)
+    throw Error("begin, end and strides must have the same length (" + std::to_string(n) + ", " +
+                    std::to_string(end.size()) + ", " + std::to_string(strides.size()) + ")",
+                {}, {}, "strides");
+  if (n > 64) throw Error("more than 64 slice entries", {}, {}, "begin");
+  auto bit = [](int64_t mask, size_t i) { return ((static_cast<uint64_t>(mask) >> i) & 1u) != 0; };
+  int ellipses = 0;
+  for (size_t i = 0; i < n; ++i) ellipses += bit(ellipsis_mask, i);
+  if (ellipses > 1) throw Error("more than one ellipsis", {}, {}, "ellipsis_mask");
+
+  const int rank = static_cast<int>(in.size());
+  // Sparse entries -> dense (per input dim) entries. An implicit ellipsis follows the last
+  // entry when there is none.
+  struct Dense {
+    int64_t b = 0, e = 0, s = 1;
+    bool bm = true, em = true, shrink = false;
+  };
+  std::vector<Dense> dense(static_cast<size_t>(rank));
+  // final_shape entries: >= 0 dense dim index, -1 new axis
+  std::vector<int> gather;
+  int full = 0;
+  bool saw_ellipsis = false;
+  for (size_t i = 0; i < n; ++i) {
+    if (bit(ellipsis_mask, i)) {
+      saw_ellipsis = true;
+      int after = 0;  // entries after the ellipsis that consume a dim
+      for (size_t j = i + 1; j < n; ++j)
+        if (!bit(new_axis_mask, j)) ++after;
+      int next = rank - after;
+      if (next < full) throw Error("the slice has more entries than the input has dims", {}, {}, "begin");
+      for (; full < next; ++full) gather.push_back(full);
+      continue;
+    }
+    if (bit(new_axis_mask, i)) {
+      gather.push_back(-1);
+      continue;
+    }
+    if (full >= rank)
+      throw Error("the slice has more entries (" + std::to_string(n) + ") than the input has dims (" +
+                      std::to_string(rank) + ")",
+                  {}, {}, "begin");
+    Dense& d = dense[static_cast<size_t>(full)];
+    d.b = begin[i];
+    d.e = end[i];
+    d.s = strides[i];
+    d.bm = bit(begin_mask, i);
+    d.em = bit(end_mask, i);
+    d.shrink = bit(shrink_axis_mask, i);
+    if (!d.shrink) gather.push_back(full);
+    ++full;
+  }
+  if (!saw_ellipsis)
+    for (; full < rank; ++full) gather.push_back(full);
+
+  StridedSliceSpec r;
+  Shape dense_len(static_cast<size_t>(rank));
+  for (int k = 0; k < rank; ++k) {
+    Dense& d = dense[static_cast<size_t>(k)];
+    const int64_t dim = in[static_cast<size_t>(k)];
+    if (d.s == 0) throw Error("stride 0 for dim " + std::to_string(k), {}, {}, "strides");
+    if (d.shrink) {
+      int64_t x = d.b < 0 ? d.b + dim : d.b;
+      if (x < 0 || x >= dim)
+        throw Error("index " + std::to_string(d.b) + " out of range for dim " + std::to_string(k) +
+                        " of size " + std::to_string(dim),
+                    {}, {}, "begin");
+      r.starts.push_back(x);
+      r.ends.push_back(x + 1);
+      r.steps.push_back(1);
+      dense_len[static_cast<size_t>(k)] = 1;
+      continue;
+    }
+    if (d.s == std::numeric_limits<int64_t>::min())
+      throw Error("stride out of range", {}, {}, "strides");
+    const bool pos = d.s > 0;
+    // TF's canonical begin/end: masks pick the whole range; else negative counts from the
+    // back, then clamped to [0, dim] (positive stride) or [-1, dim - 1] (negative stride).
+    auto canon = [&](int64_t x, bool masked, bool is_begin) -> int64_t {
+      if (masked) return is_begin ? (pos ? 0 : dim - 1) : (pos ? dim : -1);
+      if (x < 0) x = x < -dim ? (pos ? 0 : -1) : x + dim;
+      return pos ? std::clamp<int64_t>(x, 0, dim) : std::clamp<int64_t>(x, -1, dim - 1);
+    };
+    const int64_t b = canon(d.b, d.bm, true), e = canon(d.e, d.em, false);
+    int64_t len = 0;
+    if (pos && e > b) len = (e - b + d.s - 1) / d.s;
+    if (!pos && b > e) len = (b - e + (-d.s) - 1) / (-d.s);
+    dense_len[static_cast<size_t>(k)] = len;
+    r.starts.push_back(b);
+    // Canonical Slice reads a negative end as counting from the back: "before element 0"
+    // is written as -dim - 1.
+    r.ends.push_back(!pos && e < 0 ? -dim - 1 : e);
+    r.steps.push_back(d.s);
+  }
+  r.sliced = dense_len;
+  for (int gi : gather) r.final_shape.push_back(gi < 0 ? 1 : dense_len[static_cast<size_t>(gi)]);
+  return r;
+}
+
+std::vector<int> channels_last_perm(int rank) {
+  std::vector<int> p{0};
+  for (int i = 2; i < rank; ++i) p.push_back(i);
+  if (rank > 1) p.push_back(1);
+  return p;
+}
+
+std::vector<int> inverse_perm(const std::vector<int>& p) {
+  std::vector<int> r(p.size());
+  for (size_t i = 0; i < p.size(); ++i) r[static_cast<size_t>(p[i])] = static_cast<int>(i);
+  return r;
+}
+
+bool is_identity_perm(const std::vector<int>& p) {
+  for (size_t i = 0; i < p.size(); ++i)
+    if (p[i] != static_cast<int>(i)) return false;
+  return true;
+}
+
+}  // namespace anvil::tf
