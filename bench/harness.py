@@ -2,16 +2,18 @@
 """Anvil vs ONNX Runtime vs OpenCV dnn on the same ONNX files, interleaved. Run by bench/run.sh
 (which prepares the engines and models); see bench/README.md.
 
-Each round runs every (model, engine) once, engines in turn, as a fresh process doing
---warmup untimed runs and then --runs-per-round timed runs; --rounds rounds per thread count.
-Every engine of a model thus sees the same machine load, spread over the whole benchmark.
-Statistics (min, median) are over all timed runs of all rounds.
+For each thread count and model, every engine's runner is started in --serve mode (load,
+compile, --warmup untimed runs), then the engines take turns: each turn one engine does
+--block timed runs (default 1), round-robin, the order rotating each round, until each engine
+has --runs timed runs. Consecutive runs of different engines thus see the same machine load.
+Statistics (min, median) are over all timed runs.
 """
 import argparse
 import datetime
 import json
 import os
 import platform
+import select
 import statistics
 import subprocess
 import sys
@@ -123,6 +125,53 @@ def run_json(cmd, timeout):
     return None, "no JSON on stdout"
 
 
+class Served:
+    """An engine runner in --serve mode: loads the model and warms up once, then does timed
+    runs on request ('run N' on its stdin, one JSON line back), so engines can take turns run
+    by run without reloading. stderr goes to a temporary file (read for errors)."""
+
+    def __init__(self, cmd):
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True,
+                                  bufsize=1)
+
+    def read(self, timeout):
+        ready, _, _ = select.select([self.p.stdout], [], [], timeout)
+        if not ready:
+            return None, f"no answer within {timeout} s"
+        line = self.p.stdout.readline()
+        if not line:
+            self.p.wait()
+            self.err.seek(0)
+            msg = (self.err.read().strip().splitlines() or [""])[-1]
+            return None, f"exit {self.p.returncode}: {msg[:300]}"
+        try:
+            return json.loads(line), None
+        except json.JSONDecodeError as e:
+            return None, f"bad JSON ({e}): {line[:200]}"
+
+    def request(self, line, timeout):
+        try:
+            self.p.stdin.write(line + "\n")
+            self.p.stdin.flush()
+        except BrokenPipeError:
+            pass
+        return self.read(timeout)
+
+    def close(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.close()
+            except BrokenPipeError:
+                pass
+            try:
+                self.p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.err.close()
+
+
 def check_outputs(models, engines, anvil, threads, timeout, log):
     """Runs each engine once per model and compares its output with ONNX Runtime's:
     max |x - ort| / max |ort|. Catches benchmarking an engine that computes something else."""
@@ -178,8 +227,9 @@ def markdown(res):
     engines = meta["engines"]
     lines = [f"# Benchmark: {meta['date']}", ""]
     lines.append(f"Machine: {meta['machine']}. Batch 1, fp32, latency in ms as min / median over "
-                 f"{meta['rounds']} interleaved rounds x {meta['runs_per_round']} timed runs per engine "
-                 f"(after {meta['warmup']} warm-up runs in each process). Anvil {meta['anvil_commit']}, "
+                 f"{meta['rounds'] * meta['runs_per_round']} timed runs per engine, the engines taking turns "
+                 f"({meta['runs_per_round']} run{'s' if meta['runs_per_round'] > 1 else ''} a turn, after "
+                 f"{meta['warmup']} warm-up runs each). Anvil {meta['anvil_commit']}, "
                  f"backend `{meta['anvil_backend']}`; " + ", ".join(
                      f"{e['label']} {e.get('version', '')}".strip() for e in engines if e["name"] != "anvil") +
                  f". Load average {meta['load_before']:.2f} before, {meta['load_after']:.2f} after.")
@@ -252,8 +302,8 @@ def main():
     ap.add_argument("--models-dir", default=os.path.join(HERE, "models"))
     ap.add_argument("--models", default="", help="comma-separated subset of models.json (default: all)")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--runs", type=int, default=25, help="timed runs per engine per thread count (>= 1)")
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds the runs are split into")
+    ap.add_argument("--runs", type=int, default=30, help="timed runs per engine per thread count (>= 1)")
+    ap.add_argument("--block", type=int, default=1, help="timed runs an engine does in one turn (default: 1)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed runs at the start of each process")
     ap.add_argument("--ort-spin", action="store_true", help="also run ONNX Runtime with its spinning pool")
     ap.add_argument("--no-check", action="store_true", help="skip the output comparison")
@@ -279,8 +329,8 @@ def main():
         m["input_path"] = os.path.join(a.models_dir, k + ".input.npy")
         models[k] = m
     threads = [int(t) for t in a.threads.split(",") if t]
-    rounds = max(1, min(a.rounds, a.runs))
-    per_round = -(-a.runs // rounds)
+    per_round = max(1, min(a.block, a.runs))
+    rounds = -(-a.runs // per_round)
 
     anvil = Anvil(a.anvil, a.backend)
     engines = [anvil, Ort(False)]
@@ -303,7 +353,7 @@ def main():
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""), "load_before": load_avg(),
             "engines": [{"name": e.name, "label": e.label} for e in engines]}
     log(f"bench: {meta['machine']}; models {', '.join(models)}; threads {threads}; "
-        f"{rounds} rounds x {per_round} runs; OMP_WAIT_POLICY={meta['omp_wait_policy']}")
+        f"{rounds} turns x {per_round} runs per engine; OMP_WAIT_POLICY={meta['omp_wait_policy']}")
 
     res = {"meta": meta, "models": {k: {kk: v for kk, v in m.items() if not kk.endswith("path")}
                                     for k, m in models.items()}, "results": {}}
@@ -316,30 +366,48 @@ def main():
         samples = {k: {e.name: [] for e in engines} for k in models}
         extra = {k: {e.name: {} for e in engines} for k in models}
         errors = {k: {} for k in models}
-        for r in range(rounds):
-            for k, m in models.items():
-                # Rotate the engine order each round so no engine always runs first.
-                order_e = engines[r % len(engines):] + engines[:r % len(engines)]
-                for e in order_e:
-                    if e.name in errors[k]:
+        for k, m in models.items():
+            procs = {}
+            for e in engines:  # one at a time, so loading does not overlap another's warm-up
+                p = Served(e.command(m, t, a.warmup, 1) + ["--serve"])
+                j, err = p.read(a.timeout)
+                if err:
+                    errors[k][e.name] = err
+                    log(f"  {t}T {k:14s} {e.label:22s} {err}")
+                    p.close()
+                    continue
+                procs[e.name] = p
+            for r in range(rounds):
+                # Round-robin; the order rotates each round so no engine always runs first.
+                for e in engines[r % len(engines):] + engines[:r % len(engines)]:
+                    p = procs.get(e.name)
+                    if p is None:
                         continue
-                    j, err = run_json(e.command(m, t, a.warmup, per_round), a.timeout)
-                    if err:
-                        errors[k][e.name] = err
-                        log(f"  {t}T round {r + 1}/{rounds} {k:14s} {e.label:22s} {err}")
+                    j, err = p.request(f"run {per_round}", a.timeout)
+                    if err or not j.get("times_ms"):
+                        errors[k][e.name] = err or "no times in its answer"
+                        log(f"  {t}T {k:14s} {e.label:22s} {errors[k][e.name]}")
+                        p.close()
+                        del procs[e.name]
                         continue
-                    times = j.get("times_ms") or []
-                    if not times:
-                        errors[k][e.name] = "no per-run times in its output"
-                        continue
-                    samples[k][e.name] += times
-                    if j.get("version"):
-                        versions[e.name] = j["version"]
-                    for key in ("compile_ms", "load_ms", "peak_rss_mb"):
-                        if key in j:
-                            extra[k][e.name][key] = max(extra[k][e.name].get(key, 0), j[key])
-                    log(f"  {t}T round {r + 1}/{rounds} {k:14s} {e.label:22s} "
-                        f"min {min(times):9.3f} ms  median {statistics.median(times):9.3f} ms")
+                    samples[k][e.name] += j["times_ms"]
+            for e in engines:
+                p = procs.get(e.name)
+                if p is None:
+                    continue
+                j, err = p.request("quit", a.timeout)
+                p.close()
+                if err:
+                    errors[k][e.name] = err
+                    continue
+                if j.get("version"):
+                    versions[e.name] = j["version"]
+                for key in ("compile_ms", "load_ms", "peak_rss_mb"):
+                    if key in j:
+                        extra[k][e.name][key] = j[key]
+                ts = samples[k][e.name]
+                log(f"  {t}T {k:14s} {e.label:22s} min {min(ts):9.3f} ms  median {statistics.median(ts):9.3f} ms"
+                    f"  ({len(ts)} runs)")
         out = {}
         for k in models:
             out[k] = {}

@@ -1,11 +1,11 @@
 // OpenCV dnn runner of the benchmark harness (bench/harness.py); built by the harness:
 //   g++ -O2 -std=c++17 bench/opencv_bench.cpp -o bench/build/opencv_bench $(pkg-config --cflags --libs opencv4)
 //
-//   opencv_bench MODEL.onnx INPUT.npy --threads N --warmup W --runs R [--output OUT.npy]
+//   opencv_bench MODEL.onnx INPUT.npy --threads N --warmup W --runs R [--output OUT.npy] [--serve]
 //
 // cv::dnn::readNetFromONNX, the default (OpenCV) backend on the CPU target,
 // cv::setNumThreads(N); times net.setInput + net.forward. Prints one JSON line like
-// ort_bench.mjs. Exit 3 when OpenCV cannot load or run the model (the harness then reports
+// ort_bench.mjs; --serve as `anvil bench --serve` (stdin lines 'run N', 'quit'). Exit 3 when OpenCV cannot load or run the model (the harness then reports
 // OpenCV as unsupported for it), 2 for bad usage.
 #include <sys/resource.h>
 
@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> pos;
   int threads = 1, warmup = 3, runs = 20;
   std::string output;
+  bool serve = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -103,6 +104,7 @@ int main(int argc, char** argv) {
       else if (a == "--warmup") warmup = std::stoi(value());
       else if (a == "--runs") runs = std::stoi(value());
       else if (a == "--output") output = value();
+      else if (a == "--serve") serve = true;
       else if (a.rfind("--", 0) == 0) usage("unknown option " + a);
       else pos.push_back(a);
     } catch (const std::logic_error&) {
@@ -135,11 +137,31 @@ int main(int argc, char** argv) {
       net.setInput(x);
       y = net.forward();
     }
-    for (int i = 0; i < runs; ++i) {
+    auto timed_run = [&] {
       const auto a = std::chrono::steady_clock::now();
       net.setInput(x);
       y = net.forward();
       times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    };
+    if (serve) {
+      std::printf("{\"ready\":true,\"load_ms\":%.3f}\n", load_ms);
+      std::fflush(stdout);
+      std::string line;
+      while (std::getline(std::cin, line)) {
+        if (line == "quit") break;
+        long k = 0;
+        if (std::sscanf(line.c_str(), "run %ld", &k) != 1 || k < 1) usage("--serve: expected 'run N' or 'quit', got '" + line + "'");
+        const size_t start = times.size();
+        for (long i = 0; i < k; ++i) timed_run();
+        std::printf("{\"times_ms\":[");
+        for (size_t i = start; i < times.size(); ++i) std::printf("%s%.6f", i > start ? "," : "", times[i]);
+        std::printf("]}\n");
+        std::fflush(stdout);
+      }
+      if (times.empty()) timed_run();
+      runs = static_cast<int>(times.size());
+    } else {
+      for (int i = 0; i < runs; ++i) timed_run();
     }
   } catch (const cv::Exception& e) {
     std::cerr << "opencv_bench: OpenCV cannot run " << pos[0] << ": " << e.what() << "\n";

@@ -1,13 +1,17 @@
 // ONNX Runtime runner of the benchmark harness (bench/harness.py).
 //
 //   node bench/ort_bench.mjs MODEL.onnx INPUT.npy --threads N --warmup W --runs R [--spin]
-//                            [--output OUT.npy]
+//                            [--output OUT.npy] [--serve]
 //
 // Session options as in the peers' measurements: graph optimization 'all', intra-op threads N,
 // inter-op threads 1, sequential execution, and the intra-op pool's spinning off
 // (session.intra_op.allow_spinning = '0'; --spin keeps ONNX Runtime's default spinning).
 // Times `await session.run()` only. Prints one JSON line: {"engine", "version", "times_ms",
 // "load_ms", "peak_rss_mb", ...}. --output writes the first output as a float32 .npy.
+// --serve: as `anvil bench --serve` (after the warm-up print {"ready":true,...}; for each stdin
+// line 'run N' do N timed runs and print {"times_ms":[...]}; at 'quit' or end of input print
+// the report of all of them).
+import readline from 'node:readline';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,10 +31,11 @@ function usage(msg) {
 
 const args = process.argv.slice(2);
 const pos = [];
-const opt = { threads: 1, warmup: 3, runs: 20, spin: false, output: '' };
+const opt = { threads: 1, warmup: 3, runs: 20, spin: false, output: '', serve: false };
 for (let i = 0; i < args.length; ++i) {
   const a = args[i];
   if (a === '--spin') opt.spin = true;
+  else if (a === '--serve') opt.serve = true;
   else if (['--threads', '--warmup', '--runs', '--output'].includes(a)) {
     if (i + 1 >= args.length) usage(`${a} needs a value`);
     const v = args[++i];
@@ -91,10 +96,27 @@ const loadMs = performance.now() - t0;
 let out;
 for (let i = 0; i < opt.warmup; ++i) out = await session.run(feeds);
 const times = [];
-for (let i = 0; i < opt.runs; ++i) {
+async function timedRun() {
   const a = performance.now();
   out = await session.run(feeds);
   times.push(performance.now() - a);
+}
+if (opt.serve) {
+  process.stdout.write(JSON.stringify({ ready: true, load_ms: loadMs }) + '\n');
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  for await (const line of rl) {
+    if (line.trim() === 'quit') break;
+    const m = line.trim().match(/^run (\d+)$/);
+    if (!m || Number(m[1]) < 1) usage(`--serve: expected 'run N' or 'quit' on stdin, got '${line}'`);
+    const start = times.length;
+    for (let i = 0; i < Number(m[1]); ++i) await timedRun();
+    process.stdout.write(JSON.stringify({ times_ms: times.slice(start) }) + '\n');
+  }
+  rl.close();
+  if (times.length === 0) await timedRun();
+  opt.runs = times.length;
+} else {
+  for (let i = 0; i < opt.runs; ++i) await timedRun();
 }
 if (opt.output) {
   const y = out[session.outputNames[0]];

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Anvil vs ONNX Runtime vs OpenCV dnn, same ONNX files, one interleaved run (bench/README.md).
 #
-#   bash bench/run.sh [--threads 1,2] [--runs N] [--rounds R] [--models a,b] [--backend cpu]
+#   bash bench/run.sh [--threads 1,2] [--runs N] [--block K] [--models a,b] [--backend cpu]
 #                     [--anvil PATH] [--no-opencv] [--ort-spin] [--no-check] [--name latest]
 #
 # Prepares what is missing, then runs bench/harness.py:
@@ -18,13 +18,13 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
 PY=/usr/bin/python3
 
-threads=1,2 runs=25 rounds=5 models="" backend="" anvil="" opencv=1 name=latest
+threads=1,2 runs=30 block=1 models="" backend="" anvil="" opencv=1 name=latest
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
-    --rounds) rounds="$2"; shift 2 ;;
+    --block) block="$2"; shift 2 ;;
     --models) models="$2"; shift 2 ;;
     --backend) backend="$2"; shift 2 ;;
     --anvil) anvil="$2"; shift 2 ;;
@@ -98,5 +98,5 @@ export_args=()
 "$PY" "$ROOT/python/export_bench_models.py" --out "$HERE/models" "${export_args[@]}" >&2
 
 exec "$PY" "$HERE/harness.py" --anvil "$anvil" --backend "$backend" --opencv "$cv_bin" \
-  --threads "$threads" --runs "$runs" --rounds "$rounds" ${models:+--models "$models"} \
+  --threads "$threads" --runs "$runs" --block "$block" ${models:+--models "$models"} \
   --name "$name" "${extra[@]}"

@@ -1,5 +1,5 @@
 // anvil bench MODEL ... [--runs N] [--warmup N] [--threads N] [--backend B] [--json]
-//             [--profile [--top N]] [--no-optimize] [--input ...]
+//             [--profile [--top N]] [--no-optimize] [--serve] [--input ...]
 // Latency of Session::run (min / median / mean in ms) on given or seeded random inputs;
 // --profile adds the backend's per-step times (top steps and a per-op-type summary).
 #include <sys/resource.h>
@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <map>
 #include <numeric>
@@ -117,6 +118,7 @@ int bench_main(int argc, char** argv) {
   bool json = false;
   bool profile = false;
   bool no_optimize = false;
+  bool serve = false;
   int top = 15;
   app.add_option("model", files, "the model file, then any further files it needs")->required();
   in.add_to(app);
@@ -129,6 +131,10 @@ int bench_main(int argc, char** argv) {
   app.add_flag("--profile", profile,
                "time every step of the backend (top steps and a per-op-type summary; JSON: "
                "\"profile\" and \"profile_by_op\")");
+  app.add_flag("--serve", serve,
+               "for benchmark harnesses (bench/harness.py): after the warm-up print one JSON line "
+               "{\"ready\":true,...}, then for each stdin line 'run N' do N timed runs and print "
+               "{\"times_ms\":[...]}; at 'quit' or end of input print the --json report of all of them");
   app.add_flag("--no-optimize", no_optimize, "run the graph as imported (no fusion or other graph passes)");
   app.add_option("--top", top, "steps listed by --profile in text mode (default: 15)")
       ->check(CLI::Range(1, 1000000));
@@ -155,14 +161,39 @@ int bench_main(int argc, char** argv) {
   const std::vector<Session::OpTime> warm_profile = profile ? session.profile() : std::vector<Session::OpTime>{};
   if (bar && warmup) std::fputc('\n', stderr);
   std::vector<double> ms;
-  ms.reserve(static_cast<size_t>(runs));
-  for (int i = 0; i < runs; ++i) {
+  auto timed_run = [&] {
     auto a = std::chrono::steady_clock::now();
     session.run(pm.feed);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-    if (bar) progress(i + 1, runs, false);
+  };
+  if (serve) {
+    json = true;
+    std::printf("{\"ready\":true,\"load_ms\":%.4f,\"compile_ms\":%.4f}\n", load_ms, session.compile_ms());
+    std::fflush(stdout);
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (line == "quit") break;
+      long k = 0;
+      if (std::sscanf(line.c_str(), "run %ld", &k) != 1 || k < 1 || k > 1000000)
+        throw Error("bench --serve: expected 'run N' or 'quit' on stdin, got '" + line + "'", {}, {}, "stdin");
+      nlohmann::json t = nlohmann::json::array();
+      for (long i = 0; i < k; ++i) {
+        timed_run();
+        t.push_back(ms.back());
+      }
+      std::printf("{\"times_ms\":%s}\n", t.dump().c_str());
+      std::fflush(stdout);
+    }
+    if (ms.empty()) timed_run();
+    runs = static_cast<int>(ms.size());
+  } else {
+    ms.reserve(static_cast<size_t>(runs));
+    for (int i = 0; i < runs; ++i) {
+      timed_run();
+      if (bar) progress(i + 1, runs, false);
+    }
+    if (bar) std::fputc('\n', stderr);
   }
-  if (bar) std::fputc('\n', stderr);
 
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());

@@ -89,4 +89,24 @@ expect_contains "$TMP/out" "/conv1/Conv"
 expect_ok bench "$MODEL" --runs 2 --warmup 0 --json
 "$PY" -c "import json,sys; j=json.load(open(sys.argv[1])); assert 'profile' not in j and len(j['times_ms']) == 2, j" \
   "$TMP/out" || fail "bench --json without --profile"
+# 5. --serve (the benchmark harness's mode): ready line, one answer per 'run N', the report at
+# 'quit' with all timed runs; a bad request is a usage error.
+printf 'run 2\nrun 3\nquit\n' | "$ANVIL" bench "$MODEL" --backend reference --warmup 1 --serve >"$TMP/out" 2>"$TMP/err" ||
+  { cat "$TMP/err" >&2; fail "bench --serve failed"; }
+"$PY" - "$TMP/out" <<'PYEOF' || fail "bench --serve: wrong answers"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert len(lines) == 4, lines
+assert lines[0]["ready"] is True and lines[0]["compile_ms"] >= 0, lines[0]
+assert len(lines[1]["times_ms"]) == 2 and len(lines[2]["times_ms"]) == 3, lines
+r = lines[3]
+assert r["runs"] == 5 and r["times_ms"] == lines[1]["times_ms"] + lines[2]["times_ms"], r
+assert r["min_ms"] == min(r["times_ms"]), r
+PYEOF
+set +e
+printf 'walk 2\n' | "$ANVIL" bench "$MODEL" --backend reference --warmup 0 --serve >"$TMP/out" 2>"$TMP/err"
+RC=$?
+set -e
+[ "$RC" -eq 2 ] || fail "bench --serve with a bad request: exit $RC, expected 2"
+expect_contains "$TMP/err" "run N"
 echo "bench_profile OK"
