@@ -1,11 +1,28 @@
-// A small, defensive reader over the HDF5 C API: what the Keras importer needs (groups,
-// string attributes, float datasets), with every failure turned into anvil::Error and every
-// size read from the file capped before anything is allocated.
+// The parts of a Keras HDF5 file the importer uses, read by libhdf5 in a sandboxed child process.
+//
+// libhdf5 (Debian's 1.10) is not safe on hostile files: fuzzing found heap over-reads in its
+// object-header decoder (H5Aexists_by_name) and endless loops in its global-heap reader, inside
+// the library, before Anvil sees any value. So Anvil's own process never calls libhdf5 on a
+// model file. `H5File::open` forks one child that opens the file, reads everything the Keras
+// importer needs (root and weights-group attributes, layer_names, each layer's weight_names and
+// every weight dataset they list; for Keras 3 files, every group under `layers/` and the
+// datasets of each `vars` group) and streams it back through a pipe as a compact record stream.
+// The parent enforces a deadline and a size cap, reaps the child, and turns a crash, a timeout
+// or a malformed stream into anvil::Error naming the file and, when known, the layer and weight
+// being read. The result is an in-memory snapshot with the query API below; queries about
+// objects the reader did not visit answer "not there".
+//
+// Environment (for tests and debugging):
+//   ANVIL_KERAS_H5_TIMEOUT_S  seconds without progress before the child is killed (default 20;
+//                             the total deadline is this times (1 + file size / 64 MiB))
+//   ANVIL_KERAS_H5_FAULT      abort | hang | garbage, optionally "@TEXT": the child aborts, hangs
+//                             or writes garbage just before the first read whose object path
+//                             contains TEXT (test hook for the crash/timeout paths)
+//   ANVIL_KERAS_H5_DEBUG=1    the child keeps stderr and libhdf5 prints its error stack
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,12 +34,17 @@ namespace anvil::keras {
 constexpr int64_t kMaxDatasetElements = int64_t{1} << 30;
 /// Largest string attribute (bytes), e.g. a model_config JSON: 256 MiB.
 constexpr int64_t kMaxAttributeBytes = int64_t{256} << 20;
+/// Seconds without progress before the reader process is killed (ANVIL_KERAS_H5_TIMEOUT_S).
+constexpr double kDefaultReadTimeoutS = 20;
 
 class H5File {
  public:
-  /// Opens a file read-only; throws anvil::Error naming `path` when it is not HDF5 or is broken.
+  /// Reads the Keras content of an HDF5 file in a child process; throws anvil::Error naming
+  /// `path` (and the layer/weight when known) when it is not HDF5, is broken, or crashes or
+  /// hangs libhdf5.
   static H5File open(const std::string& path);
-  /// Opens an HDF5 image held in memory (a file inside a .keras zip); `what` names it in errors.
+  /// The same for an HDF5 image held in memory (a file inside a .keras zip); `what` names it in
+  /// errors.
   static H5File open_image(std::string bytes, const std::string& what);
   /// True when the first bytes of the file carry the HDF5 signature.
   static bool has_signature(const std::string& path);
@@ -48,13 +70,13 @@ class H5File {
 
   /// The shape of a dataset.
   Shape dataset_shape(const std::string& path) const;
-  /// Reads a numeric dataset converted to float32.
+  /// A numeric dataset converted to float32 (shares the snapshot's buffer: do not modify).
   Tensor read_f32(const std::string& path) const;
 
  private:
-  H5File() = default;
-  std::vector<std::string> read_vlen_isolated(int64_t attr, int64_t type, int64_t space, int64_t count,
-                                              const std::string& name, const std::string& field) const;
+  H5File();
+  struct Source;
+  static H5File read(const Source& src);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string what_;
