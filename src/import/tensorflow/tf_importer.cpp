@@ -16,7 +16,7 @@
 // Reshape of NHWC data keeps TF's element order. TF's Transpose only changes perm.
 //
 // Names. Every TF tensor gets its own canonical value named as TF names it ("node" for output
-// 0, "node:i" for output i) with Provenance {framework "tensorflow", source_name node,
+// 0, "node:i" for output i) with Provenance {framework "tensorflow", source_name that name,
 // output_index i, to_source perm}, so any node can be fetched (Session::run, anvil run
 // --output NODE[:i]) and comes back in TF's layout. Helper values and nodes carry '#' in their
 // names, which TF node names cannot contain. Default outputs are the graph's sinks: nodes
@@ -604,7 +604,7 @@ void TfBuilder::bind(const std::vector<TT>& outs) {
     }
     Value& v = g_.values[static_cast<size_t>(t.v)];
     v.prov.framework = "tensorflow";
-    v.prov.source_name = n_->name();
+    v.prov.source_name = key;  // "node" or "node:i", as TF names tensors
     v.prov.output_index = static_cast<int>(i);
     v.prov.to_source.assign(t.perm.begin(), t.perm.end());
     v.prov.source_layout.clear();
@@ -1774,7 +1774,12 @@ Graph TfBuilder::build() {
     if (consumed.count(n.name()) || not_outputs.count(n.op()) || failed_.count(n.name())) continue;
     int count = 0;
     while (tensors_.count(tensor_key(n.name(), count))) ++count;
-    if (n.op().rfind("FusedBatchNorm", 0) == 0) count = std::min(count, 3);  // y, batch mean, batch variance
+    if (n.op().rfind("FusedBatchNorm", 0) == 0) {
+      // y; in training mode also the batch mean and variance (the rest is scratch space)
+      auto it = n.attr().find("is_training");
+      const bool training = it == n.attr().end() || it->second.b();
+      count = std::min(count, training ? 3 : 1);
+    }
     for (int i = 0; i < count; ++i) g_.outputs.push_back(tensors_[tensor_key(n.name(), i)].v);
   }
   if (g_.outputs.empty()) throw Error("the graph has no outputs (no node other than constants and placeholders)", file_);
