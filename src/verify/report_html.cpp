@@ -277,8 +277,8 @@ std::string graph_svg(const VerifyReport& r, int first, const GraphLayout& g) {
   const auto& L = r.layers;
   std::string s = fmt::format(
       "<svg id=\"graph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0f}\" height=\"{:.0f}\">"
-      "<defs><marker id=\"arrow\" viewBox=\"0 0 8 8\" refX=\"7\" refY=\"4\" markerWidth=\"7\" "
-      "markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L8,4 L0,8 z\" "
+      "<defs><marker id=\"arrow\" viewBox=\"0 0 8 8\" refX=\"7\" refY=\"4\" markerWidth=\"8\" "
+      "markerHeight=\"8\" markerUnits=\"userSpaceOnUse\" orient=\"auto-start-reverse\"><path d=\"M0,0 L8,4 L0,8 z\" "
       "fill=\"#6b7280\"/></marker></defs><g class=\"edges\">",
       std::max(g.width, 200.0), std::max(g.height, 60.0));
   for (size_t t = 0; t < L.size(); ++t) {
