@@ -312,6 +312,9 @@ def main():
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per engine process")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--name", default="latest", help="results file stem (default: latest)")
+    ap.add_argument("--anvil-commit", default="",
+                    help="the commit the anvil binary was built from (default: this tree's HEAD, +dirty "
+                         "when it has changes)")
     a = ap.parse_args()
 
     with open(os.path.join(a.models_dir, "models.json")) as f:
@@ -342,10 +345,10 @@ def main():
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+    commit = a.anvil_commit or subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
+                           capture_output=True, text=True).stdout.strip() if not a.anvil_commit else ""
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{os.cpu_count()} vCPU {cpu_name()} ({', '.join(cpu_flags())})",
             "anvil_commit": commit + ("+dirty" if dirty else ""), "anvil_backend": a.backend,

@@ -2,7 +2,7 @@
 # Anvil vs ONNX Runtime vs OpenCV dnn, same ONNX files, one interleaved run (bench/README.md).
 #
 #   bash bench/run.sh [--threads 1,2] [--runs N] [--block K] [--models a,b] [--backend cpu]
-#                     [--anvil PATH] [--no-opencv] [--ort-spin] [--no-check] [--name latest]
+#                     [--anvil PATH [--anvil-commit C]] [--no-opencv] [--ort-spin] [--no-check] [--name latest]
 #
 # Prepares what is missing, then runs bench/harness.py:
 #   - Anvil: builds build-bench/ (Release) unless --anvil names a binary;
@@ -28,6 +28,7 @@ while [ $# -gt 0 ]; do
     --models) models="$2"; shift 2 ;;
     --backend) backend="$2"; shift 2 ;;
     --anvil) anvil="$2"; shift 2 ;;
+    --anvil-commit) extra+=(--anvil-commit "$2"); shift 2 ;;
     --name) name="$2"; shift 2 ;;
     --warmup) extra+=(--warmup "$2"); shift 2 ;;
     --no-opencv) opencv=0; shift ;;
