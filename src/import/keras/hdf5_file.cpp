@@ -34,6 +34,8 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <new>
 #include <optional>
 #include <set>
 #include <utility>
@@ -676,6 +678,7 @@ H5File H5File::read(const Source& src) {
 
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw Error("cannot create a pipe for the HDF5 reader process", what);
+  ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);  // fewer context switches for large weights (best effort)
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
@@ -773,7 +776,11 @@ H5File H5File::read(const Source& src) {
           }
           const uint64_t nbytes = numel * sizeof(float);
           in.reserve(nbytes);
-          Tensor t(DType::f32, shape);
+          // Every byte is written from the stream (or the tensor is dropped): no zero fill.
+          void* mem = std::aligned_alloc(64, std::max<size_t>(64, (static_cast<size_t>(nbytes) + 63) / 64 * 64));
+          if (!mem) throw std::bad_alloc();
+          std::shared_ptr<void> hold(mem, std::free);
+          Tensor t = Tensor::wrap(DType::f32, shape, mem, std::move(hold));
           uint64_t filled = 0;
           for (;;) {
             uint64_t n = in.u64();
