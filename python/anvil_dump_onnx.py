@@ -8,7 +8,8 @@ Needs the `onnx` and `onnxruntime` Python packages. Every node output of the mai
 added as a graph output (typed by ONNX shape inference where it can), the model runs once with
 graph optimizations off (so that no value is fused away or computed differently from the plain
 graph; --optimize turns them on), and each value is written under its ONNX value name, the
-inputs under theirs. Values inside subgraphs (If/Loop/Scan bodies) and non-tensor values
+inputs under theirs. Values computed from no graph input (Constant nodes, Identity copies of
+weights as PyTorch's exporter writes them) are weights and left out unless --constants. Values inside subgraphs (If/Loop/Scan bodies) and non-tensor values
 (sequences, maps) are not dumped. Images: NCHW.
 """
 import os
@@ -41,9 +42,12 @@ def graph_inputs(model):
     return out
 
 
-def with_every_output(model):
+def with_every_output(model, constants=False):
     """A copy of `model` whose graph outputs are its own outputs followed by every other node
-    output, in node order; returns (model, names of all outputs in that order)."""
+    output, in node order; returns (model, names of all outputs in that order). Values that
+    depend on no graph input (Constant nodes, and nodes computed from initializers and
+    constants only, such as the exporter's Identity copies of shared weights) are weights, not
+    layer outputs: they are included only when `constants`."""
     import onnx
     m = onnx.ModelProto()
     m.CopyFrom(model)
@@ -54,7 +58,14 @@ def with_every_output(model):
     have = [o.name for o in m.graph.output]
     names = list(have)
     seen = set(have) | {i.name for i in m.graph.input}
+    const = {t.name for t in m.graph.initializer}
     for node in m.graph.node:
+        has_subgraph = any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                           for a in node.attribute)
+        if all(not i or i in const for i in node.input) and not has_subgraph:
+            const.update(node.output)  # no graph input reaches it
+            if not constants:
+                continue
         for o in node.output:
             if not o or o in seen:
                 continue
@@ -70,14 +81,14 @@ def with_every_output(model):
     return m, names
 
 
-def dump_onnx(model, feeds, optimize=False):
+def dump_onnx(model, feeds, optimize=False, constants=False):
     """Runs `model` (ModelProto or path) with ONNX Runtime on `feeds` ({name: array}); returns
     an OrderedDict of every node output (graph outputs first, then node order)."""
     import onnx
     import onnxruntime as ort
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(model)
-    m, names = with_every_output(model)
+    m, names = with_every_output(model, constants)
     so = ort.SessionOptions()
     if not optimize:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -104,6 +115,8 @@ def main():
     p = common.make_parser(__doc__, [("model", "the .onnx file")], "nchw")
     p.add_argument("--optimize", action="store_true",
                    help="let ONNX Runtime optimize the graph (off by default)")
+    p.add_argument("--constants", action="store_true",
+                   help="also write values computed from no graph input (weights)")
     args = p.parse_args()
     import onnx
     if not os.path.exists(args.model):
@@ -112,7 +125,7 @@ def main():
     ins = graph_inputs(model)
     feeds = common.load_inputs(args, [n for n, _, _ in ins], {n: s for n, _, s in ins})
     feeds = cast_feeds(model, feeds)
-    outputs = dump_onnx(model, feeds, args.optimize)
+    outputs = dump_onnx(model, feeds, args.optimize, args.constants)
     import onnxruntime as ort
     common.write_npz(args.output, feeds, outputs, args,
                      ["ONNX Runtime %s, graph optimizations %s"
