@@ -146,11 +146,12 @@ std::vector<Finding> diagnose_layer(const Probe& p, int input_value, bool channe
   if (input_value >= 0) add(probe_input_transforms(p, input_value, channels_last));
   add(weights_flipped(p));
   add(weights_transposed(p));
+  add(pooling_rounding(p));  // before padding: a pool whose rounding differs also matches with other pads
   add(padding(p));
-  add(pooling_rounding(p));
   add(flatten_order(p));
   add(batchnorm_epsilon(p));
-  std::stable_sort(r.begin(), r.end(), [](const Finding& a, const Finding& b) { return a.after < b.after; });
+  // in order of priority (the simpler explanation first), not by the error left: several
+  // hypotheses can match exactly (e.g. ceil rounding vs an extra end pad of a max pool)
   return r;
 }
 

@@ -69,7 +69,15 @@ std::optional<Finding> padding(const Probe& p) {
       sym_ceil[i] = sym_ceil[i + nsp] = (ke - 1) / 2 + ((ke - 1) % 2);
       swapped[i] = cur[i + nsp], swapped[i + nsp] = cur[i];
     }
-    cands = {{valid, "'valid' (no padding)"},
+    std::vector<int64_t> cur_sym(2 * nsp), cur_sym2(2 * nsp);
+    for (size_t i = 0; i < nsp; ++i) {
+      const int64_t t = cur[i] + cur[i + nsp];
+      cur_sym[i] = t / 2, cur_sym[i + nsp] = t - t / 2;
+      cur_sym2[i] = t - t / 2, cur_sym2[i + nsp] = t / 2;
+    }
+    cands = {{cur_sym, "the same total padding split evenly, extra at the end"},
+             {cur_sym2, "the same total padding split evenly, extra at the start"},
+             {valid, "'valid' (no padding)"},
              {upper, "'same' with the extra row/column at the end (TensorFlow/ONNX SAME_UPPER)"},
              {lower, "'same' with the extra row/column at the start (SAME_LOWER)"},
              {sym_floor, "symmetric padding (the 'same' total's floor on both sides)"},

@@ -237,8 +237,7 @@ std::vector<Finding> diagnose_input(const std::string& name, const Tensor& ours,
   std::vector<Finding> r;
   for (auto* f : {input_channel_order, input_scale, input_mean, input_layout})
     if (auto x = f(name, ours, ref, channels_last, rtol, atol)) r.push_back(*x);
-  std::stable_sort(r.begin(), r.end(), [](const Finding& a, const Finding& b) { return a.after < b.after; });
-  return r;
+  return r;  // in order of priority: the simplest transformation first
 }
 
 std::optional<Finding> probe_input_transforms(const Probe& p, int input_value, bool channels_last) {

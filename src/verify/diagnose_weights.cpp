@@ -121,6 +121,12 @@ Tensor permute_axis(const Tensor& t, int axis, const std::vector<int64_t>& perm)
   return r;
 }
 
+std::vector<int64_t> inverse_perm(const std::vector<int64_t>& p) {
+  std::vector<int64_t> r(p.size());
+  for (size_t i = 0; i < p.size(); ++i) r[static_cast<size_t>(p[i])] = static_cast<int64_t>(i);
+  return r;
+}
+
 std::string dims_text(const std::vector<int64_t>& d) {
   std::string s;
   for (size_t i = 0; i < d.size(); ++i) s += (i ? "x" : "") + std::to_string(d[i]);
@@ -206,14 +212,15 @@ std::optional<Finding> flatten_order(const Probe& p) {
     const int kaxis = trans_b ? 1 : 0;
     auto dims = preflatten_dims(G, n.inputs[0], w.dim(kaxis));
     if (dims.size() < 2) continue;
-    for (int shift : {1, static_cast<int>(dims.size()) - 1}) {
-      Graph g = G;
-      g.values[static_cast<size_t>(n.inputs[1])].constant = permute_axis(w, kaxis, rotation(dims, shift));
-      consider(p.error_of(g), "the Dense/InnerProduct weights expect the flattened input in the other order "
-                              "(channels-first C,H,W vs channels-last H,W,C over " + dims_text(dims) +
-                                  "); with the weight rows permuted the layer matches the reference");
-      if (dims.size() == 2) break;
-    }
+    for (int shift : {1, static_cast<int>(dims.size()) - 1})
+      for (bool inv : {false, true}) {
+        auto perm = rotation(dims, shift);
+        Graph g = G;
+        g.values[static_cast<size_t>(n.inputs[1])].constant = permute_axis(w, kaxis, inv ? inverse_perm(perm) : perm);
+        consider(p.error_of(g), "the Dense/InnerProduct weights expect the flattened input in the other order "
+                                "(channels-first C,H,W vs channels-last H,W,C over " + dims_text(dims) +
+                                    "); with the weight rows permuted the layer matches the reference");
+      }
   }
   // (b) the flatten itself: our flattened tensor is the reference's in another order
   for (int ni : p.layer.nodes) {
@@ -226,15 +233,16 @@ std::optional<Finding> flatten_order(const Probe& p) {
     std::vector<int64_t> dims(in.shape.begin() + 1, in.shape.end());
     Tensor got = p.run(G);
     if (!got.defined() || got.rank() != 2) continue;
-    for (int shift : {1, static_cast<int>(dims.size()) - 1}) {
-      int64_t k = 1;
-      for (auto x : dims) k *= x;
-      if (k != got.dim(1)) break;
-      consider(rel_error(permute_axis(got, 1, rotation(dims, shift)), p.want),
-               "the flatten order differs (channels-first C,H,W vs channels-last H,W,C over " + dims_text(dims) +
-                   "): our flattened values are the reference's in the other order");
-      if (dims.size() == 2) break;
-    }
+    int64_t k = 1;
+    for (auto x : dims) k *= x;
+    if (k != got.dim(1)) continue;
+    for (int shift : {1, static_cast<int>(dims.size()) - 1})
+      for (bool inv : {false, true}) {
+        auto perm = rotation(dims, shift);
+        consider(rel_error(permute_axis(got, 1, inv ? inverse_perm(perm) : perm), p.want),
+                 "the flatten order differs (channels-first C,H,W vs channels-last H,W,C over " + dims_text(dims) +
+                     "): our flattened values are the reference's in the other order");
+      }
   }
   return best;
 }

@@ -323,13 +323,16 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
     if (overflow || fp32_ok) {
       std::string names;
       for (const auto& s : r.suggest_keep_fp32) names += " " + s;
-      if (names.empty()) names = " " + fl.name;
-      r.diagnosis.push_back(
-          {"precision", fl.name,
-           std::string("in ") + o.precision + " this layer " +
-               (overflow ? "overflows to inf/NaN" : "loses precision (max relative error " + fmt(fl.precision_rel) + ")") +
-               (fp32_ok ? " while the fp32 run matches the reference here" : "") +
-               "; keep the layers that overflow or lose most precision in fp32: --keep-fp32" + names});
+      std::string m = std::string("in ") + o.precision + " this layer " +
+                      (overflow ? "overflows to inf/NaN" : "differs by " + o.precision + " rounding (max relative error " +
+                                                               fmt(fl.precision_rel) + " against the fp32 run)") +
+                      (fp32_ok ? " while the fp32 run matches the reference here" : "");
+      if (!names.empty())
+        m += "; keep the layers that overflow or lose most of their precision in fp32: --keep-fp32" + names;
+      else
+        m += "; no layer overflows or loses most of its precision: compare with a tolerance fit for " + o.precision +
+             " (e.g. --rtol 1e-2 --atol 1e-2), or keep sensitive layers in fp32 (--keep-fp32 NAME)";
+      r.diagnosis.push_back({"precision", fl.name, m});
       return r;
     }
   }
