@@ -57,6 +57,9 @@ constexpr uint8_t kDtypeF32 = 0;
 constexpr uint64_t kMaxGroupMembers = 1000000;
 constexpr uint64_t kMaxObjects = 1000000;
 constexpr int kMaxDepth = 64;
+/// Longest object path the child follows, and longest name/message the parent accepts.
+constexpr size_t kMaxPath = size_t{1} << 20;
+constexpr uint64_t kMaxName = uint64_t{4} << 20;
 /// Largest number of strings in one attribute.
 constexpr uint64_t kMaxAttributeStrings = 10000000;
 /// The child reads large datasets in slabs of about this many bytes.
@@ -269,6 +272,7 @@ class ChildReader {
                const std::string& field = {}, haddr_t* addr = nullptr) {
     if (++objects_ > kMaxObjects) fatal("more than " + std::to_string(kMaxObjects) + " HDF5 objects");
     std::string p = norm(path);
+    if (p.size() > kMaxPath) return 0;
     progress(what.empty() ? "object '" + p + "'" : what, layer, field.empty() ? p : field, p);
     std::string cur;
     for (const auto& s : split_path(p)) {
@@ -431,9 +435,9 @@ class ChildReader {
 
   void progress(const std::string& what, const std::string& layer, const std::string& field, const std::string& path) {
     out_.u8('P');
-    out_.str(what);
-    out_.str(layer);
-    out_.str(field);
+    out_.str(what.substr(0, 4096));
+    out_.str(layer.substr(0, 4096));
+    out_.str(field.substr(0, 4096));
     out_.flush();  // visible to the parent before libhdf5 touches the object
     if (fault_.mode == FaultMode::none || path.find(fault_.at) == std::string::npos) return;
     if (fault_.mode == FaultMode::abort) ::abort();
@@ -707,7 +711,6 @@ H5File H5File::read(const Source& src) {
     char magic[sizeof kMagic];
     in.read(magic, sizeof magic);
     if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) throw StreamEnd{StreamEnd::garbage};
-    constexpr uint64_t kMaxName = 1 << 20;
     while (!done && !fatal) {
       uint8_t tag = in.u8();
       switch (tag) {
