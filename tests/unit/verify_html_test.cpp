@@ -264,6 +264,12 @@ TEST(VerifyHtml, RunsInHeadlessChromium) {
   EXPECT_NE(big.find(ok), std::string::npos) << big.substr(0, 2000);
   EXPECT_NE(big.find("Layer #1003 (first divergence)"), std::string::npos);
 
+  VerifyReport one;  // one layer, no edges, no divergence
+  one.status = "match";
+  one.layers = {layer("only", "Input", {}, "ok")};
+  const std::string single = chromium_dom(dir, "one", anvil::report_html(one));
+  EXPECT_NE(single.find(ok), std::string::npos) << single.substr(0, 2000);
+
   // Control: a page whose script fails shows the error marker, not report-ok.
   std::string broken = anvil::report_html(hostile_report());
   const size_t at = broken.find("JSON.parse(");
