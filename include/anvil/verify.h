@@ -106,6 +106,15 @@ std::map<std::string, Tensor> read_reference(const std::string& path);
 /// python dumpers write, e.g. "dense/BiasAdd:0" -> "dense_BiasAdd_0"). Empty when none matches.
 std::string match_reference_key(const Graph& g, int v, const std::map<std::string, Tensor>& reference);
 
+/// The key of a graph value in the source framework's terms: its source name, with ":i" for
+/// output i > 0 of a layer; the canonical name when it has no source name.
+std::string source_key(const Value& v);
+
+/// The tensors a source-framework user sees, in graph order: the graph inputs, then every
+/// node output carrying a source name (a source layer made of several canonical nodes is its
+/// last value); every node output when the graph has no provenance at all. Value indices.
+std::vector<int> source_tensors(const Graph& g);
+
 /// Runs `g` with every tensor kept, compares each tensor the reference has (in the source
 /// layout) and, at the first divergent layer, tests the classic import mistakes. Layers are
 /// the graph's inputs and every node output carrying a source name (a source-framework layer

@@ -83,6 +83,32 @@ std::optional<Finding> padding(const Probe& p) {
              {sym_floor, "symmetric padding (the 'same' total's floor on both sides)"},
              {sym_ceil, "symmetric padding of (k-1)/2 rounded up on both sides (Theano/Caffe style)"},
              {swapped, "the current padding with begin and end swapped"}};
+    // the padding that gives the reference's output size (when the shapes differ), split evenly
+    Shape want_c;
+    {
+      const Value& outv = G.values[static_cast<size_t>(p.layer.value)];
+      const auto& ts = outv.prov.to_source;
+      if (p.want.rank() == static_cast<int>(xs.size())) {
+        want_c.assign(xs.size(), 0);
+        for (size_t i = 0; i < xs.size(); ++i)
+          want_c[ts.size() == xs.size() ? static_cast<size_t>(ts[i]) : i] = p.want.dim(static_cast<int>(i));
+      }
+    }
+    if (!want_c.empty()) {
+      std::vector<int64_t> need_even(2 * nsp), need_ceil(2 * nsp);
+      bool ok = true;
+      for (size_t i = 0; i < nsp; ++i) {
+        const int64_t in = xs[i + 2], ke = (k[i] - 1) * d[i] + 1;
+        const int64_t total = (want_c[i + 2] - 1) * s[i] + ke - in;
+        ok &= total >= 0;
+        need_even[i] = total / 2, need_even[i + nsp] = total - total / 2;
+        need_ceil[i] = need_ceil[i + nsp] = total - total / 2;
+      }
+      if (ok) {
+        cands.push_back({need_even, "the padding that gives the reference's output size"});
+        cands.push_back({need_ceil, "symmetric padding that gives the reference's output size"});
+      }
+    }
     std::set<std::vector<int64_t>> seen{cur};
     for (auto& [pads, what] : cands) {
       if (!seen.insert(pads).second) continue;

@@ -39,12 +39,6 @@ std::map<std::string, Tensor> read_reference(const std::string& path) {
 
 namespace {
 
-std::string value_key(const Value& v) {
-  if (v.prov.source_name.empty()) return v.name;
-  return v.prov.output_index > 0 ? v.prov.source_name + ":" + std::to_string(v.prov.output_index)
-                                 : v.prov.source_name;
-}
-
 std::string fmt(double x) {
   char b[48];
   std::snprintf(b, sizeof b, "%.6g", x);
@@ -82,10 +76,39 @@ Tensor fit_shape(const Tensor& ref, const Shape& want) {
 
 }  // namespace
 
+std::string source_key(const Value& v) {
+  if (v.prov.source_name.empty()) return v.name;
+  return v.prov.output_index > 0 ? v.prov.source_name + ":" + std::to_string(v.prov.output_index)
+                                 : v.prov.source_name;
+}
+
+std::vector<int> source_tensors(const Graph& g) {
+  std::vector<int> r;
+  std::vector<bool> taken(g.values.size(), false);
+  std::map<std::string, int> last_of;  // key -> value index (the last one)
+  bool any_prov = false;
+  for (const auto& v : g.values) any_prov |= !v.prov.source_name.empty();
+  for (size_t i = 0; i < g.values.size(); ++i)
+    if (!g.values[i].prov.source_name.empty() || !any_prov) last_of[source_key(g.values[i])] = static_cast<int>(i);
+  for (int v : g.inputs) {
+    taken[static_cast<size_t>(v)] = true;
+    r.push_back(v);
+  }
+  for (const auto& n : g.nodes)
+    for (int out : n.outputs) {
+      const Value& val = g.values[static_cast<size_t>(out)];
+      if (any_prov && val.prov.source_name.empty()) continue;
+      if (last_of[source_key(val)] != out || taken[static_cast<size_t>(out)]) continue;
+      taken[static_cast<size_t>(out)] = true;
+      r.push_back(out);
+    }
+  return r;
+}
+
 std::string match_reference_key(const Graph& g, int v, const std::map<std::string, Tensor>& reference) {
   const Value& val = g.values[static_cast<size_t>(v)];
   std::vector<std::string> names;
-  std::string key = value_key(val);
+  std::string key = source_key(val);
   names.push_back(key);
   if (!val.prov.source_name.empty() && val.prov.output_index == 0) names.push_back(key + ":0");
   names.push_back(val.name);
@@ -120,18 +143,6 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   //    of each source name and output index), in graph order.
   std::vector<bool> is_layer(g.values.size(), false);
   std::vector<int> layers;
-  std::map<std::string, int> last_of;  // key -> value index (the last one)
-  bool any_prov = false;
-  for (const auto& v : g.values) any_prov |= !v.prov.source_name.empty();
-  for (size_t i = 0; i < g.values.size(); ++i)
-    if (!g.values[i].prov.source_name.empty() || !any_prov) last_of[value_key(g.values[i])] = static_cast<int>(i);
-  auto take = [&](int v) {
-    const Value& val = g.values[static_cast<size_t>(v)];
-    if (any_prov && val.prov.source_name.empty()) return;
-    if (last_of[value_key(val)] != v || is_layer[static_cast<size_t>(v)]) return;
-    is_layer[static_cast<size_t>(v)] = true;
-    layers.push_back(v);
-  };
   for (int v : g.inputs) {
     is_layer[static_cast<size_t>(v)] = true;
     layers.push_back(v);
@@ -139,10 +150,15 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   // constants only when the reference has them (e.g. TensorFlow Const nodes)
   for (size_t i = 0; i < g.values.size(); ++i)
     if (g.values[i].is_constant() && !g.values[i].prov.source_name.empty() &&
-        !match_reference_key(g, static_cast<int>(i), reference).empty())
-      take(static_cast<int>(i));
-  for (const auto& n : g.nodes)
-    for (int out : n.outputs) take(out);
+        !match_reference_key(g, static_cast<int>(i), reference).empty()) {
+      is_layer[i] = true;
+      layers.push_back(static_cast<int>(i));
+    }
+  for (int v : source_tensors(g))
+    if (!is_layer[static_cast<size_t>(v)]) {
+      is_layer[static_cast<size_t>(v)] = true;
+      layers.push_back(v);
+    }
 
   // 2. Inputs: given, or from the reference.
   std::map<std::string, Tensor> feed;
@@ -151,7 +167,7 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   std::vector<std::pair<int, Tensor>> differing_inputs;  // (value, reference tensor)
   for (int v : g.inputs) {
     const Value& val = g.values[static_cast<size_t>(v)];
-    const std::string key = value_key(val);
+    const std::string key = source_key(val);
     const std::string rk = match_reference_key(g, v, reference);
     const Tensor* given = nullptr;
     for (const auto& nm : {val.name, val.prov.source_name}) {
@@ -225,10 +241,10 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   for (int v : layers) {
     const Value& val = g.values[static_cast<size_t>(v)];
     LayerResult lr;
-    lr.name = value_key(val);
+    lr.name = source_key(val);
     lr.op = val.producer >= 0 ? g.nodes[static_cast<size_t>(val.producer)].op
                               : (val.is_constant() ? "Constant" : "Input");
-    for (int in : diag::layer_nodes(g, v, is_layer).inputs) lr.inputs.push_back(value_key(g.values[static_cast<size_t>(in)]));
+    for (int in : diag::layer_nodes(g, v, is_layer).inputs) lr.inputs.push_back(source_key(g.values[static_cast<size_t>(in)]));
     Tensor mine = ours(v);
     lr.shape = mine.shape();
     lr.reference_key = match_reference_key(g, v, reference);
@@ -304,11 +320,11 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   for (auto& [v, ref] : differing_inputs) {
     const Value& val = g.values[static_cast<size_t>(v)];
     Tensor mine = feed.at(val.name);
-    auto f = diag::diagnose_input(value_key(val), mine, ref, diag::channels_last_of(g, val), o.rtol, o.atol);
+    auto f = diag::diagnose_input(source_key(val), mine, ref, diag::channels_last_of(g, val), o.rtol, o.atol);
     if (!f.empty())
       r.diagnosis.push_back(f.front().diagnosis);
     else
-      r.diagnosis.push_back({"unknown", value_key(val),
+      r.diagnosis.push_back({"unknown", source_key(val),
                              "the input differs from the reference's and no simple transformation (channel "
                              "order, x255 or /255, mean, NHWC/NCHW) explains it"});
   }
