@@ -80,7 +80,7 @@ class Anvil(Engine):
 
 class Ort(Engine):
     def __init__(self, spin):
-        super().__init__("onnxruntime", "ONNX Runtime" + (" (spinning)" if spin else ""))
+        super().__init__("onnxruntime_spin" if spin else "onnxruntime", "ONNX Runtime" + (" (spinning)" if spin else ""))
         self.spin = spin
 
     def command(self, m, threads, warmup, runs, output=None):
