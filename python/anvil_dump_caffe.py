@@ -6,7 +6,8 @@
 
 Needs pycaffe (Debian: python3-caffe-cpu). Input blobs are reshaped to the given arrays (any
 batch), the net runs forward once in the TEST phase, and every blob of `net.blobs` is written
-under its name: the inputs, then each layer's top in layer order. A blob written in place
+under its name: the inputs, then each layer's top in layer order (not the copies made by the
+Split layers Caffe inserts where a blob feeds several layers). A blob written in place
 (top == bottom: BatchNorm, Scale, ReLU... on the same blob) holds the value of the LAST layer
 that writes it; the dumper lists such blobs, and anvil compares them with its output of that
 last layer. Images: NCHW, and Caffe nets usually want --bgr.
@@ -29,6 +30,16 @@ def in_place_notes(net):
                 writers.setdefault(t, []).append(layer)
     return ["blob %s is written in place by %s: the dump holds the output of %s"
             % (b, ", ".join(ls), ls[-1]) for b, ls in writers.items()]
+
+
+def auto_split_blobs(net):
+    """Blobs of the Split layers Caffe inserts where a blob feeds several layers
+    ("data_conv1_0_split_1"): copies of that blob, not in the prototxt, so not dumped."""
+    out = set()
+    for name, layer in zip(net._layer_names, net.layers):
+        if layer.type == "Split" and name.endswith("_split"):
+            out.update(t for t in net.top_names[name] if t.startswith(name + "_"))
+    return out
 
 
 def main():
@@ -60,8 +71,9 @@ def main():
     net.forward()
 
     outputs = OrderedDict()
+    splits = auto_split_blobs(net)
     for name, blob in net.blobs.items():
-        if name not in feeds:
+        if name not in feeds and name not in splits:
             outputs[name] = blob.data.copy()
     common.write_npz(args.output, feeds, outputs, args, in_place_notes(net))
 
