@@ -11,6 +11,8 @@
 #   - OpenCV dnn: Debian's libopencv-dev (installed with apt-get when run as root), runner
 #     bench/opencv_bench.cpp built with g++ into bench/build/;
 #   - models: python/export_bench_models.py with Debian's python3-torch into bench/models/.
+# Missing Debian packages (nodejs, npm, python3-torch, python3-torchvision, python3-onnx,
+# libopencv-dev) are installed with apt-get when run as root.
 # Writes bench/results/<name>.md and <name>.json (default name: latest).
 set -euo pipefail
 
@@ -43,10 +45,21 @@ done
 # must be in the environment of every engine process (Anvil's oneDNN, OpenCV, ONNX Runtime).
 export OMP_WAIT_POLICY=PASSIVE
 
+# Debian packages, installed with apt-get when missing and run as root.
+apt_install() {
+  [ "$(id -u)" -eq 0 ] || return 1
+  echo "bench/run.sh: installing $*" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2 ||
+    { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >&2; }
+}
 need() { command -v "$1" >/dev/null 2>&1 || { echo "bench/run.sh: '$1' is needed ($2)" >&2; exit 2; }; }
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_install nodejs npm || true
 need node "Debian package nodejs"
 need npm "Debian package npm"
-[ -x "$PY" ] || { echo "bench/run.sh: $PY is needed (Debian python3 with python3-torch)" >&2; exit 2; }
+"$PY" -c "import torch, torchvision, onnx" 2>/dev/null ||
+  apt_install python3 python3-numpy python3-torch python3-torchvision python3-onnx || true
+"$PY" -c "import torch, torchvision, onnx" 2>/dev/null ||
+  { echo "bench/run.sh: $PY with torch, torchvision and onnx is needed (Debian python3-torch, python3-torchvision, python3-onnx)" >&2; exit 2; }
 
 # Anvil
 if [ -z "$anvil" ]; then
@@ -75,12 +88,8 @@ fi
 # OpenCV dnn
 cv_bin=""
 if [ "$opencv" = 1 ]; then
-  if ! pkg-config --exists opencv4 2>/dev/null && [ "$(id -u)" -eq 0 ]; then
-    echo "bench/run.sh: installing libopencv-dev" >&2
-    (apt-get install -y --no-install-recommends libopencv-dev >&2 ||
-      { apt-get update >&2 && apt-get install -y --no-install-recommends libopencv-dev >&2; }) ||
-      echo "bench/run.sh: could not install libopencv-dev" >&2
-  fi
+  pkg-config --exists opencv4 2>/dev/null || apt_install libopencv-dev ||
+    echo "bench/run.sh: could not install libopencv-dev" >&2
   if pkg-config --exists opencv4 2>/dev/null; then
     cv_bin="$HERE/build/opencv_bench"
     if [ ! -x "$cv_bin" ] || [ "$HERE/opencv_bench.cpp" -nt "$cv_bin" ]; then
