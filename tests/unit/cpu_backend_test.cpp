@@ -494,6 +494,7 @@ void expect_low_precision(const std::string& precision, bool all_dnnl) {
   ro.precision = precision;
   co = ro;
   co.backend = "cpu";
+  co.profile = true;
   fo.backend = "reference";
   Session ref(tg.g, ro), cpu(tg.g, co), f32(tg.g, fo);
   auto want = ref.run(tg.feed), got = cpu.run(tg.feed), exact = f32.run(tg.feed);
@@ -509,6 +510,38 @@ void expect_low_precision(const std::string& precision, bool all_dnnl) {
 
 TEST(CpuPrecision, Bf16OnOneDnn) { expect_low_precision("bf16", true); }
 TEST(CpuPrecision, Fp16MatchesReference) { expect_low_precision("fp16", false); }
+
+}  // namespace
+}  // namespace anvil::testing
+
+namespace anvil::testing {
+namespace {
+
+// 1-D and 2-D tensors get oneDNN's reference (non-JIT) eltwise/binary kernels, which in 2.6
+// ignore eltwise post-ops: no activation may be fused there.
+TEST(CpuEltwise, LowRankTensorsAndFollowingActivations) {
+  for (const Shape& s : {Shape{4}, Shape{17}, Shape{3, 5}}) {
+    TestGraph tg;
+    int x = tg.input("x", s);
+    tg.feed["x"] = random_tensor(s, 5, -3.f, 3.f);
+    int hs = tg.node("HardSigmoid", {x}, attrs({{"alpha", 0.5}, {"beta", 0.25}}));
+    int sr = tg.node("Relu", {tg.node("Sigmoid", {x})});
+    int ar = tg.node("Relu", {tg.node("Add", {x, tg.weight("b", s)})});
+    int mr = tg.node("Tanh", {tg.node("Mul", {x, x})});
+    for (int v : {hs, sr, ar, mr}) tg.output(v);
+    expect_cpu_matches_reference(tg, {}, 1e-4, 1e-6);
+  }
+}
+
+TEST(CpuThreads, SmallStepsRunOnOneThreadLargeOnesOnAll) {
+  // Same results whatever the per-step thread split (step_threads in the executor).
+  TestGraph tg;
+  int x = tg.input("x", {1, 64, 56, 56});
+  int big = tg.node("Conv", {x, tg.weight("w", {64, 64, 3, 3}, 0.1f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
+  int small = tg.node("Relu", {tg.node("GlobalAveragePool", {big})});
+  tg.output(small);
+  expect_cpu_matches_reference(tg, {}, 1e-4, 1e-4, 2);
+}
 
 }  // namespace
 }  // namespace anvil::testing

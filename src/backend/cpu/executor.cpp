@@ -86,6 +86,7 @@ struct Step {
   Node node;
   const OpDef* def = nullptr;
   std::vector<int> ins, outs;  // slots (-1 for an omitted input)
+  int nthr = 1;  // OpenMP threads this step runs with (see step_threads)
 };
 
 struct Act {
@@ -163,6 +164,27 @@ class CpuExecutable : public Executable {
   // of the node in it (weights and activations); mixed nodes run on the reference kernels.
   DType ty_ = DType::f32;
   dt dty_ = dt::f32;
+
+  // oneDNN 2.6's reference (non-JIT) eltwise ignores eltwise post-ops (zeros); a handler
+  // whose primitive has no JIT implementation is compiled again without fused activations.
+  bool no_post_ops_ = false;
+  template <class PD>
+  bool refuse_ref_post_ops(const PD& pd, const std::vector<int>& fused, int ni,
+                           bool (CpuExecutable::*handler)(int)) {
+    if (fused.empty() || std::string(pd.impl_info_str()).rfind("ref", 0) != 0) return false;
+    no_post_ops_ = true;
+    try {
+      handler_result_ = (this->*handler)(ni);
+    } catch (...) {
+      no_post_ops_ = false;
+      throw;
+    }
+    no_post_ops_ = false;
+    return true;
+  }
+  bool handler_result_ = false;
+  int nthr_ = 1;  // threads of the steps being compiled (omp_set_num_threads while compiling)
+  int step_threads(const Node& n) const;
 
   int cur() const { return static_cast<int>(steps_.size()); }
   const Value& val(int v) const { return g_.values[static_cast<size_t>(v)]; }
@@ -325,6 +347,7 @@ void CpuExecutable::push_prim(const std::string& name, const std::string& op,
   st.p = p;
   st.args = std::move(args);
   st.scratch_md = pd.scratchpad_desc();
+  st.nthr = nthr_;
   steps_.push_back(std::move(st));
 }
 
@@ -379,7 +402,7 @@ std::optional<Act> CpuExecutable::act_of(const Node& a) const {
 
 int CpuExecutable::fuse_following_act(int y, dnnl::post_ops& po, std::string& opname,
                                       std::vector<int>& fused_nodes) {
-  if (kept_[static_cast<size_t>(y)]) return y;
+  if (no_post_ops_ || kept_[static_cast<size_t>(y)]) return y;
   const auto& u = uses_[static_cast<size_t>(y)];
   if (u.size() != 1) return y;
   const Node& a = g_.nodes[static_cast<size_t>(u[0])];
@@ -657,6 +680,7 @@ bool CpuExecutable::do_pool(int ni) {
   } catch (const dnnl::error&) {
     return false;
   }
+  if (refuse_ref_post_ops(*pd, fused, ni, &CpuExecutable::do_pool)) return handler_result_;
   int dst = new_arena_slot(ty_, ys, pd->dst_desc(), out_v);
   push_prim(n.name, opname, dnnl::pooling_v2_forward(*pd), *pd,
             {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
@@ -782,7 +806,6 @@ bool CpuExecutable::do_eltwise(int ni) {
   if (!dnnl_value(x) || !dnnl_value(y) || val(x).shape != val(y).shape) return false;
   algorithm alg;
   float alpha = 0, beta = 0;
-  dnnl::post_ops po;
   const std::string& op = n.op;
   auto fusable = act_of(n);
   if (op == "Relu") alg = algorithm::eltwise_relu;
@@ -794,9 +817,9 @@ bool CpuExecutable::do_eltwise(int ni) {
   else if (op == "Clip") {
     if (!fusable) return false;
     alg = algorithm::eltwise_clip_v2, alpha = to_f(fusable->alpha), beta = to_f(fusable->beta);
-  } else if (op == "HardSigmoid") {
+  } else if (op == "HardSigmoid") {  // two steps: alpha * x + beta, then clip to [0, 1]
+    if (!fusable) return false;
     alg = algorithm::eltwise_linear, alpha = to_f(fusable->alpha), beta = to_f(fusable->beta);
-    po.append_eltwise(1.f, algorithm::eltwise_clip_v2, 0.f, 1.f);
   } else if (op == "Exp") alg = algorithm::eltwise_exp;
   else if (op == "Abs") alg = algorithm::eltwise_abs;
   else if (op == "Neg") alg = algorithm::eltwise_linear, alpha = -1.f;
@@ -809,25 +832,27 @@ bool CpuExecutable::do_eltwise(int ni) {
   } else return false;
   if ((op == "LeakyRelu" || op == "Elu" || op == "HardSigmoid") && !fusable) return false;
   if (n.inputs.size() != 1 && op != "Clip") return false;
+  // No post-ops here: oneDNN 2.6's reference eltwise (used for 1-D tensors) ignores them.
   const int xslot = slot_of(x);
-  std::string opname = op;
-  std::vector<int> fused;
-  int out_v = fuse_following_act(y, po, opname, fused);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  attr.set_post_ops(po);
-  std::optional<dnnl::eltwise_forward::primitive_desc> pd;
+  std::optional<dnnl::eltwise_forward::primitive_desc> pd, pd2;
   try {
     dnnl::eltwise_forward::desc d(prop_kind::forward_inference, alg, slot(xslot).md, alpha, beta);
     pd = dnnl::eltwise_forward::primitive_desc(d, attr, engine());
+    if (op == "HardSigmoid") {
+      dnnl::eltwise_forward::desc d2(prop_kind::forward_inference, algorithm::eltwise_clip_v2,
+                                     pd->dst_desc(), 0.f, 1.f);
+      pd2 = dnnl::eltwise_forward::primitive_desc(d2, attr, engine());
+    }
   } catch (const dnnl::error&) {
     return false;
   }
-  int dst = new_arena_slot(ty_, val(y).shape, pd->dst_desc(), out_v);
-  push_prim(n.name, opname, dnnl::eltwise_forward(*pd), *pd,
-            {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
-  vslot_[static_cast<size_t>(out_v)] = dst;
-  for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
+  int dst = new_arena_slot(ty_, val(y).shape, pd->dst_desc(), y);
+  push_prim(n.name, op, dnnl::eltwise_forward(*pd), *pd, {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
+  if (pd2)  // in place
+    push_prim(n.name, op, dnnl::eltwise_forward(*pd2), *pd2, {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
+  vslot_[static_cast<size_t>(y)] = dst;
   return true;
 }
 
@@ -877,6 +902,7 @@ bool CpuExecutable::do_binary(int ni) {
   } catch (const dnnl::error&) {
     return false;
   }
+  if (refuse_ref_post_ops(*pd, fused, ni, &CpuExecutable::do_binary)) return handler_result_;
   if (!a_rank_ok) s0 = view_of(plain_of(a), ys, -1);
   int s1;
   if (b_full && val(b).shape.size() == r)
@@ -1030,6 +1056,7 @@ bool CpuExecutable::do_batchnorm(int ni) {
   } catch (const dnnl::error&) {
     return false;
   }
+  if (refuse_ref_post_ops(*pd, fused, ni, &CpuExecutable::do_batchnorm)) return handler_result_;
   auto cs = [&](int i) {  // oneDNN wants f32 statistics, scale and shift
     const Value& p = val(n.inputs[static_cast<size_t>(i)]);
     return owned_weights(plain_md({C}, dt::f32), plain_md({C}, dty_), p.constant.raw());
@@ -1103,6 +1130,41 @@ bool CpuExecutable::do_cast(int ni) {
   push_prim(n.name, n.op, dnnl::reorder(pd), pd, {{DNNL_ARG_FROM, xslot}, {DNNL_ARG_TO, dst}});
   vslot_[static_cast<size_t>(y)] = dst;
   return true;
+}
+
+// Threads per step. Waking an OpenMP worker (passive wait policy) costs tens of microseconds
+// and, on a busy machine, the worker may not get a core soon: a small step runs faster on the
+// calling thread alone. A step gets CompileOptions::threads only when its estimated
+// single-thread time (FLOPs at ~100 GFLOP/s plus bytes at ~20 GB/s) is at least 50 us.
+// oneDNN sizes its convolution kernels' thread split when the primitive is created, so the
+// count is set while compiling the step and again before it runs.
+int CpuExecutable::step_threads(const Node& n) const {
+  const int threads = std::max(1, opt_.threads);
+  if (threads == 1) return 1;
+  double flops = 0, bytes = 0;
+  for (int v : n.inputs)
+    if (v >= 0 && val(v).shape_known) bytes += 4.0 * static_cast<double>(shape_numel(val(v).shape));
+  for (int v : n.outputs)
+    if (v >= 0 && val(v).shape_known) bytes += 4.0 * static_cast<double>(shape_numel(val(v).shape));
+  auto numel = [&](int i) -> double {
+    if (i < 0 || static_cast<size_t>(i) >= n.inputs.size() || n.inputs[static_cast<size_t>(i)] < 0) return 0;
+    const Value& v = val(n.inputs[static_cast<size_t>(i)]);
+    return v.shape_known ? static_cast<double>(shape_numel(v.shape)) : 0;
+  };
+  const double out = n.outputs.empty() || !val(n.outputs[0]).shape_known
+                         ? 0
+                         : static_cast<double>(shape_numel(val(n.outputs[0]).shape));
+  if (n.op == "Conv" && n.inputs.size() > 1 && val(n.inputs[1]).shape_known) {
+    const Shape& w = val(n.inputs[1]).shape;
+    flops = 2 * out * static_cast<double>(shape_numel(w)) / static_cast<double>(std::max<int64_t>(1, w[0]));
+  } else if (n.op == "ConvTranspose" && n.inputs.size() > 1) {
+    flops = 2 * numel(0) * numel(1) / std::max(1.0, static_cast<double>(val(n.inputs[0]).shape.at(1)));
+  } else if ((n.op == "Gemm" || n.op == "MatMul") && n.inputs.size() > 1) {
+    const Shape& a = val(n.inputs[0]).shape;
+    flops = 2 * out * static_cast<double>(a.empty() ? 1 : a.back());
+  }
+  const double us = flops / 1e5 + bytes / 2e4;
+  return us >= 50 ? threads : 1;
 }
 
 bool CpuExecutable::compile_node(int ni) {
@@ -1224,6 +1286,8 @@ CpuExecutable::CpuExecutable(const Graph& g, const CompileOptions& opt) : g_(g),
     if (n.dead || consumed_[i]) continue;
     bool ok = false;
     try {
+      nthr_ = step_threads(n);
+      omp_set_num_threads(nthr_);
       ok = compile_node(static_cast<int>(i));
     } catch (const dnnl::error&) {
       ok = false;
@@ -1233,6 +1297,8 @@ CpuExecutable::CpuExecutable(const Graph& g, const CompileOptions& opt) : g_(g),
     }
     if (!ok) do_fallback(static_cast<int>(i));
   }
+  nthr_ = std::max(1, opt.threads);
+  omp_set_num_threads(nthr_);
   // Kept tensors: their buffers live to the end; blocked ones get a reorder into the result.
   const int end = cur();
   for (int k : opt.keep) {
@@ -1290,10 +1356,12 @@ std::vector<Tensor> CpuExecutable::run(const std::vector<Tensor>& inputs) {
     s.view = Tensor::wrap(s.dtype, s.shape, p, keepalive_);
   }
   std::vector<Tensor> ins, outs;
+  int nthr = std::max(1, opt_.threads);
   for (size_t si = 0; si < steps_.size(); ++si) {
     Step& st = steps_[si];
     Timer t;
     if (st.prim) {
+      if (st.nthr != nthr) omp_set_num_threads(nthr = st.nthr);
       st.p.execute(stream_, st.argmap);
     } else {
       ins.clear();
@@ -1319,6 +1387,7 @@ std::vector<Tensor> CpuExecutable::run(const std::vector<Tensor>& inputs) {
     }
   }
   stream_.wait();
+  if (nthr != std::max(1, opt_.threads)) omp_set_num_threads(std::max(1, opt_.threads));
   std::vector<Tensor> result;
   for (size_t k = 0; k < keep_slots_.size(); ++k) {
     Slot& s = slot(keep_slots_[k].second);
@@ -1345,6 +1414,7 @@ std::vector<Tensor> CpuExecutable::run(const std::vector<Tensor>& inputs) {
 
 std::vector<Executable::OpTime> CpuExecutable::profile() const {
   std::vector<OpTime> r;
+  if (!opt_.profile) return r;
   for (size_t i = 0; i < steps_.size(); ++i)
     r.push_back(OpTime{steps_[i].name, steps_[i].op, prof_ms_[i], prof_calls_[i]});
   return r;
