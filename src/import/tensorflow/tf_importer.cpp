@@ -1744,8 +1744,8 @@ Graph TfBuilder::build() {
       else
         other.push_back(p);
     }
-    if (problems_.size() == 1 && other.size() == 1) {
-      const auto& p = other[0];
+    if (problems_.size() == 1) {
+      const auto& p = problems_[0];
       throw Error(p.op + ": " + p.reason, file_, p.node, p.field);
     }
     std::string msg;
