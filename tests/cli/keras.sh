@@ -44,6 +44,13 @@ head -c $((size / 2)) "$FX/vgg_small/model.h5" >"$TMP/truncated.h5"
 expect_bad_input "truncated.h5" summary "$TMP/truncated.h5"
 expect_bad_input "model_config" summary "$FX/vgg_small/weights.h5"
 expect_bad_input "corrupt HDF5" summary "$SRC/tests/data/fixtures/keras-malformed/corrupt_heap_model_config.h5"
+# libhdf5 runs in a child process: a crash or a hang there is a one-line error naming the
+# file and the layer/weight being read (ANVIL_KERAS_H5_FAULT is the reader's test hook)
+ANVIL_KERAS_H5_FAULT=abort@fc2 expect_bad_input "libhdf5 crashed" summary "$FX/vgg_small/model.h5"
+expect_contains "$TMP/err" "vgg_small/model.h5"
+expect_contains "$TMP/err" "node 'fc2'"
+ANVIL_KERAS_H5_FAULT=hang ANVIL_KERAS_H5_TIMEOUT_S=0.3 expect_bad_input "did not finish" summary "$FX/vgg_small/weights.h5" "$FX/vgg_small/config.json"
+expect_contains "$TMP/err" "vgg_small/weights.h5"
 sed 's/"class_name": "Flatten"/"class_name": "Lambda"/' "$FX/vgg_small/config.json" >"$TMP/lambda.json"
 expect_bad_input "flatten (Lambda)" summary "$TMP/lambda.json" "$FX/vgg_small/weights.h5"
 echo OK
