@@ -25,6 +25,7 @@
 namespace {
 
 namespace fb = anvil_tflite;
+using i128_t = __int128;
 using anvil::Shape;
 using anvil::Tensor;
 
@@ -56,6 +57,12 @@ struct ModelBuilder {
   }
   int itensor(const std::string& name, std::vector<int32_t> shape, const std::vector<int32_t>& v) {
     return tensor(name, std::move(shape), fb::TensorType_INT32, buffer(v.data(), v.size() * 4));
+  }
+  int qtensor(const std::string& name, std::vector<int32_t> shape, fb::TensorType type, int buf, std::vector<float> scale,
+              std::vector<int64_t> zp, int dim = 0) {
+    auto qp = fb::CreateQuantizationParametersDirect(b, nullptr, nullptr, &scale, &zp, fb::QuantizationDetails_NONE, 0, dim);
+    tensors.push_back(fb::CreateTensorDirect(b, &shape, type, static_cast<uint32_t>(buf), name.c_str(), qp));
+    return static_cast<int>(tensors.size()) - 1;
   }
   int opcode(int code) {
     auto it = code_index.find(code);
@@ -264,6 +271,173 @@ TEST(TfliteFloatModel, CnnMatchesIndependentMath) {
   ASSERT_GE(v, 0);
   EXPECT_EQ(g.values[static_cast<size_t>(v)].prov.framework, "tflite");
   EXPECT_EQ(g.values[static_cast<size_t>(v)].prov.source_layout, "NHWC");
+}
+
+// ---- an int8 model against an independent emulation of TFLite's int8 reference kernels -----
+
+i128_t floor_div(i128_t a, i128_t b) {
+  i128_t r = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --r;
+  return r;
+}
+// MultiplyByQuantizedMultiplier from its definition: floor(x*2^ls*m/2^31 + 1/2), then divide by
+// 2^rs rounding half away from zero
+int32_t mbqm(int64_t x, int32_t m, int shift) {
+  const int ls = shift > 0 ? shift : 0, rs = shift > 0 ? 0 : -shift;
+  const i128_t hi = floor_div(2 * static_cast<i128_t>(x) * (static_cast<i128_t>(1) << ls) * m + (static_cast<i128_t>(1) << 31),
+                              static_cast<i128_t>(1) << 32);
+  if (rs == 0) return static_cast<int32_t>(hi);
+  const i128_t a = hi < 0 ? -hi : hi;
+  const i128_t r = floor_div(a + (static_cast<i128_t>(1) << (rs - 1)), static_cast<i128_t>(1) << rs);
+  return static_cast<int32_t>(hi < 0 ? -r : r);
+}
+// real = m * 2^(shift - 31), m in [2^30, 2^31)
+std::pair<int32_t, int> quant_mult(double real) {
+  int e = 0;
+  const double q = std::frexp(real, &e);
+  int64_t m = static_cast<int64_t>(std::round(q * 2147483648.0));
+  if (m == (int64_t{1} << 31)) m /= 2, ++e;
+  return {static_cast<int32_t>(m), e};
+}
+int32_t clampi(int64_t v, int64_t lo, int64_t hi) { return static_cast<int32_t>(std::min(hi, std::max(lo, v))); }
+
+std::vector<int8_t> ramp_i8(size_t n, int seed) {
+  std::vector<int8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<int8_t>(static_cast<int>((i * 37 + static_cast<size_t>(seed) * 11) % 255) - 127);
+  return v;
+}
+
+TEST(TfliteInt8Model, MatchesIntegerEmulation) {
+  ModelBuilder mb;
+  const float sx = 0.02f, sc = 0.05f, sd = 0.04f, sa = 0.06f, sf = 0.1f, swf = 0.01f;
+  const int64_t zx = 3, zc = -20, zd = -128, za = 5, zf = 2;
+  const std::vector<float> swc = {0.01f, 0.02f, 0.015f, 0.03f}, swd = {0.02f, 0.01f, 0.03f, 0.025f};
+  const auto wc = ramp_i8(4 * 3 * 3 * 3, 1), wd = ramp_i8(3 * 3 * 4, 2), wf = ramp_i8(3 * 16, 3);
+  const std::vector<int32_t> bc = {100, -250, 37, 900}, bd = {-40, 77, 0, 300}, bf = {1000, -500, 20};
+  const auto xin = ramp(5 * 5 * 3, 1.5f, 0.2f);
+  auto i8buf = [&](const std::vector<int8_t>& v) { return mb.buffer(v.data(), v.size()); };
+  auto i32buf = [&](const std::vector<int32_t>& v) { return mb.buffer(v.data(), v.size() * 4); };
+  const int t_x = mb.tensor("x", {1, 5, 5, 3});
+  const int t_xq = mb.qtensor("xq", {1, 5, 5, 3}, fb::TensorType_INT8, 0, {sx}, {zx});
+  std::vector<float> sbc, sbd;
+  for (size_t c = 0; c < 4; ++c) sbc.push_back(sx * swc[c]), sbd.push_back(sc * swd[c]);
+  const int t_wc = mb.qtensor("conv/w", {4, 3, 3, 3}, fb::TensorType_INT8, i8buf(wc), swc, {0, 0, 0, 0}, 0);
+  const int t_bc = mb.qtensor("conv/b", {4}, fb::TensorType_INT32, i32buf(bc), sbc, {0, 0, 0, 0}, 0);
+  const int t_c = mb.qtensor("c", {1, 3, 3, 4}, fb::TensorType_INT8, 0, {sc}, {zc});
+  const int t_wd = mb.qtensor("dw/w", {1, 3, 3, 4}, fb::TensorType_INT8, i8buf(wd), swd, {0, 0, 0, 0}, 3);
+  const int t_bd = mb.qtensor("dw/b", {4}, fb::TensorType_INT32, i32buf(bd), sbd, {0, 0, 0, 0}, 0);
+  const int t_d = mb.qtensor("d", {1, 3, 3, 4}, fb::TensorType_INT8, 0, {sd}, {zd});
+  const int t_a = mb.qtensor("a", {1, 3, 3, 4}, fb::TensorType_INT8, 0, {sa}, {za});
+  const int t_p = mb.qtensor("p", {1, 2, 2, 4}, fb::TensorType_INT8, 0, {sa}, {za});
+  const int t_shape = mb.itensor("r/shape", {2}, {1, 16});
+  const int t_r = mb.qtensor("r", {1, 16}, fb::TensorType_INT8, 0, {sa}, {za});
+  const int t_wf = mb.qtensor("fc/w", {3, 16}, fb::TensorType_INT8, i8buf(wf), {swf}, {0});
+  const int t_bf = mb.qtensor("fc/b", {3}, fb::TensorType_INT32, i32buf(bf), {sa * swf}, {0});
+  const int t_f = mb.qtensor("f", {1, 3}, fb::TensorType_INT8, 0, {sf}, {zf});
+  const int t_out = mb.tensor("out", {1, 3});
+  auto& b = mb.b;
+  mb.op(fb::BuiltinOperator_QUANTIZE, {t_x}, {t_xq});
+  mb.op(fb::BuiltinOperator_CONV_2D, {t_xq, t_wc, t_bc}, {t_c}, fb::BuiltinOptions_Conv2DOptions,
+        fb::CreateConv2DOptions(b, fb::Padding_SAME, 2, 2, fb::ActivationFunctionType_RELU).Union());
+  mb.op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, {t_c, t_wd, t_bd}, {t_d}, fb::BuiltinOptions_DepthwiseConv2DOptions,
+        fb::CreateDepthwiseConv2DOptions(b, fb::Padding_SAME, 1, 1, 1, fb::ActivationFunctionType_RELU6).Union());
+  mb.op(fb::BuiltinOperator_ADD, {t_c, t_d}, {t_a}, fb::BuiltinOptions_AddOptions, fb::CreateAddOptions(b).Union());
+  mb.op(fb::BuiltinOperator_AVERAGE_POOL_2D, {t_a}, {t_p}, fb::BuiltinOptions_Pool2DOptions,
+        fb::CreatePool2DOptions(b, fb::Padding_VALID, 1, 1, 2, 2).Union());
+  mb.op(fb::BuiltinOperator_RESHAPE, {t_p, t_shape}, {t_r});
+  mb.op(fb::BuiltinOperator_FULLY_CONNECTED, {t_r, t_wf, t_bf}, {t_f}, fb::BuiltinOptions_FullyConnectedOptions,
+        fb::CreateFullyConnectedOptions(b).Union());
+  mb.op(fb::BuiltinOperator_DEQUANTIZE, {t_f}, {t_out});
+  const std::string path = write_model("int8_cnn", mb.finish({t_x}, {t_out}));
+
+  // ---- emulation (NHWC, TFLite's reference-kernel formulas) ----
+  std::vector<int32_t> xq(75);
+  for (size_t i = 0; i < 75; ++i) xq[i] = clampi(static_cast<int64_t>(std::round(xin[i] / sx)) + zx, -128, 127);
+  auto q_of = [](float f, float s, int64_t z) { return z + static_cast<int64_t>(std::round(f / s)); };
+  // conv 3x3 stride 2 SAME on 5x5: out 3, total pad 2 -> 1 before
+  std::vector<int32_t> c(36), d(36), a(36), p(16), f(3);
+  for (int oy = 0; oy < 3; ++oy)
+    for (int ox = 0; ox < 3; ++ox)
+      for (int o = 0; o < 4; ++o) {
+        int64_t acc = bc[static_cast<size_t>(o)];
+        for (int ky = 0; ky < 3; ++ky)
+          for (int kx = 0; kx < 3; ++kx) {
+            const int iy = oy * 2 - 1 + ky, ix = ox * 2 - 1 + kx;
+            if (iy < 0 || iy >= 5 || ix < 0 || ix >= 5) continue;
+            for (int ci = 0; ci < 3; ++ci)
+              acc += int64_t{wc[static_cast<size_t>(((o * 3 + ky) * 3 + kx) * 3 + ci)]} * (xq[static_cast<size_t>((iy * 5 + ix) * 3 + ci)] - zx);
+          }
+        auto [m, s] = quant_mult(static_cast<double>(sx) * static_cast<double>(swc[static_cast<size_t>(o)]) / static_cast<double>(sc));
+        c[static_cast<size_t>((oy * 3 + ox) * 4 + o)] = clampi(mbqm(acc, m, s) + zc, std::max<int64_t>(-128, zc), 127);
+      }
+  for (int oy = 0; oy < 3; ++oy)
+    for (int ox = 0; ox < 3; ++ox)
+      for (int o = 0; o < 4; ++o) {
+        int64_t acc = bd[static_cast<size_t>(o)];
+        for (int ky = 0; ky < 3; ++ky)
+          for (int kx = 0; kx < 3; ++kx) {
+            const int iy = oy - 1 + ky, ix = ox - 1 + kx;
+            if (iy < 0 || iy >= 3 || ix < 0 || ix >= 3) continue;
+            acc += int64_t{wd[static_cast<size_t>((ky * 3 + kx) * 4 + o)]} * (c[static_cast<size_t>((iy * 3 + ix) * 4 + o)] - zc);
+          }
+        auto [m, s] = quant_mult(static_cast<double>(sc) * static_cast<double>(swd[static_cast<size_t>(o)]) / static_cast<double>(sd));
+        d[static_cast<size_t>((oy * 3 + ox) * 4 + o)] =
+            clampi(mbqm(acc, m, s) + zd, std::max<int64_t>(-128, q_of(0.f, sd, zd)), std::min<int64_t>(127, q_of(6.f, sd, zd)));
+      }
+  {
+    const double twice = 2.0 * std::max(sc, sd);
+    auto [m1, s1] = quant_mult(sc / twice);
+    auto [m2, s2] = quant_mult(sd / twice);
+    auto [mo, so] = quant_mult(twice / (static_cast<double>(1 << 20) * sa));
+    for (size_t i = 0; i < 36; ++i) {
+      const int32_t v1 = mbqm((c[i] - zc) * (1 << 20), m1, s1), v2 = mbqm((d[i] - zd) * (1 << 20), m2, s2);
+      a[i] = clampi(mbqm(int64_t{v1} + v2, mo, so) + za, -128, 127);
+    }
+  }
+  for (int oy = 0; oy < 2; ++oy)
+    for (int ox = 0; ox < 2; ++ox)
+      for (int ch = 0; ch < 4; ++ch) {
+        int32_t acc = 0;
+        for (int ky = 0; ky < 2; ++ky)
+          for (int kx = 0; kx < 2; ++kx) acc += a[static_cast<size_t>(((oy + ky) * 3 + ox + kx) * 4 + ch)];
+        acc = acc > 0 ? (acc + 2) / 4 : (acc - 2) / 4;
+        p[static_cast<size_t>((oy * 2 + ox) * 4 + ch)] = clampi(acc, -128, 127);
+      }
+  {
+    auto [m, s] = quant_mult(static_cast<double>(sa * swf) / static_cast<double>(sf));
+    for (int o = 0; o < 3; ++o) {
+      int64_t acc = bf[static_cast<size_t>(o)];
+      for (int k = 0; k < 16; ++k) acc += int64_t{wf[static_cast<size_t>(o * 16 + k)]} * (p[static_cast<size_t>(k)] - za);
+      f[static_cast<size_t>(o)] = clampi(mbqm(acc, m, s) + zf, -128, 127);
+    }
+  }
+
+  anvil::SessionOptions so;
+  so.taps = {"xq", "c", "d", "a", "p", "f"};
+  anvil::Session sess(anvil::import_model({path}), so);
+  std::map<std::string, Tensor> feed = {{"x", Tensor::from_vector<float>({1, 5, 5, 3}, xin)}};
+  auto got = sess.run(feed, so.taps);
+  auto check = [&](const std::string& n, const std::vector<int32_t>& want, const Shape& shape) {
+    const Tensor& t = got.at(n);
+    ASSERT_EQ(t.dtype(), anvil::DType::i8) << n;
+    ASSERT_EQ(t.shape(), shape) << n;
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(int{t.data<int8_t>()[i]}, want[i]) << n << " element " << i;
+  };
+  check("xq", xq, {1, 5, 5, 3});
+  check("c", c, {1, 3, 3, 4});
+  check("d", d, {1, 3, 3, 4});
+  check("a", a, {1, 3, 3, 4});
+  check("p", p, {1, 2, 2, 4});
+  check("f", f, {1, 3});
+  auto outs = sess.run(feed);
+  const Tensor& o = outs.at("out");
+  ASSERT_EQ(o.dtype(), anvil::DType::f32);
+  for (size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(o.data<float>()[i], static_cast<float>(static_cast<double>(sf) * (f[i] - zf)));
+  // a value that is not trivially clamped: the pipeline is not all zeros
+  int distinct = 0;
+  for (size_t i = 1; i < 36; ++i) distinct += a[i] != a[0];
+  EXPECT_GT(distinct, 10);
 }
 
 // ---- malformed files ------------------------------------------------------------------------
