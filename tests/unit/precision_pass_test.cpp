@@ -33,6 +33,7 @@ float bf16(double x) { return bf16_to_float(float_to_bf16(static_cast<float>(x))
 
 TEST(PrecisionPass, Fp16RoundsEveryStoredValue) {
   SessionOptions so;
+  so.backend = "reference";  // double accumulation, results rounded to the storage type
   so.precision = "fp16";
   Session s(scale_graph(3.3f, 0.7f), so);
   auto out = s.run({{"x", input4({1.1f, -2.2f, 1000.7f, 0.001f})}}).at("small");
@@ -57,6 +58,7 @@ TEST(PrecisionPass, Fp16RoundsEveryStoredValue) {
 
 TEST(PrecisionPass, Bf16KeepsEightBitsOfMantissa) {
   SessionOptions so;
+  so.backend = "reference";  // double accumulation, results rounded to the storage type
   so.precision = "bf16";
   Session s(scale_graph(1.0f, 1.0f), so);
   auto out = s.run({{"x", input4({1.00390625f, 3.14159f, -100.3f, 1e-3f})}}).at("small");
@@ -67,6 +69,7 @@ TEST(PrecisionPass, Bf16KeepsEightBitsOfMantissa) {
 
 TEST(PrecisionPass, OverflowAndKeepFp32) {
   SessionOptions so;
+  so.backend = "reference";  // double accumulation, results rounded to the storage type
   so.precision = "fp16";
   {
     Session s(scale_graph(1e5f, 1e-5f), so);
@@ -85,6 +88,7 @@ TEST(PrecisionPass, OverflowAndKeepFp32) {
 
 TEST(PrecisionPass, KeepFp32CastsAroundOneLayer) {
   SessionOptions so;
+  so.backend = "reference";  // double accumulation, results rounded to the storage type
   so.precision = "fp16";
   so.keep_fp32 = {"big"};
   Session s(scale_graph(3.3f, 0.7f), so);
@@ -99,6 +103,7 @@ TEST(PrecisionPass, KeepFp32CastsAroundOneLayer) {
 
 TEST(PrecisionPass, Errors) {
   SessionOptions so;
+  so.backend = "reference";  // double accumulation, results rounded to the storage type
   so.precision = "fp16";
   so.keep_fp32 = {"no_such_layer"};
   EXPECT_THROW(Session(scale_graph(1, 1), so), Error);
@@ -120,6 +125,7 @@ TEST(PrecisionPass, RealModelsStayClose) {
   Tensor want = read_npy(demo + "expected/probs.npy");
   for (const char* p : {"fp16", "bf16"}) {
     SessionOptions so;
+    so.backend = "reference";
     so.precision = p;
     Session s(g, so);
     Tensor got = s.run({{"image", x}}).at("probs");
