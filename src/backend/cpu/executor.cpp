@@ -202,6 +202,10 @@ class CpuExecutable : public Executable {
     return static_cast<int>(slots_.size()) - 1;
   }
   int new_arena_slot(DType dtype, const Shape& shape, const memory::desc& md, int value) {
+    // The limits Tensor's constructor applies (the reference backend allocates Tensors).
+    const int64_t numel = shape_numel(shape);
+    if (static_cast<uint64_t>(numel) > (uint64_t{1} << 40) / dtype_size(dtype))
+      throw Error("tensor of shape " + shape_str(shape) + " is too large to allocate");
     Slot s;
     s.dtype = dtype;
     s.shape = shape;
@@ -1226,7 +1230,9 @@ void CpuExecutable::layout_arena() {
   }
   auto alloc = [](size_t n) {
     void* p = std::aligned_alloc(64, std::max<size_t>((n + 63) / 64 * 64, 64));
-    if (!p) throw std::bad_alloc();
+    if (!p)
+      throw Error("cpu backend: cannot allocate " + std::to_string(n) +
+                  " bytes of activation memory");
     std::memset(p, 0, std::max<size_t>(n, 1));
     return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
   };
