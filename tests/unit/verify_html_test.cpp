@@ -231,7 +231,7 @@ std::string chromium_dom(const std::filesystem::path& dir, const std::string& na
   std::ofstream(file) << page;
   const std::string cmd = "timeout 120 chromium --headless --no-sandbox --disable-gpu "
                           "--user-data-dir='" + (dir / "profile").string() +
-                          "' --dump-dom 'file://" + file.string() + "' 2>/dev/null";
+                          "' --dump-dom 'file://" + file.string() + "#selftest' 2>/dev/null";
   std::string dom;
   if (FILE* f = popen(cmd.c_str(), "r")) {
     char buf[65536];
@@ -242,14 +242,17 @@ std::string chromium_dom(const std::filesystem::path& dir, const std::string& na
 }
 
 // The page's scripts ran to the end without an error: they write "report-ok" into the status
-// element last; window.onerror (installed first) writes "report-error: ..." instead.
+// element last; window.onerror (installed first) writes "report-error: ..." instead. With
+// #selftest the script also hovers a node, clicks the chart and a table row, and checks that
+// the details follow.
 TEST(VerifyHtml, RunsInHeadlessChromium) {
   if (std::system("command -v chromium >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
   const auto dir = std::filesystem::temp_directory_path() /
                    ("anvil_verify_html_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
-  const std::string ok = "<span id=\"report-status\" hidden=\"\">report-ok</span>";
+  const std::string ok =
+      "<span id=\"report-status\" hidden=\"\" data-selftest=\"passed\">report-ok</span>";
 
   const std::string hostile = chromium_dom(dir, "hostile", anvil::report_html(hostile_report()));
   EXPECT_NE(hostile.find(ok), std::string::npos) << hostile.substr(0, 2000);
