@@ -162,6 +162,27 @@ class Out {
   std::string buf_;
 };
 
+// Closes an HDF5 id when it goes out of scope (the child opens one per attribute/dataset).
+class Id {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Id(hid_t id = -1, Closer c = nullptr) : id_(id), close_(c) {}
+  Id(const Id&) = delete;
+  Id& operator=(const Id&) = delete;
+  ~Id() { reset(-1, nullptr); }
+  void reset(hid_t id, Closer c) {
+    if (id_ >= 0 && close_) close_(id_);
+    id_ = id;
+    close_ = c;
+  }
+  hid_t get() const { return id_; }
+  bool ok() const { return id_ >= 0; }
+
+ private:
+  hid_t id_;
+  Closer close_;
+};
+
 class ChildReader {
  public:
   ChildReader(int fd, Fault fault) : out_(fd), fault_(std::move(fault)) {}
@@ -315,11 +336,13 @@ class ChildReader {
   }
 
   std::string read_attr(const std::string& obj, const std::string& name, std::vector<std::string>& out) {
-    hid_t a = H5Aopen_by_name(file_, obj.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0) return "cannot open attribute '" + name + "'";
-    hid_t type = H5Aget_type(a), space = H5Aget_space(a);
-    if (type < 0 || space < 0) return "cannot read attribute '" + name + "'";
-    hssize_t count = H5Sget_simple_extent_npoints(space);
+    Id attr(H5Aopen_by_name(file_, obj.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    if (!attr.ok()) return "cannot open attribute '" + name + "'";
+    const hid_t a = attr.get();
+    Id type_id(H5Aget_type(a), H5Tclose), space_id(H5Aget_space(a), H5Sclose);
+    if (!type_id.ok() || !space_id.ok()) return "cannot read attribute '" + name + "'";
+    const hid_t type = type_id.get();
+    hssize_t count = H5Sget_simple_extent_npoints(space_id.get());
     // h5py writes an empty list (a layer without weights: weight_names = []) as an empty
     // float64 array, so an empty attribute of any class is an empty list of strings.
     if (count == 0) return {};
@@ -328,10 +351,10 @@ class ChildReader {
     const std::string too_large = "attribute '" + name + "' is too large";
     if (H5Tis_variable_str(type) > 0) {
       std::vector<char*> ptrs(static_cast<size_t>(count), nullptr);
-      hid_t mem = H5Tcopy(H5T_C_S1);
-      H5Tset_size(mem, H5T_VARIABLE);
-      H5Tset_cset(mem, H5Tget_cset(type));
-      if (H5Aread(a, mem, ptrs.data()) < 0) return "cannot read attribute '" + name + "' (corrupt HDF5 file)";
+      Id mem(H5Tcopy(H5T_C_S1), H5Tclose);
+      H5Tset_size(mem.get(), H5T_VARIABLE);
+      H5Tset_cset(mem.get(), H5Tget_cset(type));
+      if (H5Aread(a, mem.get(), ptrs.data()) < 0) return "cannot read attribute '" + name + "' (corrupt HDF5 file)";
       int64_t total = 0;
       for (char* p : ptrs) {
         size_t len = p ? strnlen(p, static_cast<size_t>(kMaxAttributeBytes) + 1) : 0;
@@ -356,8 +379,9 @@ class ChildReader {
     if (++objects_ > kMaxObjects) fatal("more than " + std::to_string(kMaxObjects) + " HDF5 objects");
     progress(what, layer, field, path);
     std::vector<hsize_t> dims;
-    hid_t d = -1, fs = -1;
-    std::string err = open_dataset(path, d, fs, dims);
+    Id d_id, fs_id;
+    std::string err = open_dataset(path, d_id, fs_id, dims);
+    const hid_t d = d_id.get(), fs = fs_id.get();
     out_.u8('D');
     out_.str(path);
     if (!err.empty()) {
@@ -388,17 +412,14 @@ class ChildReader {
           std::vector<hsize_t> start(dims.size(), 0), count = dims;
           start[0] = r0;
           count[0] = n;
-          hid_t ms = H5Screate_simple(static_cast<int>(dims.size()), count.data(), nullptr);
-          st = ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0
+          Id ms(H5Screate_simple(static_cast<int>(dims.size()), count.data(), nullptr), H5Sclose);
+          st = !ms.ok() || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0
                    ? -1
-                   : H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf.data());
-          if (ms >= 0) H5Sclose(ms);
+                   : H5Dread(d, H5T_NATIVE_FLOAT, ms.get(), fs, H5P_DEFAULT, buf.data());
         }
         if (st < 0) {
           out_.u64(kChunkError);
           out_.str(fail);
-          H5Sclose(fs);
-          H5Dclose(d);
           return;
         }
         out_.u64(n * row * sizeof(float));
@@ -406,14 +427,14 @@ class ChildReader {
       }
     }
     out_.u64(0);
-    H5Sclose(fs);
-    H5Dclose(d);
   }
 
-  std::string open_dataset(const std::string& path, hid_t& d, hid_t& fs, std::vector<hsize_t>& dims) {
-    d = H5Dopen2(file_, path.c_str(), H5P_DEFAULT);
+  std::string open_dataset(const std::string& path, Id& d_id, Id& fs_id, std::vector<hsize_t>& dims) {
+    d_id.reset(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), H5Dclose);
+    const hid_t d = d_id.get();
     if (d < 0) return "HDF5 dataset '" + path + "' not found or unreadable";
-    fs = H5Dget_space(d);
+    fs_id.reset(H5Dget_space(d), H5Sclose);
+    const hid_t fs = fs_id.get();
     int rank = fs < 0 ? -1 : H5Sget_simple_extent_ndims(fs);
     if (rank < 0 || rank > 8) return "HDF5 dataset '" + path + "' has a bad rank";
     dims.assign(static_cast<size_t>(rank), 0);
@@ -427,8 +448,8 @@ class ChildReader {
         return "HDF5 dataset '" + path + "' is too large";
       n *= v;
     }
-    hid_t type = H5Dget_type(d);
-    H5T_class_t cls = type < 0 ? H5T_NO_CLASS : H5Tget_class(type);
+    Id type(H5Dget_type(d), H5Tclose);
+    H5T_class_t cls = type.ok() ? H5Tget_class(type.get()) : H5T_NO_CLASS;
     if (cls != H5T_FLOAT && cls != H5T_INTEGER) return "HDF5 dataset '" + path + "' is not numeric";
     return {};
   }
