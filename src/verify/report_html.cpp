@@ -204,7 +204,12 @@ struct GraphLayout {
   std::vector<std::vector<int>> preds;   // resolved producers (earlier layers) per layer
   std::vector<int> level;
   std::vector<double> x, y;              // top-left of each node
+  std::vector<std::vector<int>> rows;    // the nodes of each level
   double width = 0, height = 0;
+
+  // Whether no node of the levels strictly between `from` and `to` overlaps the column of
+  // width kNodeW at x (a vertical edge there crosses no node).
+  bool column_free(double x, int from, int to) const;
 };
 
 GraphLayout layout_graph(const std::vector<LayerResult>& layers) {
@@ -231,7 +236,8 @@ GraphLayout layout_graph(const std::vector<LayerResult>& layers) {
     levels = std::max(levels, lv + 1);
     seen[layers[static_cast<size_t>(i)].name] = i;
   }
-  std::vector<std::vector<int>> rows(static_cast<size_t>(levels));
+  auto& rows = g.rows;
+  rows.assign(static_cast<size_t>(levels), {});
   for (int i = 0; i < n; ++i) rows[static_cast<size_t>(g.level[static_cast<size_t>(i)])].push_back(i);
   const double step = kNodeW + kGapX;
   for (auto& row : rows) {
@@ -273,6 +279,13 @@ GraphLayout layout_graph(const std::vector<LayerResult>& layers) {
   return g;
 }
 
+bool GraphLayout::column_free(double cx, int from, int to) const {
+  for (int l = from + 1; l < to; ++l)
+    for (int i : rows[static_cast<size_t>(l)])
+      if (std::fabs(x[static_cast<size_t>(i)] - cx) < kNodeW + 4) return false;
+  return true;
+}
+
 std::string graph_svg(const VerifyReport& r, int first, const GraphLayout& g) {
   const auto& L = r.layers;
   std::string s = fmt::format(
@@ -292,6 +305,13 @@ std::string graph_svg(const VerifyReport& r, int first, const GraphLayout& g) {
         const double my = (y1 + y2) / 2;
         d = fmt::format("M{:.1f},{:.1f} C{:.1f},{:.1f} {:.1f},{:.1f} {:.1f},{:.1f}", x1, y1, x1, my,
                         x2, my, x2, y2 - 1);
+      } else if (g.column_free(g.x[fi], g.level[fi], g.level[t])) {
+        // skips levels, nothing below the source: straight down, then into the target
+        const double x1 = g.x[fi] + kNodeW / 2, y1 = g.y[fi] + kNodeH;
+        const double x2 = g.x[t] + kNodeW / 2, y2 = g.y[t];
+        const double yb = y2 - (kLevelH - kNodeH), my = (yb + y2) / 2;
+        d = fmt::format("M{:.1f},{:.1f} L{:.1f},{:.1f} C{:.1f},{:.1f} {:.1f},{:.1f} {:.1f},{:.1f}", x1,
+                        y1, x1, yb, x1, my, x2, my, x2, y2 - 1);
       } else {  // skips levels: bow out to the right of the nodes in between
         const double x1 = g.x[fi] + kNodeW, y1 = g.y[fi] + kNodeH / 2;
         const double x2 = g.x[t] + kNodeW, y2 = g.y[t] + kNodeH / 2;
