@@ -3,8 +3,12 @@
 // imported graph is found at the right first layer and named by the right cause.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "anvil/error.h"
@@ -124,6 +128,38 @@ TEST(VerifyModel, CleanFixturesMatch) {
     for (const auto& l : r.layers) checked += l.status == "ok";
     EXPECT_EQ(static_cast<size_t>(checked), c.ref.size()) << rel;  // every reference tensor compared
   }
+}
+
+TEST(VerifyModel, EveryKerasAndCaffeFixtureMatches) {
+  // Every real-framework case of the landed Keras and Caffe importers, at its own tolerance.
+  namespace fs = std::filesystem;
+  int cases = 0;
+  for (const char* group : {"keras", "caffe", "keras-dl4j/activations", "keras-dl4j/conv1d"}) {
+    std::vector<std::string> dirs;
+    for (const auto& e : fs::directory_iterator(kFix + group))
+      if (e.is_directory() && fs::exists(e.path() / "activations.npz")) dirs.push_back(e.path().string());
+    std::sort(dirs.begin(), dirs.end());
+    for (const auto& d : dirs) {
+      const std::string rel = d.substr(kFix.size());
+      std::ifstream f(d + "/case.json");
+      std::stringstream ss;
+      ss << f.rdbuf();
+      const auto cj = nlohmann::json::parse(ss.str());
+      VerifyOptions o;
+      o.rtol = cj.value("rtol", 1e-5);
+      o.atol = cj.value("atol", 1e-5);
+      try {
+        Case c = load(rel);
+        VerifyReport r = verify_model(c.g, c.ref, o);
+        EXPECT_EQ(r.status, "match") << rel << ": first divergent " << r.first_divergent;
+        EXPECT_TRUE(r.unmatched_reference.empty()) << rel;
+      } catch (const Error& e) {
+        ADD_FAILURE() << rel << ": " << e.what();
+      }
+      ++cases;
+    }
+  }
+  EXPECT_GE(cases, 170);
 }
 
 TEST(VerifyModel, LayersInGraphOrderWithInputs) {
