@@ -215,10 +215,10 @@ class ChildReader {
       if (mw_ln == 1) keras2("/model_weights", mw_layers);
     } else if (root_ln >= 0) {
       if (root_ln == 1) keras2("/", root_layers);
-    } else {
-      for (const char* base : {"/layers", "/_layer_checkpoint_dependencies"}) {
-        if (kind(base) == kKindGroup) walk(base, 0);
-      }
+    }
+    // Keras 3 groups whenever present (a .keras zip is read as Keras 3 whatever else it holds).
+    for (const char* base : {"/layers", "/_layer_checkpoint_dependencies"}) {
+      if (kind(base) == kKindGroup) walk(base, 0);
     }
     out_.u8('Z');
     out_.flush();
