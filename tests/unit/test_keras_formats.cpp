@@ -750,6 +750,62 @@ TEST(KerasH5Reader, MissingWeightIsNamed) {
   EXPECT_TRUE(contains(e.what(), "missing")) << e.what();
 }
 
+// A compressed weight whose bytes are damaged: libhdf5 opens it but cannot read it; the error
+// (sent by the child in the middle of the dataset's stream) names the layer and the weight.
+TEST(KerasH5Reader, CorruptCompressedWeightIsNamed) {
+  std::string d = tmpdir("corruptw");
+  json ls = {layer("Dense", {{"name", "dense"}, {"units", 64}, {"use_bias", false}, {"batch_input_shape", {1, 64}}})};
+  std::string p = d + "/m.h5";
+  write_keras2(p, seq(ls), {}, names_of(ls));  // the layer group with an empty weight_names
+  haddr_t addr = 0;
+  hsize_t size = 0;
+  {
+    hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(H5Adelete_by_name(f, "/model_weights/dense", "weight_names", H5P_DEFAULT), 0);
+    const char names[1][16] = {"dense/kernel:0"};
+    hid_t ty = H5Tcopy(H5T_C_S1);
+    H5Tset_size(ty, 16);
+    hsize_t one = 1;
+    hid_t sp1 = H5Screate_simple(1, &one, nullptr);
+    hid_t a = H5Acreate_by_name(f, "/model_weights/dense", "weight_names", ty, sp1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, ty, names);
+    H5Aclose(a);
+    H5Sclose(sp1);
+    H5Tclose(ty);
+    hsize_t dims[2] = {64, 64};
+    hid_t sp = H5Screate_simple(2, dims, nullptr);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, dims);
+    H5Pset_deflate(dcpl, 6);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t ds = H5Dcreate2(f, "/model_weights/dense/dense/kernel:0", H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT);
+    Tensor k = ramp({64, 64}, 0.01, 0.3);
+    H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, k.raw());
+    H5Dflush(ds);
+    hsize_t offset[2];
+    unsigned mask = 0;
+    ASSERT_GE(H5Dget_chunk_info(ds, sp, 0, offset, &mask, &addr, &size), 0);
+    H5Dclose(ds);
+    H5Pclose(lcpl);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Fclose(f);
+  }
+  ASSERT_GT(size, 16u);
+  {  // overwrite the compressed chunk with bytes that do not inflate
+    std::fstream io(p, std::ios::in | std::ios::out | std::ios::binary);
+    io.seekp(static_cast<std::streamoff>(addr));
+    std::string junk(static_cast<size_t>(size), '\xA5');
+    io.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  Error e = import_error({p});
+  EXPECT_EQ(e.file(), p) << e.what();
+  EXPECT_EQ(e.node(), "dense") << e.what();
+  EXPECT_EQ(e.field(), "dense/kernel:0") << e.what();
+  EXPECT_TRUE(contains(e.what(), "cannot read HDF5 dataset")) << e.what();
+}
+
 // fork() from a process with other threads running (imports on two threads at once, a third
 // thread allocating): every import succeeds.
 TEST(KerasH5Reader, ConcurrentImportsFromThreads) {
