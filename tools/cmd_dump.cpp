@@ -41,25 +41,27 @@ int dump_main(int argc, char** argv) {
 
   PreparedModel pm = prepare_model(files, in, random);
   for (const auto& note : pm.notes) std::printf("%s\n", note.c_str());
-  // (key, canonical name) in graph order
-  std::vector<std::pair<std::string, std::string>> items;
-  if (tensors.empty()) {
-    for (int v : source_tensors(pm.graph))
-      items.emplace_back(source_key(pm.graph.values[static_cast<size_t>(v)]), pm.graph.values[static_cast<size_t>(v)].name);
-  } else {
-    std::set<std::string> seen;
-    for (const auto& t : tensors) {
-      int v = pm.graph.find_value_by_any_name(t);
-      if (v < 0) throw Error("no tensor named '" + t + "' in the model", files.front(), {}, "tensor");
-      const Value& val = pm.graph.values[static_cast<size_t>(v)];
-      std::string key = val.prov.source_name.empty() ? val.name : source_key(val);
-      if (seen.insert(key).second) items.emplace_back(key, val.name);
-    }
-  }
   SessionOptions so;
   so.backend = backend;
   so.keep_all = true;
   Session s(std::move(pm.graph), so);
+  const Graph& g = s.source_graph();  // constant subgraphs folded: what runs
+  // (key, canonical name) in graph order
+  std::vector<std::pair<std::string, std::string>> items;
+  if (tensors.empty()) {
+    for (int v : source_tensors(g))
+      items.emplace_back(source_key(g.values[static_cast<size_t>(v)]), g.values[static_cast<size_t>(v)].name);
+  } else {
+    std::set<std::string> seen;
+    for (const auto& t : tensors) {
+      int v = g.find_value_by_any_name(t);
+      if (v < 0) throw Error("no tensor named '" + t + "' in the model (or it is computed at compile time)",
+                             files.front(), {}, "tensor");
+      const Value& val = g.values[static_cast<size_t>(v)];
+      std::string key = val.prov.source_name.empty() ? val.name : source_key(val);
+      if (seen.insert(key).second) items.emplace_back(key, val.name);
+    }
+  }
   std::vector<std::string> fetch;
   for (const auto& [k, name] : items) fetch.push_back(name);
   auto got = s.run(pm.feed, fetch);

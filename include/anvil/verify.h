@@ -113,6 +113,7 @@ std::string source_key(const Value& v);
 /// The tensors a source-framework user sees, in graph order: the graph inputs, then every
 /// node output carrying a source name (a source layer made of several canonical nodes is its
 /// last value); every node output when the graph has no provenance at all. Value indices.
+/// Outputs of nodes marked dead (folded into constants) are left out.
 std::vector<int> source_tensors(const Graph& g);
 
 /// Runs `g` with every tensor kept, compares each tensor the reference has (in the source

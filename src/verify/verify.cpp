@@ -12,6 +12,7 @@
 #include "anvil/npy.h"
 #include "anvil/session.h"
 #include "anvil/verify.h"
+#include "graph/passes/passes.h"
 #include "verify/diagnose.h"
 
 namespace anvil {
@@ -96,6 +97,7 @@ std::vector<int> source_tensors(const Graph& g) {
   }
   for (const auto& n : g.nodes)
     for (int out : n.outputs) {
+      if (n.dead) continue;  // folded into a constant
       const Value& val = g.values[static_cast<size_t>(out)];
       if (any_prov && val.prov.source_name.empty()) continue;
       if (last_of[source_key(val)] != out || taken[static_cast<size_t>(out)]) continue;
@@ -137,7 +139,14 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   so.precision = o.precision;
   so.keep_fp32 = o.keep_fp32;
   Session session(graph, so);
-  const Graph& g = session.source_graph();
+  // The graph as the session sees it before compiling (toposorted, shapes inferred, constant
+  // subgraphs folded), but keeping every folded value: a reference may hold tensors that Anvil
+  // computes at compile time (TensorFlow graphs with a frozen input: everything is constant).
+  // Canonical names are the session's, so tensors are fetched by name.
+  Graph folded = graph;
+  folded.toposort();
+  passes::fold_constants(folded, {});
+  const Graph& g = folded;
 
   // 1. Layers: graph inputs, then every node output carrying a source name (the last value
   //    of each source name and output index), in graph order.

@@ -32,12 +32,16 @@ Case load(const std::string& rel) {
   const std::string dir = kFix + rel;
   Case c;
   c.ref = read_reference(dir + "/activations.npz");
-  for (const auto& e : fs::directory_iterator(dir + "/inputs")) {
-    c.inputs[e.path().stem().string()] = read_npy(e.path().string());
-    c.ref[e.path().stem().string()] = c.inputs[e.path().stem().string()];
+  std::ifstream cf(dir + "/case.json");
+  std::stringstream ss;
+  ss << cf.rdbuf();
+  const auto cj = nlohmann::json::parse(ss.str());
+  for (auto it = cj["inputs"].begin(); it != cj["inputs"].end(); ++it) {
+    c.inputs[it.key()] = read_npy(dir + "/" + it.value().get<std::string>());
+    c.ref[it.key()] = c.inputs[it.key()];
   }
   std::vector<std::string> files;
-  for (const char* f : {"model.h5", "deploy.prototxt", "model.caffemodel"})
+  for (const char* f : {"model.h5", "deploy.prototxt", "model.caffemodel", "frozen_model.pb"})
     if (fs::exists(dir + "/" + f)) files.push_back(dir + "/" + f);
   ImportOptions io;
   for (const auto& [k, t] : c.inputs) io.input_shapes[k] = t.shape();
@@ -130,11 +134,12 @@ TEST(VerifyModel, CleanFixturesMatch) {
   }
 }
 
-TEST(VerifyModel, EveryKerasAndCaffeFixtureMatches) {
-  // Every real-framework case of the landed Keras and Caffe importers, at its own tolerance.
+TEST(VerifyModel, EveryFixtureWithActivationsMatches) {
+  // Every real-framework case with per-layer activations of the landed importers (Keras,
+  // Caffe, TensorFlow; TFLite's fixtures have final outputs only), at its own tolerance.
   namespace fs = std::filesystem;
   int cases = 0;
-  for (const char* group : {"keras", "caffe", "keras-dl4j/activations", "keras-dl4j/conv1d"}) {
+  for (const char* group : {"keras", "caffe", "keras-dl4j/activations", "keras-dl4j/conv1d", "tensorflow"}) {
     std::vector<std::string> dirs;
     for (const auto& e : fs::directory_iterator(kFix + group))
       if (e.is_directory() && fs::exists(e.path() / "activations.npz")) dirs.push_back(e.path().string());
@@ -159,7 +164,7 @@ TEST(VerifyModel, EveryKerasAndCaffeFixtureMatches) {
       ++cases;
     }
   }
-  EXPECT_GE(cases, 170);
+  EXPECT_GE(cases, 310);
 }
 
 TEST(VerifyModel, LayersInGraphOrderWithInputs) {
