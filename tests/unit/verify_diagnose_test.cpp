@@ -193,6 +193,34 @@ TEST(VerifyModel, AliasesSanitizedAndColonZero) {
   EXPECT_TRUE(found);
 }
 
+TEST(VerifyModel, FolderReferenceWithSanitizedNames) {
+  // An ONNX model whose value names hold '/': a folder of .npy named by sanitize_tensor_name
+  // (as anvil run/dump write them) matches, and a single .npy file is a reference too.
+  namespace fs = std::filesystem;
+  const std::string demo = std::string(ANVIL_SOURCE_DIR) + "/models/demo/";
+  Tensor x = read_npy(demo + "inputs/image.npy");
+  ImportOptions io;
+  io.input_shapes["image"] = x.shape();
+  Graph g = import_model({demo + "digits_cnn.onnx"}, io);
+  auto ref = read_reference(demo + "expected");
+  ASSERT_TRUE(ref.count("_pool_MaxPool_output_0"));
+  VerifyOptions o = opts();
+  o.inputs["image"] = x;
+  VerifyReport r = verify_model(g, ref, o);
+  EXPECT_EQ(r.status, "match");
+  EXPECT_EQ(r.input_check, "absent");
+  int ok = 0;
+  for (const auto& l : r.layers) {
+    if (l.name == "/pool/MaxPool_output_0") EXPECT_EQ(l.reference_key, "_pool_MaxPool_output_0");
+    ok += l.status == "ok";
+  }
+  EXPECT_EQ(ok, 2);
+  auto one = read_reference(demo + "expected/probs.npy");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(verify_model(g, one, o).status, "match");
+  EXPECT_THROW(read_reference(demo + "no_such_dir"), Error);
+}
+
 TEST(VerifyModel, MissingInputIsAnError) {
   Case c = load("caffe/vgg_32x32");
   c.ref.erase("data");
