@@ -350,11 +350,11 @@ using LayerWeights = std::vector<std::pair<std::string, Tensor>>;
 // Writes a Keras 2 full-model .h5: Sequential (layers get the first layer's input) or the
 // given functional config, with the weights per layer.
 std::string write_keras2(const std::string& path, const json& cfg, const std::map<std::string, LayerWeights>& weights,
-                         const std::vector<std::string>& layer_names) {
+                         const std::vector<std::string>& layer_names, const std::string& keras_version = "2.3.1") {
   H5Writer w(path);
   w.attr_string("/", "model_config", cfg.dump());
   w.attr_string("/", "backend", "tensorflow");
-  w.attr_string("/", "keras_version", "2.3.1");
+  w.attr_string("/", "keras_version", keras_version);
   w.group("model_weights");
   w.attr_strings("/model_weights", "layer_names", layer_names);
   for (const auto& l : layer_names) {
@@ -419,6 +419,50 @@ TEST(KerasLayers, ZeroPadding1DThenCropping1DAndUpSampling1D) {
   ASSERT_EQ(u.shape(), (Shape{1, 10, 3}));
   for (int t = 0; t < 10; ++t)
     for (int ch = 0; ch < 3; ++ch) EXPECT_FLOAT_EQ(static_cast<float>(u.get(t * 3 + ch)), static_cast<float>(c.get(t / 2 * 3 + ch)));
+}
+
+// UpSampling2D(interpolation="bilinear") in tf.keras >= 2.4: tf.image.resize (resize_bilinear
+// with half_pixel_centers=True) samples at (dst + 0.5)/scale - 0.5 with TF's clamping
+// (lower = max(floor, 0), upper = min(ceil, n-1)); the asymmetric rule (dst/scale) of Keras 2 on
+// Theano is checked against real Keras by the upsampling_bilinear_2x2 fixture. Expected values
+// from TF's formula, written out here independently of the Resize op.
+double tf_bilinear(const Tensor& x, int H, int W, int C, int oy, int ox, int c, double sy, double sx, bool half) {
+  auto axis = [&](int o, double scale, int n, int& lo, int& hi, double& t) {
+    double in = half ? (o + 0.5) / scale - 0.5 : o / scale;
+    double f = std::floor(in);
+    lo = std::max(static_cast<int>(f), 0);
+    hi = half ? std::min(static_cast<int>(std::ceil(in)), n - 1) : std::min(static_cast<int>(f) + 1, n - 1);
+    t = in - f;
+  };
+  int y0, y1, x0, x1;
+  double ty, tx;
+  axis(oy, sy, H, y0, y1, ty);
+  axis(ox, sx, W, x0, x1, tx);
+  auto v = [&](int y, int xx) { return x.get((static_cast<int64_t>(y) * W + xx) * C + c); };
+  double top = v(y0, x0) + (v(y0, x1) - v(y0, x0)) * tx;
+  double bot = v(y1, x0) + (v(y1, x1) - v(y1, x0)) * tx;
+  return top + (bot - top) * ty;
+}
+
+TEST(KerasLayers, UpSampling2DBilinearTfKerasIsHalfPixel) {
+  std::string d = tmpdir("upbil");
+  const int H = 3, W = 4, C = 2, SY = 2, SX = 3;
+  json ls = {layer("UpSampling2D", {{"name", "up"}, {"size", {SY, SX}}, {"interpolation", "bilinear"},
+                                    {"data_format", "channels_last"}, {"batch_input_shape", {1, H, W, C}}})};
+  Tensor x = ramp({1, H, W, C}, 0.37, 2.0);
+  for (const auto& [version, half] : std::vector<std::pair<std::string, bool>>{{"2.4.0", true}, {"2.6.0", true}}) {
+    SCOPED_TRACE(version);
+    std::string f = write_keras2(d + "/m" + version + ".h5", seq(ls), {}, names_of(ls), version);
+    Tensor u = run1(f, x);
+    ASSERT_EQ(u.shape(), (Shape{1, H * SY, W * SX, C}));
+    double worst = 0;
+    for (int oy = 0; oy < H * SY; ++oy)
+      for (int ox = 0; ox < W * SX; ++ox)
+        for (int c = 0; c < C; ++c)
+          worst = std::max(worst, std::fabs(u.get((static_cast<int64_t>(oy) * W * SX + ox) * C + c) -
+                                            tf_bilinear(x, H, W, C, oy, ox, c, SY, SX, half)));
+    EXPECT_LT(worst, 1e-5);
+  }
 }
 
 TEST(KerasLayers, BatchNormOnTheHeightAxisOfNhwc) {
