@@ -140,7 +140,7 @@ class Translator {
   std::string tname(int t) const {
     if (!sg_ || !sg_->tensors() || t < 0 || t >= static_cast<int>(sg_->tensors()->size())) return "?";
     auto* n = tensor(t)->name();
-    return n ? n->str() : "tensor_" + std::to_string(t);
+    return n && n->size() > 0 ? n->str() : "tensor_" + std::to_string(t);
   }
   void check_tensor_index(int t, const std::string& field) const {
     if (t < 0 || t >= static_cast<int>(sg_->tensors()->size()))
@@ -477,7 +477,7 @@ TV Translator::conv(const fb::Operator* op, bool depthwise) {
     group = C;
     wv = view(w, {3, 0, 1, 2});
   } else {  // OHWI -> OIHW
-    if (ws[3] == 0 || C % ws[3] != 0 || ws[0] % (C / ws[3]) != 0)
+    if (ws[3] == 0 || C == 0 || C % ws[3] != 0 || ws[0] % (C / ws[3]) != 0)
       fail("filter", "filter " + shape_str(ws) + " does not fit input channels " + std::to_string(C));
     group = C / ws[3];
     wv = view(w, kToNCHW);
