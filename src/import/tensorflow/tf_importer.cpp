@@ -29,6 +29,7 @@
 // Unsupported ops and node problems are collected and reported together in one anvil::Error
 // naming each node (and the attribute or input at fault).
 #include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
@@ -1766,6 +1767,43 @@ Graph TfBuilder::build() {
     throw Error(msg, file_);
   }
 
+  // One summary row per TF node as TF has it (Const nodes and their '/read' Identities are
+  // counted as the parameters of the nodes that read them).
+  auto const_source = [&](std::string input) -> const anvil_tf::NodeDef* {
+    for (int hops = 0; hops < 8; ++hops) {
+      InputRef r;
+      if (!parse_input(input, r) || r.control) return nullptr;
+      auto it = producers_.find(r.node);
+      if (it == producers_.end()) return nullptr;
+      const auto& p = gd_.node(it->second);
+      if (p.op() == "Const") return &p;
+      if (p.op() != "Identity" || p.input_size() < 1) return nullptr;
+      input = p.input(0);
+    }
+    return nullptr;
+  };
+  for (int idx : order) {
+    const auto& n = gd_.node(idx);
+    if (n.op() == "Const" || n.op() == "NoOp") continue;
+    if (n.op() == "Identity" && n.input_size() >= 1 && const_source(n.input(0))) continue;  // a variable's read
+    SourceLayer l;
+    l.name = n.name();
+    l.type = n.op();
+    for (int i = 0; tensors_.count(tensor_key(n.name(), i)); ++i) {
+      const TT& t = tensors_[tensor_key(n.name(), i)];
+      l.outputs.push_back(tensor_key(n.name(), i));
+      l.output_shapes.push_back(tf_shape(t));
+    }
+    std::set<const anvil_tf::NodeDef*> counted;
+    for (const auto& in : n.input()) {
+      const anvil_tf::NodeDef* c = const_source(in);
+      if (!c || !counted.insert(c).second) continue;
+      auto it = tensors_.find(c->name());
+      if (it != tensors_.end()) l.trainable_params += shape_numel(shape(it->second.v));
+    }
+    g_.source_layers.push_back(std::move(l));
+  }
+
   // Default outputs: the sinks.
   static const std::set<std::string> not_outputs = {"Const", "NoOp", "Placeholder", "Assert", "SaveV2", "RestoreV2",
                                                     "Save", "Restore", "VariableV2", "Variable", "Assign"};
@@ -1830,6 +1868,9 @@ bool parse_text(const std::string& bytes, anvil_tf::GraphDef& g, std::string* er
 
 bool parse_binary(const std::string& bytes, anvil_tf::GraphDef& g) {
   if (bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) return false;
+  // Corrupt files make libprotobuf log (invalid UTF-8 in names) on stderr; the importer
+  // reports problems itself, as one error.
+  google::protobuf::LogSilencer quiet;
   return g.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
 }
 
