@@ -632,7 +632,7 @@ std::vector<TT> TfBuilder::placeholder() {
                         ", the shape given is " + shape_str(s));
   } else {
     if (!sh || sh->value_case() != anvil_tf::AttrValue::kShape || sh->shape().unknown_rank())
-      fail("shape", "placeholder '" + name + "' has no shape in the graph; give one (--shape " + name + "=...)");
+      fail("shape", "placeholder '" + name + "' has no shape (unknown rank) in the graph; give one in ImportOptions::input_shapes");
     for (const auto& d : sh->shape().dim()) {
       if (d.size() < -1) fail("shape", "bad dimension " + std::to_string(d.size()));
       s.push_back(d.size() == -1 ? opt_.default_dim : d.size());
