@@ -353,10 +353,11 @@ def main():
             "machine": f"{os.cpu_count()} vCPU {cpu_name()} ({', '.join(cpu_flags())})",
             "anvil_commit": commit + ("+dirty" if dirty else ""), "anvil_backend": a.backend,
             "threads": threads, "rounds": rounds, "profile_runs": a.profile_runs, "runs_per_round": per_round, "warmup": a.warmup,
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""), "load_before": load_avg(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+            "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", ""), "load_before": load_avg(),
             "engines": [{"name": e.name, "label": e.label} for e in engines]}
     log(f"bench: {meta['machine']}; models {', '.join(models)}; threads {threads}; "
-        f"{rounds} turns x {per_round} runs per engine; OMP_WAIT_POLICY={meta['omp_wait_policy']}")
+        f"{rounds} turns x {per_round} runs per engine; OMP_WAIT_POLICY={meta['omp_wait_policy']} GOMP_SPINCOUNT={meta['gomp_spincount']}")
 
     res = {"meta": meta, "models": {k: {kk: v for kk, v in m.items() if not kk.endswith("path")}
                                     for k, m in models.items()}, "results": {}}

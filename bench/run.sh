@@ -44,6 +44,9 @@ done
 # Spinning OpenMP pools collapse on a busy 2-core VM; libgomp reads this when it loads, so it
 # must be in the environment of every engine process (Anvil's oneDNN, OpenCV, ONNX Runtime).
 export OMP_WAIT_POLICY=PASSIVE
+# ...but fully passive workers pay a futex wake-up per parallel region (per oneDNN primitive):
+# spin briefly first, as the anvil command does itself (docs/cpu_backend.md).
+export GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-10000}"
 
 # Debian packages, installed with apt-get when missing and run as root.
 apt_install() {
