@@ -23,6 +23,7 @@
 #include "anvil/import.h"
 #include "anvil/ops.h"
 #include "import/onnx/onnx_proto_tensor.h"
+#include "import/topo_order.h"
 
 namespace anvil::onnx_import {
 namespace {
@@ -871,33 +872,17 @@ std::vector<int> OnnxGraphBuilder::sorted_nodes() {
   for (int i = 0; i < nn; ++i)
     for (const auto& o : nodes[i].output())
       if (!o.empty()) producer.emplace(o, i);
-  std::vector<int> pending(static_cast<size_t>(nn), 0);
-  std::vector<std::vector<int>> users(static_cast<size_t>(nn));
-  for (int i = 0; i < nn; ++i) {
-    std::set<int> deps;
+  std::vector<std::set<int>> deps(static_cast<size_t>(nn));
+  for (int i = 0; i < nn; ++i)
     for (const auto& in : nodes[i].input()) {
       if (in.empty() || names_.count(in)) continue;
       auto it = producer.find(in);
-      if (it != producer.end() && it->second != i) deps.insert(it->second);
+      if (it != producer.end()) deps[static_cast<size_t>(i)].insert(it->second);
     }
-    pending[static_cast<size_t>(i)] = static_cast<int>(deps.size());
-    for (int d : deps) users[static_cast<size_t>(d)].push_back(i);
-  }
-  std::set<int> ready;
+  std::vector<bool> placed;
+  std::vector<int> order = stable_topo_order(deps, placed);
   for (int i = 0; i < nn; ++i)
-    if (pending[static_cast<size_t>(i)] == 0) ready.insert(i);
-  std::vector<int> order;
-  std::vector<bool> done(static_cast<size_t>(nn), false);
-  while (!ready.empty()) {
-    int i = *ready.begin();
-    ready.erase(ready.begin());
-    order.push_back(i);
-    done[static_cast<size_t>(i)] = true;
-    for (int u : users[static_cast<size_t>(i)])
-      if (--pending[static_cast<size_t>(u)] == 0) ready.insert(u);
-  }
-  for (int i = 0; i < nn; ++i)
-    if (!done[static_cast<size_t>(i)]) order.push_back(i);
+    if (!placed[static_cast<size_t>(i)]) order.push_back(i);
   return order;
 }
 

@@ -48,6 +48,7 @@
 #include "anvil/import.h"
 #include "anvil/ops.h"
 #include "import/tensorflow/tf_convert.h"
+#include "import/topo_order.h"
 #include "src/import/tensorflow/graph.pb.h"
 
 namespace anvil::tf_import {
@@ -1657,36 +1658,21 @@ Graph TfBuilder::build() {
       problems_.push_back({"input", name, "input", "a shape is given for '" + name + "', which is not a Placeholder of the graph"});
   }
   // Kahn's order over data and control inputs; ties keep the file's order.
-  std::vector<int> pending(static_cast<size_t>(nn), 0);
-  std::vector<std::vector<int>> users(static_cast<size_t>(nn));
+  std::vector<std::set<int>> deps(static_cast<size_t>(nn));
   std::set<std::string> consumed;  // node names whose outputs a node reads
   for (int i = 0; i < nn; ++i) {
-    std::set<int> deps;
     for (const auto& s : gd_.node(i).input()) {
       InputRef r;
       if (!parse_input(s, r)) continue;  // reported at conversion
       if (!r.control) consumed.insert(r.node);
       auto it = producers_.find(r.node);
-      if (it != producers_.end() && it->second != i) deps.insert(it->second);
+      if (it != producers_.end()) deps[static_cast<size_t>(i)].insert(it->second);
     }
-    pending[static_cast<size_t>(i)] = static_cast<int>(deps.size());
-    for (int d : deps) users[static_cast<size_t>(d)].push_back(i);
   }
-  std::set<int> ready;
+  std::vector<bool> placed;
+  std::vector<int> order = stable_topo_order(deps, placed);
   for (int i = 0; i < nn; ++i)
-    if (pending[static_cast<size_t>(i)] == 0) ready.insert(i);
-  std::vector<int> order;
-  std::vector<bool> done(static_cast<size_t>(nn), false);
-  while (!ready.empty()) {
-    int i = *ready.begin();
-    ready.erase(ready.begin());
-    order.push_back(i);
-    done[static_cast<size_t>(i)] = true;
-    for (int u : users[static_cast<size_t>(i)])
-      if (--pending[static_cast<size_t>(u)] == 0) ready.insert(u);
-  }
-  for (int i = 0; i < nn; ++i)
-    if (!done[static_cast<size_t>(i)]) {
+    if (!placed[static_cast<size_t>(i)]) {
       const auto& n = gd_.node(i);
       problems_.push_back({n.op(), n.name(), "input", "part of a cycle (control flow loops are not supported)"});
       failed_.insert(n.name());
