@@ -273,57 +273,42 @@ class TfBuilder {
     auto it = n_->attr().find(name);
     return it == n_->attr().end() ? nullptr : &it->second;
   }
-  int64_t attr_i(const std::string& name, std::optional<int64_t> dflt = std::nullopt) const {
+  /// Attribute `name` checked to hold `kind` (`what` names the kind in the error); nullptr
+  /// when it is absent and the caller has a default, an error when absent without one.
+  const anvil_tf::AttrValue* typed_attr(const std::string& name, anvil_tf::AttrValue::ValueCase kind,
+                                        const char* what, bool has_default) const {
     const auto* a = attr(name);
     if (!a) {
-      if (dflt) return *dflt;
+      if (has_default) return nullptr;
       fail(name, "attribute '" + name + "' is missing");
     }
-    if (a->value_case() != anvil_tf::AttrValue::kI) fail(name, "attribute '" + name + "' is not an int");
-    return a->i();
+    if (a->value_case() != kind) fail(name, "attribute '" + name + "' is not " + what);
+    return a;
+  }
+  int64_t attr_i(const std::string& name, std::optional<int64_t> dflt = std::nullopt) const {
+    const auto* a = typed_attr(name, anvil_tf::AttrValue::kI, "an int", dflt.has_value());
+    return a ? a->i() : *dflt;
   }
   double attr_f(const std::string& name, std::optional<double> dflt = std::nullopt) const {
-    const auto* a = attr(name);
-    if (!a) {
-      if (dflt) return *dflt;
-      fail(name, "attribute '" + name + "' is missing");
-    }
-    if (a->value_case() != anvil_tf::AttrValue::kF) fail(name, "attribute '" + name + "' is not a float");
-    return static_cast<double>(a->f());
+    const auto* a = typed_attr(name, anvil_tf::AttrValue::kF, "a float", dflt.has_value());
+    return a ? static_cast<double>(a->f()) : *dflt;
   }
   bool attr_b(const std::string& name, bool dflt) const {
-    const auto* a = attr(name);
-    if (!a) return dflt;
-    if (a->value_case() != anvil_tf::AttrValue::kB) fail(name, "attribute '" + name + "' is not a bool");
-    return a->b();
+    const auto* a = typed_attr(name, anvil_tf::AttrValue::kB, "a bool", true);
+    return a ? a->b() : dflt;
   }
   std::string attr_s(const std::string& name, std::optional<std::string> dflt = std::nullopt) const {
-    const auto* a = attr(name);
-    if (!a) {
-      if (dflt) return *dflt;
-      fail(name, "attribute '" + name + "' is missing");
-    }
-    if (a->value_case() != anvil_tf::AttrValue::kS) fail(name, "attribute '" + name + "' is not a string");
-    return a->s();
+    const auto* a = typed_attr(name, anvil_tf::AttrValue::kS, "a string", dflt.has_value());
+    return a ? a->s() : *dflt;
   }
   std::vector<int64_t> attr_ints(const std::string& name,
                                  std::optional<std::vector<int64_t>> dflt = std::nullopt) const {
-    const auto* a = attr(name);
-    if (!a) {
-      if (dflt) return *dflt;
-      fail(name, "attribute '" + name + "' is missing");
-    }
-    if (a->value_case() != anvil_tf::AttrValue::kList) fail(name, "attribute '" + name + "' is not a list");
-    return std::vector<int64_t>(a->list().i().begin(), a->list().i().end());
+    const auto* a = typed_attr(name, anvil_tf::AttrValue::kList, "a list", dflt.has_value());
+    return a ? std::vector<int64_t>(a->list().i().begin(), a->list().i().end()) : *dflt;
   }
   int attr_type(const std::string& name, std::optional<int> dflt = std::nullopt) const {
-    const auto* a = attr(name);
-    if (!a) {
-      if (dflt) return *dflt;
-      fail(name, "attribute '" + name + "' is missing");
-    }
-    if (a->value_case() != anvil_tf::AttrValue::kType) fail(name, "attribute '" + name + "' is not a type");
-    return a->type();
+    const auto* a = typed_attr(name, anvil_tf::AttrValue::kType, "a type", dflt.has_value());
+    return a ? a->type() : *dflt;
   }
   DType attr_dtype(const std::string& name, std::optional<int> dflt = std::nullopt) const {
     int t = attr_type(name, dflt);
