@@ -236,6 +236,16 @@ class CpuExecutable : public Executable {
   void push_reorder(int src, int dst, const std::string& name);
   void push_prim(const std::string& name, const std::string& op, const dnnl::primitive& p,
                  const dnnl::primitive_desc_base& pd, std::vector<std::pair<int, int>> args);
+  /// push_prim for a step that computes value `out_v` (the last of the fused nodes) into slot
+  /// `dst`: records the slot, marks the `fused` nodes done and returns true (handled).
+  bool push_fused(const std::string& name, const std::string& op, const dnnl::primitive& p,
+                  const dnnl::primitive_desc_base& pd, std::vector<std::pair<int, int>> args,
+                  int out_v, int dst, const std::vector<int>& fused) {
+    push_prim(name, op, p, pd, std::move(args));
+    vslot_[static_cast<size_t>(out_v)] = dst;
+    for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
+    return true;
+  }
   int owned_weights(const memory::desc& want, const memory::desc& have, const void* data);
 
   bool dnnl_value(int v) const {
@@ -615,10 +625,7 @@ bool CpuExecutable::do_conv(int ni, bool transpose) {
     dst = new_arena_slot(ty_, ov.shape, pd->dst_desc(), out_v);
   }
   args.push_back({DNNL_ARG_DST, dst});
-  push_prim(n.name, opname, dnnl::primitive(*pd), *pd, std::move(args));
-  vslot_[static_cast<size_t>(out_v)] = dst;
-  for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
-  return true;
+  return push_fused(n.name, opname, dnnl::primitive(*pd), *pd, std::move(args), out_v, dst, fused);
 }
 
 bool CpuExecutable::do_pool(int ni) {
@@ -686,11 +693,8 @@ bool CpuExecutable::do_pool(int ni) {
   }
   if (refuse_ref_post_ops(*pd, fused, ni, &CpuExecutable::do_pool)) return handler_result_;
   int dst = new_arena_slot(ty_, ys, pd->dst_desc(), out_v);
-  push_prim(n.name, opname, dnnl::pooling_v2_forward(*pd), *pd,
-            {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
-  vslot_[static_cast<size_t>(out_v)] = dst;
-  for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
-  return true;
+  return push_fused(n.name, opname, dnnl::pooling_v2_forward(*pd), *pd,
+                    {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}}, out_v, dst, fused);
 }
 
 bool CpuExecutable::do_gemm(int ni) {
@@ -758,10 +762,7 @@ bool CpuExecutable::do_gemm(int ni) {
   if (B.defined()) args.push_back({DNNL_ARG_BIAS, owned_weights(pd->bias_desc(), b_md, B.raw())});
   int dst = new_arena_slot(ty_, val(out_v).shape, pd->dst_desc(), out_v);
   args.push_back({DNNL_ARG_DST, dst});
-  push_prim(n.name, opname, dnnl::inner_product_forward(*pd), *pd, std::move(args));
-  vslot_[static_cast<size_t>(out_v)] = dst;
-  for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
-  return true;
+  return push_fused(n.name, opname, dnnl::inner_product_forward(*pd), *pd, std::move(args), out_v, dst, fused);
 }
 
 bool CpuExecutable::do_matmul(int ni) {
@@ -796,11 +797,8 @@ bool CpuExecutable::do_matmul(int ni) {
   if (ap != as) sa = view_of(sa, ap, -1);
   if (bp != bs) sb = view_of(sb, bp, -1);
   int dst = new_arena_slot(ty_, ys, plain_md(ys, dty_), out_v);
-  push_prim(n.name, opname, dnnl::matmul(*pd), *pd,
-            {{DNNL_ARG_SRC, sa}, {DNNL_ARG_WEIGHTS, sb}, {DNNL_ARG_DST, dst}});
-  vslot_[static_cast<size_t>(out_v)] = dst;
-  for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
-  return true;
+  return push_fused(n.name, opname, dnnl::matmul(*pd), *pd,
+                    {{DNNL_ARG_SRC, sa}, {DNNL_ARG_WEIGHTS, sb}, {DNNL_ARG_DST, dst}}, out_v, dst, fused);
 }
 
 bool CpuExecutable::do_eltwise(int ni) {
@@ -916,11 +914,8 @@ bool CpuExecutable::do_binary(int ni) {
     if (bp != val(b).shape) s1 = view_of(s1, bp, -1);
   }
   int dst = new_arena_slot(ty_, ys, pd->dst_desc(), out_v);
-  push_prim(n.name, opname, dnnl::binary(*pd), *pd,
-            {{DNNL_ARG_SRC_0, s0}, {DNNL_ARG_SRC_1, s1}, {DNNL_ARG_DST, dst}});
-  vslot_[static_cast<size_t>(out_v)] = dst;
-  for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
-  return true;
+  return push_fused(n.name, opname, dnnl::binary(*pd), *pd,
+                    {{DNNL_ARG_SRC_0, s0}, {DNNL_ARG_SRC_1, s1}, {DNNL_ARG_DST, dst}}, out_v, dst, fused);
 }
 
 bool CpuExecutable::do_concat(int ni) {
@@ -1066,16 +1061,13 @@ bool CpuExecutable::do_batchnorm(int ni) {
     return owned_weights(plain_md({C}, dt::f32), plain_md({C}, dty_), p.constant.raw());
   };
   int dst = new_arena_slot(ty_, val(y).shape, pd->dst_desc(), out_v);
-  push_prim(n.name, opname, dnnl::batch_normalization_forward(*pd), *pd,
-            {{DNNL_ARG_SRC, xslot},
-             {DNNL_ARG_SCALE, cs(1)},
-             {DNNL_ARG_SHIFT, cs(2)},
-             {DNNL_ARG_MEAN, cs(3)},
-             {DNNL_ARG_VARIANCE, cs(4)},
-             {DNNL_ARG_DST, dst}});
-  vslot_[static_cast<size_t>(out_v)] = dst;
-  for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
-  return true;
+  return push_fused(n.name, opname, dnnl::batch_normalization_forward(*pd), *pd,
+                    {{DNNL_ARG_SRC, xslot},
+                     {DNNL_ARG_SCALE, cs(1)},
+                     {DNNL_ARG_SHIFT, cs(2)},
+                     {DNNL_ARG_MEAN, cs(3)},
+                     {DNNL_ARG_VARIANCE, cs(4)},
+                     {DNNL_ARG_DST, dst}}, out_v, dst, fused);
 }
 
 bool CpuExecutable::do_view(int ni) {
