@@ -18,6 +18,9 @@ struct CompileOptions {
   bool profile = false;
   /// Value indices whose contents must be available after run() (outputs and taps).
   std::vector<int> keep;
+  /// Runs that may be in flight at once through submit()/wait() (GPU backends: one stream,
+  /// activation arena and CUDA graph per in-flight run; weights shared). 1 = plain run().
+  int in_flight = 1;
 };
 
 class Executable {
@@ -36,6 +39,30 @@ class Executable {
     int64_t calls = 0;
   };
   virtual std::vector<OpTime> profile() const { return {}; }
+
+  /// Device time of the last completed run in ms, measured on the device (CUDA events around
+  /// the work of that run, input upload to output download); < 0 where a backend has none.
+  virtual double last_device_ms() const { return -1; }
+
+  /// Pipelined use: submit() starts a run and returns a ticket at once where the backend can
+  /// overlap runs (up to CompileOptions::in_flight; a further submit waits for the oldest
+  /// slot); wait(ticket) returns that run's kept tensors. Tickets are waited for in the order
+  /// they were submitted. The default runs synchronously inside submit().
+  virtual int64_t submit(const std::vector<Tensor>& inputs) {
+    done_.push_back(run(inputs));
+    return next_ticket_++;
+  }
+  virtual std::vector<Tensor> wait(int64_t ticket) {
+    const int64_t first = next_ticket_ - static_cast<int64_t>(done_.size());
+    if (ticket < first || ticket >= next_ticket_) return {};
+    std::vector<Tensor> r = std::move(done_[static_cast<size_t>(ticket - first)]);
+    if (ticket == first) done_.erase(done_.begin());
+    return r;
+  }
+
+ private:
+  std::vector<std::vector<Tensor>> done_;
+  int64_t next_ticket_ = 0;
 };
 
 struct Backend {
