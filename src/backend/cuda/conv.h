@@ -32,7 +32,8 @@ struct ConvParams {
 /// (from the graph's OIHW float32/f16/bf16 tensors).
 struct ConvWeights {
   Tensor w;     // device layout, e.g. KRSC
-  Tensor bias;  // undefined when ConvParams::has_bias is false (or a zero bias is needed)
+  Tensor bias;  // (K) of the storage dtype; undefined when ConvParams::has_bias is false (the
+                // plan keeps its own zero bias where cuDNN's fused call needs one)
 };
 
 class ConvPlan {
@@ -49,7 +50,8 @@ class ConvPlan {
   /// nullptr) into the plan's device layout and dtype.
   ConvWeights prepare(const Tensor& w, const Tensor* bias) const;
   size_t workspace_bytes() const;
-  /// Enqueues y = act(conv(x, w) + bias + z) on `stream`; z/bias may be null when unused.
+  /// Enqueues y = act(conv(x, w) + bias + z) on `stream`; z/bias may be null when unused;
+  /// z may be y itself (in-place residual), x must not overlap y.
   /// No allocation, no synchronization (capturable in a CUDA graph).
   void run(cudaStream_t stream, const void* x, const void* w, const void* bias, const void* z,
            void* y, void* workspace) const;

@@ -28,7 +28,10 @@ struct GemmParams {
   bool has_bias = false;
   bool has_c = false;  // add beta * C (C shaped and strided like Y)
   float beta = 0.f;
-  enum class Epilogue { None, Relu, Gelu } epilogue = Epilogue::None;
+  /// Gelu is the exact (erf) form, ONNX Gelu's default, applied by a small kernel after the
+  /// product (cuBLASLt's fused GELU is the tanh approximation); GeluTanh is that approximation
+  /// 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))), fused by cuBLASLt.
+  enum class Epilogue { None, Relu, Gelu, GeluTanh } epilogue = Epilogue::None;
 };
 
 class GemmPlan {
@@ -40,6 +43,8 @@ class GemmPlan {
   GemmPlan& operator=(const GemmPlan&) = delete;
   size_t workspace_bytes() const;
   /// Enqueues the product; bias/c may be null when unused. No allocation or sync.
+  /// a, b, c, y and bias must be 16-byte aligned (cudaMalloc'd buffers are); c may be y.
+  /// Throws anvil::Error naming the node on a misaligned or missing pointer.
   void run(cudaStream_t stream, const void* a, const void* b, const void* bias, const void* c,
            void* y, void* workspace) const;
   const GemmParams& params() const;

@@ -1,0 +1,499 @@
+// ConvPlan on cuDNN 9's legacy convolution API (see conv.h).
+//
+// Layouts: activations NHWC (CUDNN_TENSOR_NHWC); filters NHWC as well, i.e. KRSC for a
+// convolution and C,R,S,K/g for a transposed one (cuDNN runs a transposed convolution as the
+// backward-data pass of the forward convolution y -> x, whose filter is the graph's
+// (C, K/g, R, S) ConvTranspose weight). Bias: 1xKx1x1 of the storage dtype.
+//
+// Paths, chosen at construction and validated by one trial run on scratch buffers:
+//   Plain      cudnnConvolutionForward (no bias, no ReLU, no residual).
+//   Fused      cudnnConvolutionBiasActivationForward: y = act(conv(x) + z + bias). With the
+//              IDENTITY activation cuDNN only supports IMPLICIT_PRECOMP_GEMM; a zero bias owned
+//              by the plan stands in when the graph has none.
+//   Unfused    cudnnConvolutionForward with beta = 1 over y preloaded with z (a device copy
+//              unless z == y), then cudnnAddTensor (bias), then cudnnActivationForward (ReLU).
+//   Transposed cudnnConvolutionBackwardData, then the same bias / ReLU steps as Unfused.
+// The legacy API is deprecated in cuDNN 9 but present; its warnings are silenced here only.
+#include "backend/cuda/conv.h"
+
+#include <cudnn.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backend/cuda/cuda_util.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+namespace anvil::cuda {
+namespace {
+
+constexpr size_t kWorkspaceCap = size_t{256} << 20;  // largest workspace an algorithm may use
+
+/// The calling thread's cuDNN handle for the current device (created on first use).
+cudnnHandle_t cudnn_handle() {
+  struct Handles {
+    std::vector<cudnnHandle_t> h;
+    ~Handles() {
+      for (cudnnHandle_t x : h)
+        if (x) (void)cudnnDestroy(x);
+    }
+  };
+  thread_local Handles hs;
+  int dev = 0;
+  ANVIL_CUDA_CHECK(cudaGetDevice(&dev));
+  const size_t d = static_cast<size_t>(dev);
+  if (d >= hs.h.size()) hs.h.resize(d + 1, nullptr);
+  if (!hs.h[d]) ANVIL_CUDNN_CHECK(cudnnCreate(&hs.h[d]));
+  return hs.h[d];
+}
+
+cudnnDataType_t cudnn_type(DType t) {
+  switch (t) {
+    case DType::f32: return CUDNN_DATA_FLOAT;
+    case DType::f16: return CUDNN_DATA_HALF;
+    case DType::bf16: return CUDNN_DATA_BFLOAT16;
+    default: break;
+  }
+  throw Error(std::string("cuDNN convolution: unsupported dtype ") + dtype_name(t), {}, {},
+              "dtype");
+}
+
+const char* fwd_algo_name(cudnnConvolutionFwdAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return "IMPLICIT_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: return "IMPLICIT_PRECOMP_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM: return "GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT: return "DIRECT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT: return "FFT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING: return "FFT_TILING";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD: return "WINOGRAD";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
+    default: return "FWD_ALGO_?";
+  }
+}
+
+const char* bwd_algo_name(cudnnConvolutionBwdDataAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0: return "BWD_DATA_ALGO_0";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1: return "BWD_DATA_ALGO_1";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT: return "BWD_DATA_FFT";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING: return "BWD_DATA_FFT_TILING";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD: return "BWD_DATA_WINOGRAD";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED: return "BWD_DATA_WINOGRAD_NONFUSED";
+    default: return "BWD_DATA_ALGO_?";
+  }
+}
+
+/// Deterministic pseudo-random values in [-1, 1) stored as `t` (scratch data for the
+/// algorithm search: cuDNN's timings should not see all-zero inputs).
+std::vector<unsigned char> random_bytes(DType t, size_t count, uint32_t seed) {
+  const size_t es = element_size(t);
+  std::vector<unsigned char> out(count * es);
+  uint32_t s = seed * 2654435761u + 12345u;
+  for (size_t i = 0; i < count; ++i) {
+    s = s * 1664525u + 1013904223u;
+    const float v = static_cast<float>(s >> 8) / static_cast<float>(1u << 23) - 1.f;
+    if (t == DType::f32) {
+      std::memcpy(out.data() + i * 4, &v, 4);
+    } else {
+      const uint16_t h = t == DType::f16 ? float_to_half(v) : float_to_bf16(v);
+      std::memcpy(out.data() + i * 2, &h, 2);
+    }
+  }
+  return out;
+}
+
+DeviceBuffer random_device(DType t, size_t count, uint32_t seed) {
+  DeviceBuffer b(count * element_size(t));
+  if (count) {
+    auto host = random_bytes(t, count, seed);
+    ANVIL_CUDA_CHECK(cudaMemcpy(b.get(), host.data(), host.size(), cudaMemcpyHostToDevice));
+  }
+  return b;
+}
+
+/// A stream for the construction-time search and trial runs, destroyed on scope exit.
+struct ScopedStream {
+  cudaStream_t s = nullptr;
+  ScopedStream() { ANVIL_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
+  ~ScopedStream() {
+    if (s) (void)cudaStreamDestroy(s);
+  }
+  ScopedStream(const ScopedStream&) = delete;
+  ScopedStream& operator=(const ScopedStream&) = delete;
+};
+
+}  // namespace
+
+struct ConvPlan::Impl {
+  enum class Mode { Plain, Fused, Unfused, Transposed };
+
+  ConvParams p;
+  std::string name;
+  Mode mode = Mode::Plain;
+  cudnnTensorDescriptor_t x_desc = nullptr, y_desc = nullptr, bias_desc = nullptr;
+  cudnnFilterDescriptor_t w_desc = nullptr;
+  cudnnConvolutionDescriptor_t conv_desc = nullptr;
+  cudnnActivationDescriptor_t act_desc = nullptr;   // fused: RELU or IDENTITY
+  cudnnActivationDescriptor_t relu_desc = nullptr;  // separate ReLU (unfused/transposed)
+  cudnnConvolutionFwdAlgo_t fwd_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  cudnnConvolutionBwdDataAlgo_t bwd_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+  size_t ws_bytes = 0;
+  size_t y_bytes = 0;
+  DeviceBuffer zero_bias;  // the fused path's bias when the graph has none
+
+  ~Impl() {
+    if (x_desc) (void)cudnnDestroyTensorDescriptor(x_desc);
+    if (y_desc) (void)cudnnDestroyTensorDescriptor(y_desc);
+    if (bias_desc) (void)cudnnDestroyTensorDescriptor(bias_desc);
+    if (w_desc) (void)cudnnDestroyFilterDescriptor(w_desc);
+    if (conv_desc) (void)cudnnDestroyConvolutionDescriptor(conv_desc);
+    if (act_desc) (void)cudnnDestroyActivationDescriptor(act_desc);
+    if (relu_desc) (void)cudnnDestroyActivationDescriptor(relu_desc);
+  }
+
+  [[noreturn]] void fail(const std::string& msg, const std::string& field = {}) const {
+    throw Error("cuda conv: " + msg, {}, name, field);
+  }
+
+  void validate() const {
+    const ConvParams& q = p;
+    if (q.n < 1 || q.c < 1 || q.h < 1 || q.w < 1 || q.k < 1 || q.r < 1 || q.s < 1 || q.oh < 1 ||
+        q.ow < 1)
+      fail("sizes must be positive");
+    if (q.groups < 1 || q.c % q.groups != 0 || q.k % q.groups != 0)
+      fail("group " + std::to_string(q.groups) + " does not divide the channels (C=" +
+               std::to_string(q.c) + ", K=" + std::to_string(q.k) + ")",
+           "group");
+    if (q.pad_h < 0 || q.pad_w < 0) fail("negative pads", "pads");
+    if (q.stride_h < 1 || q.stride_w < 1) fail("strides must be positive", "strides");
+    if (q.dil_h < 1 || q.dil_w < 1) fail("dilations must be positive", "dilations");
+    if (q.dtype != DType::f32 && q.dtype != DType::f16 && q.dtype != DType::bf16)
+      fail(std::string("dtype ") + dtype_name(q.dtype) + " (f32, f16 and bf16 are supported)");
+  }
+
+  void make_descriptors() {
+    const cudnnDataType_t dt = cudnn_type(p.dtype);
+    ANVIL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x_desc));
+    ANVIL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y_desc));
+    ANVIL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias_desc));
+    ANVIL_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w_desc));
+    ANVIL_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv_desc));
+    ANVIL_CUDNN_CHECK(cudnnCreateActivationDescriptor(&act_desc));
+    ANVIL_CUDNN_CHECK(cudnnCreateActivationDescriptor(&relu_desc));
+    ANVIL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x_desc, CUDNN_TENSOR_NHWC, dt, p.n, p.c, p.h, p.w));
+    ANVIL_CUDNN_CHECK(
+        cudnnSetTensor4dDescriptor(y_desc, CUDNN_TENSOR_NHWC, dt, p.n, p.k, p.oh, p.ow));
+    ANVIL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias_desc, CUDNN_TENSOR_NCHW, dt, 1, p.k, 1, 1));
+    if (!p.transpose)
+      ANVIL_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_desc, dt, CUDNN_TENSOR_NHWC, p.k,
+                                                   p.c / p.groups, p.r, p.s));
+    else  // filter of the forward convolution y (K channels) -> x (C channels)
+      ANVIL_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_desc, dt, CUDNN_TENSOR_NHWC, p.c,
+                                                   p.k / p.groups, p.r, p.s));
+    ANVIL_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_desc, p.pad_h, p.pad_w, p.stride_h,
+                                                      p.stride_w, p.dil_h, p.dil_w,
+                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    ANVIL_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv_desc, p.groups));
+    // f32: plain FMA kernels (no TF32), so results match an fp64 reference within 1e-4.
+    ANVIL_CUDNN_CHECK(cudnnSetConvolutionMathType(
+        conv_desc, p.dtype == DType::f32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
+    ANVIL_CUDNN_CHECK(cudnnSetActivationDescriptor(
+        act_desc, p.relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+        CUDNN_NOT_PROPAGATE_NAN, 0.0));
+    ANVIL_CUDNN_CHECK(
+        cudnnSetActivationDescriptor(relu_desc, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+
+    // The sizes must be those of the convolution (forward: x -> y; transposed: y -> x).
+    int on = 0, oc = 0, ohh = 0, oww = 0;
+    if (!p.transpose) {
+      ANVIL_CUDNN_CHECK(
+          cudnnGetConvolution2dForwardOutputDim(conv_desc, x_desc, w_desc, &on, &oc, &ohh, &oww));
+      if (on != p.n || oc != p.k || ohh != p.oh || oww != p.ow)
+        fail("output " + std::to_string(p.oh) + "x" + std::to_string(p.ow) +
+                 " does not match the convolution of a " + std::to_string(p.h) + "x" +
+                 std::to_string(p.w) + " input (expected " + std::to_string(ohh) + "x" +
+                 std::to_string(oww) + ")",
+             "pads");
+    } else {
+      ANVIL_CUDNN_CHECK(
+          cudnnGetConvolution2dForwardOutputDim(conv_desc, y_desc, w_desc, &on, &oc, &ohh, &oww));
+      if (on != p.n || oc != p.c || ohh != p.h || oww != p.w)
+        fail("transposed convolution output " + std::to_string(p.oh) + "x" +
+                 std::to_string(p.ow) + " is not reachable from a " + std::to_string(p.h) + "x" +
+                 std::to_string(p.w) +
+                 " input with these strides/pads (output_padding must be below the stride)",
+             "output_padding");
+    }
+  }
+
+  bool is_f32_ok(cudnnMathType_t m) const {
+    // No tensor-op (TF32) kernels for f32 data.
+    return p.dtype != DType::f32 ||
+           (m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+  }
+
+  void set_math(cudnnMathType_t m) {
+    ANVIL_CUDNN_CHECK(
+        cudnnSetConvolutionMathType(conv_desc, p.dtype == DType::f32 ? CUDNN_FMA_MATH : m));
+  }
+
+  /// Runs the chosen path once; returns the first failing cuDNN status (no throw).
+  cudnnStatus_t enqueue(cudnnHandle_t h, cudaStream_t stream, const void* x, const void* w,
+                        const void* bias, const void* z, void* y, void* ws) const {
+    const float one = 1.f, zero = 0.f;
+    cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+    if (mode == Mode::Plain)
+      return cudnnConvolutionForward(h, &one, x_desc, x, w_desc, w, conv_desc, fwd_algo, ws,
+                                     ws_bytes, &zero, y_desc, y);
+    if (mode == Mode::Fused) {
+      const float alpha2 = p.has_residual ? 1.f : 0.f;
+      return cudnnConvolutionBiasActivationForward(
+          h, &one, x_desc, x, w_desc, w, conv_desc, fwd_algo, ws, ws_bytes, &alpha2, y_desc,
+          p.has_residual ? z : y, bias_desc, p.has_bias ? bias : zero_bias.get(), act_desc,
+          y_desc, y);
+    }
+    // Unfused / Transposed: y = z (when residual), y = conv + beta*y, += bias, relu.
+    float beta = 0.f;
+    if (p.has_residual) {
+      if (z != y) {
+        if (cudaMemcpyAsync(y, z, y_bytes, cudaMemcpyDeviceToDevice, stream) != cudaSuccess)
+          return CUDNN_STATUS_EXECUTION_FAILED;
+      }
+      beta = 1.f;
+    }
+    if (mode == Mode::Unfused)
+      st = cudnnConvolutionForward(h, &one, x_desc, x, w_desc, w, conv_desc, fwd_algo, ws,
+                                   ws_bytes, &beta, y_desc, y);
+    else
+      st = cudnnConvolutionBackwardData(h, &one, w_desc, w, x_desc, x, conv_desc, bwd_algo, ws,
+                                        ws_bytes, &beta, y_desc, y);
+    if (st != CUDNN_STATUS_SUCCESS) return st;
+    if (p.has_bias) {
+      st = cudnnAddTensor(h, &one, bias_desc, bias, &one, y_desc, y);
+      if (st != CUDNN_STATUS_SUCCESS) return st;
+    }
+    if (p.relu) st = cudnnActivationForward(h, relu_desc, &one, y_desc, y, &zero, y_desc, y);
+    return st;
+  }
+
+  void choose(cudnnHandle_t h, cudaStream_t stream) {
+    const DType dt = p.dtype;
+    const size_t xn = static_cast<size_t>(p.n) * p.c * p.h * p.w;
+    const size_t yn = static_cast<size_t>(p.n) * p.k * p.oh * p.ow;
+    const size_t wn = static_cast<size_t>(p.transpose ? p.c : p.k) *
+                      static_cast<size_t>((p.transpose ? p.k : p.c) / p.groups) * p.r * p.s;
+    const size_t es = element_size(dt);
+    y_bytes = yn * es;
+    DeviceBuffer x = random_device(dt, xn, 1), w = random_device(dt, wn, 2);
+    DeviceBuffer y(yn * es);
+    DeviceBuffer z = p.has_residual ? random_device(dt, yn, 3) : DeviceBuffer();
+    DeviceBuffer b = random_device(dt, static_cast<size_t>(p.k), 4);
+    ANVIL_CUDNN_CHECK(cudnnSetStream(h, stream));
+
+    // Workspace for the search: the largest any algorithm asks for, up to the cap.
+    size_t ws_max = 0;
+    if (!p.transpose) {
+      for (int a = 0; a < CUDNN_CONVOLUTION_FWD_ALGO_COUNT; ++a) {
+        size_t sz = 0;
+        if (cudnnGetConvolutionForwardWorkspaceSize(h, x_desc, w_desc, conv_desc, y_desc,
+                                                    static_cast<cudnnConvolutionFwdAlgo_t>(a),
+                                                    &sz) == CUDNN_STATUS_SUCCESS &&
+            sz <= kWorkspaceCap)
+          ws_max = std::max(ws_max, sz);
+      }
+    } else {
+      for (int a = 0; a < CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT; ++a) {
+        size_t sz = 0;
+        if (cudnnGetConvolutionBackwardDataWorkspaceSize(
+                h, w_desc, x_desc, conv_desc, y_desc,
+                static_cast<cudnnConvolutionBwdDataAlgo_t>(a), &sz) == CUDNN_STATUS_SUCCESS &&
+            sz <= kWorkspaceCap)
+          ws_max = std::max(ws_max, sz);
+      }
+    }
+    DeviceBuffer ws(ws_max);
+
+    struct Cand {
+      int algo;
+      float time;
+      size_t memory;
+      cudnnMathType_t math;
+      bool deterministic;
+    };
+    std::vector<Cand> cands;
+    if (!p.transpose) {
+      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+      int got = 0;
+      ANVIL_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
+          h, x_desc, x.get(), w_desc, w.get(), conv_desc, y_desc, y.get(),
+          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf, ws.get(), ws_max));
+      for (int i = 0; i < got; ++i)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_max &&
+            is_f32_ok(perf[i].mathType))
+          cands.push_back({static_cast<int>(perf[i].algo), perf[i].time, perf[i].memory,
+                           perf[i].mathType, perf[i].determinism == CUDNN_DETERMINISTIC});
+    } else {
+      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+      int got = 0;
+      ANVIL_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+          h, w_desc, w.get(), x_desc, x.get(), conv_desc, y_desc, y.get(),
+          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, perf, ws.get(), ws_max));
+      for (int i = 0; i < got; ++i)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ws_max &&
+            is_f32_ok(perf[i].mathType))
+          cands.push_back({static_cast<int>(perf[i].algo), perf[i].time, perf[i].memory,
+                           perf[i].mathType, perf[i].determinism == CUDNN_DETERMINISTIC});
+    }
+    ANVIL_CUDA_CHECK(cudaStreamSynchronize(stream));
+    if (cands.empty())
+      fail(std::string("cuDNN has no ") + (p.transpose ? "transposed " : "") +
+           "convolution algorithm for this configuration (dtype " + dtype_name(dt) +
+           ", group " + std::to_string(p.groups) + ", workspace cap 256 MiB)");
+    // Fastest first (Find sorts by time already); deterministic ones preferred.
+    std::stable_sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) {
+      if (a.deterministic != b.deterministic) return a.deterministic;
+      return a.time < b.time;
+    });
+    const Cand best = cands.front();
+
+    auto pick = [&](const Cand& c) {
+      if (p.transpose)
+        bwd_algo = static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo);
+      else
+        fwd_algo = static_cast<cudnnConvolutionFwdAlgo_t>(c.algo);
+      ws_bytes = c.memory;
+      set_math(c.math);
+    };
+    auto trial = [&]() -> bool {
+      if (!p.has_bias && mode == Mode::Fused && !zero_bias.get()) {
+        zero_bias = DeviceBuffer(static_cast<size_t>(p.k) * es);
+        ANVIL_CUDA_CHECK(cudaMemset(zero_bias.get(), 0, zero_bias.size()));
+      }
+      cudnnStatus_t st = enqueue(h, stream, x.get(), w.get(), b.get(),
+                                 p.has_residual ? z.get() : nullptr, y.get(), ws.get());
+      cudaError_t e = cudaStreamSynchronize(stream);
+      if (st == CUDNN_STATUS_SUCCESS && e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return false;
+      }
+      return st == CUDNN_STATUS_SUCCESS;
+    };
+
+    const bool epilogue = p.has_bias || p.relu || p.has_residual;
+    if (p.transpose) {
+      mode = Mode::Transposed;
+      pick(best);
+    } else if (!epilogue) {
+      mode = Mode::Plain;
+      pick(best);
+    } else {
+      // Fused when cuDNN allows it: any algorithm with ReLU; IMPLICIT_PRECOMP_GEMM only with
+      // the IDENTITY activation (taken unless it is clearly slower than the best one).
+      const Cand* fused = nullptr;
+      if (p.relu) {
+        fused = &best;
+      } else {
+        for (const Cand& c : cands)
+          if (c.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) {
+            if (c.time <= best.time * 1.25f + 0.005f) fused = &c;
+            break;
+          }
+      }
+      bool done = false;
+      if (fused) {
+        mode = Mode::Fused;
+        pick(*fused);
+        done = trial();
+      }
+      if (!done) {
+        mode = Mode::Unfused;
+        pick(best);
+      }
+    }
+    if (mode != Mode::Fused && !trial())
+      fail(std::string("cuDNN cannot run this convolution with algorithm ") + algo_name());
+  }
+
+  std::string algo_name() const {
+    std::string s = p.transpose ? bwd_algo_name(bwd_algo) : fwd_algo_name(fwd_algo);
+    if (mode == Mode::Fused) s += " fused";
+    if ((mode == Mode::Unfused || mode == Mode::Transposed) &&
+        (p.has_bias || p.relu || p.has_residual))
+      s += " +epilogue";
+    return s;
+  }
+};
+
+ConvPlan::ConvPlan(const ConvParams& p, const std::string& name) : impl_(std::make_unique<Impl>()) {
+  impl_->p = p;
+  impl_->name = name;
+  impl_->validate();
+  try {
+    impl_->make_descriptors();
+    ScopedStream stream;
+    impl_->choose(cudnn_handle(), stream.s);
+  } catch (const Error& e) {
+    if (!e.node().empty()) throw;
+    throw e.with_node(name);
+  }
+}
+
+ConvPlan::~ConvPlan() = default;
+
+ConvWeights ConvPlan::prepare(const Tensor& w, const Tensor* bias) const {
+  const ConvParams& p = impl_->p;
+  if (!w.defined() || !is_float(w.dtype()))
+    impl_->fail("weights must be a float tensor", "W");
+  // Graph layout: (K, C/g, R, S) for Conv, (C, K/g, R, S) for ConvTranspose; a 1-D
+  // convolution's (.., .., S) is accepted with R = 1.
+  const int64_t d0 = p.transpose ? p.c : p.k;
+  const int64_t d1 = p.transpose ? p.k / p.groups : p.c / p.groups;
+  const int64_t want = d0 * d1 * p.r * p.s;
+  if (w.rank() < 3 || w.dim(0) != d0 || w.dim(1) != d1 || w.numel() != want)
+    impl_->fail("weights of shape " + shape_str(w.shape()) + ", expected " +
+                    shape_str({d0, d1, p.r, p.s}),
+                "W");
+  ConvWeights out;
+  // To the storage dtype first (rounding once from the graph's values), then OIHW -> OHWI.
+  out.w = transpose(w.reshaped({d0, d1, p.r, p.s}).to(p.dtype), {0, 2, 3, 1});
+  if (p.has_bias) {
+    if (!bias || !bias->defined() || !is_float(bias->dtype()) || bias->numel() != p.k)
+      impl_->fail("bias must be a float tensor of " + std::to_string(p.k) + " values", "B");
+    out.bias = bias->reshaped({p.k}).to(p.dtype);
+  }
+  return out;
+}
+
+size_t ConvPlan::workspace_bytes() const { return impl_->ws_bytes; }
+
+void ConvPlan::run(cudaStream_t stream, const void* x, const void* w, const void* bias,
+                   const void* z, void* y, void* workspace) const {
+  const Impl& m = *impl_;
+  if (!x || !w || !y) m.fail("null input, weight or output pointer");
+  if (m.p.has_bias && !bias) m.fail("the plan has a bias but none was given", "B");
+  if (m.p.has_residual && !z) m.fail("the plan adds a residual but none was given");
+  if (m.ws_bytes && !workspace) m.fail("no workspace given (needs " + std::to_string(m.ws_bytes) + " bytes)");
+  try {
+    cudnnHandle_t h = cudnn_handle();
+    ANVIL_CUDNN_CHECK(cudnnSetStream(h, stream));
+    const cudnnStatus_t st = m.enqueue(h, stream, x, w, bias, z, y, workspace);
+    if (st != CUDNN_STATUS_SUCCESS)
+      m.fail(std::string("cuDNN failed running ") + m.algo_name() + ": " +
+             cudnnGetErrorString(st));
+  } catch (const Error& e) {
+    if (!e.node().empty()) throw;
+    throw e.with_node(m.name);
+  }
+}
+
+std::string ConvPlan::algo_name() const { return impl_->algo_name(); }
+
+const ConvParams& ConvPlan::params() const { return impl_->p; }
+
+}  // namespace anvil::cuda
+
+#pragma GCC diagnostic pop
