@@ -1,0 +1,586 @@
+// cuDNN ConvPlan and cuBLASLt GemmPlan (src/backend/cuda/conv.cpp, gemm.cpp) against plain
+// host loops with double accumulation, on random data and odd sizes, in f32, f16 and bf16.
+//
+// Inputs, weights, bias and residual are generated as floats and rounded to the storage dtype
+// on the host first, so the reference sees exactly the values the GPU sees; what remains is
+// the GPU's arithmetic and its output rounding. With S = sum |x*w| over the terms of an output
+// (times |alpha| for gemm) + |bias| + |z or beta*C|:
+//  - f32: |got - ref| <= 1e-4 |ref| + 2e-5 S (conv; FFT/Winograd algorithms are allowed) and
+//    <= 2e-5 |ref| + 1e-5 S (gemm). Plain fp32 FMA accumulation is ~1e-7 S; TF32 (10-bit
+//    operands, ~5e-4 relative per product) would not pass.
+//  - f16 / bf16: |got - ref| <= 4 u S with u = 2^-11 (f16) or 2^-8 (bf16), the unit roundoff of
+//    the storage: fp32 accumulation costs ~1e-7 S, and each rounding to the storage dtype of a
+//    value bounded by S costs at most u S; the paths round at most three times (conv result,
+//    + residual, + bias in cuDNN's unfused path; product then activation in the gemm's own
+//    epilogue), GELU's slope is below 1.13.
+// Every output is poisoned with NaN (0xFF bytes) before the run, so an element the plan does
+// not write fails the comparison; batched gemm outputs with gaps check the gaps stay NaN.
+// Every test skips itself where no CUDA device is present.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <numbers>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "anvil/error.h"
+#include "anvil/tensor.h"
+#include "backend/cuda/conv.h"
+#include "backend/cuda/cuda_util.h"
+#include "backend/cuda/gemm.h"
+
+namespace anvil::cuda {
+namespace {
+
+#define SKIP_WITHOUT_GPU()                                   \
+  do {                                                       \
+    if (device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
+  } while (0)
+
+const DType kTypes[] = {DType::f32, DType::f16, DType::bf16};
+
+float round_to(DType t, float v) {
+  if (t == DType::f16) return half_to_float(float_to_half(v));
+  if (t == DType::bf16) return bf16_to_float(float_to_bf16(v));
+  return v;
+}
+
+double unit_roundoff(DType t) {
+  return t == DType::f16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+}
+
+std::vector<float> random_values(size_t n, DType t, uint32_t seed, float amp = 1.f) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> d(-amp, amp);
+  std::vector<float> v(n);
+  for (auto& x : v) x = round_to(t, d(gen));
+  return v;
+}
+
+DeviceBuffer to_device(const std::vector<float>& v, DType t) {
+  Tensor f = Tensor::from_vector<float>({static_cast<int64_t>(v.size())}, v);
+  return upload(f.to(t));
+}
+
+std::vector<float> from_device(const void* p, size_t n, DType t) {
+  Tensor d(t, {static_cast<int64_t>(n)});
+  ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
+  ANVIL_CUDA_CHECK(cudaMemcpy(d.raw(), p, d.nbytes(), cudaMemcpyDeviceToHost));
+  Tensor f = d.to(DType::f32);
+  const float* q = f.data<float>();
+  return std::vector<float>(q, q + n);
+}
+
+void poison(const DeviceBuffer& b) { ANVIL_CUDA_CHECK(cudaMemset(b.get(), 0xFF, b.size())); }
+
+/// The allowed error for an output with reference `ref` and term scale `s`.
+double tolerance(DType t, double ref, double s, bool gemm) {
+  if (t == DType::f32) return gemm ? 2e-5 * std::fabs(ref) + 1e-5 * s : 1e-4 * std::fabs(ref) + 2e-5 * s;
+  return 4.0 * unit_roundoff(t) * s;
+}
+
+/// Compares; reports the first few mismatches and their count.
+void expect_close(const std::vector<float>& got, const std::vector<double>& ref,
+                  const std::vector<double>& scale, DType t, bool gemm) {
+  ASSERT_EQ(got.size(), ref.size());
+  int bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double tol = tolerance(t, ref[i], scale[i], gemm);
+    const double err = std::fabs(static_cast<double>(got[i]) - ref[i]);
+    if (!(err <= tol)) {  // NaN (unwritten) fails too
+      if (++bad <= 5)
+        ADD_FAILURE() << "element " << i << ": got " << got[i] << ", expected " << ref[i]
+                      << " (tolerance " << tol << ")";
+    }
+  }
+  EXPECT_EQ(bad, 0) << bad << " of " << got.size() << " elements off";
+}
+
+// ---- convolution -----------------------------------------------------------------------------
+
+struct ConvCase {
+  std::string label;
+  ConvParams p;
+  int out_pad_h = 0, out_pad_w = 0;  // transposed: ONNX output_padding (folded into oh/ow)
+  bool z_is_y = false;               // residual added in place (z and y one buffer)
+};
+
+ConvCase conv_case(std::string label, int n, int c, int h, int w, int k, int r, int s, int pad_h,
+                   int pad_w, int stride_h, int stride_w, int dil, int groups, bool bias,
+                   bool relu, bool residual) {
+  ConvCase cc;
+  cc.label = std::move(label);
+  ConvParams& p = cc.p;
+  p.n = n, p.c = c, p.h = h, p.w = w, p.k = k, p.r = r, p.s = s;
+  p.pad_h = pad_h, p.pad_w = pad_w, p.stride_h = stride_h, p.stride_w = stride_w;
+  p.dil_h = dil, p.dil_w = dil, p.groups = groups;
+  p.has_bias = bias, p.relu = relu, p.has_residual = residual;
+  p.oh = (h + 2 * pad_h - dil * (r - 1) - 1) / stride_h + 1;
+  p.ow = (w + 2 * pad_w - dil * (s - 1) - 1) / stride_w + 1;
+  return cc;
+}
+
+ConvCase transposed_case(std::string label, int n, int c, int h, int w, int k, int r, int s,
+                         int pad, int stride, int dil, int groups, int out_pad, bool bias,
+                         bool relu, bool residual) {
+  ConvCase cc = conv_case(std::move(label), n, c, h, w, k, r, s, pad, pad, stride, stride, dil,
+                          groups, bias, relu, residual);
+  ConvParams& p = cc.p;
+  p.transpose = true;
+  cc.out_pad_h = cc.out_pad_w = out_pad;
+  p.oh = (h - 1) * stride - 2 * pad + dil * (r - 1) + 1 + out_pad;
+  p.ow = (w - 1) * stride - 2 * pad + dil * (s - 1) + 1 + out_pad;
+  return cc;
+}
+
+/// Reference in NCHW: ref and scale S for every output (n, k, oh, ow).
+void conv_reference(const ConvParams& p, const std::vector<float>& x, const std::vector<float>& w,
+                    const std::vector<float>& bias, const std::vector<float>& z,
+                    std::vector<double>& ref, std::vector<double>& scale) {
+  const size_t yn = static_cast<size_t>(p.n) * p.k * p.oh * p.ow;
+  std::vector<double> acc(yn, 0.0), abs_acc(yn, 0.0);
+  auto yi = [&](int n, int k, int oy, int ox) {
+    return ((static_cast<size_t>(n) * p.k + k) * p.oh + oy) * p.ow + ox;
+  };
+  auto xi = [&](int n, int c, int iy, int ix) {
+    return ((static_cast<size_t>(n) * p.c + c) * p.h + iy) * p.w + ix;
+  };
+  const int cg = p.c / p.groups, kg = p.k / p.groups;
+  if (!p.transpose) {
+    // y[n,ko,oy,ox] = sum_{ci,ky,kx} x[n, g*cg+ci, oy*sh-ph+ky*dh, ox*sw-pw+kx*dw] w[ko,ci,ky,kx]
+    for (int n = 0; n < p.n; ++n)
+      for (int ko = 0; ko < p.k; ++ko)
+        for (int oy = 0; oy < p.oh; ++oy)
+          for (int ox = 0; ox < p.ow; ++ox) {
+            const int g = ko / kg;
+            double a = 0, s = 0;
+            for (int ci = 0; ci < cg; ++ci)
+              for (int ky = 0; ky < p.r; ++ky)
+                for (int kx = 0; kx < p.s; ++kx) {
+                  const int iy = oy * p.stride_h - p.pad_h + ky * p.dil_h;
+                  const int ix = ox * p.stride_w - p.pad_w + kx * p.dil_w;
+                  if (iy < 0 || iy >= p.h || ix < 0 || ix >= p.w) continue;
+                  const double t = static_cast<double>(x[xi(n, g * cg + ci, iy, ix)]) *
+                                   w[((static_cast<size_t>(ko) * cg + ci) * p.r + ky) * p.s + kx];
+                  a += t;
+                  s += std::fabs(t);
+                }
+            acc[yi(n, ko, oy, ox)] = a;
+            abs_acc[yi(n, ko, oy, ox)] = s;
+          }
+  } else {
+    // ONNX ConvTranspose, W (C, K/g, R, S): every x[n,ci,iy,ix] scatters into
+    // y[n, g*kg+kl, iy*sh-ph+ky*dh, ix*sw-pw+kx*dw] with weight W[ci, kl, ky, kx].
+    for (int n = 0; n < p.n; ++n)
+      for (int ci = 0; ci < p.c; ++ci)
+        for (int iy = 0; iy < p.h; ++iy)
+          for (int ix = 0; ix < p.w; ++ix) {
+            const int g = ci / cg;
+            for (int kl = 0; kl < kg; ++kl)
+              for (int ky = 0; ky < p.r; ++ky)
+                for (int kx = 0; kx < p.s; ++kx) {
+                  const int oy = iy * p.stride_h - p.pad_h + ky * p.dil_h;
+                  const int ox = ix * p.stride_w - p.pad_w + kx * p.dil_w;
+                  if (oy < 0 || oy >= p.oh || ox < 0 || ox >= p.ow) continue;
+                  const double t = static_cast<double>(x[xi(n, ci, iy, ix)]) *
+                                   w[((static_cast<size_t>(ci) * kg + kl) * p.r + ky) * p.s + kx];
+                  acc[yi(n, g * kg + kl, oy, ox)] += t;
+                  abs_acc[yi(n, g * kg + kl, oy, ox)] += std::fabs(t);
+                }
+          }
+  }
+  ref.assign(yn, 0.0);
+  scale.assign(yn, 0.0);
+  for (int n = 0; n < p.n; ++n)
+    for (int k = 0; k < p.k; ++k)
+      for (int oy = 0; oy < p.oh; ++oy)
+        for (int ox = 0; ox < p.ow; ++ox) {
+          const size_t i = yi(n, k, oy, ox);
+          double v = acc[i], s = abs_acc[i];
+          if (p.has_bias) v += bias[static_cast<size_t>(k)], s += std::fabs(bias[static_cast<size_t>(k)]);
+          if (p.has_residual) v += z[i], s += std::fabs(z[i]);
+          if (p.relu) v = std::max(v, 0.0);
+          ref[i] = v;
+          scale[i] = s;
+        }
+}
+
+/// NCHW (host) <-> NHWC (device) element orders.
+std::vector<float> to_nhwc(const std::vector<float>& v, int n, int c, int h, int w) {
+  std::vector<float> out(v.size());
+  for (int a = 0; a < n; ++a)
+    for (int ch = 0; ch < c; ++ch)
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          out[((static_cast<size_t>(a) * h + y) * w + x) * c + ch] =
+              v[((static_cast<size_t>(a) * c + ch) * h + y) * w + x];
+  return out;
+}
+std::vector<float> to_nchw(const std::vector<float>& v, int n, int c, int h, int w) {
+  std::vector<float> out(v.size());
+  for (int a = 0; a < n; ++a)
+    for (int ch = 0; ch < c; ++ch)
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          out[((static_cast<size_t>(a) * c + ch) * h + y) * w + x] =
+              v[((static_cast<size_t>(a) * h + y) * w + x) * c + ch];
+  return out;
+}
+
+void check_conv(const ConvCase& cc, DType t) {
+  SCOPED_TRACE(cc.label + " " + dtype_name(t));
+  ConvParams p = cc.p;
+  p.dtype = t;
+  const size_t xn = static_cast<size_t>(p.n) * p.c * p.h * p.w;
+  const size_t yn = static_cast<size_t>(p.n) * p.k * p.oh * p.ow;
+  const int64_t w0 = p.transpose ? p.c : p.k, w1 = p.transpose ? p.k / p.groups : p.c / p.groups;
+  const size_t wn = static_cast<size_t>(w0 * w1) * p.r * p.s;
+  const auto x = random_values(xn, t, 11);
+  const auto w = random_values(wn, t, 12);
+  const auto bias = random_values(static_cast<size_t>(p.k), t, 13);
+  const auto z = random_values(yn, t, 14);
+
+  ConvPlan plan(p, "conv_" + cc.label);
+  // Graph weights in f32 (OIHW or ConvTranspose's (C, K/g, R, S)), converted by prepare().
+  const Tensor wt = Tensor::from_vector<float>({w0, w1, p.r, p.s}, w);
+  const Tensor bt = Tensor::from_vector<float>({p.k}, bias);
+  const ConvWeights cw = plan.prepare(wt, p.has_bias ? &bt : nullptr);
+  ASSERT_EQ(cw.w.dtype(), t);
+  ASSERT_EQ(cw.w.shape(), (Shape{w0, p.r, p.s, w1}));
+  EXPECT_EQ(cw.bias.defined(), p.has_bias);
+
+  DeviceBuffer dx = to_device(to_nhwc(x, p.n, p.c, p.h, p.w), t);
+  DeviceBuffer dw = upload(cw.w);
+  DeviceBuffer db = p.has_bias ? upload(cw.bias) : DeviceBuffer();
+  DeviceBuffer dz = p.has_residual ? to_device(to_nhwc(z, p.n, p.k, p.oh, p.ow), t) : DeviceBuffer();
+  DeviceBuffer dy(yn * element_size(t));
+  if (cc.z_is_y)
+    ANVIL_CUDA_CHECK(cudaMemcpy(dy.get(), dz.get(), dy.size(), cudaMemcpyDeviceToDevice));
+  else
+    poison(dy);
+  DeviceBuffer ws(plan.workspace_bytes());
+  cudaStream_t stream = nullptr;
+  ANVIL_CUDA_CHECK(cudaStreamCreate(&stream));
+  plan.run(stream, dx.get(), dw.get(), db.get(), cc.z_is_y ? dy.get() : dz.get(), dy.get(),
+           ws.get());
+  ANVIL_CUDA_CHECK(cudaStreamSynchronize(stream));
+  ANVIL_CUDA_CHECK(cudaStreamDestroy(stream));
+  std::printf("  [%s %s] %s, workspace %zu bytes\n", cc.label.c_str(), dtype_name(t),
+              plan.algo_name().c_str(), plan.workspace_bytes());
+
+  std::vector<double> ref, scale;
+  conv_reference(p, x, w, bias, z, ref, scale);
+  const auto got = to_nchw(from_device(dy.get(), yn, t), p.n, p.k, p.oh, p.ow);
+  expect_close(got, ref, scale, t, false);
+}
+
+void check_conv_all_types(const ConvCase& cc) {
+  for (DType t : kTypes) check_conv(cc, t);
+}
+
+TEST(CudaConv, Kernel3x3Pad1BiasRelu) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(conv_case("3x3_bias_relu", 2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false));
+}
+
+TEST(CudaConv, Kernel1x1Stride2Plain) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(conv_case("1x1_stride2", 1, 8, 7, 5, 16, 1, 1, 0, 0, 2, 2, 1, 1, false, false, false));
+}
+
+TEST(CudaConv, Kernel7x7Stride2BiasOnly) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(conv_case("7x7_stride2_bias", 1, 3, 13, 11, 8, 7, 7, 3, 3, 2, 2, 1, 1, true, false, false));
+}
+
+TEST(CudaConv, Dilation2BiasResidualRelu) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(conv_case("dil2_bias_residual_relu", 1, 6, 9, 7, 6, 3, 3, 2, 2, 1, 1, 2, 1, true, true, true));
+}
+
+TEST(CudaConv, Groups2UnequalStridesAndPads) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(conv_case("groups2", 2, 4, 7, 5, 6, 3, 3, 1, 0, 2, 1, 1, 2, true, true, false));
+}
+
+TEST(CudaConv, DepthwiseStride2) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(conv_case("depthwise", 1, 8, 9, 7, 8, 3, 3, 1, 1, 2, 2, 1, 8, true, true, false));
+}
+
+TEST(CudaConv, ResidualInPlace) {
+  SKIP_WITHOUT_GPU();
+  ConvCase cc = conv_case("residual_in_place", 1, 5, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, true, false, true);
+  cc.z_is_y = true;
+  check_conv_all_types(cc);
+  cc = conv_case("residual_in_place_relu", 1, 5, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, true, true, true);
+  cc.z_is_y = true;
+  check_conv_all_types(cc);
+}
+
+TEST(CudaConv, ResidualWithoutBias) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(conv_case("residual_no_bias", 1, 4, 5, 6, 8, 1, 1, 0, 0, 1, 1, 1, 1, false, false, true));
+}
+
+TEST(CudaConv, ReluWithoutBias) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(conv_case("relu_no_bias", 2, 3, 5, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, false, true, false));
+}
+
+TEST(CudaConv, WiderChannelsTensorCores) {
+  SKIP_WITHOUT_GPU();
+  // Channel counts that are multiples of 8 (the tensor-core friendly case), batch 3.
+  check_conv_all_types(conv_case("c32_k64", 3, 32, 11, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false));
+}
+
+TEST(CudaConvTranspose, Stride2OutputPaddingBiasRelu) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(transposed_case("t_stride2_outpad", 1, 4, 5, 4, 3, 3, 3, 1, 2, 1, 1, 1, true, true, false));
+}
+
+TEST(CudaConvTranspose, Groups2Residual) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(transposed_case("t_groups2_residual", 2, 4, 4, 3, 6, 4, 4, 1, 2, 1, 2, 0, false, false, true));
+}
+
+TEST(CudaConvTranspose, Dilation2Bias) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(transposed_case("t_dil2_bias", 1, 3, 5, 6, 2, 3, 3, 0, 1, 2, 1, 0, true, false, false));
+}
+
+TEST(CudaConv, ErrorsNameTheNode) {
+  SKIP_WITHOUT_GPU();
+  ConvCase bad = conv_case("bad_group", 1, 6, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 4, false, false, false);
+  try {
+    ConvPlan plan(bad.p, "conv_bad");
+    FAIL() << "group 4 of 6 channels accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.node(), "conv_bad");
+    EXPECT_EQ(e.field(), "group");
+  }
+  ConvCase wrong_out = conv_case("bad_out", 1, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, false, false, false);
+  wrong_out.p.oh += 1;
+  EXPECT_THROW(ConvPlan(wrong_out.p, "conv_out"), Error);
+  ConvCase ok = conv_case("ok", 1, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, true, false, false);
+  ConvPlan plan(ok.p, "conv_ok");
+  const Tensor w(DType::f32, {4, 2, 3, 3});
+  const Tensor b(DType::f32, {4});
+  try {
+    (void)plan.prepare(w, &b);
+    FAIL() << "weights of the wrong shape accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.node(), "conv_ok");
+    EXPECT_EQ(e.field(), "W");
+  }
+}
+
+// ---- gemm ------------------------------------------------------------------------------------
+
+struct GemmCase {
+  std::string label;
+  GemmParams p;
+  bool c_is_y = false;  // beta*C accumulated in place
+  float amp = 1.f;      // input amplitude
+};
+
+void check_gemm(const GemmCase& gc, DType t) {
+  SCOPED_TRACE(gc.label + " " + dtype_name(t));
+  GemmParams p = gc.p;
+  p.dtype = t;
+  const int64_t M = p.m, N = p.n, K = p.k, B = p.batch;
+  auto extent = [&](int64_t stride, int64_t one) {
+    return static_cast<size_t>((B > 1 ? stride * (B - 1) : 0) + one);
+  };
+  const size_t an = extent(p.stride_a, M * K), bn = extent(p.stride_b, K * N),
+               yn = extent(p.stride_y, M * N);
+  const auto a = random_values(an, t, 21, gc.amp);
+  const auto b = random_values(bn, t, 22, gc.amp);
+  const auto bias = random_values(static_cast<size_t>(N), t, 23);
+  const auto c = random_values(yn, t, 24);
+
+  GemmPlan plan(p, "gemm_" + gc.label);
+  DeviceBuffer da = to_device(a, t), dbm = to_device(b, t);
+  DeviceBuffer dbias = p.has_bias ? to_device(bias, t) : DeviceBuffer();
+  DeviceBuffer dc = p.has_c && !gc.c_is_y ? to_device(c, t) : DeviceBuffer();
+  DeviceBuffer dy = gc.c_is_y ? to_device(c, t) : DeviceBuffer(yn * element_size(t));
+  if (!gc.c_is_y) poison(dy);
+  DeviceBuffer ws(plan.workspace_bytes());
+  cudaStream_t stream = nullptr;
+  ANVIL_CUDA_CHECK(cudaStreamCreate(&stream));
+  plan.run(stream, da.get(), dbm.get(), dbias.get(), gc.c_is_y ? dy.get() : dc.get(), dy.get(),
+           ws.get());
+  ANVIL_CUDA_CHECK(cudaStreamSynchronize(stream));
+  ANVIL_CUDA_CHECK(cudaStreamDestroy(stream));
+  const auto got_all = from_device(dy.get(), yn, t);
+
+  // Reference; elements of y outside the batch matrices (gaps) must stay NaN.
+  std::vector<float> got;
+  std::vector<double> ref, scale;
+  std::vector<bool> covered(yn, false);
+  for (int64_t bi = 0; bi < B; ++bi)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double acc = 0, s = 0;
+        for (int64_t l = 0; l < K; ++l) {
+          const double av = p.trans_a ? a[static_cast<size_t>(bi * p.stride_a + l * M + i)]
+                                      : a[static_cast<size_t>(bi * p.stride_a + i * K + l)];
+          const double bv = p.trans_b ? b[static_cast<size_t>(bi * p.stride_b + j * K + l)]
+                                      : b[static_cast<size_t>(bi * p.stride_b + l * N + j)];
+          acc += av * bv;
+          s += std::fabs(av * bv);
+        }
+        const size_t yi = static_cast<size_t>(bi * p.stride_y + i * N + j);
+        double v = p.alpha * acc;
+        s *= std::fabs(p.alpha);
+        if (p.has_bias) v += bias[static_cast<size_t>(j)], s += std::fabs(bias[static_cast<size_t>(j)]);
+        if (p.has_c) v += p.beta * c[yi], s += std::fabs(p.beta * c[yi]);
+        switch (p.epilogue) {
+          case GemmParams::Epilogue::None: break;
+          case GemmParams::Epilogue::Relu: v = std::max(v, 0.0); break;
+          case GemmParams::Epilogue::Gelu: v = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); break;
+          case GemmParams::Epilogue::GeluTanh:
+            v = 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
+            break;
+        }
+        if (p.epilogue == GemmParams::Epilogue::Gelu || p.epilogue == GemmParams::Epilogue::GeluTanh)
+          s *= 1.2;  // GELU's slope is below 1.13
+        got.push_back(got_all[yi]);
+        ref.push_back(v);
+        scale.push_back(s);
+        covered[yi] = true;
+      }
+  expect_close(got, ref, scale, t, true);
+  if (!gc.c_is_y) {
+    int touched = 0;
+    for (size_t i = 0; i < yn; ++i)
+      if (!covered[i] && !std::isnan(got_all[i])) ++touched;
+    EXPECT_EQ(touched, 0) << "elements between the batch matrices were written";
+  }
+}
+
+void check_gemm_all_types(const GemmCase& gc) {
+  for (DType t : kTypes) check_gemm(gc, t);
+}
+
+GemmCase gemm_case(std::string label, int64_t m, int64_t n, int64_t k, bool ta, bool tb) {
+  GemmCase gc;
+  gc.label = std::move(label);
+  gc.p.m = m, gc.p.n = n, gc.p.k = k, gc.p.trans_a = ta, gc.p.trans_b = tb;
+  return gc;
+}
+
+TEST(CudaGemm, OddSizesAllTransposes) {
+  SKIP_WITHOUT_GPU();
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      check_gemm_all_types(gemm_case("m37_n19_k5_ta" + std::to_string(ta) + "_tb" + std::to_string(tb),
+                                     37, 19, 5, ta != 0, tb != 0));
+}
+
+TEST(CudaGemm, ClassifierBias) {
+  SKIP_WITHOUT_GPU();
+  // Fully connected layer: one row, weights stored (N, K) as ONNX Gemm transB=1.
+  GemmCase gc = gemm_case("classifier", 1, 1000, 2048, false, true);
+  gc.p.has_bias = true;
+  check_gemm_all_types(gc);
+}
+
+TEST(CudaGemm, SingleColumn) {
+  SKIP_WITHOUT_GPU();
+  check_gemm_all_types(gemm_case("n1_ta", 64, 1, 33, true, false));
+  check_gemm_all_types(gemm_case("n1", 64, 1, 33, false, false));
+}
+
+TEST(CudaGemm, BatchedBroadcastWeightsBiasReluWithGaps) {
+  SKIP_WITHOUT_GPU();
+  // B shared by every batch (stride 0); Y batches 3 elements apart (gaps stay untouched; the
+  // odd stride also lowers the alignment the plan may assume).
+  GemmCase gc = gemm_case("batched_b_stride0", 7, 9, 11, false, false);
+  gc.p.batch = 3;
+  gc.p.stride_a = 7 * 11;
+  gc.p.stride_b = 0;
+  gc.p.stride_y = 7 * 9 + 3;
+  gc.p.has_bias = true;
+  gc.p.epilogue = GemmParams::Epilogue::Relu;
+  check_gemm_all_types(gc);
+}
+
+TEST(CudaGemm, BatchedBroadcastA) {
+  SKIP_WITHOUT_GPU();
+  GemmCase gc = gemm_case("batched_a_stride0", 12, 20, 16, false, true);
+  gc.p.batch = 4;
+  gc.p.stride_a = 0;
+  gc.p.stride_b = 20 * 16;
+  gc.p.stride_y = 12 * 20;
+  check_gemm_all_types(gc);
+}
+
+TEST(CudaGemm, BiasGeluErf) {
+  SKIP_WITHOUT_GPU();
+  // Inputs of amplitude 1.5 so the pre-activations cover |x| ~ 1..4, where the erf and tanh
+  // forms differ by up to 4.7e-4 (more than the f32 tolerance there).
+  GemmCase gc = gemm_case("bias_gelu", 33, 40, 8, false, false);
+  gc.p.has_bias = true;
+  gc.p.epilogue = GemmParams::Epilogue::Gelu;
+  gc.amp = 1.5f;
+  check_gemm_all_types(gc);
+  gc.p.has_bias = false;
+  gc.label = "gelu";
+  check_gemm_all_types(gc);
+}
+
+TEST(CudaGemm, BiasGeluTanh) {
+  SKIP_WITHOUT_GPU();
+  GemmCase gc = gemm_case("bias_gelu_tanh", 33, 40, 8, false, true);
+  gc.p.has_bias = true;
+  gc.p.epilogue = GemmParams::Epilogue::GeluTanh;
+  gc.amp = 1.5f;
+  check_gemm_all_types(gc);
+}
+
+TEST(CudaGemm, AlphaBetaCBiasRelu) {
+  SKIP_WITHOUT_GPU();
+  GemmCase gc = gemm_case("alpha_beta_c", 16, 24, 32, true, false);
+  gc.p.batch = 2;
+  gc.p.stride_a = 16 * 32;
+  gc.p.stride_b = 24 * 32;
+  gc.p.stride_y = 16 * 24;
+  gc.p.alpha = 0.5f;
+  gc.p.beta = 0.7f;
+  gc.p.has_c = true;
+  gc.p.has_bias = true;
+  gc.p.epilogue = GemmParams::Epilogue::Relu;
+  check_gemm_all_types(gc);
+  gc.label = "alpha_beta_c_in_place";
+  gc.c_is_y = true;
+  check_gemm_all_types(gc);
+}
+
+TEST(CudaGemm, ErrorsNameTheNode) {
+  SKIP_WITHOUT_GPU();
+  GemmParams p;
+  p.m = 4, p.n = 4, p.k = 4, p.batch = 2, p.stride_y = 0;
+  try {
+    GemmPlan plan(p, "gemm_bad");
+    FAIL() << "overlapping output batches accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.node(), "gemm_bad");
+  }
+  GemmParams q;
+  q.m = 4, q.n = 4, q.k = 4, q.has_bias = true;
+  GemmPlan plan(q, "gemm_nobias");
+  DeviceBuffer a(64), b(64), y(64), ws(plan.workspace_bytes());
+  EXPECT_THROW(plan.run(nullptr, a.get(), b.get(), nullptr, nullptr, y.get(), ws.get()), Error);
+  // Misaligned A (4 bytes past a 256-byte boundary).
+  DeviceBuffer big(128), bias(16);
+  EXPECT_THROW(plan.run(nullptr, static_cast<char*>(big.get()) + 4, b.get(), bias.get(), nullptr,
+                        y.get(), ws.get()),
+               Error);
+}
+
+}  // namespace
+}  // namespace anvil::cuda
