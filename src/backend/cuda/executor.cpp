@@ -854,7 +854,6 @@ bool CudaExecutable::do_matmul(int ni) {
     if (s.size() <= 2) return 0;
     Shape sb(s.begin(), s.end() - 2);
     if (shape_numel(sb) == 1) return 0;
-    Shape yb_tail(ybatch.end() - static_cast<std::ptrdiff_t>(std::min(sb.size(), ybatch.size())), ybatch.end());
     // equal once leading 1s are dropped
     while (!sb.empty() && sb.front() == 1) sb.erase(sb.begin());
     Shape yy = ybatch;
@@ -1002,7 +1001,7 @@ bool CudaExecutable::do_concat(int ni) {
   const int r = static_cast<int>(ys.size());
   int64_t axis = n.attrs.get_int("axis");
   if (axis < 0) axis += r;
-  if (axis < 0 || axis >= r || !copy_type(val(y).dtype)) return false;
+  if (axis < 0 || axis >= r || r > kMaxRank || !copy_type(val(y).dtype)) return false;
   Layout lo = Layout::Plain;
   for (int v : n.inputs) {
     if (v < 0 || val(v).dtype != val(y).dtype || static_cast<int>(val(v).shape.size()) != r) return false;
@@ -1033,7 +1032,7 @@ bool CudaExecutable::do_split(int ni) {
   const int r = static_cast<int>(xs.size());
   int64_t axis = n.attrs.get_int("axis", 0);
   if (axis < 0) axis += r;
-  if (axis < 0 || axis >= r || !copy_type(val(x).dtype)) return false;
+  if (axis < 0 || axis >= r || r > kMaxRank || !copy_type(val(x).dtype)) return false;
   int64_t total = 0;
   for (int o : n.outputs) {
     if (o < 0 || val(o).dtype != val(x).dtype || static_cast<int>(val(o).shape.size()) != r) return false;
@@ -1336,7 +1335,9 @@ bool CudaExecutable::do_cast(int ni) {
   const int x = n.inputs[0], y = n.outputs[0];
   if (!copy_type(val(x).dtype) || !copy_type(val(y).dtype) || val(x).shape != val(y).shape)
     return false;
-  // Only conversions the strided copy defines (floats, and integers/bool to and from floats).
+  // Conversions to a float type (and copies); float->int truncation and int->int wrapping
+  // stay with the reference kernel.
+  if (!float_type(val(y).dtype) && val(x).dtype != val(y).dtype) return false;
   const int src = slot_of(x);
   const int dst = new_slot(val(y).dtype, val(y).shape, slot(src).layout);
   const Shape flat{shape_numel(val(y).shape)};
