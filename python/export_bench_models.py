@@ -21,6 +21,7 @@ Existing files are rewritten only when --force is given or the torch version or 
 recipe (RECIPE) changed.
 """
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -143,21 +144,51 @@ def undedup_initializers(path_in, path_out):
     return len(copies)
 
 
-def export(name, out):
+def build(name):
+    """Model NAME with its benchmark weights (torch.manual_seed(0), eval mode; GoogLeNet's batch
+    norms rescaled, see rescale_batchnorms) and its seeded benchmark input (batch 1, fp32).
+    Also used by bench/torch_cuda_bench.py, so that PyTorch and Anvil run the same network."""
     ctor, shape, title = MODELS[name]
     torch.manual_seed(0)
     model = ctor().eval()
     x = torch.from_numpy(np.random.RandomState(1).standard_normal(shape).astype(np.float32))
     if name in RESCALE_BN:
         rescale_batchnorms(model, x)
+    return model, x
+
+
+def export_onnx(model, x, path, opset, dynamic_batch=False):
+    """torch.onnx.export with input "input" and output "output"; dynamic_batch makes dim 0 of
+    both symbolic ("batch"). Uses the TorchScript exporter where torch has both (torch 2.9+
+    defaults to the dynamo one), falling back to the dynamo exporter where it is gone."""
+    kw = dict(opset_version=opset, input_names=["input"], output_names=["output"], do_constant_folding=True)
+    if dynamic_batch:
+        kw["dynamic_axes"] = {"input": {0: "batch"}, "output": {0: "batch"}}
+    has_dynamo = "dynamo" in inspect.signature(torch.onnx.export).parameters
+    with torch.no_grad():
+        if not has_dynamo:
+            torch.onnx.export(model, x, path, **kw)
+            return
+        try:
+            torch.onnx.export(model, x, path, dynamo=False, **kw)
+        except Exception as e:  # the TorchScript exporter removed or failing: the dynamo one
+            print(f"export_onnx: TorchScript exporter failed ({type(e).__name__}: {e}); using dynamo=True",
+                  file=sys.stderr, flush=True)
+            kw.pop("dynamic_axes", None)
+            kw.pop("do_constant_folding", None)
+            if dynamic_batch:
+                kw["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=4096)},)
+            torch.onnx.export(model, (x,), path, dynamo=True, **kw)
+
+
+def export(name, out):
+    ctor, shape, title = MODELS[name]
+    model, x = build(name)
     entry = {"title": title, "input": "input", "shape": list(shape), "onnx": name + ".onnx",
              "opencv_onnx": name + ".opset10.onnx", "gflop": round(count_gflop(model, x), 4),
              "torch": torch.__version__, "torchvision": torchvision.__version__, "recipe": RECIPE}
-    with torch.no_grad():
-        for opset, fname in ((13, entry["onnx"]), (10, name + ".opset10.raw.onnx")):
-            torch.onnx.export(model, x, os.path.join(out, fname), opset_version=opset,
-                              input_names=["input"], output_names=["output"],
-                              do_constant_folding=True)
+    for opset, fname in ((13, entry["onnx"]), (10, name + ".opset10.raw.onnx")):
+        export_onnx(model, x, os.path.join(out, fname), opset)
     raw = os.path.join(out, name + ".opset10.raw.onnx")
     n = undedup_initializers(raw, os.path.join(out, entry["opencv_onnx"]))
     os.remove(raw)
