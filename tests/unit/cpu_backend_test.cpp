@@ -400,9 +400,10 @@ TEST(CpuFusion, ResidualSumAndRelu) {
   auto st = cpu_steps(tg);
   EXPECT_FALSE(has_fallback(st)) << join(st);
   EXPECT_EQ(std::count(st.begin(), st.end(), "Conv+Add+Relu"), 2) << join(st);
-  // One reorder step: the input into the blocked layout (the result is reordered as it is
-  // returned, outside the steps).
-  EXPECT_EQ(std::count(st.begin(), st.end(), "Reorder"), 1) << join(st);
+  // Two reorder steps: the input into nChw16c for the first conv (3x3, 16 channels: the
+  // Winograd kernel), and the first block's output from nChw16c into NHWC for the stride-2
+  // convs (the result is reordered as it is returned, outside the steps).
+  EXPECT_EQ(std::count(st.begin(), st.end(), "Reorder"), 2) << join(st);
 }
 
 TEST(CpuFusion, ResidualOperandUsedLaterIsNotOverwritten) {
@@ -541,6 +542,34 @@ TEST(CpuThreads, SmallStepsRunOnOneThreadLargeOnesOnAll) {
   int small = tg.node("Relu", {tg.node("GlobalAveragePool", {big})});
   tg.output(small);
   expect_cpu_matches_reference(tg, {}, 1e-4, 1e-4, 2);
+}
+
+
+// 3x3 stride-1 convolutions with channels in multiples of 16 run on oneDNN's Winograd kernel
+// (nChw16c); a Concat of that branch and an NHWC branch reorders each input into its slice.
+TEST(CpuWinograd, BranchesConcatAndPadsMatchReference) {
+  for (auto pads : {I{1, 1, 1, 1}, I{0, 0, 0, 0}, I{0, 1, 1, 0}}) {
+    TestGraph tg;
+    int x = tg.input("x", {1, 32, 13, 11});
+    int a = tg.node("Relu", {tg.node("Conv", {x, tg.weight("wa", {48, 32, 3, 3}, 0.2f), tg.weight("ba", {48})},
+                                     attrs({{"pads", pads}}))});
+    // The 1x1 branch: no pads where it is concatenated with the padded 3x3 (same size).
+    const I pb = pads == I{1, 1, 1, 1} ? I{0, 0, 0, 0} : pads;
+    int b = tg.node("Relu", {tg.node("Conv", {x, tg.weight("wb", {16, 32, 1, 1}, 0.2f)},
+                                     attrs({{"pads", pb}}))});
+    if (pads == I{1, 1, 1, 1}) {
+      int c = tg.node("Concat", {a, b}, attrs({{"axis", int64_t{1}}}));
+      int d = tg.node("Conv", {c, tg.weight("wd", {16, 64, 1, 1}, 0.2f)});
+      tg.output(d);
+      tg.output(c);
+    } else {
+      tg.output(tg.node("Conv", {a, tg.weight("we", {32, 48, 3, 3}, 0.2f)}, attrs({{"pads", I{1, 1, 1, 1}}})));
+      tg.output(b);
+    }
+    expect_cpu_matches_reference(tg);
+    auto st = cpu_steps(tg);
+    EXPECT_FALSE(has_fallback(st)) << join(st);
+  }
 }
 
 }  // namespace
