@@ -358,7 +358,7 @@ struct ConvPlan::Impl {
       if (a.deterministic != b.deterministic) return a.deterministic;
       return a.time < b.time;
     });
-    const Cand best = cands.front();
+    const Cand& best = cands.front();  // cands is not changed below
 
     auto pick = [&](const Cand& c) {
       if (p.transpose)
@@ -371,7 +371,7 @@ struct ConvPlan::Impl {
     auto trial = [&]() -> bool {
       if (!p.has_bias && mode == Mode::Fused && !zero_bias.get()) {
         zero_bias = DeviceBuffer(static_cast<size_t>(p.k) * es);
-        ANVIL_CUDA_CHECK(cudaMemset(zero_bias.get(), 0, zero_bias.size()));
+        ANVIL_CUDA_CHECK(cudaMemsetAsync(zero_bias.get(), 0, zero_bias.size(), stream));
       }
       cudnnStatus_t st = enqueue(h, stream, x.get(), w.get(), b.get(),
                                  p.has_residual ? z.get() : nullptr, y.get(), ws.get());
@@ -393,29 +393,36 @@ struct ConvPlan::Impl {
     } else {
       // Fused when cuDNN allows it: any algorithm with ReLU; IMPLICIT_PRECOMP_GEMM only with
       // the IDENTITY activation (taken unless it is clearly slower than the best one).
-      const Cand* fused = nullptr;
-      if (p.relu) {
-        fused = &best;
-      } else {
-        for (const Cand& c : cands)
-          if (c.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) {
-            if (c.time <= best.time * 1.25f + 0.005f) fused = &c;
-            break;
-          }
-      }
+      // With ReLU the best algorithm is tried first, then IMPLICIT_PRECOMP_GEMM.
+      std::vector<const Cand*> fused;
+      if (p.relu) fused.push_back(&best);
+      for (const Cand& c : cands)
+        if (c.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) {
+          if (&c != &best && (p.relu || c.time <= best.time * 1.25f + 0.005f))
+            fused.push_back(&c);
+          else if (&c == &best && !p.relu)
+            fused.push_back(&c);
+          break;
+        }
       bool done = false;
-      if (fused) {
+      for (const Cand* c : fused) {
         mode = Mode::Fused;
-        pick(*fused);
-        done = trial();
+        pick(*c);
+        if ((done = trial())) break;
       }
       if (!done) {
         mode = Mode::Unfused;
         pick(best);
       }
     }
-    if (mode != Mode::Fused && !trial())
-      fail(std::string("cuDNN cannot run this convolution with algorithm ") + algo_name());
+    if (mode != Mode::Fused) {  // the fastest candidate that runs
+      bool ok = false;
+      for (const Cand& c : cands) {
+        pick(c);
+        if ((ok = trial())) break;
+      }
+      if (!ok) fail("cuDNN found algorithms but none of them runs this convolution");
+    }
   }
 
   std::string algo_name() const {

@@ -185,10 +185,10 @@ struct GemmPlan::Impl {
                  y_bytes = extent(p.stride_y, p.m * p.n);
     DeviceBuffer sa(a_bytes + 16), sb(b_bytes + 16), sy(y_bytes + 16),
         sc(p.has_c ? y_bytes + 16 : 0), sbias(static_cast<size_t>(p.n) * es + 16);
-    ANVIL_CUDA_CHECK(cudaMemset(sa.get(), 0, sa.size()));
-    ANVIL_CUDA_CHECK(cudaMemset(sb.get(), 0, sb.size()));
-    if (p.has_c) ANVIL_CUDA_CHECK(cudaMemset(sc.get(), 0, sc.size()));
-    ANVIL_CUDA_CHECK(cudaMemset(sbias.get(), 0, sbias.size()));
+    ANVIL_CUDA_CHECK(cudaMemsetAsync(sa.get(), 0, sa.size(), stream));
+    ANVIL_CUDA_CHECK(cudaMemsetAsync(sb.get(), 0, sb.size(), stream));
+    if (p.has_c) ANVIL_CUDA_CHECK(cudaMemsetAsync(sc.get(), 0, sc.size(), stream));
+    ANVIL_CUDA_CHECK(cudaMemsetAsync(sbias.get(), 0, sbias.size(), stream));
     auto at16 = [](const DeviceBuffer& d) { return static_cast<char*>(d.get()) + 16; };
     const void* bias_ptr = with_bias ? at16(sbias) : nullptr;
     make_op(epi, bias_ptr);
