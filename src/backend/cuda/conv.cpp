@@ -11,8 +11,8 @@
 //              IDENTITY activation cuDNN only supports IMPLICIT_PRECOMP_GEMM; a zero bias owned
 //              by the plan stands in when the graph has none.
 //   Unfused    cudnnConvolutionForward with beta = 1 over y preloaded with z (a device copy
-//              unless z == y), then cudnnAddTensor (bias), then cudnnActivationForward (ReLU).
-//   Transposed cudnnConvolutionBackwardData, then the same bias / ReLU steps as Unfused.
+//              unless z == y), then bias and ReLU in one pass of gemm_epilogue.cu's kernel.
+//   Transposed cudnnConvolutionBackwardData, then the same bias / ReLU pass as Unfused.
 // The legacy API is deprecated in cuDNN 9 but present; its warnings are silenced here only.
 #include "backend/cuda/conv.h"
 
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "backend/cuda/cuda_util.h"
+#include "backend/cuda/gemm_epilogue.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -138,7 +139,6 @@ struct ConvPlan::Impl {
   cudnnFilterDescriptor_t w_desc = nullptr;
   cudnnConvolutionDescriptor_t conv_desc = nullptr;
   cudnnActivationDescriptor_t act_desc = nullptr;   // fused: RELU or IDENTITY
-  cudnnActivationDescriptor_t relu_desc = nullptr;  // separate ReLU (unfused/transposed)
   cudnnConvolutionFwdAlgo_t fwd_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
   cudnnConvolutionBwdDataAlgo_t bwd_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
   size_t ws_bytes = 0;
@@ -152,7 +152,6 @@ struct ConvPlan::Impl {
     if (w_desc) (void)cudnnDestroyFilterDescriptor(w_desc);
     if (conv_desc) (void)cudnnDestroyConvolutionDescriptor(conv_desc);
     if (act_desc) (void)cudnnDestroyActivationDescriptor(act_desc);
-    if (relu_desc) (void)cudnnDestroyActivationDescriptor(relu_desc);
   }
 
   [[noreturn]] void fail(const std::string& msg, const std::string& field = {}) const {
@@ -183,7 +182,6 @@ struct ConvPlan::Impl {
     ANVIL_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w_desc));
     ANVIL_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv_desc));
     ANVIL_CUDNN_CHECK(cudnnCreateActivationDescriptor(&act_desc));
-    ANVIL_CUDNN_CHECK(cudnnCreateActivationDescriptor(&relu_desc));
     ANVIL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x_desc, CUDNN_TENSOR_NHWC, dt, p.n, p.c, p.h, p.w));
     ANVIL_CUDNN_CHECK(
         cudnnSetTensor4dDescriptor(y_desc, CUDNN_TENSOR_NHWC, dt, p.n, p.k, p.oh, p.ow));
@@ -204,8 +202,6 @@ struct ConvPlan::Impl {
     ANVIL_CUDNN_CHECK(cudnnSetActivationDescriptor(
         act_desc, p.relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
         CUDNN_NOT_PROPAGATE_NAN, 0.0));
-    ANVIL_CUDNN_CHECK(
-        cudnnSetActivationDescriptor(relu_desc, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
 
     // The sizes must be those of the convolution (forward: x -> y; transposed: y -> x).
     int on = 0, oc = 0, ohh = 0, oww = 0;
@@ -241,7 +237,8 @@ struct ConvPlan::Impl {
         cudnnSetConvolutionMathType(conv_desc, p.dtype == DType::f32 ? CUDNN_FMA_MATH : m));
   }
 
-  /// Runs the chosen path once; returns the first failing cuDNN status (no throw).
+  /// Enqueues the chosen path; returns the first failing cuDNN status (throws only when a
+  /// CUDA copy or our kernel's launch fails).
   cudnnStatus_t enqueue(cudnnHandle_t h, cudaStream_t stream, const void* x, const void* w,
                         const void* bias, const void* z, void* y, void* ws) const {
     const float one = 1.f, zero = 0.f;
@@ -260,8 +257,7 @@ struct ConvPlan::Impl {
     float beta = 0.f;
     if (p.has_residual) {
       if (z != y) {
-        if (cudaMemcpyAsync(y, z, y_bytes, cudaMemcpyDeviceToDevice, stream) != cudaSuccess)
-          return CUDNN_STATUS_EXECUTION_FAILED;
+        ANVIL_CUDA_CHECK(cudaMemcpyAsync(y, z, y_bytes, cudaMemcpyDeviceToDevice, stream));
       }
       beta = 1.f;
     }
@@ -272,11 +268,11 @@ struct ConvPlan::Impl {
       st = cudnnConvolutionBackwardData(h, &one, w_desc, w, x_desc, x, conv_desc, bwd_algo, ws,
                                         ws_bytes, &beta, y_desc, y);
     if (st != CUDNN_STATUS_SUCCESS) return st;
-    if (p.has_bias) {
-      st = cudnnAddTensor(h, &one, bias_desc, bias, &one, y_desc, y);
-      if (st != CUDNN_STATUS_SUCCESS) return st;
-    }
-    if (p.relu) st = cudnnActivationForward(h, relu_desc, &one, y_desc, y, &zero, y_desc, y);
+    // Bias and ReLU in one pass of our own kernel: NHWC y is [N*OH*OW, K] row-major.
+    if (p.has_bias || p.relu)
+      detail::gemm_bias_act(p.dtype, y, p.has_bias ? bias : nullptr, 1,
+                            static_cast<int64_t>(p.n) * p.oh * p.ow, p.k, 0,
+                            p.relu ? detail::GemmAct::Relu : detail::GemmAct::None, stream);
     return st;
   }
 
