@@ -400,6 +400,60 @@ TEST(CudaExecutor, TransposeSliceSplitCastReduce) {
   EXPECT_FALSE(any_fallback(ops)) << join(ops);
 }
 
+TEST(CudaExecutor, PadConstant) {
+  SKIP_WITHOUT_GPU();
+  auto i64 = [](I v) { return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v); };
+  TestGraph tg;
+  int x = tg.input("x", {2, 3, 5, 6});
+  int cv = tg.node("Conv", {x, tg.weight("w", {4, 3, 1, 1})});
+  // Spatial pads of an NHWC tensor, then a conv on it.
+  int p1 = tg.node("Pad", {cv, tg.constant("p1", i64({0, 0, 1, 2, 0, 0, 3, 0})),
+                           tg.constant("v1", Tensor::scalar<float>(0.5f))});
+  tg.output(tg.node("Conv", {p1, tg.weight("w2", {2, 4, 3, 3}, 0.3f)}));
+  // Every dim of a plain tensor; the axes form.
+  tg.output(tg.node("Pad", {x, tg.constant("p2", i64({1, 0, 2, 1, 0, 1, 0, 2}))}));
+  tg.output(tg.node("Pad", {x, tg.constant("p3", i64({1, 2})), tg.constant("v3", Tensor::scalar<float>(-2.f)),
+                            tg.constant("a3", i64({-1}))}));
+  auto ops = expect_cuda_matches_reference(tg);
+  EXPECT_FALSE(any_fallback(ops)) << join(ops);
+}
+
+TEST(CudaExecutor, ResizeAndUpsample) {
+  SKIP_WITHOUT_GPU();
+  auto f32 = [](std::vector<float> v) { return Tensor::from_vector<float>({static_cast<int64_t>(v.size())}, v); };
+  auto i64 = [](I v) { return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v); };
+  struct C {
+    std::string mode, coord, nearest;
+    std::vector<float> scales;
+    I sizes;
+  };
+  for (const C& c : {C{"nearest", "asymmetric", "floor", {1, 1, 2, 2}, {}},
+                     C{"nearest", "half_pixel", "round_prefer_floor", {1, 1, 2, 3}, {}},
+                     C{"nearest", "half_pixel", "round_prefer_ceil", {}, {2, 4, 11, 5}},
+                     C{"linear", "half_pixel", "", {1, 1, 2, 2}, {}},
+                     C{"linear", "pytorch_half_pixel", "", {}, {2, 4, 13, 4}},
+                     C{"linear", "align_corners", "", {}, {2, 4, 9, 17}},
+                     C{"linear", "asymmetric", "", {1, 1, 0.5f, 1.5f}, {}}}) {
+    SCOPED_TRACE(c.mode + " " + c.coord + " " + c.nearest);
+    TestGraph tg;
+    int x = tg.input("x", {2, 3, 6, 7});
+    int cv = tg.node("Conv", {x, tg.weight("w", {4, 3, 1, 1})});
+    Attributes a = attrs({{"mode", c.mode}, {"coordinate_transformation_mode", c.coord}});
+    if (!c.nearest.empty()) a.set("nearest_mode", c.nearest);
+    std::vector<int> ins{cv, -1};
+    if (!c.scales.empty()) ins.push_back(tg.constant("s", f32(c.scales)));
+    else ins.insert(ins.end(), {-1, tg.constant("z", i64(c.sizes))});
+    tg.output(tg.node("Resize", ins, a));
+    auto ops = expect_cuda_matches_reference(tg, 1e-4, 1e-5);
+    EXPECT_FALSE(any_fallback(ops)) << join(ops);
+  }
+  TestGraph tg;
+  int x = tg.input("x", {1, 2, 4, 5});
+  tg.output(tg.node("Upsample", {x, tg.constant("s", f32({1, 1, 2, 3}))}, attrs({{"mode", std::string("nearest")}})));
+  auto ops = expect_cuda_matches_reference(tg);
+  EXPECT_FALSE(any_fallback(ops)) << join(ops);
+}
+
 // ---- fallback -----------------------------------------------------------------------------
 
 TEST(CudaExecutor, FallbackOpBetweenGpuSteps) {

@@ -414,6 +414,8 @@ class CudaExecutable : public Executable {
   bool do_lrn(int ni);
   bool do_batchnorm(int ni);
   bool do_reduce(int ni);
+  bool do_pad(int ni);
+  bool do_resize(int ni);
   bool do_view(int ni);
   bool do_cast(int ni);
   void do_fallback(int ni);
@@ -1313,6 +1315,174 @@ bool CudaExecutable::do_reduce(int ni) {
   return true;
 }
 
+bool CudaExecutable::do_pad(int ni) {
+  const Node& n = g_.nodes[static_cast<size_t>(ni)];
+  if (n.inputs.size() < 2 || n.outputs.size() != 1 || n.inputs[0] < 0) return false;
+  if (n.attrs.get_string("mode", "constant") != "constant") return false;
+  const int x = n.inputs[0], y = n.outputs[0];
+  if (val(x).dtype != ty_) return false;
+  const Shape& xs = val(x).shape;
+  const Shape& ys = val(y).shape;
+  const int r = static_cast<int>(xs.size());
+  if (static_cast<int>(ys.size()) != r || r > kMaxRank) return false;
+  auto const_ints = [&](size_t i) -> std::optional<std::vector<int64_t>> {
+    if (i >= n.inputs.size() || n.inputs[i] < 0) return std::vector<int64_t>{};
+    if (!val(n.inputs[i]).is_constant()) return std::nullopt;
+    return val(n.inputs[i]).constant.to_int64s();
+  };
+  auto pads = const_ints(1), axes = const_ints(3);
+  if (!pads || !axes) return false;
+  if (axes->empty())
+    for (int i = 0; i < r; ++i) axes->push_back(i);
+  if (pads->size() != 2 * axes->size()) return false;
+  float value = 0.f;
+  if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+    const Value& cv = val(n.inputs[2]);
+    if (!cv.is_constant() || cv.constant.numel() > 1) return false;
+    if (cv.constant.numel() == 1) value = to_f(cv.constant.get(0));
+  }
+  std::vector<int64_t> begin(static_cast<size_t>(r), 0);
+  for (size_t i = 0; i < axes->size(); ++i) {
+    int64_t ax = (*axes)[i];
+    if (ax < 0) ax += r;
+    if (ax < 0 || ax >= r) return false;
+    const int64_t b = (*pads)[i], e = (*pads)[i + axes->size()];
+    if (b < 0 || e < 0) return false;  // cropping: the reference kernel
+    if (xs[static_cast<size_t>(ax)] + b + e != ys[static_cast<size_t>(ax)]) return false;
+    begin[static_cast<size_t>(ax)] = b;
+  }
+  const int src = slot_of(x);
+  const int dst = new_slot(ty_, ys, slot(src).layout);
+  auto dstt = logical_strides(slot(dst));
+  int64_t off = 0;
+  for (int i = 0; i < r; ++i) off += begin[static_cast<size_t>(i)] * dstt[static_cast<size_t>(i)];
+  {
+    Shape sh = xs;
+    auto a = logical_strides(slot(src)), b = dstt;
+    if (!simplify(sh, {&a, &b})) return false;
+  }
+  const DType dt = ty_;
+  const int64_t numel = shape_numel(ys);
+  push(n.name, n.op, {dst}, [this, dst, dt, numel, value](const Context& c, cudaStream_t s) {
+    fill(dt, ptr(c, dst), numel, value, s);
+  });
+  if (shape_numel(xs) > 0 &&
+      !push_copy(n.name, n.op, src, 0, logical_strides(slot(src)), dst, off, dstt, xs))
+    throw Error("cuda backend: pad copy failed");
+  set_out(y, dst);
+  return true;
+}
+
+bool CudaExecutable::do_resize(int ni) {
+  const Node& n = g_.nodes[static_cast<size_t>(ni)];
+  if (n.inputs.empty() || n.outputs.size() != 1 || n.inputs[0] < 0) return false;
+  const int x = n.inputs[0], y = n.outputs[0];
+  if (val(x).dtype != ty_) return false;
+  const Shape& xs = val(x).shape;
+  const Shape& ys = val(y).shape;
+  if (xs.size() != 4 || ys.size() != 4 || xs[0] != ys[0] || xs[1] != ys[1]) return false;
+  const Attributes& at = n.attrs;
+  std::string mode, coord, nearest;
+  std::vector<double> scale(4, 1.0);
+  auto input_doubles = [&](size_t i) -> std::optional<std::vector<double>> {
+    if (i >= n.inputs.size() || n.inputs[i] < 0) return std::vector<double>{};
+    if (!val(n.inputs[i]).is_constant()) return std::nullopt;
+    return val(n.inputs[i]).constant.to_doubles();
+  };
+  if (n.op == "Upsample") {
+    mode = at.get_string("mode", "nearest");
+    if (mode == "bilinear") mode = "linear";
+    coord = "asymmetric";
+    nearest = "simple";
+    auto sc = input_doubles(1);
+    if (!sc) return false;
+    if (sc->empty() && at.has("scales")) *sc = at.get_floats("scales");
+    if (sc->size() != 4) return false;
+    scale = *sc;
+  } else {
+    mode = at.get_string("mode", "nearest");
+    coord = at.get_string("coordinate_transformation_mode", "half_pixel");
+    nearest = at.get_string("nearest_mode", "round_prefer_floor");
+    if (at.has("axes") || at.get_int("antialias", 0) != 0 ||
+        at.get_string("keep_aspect_ratio_policy", "stretch") != "stretch")
+      return false;
+    auto sc = input_doubles(2), sz = input_doubles(3);
+    if (!sc || !sz) return false;
+    if (!sc->empty()) {
+      if (sc->size() != 4) return false;
+      scale = *sc;
+    } else if (sz->size() == 4) {
+      for (size_t d = 0; d < 4; ++d) scale[d] = (*sz)[d] / static_cast<double>(xs[d]);
+    } else {
+      return false;
+    }
+  }
+  if (mode != "nearest" && mode != "linear") return false;
+  if (scale[0] != 1.0 || scale[1] != 1.0) return false;
+  int nr;
+  if (nearest == "floor") nr = 0;
+  else if (nearest == "round_prefer_floor") nr = 1;
+  else if (nearest == "round_prefer_ceil") nr = 2;
+  else if (nearest == "ceil") nr = 3;
+  else if (nearest == "simple") nr = -1;  // per axis below
+  else return false;
+  Resize2d p;
+  p.n = static_cast<int>(xs[0]);
+  p.c = static_cast<int>(xs[1]);
+  p.h = static_cast<int>(xs[2]);
+  p.w = static_cast<int>(xs[3]);
+  p.oh = static_cast<int>(ys[2]);
+  p.ow = static_cast<int>(ys[3]);
+  p.mode = mode == "linear" ? 1 : 0;
+  // in = out * a + b per axis, ONNX's coordinate transformation with the scale factor s.
+  for (int ax = 0; ax < 2; ++ax) {
+    const double s = scale[static_cast<size_t>(2 + ax)];
+    const double in = static_cast<double>(xs[static_cast<size_t>(2 + ax)]);
+    const double out = static_cast<double>(ys[static_cast<size_t>(2 + ax)]);
+    if (!(s > 0) || !std::isfinite(s)) return false;
+    double a = 1 / s, b = 0;
+    if (in == out && s == 1.0) {
+      a = 1, b = 0;
+    } else if (coord == "half_pixel") {
+      b = 0.5 / s - 0.5;
+    } else if (coord == "pytorch_half_pixel") {
+      if (out > 1) b = 0.5 / s - 0.5;
+      else a = 0, b = 0;
+    } else if (coord == "asymmetric") {
+      b = 0;
+    } else if (coord == "tf_half_pixel_for_nn") {
+      b = 0.5 / s;
+    } else if (coord == "align_corners") {
+      const double fsc = s * in;
+      if (fsc == 1) a = 0, b = 0;
+      else a = (in - 1) / (fsc - 1), b = 0;
+    } else if (coord == "half_pixel_symmetric") {
+      const double adj = out / (s * in);
+      b = in / 2 * (1 - adj) + 0.5 / s - 0.5;
+    } else {
+      return false;  // tf_crop_and_resize
+    }
+    (ax == 0 ? p.scale_h : p.scale_w) = static_cast<float>(a);
+    (ax == 0 ? p.offset_h : p.offset_w) = static_cast<float>(b);
+    if (p.mode == 0 && nr < 0) {
+      // "simple" (Upsample): floor when upscaling, ceil when downscaling; one mode for both
+      // axes, so both must agree.
+      const int want = s < 1 ? 3 : 0;
+      if (ax == 1 && p.nearest_round != want) return false;
+      p.nearest_round = want;
+    }
+  }
+  if (nr >= 0) p.nearest_round = nr;
+  const int src = as_layout(x, Layout::Nhwc);
+  const int dst = new_slot(ty_, ys, Layout::Nhwc);
+  const DType dt = ty_;
+  push(n.name, n.op, {src, dst}, [this, p, dt, src, dst](const Context& c, cudaStream_t s) {
+    resize_nhwc(p, dt, ptr(c, src), ptr(c, dst), s);
+  });
+  set_out(y, dst);
+  return true;
+}
+
 bool CudaExecutable::do_view(int ni) {
   const Node& n = g_.nodes[static_cast<size_t>(ni)];
   if (n.inputs.empty() || n.outputs.empty()) return false;
@@ -1429,6 +1599,8 @@ bool CudaExecutable::compile_node(int ni) {
   if (op == "LRN") return do_lrn(ni);
   if (op == "BatchNormalization") return do_batchnorm(ni);
   if (op.rfind("Reduce", 0) == 0) return do_reduce(ni);
+  if (op == "Pad") return do_pad(ni);
+  if (op == "Resize" || op == "Upsample") return do_resize(ni);
   return do_unary(ni);
 }
 
