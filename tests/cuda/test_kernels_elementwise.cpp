@@ -576,7 +576,8 @@ TEST(CudaElementwise, CopyTransposeNchwNhwc) {
   SKIP_WITHOUT_GPU();
   uint32_t seed = 6000;
   for (DType t : kFloatTypes)
-    for (const Shape& s : {Shape{2, 5, 7, 9}, Shape{2, 16, 4, 6}, Shape{1, 3, 11, 13}}) {
+    for (const Shape& s : {Shape{2, 5, 7, 9}, Shape{2, 16, 4, 6}, Shape{1, 3, 11, 13},
+                           Shape{2, 64, 14, 14}, Shape{3, 40, 9, 7}}) {
       const int64_t N = s[0], C = s[1], H = s[2], W = s[3];
       const std::vector<double> x = rounded(t, random_vec(static_cast<size_t>(N * C * H * W), -4, 4, seed++));
       const size_t es = element_size(t), n = x.size();
@@ -615,6 +616,63 @@ TEST(CudaElementwise, CopyTransposeNchwNhwc) {
       expect_close(decode(t, download_bytes(zd.get(), n * es)), x, DType::f32,
                    "NHWC->NCHW " + shape_str(s));
     }
+}
+
+// y = x.permute(perm) (y dim k is x dim perm[k]), y contiguous; expected by explicit
+// multi-index loops. Values are small integers, exact in every dtype.
+void check_permute(DType t, const Shape& xs, const std::vector<int>& perm, uint32_t seed) {
+  const int r = static_cast<int>(xs.size());
+  const size_t n = static_cast<size_t>(shape_numel(xs)), es = element_size(t);
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> u(0, 100);
+  std::vector<double> x(n);
+  for (auto& v : x) v = u(rng);
+  Shape ys(static_cast<size_t>(r));
+  for (int k = 0; k < r; ++k) ys[k] = xs[perm[k]];
+  const auto xst = contiguous_strides(xs), yst = contiguous_strides(ys);
+  Strided d;
+  d.rank = r;
+  for (int k = 0; k < r; ++k) {
+    d.shape[k] = ys[k];
+    d.src_stride[k] = xst[perm[k]];
+    d.dst_stride[k] = yst[k];
+  }
+  std::vector<double> want(n);
+  for (size_t i = 0; i < n; ++i) {  // i: linear index of y
+    size_t rem = i, xo = 0;
+    for (int k = r - 1; k >= 0; --k) {
+      const size_t ik = rem % static_cast<size_t>(ys[k]);
+      rem /= static_cast<size_t>(ys[k]);
+      xo += ik * static_cast<size_t>(xst[perm[k]]);
+    }
+    want[i] = x[xo];
+  }
+  DeviceBuffer xd = upload_bytes(encode(t, x)), yd(n * es);
+  poison(yd.get(), yd.size());
+  strided_copy(t, xd.get(), t, yd.get(), d, nullptr);
+  const auto y = decode(t, download_bytes(yd.get(), n * es));
+  int bad = 0;
+  for (size_t i = 0; i < n; ++i) bad += !(y[i] == want[i]);
+  EXPECT_EQ(bad, 0) << "permute " << shape_str(xs) << " " << dtype_name(t);
+}
+
+TEST(CudaElementwise, CopyPermutationsTiledAndNot) {
+  SKIP_WITHOUT_GPU();
+  uint32_t seed = 6500;
+  auto all = [&] {
+    for (DType t : {DType::f32, DType::f16, DType::i64, DType::u8, DType::bf16}) {
+      check_permute(t, {2, 64, 14, 14}, {0, 2, 3, 1}, seed++);   // NCHW -> NHWC (tiled)
+      check_permute(t, {2, 14, 14, 64}, {0, 3, 1, 2}, seed++);   // NHWC -> NCHW (tiled)
+      check_permute(t, {33, 47}, {1, 0}, seed++);                // 2-D, partial tiles
+      check_permute(t, {2, 3, 17, 4, 19}, {1, 4, 0, 3, 2}, seed++);  // batch dims around the tile
+      check_permute(t, {1, 3, 20, 21}, {0, 2, 3, 1}, seed++);    // C = 3: not tiled
+      check_permute(t, {4, 5, 6}, {2, 0, 1}, seed++);            // small: not tiled
+      check_permute(t, {3, 70, 2, 40}, {0, 3, 2, 1}, seed++);    // two-dim swap around a middle dim
+    }
+  };
+  all();
+  Index64Guard g;  // the same through the 64-bit index kernels
+  all();
 }
 
 TEST(CudaElementwise, CopySliceStepsAndNegativeSteps) {

@@ -650,6 +650,105 @@ void launch_copy(const void* x, void* y, const Dims<2>& d, Copier cp, cudaStream
   check_launch("strided_copy_kernel", dt);
 }
 
+// Batched 2-D transpose through shared memory, for copies where the destination's
+// contiguous dim q is strided in the source and some other dim p is contiguous in the
+// source (NCHW <-> NHWC with many channels): both the reads (along p) and the writes (along
+// q) are coalesced. A 32x32 tile per block of 32x8 threads; the remaining dims are the batch.
+struct TileDims {
+  int64_t P = 1, Q = 1;            // sizes of p and q
+  int64_t src_q = 0, dst_p = 0;    // source stride of q, destination stride of p
+  int64_t tiles_q = 1, batch = 1;
+};
+
+template <class U, class Index>
+__global__ void __launch_bounds__(256)
+    transpose_kernel(const U* x, U* y, Meta<Index, 2> bm, Index P, Index Q,
+                     OffsetOf<Index> src_q, OffsetOf<Index> dst_p, Index tiles_q, Index batch) {
+  using Off = OffsetOf<Index>;
+  __shared__ U tile[32][33];
+  const Index tp = static_cast<Index>(blockIdx.x) / tiles_q;
+  const Index tq = static_cast<Index>(blockIdx.x) - tp * tiles_q;
+  const Index p0 = tp * 32, q0 = tq * 32;
+  const unsigned tx = threadIdx.x, ty = threadIdx.y;
+  for (Index b = blockIdx.y; b < batch; b += gridDim.y) {
+    Off o[2];
+    offsets(bm, b, o);
+#pragma unroll
+    for (unsigned j = 0; j < 32; j += 8) {
+      const Index p = p0 + tx, q = q0 + ty + j;
+      if (p < P && q < Q) tile[ty + j][tx] = x[o[0] + static_cast<Off>(p) + static_cast<Off>(q) * src_q];
+    }
+    __syncthreads();
+#pragma unroll
+    for (unsigned j = 0; j < 32; j += 8) {
+      const Index p = p0 + ty + j, q = q0 + tx;
+      if (p < P && q < Q) y[o[1] + static_cast<Off>(q) + static_cast<Off>(p) * dst_p] = tile[tx][ty + j];
+    }
+    __syncthreads();
+  }
+}
+
+template <class U>
+void launch_transpose(const void* x, void* y, const Dims<2>& bd, const TileDims& t, bool wide,
+                      cudaStream_t s, DType dt) {
+  const int64_t tiles = ((t.P + 31) / 32) * t.tiles_q;
+  const unsigned gy = static_cast<unsigned>(std::min<int64_t>(t.batch, 65535));
+  const dim3 grid(static_cast<unsigned>(tiles), gy), block(32, 8);
+  if (!wide) {
+    transpose_kernel<U, uint32_t><<<grid, block, 0, s>>>(
+        static_cast<const U*>(x), static_cast<U*>(y), make_meta<uint32_t>(bd),
+        static_cast<uint32_t>(t.P), static_cast<uint32_t>(t.Q), static_cast<int32_t>(t.src_q),
+        static_cast<int32_t>(t.dst_p), static_cast<uint32_t>(t.tiles_q),
+        static_cast<uint32_t>(t.batch));
+  } else {
+    transpose_kernel<U, uint64_t><<<grid, block, 0, s>>>(
+        static_cast<const U*>(x), static_cast<U*>(y), make_meta<uint64_t>(bd),
+        static_cast<uint64_t>(t.P), static_cast<uint64_t>(t.Q), t.src_q, t.dst_p,
+        static_cast<uint64_t>(t.tiles_q), static_cast<uint64_t>(t.batch));
+  }
+  check_launch("transpose_kernel", dt);
+}
+
+// The tiled transpose when it applies (see transpose_kernel): returns false otherwise.
+bool try_transpose(const void* x, void* y, const Dims<2>& s, size_t es, cudaStream_t stream,
+                   DType dt) {
+  if (s.rank < 2 || es > 8) return false;
+  const int q = s.rank - 1;
+  if (s.st[1][q] != 1 || s.st[0][q] == 1 || s.st[0][q] == -1 || s.st[0][q] == 0) return false;
+  int p = -1;
+  for (int d = 0; d < q; ++d)
+    if (s.st[0][d] == 1) p = d;
+  if (p < 0 || s.size[p] < 16 || s.size[q] < 16) return false;
+  TileDims t;
+  t.P = s.size[p];
+  t.Q = s.size[q];
+  t.src_q = s.st[0][q];
+  t.dst_p = s.st[1][p];
+  t.tiles_q = (t.Q + 31) / 32;
+  if (((t.P + 31) / 32) * t.tiles_q >= (int64_t{1} << 31)) return false;
+  Dims<2> bd;  // the batch dims (every dim but p and q), rank >= 1
+  for (int d = 0; d < q; ++d) {
+    if (d == p) continue;
+    bd.size[bd.rank] = s.size[d];
+    bd.st[0][bd.rank] = s.st[0][d];
+    bd.st[1][bd.rank] = s.st[1][d];
+    ++bd.rank;
+  }
+  if (bd.rank == 0) {
+    bd.rank = 1;
+    bd.size[0] = 1;
+  }
+  t.batch = bd.numel();
+  const bool wide = !fits32(s);
+  switch (es) {
+    case 1: launch_transpose<uint8_t>(x, y, bd, t, wide, stream, dt); break;
+    case 2: launch_transpose<uint16_t>(x, y, bd, t, wide, stream, dt); break;
+    case 4: launch_transpose<uint32_t>(x, y, bd, t, wide, stream, dt); break;
+    default: launch_transpose<unsigned long long>(x, y, bd, t, wide, stream, dt); break;
+  }
+  return true;
+}
+
 // ---- fill -----------------------------------------------------------------------------------
 
 template <class U, class Index>
@@ -818,6 +917,7 @@ void strided_copy(DType src_dt, const void* x, DType dst_dt, void* y, const Stri
   // Same dtype: raw bits. Widen the innermost dim when it is contiguous in both: k elements
   // move as one (up to 16-byte) word when the size, the outer strides and both pointers allow.
   size_t es = element_size(src_dt);
+  if (try_transpose(x, y, s, es, stream, dst_dt)) return;
   const int in_d = s.rank - 1;
   if (s.st[0][in_d] == 1 && s.st[1][in_d] == 1) {
     for (int64_t k = static_cast<int64_t>(16 / es); k > 1; k /= 2) {
