@@ -278,7 +278,7 @@ TEST(CudaExecutor, ConcatChannelsOfNhwcTensors) {
   int b = tg.node("Conv", {x, tg.weight("w2", {5, 4, 3, 3}, 0.3f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
   int c = tg.node("Concat", {a, b, x}, attrs({{"axis", int64_t{1}}}));  // x is plain
   tg.output(tg.node("Conv", {c, tg.weight("w3", {6, 12, 3, 3}, 0.2f)}));
-  tg.output(tg.node("Concat", {a, b}, attrs({{"axis", int64_t{-1}}})));  // along W
+  tg.output(tg.node("Concat", {a, tg.node("Relu", {a})}, attrs({{"axis", int64_t{-1}}})));  // along W
   auto ops = expect_cuda_matches_reference(tg);
   EXPECT_FALSE(any_fallback(ops)) << join(ops);
 }
