@@ -156,7 +156,7 @@ class AnvilServe:
         if not line:
             self.p.wait()
             self.err.seek(0)
-            msg = (self.err.read().strip().splitlines() or [""])[-1]
+            msg = error_line(self.err.read(), self.p.returncode)
             return None, f"exit {self.p.returncode}: {msg[:400]}"
         try:
             return json.loads(line), None
@@ -187,10 +187,10 @@ class AnvilServe:
         return final
 
 
-def anvil_flags(anvil):
-    """The options `anvil bench --help` lists (the CLI grows: --precision, --in-flight, ...)."""
+def anvil_flags(anvil, command="bench"):
+    """The options `anvil COMMAND --help` lists (the CLI grows: --precision, --in-flight, ...)."""
     try:
-        h = subprocess.run([anvil, "bench", "--help"], capture_output=True, text=True, timeout=60).stdout
+        h = subprocess.run([anvil, command, "--help"], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.TimeoutExpired):
         return set()
     return set(re.findall(r"(--[a-z][a-z0-9-]*)", h))
@@ -203,7 +203,7 @@ def run_json(cmd, timeout):
     except subprocess.TimeoutExpired:
         return None, f"timed out after {timeout} s"
     if p.returncode != 0:
-        return None, f"exit {p.returncode}: " + (p.stderr.strip().splitlines() or [""])[-1][:300]
+        return None, f"exit {p.returncode}: " + error_line(p.stderr, p.returncode)
     for line in reversed(p.stdout.strip().splitlines()):
         if line.strip().startswith("{"):
             try:
@@ -238,16 +238,21 @@ def rel_diff(y, ref):
     return float(np.max(np.abs(y - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
 
 
+def error_line(stderr, rc):
+    lines = stderr.strip().splitlines()
+    return (next((x for x in lines if "error" in x.lower()), None) or (lines or [f"exit {rc}"])[-1])[:300]
+
+
 def anvil_output(anvil, onnx_path, x_path, shape_arg, base_args, tmp, timeout):
     d = tempfile.mkdtemp(dir=tmp)
-    cmd = [anvil, "run", onnx_path, "--input", x_path, "--backend", "cuda", "--output-dir", d] + shape_arg
+    cmd = [anvil, "run", onnx_path, "--input", x_path, "--output-dir", d] + shape_arg
     cmd += [a for a in base_args if a != "--serve"]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return None, "anvil run timed out"
     if p.returncode != 0:
-        return None, (p.stderr.strip().splitlines() or [f"exit {p.returncode}"])[-1][:300]
+        return None, error_line(p.stderr, p.returncode)
     files = sorted(f for f in os.listdir(d) if f.endswith(".npy"))
     if len(files) != 1:
         return None, f"anvil run wrote {len(files)} .npy files"
@@ -275,7 +280,10 @@ def run_config(name, model16, ref_model, x32, anvil, flags, a, work, batch, runs
             res.setdefault("notes", []).append("anvil bench has no --precision: ran at its default precision")
         anvil_args = ["--backend", "cuda"] + prec + a.anvil_arg
         if not a.no_check:
-            y, err = anvil_output(anvil, onnx_path, x_path, shape_arg, ["--backend", "cuda"] + prec + a.anvil_arg,
+            run_prec = prec if "--precision" in a.run_flags else []
+            if prec and not run_prec:
+                res.setdefault("notes", []).append("anvil run has no --precision: output checked at fp32")
+            y, err = anvil_output(anvil, onnx_path, x_path, shape_arg, ["--backend", "cuda"] + run_prec + a.anvil_arg,
                                   work, a.timeout)
             if err:
                 res["anvil_check_error"] = err
@@ -477,6 +485,10 @@ def main():
     if not torch.cuda.is_available():
         sys.exit("torch_cuda_bench: PyTorch sees no CUDA device")
     torch.backends.cudnn.benchmark = True
+    # The fp32 reference must be fp32: no TF32 in its convolutions and matrix products (the
+    # fp16 runs are unaffected).
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     os.makedirs(a.work, exist_ok=True)
     os.makedirs(a.out, exist_ok=True)
     names = [n for n in a.models.split(",") if n]
@@ -486,6 +498,7 @@ def main():
 
     anvil = a.anvil
     flags = anvil_flags(anvil) if anvil else set()
+    a.run_flags = anvil_flags(anvil, "run") if anvil else set()
     if anvil:
         log(f"anvil bench options: {' '.join(sorted(flags))}")
     drv = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],

@@ -103,7 +103,7 @@ cudnn_hdr="$(awk '/#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) / {printf "%s%s", sep,
 {
   echo "commit $(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- src tools include CMakeLists.txt tests/cuda 2>/dev/null || echo +dirty)"
   echo "built $(date -u '+%Y-%m-%d %H:%M UTC') on $(. /etc/os-release && echo "$PRETTY_NAME"), $(gcc --version | head -1)"
-  echo "cuda $(/usr/local/cuda/bin/nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p'), cudnn headers ${cudnn_hdr:-?}, archs $(grep -E '^CMAKE_CUDA_ARCHITECTURES:' "$B/CMakeCache.txt" | cut -d= -f2)"
+  echo "cuda $(/usr/local/cuda/bin/nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p'), cudnn headers ${cudnn_hdr:-?}, GPU code $(grep -o -- '--generate-code=arch=compute_[0-9a-z]*,code=[^ ]*' "$B/build.ninja" | sort -u | sed 's/--generate-code=//' | paste -sd' ')"
   # The tests read fixtures under the source dir compiled in (ANVIL_SOURCE_DIR); gpu_suite.sh
   # links these paths to its checkout and to the unpacked bundle.
   echo "source_dir $ROOT"

@@ -185,31 +185,44 @@ EOF
 # --- smoke -------------------------------------------------------------------------------------
 run_smoke() {
   t0=$SECONDS
-  local m="$ROOT/models/demo/digits_cnn.onnx" d=/tmp/anvil-gpu-smoke
-  rm -rf "$d" && mkdir -p "$d/ref" "$d/cuda"
-  echo "== smoke: $m, --backend cuda vs reference"
-  "$DEST/anvil" run "$m" --backend reference --output-dir "$d/ref" > "$d/ref.log" 2>&1
-  if ! "$DEST/anvil" run "$m" --backend cuda --output-dir "$d/cuda" > "$d/cuda.log" 2>&1; then
+  local m="$ROOT/models/demo/digits_cnn.onnx" x="$ROOT/models/demo/inputs/image.npy" d=/tmp/anvil-gpu-smoke
+  rm -rf "$d" && mkdir -p "$d/reference" "$d/cuda"
+  echo "== smoke: digits_cnn.onnx on models/demo/inputs/image.npy: --backend cuda vs reference and PyTorch's expected/probs.npy"
+  "$DEST/anvil" run "$m" --input "$x" --backend reference --output-dir "$d/reference" > "$d/reference.log" 2>&1
+  if ! "$DEST/anvil" run "$m" --input "$x" --backend cuda --output-dir "$d/cuda" > "$d/cuda.log" 2>&1; then
     cat "$d/cuda.log"
     add_row smoke FAIL $((SECONDS - t0)) "anvil run --backend cuda: $(tail -1 "$d/cuda.log")"
     return
   fi
+  local precs=()
+  if "$DEST/anvil" run --help 2>/dev/null | grep -q -- '--precision'; then
+    for p in fp16 bf16; do
+      mkdir -p "$d/cuda_$p"
+      "$DEST/anvil" run "$m" --input "$x" --backend cuda --precision $p --output-dir "$d/cuda_$p" > "$d/cuda_$p.log" 2>&1 &&
+        precs+=("cuda_$p") || echo "cuda $p: $(tail -1 "$d/cuda_$p.log")"
+    done
+  fi
   local res
-  res="$("$PY" - "$d" <<'EOF' 2>&1
-import glob, os, sys
+  res="$("$PY" - "$d" "$ROOT/models/demo/expected/probs.npy" cuda "${precs[@]}" <<'EOF' 2>&1
+import os, sys
 import numpy as np
-d = sys.argv[1]
-out = []
-for r in sorted(glob.glob(os.path.join(d, "ref", "*.npy"))):
-    c = os.path.join(d, "cuda", os.path.basename(r))
-    a, b = np.load(r).astype(np.float64), np.load(c).astype(np.float64)
-    out.append(f"{os.path.basename(r)} {a.shape} max rel diff {np.max(np.abs(a - b)) / max(np.max(np.abs(a)), 1e-30):.2e}")
-print("; ".join(out) if out else "no outputs")
+d, expected, runs = sys.argv[1], np.load(sys.argv[2]).astype(np.float64), sys.argv[3:]
+ref = np.load(os.path.join(d, "reference", "probs.npy")).astype(np.float64)
+rel = lambda a, b: np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30)
+out = [f"reference vs PyTorch {rel(ref, expected):.1e}"]
+for r in runs:
+    y = np.load(os.path.join(d, r, "probs.npy")).astype(np.float64)
+    same = "same argmax" if (y.argmax(1) == expected.argmax(1)).all() else "ARGMAX DIFFERS"
+    out.append(f"{r} vs reference {rel(y, ref):.1e} ({same})")
+print("; ".join(out))
 EOF
 )"
   echo "$res"
-  "$DEST/anvil" bench "$m" --backend cuda --runs 50 --warmup 5 2>&1 | grep -E 'latency|compile|backend'
-  add_row smoke ok $((SECONDS - t0)) "$res"
+  "$DEST/anvil" bench "$m" --input "$x" --backend cuda --runs 50 --warmup 5 2>&1 | grep -E 'latency|device|compile|backend'
+  local ok=ok
+  [[ "$res" == *"vs reference"* ]] || ok=FAIL
+  [[ "$res" == *DIFFERS* ]] && ok=FAIL
+  add_row smoke $ok $((SECONDS - t0)) "$res"
 }
 
 # --- bench -------------------------------------------------------------------------------------
