@@ -521,9 +521,9 @@ def main():
         t0 = time.perf_counter()
         model, x1 = ebm.build(name)
         onnx_path = os.path.join(a.work, name + ".onnx")
-        ebm.export_onnx(model, x1, onnx_path, 17, dynamic_batch=True)
+        exporter = ebm.export_onnx(model, x1, onnx_path, 17, dynamic_batch=True)
         gflop = ebm.count_gflop(model, x1)
-        r = {"title": ebm.MODELS[name][2], "gflop": round(gflop, 4), "onnx": onnx_path,
+        r = {"title": ebm.MODELS[name][2], "gflop": round(gflop, 4), "onnx": onnx_path, "exporter": exporter,
              "export_s": round(time.perf_counter() - t0, 2)}
         log(f"{name}: exported {onnx_path} ({os.path.getsize(onnx_path) / 1e6:.1f} MB) in {r['export_s']} s")
         ref_model = copy.deepcopy(model).cuda().eval()

@@ -168,17 +168,22 @@ def export_onnx(model, x, path, opset, dynamic_batch=False):
     with torch.no_grad():
         if not has_dynamo:
             torch.onnx.export(model, x, path, **kw)
-            return
+            return "torchscript"
         try:
             torch.onnx.export(model, x, path, dynamo=False, **kw)
+            return "torchscript"
         except Exception as e:  # the TorchScript exporter removed or failing: the dynamo one
             print(f"export_onnx: TorchScript exporter failed ({type(e).__name__}: {e}); using dynamo=True",
                   file=sys.stderr, flush=True)
             kw.pop("dynamic_axes", None)
             kw.pop("do_constant_folding", None)
             if dynamic_batch:
+                # torch.export specializes dims of size 1: trace with batch 2.
+                if x.shape[0] == 1:
+                    x = torch.cat([x, x])
                 kw["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=4096)},)
             torch.onnx.export(model, (x,), path, dynamo=True, **kw)
+            return "dynamo"
 
 
 def export(name, out):
