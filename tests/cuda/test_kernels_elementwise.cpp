@@ -26,6 +26,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -1068,6 +1069,102 @@ TEST(CudaElementwise, Index64Paths) {
     fill(DType::bf16, yd.get(), 1003, -1.25f, nullptr);
     for (double v : decode(DType::bf16, download_bytes(yd.get(), yd.size()))) EXPECT_EQ(v, -1.25);
   }
+}
+
+// ---- throughput report (no assertion: prints effective GB/s for the lead's GPU run) ------
+
+TEST(CudaElementwise, ThroughputReport) {
+  SKIP_WITHOUT_GPU();
+  const int64_t P = 64 * 56 * 56;  // ResNet-50 stage 1 at batch 64
+  DeviceBuffer a(static_cast<size_t>(P) * 256 * 4), b(static_cast<size_t>(P) * 256 * 4),
+      y(static_cast<size_t>(P) * 256 * 4), sc(256 * 4), sh(256 * 4);
+  ANVIL_CUDA_CHECK(cudaMemset(a.get(), 0, a.size()));
+  ANVIL_CUDA_CHECK(cudaMemset(b.get(), 0, b.size()));
+  ANVIL_CUDA_CHECK(cudaMemset(sc.get(), 0, sc.size()));
+  ANVIL_CUDA_CHECK(cudaMemset(sh.get(), 0, sh.size()));
+  cudaEvent_t e0, e1;
+  ANVIL_CUDA_CHECK(cudaEventCreate(&e0));
+  ANVIL_CUDA_CHECK(cudaEventCreate(&e1));
+  auto time = [&](const char* what, double bytes, const std::function<void()>& f) {
+    f();  // warm-up
+    ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
+    const int iters = 20;
+    ANVIL_CUDA_CHECK(cudaEventRecord(e0));
+    for (int i = 0; i < iters; ++i) f();
+    ANVIL_CUDA_CHECK(cudaEventRecord(e1));
+    ANVIL_CUDA_CHECK(cudaEventSynchronize(e1));
+    float ms = 0;
+    ANVIL_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    ms /= iters;
+    std::printf("[ throughput ] %-58s %8.3f ms  %7.1f GB/s\n", what, ms, bytes / (ms * 1e6));
+  };
+  const double n = static_cast<double>(P) * 256;
+  time("binary Add+Relu f16 same shape [64,56,56,256]", 3 * 2 * n, [&] {
+    binary(Binary::Add, DType::f16, a.get(), b.get(), y.get(),
+           make_broadcast({P, 256}, {P, 256}), Unary::Relu, 0, 0, nullptr);
+  });
+  time("binary Add f32 NHWC per-channel [64,56,56,64]+[64]", 2 * 4 * n / 4, [&] {
+    binary(Binary::Add, DType::f32, a.get(), b.get(), y.get(), make_broadcast({P, 64}, {1, 64}),
+           Unary::Identity, 0, 0, nullptr);
+  });
+  time("binary Mul f16 NCHW per-channel [64,256,7,7]*[256,1,1]", 2 * 2 * (64.0 * 256 * 49), [&] {
+    binary(Binary::Mul, DType::f16, a.get(), b.get(), y.get(),
+           make_broadcast({64, 256, 7, 7}, {1, 256, 1, 1}), Unary::Identity, 0, 0, nullptr);
+  });
+  time("channel_affine+Relu f16 NHWC [64*56*56, 256]", 2 * 2 * n, [&] {
+    channel_affine(DType::f16, a.get(), y.get(), static_cast<const float*>(sc.get()),
+                   static_cast<const float*>(sh.get()), P, 256, 1, Unary::Relu, 0, 0, nullptr);
+  });
+  time("channel_affine+Relu f32 NCHW [64, 64, 56*56]", 2 * 4 * n / 4, [&] {
+    channel_affine(DType::f32, a.get(), y.get(), static_cast<const float*>(sc.get()),
+                   static_cast<const float*>(sh.get()), 64, 64, 56 * 56, Unary::Relu, 0, 0, nullptr);
+  });
+  time("unary Relu f16 [64,56,56,256]", 2 * 2 * n, [&] {
+    unary(Unary::Relu, 0, 0, DType::f16, a.get(), y.get(), static_cast<int64_t>(n), nullptr);
+  });
+  time("unary Sigmoid f32 [64,56,56,64]", 2 * 4 * n / 4, [&] {
+    unary(Unary::Sigmoid, 0, 0, DType::f32, a.get(), y.get(), static_cast<int64_t>(n / 4), nullptr);
+  });
+  auto permute = [&](DType t, const Shape& xs, const std::vector<int>& perm) {
+    const auto xst = contiguous_strides(xs);
+    Shape ys(xs.size());
+    for (size_t k = 0; k < xs.size(); ++k) ys[k] = xs[perm[k]];
+    const auto yst = contiguous_strides(ys);
+    Strided d;
+    d.rank = static_cast<int>(xs.size());
+    for (int k = 0; k < d.rank; ++k) {
+      d.shape[k] = ys[k];
+      d.src_stride[k] = xst[perm[k]];
+      d.dst_stride[k] = yst[k];
+    }
+    strided_copy(t, a.get(), t, y.get(), d, nullptr);
+  };
+  time("strided_copy NCHW->NHWC f32 [64,3,224,224]", 2 * 4 * (64.0 * 3 * 224 * 224),
+       [&] { permute(DType::f32, {64, 3, 224, 224}, {0, 2, 3, 1}); });
+  time("strided_copy NCHW->NHWC f16 [64,256,14,14] (tiled)", 2 * 2 * (64.0 * 256 * 196),
+       [&] { permute(DType::f16, {64, 256, 14, 14}, {0, 2, 3, 1}); });
+  time("strided_copy NHWC->NCHW f32 [64,7,7,2048] (tiled)", 2 * 4 * (64.0 * 49 * 2048),
+       [&] { permute(DType::f32, {64, 7, 7, 2048}, {0, 3, 1, 2}); });
+  time("strided_copy concat slice f16 [64,28,28,128] into C=512", 2 * 2 * (64.0 * 784 * 128), [&] {
+    Strided d;
+    d.rank = 2;
+    d.shape[0] = 64 * 784; d.shape[1] = 128;
+    d.src_stride[0] = 128; d.src_stride[1] = 1;
+    d.dst_stride[0] = 512; d.dst_stride[1] = 1;
+    strided_copy(DType::f16, a.get(), DType::f16, static_cast<uint8_t*>(y.get()) + 128 * 2, d, nullptr);
+  });
+  time("strided_copy cast f32->f16 [64,56,56,64]", (4 + 2) * n / 4, [&] {
+    Strided d;
+    d.rank = 1;
+    d.shape[0] = static_cast<int64_t>(n / 4);
+    d.src_stride[0] = d.dst_stride[0] = 1;
+    strided_copy(DType::f32, a.get(), DType::f16, y.get(), d, nullptr);
+  });
+  time("fill f32 [64,56,56,256]", 4 * n, [&] {
+    fill(DType::f32, y.get(), static_cast<int64_t>(n), 0.5f, nullptr);
+  });
+  ANVIL_CUDA_CHECK(cudaEventDestroy(e0));
+  ANVIL_CUDA_CHECK(cudaEventDestroy(e1));
 }
 
 // ---- argument errors ------------------------------------------------------------------------
