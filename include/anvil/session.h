@@ -29,6 +29,10 @@ struct SessionOptions {
   std::vector<std::string> keep_fp32;
   /// Time every executed step of run() (anvil bench --profile); read with Session::profile().
   bool profile = false;
+  /// Runs that may be in flight at once through submit()/wait() (>= 1). Backends that can
+  /// overlap runs (cuda: one stream, activation arena and CUDA graph per slot) keep this many
+  /// going; the others run each submit() to completion.
+  int in_flight = 1;
 };
 
 /// Shape and dtype of a graph input or output, in the source framework's layout.
@@ -54,6 +58,21 @@ class Session {
   /// the source framework's layout.
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs,
                                     const std::vector<std::string>& fetch = {});
+
+  /// Pipelined runs: submit() converts the inputs as run() does, starts a run and returns
+  /// a ticket (at once where the backend overlaps runs; with SessionOptions::in_flight runs
+  /// going, a further submit waits for the oldest). wait(ticket) returns that run's tensors
+  /// as run() would (graph outputs, or `fetch`, in the source layout). Tickets may be waited
+  /// for in any order; each once. `fetch` names must already be kept (outputs, taps, or any
+  /// tensor when keep_all) while other runs are in flight; otherwise submit() recompiles
+  /// like run(). run() first finishes the runs in flight (their results stay waitable).
+  int64_t submit(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& fetch = {});
+  std::map<std::string, Tensor> wait(int64_t ticket);
+  /// Runs submitted and not yet waited for.
+  int pending() const;
+  /// Device time of the last completed run in ms (the backend's own measure, e.g. CUDA
+  /// events); < 0 where the backend has none (reference, cpu).
+  double last_device_ms() const;
 
   const Graph& graph() const;  // the graph as compiled (after passes)
   const Graph& source_graph() const;  // the graph as given

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <map>
 #include <set>
 
 #include "anvil/error.h"
@@ -28,6 +30,33 @@ struct Session::Impl {
   std::vector<int> keep;             // value indices in `compiled`
   std::unique_ptr<Executable> exe;
   double compile_ms = 0;
+
+  /// A submitted run: the session's ticket, the executable's, and what to return.
+  struct Pending {
+    int64_t ticket = 0;
+    int64_t exe_ticket = 0;
+    std::vector<std::string> fetch;
+  };
+  std::deque<Pending> pending;                        // in submit order
+  std::map<int64_t, std::map<std::string, Tensor>> finished;  // waited for early (out of order)
+  int64_t next_ticket = 0;
+
+  /// Recompiles when `fetch` names a tensor the current executable does not keep.
+  void ensure_kept(const std::vector<std::string>& fetch);
+  /// The executable's inputs (graph input order, canonical layout) from a name-keyed map.
+  std::vector<Tensor> make_feed(const std::map<std::string, Tensor>& inputs) const;
+  /// The session's answer (outputs or `fetch`, source layout) from the executable's results.
+  std::map<std::string, Tensor> collect(const std::vector<Tensor>& results,
+                                        const std::vector<std::string>& fetch) const;
+  /// Waits for the oldest pending run and returns its ticket and answer.
+  std::pair<int64_t, std::map<std::string, Tensor>> finish_oldest();
+  /// Finishes every run in flight, keeping the answers for wait().
+  void drain() {
+    while (!pending.empty()) {
+      auto [t, out] = finish_oldest();
+      finished[t] = std::move(out);
+    }
+  }
 
   void compile(const std::vector<std::string>& extra) {
     auto t0 = std::chrono::steady_clock::now();
@@ -58,6 +87,7 @@ struct Session::Impl {
     CompileOptions co;
     co.threads = options.threads;
     co.profile = options.profile;
+    co.in_flight = options.in_flight;
     keep.clear();
     kept_names.clear();
     for (const auto& w : want) {
@@ -82,6 +112,9 @@ struct Session::Impl {
 Session::Session(Graph graph, SessionOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   if (impl_->options.threads < 1) impl_->options.threads = 1;
+  if (impl_->options.in_flight < 1)
+    throw Error("in_flight must be at least 1, not " + std::to_string(impl_->options.in_flight),
+                graph.source_file, {}, "in_flight");
   graph.toposort();
   graph.validate();
   passes::fold_constants(graph, {});  // shapes, and constants that shapes depend on
@@ -145,27 +178,30 @@ std::vector<TensorInfo> Session::outputs() const {
   return r;
 }
 
-std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& inputs,
-                                           const std::vector<std::string>& fetch) {
-  Impl& m = *impl_;
+void Session::Impl::ensure_kept(const std::vector<std::string>& fetch) {
   // Recompile when asked for a tensor the current executable does not keep.
   std::vector<std::string> missing;
   for (const auto& f : fetch) {
-    if (m.kept_names.count(f)) continue;
-    int v = m.compiled.find_value_by_any_name(f);
+    if (kept_names.count(f)) continue;
+    int v = compiled.find_value_by_any_name(f);
     bool is_output = false;
-    for (int o : m.compiled.outputs) is_output |= (o == v);
-    if (v >= 0 && (is_output || m.options.keep_all)) continue;
+    for (int o : compiled.outputs) is_output |= (o == v);
+    if (v >= 0 && (is_output || options.keep_all)) continue;
     missing.push_back(f);
   }
-  if (!missing.empty()) {
-    std::vector<std::string> all(m.kept_names.begin(), m.kept_names.end());
-    for (const auto& t : m.options.taps) all.erase(std::remove(all.begin(), all.end(), t), all.end());
-    all.insert(all.end(), missing.begin(), missing.end());
-    m.compile(all);
-  }
+  if (missing.empty()) return;
+  if (!pending.empty())
+    throw Error("cannot fetch '" + missing.front() + "' while " + std::to_string(pending.size()) +
+                    " submitted run(s) are in flight (it is not kept: add it to the taps, or wait first)",
+                compiled.source_file, {}, "output");
+  std::vector<std::string> all(kept_names.begin(), kept_names.end());
+  for (const auto& t : options.taps) all.erase(std::remove(all.begin(), all.end(), t), all.end());
+  all.insert(all.end(), missing.begin(), missing.end());
+  compile(all);
+}
 
-  const Graph& g = m.compiled;
+std::vector<Tensor> Session::Impl::make_feed(const std::map<std::string, Tensor>& inputs) const {
+  const Graph& g = compiled;
   std::vector<Tensor> feed(g.inputs.size());
   std::set<std::string> used;
   for (size_t i = 0; i < g.inputs.size(); ++i) {
@@ -201,15 +237,23 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
   for (const auto& [k, _] : inputs)
     if (!used.count(k))
       throw Error("the model has no input named '" + k + "'", g.source_file, {}, "input");
+  return feed;
+}
 
-  std::vector<Tensor> results = m.exe->run(feed);
-  // results are in the order of co.keep: m.keep, then graph outputs.
+std::map<std::string, Tensor> Session::Impl::collect(const std::vector<Tensor>& results,
+                                                     const std::vector<std::string>& fetch) const {
+  const Graph& g = compiled;
+  if (results.size() != keep.size() + g.outputs.size())
+    throw Error("the " + options.backend + " backend returned " + std::to_string(results.size()) +
+                    " tensors, expected " + std::to_string(keep.size() + g.outputs.size()),
+                g.source_file);
+  // results are in the order of co.keep: keep, then graph outputs.
   std::map<std::string, Tensor> out;
   auto value_result = [&](int v) -> Tensor {
-    for (size_t k = 0; k < m.keep.size(); ++k)
-      if (m.keep[k] == v) return results[k];
+    for (size_t k = 0; k < keep.size(); ++k)
+      if (keep[k] == v) return results[k];
     for (size_t k = 0; k < g.outputs.size(); ++k)
-      if (g.outputs[k] == v) return results[m.keep.size() + k];
+      if (g.outputs[k] == v) return results[keep.size() + k];
     throw Error("tensor '" + g.values[static_cast<size_t>(v)].name + "' was not kept", g.source_file);
   };
   if (fetch.empty()) {
@@ -219,8 +263,8 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
     }
   } else {
     for (const auto& f : fetch) {
-      if (m.is_constant_fetch(f)) {
-        const Value& c = m.constants.values[static_cast<size_t>(m.constants.find_value_by_any_name(f))];
+      if (is_constant_fetch(f)) {
+        const Value& c = constants.values[static_cast<size_t>(constants.find_value_by_any_name(f))];
         out[f] = to_source_layout(c, c.constant);
         continue;
       }
@@ -231,5 +275,58 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
   }
   return out;
 }
+
+std::pair<int64_t, std::map<std::string, Tensor>> Session::Impl::finish_oldest() {
+  Pending p = std::move(pending.front());
+  pending.pop_front();
+  std::vector<Tensor> results = exe->wait(p.exe_ticket);
+  return {p.ticket, collect(results, p.fetch)};
+}
+
+std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& inputs,
+                                           const std::vector<std::string>& fetch) {
+  Impl& m = *impl_;
+  m.drain();  // a backend runs one thing at a time per slot: finish what was submitted first
+  m.ensure_kept(fetch);
+  std::vector<Tensor> feed = m.make_feed(inputs);
+  return m.collect(m.exe->run(feed), fetch);
+}
+
+int64_t Session::submit(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& fetch) {
+  Impl& m = *impl_;
+  m.ensure_kept(fetch);
+  std::vector<Tensor> feed = m.make_feed(inputs);
+  Impl::Pending p;
+  p.exe_ticket = m.exe->submit(feed);
+  p.ticket = m.next_ticket++;
+  p.fetch = fetch;
+  m.pending.push_back(std::move(p));
+  return m.pending.back().ticket;
+}
+
+std::map<std::string, Tensor> Session::wait(int64_t ticket) {
+  Impl& m = *impl_;
+  if (auto it = m.finished.find(ticket); it != m.finished.end()) {
+    std::map<std::string, Tensor> r = std::move(it->second);
+    m.finished.erase(it);
+    return r;
+  }
+  bool known = false;
+  for (const auto& p : m.pending) known |= p.ticket == ticket;
+  if (!known)
+    throw Error("no submitted run with ticket " + std::to_string(ticket) +
+                    (ticket >= 0 && ticket < m.next_ticket ? " is pending (each is waited for once)" : ""),
+                m.compiled.source_file, {}, "ticket");
+  // Executables finish runs in submit order: earlier tickets are kept for their own wait().
+  while (true) {
+    auto [t, out] = m.finish_oldest();
+    if (t == ticket) return out;
+    m.finished[t] = std::move(out);
+  }
+}
+
+int Session::pending() const { return static_cast<int>(impl_->pending.size() + impl_->finished.size()); }
+
+double Session::last_device_ms() const { return impl_->exe ? impl_->exe->last_device_ms() : -1.0; }
 
 }  // namespace anvil
