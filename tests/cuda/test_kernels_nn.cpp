@@ -1,0 +1,764 @@
+// GPU tests of src/backend/cuda/kernels_nn.cu: pool2d_nhwc, global_pool_nhwc, lrn_nhwc,
+// resize_nhwc, softmax (and log-softmax) and reduce, each in f32, f16 and bf16, against plain
+// double-precision host loops written here from the ONNX definitions, on random data with odd
+// sizes. Outputs are poisoned with NaN before each launch, so an element the kernel does not
+// write fails. Every test skips itself where there is no CUDA device.
+//
+// Inputs are rounded to the tested dtype first and the host reference uses those rounded values,
+// so the only differences are the device's float arithmetic and the final rounding of the
+// output to the dtype. Tolerances, |got - want| <= rel * |want| + abs:
+//   * max pooling, global max, ReduceMax/Min and nearest resize: exact (a copied input);
+//   * f32: rel 1e-4 (the suite's bound) and abs 1e-5 times the size of what is summed (the sum
+//     of |x| for sums, max |x| otherwise), which covers float summation of up to a few thousand
+//     terms (sqrt(n) * 6e-8 typical, far below) and the rounding of x - max in softmax
+//     (0.5 ulp of 200 = 7.6e-6 relative for inputs of +-100);
+//   * f16 / bf16: the f32 bound plus one rounding of the result to the dtype: rel += unit
+//     roundoff (2^-11 for f16, 2^-8 for bf16), abs += half the f16 subnormal spacing (2^-25).
+#include <gtest/gtest.h>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "anvil/error.h"
+#include "anvil/tensor.h"
+#include "backend/cuda/cuda_util.h"
+#include "backend/cuda/kernels.h"
+
+namespace anvil::cuda {
+namespace {
+
+#define SKIP_WITHOUT_GPU()                                                   \
+  do {                                                                       \
+    if (::anvil::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
+  } while (0)
+
+const DType kTypes[] = {DType::f32, DType::f16, DType::bf16};
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kInf = std::numeric_limits<double>::infinity();
+
+size_t esize(DType dt) { return dt == DType::f32 ? 4 : 2; }
+
+std::vector<uint8_t> encode(DType dt, const std::vector<double>& v) {
+  std::vector<uint8_t> b(v.size() * esize(dt));
+  for (size_t i = 0; i < v.size(); ++i) {
+    const auto f = static_cast<float>(v[i]);
+    if (dt == DType::f32) {
+      std::memcpy(&b[i * 4], &f, 4);
+    } else {
+      const uint16_t h = dt == DType::f16 ? float_to_half(f) : float_to_bf16(f);
+      std::memcpy(&b[i * 2], &h, 2);
+    }
+  }
+  return b;
+}
+
+std::vector<double> decode(DType dt, const std::vector<uint8_t>& b) {
+  std::vector<double> v(b.size() / esize(dt));
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (dt == DType::f32) {
+      float f;
+      std::memcpy(&f, &b[i * 4], 4);
+      v[i] = f;
+    } else {
+      uint16_t h;
+      std::memcpy(&h, &b[i * 2], 2);
+      v[i] = dt == DType::f16 ? half_to_float(h) : bf16_to_float(h);
+    }
+  }
+  return v;
+}
+
+/// Random values in [lo, hi) rounded to dt (what the device will read).
+std::vector<double> random_values(DType dt, size_t n, double lo, double hi, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> d(lo, hi);
+  std::vector<double> v(n);
+  for (double& x : v) x = d(rng);
+  return decode(dt, encode(dt, v));
+}
+
+/// A device array of n elements of dt starting `offset` elements into its allocation (offset 1
+/// makes the pointer misaligned for 16-byte packs).
+struct DevArray {
+  DeviceBuffer buf;
+  DType dt = DType::f32;
+  size_t n = 0, offset = 0;
+  void* ptr() const { return static_cast<char*>(buf.get()) + offset * esize(dt); }
+};
+
+DevArray upload_values(DType dt, const std::vector<double>& v, size_t offset = 0) {
+  DevArray a{DeviceBuffer((v.size() + offset + 8) * esize(dt)), dt, v.size(), offset};
+  const auto b = encode(dt, v);
+  if (!b.empty()) ANVIL_CUDA_CHECK(cudaMemcpy(a.ptr(), b.data(), b.size(), cudaMemcpyHostToDevice));
+  return a;
+}
+
+/// An output array filled with `poison` (NaN by default).
+DevArray poisoned(DType dt, size_t n, size_t offset = 0, double poison = kNaN) {
+  return upload_values(dt, std::vector<double>(n, poison), offset);
+}
+
+std::vector<double> download(const DevArray& a) {
+  ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<uint8_t> b(a.n * esize(a.dt));
+  if (!b.empty()) ANVIL_CUDA_CHECK(cudaMemcpy(b.data(), a.ptr(), b.size(), cudaMemcpyDeviceToHost));
+  return decode(a.dt, b);
+}
+
+double unit_roundoff(DType dt) {
+  return dt == DType::f32 ? 0.0 : dt == DType::f16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+}
+
+struct Tol {
+  double rel = 0, abs = 0;
+};
+/// The f32 tolerance `t` widened by one rounding of the result to dt (see the file comment).
+Tol for_dtype(DType dt, Tol t) {
+  if (dt == DType::f32) return t;
+  return {t.rel + unit_roundoff(dt), t.abs + std::ldexp(1.0, -25)};
+}
+const Tol kExact{0, 0};
+
+/// Element-by-element comparison; NaN matches only NaN, infinities must be equal.
+void expect_close(const std::vector<double>& got, const std::vector<double>& want, Tol tol,
+                  const std::string& what, const std::vector<double>* abs_per_element = nullptr) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  size_t bad = 0;
+  std::ostringstream first;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double g = got[i], w = want[i];
+    bool ok;
+    if (std::isnan(w))
+      ok = std::isnan(g);
+    else if (std::isinf(w) || std::isinf(g))
+      ok = g == w;
+    else {
+      const double a = tol.abs + (abs_per_element ? (*abs_per_element)[i] : 0.0);
+      ok = std::abs(g - w) <= tol.rel * std::abs(w) + a;  // false for NaN g
+    }
+    if (!ok && bad++ < 5) first << "\n  [" << i << "] got " << g << " want " << w;
+  }
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " differ" << first.str();
+}
+
+std::string dt_str(DType dt) { return dtype_name(dt); }
+
+// ---- 2-D pooling ----------------------------------------------------------------------------
+
+/// ONNX output size; ceil mode drops a last window that would start in the end padding.
+int pool_out(int in, int k, int s, int d, int pb, int pe, bool ceil_mode) {
+  const int span = in + pb + pe - ((k - 1) * d + 1);
+  if (!ceil_mode) return span / s + 1;
+  int o = (span + s - 1) / s + 1;
+  if ((o - 1) * s >= in + pb) --o;
+  return o;
+}
+
+/// ONNX MaxPool / AveragePool on NHWC data, in double.
+std::vector<double> ref_pool(const Pool2d& p, const std::vector<double>& x) {
+  std::vector<double> y(static_cast<size_t>(p.n) * p.oh * p.ow * p.c);
+  size_t o = 0;
+  for (int n = 0; n < p.n; ++n)
+    for (int oy = 0; oy < p.oh; ++oy)
+      for (int ox = 0; ox < p.ow; ++ox)
+        for (int ch = 0; ch < p.c; ++ch) {
+          double acc = p.max ? -kInf : 0.0;
+          int n_in = 0, n_pad = 0;
+          for (int ky = 0; ky < p.kh; ++ky)
+            for (int kx = 0; kx < p.kw; ++kx) {
+              const int iy = oy * p.sh - p.pad_top + ky * p.dh;
+              const int ix = ox * p.sw - p.pad_left + kx * p.dw;
+              if (iy >= -p.pad_top && iy < p.h + p.pad_bottom && ix >= -p.pad_left &&
+                  ix < p.w + p.pad_right)
+                ++n_pad;
+              if (iy < 0 || iy >= p.h || ix < 0 || ix >= p.w) continue;
+              ++n_in;
+              const double v = x[((static_cast<size_t>(n) * p.h + iy) * p.w + ix) * p.c + ch];
+              acc = p.max ? std::max(acc, v) : acc + v;
+            }
+          if (!p.max) {
+            const int div = p.count_include_pad ? n_pad : n_in;
+            acc = div ? acc / div : 0.0;
+          }
+          y[o++] = acc;
+        }
+  return y;
+}
+
+struct PoolCase {
+  const char* name;
+  int n, h, w, c, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+  bool ceil_mode;
+  size_t offset = 0;  // 1: misaligned pointers (the one-element path)
+};
+
+void run_pool_case(const PoolCase& pc, uint32_t seed) {
+  Pool2d p;
+  p.n = pc.n, p.h = pc.h, p.w = pc.w, p.c = pc.c;
+  p.kh = pc.kh, p.kw = pc.kw, p.sh = pc.sh, p.sw = pc.sw, p.dh = pc.dh, p.dw = pc.dw;
+  p.pad_top = pc.pt, p.pad_left = pc.pl, p.pad_bottom = pc.pb, p.pad_right = pc.pr;
+  p.oh = pool_out(pc.h, pc.kh, pc.sh, pc.dh, pc.pt, pc.pb, pc.ceil_mode);
+  p.ow = pool_out(pc.w, pc.kw, pc.sw, pc.dw, pc.pl, pc.pr, pc.ceil_mode);
+  for (DType dt : kTypes) {
+    const auto x = random_values(dt, static_cast<size_t>(p.n) * p.h * p.w * p.c, -1, 1, seed++);
+    const DevArray dx = upload_values(dt, x, pc.offset);
+    for (int variant = 0; variant < 3; ++variant) {  // max, avg, avg counting pads
+      p.max = variant == 0;
+      p.count_include_pad = variant == 2;
+      const std::string what = std::string(pc.name) + " " + dt_str(dt) +
+                               (variant == 0 ? " max" : variant == 1 ? " avg" : " avg+pad");
+      DevArray dy = poisoned(dt, static_cast<size_t>(p.n) * p.oh * p.ow * p.c, pc.offset);
+      pool2d_nhwc(p, dt, dx.ptr(), dy.ptr(), nullptr);
+      const auto want = ref_pool(p, x);
+      // avg: at most kh*kw terms of |x| <= 1, divided by the count
+      expect_close(download(dy), want, p.max ? kExact : for_dtype(dt, {1e-4, 1e-5}), what);
+    }
+  }
+}
+
+TEST(CudaKernelsNN, PoolOutputSizesFollowOnnx) {
+  // Independent checks of the helper the pooling tests use (no GPU needed).
+  EXPECT_EQ(pool_out(112, 3, 2, 1, 0, 0, true), 56);  // GoogLeNet pool1
+  EXPECT_EQ(pool_out(112, 3, 2, 1, 0, 0, false), 55);
+  EXPECT_EQ(pool_out(13, 3, 2, 1, 0, 0, true), 6);
+  EXPECT_EQ(pool_out(14, 3, 2, 1, 1, 1, true), 8);
+  EXPECT_EQ(pool_out(5, 2, 2, 1, 1, 1, true), 3);  // a 4th window would start in the end pad
+}
+
+TEST(CudaKernelsNN, Pool3x3Stride2CeilMode) {
+  SKIP_WITHOUT_GPU();
+  // GoogLeNet pool1 (112 -> 56, the last window hangs one cell over the edge) and SqueezeNet's
+  // 13x13 / 14x14 pools; 64 channels take the 16-byte path, 37 the one-element path.
+  run_pool_case({"googlenet_112", 1, 112, 112, 64, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true}, 100);
+  run_pool_case({"squeeze_13", 2, 13, 13, 37, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true}, 200);
+  run_pool_case({"squeeze_14", 2, 14, 14, 24, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true}, 300);
+  // pads 1 and ceil mode: the last window covers a real row, the end pad and a ceil-mode cell
+  // that count_include_pad must not count.
+  run_pool_case({"pad1_ceil", 1, 14, 15, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true}, 400);
+}
+
+TEST(CudaKernelsNN, PoolAsymmetricPadsDilationAndOneByOne) {
+  SKIP_WITHOUT_GPU();
+  run_pool_case({"asym_pads", 2, 15, 16, 24, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, false}, 500);
+  run_pool_case({"asym_pads_ceil", 1, 15, 16, 21, 3, 2, 2, 3, 1, 1, 0, 1, 1, 0, true}, 600);
+  run_pool_case({"dilation2", 1, 11, 9, 16, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, false}, 700);
+  run_pool_case({"dilation2_s2_ceil", 2, 12, 13, 40, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, true}, 800);
+  run_pool_case({"1x1_s2", 2, 9, 11, 40, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, false}, 900);
+  run_pool_case({"2x2_s2_ceil_pads", 1, 7, 5, 8, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, true}, 1000);
+  run_pool_case({"7x7_avg", 2, 7, 7, 32, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, false}, 1100);
+  run_pool_case({"misaligned", 1, 9, 9, 64, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false, 1}, 1200);
+}
+
+// ---- global pooling --------------------------------------------------------------------------
+
+TEST(CudaKernelsNN, GlobalPool) {
+  SKIP_WITHOUT_GPU();
+  struct Case {
+    int n;
+    int64_t hw;
+    int c;
+  };
+  // ResNet-50 (7x7x2048, batch 1 and 2), SqueezeNet-like 1x1xC, odd 5x3x37, a long 56x56x64
+  // axis (the many-threads path) and 13x13x1000.
+  const Case cases[] = {{1, 49, 2048}, {2, 49, 2048}, {2, 1, 1000}, {3, 15, 37},
+                        {1, 3136, 64}, {2, 169, 1000}, {5, 49, 1280}};
+  uint32_t seed = 2000;
+  for (const Case& cs : cases)
+    for (DType dt : kTypes) {
+      const auto x = random_values(dt, static_cast<size_t>(cs.n) * cs.hw * cs.c, -1, 1, seed++);
+      const DevArray dx = upload_values(dt, x);
+      std::vector<double> mx(static_cast<size_t>(cs.n) * cs.c, -kInf), mean(mx.size(), 0.0);
+      for (int n = 0; n < cs.n; ++n)
+        for (int64_t p = 0; p < cs.hw; ++p)
+          for (int c = 0; c < cs.c; ++c) {
+            const double v = x[(static_cast<size_t>(n) * cs.hw + p) * cs.c + c];
+            const size_t o = static_cast<size_t>(n) * cs.c + c;
+            mx[o] = std::max(mx[o], v);
+            mean[o] += v / static_cast<double>(cs.hw);
+          }
+      const std::string what = std::to_string(cs.n) + "x" + std::to_string(cs.hw) + "x" +
+                               std::to_string(cs.c) + " " + dt_str(dt);
+      DevArray dmax = poisoned(dt, mx.size()), dmean = poisoned(dt, mx.size());
+      global_pool_nhwc(true, cs.n, cs.hw, cs.c, dt, dx.ptr(), dmax.ptr(), nullptr);
+      global_pool_nhwc(false, cs.n, cs.hw, cs.c, dt, dx.ptr(), dmean.ptr(), nullptr);
+      expect_close(download(dmax), mx, kExact, what + " max");
+      // mean of |x| <= 1: abs 1e-5 of the largest term
+      expect_close(download(dmean), mean, for_dtype(dt, {1e-4, 1e-5}), what + " mean");
+    }
+}
+
+// ---- LRN -------------------------------------------------------------------------------------
+
+TEST(CudaKernelsNN, Lrn) {
+  SKIP_WITHOUT_GPU();
+  struct Case {
+    int64_t pixels;
+    int c, size;
+    float alpha, beta, bias;
+    double range;
+  };
+  // GoogLeNet's LRN (size 5, alpha 1e-4, beta 0.75, bias 1) on values large enough for the
+  // normalization to matter (~1%); an even size (window 1 before, 2 after); strong
+  // normalization; a window wider than the channels; size 1.
+  const Case cases[] = {{2 * 7 * 9, 64, 5, 1e-4f, 0.75f, 1.f, 20},
+                        {2 * 7 * 9, 192, 5, 1e-4f, 0.75f, 1.f, 20},
+                        {3 * 5, 37, 4, 2.f, 0.75f, 2.f, 3},
+                        {50, 5, 9, 1.f, 0.5f, 1.f, 3},
+                        {40, 13, 1, 0.5f, 0.6f, 1.5f, 3}};
+  uint32_t seed = 3000;
+  for (const Case& cs : cases)
+    for (DType dt : kTypes) {
+      const auto x = random_values(dt, static_cast<size_t>(cs.pixels) * cs.c, -cs.range,
+                                   cs.range, seed++);
+      std::vector<double> want(x.size());
+      const int lo = (cs.size - 1) / 2, hi = cs.size - 1 - lo;  // ONNX: floor / ceil of (size-1)/2
+      for (int64_t p = 0; p < cs.pixels; ++p)
+        for (int c = 0; c < cs.c; ++c) {
+          double sq = 0;
+          for (int cc = std::max(0, c - lo); cc <= std::min(cs.c - 1, c + hi); ++cc) {
+            const double v = x[static_cast<size_t>(p * cs.c + cc)];
+            sq += v * v;
+          }
+          const size_t i = static_cast<size_t>(p * cs.c + c);
+          want[i] = x[i] / std::pow(double{cs.bias} + double{cs.alpha} / cs.size * sq,
+                                    double{cs.beta});
+        }
+      const DevArray dx = upload_values(dt, x);
+      DevArray dy = poisoned(dt, x.size());
+      lrn_nhwc(cs.pixels, cs.c, cs.size, cs.alpha, cs.beta, cs.bias, dt, dx.ptr(), dy.ptr(),
+               nullptr);
+      expect_close(download(dy), want, for_dtype(dt, {1e-4, 1e-6 * cs.range}),
+                   "lrn c=" + std::to_string(cs.c) + " size=" + std::to_string(cs.size) + " " +
+                       dt_str(dt));
+    }
+}
+
+// ---- Resize ----------------------------------------------------------------------------------
+
+enum class Coord { HalfPixel, Asymmetric, AlignCorners };
+
+/// ONNX input coordinate of output index xo (scale = output / input as given to Resize).
+double onnx_coord(Coord m, double xo, double scale, int in) {
+  switch (m) {
+    case Coord::HalfPixel: return (xo + 0.5) / scale - 0.5;
+    case Coord::Asymmetric: return xo / scale;
+    case Coord::AlignCorners: {
+      const double len = scale * in;  // unrounded resized length (ONNX reference)
+      return len == 1 ? 0.0 : xo * (in - 1) / (len - 1);
+    }
+  }
+  return 0;
+}
+
+/// The executor's per-axis (scale, offset) for the kernel: in_coord = dst * scale + offset.
+void kernel_affine(Coord m, double scale, int in, float& s, float& off) {
+  switch (m) {
+    case Coord::HalfPixel:
+      s = static_cast<float>(1 / scale);
+      off = static_cast<float>(0.5 / scale - 0.5);
+      return;
+    case Coord::Asymmetric: s = static_cast<float>(1 / scale); off = 0; return;
+    case Coord::AlignCorners: {
+      const double len = scale * in;
+      s = static_cast<float>(len == 1 ? 0.0 : (in - 1) / (len - 1));
+      off = 0;
+      return;
+    }
+  }
+}
+
+/// Nearest indices of ONNX coordinate v (0 floor, 1 round_prefer_floor, 2 round_prefer_ceil,
+/// 3 ceil), clamped; two candidates when v is within `slack` of a rounding boundary (the kernel
+/// gets the coordinate map as floats, so a tie may land on either side), else one twice.
+std::pair<int, int> nearest_candidates(double v, int mode, int n, double slack) {
+  auto pick = [&](double u) {
+    const double f = std::floor(u), fr = u - f;
+    double r = mode == 0 ? f : mode == 3 ? std::ceil(u)
+               : mode == 1 ? (fr > 0.5 ? f + 1 : f)
+                           : (fr >= 0.5 ? f + 1 : f);
+    return std::clamp(static_cast<int>(r), 0, n - 1);
+  };
+  return {pick(v - slack), pick(v + slack)};
+}
+
+struct ResizeCase {
+  const char* name;
+  int n, h, w, c;
+  double scale_h, scale_w;  // ONNX scales (output / input)
+  Coord coord;
+  bool exact;  // scales are powers of two: the float coordinate map is exact, no tie slack
+  size_t offset = 0;
+};
+
+void run_resize_case(const ResizeCase& rc, int mode, int nearest_round, uint32_t seed) {
+  Resize2d r;
+  r.n = rc.n, r.h = rc.h, r.w = rc.w, r.c = rc.c;
+  r.oh = static_cast<int>(std::floor(rc.h * rc.scale_h));
+  r.ow = static_cast<int>(std::floor(rc.w * rc.scale_w));
+  kernel_affine(rc.coord, rc.scale_h, rc.h, r.scale_h, r.offset_h);
+  kernel_affine(rc.coord, rc.scale_w, rc.w, r.scale_w, r.offset_w);
+  r.mode = mode;
+  r.nearest_round = nearest_round;
+  const double slack = rc.exact ? 0.0 : 1e-4;
+  for (DType dt : kTypes) {
+    const auto x = random_values(dt, static_cast<size_t>(r.n) * r.h * r.w * r.c, -1, 1, seed++);
+    const DevArray dx = upload_values(dt, x, rc.offset);
+    DevArray dy = poisoned(dt, static_cast<size_t>(r.n) * r.oh * r.ow * r.c, rc.offset);
+    resize_nhwc(r, dt, dx.ptr(), dy.ptr(), nullptr);
+    const auto got = download(dy);
+    const std::string what = std::string(rc.name) + (mode ? " bilinear " : " nearest") +
+                             (mode ? "" : std::to_string(nearest_round) + " ") + dt_str(dt);
+    auto X = [&](int n, int y, int x_, int ch) {
+      return x[((static_cast<size_t>(n) * r.h + y) * r.w + x_) * r.c + ch];
+    };
+    std::vector<double> want(got.size());
+    size_t bad = 0, o = 0;
+    std::ostringstream first;
+    for (int n = 0; n < r.n; ++n)
+      for (int oy = 0; oy < r.oh; ++oy)
+        for (int ox = 0; ox < r.ow; ++ox) {
+          const double fy = onnx_coord(rc.coord, oy, rc.scale_h, r.h);
+          const double fx = onnx_coord(rc.coord, ox, rc.scale_w, r.w);
+          for (int ch = 0; ch < r.c; ++ch, ++o) {
+            if (mode == 0) {
+              const auto [y0, y1] = nearest_candidates(fy, nearest_round, r.h, slack);
+              const auto [x0, x1] = nearest_candidates(fx, nearest_round, r.w, slack);
+              const double g = got[o];
+              const bool ok = g == X(n, y0, x0, ch) || g == X(n, y0, x1, ch) ||
+                              g == X(n, y1, x0, ch) || g == X(n, y1, x1, ch);
+              if (!ok && bad++ < 5)
+                first << "\n  [" << n << "," << oy << "," << ox << "," << ch << "] got " << g
+                      << " want " << X(n, y0, x0, ch);
+              continue;
+            }
+            // bilinear: taps floor(v), floor(v) + 1 clamped to the edge
+            auto taps = [](double v, int len, int& i0, int& i1, double& t) {
+              const double f = std::floor(v);
+              t = v - f;
+              i0 = std::clamp(static_cast<int>(f), 0, len - 1);
+              i1 = std::clamp(static_cast<int>(f) + 1, 0, len - 1);
+            };
+            int y0, y1, x0, x1;
+            double ty, tx;
+            taps(fy, r.h, y0, y1, ty);
+            taps(fx, r.w, x0, x1, tx);
+            want[o] = (1 - ty) * ((1 - tx) * X(n, y0, x0, ch) + tx * X(n, y0, x1, ch)) +
+                      ty * ((1 - tx) * X(n, y1, x0, ch) + tx * X(n, y1, x1, ch));
+          }
+        }
+    if (mode == 0)
+      EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " differ"
+                         << first.str();
+    else  // |x| <= 1; float weights off by ~1e-7 at most
+      expect_close(got, want, for_dtype(dt, {1e-4, 1e-5}), what);
+  }
+}
+
+TEST(CudaKernelsNN, ResizeNearest) {
+  SKIP_WITHOUT_GPU();
+  const ResizeCase up2{"x2 asymmetric", 2, 7, 9, 64, 2, 2, Coord::Asymmetric, true};
+  const ResizeCase up2h{"x2 half_pixel", 1, 7, 9, 37, 2, 2, Coord::HalfPixel, true};
+  // 0.5 with half_pixel: every coordinate is an exact tie (2x + 0.5), so prefer_floor and
+  // prefer_ceil pick different pixels.
+  const ResizeCase down2{"x0.5 half_pixel", 2, 12, 10, 24, 0.5, 0.5, Coord::HalfPixel, true};
+  const ResizeCase up15{"x1.5 half_pixel", 1, 7, 11, 16, 1.5, 1.5, Coord::HalfPixel, false};
+  const ResizeCase up15a{"x1.5 asymmetric", 2, 8, 5, 13, 1.5, 1.5, Coord::Asymmetric, false};
+  const ResizeCase mis{"x2 misaligned", 1, 5, 6, 64, 2, 2, Coord::HalfPixel, true, 1};
+  uint32_t seed = 4000;
+  for (int round = 0; round < 4; ++round) {
+    for (const ResizeCase* rc : {&up2, &up2h, &down2, &up15, &up15a, &mis})
+      run_resize_case(*rc, 0, round, seed += 10);
+  }
+}
+
+TEST(CudaKernelsNN, ResizeBilinear) {
+  SKIP_WITHOUT_GPU();
+  const ResizeCase cases[] = {
+      {"x2 half_pixel", 2, 7, 9, 64, 2, 2, Coord::HalfPixel, true},
+      {"x2 half_pixel odd c", 1, 7, 9, 37, 2, 2, Coord::HalfPixel, true},
+      {"x0.5 half_pixel", 2, 12, 10, 24, 0.5, 0.5, Coord::HalfPixel, true},
+      {"x1.5 half_pixel", 1, 7, 11, 16, 1.5, 1.5, Coord::HalfPixel, false},
+      {"x1.5 align_corners", 1, 7, 11, 16, 1.5, 1.5, Coord::AlignCorners, false},
+      {"x2 asymmetric", 2, 6, 5, 8, 2, 2, Coord::Asymmetric, true},
+      {"x2 x3 half_pixel", 1, 5, 4, 40, 2, 3, Coord::HalfPixel, false},
+      {"x2 misaligned", 1, 5, 6, 64, 2, 2, Coord::HalfPixel, true, 1},
+  };
+  uint32_t seed = 5000;
+  for (const ResizeCase& rc : cases) run_resize_case(rc, 1, 0, seed += 10);
+}
+
+// ---- softmax / log-softmax ----------------------------------------------------------------
+
+struct RowsCase {
+  int64_t outer, len, inner;
+  double lo, hi;
+};
+
+// Shapes that reach every launch shape: the row kernel with 16-byte loads (len 1000) and without
+// (len 1001), one 1024-thread block per row (len 5000), a thread per column (len <= 16), the
+// column-block kernel with (inner 64) and without (inner 13) packs, and len 1.
+const RowsCase kRowCases[] = {
+    {64, 1000, 1, -10, 10}, {3, 1001, 1, -100, 100}, {2, 5000, 1, -5, 5},
+    {2, 7, 13, -100, 100},  {3, 37, 13, -100, 100},  {2, 40, 64, -10, 10},
+    {5, 1, 1, -3, 3},       {6, 17, 1, -3, 3},       {1, 300, 2048, -3, 3}};
+
+TEST(CudaKernelsNN, SoftmaxAndLogSoftmax) {
+  SKIP_WITHOUT_GPU();
+  uint32_t seed = 6000;
+  for (const RowsCase& rc : kRowCases)
+    for (DType dt : kTypes) {
+      const size_t total = static_cast<size_t>(rc.outer * rc.len * rc.inner);
+      auto x = random_values(dt, total, rc.lo, rc.hi, seed++);
+      std::vector<double> soft(total), logsoft(total);
+      for (int64_t o = 0; o < rc.outer; ++o)
+        for (int64_t i = 0; i < rc.inner; ++i) {
+          auto at = [&](int64_t j) { return static_cast<size_t>((o * rc.len + j) * rc.inner + i); };
+          double m = -kInf, sum = 0;
+          for (int64_t j = 0; j < rc.len; ++j) m = std::max(m, x[at(j)]);
+          for (int64_t j = 0; j < rc.len; ++j) sum += std::exp(x[at(j)] - m);
+          for (int64_t j = 0; j < rc.len; ++j) {
+            soft[at(j)] = std::exp(x[at(j)] - m) / sum;
+            logsoft[at(j)] = x[at(j)] - m - std::log(sum);
+          }
+        }
+      const std::string what = "[" + std::to_string(rc.outer) + "," + std::to_string(rc.len) +
+                               "," + std::to_string(rc.inner) + "] " + dt_str(dt);
+      const DevArray dx = upload_values(dt, x);
+      DevArray ds = poisoned(dt, total), dl = poisoned(dt, total);
+      softmax(false, dt, dx.ptr(), ds.ptr(), rc.outer, rc.len, rc.inner, nullptr);
+      softmax(true, dt, dx.ptr(), dl.ptr(), rc.outer, rc.len, rc.inner, nullptr);
+      // probabilities: rel 1e-4 (x - max rounded to float), abs 1e-7 for the tiny ones
+      expect_close(download(ds), soft, for_dtype(dt, {1e-4, 1e-7}), what + " softmax");
+      // log: values up to -(hi - lo); abs 1e-6 of the input range for the ones near 0
+      expect_close(download(dl), logsoft, for_dtype(dt, {1e-4, 1e-6 * (rc.hi - rc.lo)}),
+                   what + " log_softmax");
+    }
+}
+
+TEST(CudaKernelsNN, SoftmaxLargeMagnitudesAndInPlace) {
+  SKIP_WITHOUT_GPU();
+  // +-100 and +-1000 (exp overflows float without the max subtraction); in place (y == x).
+  for (DType dt : kTypes)
+    for (const int64_t len : {int64_t{1000}, int64_t{9}, int64_t{77}}) {
+      const int64_t inner = len == 77 ? 5 : 1;
+      std::vector<double> x(static_cast<size_t>(4 * len * inner));
+      for (size_t i = 0; i < x.size(); ++i)
+        x[i] = (i % 3 == 0 ? 100.0 : -100.0) * (i % 7 == 0 ? 10.0 : 1.0) + static_cast<double>(i % 5);
+      x = decode(dt, encode(dt, x));
+      for (const bool log : {false, true}) {
+        std::vector<double> want(x.size());
+        for (int64_t o = 0; o < 4; ++o)
+          for (int64_t i = 0; i < inner; ++i) {
+            auto at = [&](int64_t j) { return static_cast<size_t>((o * len + j) * inner + i); };
+            double m = -kInf, sum = 0;
+            for (int64_t j = 0; j < len; ++j) m = std::max(m, x[at(j)]);
+            for (int64_t j = 0; j < len; ++j) sum += std::exp(x[at(j)] - m);
+            for (int64_t j = 0; j < len; ++j)
+              want[at(j)] = log ? x[at(j)] - m - std::log(sum) : std::exp(x[at(j)] - m) / sum;
+          }
+        DevArray d = upload_values(dt, x);
+        softmax(log, dt, d.ptr(), d.ptr(), 4, len, inner, nullptr);
+        expect_close(download(d), want, for_dtype(dt, {1e-4, log ? 1e-6 * 2000 : 1e-7}),
+                     std::string(log ? "log_softmax" : "softmax") + " len " +
+                         std::to_string(len) + " " + dt_str(dt));
+      }
+    }
+}
+
+// ---- reductions ------------------------------------------------------------------------------
+
+const char* kReduceNames[] = {"sum", "mean", "max", "min", "sumsq", "l2", "l1", "logsumexp"};
+
+/// ONNX reduction `kind` of one column, and the size of what it sums (for the tolerance).
+double ref_reduce(int kind, const std::vector<double>& v, double& scale) {
+  const double n = static_cast<double>(v.size());
+  double s = 0, s_abs = 0, sq = 0, mx = -kInf, mn = kInf;
+  for (double x : v) {
+    s += x;
+    s_abs += std::abs(x);
+    sq += x * x;
+    mx = std::max(mx, x);
+    mn = std::min(mn, x);
+  }
+  scale = 0;
+  switch (kind) {
+    case 0: scale = s_abs; return s;
+    case 1: scale = s_abs / n; return v.empty() ? kNaN : s / n;
+    case 2: return mx;
+    case 3: return mn;
+    case 4: scale = sq; return sq;
+    case 5: scale = std::sqrt(sq); return std::sqrt(sq);
+    case 6: scale = s_abs; return s_abs;
+    default: {
+      if (v.empty()) return -kInf;
+      double e = 0;
+      for (double x : v) e += std::exp(x - mx);
+      scale = std::max(1.0, std::abs(mx));
+      return mx + std::log(e);
+    }
+  }
+}
+
+void run_reduce_case(const RowsCase& rc, int kind, DType dt, uint32_t seed, double poison = kNaN) {
+  const size_t total = static_cast<size_t>(rc.outer * rc.len * rc.inner);
+  const auto x = random_values(dt, total, rc.lo, rc.hi, seed);
+  const size_t nout = static_cast<size_t>(rc.outer * rc.inner);
+  std::vector<double> want(nout), scale(nout);
+  for (int64_t o = 0; o < rc.outer; ++o)
+    for (int64_t i = 0; i < rc.inner; ++i) {
+      std::vector<double> col(static_cast<size_t>(rc.len));
+      for (int64_t j = 0; j < rc.len; ++j)
+        col[static_cast<size_t>(j)] = x[static_cast<size_t>((o * rc.len + j) * rc.inner + i)];
+      const size_t k = static_cast<size_t>(o * rc.inner + i);
+      want[k] = ref_reduce(kind, col, scale[k]);
+      scale[k] *= 1e-5;  // float summation error, relative to the summed magnitude
+    }
+  const DevArray dx = upload_values(dt, x);
+  DevArray dy = poisoned(dt, nout, 0, poison);
+  reduce(kind, dt, dx.ptr(), dy.ptr(), rc.outer, rc.len, rc.inner, nullptr);
+  const bool exact = kind == 2 || kind == 3;
+  expect_close(download(dy), want, exact ? kExact : for_dtype(dt, {1e-4, 0}),
+               std::string(kReduceNames[kind]) + " [" + std::to_string(rc.outer) + "," +
+                   std::to_string(rc.len) + "," + std::to_string(rc.inner) + "] " + dt_str(dt),
+               exact ? nullptr : &scale);
+}
+
+TEST(CudaKernelsNN, ReduceEveryKind) {
+  SKIP_WITHOUT_GPU();
+  const RowsCase cases[] = {{3, 1000, 1, -2, 2}, {2, 7, 13, -2, 2},    {4, 300, 37, -2, 2},
+                            {2, 49, 64, -2, 2},  {1, 3000, 1, -2, 2},  {6, 17, 1, -2, 2},
+                            {5, 3, 1, -2, 2},    {1, 1999, 8, -2, 2}};
+  uint32_t seed = 7000;
+  for (int kind = 0; kind < 8; ++kind)
+    for (const RowsCase& rc : cases)
+      for (DType dt : kTypes) run_reduce_case(rc, kind, dt, seed++);
+}
+
+TEST(CudaKernelsNN, ReduceLogSumExpLargeMagnitudes) {
+  SKIP_WITHOUT_GPU();
+  // exp(500) overflows float: only the max-shifted form gets these right.
+  const RowsCase cases[] = {{3, 1000, 1, -500, 500}, {2, 7, 13, -500, 500}, {3, 300, 37, -500, 500}};
+  uint32_t seed = 8000;
+  for (const RowsCase& rc : cases)
+    for (DType dt : kTypes) run_reduce_case(rc, 7, dt, seed++);
+}
+
+TEST(CudaKernelsNN, ReduceEmptyAxis) {
+  SKIP_WITHOUT_GPU();
+  // len 0: sum 0, mean NaN, max -inf, min +inf, sumsq / l2 / l1 0, logsumexp -inf (reference).
+  // Poisoned with 7 instead of NaN so that a NaN mean is known to be written.
+  for (int kind = 0; kind < 8; ++kind)
+    for (DType dt : kTypes) run_reduce_case({2, 0, 3, -1, 1}, kind, dt, 9000, 7.0);
+}
+
+// ---- zero sizes and bad arguments ------------------------------------------------------------
+
+TEST(CudaKernelsNN, ZeroSizesLaunchNothing) {
+  SKIP_WITHOUT_GPU();
+  // A launch with an empty grid would fail with cudaErrorInvalidConfiguration: no throw means
+  // nothing was launched (and the null pointers are never touched).
+  Pool2d p;
+  p.n = 0, p.h = 5, p.w = 5, p.c = 8, p.oh = 3, p.ow = 3, p.kh = 3, p.kw = 3;
+  EXPECT_NO_THROW(pool2d_nhwc(p, DType::f32, nullptr, nullptr, nullptr));
+  EXPECT_NO_THROW(global_pool_nhwc(true, 0, 49, 64, DType::f16, nullptr, nullptr, nullptr));
+  EXPECT_NO_THROW(global_pool_nhwc(false, 2, 49, 0, DType::f16, nullptr, nullptr, nullptr));
+  EXPECT_NO_THROW(lrn_nhwc(0, 64, 5, 1e-4f, 0.75f, 1.f, DType::bf16, nullptr, nullptr, nullptr));
+  Resize2d r;
+  r.n = 1, r.c = 0;
+  EXPECT_NO_THROW(resize_nhwc(r, DType::f32, nullptr, nullptr, nullptr));
+  EXPECT_NO_THROW(softmax(false, DType::f32, nullptr, nullptr, 0, 1000, 1, nullptr));
+  EXPECT_NO_THROW(softmax(true, DType::f32, nullptr, nullptr, 4, 0, 1, nullptr));
+  EXPECT_NO_THROW(reduce(0, DType::f32, nullptr, nullptr, 3, 10, 0, nullptr));
+  ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+TEST(CudaKernelsNN, BadArgumentsThrow) {
+  SKIP_WITHOUT_GPU();
+  DeviceBuffer b(1024);
+  EXPECT_THROW(reduce(0, DType::i32, b.get(), b.get(), 2, 3, 4, nullptr), Error);
+  EXPECT_THROW(reduce(8, DType::f32, b.get(), b.get(), 2, 3, 4, nullptr), Error);
+  EXPECT_THROW(softmax(false, DType::i64, b.get(), b.get(), 2, 3, 4, nullptr), Error);
+  EXPECT_THROW(lrn_nhwc(4, 8, 0, 1e-4f, 0.75f, 1.f, DType::f32, b.get(), b.get(), nullptr), Error);
+  Pool2d p;
+  p.n = 1, p.h = 5, p.w = 5, p.c = 8, p.oh = 3, p.ow = 3, p.kh = 3, p.kw = 3, p.sh = 0;
+  EXPECT_THROW(pool2d_nhwc(p, DType::f32, b.get(), b.get(), nullptr), Error);
+  Resize2d r;
+  r.mode = 2;
+  EXPECT_THROW(resize_nhwc(r, DType::f32, b.get(), b.get(), nullptr), Error);
+}
+
+// ---- device time (informational) ------------------------------------------------------------
+
+TEST(CudaKernelsNN, PerfReport) {
+  SKIP_WITHOUT_GPU();
+  // Not pass/fail: prints the device time and effective bandwidth (bytes read once + written)
+  // of the shapes that matter in ResNet / GoogLeNet / SqueezeNet / MobileNet inference.
+  cudaStream_t s;
+  ANVIL_CUDA_CHECK(cudaStreamCreate(&s));
+  DeviceBuffer a(size_t{64} * 112 * 112 * 64 * 4), b(size_t{64} * 112 * 112 * 64 * 4);
+  ANVIL_CUDA_CHECK(cudaMemset(a.get(), 0, a.size()));
+  cudaEvent_t e0, e1;
+  ANVIL_CUDA_CHECK(cudaEventCreate(&e0));
+  ANVIL_CUDA_CHECK(cudaEventCreate(&e1));
+  auto report = [&](const std::string& name, double bytes, const auto& launch) {
+    for (int i = 0; i < 3; ++i) launch();
+    const int iters = 20;
+    ANVIL_CUDA_CHECK(cudaEventRecord(e0, s));
+    for (int i = 0; i < iters; ++i) launch();
+    ANVIL_CUDA_CHECK(cudaEventRecord(e1, s));
+    ANVIL_CUDA_CHECK(cudaEventSynchronize(e1));
+    float ms = 0;
+    ANVIL_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    const double us = 1000.0 * ms / iters;
+    std::printf("[perf] %-44s %9.2f us %8.0f GB/s\n", name.c_str(), us, bytes / (us * 1e3));
+  };
+  for (const int n : {1, 64}) {
+    const std::string N = std::to_string(n);
+    Pool2d p;
+    p.n = n, p.h = 112, p.w = 112, p.c = 64, p.oh = 56, p.ow = 56, p.kh = 3, p.kw = 3;
+    p.sh = 2, p.sw = 2, p.pad_top = 1, p.pad_left = 1, p.pad_bottom = 1, p.pad_right = 1;
+    report("maxpool 3x3 s2 " + N + "x112x112x64 f16", 2.0 * n * 64 * (112 * 112 + 56 * 56),
+           [&] { pool2d_nhwc(p, DType::f16, a.get(), b.get(), s); });
+    p.max = false;
+    report("avgpool 3x3 s2 " + N + "x112x112x64 f16", 2.0 * n * 64 * (112 * 112 + 56 * 56),
+           [&] { pool2d_nhwc(p, DType::f16, a.get(), b.get(), s); });
+    report("global avg " + N + "x7x7x2048 f16", 2.0 * n * 2048 * 50,
+           [&] { global_pool_nhwc(false, n, 49, 2048, DType::f16, a.get(), b.get(), s); });
+    report("global avg " + N + "x7x7x2048 f32", 4.0 * n * 2048 * 50,
+           [&] { global_pool_nhwc(false, n, 49, 2048, DType::f32, a.get(), b.get(), s); });
+    report("global avg " + N + "x13x13x1000 f16", 2.0 * n * 1000 * 170,
+           [&] { global_pool_nhwc(false, n, 169, 1000, DType::f16, a.get(), b.get(), s); });
+    report("global avg " + N + "x56x56x64 f16", 2.0 * n * 64 * (3136 + 1),
+           [&] { global_pool_nhwc(false, n, 3136, 64, DType::f16, a.get(), b.get(), s); });
+    report("softmax " + N + "x1000 f32", 8.0 * n * 1000,
+           [&] { softmax(false, DType::f32, a.get(), b.get(), n, 1000, 1, s); });
+    report("softmax " + N + "x1000 f16", 4.0 * n * 1000,
+           [&] { softmax(false, DType::f16, a.get(), b.get(), n, 1000, 1, s); });
+    report("lrn size 5 " + N + "x56x56x192 f16", 4.0 * n * 56 * 56 * 192,
+           [&] { lrn_nhwc(int64_t{n} * 56 * 56, 192, 5, 1e-4f, 0.75f, 1.f, DType::f16, a.get(),
+                          b.get(), s); });
+    Resize2d r;
+    r.n = n, r.h = 28, r.w = 28, r.c = 256, r.oh = 56, r.ow = 56, r.mode = 1;
+    r.scale_h = r.scale_w = 0.5f, r.offset_h = r.offset_w = -0.25f;
+    report("resize bilinear x2 " + N + "x28x28x256 f16", 2.0 * n * 256 * (28 * 28 + 56 * 56),
+           [&] { resize_nhwc(r, DType::f16, a.get(), b.get(), s); });
+    report("reduce mean " + N + "x49x2048 f32", 4.0 * n * 2048 * 50,
+           [&] { reduce(1, DType::f32, a.get(), b.get(), n, 49, 2048, s); });
+  }
+  ANVIL_CUDA_CHECK(cudaEventDestroy(e0));
+  ANVIL_CUDA_CHECK(cudaEventDestroy(e1));
+  ANVIL_CUDA_CHECK(cudaStreamDestroy(s));
+}
+
+}  // namespace
+}  // namespace anvil::cuda
