@@ -30,6 +30,8 @@
 #include <vector>
 
 #include "anvil/error.h"
+#include "anvil/graph.h"
+#include "anvil/session.h"
 #include "anvil/tensor.h"
 #include "backend/cuda/cuda_util.h"
 #include "backend/cuda/kernels.h"
@@ -695,6 +697,145 @@ TEST(CudaKernelsNN, BadArgumentsThrow) {
   Resize2d r;
   r.mode = 2;
   EXPECT_THROW(resize_nhwc(r, DType::f32, b.get(), b.get(), nullptr), Error);
+}
+
+// ---- the host oracles against Anvil's reference backend (no GPU needed) ---------------------
+
+/// NHWC values as an NCHW f32 tensor, and back.
+Tensor nchw_tensor(const std::vector<double>& v, int n, int h, int w, int c) {
+  Tensor t(DType::f32, {n, c, h, w});
+  for (int b = 0; b < n; ++b)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        for (int ch = 0; ch < c; ++ch)
+          t.set(((int64_t{b} * c + ch) * h + y) * w + x,
+                v[((static_cast<size_t>(b) * h + y) * w + x) * c + ch]);
+  return t;
+}
+std::vector<double> nhwc_values(const Tensor& t) {
+  const auto& s = t.shape();
+  const int64_t n = s[0], c = s[1], h = s[2], w = s[3];
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x)
+          v[static_cast<size_t>(((b * h + y) * w + x) * c + ch)] = t.get(((b * c + ch) * h + y) * w + x);
+  return v;
+}
+
+/// One `op` node on the reference backend: input x, then constant inputs (undefined: omitted).
+Tensor run_reference(const std::string& op, const Tensor& x, const Attributes& a,
+                     const std::vector<Tensor>& consts = {}) {
+  Graph g;
+  std::vector<int> ins{g.add_input("x", DType::f32, x.shape())};
+  for (size_t i = 0; i < consts.size(); ++i)
+    ins.push_back(consts[i].defined() ? g.add_constant("c" + std::to_string(i), consts[i]) : -1);
+  const int node = g.add_node(op, "n", ins, a);
+  g.outputs.push_back(g.nodes[static_cast<size_t>(node)].outputs[0]);
+  SessionOptions o;
+  o.backend = "reference";
+  Session sess(std::move(g), o);
+  auto out = sess.run({{"x", x}});
+  return out.begin()->second;
+}
+
+TEST(CudaKernelsNN, HostOraclesAgreeWithReferenceBackend) {
+  // The pooling and resize oracles above against the reference backend's MaxPool /
+  // AveragePool / Resize (ONNX semantics) on the same cases; runs without a GPU.
+  const PoolCase pools[] = {
+      {"squeeze_14", 1, 14, 14, 3, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true},
+      {"pad1_ceil", 1, 14, 15, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true},
+      {"asym_pads_ceil", 1, 15, 16, 2, 3, 2, 2, 3, 1, 1, 0, 1, 1, 0, true},
+      {"dilation2_s2_ceil", 2, 12, 13, 2, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, true},
+      {"2x2_s2_ceil_pads", 1, 7, 5, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, true}};
+  uint32_t seed = 11000;
+  for (const PoolCase& pc : pools) {
+    Pool2d p;
+    p.n = pc.n, p.h = pc.h, p.w = pc.w, p.c = pc.c;
+    p.kh = pc.kh, p.kw = pc.kw, p.sh = pc.sh, p.sw = pc.sw, p.dh = pc.dh, p.dw = pc.dw;
+    p.pad_top = pc.pt, p.pad_left = pc.pl, p.pad_bottom = pc.pb, p.pad_right = pc.pr;
+    p.oh = pool_out(pc.h, pc.kh, pc.sh, pc.dh, pc.pt, pc.pb, pc.ceil_mode);
+    p.ow = pool_out(pc.w, pc.kw, pc.sw, pc.dw, pc.pl, pc.pr, pc.ceil_mode);
+    const auto x = random_values(DType::f32, static_cast<size_t>(p.n) * p.h * p.w * p.c, -1, 1,
+                                 seed++);
+    for (int variant = 0; variant < 3; ++variant) {
+      p.max = variant == 0;
+      p.count_include_pad = variant == 2;
+      Attributes a;
+      a.set("kernel_shape", std::vector<int64_t>{pc.kh, pc.kw});
+      a.set("strides", std::vector<int64_t>{pc.sh, pc.sw});
+      a.set("dilations", std::vector<int64_t>{pc.dh, pc.dw});
+      a.set("pads", std::vector<int64_t>{pc.pt, pc.pl, pc.pb, pc.pr});
+      a.set("ceil_mode", int64_t{pc.ceil_mode});
+      if (!p.max) a.set("count_include_pad", int64_t{p.count_include_pad});
+      const Tensor r = run_reference(p.max ? "MaxPool" : "AveragePool",
+                                     nchw_tensor(x, p.n, p.h, p.w, p.c), a);
+      ASSERT_EQ(r.shape(), (Shape{p.n, p.c, p.oh, p.ow})) << pc.name;
+      // the reference stores its f32 output: one float rounding
+      expect_close(ref_pool(p, x), nhwc_values(r), {1e-7, 1e-7},
+                   std::string(pc.name) + " oracle variant " + std::to_string(variant));
+    }
+  }
+  struct RCase {
+    double scale;
+    Coord coord;
+    const char* coord_name;
+    const char* mode;
+    const char* nearest;
+    int round;
+  };
+  const RCase resizes[] = {{2, Coord::HalfPixel, "half_pixel", "linear", "floor", 0},
+                           {1.5, Coord::HalfPixel, "half_pixel", "linear", "floor", 0},
+                           {1.5, Coord::AlignCorners, "align_corners", "linear", "floor", 0},
+                           {0.5, Coord::HalfPixel, "half_pixel", "linear", "floor", 0},
+                           {0.5, Coord::HalfPixel, "half_pixel", "nearest", "round_prefer_floor", 1},
+                           {0.5, Coord::HalfPixel, "half_pixel", "nearest", "round_prefer_ceil", 2},
+                           {2, Coord::Asymmetric, "asymmetric", "nearest", "floor", 0},
+                           {2, Coord::HalfPixel, "half_pixel", "nearest", "ceil", 3}};
+  const int h = 12, w = 10, c = 2;
+  size_t checked = 0;
+  for (const RCase& rc : resizes) {
+    const auto x = random_values(DType::f32, static_cast<size_t>(h) * w * c, -1, 1, seed++);
+    Attributes a;
+    a.set("mode", std::string(rc.mode));
+    a.set("coordinate_transformation_mode", std::string(rc.coord_name));
+    a.set("nearest_mode", std::string(rc.nearest));
+    const Tensor scales = Tensor::from_vector<float>(
+        {4}, {1.f, 1.f, static_cast<float>(rc.scale), static_cast<float>(rc.scale)});
+    const Tensor r = run_reference("Resize", nchw_tensor(x, 1, h, w, c), a, {Tensor(), scales});
+    const int oh = static_cast<int>(std::floor(h * rc.scale)), ow = static_cast<int>(std::floor(w * rc.scale));
+    ASSERT_EQ(r.shape(), (Shape{1, c, oh, ow})) << rc.coord_name << " " << rc.scale;
+    const auto ref = nhwc_values(r);
+    size_t o = 0, bad = 0;
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox)
+        for (int ch = 0; ch < c; ++ch, ++o) {
+          const double fy = onnx_coord(rc.coord, oy, rc.scale, h);
+          const double fx = onnx_coord(rc.coord, ox, rc.scale, w);
+          double want;
+          if (std::string(rc.mode) == "nearest") {
+            const int iy = nearest_candidates(fy, rc.round, h, 0).first;
+            const int ix = nearest_candidates(fx, rc.round, w, 0).first;
+            want = x[(static_cast<size_t>(iy) * w + ix) * c + ch];
+          } else {
+            const double y0 = std::floor(fy), x0 = std::floor(fx), ty = fy - y0, tx = fx - x0;
+            auto X = [&](double yy, double xx) {
+              const int iy = std::clamp(static_cast<int>(yy), 0, h - 1);
+              const int ix = std::clamp(static_cast<int>(xx), 0, w - 1);
+              return x[(static_cast<size_t>(iy) * w + ix) * c + ch];
+            };
+            want = (1 - ty) * ((1 - tx) * X(y0, x0) + tx * X(y0, x0 + 1)) +
+                   ty * ((1 - tx) * X(y0 + 1, x0) + tx * X(y0 + 1, x0 + 1));
+          }
+          ++checked;
+          if (std::abs(want - ref[o]) > 1e-6 && bad++ < 5)
+            ADD_FAILURE() << rc.mode << " " << rc.coord_name << " x" << rc.scale << " [" << oy
+                          << "," << ox << "," << ch << "] oracle " << want << " reference "
+                          << ref[o];
+        }
+  }
+  EXPECT_EQ(checked, size_t{(24 * 20 + 18 * 15 * 2 + 6 * 5 * 3 + 24 * 20 * 2) * c});
 }
 
 // ---- device time (informational) ------------------------------------------------------------
