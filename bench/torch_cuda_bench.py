@@ -22,9 +22,10 @@ forward pass captured once into a CUDA graph (torch.cuda.CUDAGraph) and replayed
     copies and a synchronize to every replay.
 Anvil: the same model exported to ONNX by this script (fp32 weights, opset 17, dynamic batch
 axis), run with `anvil bench MODEL.onnx --backend cuda --precision fp16 --input X.npy
-[--shape input=B,3,224,224] --serve` (plus --in-flight N for the batch-B runs where the CLI has
-it). Per run Anvil reports its wall time (Session::run: copies in, the run, copies out) and,
-where the CLI reports them, device times.
+[--shape input=B,3,224,224] --serve`: per run its wall time (Session::run: copies in, the run,
+copies out) and the backend's device time (CUDA events; the report's device_ms). At batch B,
+where the CLI has --in-flight, one more `anvil bench ... --runs N --in-flight K --json` run
+(Session::submit/wait, K runs in flight) gives the pipelined throughput (images_per_s).
 
 Interleaved: for each model and batch size, Anvil's runner loads, compiles and warms up once,
 then PyTorch and Anvil take turns, --block runs a turn, the order alternating, until each has
