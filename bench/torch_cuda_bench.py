@@ -480,7 +480,7 @@ def main():
     ap.add_argument("--anvil-commit", default="")
     ap.add_argument("--anvil-cudnn", default="", help="cuDNN that Anvil loads (for the table)")
     ap.add_argument("--no-check", action="store_true", help="skip the output comparison")
-    ap.add_argument("--timeout", type=int, default=300, help="seconds Anvil may take for one answer")
+    ap.add_argument("--timeout", type=int, default=150, help="seconds Anvil may take for one answer")
     a = ap.parse_args()
 
     if not torch.cuda.is_available():

@@ -17,7 +17,10 @@
 #                        --bench-arg=--in-flight=4 --bench-arg=--anvil-arg=--no-optimize
 #   --system-cudnn       use the system cuDNN (9.14, /usr/lib/x86_64-linux-gnu) instead of
 #                        PyTorch's (9.19)
-#   --tests-timeout S    seconds for the whole gtest run (default: 300)
+#   --tests-timeout S    seconds for the whole gtest run (default: 240)
+#   --bench-timeout S    seconds for the whole bench step (default: 330; what it measured up
+#                        to then is in gpu_latest.json, written after every model)
+# `all` then ends inside 10 minutes (the device tool's limit per command).
 # Files land in $OUT (the device tool's folder that comes back), else .devrun/out. The last
 # lines printed are a table of the steps.
 set -uo pipefail
@@ -27,7 +30,7 @@ cd "$ROOT"
 OUT="${OUT:-$ROOT/.devrun/out}"
 mkdir -p "$OUT"
 DEST=/tmp/anvil-gpu
-steps=() filter="" models="" bench_args=() system_cudnn=0 tests_timeout=300
+steps=() filter="" models="" bench_args=() system_cudnn=0 tests_timeout=240 bench_timeout=330
 while [ $# -gt 0 ]; do
   case "$1" in
     info|tests|smoke|bench) steps+=("$1"); shift ;;
@@ -40,6 +43,7 @@ while [ $# -gt 0 ]; do
     --bench-arg=*) bench_args+=("${1#*=}"); shift ;;
     --system-cudnn) system_cudnn=1; shift ;;
     --tests-timeout) tests_timeout="$2"; shift 2 ;;
+    --bench-timeout) bench_timeout="$2"; shift 2 ;;
     -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_suite.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -232,9 +236,12 @@ run_bench() {
               --anvil-cudnn "${cudnn_ver%% *}")
   [ -n "$models" ] && args+=(--models "$models")
   echo "== bench: $PY bench/torch_cuda_bench.py ${args[*]} ${bench_args[*]}"
-  PYTHONUNBUFFERED=1 "$PY" "$ROOT/bench/torch_cuda_bench.py" "${args[@]}" "${bench_args[@]}" 2>&1 | tee "$OUT/bench.log"
+  PYTHONUNBUFFERED=1 timeout -k 10 "$bench_timeout" "$PY" "$ROOT/bench/torch_cuda_bench.py" "${args[@]}" \
+    "${bench_args[@]}" 2>&1 | tee "$OUT/bench.log"
   local rc=${PIPESTATUS[0]}
-  if [ $rc -eq 0 ] && [ -f "$OUT/gpu_latest.md" ]; then
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    add_row bench TIMEOUT $((SECONDS - t0)) "killed after ${bench_timeout} s; models done so far in gpu_latest.json"
+  elif [ $rc -eq 0 ] && [ -f "$OUT/gpu_latest.md" ]; then
     add_row bench ok $((SECONDS - t0)) "table in gpu_latest.md (above)"
   else
     add_row bench FAIL $((SECONDS - t0)) "exit $rc: $(grep -v '^ ' "$OUT/bench.log" | tail -1)"
