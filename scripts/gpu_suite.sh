@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
     --system-cudnn) system_cudnn=1; shift ;;
     --tests-timeout) tests_timeout="$2"; shift 2 ;;
     --bench-timeout) bench_timeout="$2"; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_suite.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
