@@ -19,8 +19,8 @@
 //     then shared memory; softmax re-reads the row to write it;
 //   * inner > 1: a block per (outer, tile of inner): threads x over the inner (channel) tile,
 //     threads y over len, then a tree in shared memory (global pooling on NHWC is this shape:
-//     [N, H*W, C]). Tiles shrink (down to a 128-byte row segment) until there are about two
-//     blocks per SM, so 7x7x2048 at batch 1 still spreads over the GPU.
+//     [N, H*W, C]). Tiles shrink (down to a 32-byte sector of a row) until there are about
+//     two blocks per SM, so 7x7x2048 at batch 1 still spreads over the GPU.
 // Nothing allocates and nothing synchronizes with the host: every launcher can be captured in
 // a CUDA graph. Zero-size work launches nothing.
 #include <cuda_bf16.h>
@@ -449,7 +449,8 @@ __global__ void __launch_bounds__(1024)
 }
 
 /// inner > 1: a block per (o, tile of blockDim.x * V columns); threads y stride over len, then
-/// a tree over y in shared memory laid out [y][lane of pack][x] (no bank conflicts).
+/// a tree over y in shared memory laid out [lane of pack][y][x] (a warp touches consecutive
+/// entries: no bank conflicts).
 /// blockDim.y is a power of two.
 template <class T, int V>
 __global__ void __launch_bounds__(1024)
@@ -474,18 +475,18 @@ __global__ void __launch_bounds__(1024)
         for (int l = 0; l < V; ++l) st_step(k, s[l], to_f(v.v[l]));
       }
 #pragma unroll
-    for (int l = 0; l < V; ++l) tree[(ty * V + l) * TX + tx] = s[l];
+    for (int l = 0; l < V; ++l) tree[(l * TY + ty) * TX + tx] = s[l];
     for (int h = TY / 2; h > 0; h >>= 1) {
       __syncthreads();
       if (ty < h) {
 #pragma unroll
         for (int l = 0; l < V; ++l)
-          st_merge(k, tree[(ty * V + l) * TX + tx], tree[((ty + h) * V + l) * TX + tx]);
+          st_merge(k, tree[(l * TY + ty) * TX + tx], tree[(l * TY + ty + h) * TX + tx]);
       }
     }
     __syncthreads();
 #pragma unroll
-    for (int l = 0; l < V; ++l) s[l] = tree[l * TX + tx];
+    for (int l = 0; l < V; ++l) s[l] = tree[l * TY * TX + tx];
     __syncthreads();  // the tree is rewritten by the next block index
     if (!active) continue;
     if (!soft) {
@@ -524,8 +525,8 @@ template <class T, int V>
 void launch_col_block(int mode, const T* x, T* y, int64_t outer, int64_t len, int64_t inner,
                       cudaStream_t stream) {
   const int64_t inner_v = inner / V;
-  const int64_t tx_min =
-      std::clamp<int64_t>(128 / static_cast<int64_t>(V * sizeof(T)), 1, 32);  // 128-byte rows
+  // Threads x cover at least one 32-byte sector of a row (DRAM moves whole sectors).
+  const int64_t tx_min = std::clamp<int64_t>(32 / static_cast<int64_t>(V * sizeof(T)), 1, 32);
   int64_t tx = std::min<int64_t>(32, next_pow2(inner_v));
   const int64_t sms = sm_count();
   while (tx > tx_min && outer * ceil_div(inner_v, tx) < 2 * sms) tx >>= 1;
