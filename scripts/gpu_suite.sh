@@ -28,7 +28,6 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 OUT="${OUT:-$ROOT/.devrun/out}"
-mkdir -p "$OUT"
 DEST=/tmp/anvil-gpu
 steps=() filter="" models="" bench_args=() system_cudnn=0 tests_timeout=240 bench_timeout=330
 while [ $# -gt 0 ]; do
@@ -49,6 +48,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#steps[@]} -gt 0 ] || steps=(tests smoke bench)
+mkdir -p "$OUT"
 
 SUMMARY=()
 add_row() { SUMMARY+=("$(printf '| %-6s | %-7s | %6s s | %s' "$1" "$2" "$3" "$4")"); }
