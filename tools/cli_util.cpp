@@ -634,6 +634,14 @@ std::string top_k_row(const Tensor& t, int64_t row, int k) {
   return r;
 }
 
+std::string backend_help(const std::string& default_name) {
+  std::vector<std::string> names = backend_names();
+  std::sort(names.begin(), names.end());
+  std::string r;
+  for (const auto& n : names) r += (r.empty() ? "" : ", ") + n;
+  return "backend: " + r + " (default: " + default_name + ")";
+}
+
 std::string default_backend() {
   for (const auto& b : backend_names())
     if (b == "cpu") return b;

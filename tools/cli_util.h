@@ -110,4 +110,9 @@ std::string top_k_row(const Tensor& t, int64_t row, int k);
 /// The backend `run` and `bench` use when --backend is not given: cpu when built, else reference.
 std::string default_backend();
 
+/// Help text of a --backend option: the backends of this build (backend_names(), so "cuda"
+/// only in -DANVIL_CUDA=ON builds) and the default. An unknown name is rejected by
+/// find_backend() ("unknown backend 'cuda' (available: ...)", exit 2).
+std::string backend_help(const std::string& default_name);
+
 }  // namespace anvil::cli

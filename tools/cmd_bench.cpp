@@ -1,6 +1,10 @@
 // anvil bench MODEL ... [--runs N] [--warmup N] [--threads N] [--backend B] [--json]
+//             [--precision fp32|fp16|bf16] [--in-flight N] [--shape ...]
 //             [--profile [--top N]] [--no-optimize] [--serve] [--input ...]
-// Latency of Session::run (min / median / mean in ms) on given or seeded random inputs;
+// Latency of Session::run (min / median / mean in ms) on given or seeded random inputs, the
+// backend's own device time per run where it measures one (cuda: CUDA events), and the
+// throughput in images/s (batch = the first input's dim 0); --in-flight N adds a pipelined
+// phase (Session::submit/wait, N runs in flight) whose wall time gives the throughput.
 // --profile adds the backend's per-step times (top steps and a per-op-type summary).
 #include <sys/resource.h>
 #include <unistd.h>
@@ -9,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <map>
@@ -39,6 +44,21 @@ void progress(int done, int total, bool warmup) {
   std::fprintf(stderr, "\r%s [%.*s%*s] %d/%d", warmup ? "warmup" : "runs  ", filled,
                "##############################", width - filled, "", done, total);
   std::fflush(stderr);
+}
+
+struct Stats {
+  double min = 0, median = 0, mean = 0, max = 0;
+};
+Stats stats_of(std::vector<double> v) {
+  Stats s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  s.min = v.front();
+  s.max = v.back();
+  s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  s.mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(n);
+  return s;
 }
 
 struct ProfileRow {
@@ -115,6 +135,8 @@ int bench_main(int argc, char** argv) {
   int runs = 20, warmup = 3, threads = 1;
   unsigned seed = 0;
   std::string backend = default_backend();
+  std::string precision = "fp32";
+  int in_flight = 1;
   bool json = false;
   bool profile = false;
   bool no_optimize = false;
@@ -125,7 +147,15 @@ int bench_main(int argc, char** argv) {
   app.add_option("--runs", runs, "timed runs (default: 20)")->check(CLI::Range(1, 1000000));
   app.add_option("--warmup", warmup, "untimed runs first (default: 3)")->check(CLI::Range(0, 1000000));
   app.add_option("--threads", threads, "threads (default: 1)")->check(CLI::Range(1, 1024));
-  app.add_option("--backend", backend, "reference or cpu (default: " + backend + ")");
+  app.add_option("--backend", backend, backend_help(backend));
+  app.add_option("--precision", precision,
+                 "fp32, fp16 or bf16: storage precision of weights and activations (default: fp32)")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+  app.add_option("--in-flight", in_flight,
+                 "after the latency runs, --runs more runs pipelined with Session::submit/wait, N "
+                 "in flight at once (backends that overlap runs: cuda); the throughput "
+                 "(images/s = batch * runs / wall time) is then theirs (default: 1, no pipelined phase)")
+      ->check(CLI::Range(1, 64));
   app.add_option("--seed", seed, "seed of the random inputs (default: 0)");
   app.add_flag("--json", json, "print one JSON object instead of text");
   app.add_flag("--profile", profile,
@@ -134,7 +164,8 @@ int bench_main(int argc, char** argv) {
   app.add_flag("--serve", serve,
                "for benchmark harnesses (bench/harness.py): after the warm-up print one JSON line "
                "{\"ready\":true,...}, then for each stdin line 'run N' do N timed runs and print "
-               "{\"times_ms\":[...]}; at 'quit' or end of input print the --json report of all of them");
+               "{\"times_ms\":[...]} (and \"device_times_ms\" where the backend measures them); "
+               "at 'quit' or end of input print the --json report of all of them");
   app.add_flag("--no-optimize", no_optimize, "run the graph as imported (no fusion or other graph passes)");
   app.add_option("--top", top, "steps listed by --profile in text mode (default: 15)")
       ->check(CLI::Range(1, 1000000));
@@ -151,7 +182,12 @@ int bench_main(int argc, char** argv) {
   so.threads = threads;
   so.profile = profile;
   so.optimize = !no_optimize;
+  so.precision = precision;
+  so.in_flight = in_flight;
   Session session(std::move(pm.graph), so);
+  // Images per run: the first input's leading (batch) dimension.
+  const int64_t batch =
+      !inputs.empty() && !inputs.front().shape.empty() && inputs.front().shape[0] > 0 ? inputs.front().shape[0] : 1;
 
   const bool bar = isatty(STDERR_FILENO) == 1;
   for (int i = 0; i < warmup; ++i) {
@@ -160,11 +196,13 @@ int bench_main(int argc, char** argv) {
   }
   const std::vector<Session::OpTime> warm_profile = profile ? session.profile() : std::vector<Session::OpTime>{};
   if (bar && warmup) std::fputc('\n', stderr);
-  std::vector<double> ms;
+  std::vector<double> ms, device_ms;
   auto timed_run = [&] {
     auto a = std::chrono::steady_clock::now();
     session.run(pm.feed);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    const double d = session.last_device_ms();
+    if (d >= 0) device_ms.push_back(d);
   };
   if (serve) {
     json = true;
@@ -176,12 +214,17 @@ int bench_main(int argc, char** argv) {
       long k = 0;
       if (std::sscanf(line.c_str(), "run %ld", &k) != 1 || k < 1 || k > 1000000)
         throw Error("bench --serve: expected 'run N' or 'quit' on stdin, got '" + line + "'", {}, {}, "stdin");
-      nlohmann::json t = nlohmann::json::array();
+      nlohmann::json t = nlohmann::json::array(), d = nlohmann::json::array();
+      const size_t dev_before = device_ms.size();
       for (long i = 0; i < k; ++i) {
         timed_run();
         t.push_back(ms.back());
       }
-      std::printf("{\"times_ms\":%s}\n", t.dump().c_str());
+      for (size_t i = dev_before; i < device_ms.size(); ++i) d.push_back(device_ms[i]);
+      if (d.empty())
+        std::printf("{\"times_ms\":%s}\n", t.dump().c_str());
+      else  // the backend's own time of each of these runs (cuda: CUDA events)
+        std::printf("{\"times_ms\":%s,\"device_times_ms\":%s}\n", t.dump().c_str(), d.dump().c_str());
       std::fflush(stdout);
     }
     if (ms.empty()) timed_run();
@@ -194,6 +237,33 @@ int bench_main(int argc, char** argv) {
     }
     if (bar) std::fputc('\n', stderr);
   }
+  // Pipelined phase: `runs` more runs with in_flight of them submitted at once.
+  double pipe_wall_ms = 0;
+  if (in_flight > 1 && !serve) {
+    std::deque<int64_t> tickets;
+    auto a = std::chrono::steady_clock::now();
+    for (int i = 0; i < runs; ++i) {
+      if (static_cast<int>(tickets.size()) >= in_flight) {
+        session.wait(tickets.front());
+        tickets.pop_front();
+      }
+      tickets.push_back(session.submit(pm.feed));
+      if (bar) progress(i + 1, runs, false);
+    }
+    while (!tickets.empty()) {
+      session.wait(tickets.front());
+      tickets.pop_front();
+    }
+    pipe_wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
+    if (bar) std::fputc('\n', stderr);
+  }
+  const double seq_wall_ms = std::accumulate(ms.begin(), ms.end(), 0.0);
+  const double images_per_s =
+      in_flight > 1 && !serve
+          ? (pipe_wall_ms > 0 ? 1000.0 * static_cast<double>(batch) * runs / pipe_wall_ms : 0.0)
+          : (seq_wall_ms > 0 ? 1000.0 * static_cast<double>(batch) * static_cast<double>(ms.size()) / seq_wall_ms
+                             : 0.0);
+  const Stats dev = stats_of(device_ms);
 
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
@@ -214,7 +284,20 @@ int bench_main(int argc, char** argv) {
     nlohmann::json j;
     j["model"] = files.front();
     j["backend"] = backend;
+    j["precision"] = precision;
     j["threads"] = threads;
+    j["batch"] = batch;
+    j["in_flight"] = in_flight;
+    // images/s: batch * runs / wall time of the pipelined phase (--in-flight > 1), else of
+    // the timed runs one after another.
+    j["images_per_s"] = images_per_s;
+    if (in_flight > 1 && !serve) j["pipelined"] = {{"runs", runs}, {"wall_ms", pipe_wall_ms}, {"in_flight", in_flight}};
+    if (!device_ms.empty())  // the backend's own time per run (cuda: CUDA events)
+    {
+      j["device_ms"] = {{"min", dev.min}, {"median", dev.median}, {"mean", dev.mean}, {"max", dev.max},
+                        {"runs", device_ms.size()}};
+      j["device_times_ms"] = device_ms;  // every timed run's, in order
+    }
     j["runs"] = runs;
     j["warmup"] = warmup;
     j["min_ms"] = min_ms;
@@ -253,10 +336,20 @@ int bench_main(int argc, char** argv) {
                   numpy_dtype_name(mi.dtype).c_str(),
                   in.specs.empty() ? " (random)" : "");
     for (const auto& note : pm.notes) std::printf("%s\n", note.c_str());
-    std::printf("backend   %s, %d thread%s\n", backend.c_str(), threads, threads == 1 ? "" : "s");
+    std::printf("backend   %s, %d thread%s, %s\n", backend.c_str(), threads, threads == 1 ? "" : "s",
+                precision.c_str());
     std::printf("load      %.2f ms (import + inputs)\ncompile   %.2f ms\n", load_ms, session.compile_ms());
     std::printf("latency   min %.3f ms  median %.3f ms  mean %.3f ms  max %.3f ms  (%d runs, %d warmup)\n",
                 min_ms, median_ms, mean_ms, max_ms, runs, warmup);
+    if (!device_ms.empty())
+      std::printf("device    min %.3f ms  median %.3f ms  mean %.3f ms  (per run, measured by the %s backend)\n",
+                  dev.min, dev.median, dev.mean, backend.c_str());
+    if (in_flight > 1)
+      std::printf("throughput %.1f images/s  (batch %lld, %d runs with %d in flight in %.2f ms)\n", images_per_s,
+                  static_cast<long long>(batch), runs, in_flight, pipe_wall_ms);
+    else
+      std::printf("throughput %.1f images/s  (batch %lld, runs one after another)\n", images_per_s,
+                  static_cast<long long>(batch));
     std::printf("peak RSS  %.1f MB\n", rss);
     if (profile) {
       if (prof.empty()) {

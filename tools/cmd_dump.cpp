@@ -1,5 +1,5 @@
 // anvil dump MODEL [MORE_FILES...] [--input NAME=FILE]... (--npz FILE | --output-dir DIR)
-//            [--tensor NAME]...
+//            [--tensor NAME]... [--backend B] [--precision fp32|fp16|bf16]
 // Runs the model with every tensor kept and writes every tensor the source framework names
 // (graph inputs and each layer's output; or only the --tensor ones), in the source layout,
 // keyed by source names: as .npz keys as they are, or as DIR/<sanitized name>.npy (the file
@@ -25,7 +25,7 @@ int dump_main(int argc, char** argv) {
                "anvil dump"};
   std::vector<std::string> files, tensors;
   InputArgs in;
-  std::string npz, dir, backend = "reference";
+  std::string npz, dir, backend = "reference", precision = "fp32";
   bool random = false;
   app.add_option("model", files, "the model file, then any further files it needs")->required();
   in.add_to(app);
@@ -33,7 +33,11 @@ int dump_main(int argc, char** argv) {
   auto* o_dir = app.add_option("--output-dir", dir, "write DIR/<sanitized source name>.npy per tensor");
   o_npz->excludes(o_dir);
   app.add_option("--tensor,-t", tensors, "only these tensors (source or canonical names); repeatable");
-  app.add_option("--backend", backend, "reference or cpu (default: reference)");
+  app.add_option("--backend", backend, backend_help(backend));
+  app.add_option("--precision", precision,
+                 "fp32, fp16 or bf16: storage precision of weights and activations (default: fp32; "
+                 "reduced-precision tensors are written as float32)")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   app.add_flag("--random", random, "fill inputs not given with seeded random values");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   if (npz.empty() && dir.empty()) throw Error("give --npz FILE or --output-dir DIR", {}, {}, "output");
@@ -43,6 +47,7 @@ int dump_main(int argc, char** argv) {
   for (const auto& note : pm.notes) std::printf("%s\n", note.c_str());
   SessionOptions so;
   so.backend = backend;
+  so.precision = precision;
   so.keep_all = true;
   Session s(std::move(pm.graph), so);
   const Graph& g = s.source_graph();  // constant subgraphs folded: what runs

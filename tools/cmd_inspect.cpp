@@ -57,7 +57,7 @@ int inspect_main(int argc, char** argv) {
   app.add_option("--channel", channel, "one channel as a plane (rank 3 and 4)")->check(CLI::NonNegativeNumber);
   app.add_option("--batch", batch, "batch index for --pixel/--channel (default: 0)")->check(CLI::NonNegativeNumber);
   app.add_flag("--stats", stats, "min, max, mean, std, NaN and Inf counts (the default)");
-  app.add_option("--backend", backend, "reference or cpu (default: reference)");
+  app.add_option("--backend", backend, backend_help(backend));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   if (pixel.empty() && channel < 0) stats = true;
   find_backend(backend);

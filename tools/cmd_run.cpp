@@ -1,5 +1,6 @@
 // anvil run MODEL [MORE_FILES...] [--input NAME=FILE]... [--output NAME]... [--output-dir DIR]
-//           [--shape NAME=D1,D2,...]... [--backend B] [--threads N] [image flags]
+//           [--shape NAME=D1,D2,...]... [--backend B] [--threads N]
+//           [--precision fp32|fp16|bf16] [image flags]
 // Writes DIR/<sanitized source name>.npy for every model output (or each --output), in the
 // source framework's layout, and prints one line per file (+ top-5 classes of 2-D outputs).
 #include <algorithm>
@@ -31,6 +32,7 @@ int run_main(int argc, char** argv) {
   std::vector<std::string> outputs;
   std::string dir = ".";
   std::string backend = default_backend();
+  std::string precision = "fp32";
   int threads = 1;
   int top = 5;
   app.add_option("model", files, "the model file, then any further files it needs")->required();
@@ -40,8 +42,12 @@ int run_main(int argc, char** argv) {
                  "repeat for several")
       ->allow_extra_args(false);
   app.add_option("--output-dir", dir, "where to write <name>.npy files (default: .)");
-  app.add_option("--backend", backend, "reference or cpu (default: " + backend + ")");
+  app.add_option("--backend", backend, backend_help(backend));
   app.add_option("--threads", threads, "threads (default: 1)")->check(CLI::Range(1, 1024));
+  app.add_option("--precision", precision,
+                 "fp32, fp16 or bf16: storage precision of weights and activations (default: fp32; "
+                 "outputs are cast back to the model's dtypes)")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   app.add_option("--top", top, "classes printed per row of 2-D float outputs (default: 5)")
       ->check(CLI::Range(0, 1000));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
@@ -58,6 +64,7 @@ int run_main(int argc, char** argv) {
   SessionOptions so;
   so.backend = backend;
   so.threads = threads;
+  so.precision = precision;
   so.taps = fetch;
   Session session(std::move(pm.graph), so);
   std::map<std::string, Tensor> results = session.run(pm.feed, fetch);

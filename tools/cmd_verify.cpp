@@ -163,7 +163,7 @@ int verify_main(int argc, char** argv) {
   app.add_option("model", files, "the model file, then any further files it needs")->required();
   app.add_option("--reference,-r", reference, "the reference: an .npz or a folder of .npy files")->required();
   in.add_to(app);
-  app.add_option("--backend", backend, "reference or cpu (default: reference)");
+  app.add_option("--backend", backend, backend_help(backend));
   app.add_option("--threads", threads, "threads (default: 1)")->check(CLI::Range(1, 1024));
   app.add_option("--precision", precision, "fp32, fp16 or bf16 (default: fp32)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
