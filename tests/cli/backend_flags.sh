@@ -93,4 +93,41 @@ for l in checked:
     if l["op"] != "Input":
         assert 0 < l["precision_rel"] < 1e-2, l  # fp16 rounding: not zero, not garbage
 PYEOF
+# The cuda backend, where this build has it and a GPU is present: bench reports device time
+# and a pipelined throughput; verify --backend cuda --precision fp16 against the reference
+# backend's dump reports every layer.
+if [ "$HAVE_CUDA" = 1 ]; then
+  run_anvil bench "$MODEL" --backend cuda --shape 16,1,8,8 --runs 4 --warmup 1 --in-flight 2 --precision fp16 --json
+  if [ "$RC" -ne 0 ] && grep -q "no CUDA device" "$TMP/err"; then
+    echo "(no CUDA device: cuda CLI checks skipped)"
+  else
+    [ "$RC" -eq 0 ] || { cat "$TMP/out" "$TMP/err" >&2; fail "bench --backend cuda failed"; }
+    "$PY" - "$TMP/out" <<'PYEOF' || fail "bench --backend cuda JSON is wrong"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["backend"] == "cuda" and j["batch"] == 16 and j["pipelined"]["in_flight"] == 2, j
+d = j["device_ms"]
+assert 0 < d["min"] <= d["median"] <= d["max"] and d["runs"] == 4, d
+assert len(j["device_times_ms"]) == 4 and j["images_per_s"] > 0, j
+PYEOF
+    expect_ok bench "$MODEL" --backend cuda --runs 2 --warmup 1
+    expect_contains "$TMP/out" "device    min"
+    expect_ok verify "$MODEL" --reference "$TMP/ref32.npz" --backend cuda --rtol 1e-4 --atol 1e-4
+    run_anvil verify "$MODEL" --reference "$TMP/ref32.npz" --backend cuda --precision fp16 --rtol 1e-2 \
+      --atol 1e-2 --report "$TMP/c16.json"
+    [ "$RC" -le 1 ] || { cat "$TMP/err" >&2; fail "verify --backend cuda --precision fp16 failed"; }
+    cat "$TMP/out"
+    "$PY" - "$TMP/c16.json" <<'PYEOF' || fail "verify --backend cuda --precision fp16 report is wrong"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["backend"] == "cuda" and r["precision"] == "fp16", r
+checked = [l for l in r["layers"] if l["status"] != "unchecked"]
+assert len(checked) >= 5, len(checked)
+for l in checked:
+    assert l["cosine"] > 0.999, l
+    if l["op"] != "Input":
+        assert l["precision_rel"] is not None and l["precision_rel"] < 3e-2, l
+PYEOF
+  fi
+fi
 echo "backend_flags OK"
