@@ -237,6 +237,8 @@ int bench_main(int argc, char** argv) {
     }
     if (bar) std::fputc('\n', stderr);
   }
+  // The profile of the timed runs (the pipelined phase's runs are not in it).
+  const std::vector<Session::OpTime> timed_profile = profile ? session.profile() : std::vector<Session::OpTime>{};
   // Pipelined phase: `runs` more runs with in_flight of them submitted at once.
   double pipe_wall_ms = 0;
   if (in_flight > 1 && !serve) {
@@ -278,7 +280,7 @@ int bench_main(int argc, char** argv) {
   std::vector<ProfileRow> prof;
   std::vector<OpTypeRow> prof_types;
   double prof_total_ms = 0;
-  if (profile) summarize_profile(warm_profile, session.profile(), runs, prof, prof_types, prof_total_ms);
+  if (profile) summarize_profile(warm_profile, timed_profile, static_cast<int>(ms.size()), prof, prof_types, prof_total_ms);
 
   if (json) {
     nlohmann::json j;
