@@ -13,7 +13,12 @@
 namespace anvil {
 
 struct SessionOptions {
-  std::string backend = "reference";  // "reference" or "cpu" (and later "cuda")
+  /// "cpu" (the default, as for `anvil run` and `anvil bench`: oneDNN, fp32 accumulation;
+  /// ops oneDNN lacks run on their reference kernels; docs/cpu_backend.md), "reference"
+  /// (plain loops, double accumulation: the oracle that the other backends and the importers'
+  /// fixture tests are checked against; the default of verify_model() and of `anvil verify`,
+  /// `dump` and `inspect`) or "cuda" (builds configured with -DANVIL_CUDA=ON).
+  std::string backend = "cpu";
   int threads = 1;
   /// Tensors to keep besides the outputs (canonical or source names). Anything kept is
   /// protected from passes that would fuse it away.

@@ -86,6 +86,11 @@ struct VerifyOptions {
   /// Inputs keyed by input name (canonical or source name), in the source layout. Empty:
   /// every input is taken from the reference (matched by the aliasing rules below).
   std::map<std::string, Tensor> inputs;
+  /// "reference" by default, unlike SessionOptions (cpu): verify proves the import, and the
+  /// reference backend's double accumulation leaves only the framework's own rounding in the
+  /// differences. "cpu" (fp32 accumulation) adds its own, up to ~1e-6 of a layer's scale
+  /// (2.3e-5 on values up to 22 in tests/data/fixtures/keras/resnet_small): within the
+  /// defaults below on every fixture, not always within a tighter rtol (docs/cpu_backend.md).
   std::string backend = "reference";
   std::string precision = "fp32";      // "fp32", "fp16" or "bf16" (SessionOptions::precision)
   std::vector<std::string> keep_fp32;  // layers kept in fp32 under fp16/bf16

@@ -158,7 +158,9 @@ std::string run_set(const std::string& model, const std::vector<std::string>& na
       feed[names[i]] = ins[i];
     }
   }
-  anvil::Session s(std::move(g));
+  anvil::SessionOptions so;
+  so.backend = "reference";  // the oracle; the cpu backend: tests/unit/cpu_onnx_nodes_test.cpp
+  anvil::Session s(std::move(g), so);
   auto outs_info = s.outputs();
   auto got = s.run(feed);
   if (want.size() != outs_info.size())

@@ -51,7 +51,9 @@ TEST_P(TfliteFixture, ExactInt16Outputs) {
   std::map<std::string, anvil::Tensor> inputs;
   for (auto it = cj["inputs"].begin(); it != cj["inputs"].end(); ++it)
     inputs[it.key()] = anvil::read_npy(tc.dir + "/" + it.value().get<std::string>());
-  anvil::Session s(anvil::import_model({model}));
+  anvil::SessionOptions so;
+  so.backend = "reference";  // the oracle, as in check_fixture_case (cpu: cpu_fixtures_test)
+  anvil::Session s(anvil::import_model({model}), so);
   auto outs = s.run(inputs);
   for (auto it = cj["outputs"].begin(); it != cj["outputs"].end(); ++it) {
     const anvil::Tensor want = anvil::read_npy(tc.dir + "/" + it.value().get<std::string>());
@@ -83,7 +85,9 @@ TEST(TfliteFixtureSet, DequantizeOutputsOnRequest) {
     inputs[it.key()] = anvil::read_npy(dir + "/" + it.value().get<std::string>());
   anvil::ImportOptions opt;
   opt.dequantize_outputs = true;
-  anvil::Session s(anvil::import_model({dir + "/model.tflite"}, opt));
+  anvil::SessionOptions so;
+  so.backend = "reference";
+  anvil::Session s(anvil::import_model({dir + "/model.tflite"}, opt), so);
   auto outs = s.run(inputs);
   const auto& o = cj["tensors"]["outputs"][0];
   const std::string name = o["name"].get<std::string>();

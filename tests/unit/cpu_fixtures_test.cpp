@@ -1,7 +1,11 @@
-// Every real-framework fixture model (tests/data/fixtures: Caffe, Keras, DL4J-Keras) and the
-// demo models, run on the cpu backend against the reference backend: the outputs (with the
-// backend's fusions active) and, in a second session, every tensor the fixture records
-// (activations.npz names, kept as taps, so blocked layouts must come back as plain tensors).
+// Every real-framework fixture model (tests/data/fixtures: Caffe, Keras, DL4J-Keras,
+// TensorFlow, TFLite) and the demo models, run on the cpu backend against the reference
+// backend: the outputs (with the backend's fusions active) and, in a second session, every
+// tensor the fixture records (activations.npz names, kept as taps, so blocked layouts must
+// come back as plain tensors). The importer tests (tests/import) check the same fixtures on
+// the reference backend against the frameworks' own numbers at the cases' tolerances; this
+// test carries that to the cpu backend at an fp32-accumulation tolerance (rtol 1e-4, atol
+// 1e-5 of the tensor's scale; integer tensors exactly).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -51,6 +55,10 @@ std::vector<ModelCase> list_cases() {
       c.files = {(d / "deploy.prototxt").string(), (d / "model.caffemodel").string()};
     else if (fs::exists(d / "model.onnx"))
       c.files = {(d / "model.onnx").string()};
+    else if (fs::exists(d / "frozen_model.pb"))  // TensorFlow
+      c.files = {(d / "frozen_model.pb").string()};
+    else if (fs::exists(d / "model.tflite"))
+      c.files = {(d / "model.tflite").string()};
     else
       continue;
     std::ifstream f(d / "case.json");

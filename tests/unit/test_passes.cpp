@@ -34,6 +34,7 @@ Attributes ints_attr(std::initializer_list<std::pair<const char*, std::vector<in
 std::map<std::string, Tensor> run_plain(const Graph& g, const std::map<std::string, Tensor>& in,
                                         const std::vector<std::string>& fetch = {}) {
   SessionOptions o;
+  o.backend = "reference";
   o.optimize = false;
   Session s(g, o);
   return s.run(in, fetch);
@@ -452,6 +453,7 @@ TEST(Passes, OptimizePipelineKeepsOutputsAndTaps) {
   std::map<std::string, Tensor> in{{"x", random_tensor({1, 2, 6, 6}, 13)}};
   auto want = run_plain(g, in, {"sum", "r"});
   SessionOptions o;
+  o.backend = "reference";  // the passes alone, against run_plain on the same backend
   o.taps = {"r"};
   Session sess(g, o);
   auto got = sess.run(in, {"sum", "r"});

@@ -574,7 +574,9 @@ TEST(RefNNMatMul, ConvPoolGemmThroughSession) {
   int m = g.add_constant("m", vals({1, 2}, {1, -1}));
   int mm = g.add_node("MatMul", "mm", {g.nodes[static_cast<size_t>(p)].outputs[0], m});
   g.outputs = {g.nodes[static_cast<size_t>(mm)].outputs[0]};
-  Session s(g);
+  SessionOptions so;
+  so.backend = "reference";
+  Session s(g, so);
   auto out = s.run({{"x", pat({1, 1, 3, 3}, 1, 100, -1, 1)}});
   ASSERT_EQ(out.size(), 1u);
   expect_tensor(out.begin()->second, {1, 1, 1, 2}, {28, -28});
