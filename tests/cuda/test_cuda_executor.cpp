@@ -183,6 +183,30 @@ TEST(CudaExecutor, ConvTranspose) {
   }
 }
 
+TEST(CudaExecutor, OneDimensionalConvAndPools) {
+  SKIP_WITHOUT_GPU();
+  // (N, C, W) tensors are stored channels last (N, W, C) like the 2-D ones with H = 1.
+  TestGraph tg;
+  int x = tg.input("x", {2, 5, 23});
+  int c1 = tg.node("Conv", {x, tg.weight("w1", {8, 5, 3}, 0.4f), tg.weight("b1", {8})},
+                   attrs({{"pads", I{2, 1}}, {"strides", I{2}}}));  // asymmetric pads
+  c1 = tg.node("Relu", {c1});
+  int c2 = tg.node("Conv", {c1, tg.weight("w2", {8, 4, 3}, 0.4f)},
+                   attrs({{"pads", I{2, 2}}, {"dilations", I{2}}, {"group", int64_t{2}}}));
+  int s = tg.node("Add", {c2, c1});
+  tg.output(tg.node("MaxPool", {s}, attrs({{"kernel_shape", I{3}}, {"strides", I{2}}, {"ceil_mode", int64_t{1}}})));
+  tg.output(tg.node("AveragePool", {s}, attrs({{"kernel_shape", I{2}}, {"pads", I{1, 0}}, {"count_include_pad", int64_t{1}}})));
+  tg.output(tg.node("GlobalAveragePool", {s}));
+  tg.output(tg.node("Softmax", {s}, attrs({{"axis", int64_t{1}}})));
+  tg.output(tg.node("ConvTranspose", {s, tg.weight("wt", {8, 3, 4}, 0.4f)},
+                    attrs({{"strides", I{2}}, {"pads", I{1, 1}}})));
+  tg.output(tg.node("ReduceMean", {s, tg.constant("ax", Tensor::from_vector<int64_t>({1}, {2}))}));
+  auto ops = expect_cuda_matches_reference(tg);
+  EXPECT_TRUE(has_op(ops, "Conv+Relu")) << join(ops);
+  EXPECT_TRUE(has_op(ops, "Conv+Add")) << join(ops);
+  EXPECT_FALSE(any_fallback(ops)) << join(ops);
+}
+
 // ---- matrix products ----------------------------------------------------------------------
 
 TEST(CudaExecutor, GemmReluTransBAndBias) {

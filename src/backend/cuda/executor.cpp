@@ -39,13 +39,16 @@
 namespace anvil::cuda {
 namespace {
 
+/// Nhwc: channels last, for 4-D (N,H,W,C storage of NCHW) and 3-D tensors (N,W,C of NCW).
 enum class Layout : uint8_t { Plain, Nhwc };
 
-/// NHWC storage of a 4-D tensor whose channel count or spatial size is 1 is byte-identical to
-/// its row-major storage: such tensors are recorded as plain.
+/// Channels-last storage of a tensor whose channel count or spatial size is 1 is
+/// byte-identical to its row-major storage: such tensors are recorded as plain.
 Layout effective(Layout l, const Shape& s) {
-  if (l == Layout::Nhwc && (s.size() != 4 || s[1] == 1 || s[2] * s[3] == 1)) return Layout::Plain;
-  return l;
+  if (l != Layout::Nhwc || s.size() < 3 || s.size() > 4) return Layout::Plain;
+  int64_t sp = 1;
+  for (size_t i = 2; i < s.size(); ++i) sp *= s[i];
+  return s[1] == 1 || sp == 1 ? Layout::Plain : Layout::Nhwc;
 }
 
 enum class Kind : uint8_t { Arena, Device };
@@ -256,16 +259,21 @@ std::vector<int64_t> row_major(const Shape& s) {
 
 /// Element strides per canonical (logical) dim of a slot's storage.
 std::vector<int64_t> logical_strides(const Slot& s) {
-  if (s.layout == Layout::Nhwc) {
+  if (s.layout == Layout::Nhwc && s.shape.size() == 4) {
     const int64_t C = s.shape[1], H = s.shape[2], W = s.shape[3];
     return {H * W * C, 1, W * C, C};
+  }
+  if (s.layout == Layout::Nhwc && s.shape.size() == 3) {
+    const int64_t C = s.shape[1], W = s.shape[2];
+    return {W * C, 1, C};
   }
   return row_major(s.shape);
 }
 
 /// Physical dim order of a slot (logical dim of each physical dim).
 std::vector<int> physical_order(const Slot& s) {
-  if (s.layout == Layout::Nhwc) return {0, 2, 3, 1};
+  if (s.layout == Layout::Nhwc && s.shape.size() == 4) return {0, 2, 3, 1};
+  if (s.layout == Layout::Nhwc && s.shape.size() == 3) return {0, 2, 1};
   std::vector<int> o(s.shape.size());
   std::iota(o.begin(), o.end(), 0);
   return o;
@@ -534,16 +542,28 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
   if (x < 0 || w < 0 || !val(w).is_constant() || !float_type(val(w).dtype)) return false;
   if (b >= 0 && (!val(b).is_constant() || !float_type(val(b).dtype))) return false;
   if (val(x).dtype != ty_) return false;
-  const Shape& xs = val(x).shape;
-  const Shape& ws = val(w).shape;
-  const Shape& ys = val(y).shape;
-  if (xs.size() != 4 || ws.size() != 4 || ys.size() != 4) return false;
+  const Shape& xs_ = val(x).shape;
+  const Shape& ys_ = val(y).shape;
+  const size_t rank = xs_.size();
+  if ((rank != 3 && rank != 4) || val(w).shape.size() != rank || ys_.size() != rank) return false;
+  const size_t nsp = rank - 2;
   const Attributes& at = n.attrs;
-  auto strides = at.get_ints("strides", {1, 1});
-  auto dil = at.get_ints("dilations", {1, 1});
-  auto pads = at.get_ints("pads", {0, 0, 0, 0});
+  auto strides = at.get_ints("strides", std::vector<int64_t>(nsp, 1));
+  auto dil = at.get_ints("dilations", std::vector<int64_t>(nsp, 1));
+  auto pads = at.get_ints("pads", std::vector<int64_t>(2 * nsp, 0));
   const int64_t group = at.get_int("group", 1);
-  if (strides.size() != 2 || dil.size() != 2 || pads.size() != 4 || group < 1) return false;
+  if (strides.size() != nsp || dil.size() != nsp || pads.size() != 2 * nsp || group < 1) return false;
+  // A 1-D convolution (N, C, W) is the 2-D one of (N, C, 1, W): its channels-last storage is
+  // the same bytes.
+  Shape xs = xs_, ys = ys_, ws = val(w).shape;
+  if (nsp == 1) {
+    xs.insert(xs.begin() + 2, 1);
+    ys.insert(ys.begin() + 2, 1);
+    ws.insert(ws.begin() + 2, 1);
+    strides.insert(strides.begin(), 1);
+    dil.insert(dil.begin(), 1);
+    pads = {0, pads[0], 0, pads[1]};
+  }
   auto fa = fused_attr(n);
   if (!fa) return false;
   std::string opname = n.op;
@@ -612,8 +632,8 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
       if (an.op == "Add" && an.inputs.size() == 2 && an.outputs.size() == 1) {
         const int r = an.inputs[0] == y ? an.inputs[1] : an.inputs[0];
         const int z = an.outputs[0];
-        if (r >= 0 && r != y && vslot_[static_cast<size_t>(r)] >= 0 && val(r).shape == ys &&
-            val(r).dtype == ty_ && val(z).shape == ys && val(z).dtype == ty_) {
+        if (r >= 0 && r != y && vslot_[static_cast<size_t>(r)] >= 0 && val(r).shape == ys_ &&
+            val(r).dtype == ty_ && val(z).shape == ys_ && val(z).dtype == ty_) {
           resid = r;
           fused.push_back(c);
           out_v = z;
@@ -656,7 +676,9 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
   int src = as_layout(x, Layout::Nhwc);
   if (extra_t || extra_b || extra_l || extra_r) {
     // Asymmetric pads: copy into a zeroed NHWC buffer with the extra rows/columns.
-    const Shape ps{xs[0], xs[1], xs[2] + extra_t + extra_b, xs[3] + extra_l + extra_r};
+    Shape ps = xs_;
+    if (nsp == 2) ps[2] += extra_t + extra_b;
+    ps.back() += extra_l + extra_r;
     int padded = new_slot(ty_, ps, Layout::Nhwc);
     const DType dt = ty_;
     const int64_t numel = shape_numel(ps);
@@ -664,8 +686,8 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
       fill(dt, ptr(c, padded), numel, 0.f, s);
     });
     auto dst_st = logical_strides(slot(padded));
-    const int64_t off = extra_t * dst_st[2] + extra_l * dst_st[3];
-    if (!push_copy(n.name, "Pad", src, 0, logical_strides(slot(src)), padded, off, dst_st, xs))
+    const int64_t off = (nsp == 2 ? extra_t * dst_st[2] : 0) + extra_l * dst_st.back();
+    if (!push_copy(n.name, "Pad", src, 0, logical_strides(slot(src)), padded, off, dst_st, xs_))
       throw Error("cuda backend: padding copy failed");
     src = padded;
   }
@@ -691,13 +713,32 @@ bool CudaExecutable::do_pool(int ni) {
       return false;  // MaxPool's Indices
   const int x = n.inputs[0], y = n.outputs[0];
   if (x < 0 || val(x).dtype != ty_) return false;
-  const Shape& xs = val(x).shape;
-  const Shape& ys = val(y).shape;
-  if (xs.size() != 4 || ys.size() != 4) return false;
+  const size_t rank = val(x).shape.size();
+  if ((rank != 3 && rank != 4) || val(y).shape.size() != rank) return false;
+  const size_t nsp = rank - 2;
+  // 1-D pooling is the 2-D one of (N, C, 1, W) (the same channels-last bytes).
+  Shape xs = val(x).shape, ys = val(y).shape;
+  if (nsp == 1) {
+    xs.insert(xs.begin() + 2, 1);
+    ys.insert(ys.begin() + 2, 1);
+  }
   const bool global = n.op == "GlobalAveragePool" || n.op == "GlobalMaxPool";
   const bool is_max = n.op == "MaxPool" || n.op == "GlobalMaxPool";
+  const Attributes& at = n.attrs;
+  auto k = global ? std::vector<int64_t>(nsp, 1) : at.get_ints("kernel_shape");
+  auto st = at.get_ints("strides", std::vector<int64_t>(nsp, 1));
+  auto d = at.get_ints("dilations", std::vector<int64_t>(nsp, 1));
+  auto pads = at.get_ints("pads", std::vector<int64_t>(2 * nsp, 0));
+  if (k.size() != nsp || st.size() != nsp || d.size() != nsp || pads.size() != 2 * nsp) return false;
+  if (!global && at.get_int("storage_order", 0) != 0) return false;
+  if (nsp == 1) {
+    k.insert(k.begin(), 1);
+    st.insert(st.begin(), 1);
+    d.insert(d.begin(), 1);
+    pads = {0, pads[0], 0, pads[1]};
+  }
   const int xslot = as_layout(x, Layout::Nhwc);
-  const int dst = new_slot(ty_, ys, Layout::Nhwc);
+  const int dst = new_slot(ty_, val(y).shape, Layout::Nhwc);
   const DType dt = ty_;
   if (global) {
     const int nn_ = static_cast<int>(xs[0]), c = static_cast<int>(xs[1]);
@@ -708,13 +749,6 @@ bool CudaExecutable::do_pool(int ni) {
     set_out(y, dst);
     return true;
   }
-  const Attributes& at = n.attrs;
-  auto k = at.get_ints("kernel_shape");
-  auto st = at.get_ints("strides", {1, 1});
-  auto d = at.get_ints("dilations", {1, 1});
-  auto pads = at.get_ints("pads", {0, 0, 0, 0});
-  if (k.size() != 2 || st.size() != 2 || d.size() != 2 || pads.size() != 4) return false;
-  if (at.get_int("storage_order", 0) != 0) return false;
   Pool2d p;
   p.n = static_cast<int>(xs[0]);
   p.c = static_cast<int>(xs[1]);
@@ -1127,7 +1161,8 @@ bool CudaExecutable::do_transpose(int ni) {
   if (perm.size() != r || !copy_type(val(x).dtype)) return false;
   const int src = slot_of(x);
   // NCHW -> NHWC of an NHWC-stored tensor: the storage already is the result.
-  if (slot(src).layout == Layout::Nhwc && perm == std::vector<int64_t>{0, 2, 3, 1}) {
+  const std::vector<int> po = physical_order(slot(src));
+  if (slot(src).layout == Layout::Nhwc && perm == std::vector<int64_t>(po.begin(), po.end())) {
     set_out(y, view_of(src, val(y).shape));
     return true;
   }
@@ -1159,7 +1194,7 @@ bool CudaExecutable::do_softmax(int ni) {
   int64_t outer = 1, len = xs[static_cast<size_t>(axis)], inner = 1;
   Layout lo = Layout::Plain;
   if (slot(src).layout == Layout::Nhwc && axis == 1) {
-    outer = xs[0] * xs[2] * xs[3];
+    outer = shape_numel(xs) / xs[1];  // channels last: rows of C
     lo = Layout::Nhwc;
   } else {
     src = plain_of(x);
@@ -1226,7 +1261,7 @@ bool CudaExecutable::do_batchnorm(int ni) {
   const int src = slot_of(x);
   int64_t outer, inner = 1;
   if (slot(src).layout == Layout::Nhwc) {
-    outer = xs[0] * xs[2] * xs[3];
+    outer = shape_numel(xs) / C;  // channels last: rows of C
   } else {
     outer = xs[0];
     for (size_t i = 2; i < xs.size(); ++i) inner *= xs[i];
@@ -1281,8 +1316,9 @@ bool CudaExecutable::do_reduce(int ni) {
     red[static_cast<size_t>(a)] = true;
   }
   int src = slot_of(x);
-  // NHWC with the spatial dims reduced: physical [N, H*W, C].
-  const bool nhwc_spatial = slot(src).layout == Layout::Nhwc && red[2] && red[3] && !red[0] && !red[1];
+  // Channels last with the spatial dims reduced: physical [N, H*W, C].
+  bool nhwc_spatial = slot(src).layout == Layout::Nhwc && !red[0] && !red[1];
+  for (int i = 2; i < r; ++i) nhwc_spatial = nhwc_spatial && red[static_cast<size_t>(i)];
   if (!nhwc_spatial) src = plain_of(x);
   const std::vector<int> order = physical_order(slot(src));
   int first = -1, last = -1;
