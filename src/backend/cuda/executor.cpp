@@ -1679,7 +1679,7 @@ Context& CudaExecutable::make_context() {
   ANVIL_CUDA_CHECK(cudaEventCreate(&c->ev_start));
   ANVIL_CUDA_CHECK(cudaEventCreate(&c->ev_end));
   c->arena = DeviceBuffer(std::max<size_t>(arena_bytes_, 256));
-  ANVIL_CUDA_CHECK(cudaMemset(c->arena.get(), 0, c->arena.size()));
+  ANVIL_CUDA_CHECK(cudaMemsetAsync(c->arena.get(), 0, c->arena.size(), c->stream));
   c->workspace = DeviceBuffer(std::max<size_t>(workspace_bytes_, 256));
   c->in_stage = PinnedBuffer(std::max<size_t>(in_bytes_, 64));
   c->out_stage = PinnedBuffer(std::max<size_t>(out_bytes_, 64));
@@ -1784,6 +1784,10 @@ CudaExecutable::CudaExecutable(const Graph& g, const CompileOptions& opt) : g_(g
   prof_calls_.assign(steps_.size(), 0);
   const int nctx = std::max(1, opt.in_flight);
   for (int i = 0; i < nctx; ++i) make_context();
+  // Weights went up with cudaMemcpy on the legacy stream, which the contexts' non-blocking
+  // streams do not wait for (and a pageable copy may return before its DMA ends): finish
+  // every upload and arena clear before the first run.
+  ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 // ---------------------------------------------------------------------------------------------
