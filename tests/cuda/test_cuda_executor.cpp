@@ -94,9 +94,9 @@ struct ConvCase {
 };
 void PrintTo(const ConvCase& c, std::ostream* os) { *os << c.name; }
 
-class CudaConv : public ::testing::TestWithParam<ConvCase> {};
+class CudaExecutorConv : public ::testing::TestWithParam<ConvCase> {};
 
-TEST_P(CudaConv, MatchesReference) {
+TEST_P(CudaExecutorConv, MatchesReference) {
   SKIP_WITHOUT_GPU();
   const ConvCase& c = GetParam();
   TestGraph tg;
@@ -131,7 +131,7 @@ const ConvCase kConvCases[] = {
     {"pointwise", {3, 24, 7, 7}, 40, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, false, "LeakyRelu"},
     {"big_kernel_s2", {1, 3, 32, 32}, 16, {7, 7}, {2, 2}, {3, 3, 3, 3}, {1, 1}, 1, true, "Relu"},
 };
-INSTANTIATE_TEST_SUITE_P(Cases, CudaConv, ::testing::ValuesIn(kConvCases),
+INSTANTIATE_TEST_SUITE_P(Cases, CudaExecutorConv, ::testing::ValuesIn(kConvCases),
                          [](const auto& i) { return std::string(i.param.name); });
 
 TEST(CudaExecutor, ConvAddReluResidual) {
