@@ -1878,7 +1878,12 @@ void CudaExecutable::launch(Context& c, const std::vector<Tensor>& inputs) {
         run_steps(c, false);
       } else {
         c.graph = graph;
-        ANVIL_CUDA_CHECK(cudaGraphInstantiate(&c.exec, c.graph, 0));
+        if (cudaGraphInstantiate(&c.exec, c.graph, 0) != cudaSuccess) {
+          (void)cudaGetLastError();
+          c.exec = nullptr;
+          c.no_graph = true;
+          run_steps(c, false);
+        }
       }
     }
     if (c.exec) ANVIL_CUDA_CHECK(cudaGraphLaunch(c.exec, c.stream));
