@@ -129,6 +129,8 @@ const ConvCase kConvCases[] = {
     {"depthwise_relu6", {1, 32, 14, 14}, 32, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 32, true, "Clip6"},
     {"depthwise_s2_mult2", {1, 16, 15, 15}, 32, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 16, true, "Relu"},
     {"pointwise", {3, 24, 7, 7}, 40, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, false, "LeakyRelu"},
+    {"pointwise_odd_relu", {2, 5, 6, 7}, 3, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, true, "Relu"},
+    {"pointwise_stride2", {1, 16, 9, 9}, 8, {1, 1}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1, true, ""},
     {"big_kernel_s2", {1, 3, 32, 32}, 16, {7, 7}, {2, 2}, {3, 3, 3, 3}, {1, 1}, 1, true, "Relu"},
 };
 INSTANTIATE_TEST_SUITE_P(Cases, CudaExecutorConv, ::testing::ValuesIn(kConvCases),
@@ -148,6 +150,22 @@ TEST(CudaExecutor, ConvAddReluResidual) {
   EXPECT_TRUE(has_op(ops, "Conv+Relu")) << join(ops);
   EXPECT_TRUE(has_op(ops, "Conv+Add+Relu")) << join(ops);
   EXPECT_FALSE(any_fallback(ops)) << join(ops);
+}
+
+TEST(CudaExecutor, PointwiseConvAsGemmWithResidualFp16) {
+  SKIP_WITHOUT_GPU();
+  // 1x1 convolutions run as cuBLASLt products over NHWC rows; odd channel counts (unaligned
+  // rows in f16) and a residual + ReLU epilogue. fp16 bound as in Fp16PrecisionWithinHalfRounding.
+  for (int64_t c : {5, 16}) {
+    SCOPED_TRACE("channels " + std::to_string(c));
+    TestGraph tg;
+    int x = tg.input("x", {2, c, 6, 7});
+    int y = tg.node("Conv", {x, tg.weight("w", {c, c, 1, 1}, 0.4f), tg.weight("b", {c})});
+    tg.output(tg.node("Relu", {tg.node("Add", {y, x})}));
+    auto ops = expect_cuda_matches_reference(tg);
+    EXPECT_TRUE(has_op(ops, "Conv+Add+Relu")) << join(ops);
+    expect_cuda_matches_reference(tg, 1e-2, 1e-2, "fp16");
+  }
 }
 
 TEST(CudaExecutor, ResidualFromGraphInputWithoutRelu) {
