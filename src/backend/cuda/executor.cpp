@@ -667,8 +667,10 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
   // Y[N*H*W, K] = X[N*H*W, C] W[K, C]^T (+ bias, + residual, ReLU): cuBLASLt runs it much
   // faster than cuDNN's legacy convolutions (5-20x on the 1x1 shapes of ResNet-50 and
   // MobileNetV2 in fp16, tests/cuda/test_perf_shapes.cpp).
-  if (!transpose && p.r == 1 && p.s == 1 && p.stride_h == 1 && p.stride_w == 1 && p.groups == 1 &&
-      pads == std::vector<int64_t>{0, 0, 0, 0} && ws[1] == xs[1] && ys[2] == xs[2] && ys[3] == xs[3])
+  // Strided (ResNet's downsampling 1x1): the pixels it reads are copied out first.
+  if (!transpose && p.r == 1 && p.s == 1 && p.groups == 1 &&
+      pads == std::vector<int64_t>{0, 0, 0, 0} && ws[1] == xs[1] &&
+      ys[2] == (xs[2] - 1) / p.stride_h + 1 && ys[3] == (xs[3] - 1) / p.stride_w + 1)
     if (conv1x1_gemm(n, p, x, w, b, resid, out_v, opname, after, fused)) return true;
 
   std::unique_ptr<ConvPlan> plan;
@@ -720,7 +722,7 @@ bool CudaExecutable::conv1x1_gemm(const Node& n, const ConvParams& cp, int x, in
                                   int resid, int out_v, const std::string& opname,
                                   const std::optional<UnaryFn>& after, const std::vector<int>& fused) {
   GemmParams p;
-  p.m = int64_t{cp.n} * cp.h * cp.w;
+  p.m = int64_t{cp.n} * cp.oh * cp.ow;
   p.k = cp.c;
   p.n = cp.k;
   p.trans_b = true;  // W is (K, C)
@@ -743,7 +745,20 @@ bool CudaExecutable::conv1x1_gemm(const Node& n, const ConvParams& cp, int x, in
   gemm_plans_.push_back(std::move(plan));
   const int wslot = device_slot(wt);
   const int bslot = b >= 0 ? device_slot(bt) : -1;
-  const int src = as_layout(x, Layout::Nhwc);
+  int src = as_layout(x, Layout::Nhwc);
+  if (cp.stride_h != 1 || cp.stride_w != 1) {
+    // The pixels a strided 1x1 convolution reads, as dense NHWC rows.
+    const Shape& xs = val(x).shape;
+    Shape ss = val(out_v).shape;
+    ss[1] = xs[1];
+    const int sub = new_slot(ty_, ss, Layout::Nhwc);
+    auto st = logical_strides(slot(src));
+    st.back() *= cp.stride_w;
+    if (xs.size() == 4) st[2] *= cp.stride_h;
+    if (!push_copy(n.name, "Subsample", src, 0, st, sub, 0, logical_strides(slot(sub)), ss))
+      throw Error("cuda backend: subsample copy failed");
+    src = sub;
+  }
   const int rslot = resid >= 0 ? as_layout(resid, Layout::Nhwc) : -1;
   const int dst = new_slot(ty_, val(out_v).shape, Layout::Nhwc);
   push(n.name, opname, {src, wslot, bslot, rslot, dst},
