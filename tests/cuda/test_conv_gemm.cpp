@@ -15,11 +15,17 @@
 //    own epilogue), so 4 u S leaves a factor two of margin; GELU's slope is below 1.13.
 // Every output is poisoned with NaN (0xFF bytes) before the run, so an element the plan does
 // not write fails the comparison; batched gemm outputs with gaps check the gaps stay NaN.
+// Every convolution case runs with the plan's own choice and then once per path that applies
+// to it, forced through ANVIL_CUDA_CONV_PATH (gemm: 1x1 stride 1 pad 0 groups 1; im2col: groups
+// 1; depthwise: groups == C == K; cudnn: always), checking algo_name() names the forced path.
+// The gemm/im2col paths round like the gemm (once, in cuBLASLt's epilogue) and the depthwise
+// kernel once (fp32 accumulation, bias, residual and ReLU in float), inside the same bounds.
 // Every test skips itself where no CUDA device is present.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <numbers>
 #include <random>
@@ -230,8 +236,42 @@ std::vector<float> to_nchw(const std::vector<float>& v, int n, int c, int h, int
   return out;
 }
 
-void check_conv(const ConvCase& cc, DType t) {
-  SCOPED_TRACE(cc.label + " " + dtype_name(t));
+/// Sets ANVIL_CUDA_CONV_PATH for one scope ("" = unset: the plan's own choice).
+class ForcedPath {
+ public:
+  explicit ForcedPath(const std::string& path) {
+    if (path.empty())
+      unsetenv("ANVIL_CUDA_CONV_PATH");
+    else
+      setenv("ANVIL_CUDA_CONV_PATH", path.c_str(), 1);
+  }
+  ~ForcedPath() { unsetenv("ANVIL_CUDA_CONV_PATH"); }
+  ForcedPath(const ForcedPath&) = delete;
+  ForcedPath& operator=(const ForcedPath&) = delete;
+};
+
+/// The paths ConvPlan offers for these sizes (conv.cpp's rules, restated).
+std::vector<std::string> paths_for(const ConvParams& p) {
+  std::vector<std::string> out;
+  if (!p.transpose && p.groups == 1 && p.r == 1 && p.s == 1 && p.pad_h == 0 && p.pad_w == 0 &&
+      p.stride_h == 1 && p.stride_w == 1)
+    out.push_back("gemm");
+  if (!p.transpose && p.groups == 1) out.push_back("im2col");
+  if (!p.transpose && p.groups == p.c && p.c == p.k) out.push_back("depthwise");
+  out.push_back("cudnn");
+  return out;
+}
+
+/// The algo_name() prefix a forced path must produce.
+std::string algo_prefix(const std::string& path) {
+  if (path == "im2col") return "im2col+gemm";
+  if (path == "cudnn") return "cudnn ";
+  return path;
+}
+
+void check_conv(const ConvCase& cc, DType t, const std::string& path = "") {
+  SCOPED_TRACE(cc.label + " " + dtype_name(t) + (path.empty() ? " auto" : " path " + path));
+  const ForcedPath forced(path);
   ConvParams p = cc.p;
   p.dtype = t;
   const size_t xn = static_cast<size_t>(p.n) * p.c * p.h * p.w;
@@ -244,12 +284,18 @@ void check_conv(const ConvCase& cc, DType t) {
   const auto z = random_values(yn, t, 14);
 
   ConvPlan plan(p, "conv_" + cc.label);
+  if (!path.empty())
+    ASSERT_EQ(plan.algo_name().rfind(algo_prefix(path), 0), 0u)
+        << "forced path " << path << " not taken: " << plan.algo_name();
   // Graph weights in f32 (OIHW or ConvTranspose's (C, K/g, R, S)), converted by prepare().
   const Tensor wt = Tensor::from_vector<float>({w0, w1, p.r, p.s}, w);
   const Tensor bt = Tensor::from_vector<float>({p.k}, bias);
   const ConvWeights cw = plan.prepare(wt, p.has_bias ? &bt : nullptr);
   ASSERT_EQ(cw.w.dtype(), t);
-  ASSERT_EQ(cw.w.shape(), (Shape{w0, p.r, p.s, w1}));
+  if (plan.algo_name() == "depthwise")
+    ASSERT_EQ(cw.w.shape(), (Shape{p.r, p.s, p.k}));
+  else
+    ASSERT_EQ(cw.w.shape(), (Shape{w0, p.r, p.s, w1}));
   EXPECT_EQ(cw.bias.defined(), p.has_bias);
 
   DeviceBuffer dx = to_device(to_nhwc(x, p.n, p.c, p.h, p.w), t);
@@ -278,7 +324,10 @@ void check_conv(const ConvCase& cc, DType t) {
 }
 
 void check_conv_all_types(const ConvCase& cc) {
-  for (DType t : kTypes) check_conv(cc, t);
+  for (DType t : kTypes) {
+    check_conv(cc, t);
+    for (const std::string& path : paths_for(cc.p)) check_conv(cc, t, path);
+  }
 }
 
 TEST(CudaConv, Kernel3x3Pad1BiasRelu) {
@@ -335,6 +384,37 @@ TEST(CudaConv, WiderChannelsTensorCores) {
   SKIP_WITHOUT_GPU();
   // Channel counts that are multiples of 8 (the tensor-core friendly case), batch 3.
   check_conv_all_types(conv_case("c32_k64", 3, 32, 11, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false));
+}
+
+TEST(CudaConv, Gemm1x1OddChannelsBiasResidualRelu) {
+  SKIP_WITHOUT_GPU();
+  // The gemm path's epilogue: relu(x W^T + bias + z), with odd channel counts (rows of 5 and
+  // 7 elements: no 16-byte rows) and batch 2.
+  check_conv_all_types(conv_case("1x1_odd_bias_residual_relu", 2, 5, 3, 5, 7, 1, 1, 0, 0, 1, 1, 1, 1, true, true, true));
+  ConvCase cc = conv_case("1x1_residual_in_place_relu", 1, 16, 5, 3, 24, 1, 1, 0, 0, 1, 1, 1, 1, true, true, true);
+  cc.z_is_y = true;
+  check_conv_all_types(cc);
+  check_conv_all_types(conv_case("1x1_relu_no_bias", 1, 24, 3, 3, 8, 1, 1, 0, 0, 1, 1, 1, 1, false, true, false));
+}
+
+TEST(CudaConv, Im2colPadded1x1AndStrides) {
+  SKIP_WITHOUT_GPU();
+  // 1x1 with pads (zero rows from im2col), 5x3 kernel with unequal strides and pads, and a
+  // 16-channel 3x3 (16-byte moves in f16/bf16 and f32) with residual.
+  check_conv_all_types(conv_case("1x1_pad1_stride2", 1, 6, 5, 4, 3, 1, 1, 1, 1, 2, 2, 1, 1, true, false, false));
+  check_conv_all_types(conv_case("5x3_strides_3_2", 2, 3, 11, 9, 5, 5, 3, 2, 1, 3, 2, 1, 1, true, true, false));
+  check_conv_all_types(conv_case("c16_3x3_residual", 1, 16, 6, 5, 9, 3, 3, 1, 1, 1, 1, 1, 1, false, false, true));
+}
+
+TEST(CudaConv, DepthwiseOddChannelsResidualDilation) {
+  SKIP_WITHOUT_GPU();
+  // Odd channels (the scalar kernel), residual without bias; 24 channels (vectorized) with
+  // dilation 2, in-place residual and ReLU; a 5x5 stride-2 depthwise of 16 channels, batch 3.
+  check_conv_all_types(conv_case("dw_c5_residual", 2, 5, 7, 6, 5, 3, 3, 1, 1, 1, 1, 1, 5, false, false, true));
+  ConvCase cc = conv_case("dw_c24_dil2_in_place", 1, 24, 9, 8, 24, 3, 3, 2, 2, 1, 1, 2, 24, true, true, true);
+  cc.z_is_y = true;
+  check_conv_all_types(cc);
+  check_conv_all_types(conv_case("dw_c16_5x5_s2", 3, 16, 11, 10, 16, 5, 5, 2, 2, 2, 2, 1, 16, true, true, false));
 }
 
 TEST(CudaConvTranspose, Stride2OutputPaddingBiasRelu) {

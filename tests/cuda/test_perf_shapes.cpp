@@ -1,10 +1,12 @@
 // Informational timings (no pass/fail on speed): ResNet-50 / MobileNetV2 / GoogLeNet
-// convolution shapes through ConvPlan (cuDNN, fused and plain) and, for 1x1 convolutions,
-// through GemmPlan (cuBLASLt, NHWC 1x1 conv = [N*H*W, C] x [K, C]^T), in fp16, batch 1 and 64.
-// Read the table off scripts/gpu_suite.sh's log: it guides which path the executor takes.
+// convolution shapes through ConvPlan in fp16, batch 1 and 64: with bias + ReLU as the plan
+// chooses it ("auto": the fastest of gemm / im2col+gemm / depthwise / cuDNN, see conv.cpp),
+// the same forced onto cuDNN (ANVIL_CUDA_CONV_PATH=cudnn, the previous behaviour), and
+// without epilogue (plain, auto). Read the table off scripts/gpu_suite.sh's log.
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,7 +14,6 @@
 #include "anvil/tensor.h"
 #include "backend/cuda/conv.h"
 #include "backend/cuda/cuda_util.h"
-#include "backend/cuda/gemm.h"
 
 namespace anvil::cuda {
 namespace {
@@ -62,8 +63,8 @@ TEST(CudaPerf, ConvAndGemmShapesReport) {
   };
   cudaStream_t s;
   ANVIL_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  std::printf("%-24s %5s %10s %-34s %10s %-34s %10s\n", "shape", "batch", "fused ms", "algo",
-              "plain ms", "algo", "gemm ms");
+  std::printf("%-24s %5s %9s %-22s %9s %-34s %9s %-22s\n", "shape", "batch", "auto ms",
+              "algo", "cudnn ms", "algo", "plain ms", "algo");
   for (int n : {1, 64}) {
     for (const auto& sh : shapes) {
       const int pad = sh.r / 2;
@@ -77,37 +78,34 @@ TEST(CudaPerf, ConvAndGemmShapesReport) {
       const size_t wsz = static_cast<size_t>(sh.k) * (sh.c / sh.groups) * sh.r * sh.r;
       DeviceBuffer x = random_half(xs, 1), w = random_half(wsz, 2), b = random_half(sh.k, 3);
       DeviceBuffer y(ys * 2);
-      double t_fused = -1, t_plain = -1, t_gemm = -1;
-      std::string a_fused, a_plain;
-      try {
-        ConvParams pf = p;
-        pf.has_bias = true, pf.relu = true;
-        ConvPlan plan(pf, sh.name);
-        DeviceBuffer wsb(plan.workspace_bytes());
-        t_fused = time_ms(s, [&] { plan.run(s, x.get(), w.get(), b.get(), nullptr, y.get(), wsb.get()); });
-        a_fused = plan.algo_name();
-      } catch (const std::exception& e) {
-        a_fused = std::string("error: ") + e.what();
-      }
-      try {
-        ConvPlan plan(p, sh.name);
-        DeviceBuffer wsb(plan.workspace_bytes());
-        t_plain = time_ms(s, [&] { plan.run(s, x.get(), w.get(), nullptr, nullptr, y.get(), wsb.get()); });
-        a_plain = plan.algo_name();
-      } catch (const std::exception& e) {
-        a_plain = std::string("error: ") + e.what();
-      }
-      if (sh.r == 1 && sh.stride == 1 && sh.groups == 1) {
-        GemmParams g;
-        g.m = static_cast<int64_t>(n) * sh.h * sh.h, g.n = sh.k, g.k = sh.c;
-        g.trans_b = true, g.dtype = DType::f16, g.has_bias = true;
-        g.epilogue = GemmParams::Epilogue::Relu;
-        GemmPlan gp(g, sh.name);
-        DeviceBuffer wsb(gp.workspace_bytes());
-        t_gemm = time_ms(s, [&] { gp.run(s, x.get(), w.get(), b.get(), nullptr, y.get(), wsb.get()); });
-      }
-      std::printf("%-24s %5d %10.4f %-34s %10.4f %-34s %10.4f\n", sh.name, n, t_fused,
-                  a_fused.substr(0, 34).c_str(), t_plain, a_plain.substr(0, 34).c_str(), t_gemm);
+      // ms and algo of one plan (bias + ReLU when `fused`), path forced when `path` is set.
+      auto measure = [&](bool fused, const char* path, double& ms, std::string& algo) {
+        if (path)
+          setenv("ANVIL_CUDA_CONV_PATH", path, 1);
+        else
+          unsetenv("ANVIL_CUDA_CONV_PATH");
+        try {
+          ConvParams q = p;
+          q.has_bias = fused, q.relu = fused;
+          ConvPlan plan(q, sh.name);
+          DeviceBuffer wsb(plan.workspace_bytes());
+          ms = time_ms(s, [&] {
+            plan.run(s, x.get(), w.get(), fused ? b.get() : nullptr, nullptr, y.get(), wsb.get());
+          });
+          algo = plan.algo_name();
+        } catch (const std::exception& e) {
+          algo = std::string("error: ") + e.what();
+        }
+        unsetenv("ANVIL_CUDA_CONV_PATH");
+      };
+      double t_auto = -1, t_cudnn = -1, t_plain = -1;
+      std::string a_auto, a_cudnn, a_plain;
+      measure(true, nullptr, t_auto, a_auto);
+      measure(true, "cudnn", t_cudnn, a_cudnn);
+      measure(false, nullptr, t_plain, a_plain);
+      std::printf("%-24s %5d %9.4f %-22s %9.4f %-34s %9.4f %-22s\n", sh.name, n, t_auto,
+                  a_auto.substr(0, 22).c_str(), t_cudnn, a_cudnn.substr(0, 34).c_str(), t_plain,
+                  a_plain.substr(0, 22).c_str());
     }
   }
   (void)cudaStreamDestroy(s);

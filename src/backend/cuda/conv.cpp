@@ -1,11 +1,26 @@
-// ConvPlan on cuDNN 9's legacy convolution API (see conv.h).
+// ConvPlan (see conv.h): several implementations of one convolution, timed at construction.
 //
-// Layouts: activations NHWC (CUDNN_TENSOR_NHWC); filters NHWC as well, i.e. KRSC for a
+// Paths (the applicable ones are built at construction, each checked by a trial run and timed
+// with CUDA events on scratch data; the fastest is kept):
+//   gemm         1x1, pad 0, stride 1, groups 1, forward: NHWC x is the matrix [N*H*W, C],
+//                KRSC weights are [K, C], so y = x W^T through cuBLASLt (GemmPlan) with bias
+//                and ReLU fused in its epilogue and the residual as beta*C (beta 1, C = z).
+//   im2col+gemm  any forward convolution with groups 1: conv_kernels.cu's im2col writes
+//                [N*OH*OW, R*S*C] rows (in KRSC order) into the workspace, then the same
+//                GemmPlan with K = R*S*C. Skipped when the rows exceed 512 MiB.
+//   depthwise    groups == C == K: conv_kernels.cu's direct NHWC kernel (weights RSK), bias,
+//                residual and ReLU fused.
+//   cudnn        cuDNN 9's legacy API as described below (also every transposed convolution).
+// The environment variable ANVIL_CUDA_CONV_PATH=gemm|im2col|depthwise|cudnn, read at plan
+// construction, forces that path where it applies (tests use it to exercise every path); an
+// inapplicable or failing forced path falls back to the normal choice.
+//
+// cuDNN layouts: activations NHWC (CUDNN_TENSOR_NHWC); filters NHWC as well, i.e. KRSC for a
 // convolution and C,R,S,K/g for a transposed one (cuDNN runs a transposed convolution as the
 // backward-data pass of the forward convolution y -> x, whose filter is the graph's
 // (C, K/g, R, S) ConvTranspose weight). Bias: 1xKx1x1 of the storage dtype.
 //
-// Paths, chosen at construction and validated by one trial run on scratch buffers:
+// cuDNN modes, chosen at construction and validated by one trial run on scratch buffers:
 //   Plain      cudnnConvolutionForward (no bias, no ReLU, no residual).
 //   Fused      cudnnConvolutionBiasActivationForward: y = act(conv(x) + z + bias). With the
 //              IDENTITY activation cuDNN only supports IMPLICIT_PRECOMP_GEMM; a zero bias owned
@@ -19,10 +34,15 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <vector>
 
+#include "backend/cuda/conv_kernels.h"
 #include "backend/cuda/cuda_util.h"
+#include "backend/cuda/gemm.h"
 #include "backend/cuda/gemm_epilogue.h"
 
 #pragma GCC diagnostic push
@@ -32,6 +52,9 @@ namespace anvil::cuda {
 namespace {
 
 constexpr size_t kWorkspaceCap = size_t{256} << 20;  // largest workspace an algorithm may use
+constexpr size_t kIm2colCap = size_t{512} << 20;     // largest im2col buffer
+
+size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 /// The calling thread's cuDNN handle for the current device (created on first use).
 cudnnHandle_t cudnn_handle() {
@@ -131,9 +154,14 @@ struct ScopedStream {
 
 struct ConvPlan::Impl {
   enum class Mode { Plain, Fused, Unfused, Transposed };
+  enum class Path { Cudnn, Gemm, Im2col, Depthwise };
 
   ConvParams p;
   std::string name;
+  Path path = Path::Cudnn;
+  std::unique_ptr<GemmPlan> gemm;  // gemm and im2col+gemm: [N*OH*OW, R*S*C] x [K, R*S*C]^T
+  size_t col_bytes = 0;            // im2col: the rows at the workspace's start (256-aligned)
+  size_t total_ws = 0;             // what workspace_bytes() reports for the chosen path
   Mode mode = Mode::Plain;
   cudnnTensorDescriptor_t x_desc = nullptr, y_desc = nullptr, bias_desc = nullptr;
   cudnnFilterDescriptor_t w_desc = nullptr;
@@ -141,7 +169,7 @@ struct ConvPlan::Impl {
   cudnnActivationDescriptor_t act_desc = nullptr;   // fused: RELU or IDENTITY
   cudnnConvolutionFwdAlgo_t fwd_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
   cudnnConvolutionBwdDataAlgo_t bwd_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
-  size_t ws_bytes = 0;
+  size_t ws_bytes = 0;  // cuDNN's workspace
   size_t y_bytes = 0;
   DeviceBuffer zero_bias;  // the fused path's bias when the graph has none
 
@@ -421,13 +449,203 @@ struct ConvPlan::Impl {
     }
   }
 
-  std::string algo_name() const {
+  std::string cudnn_algo_name() const {
     std::string s = p.transpose ? bwd_algo_name(bwd_algo) : fwd_algo_name(fwd_algo);
     if (mode == Mode::Fused) s += " fused";
     if ((mode == Mode::Unfused || mode == Mode::Transposed) &&
         (p.has_bias || p.relu || p.has_residual))
       s += " +epilogue";
     return s;
+  }
+
+  std::string algo_name() const {
+    switch (path) {
+      case Path::Gemm: return "gemm";
+      case Path::Im2col: return "im2col+gemm";
+      case Path::Depthwise: return "depthwise";
+      case Path::Cudnn: break;
+    }
+    return "cudnn " + cudnn_algo_name();
+  }
+
+  detail::ConvWindow window() const {
+    detail::ConvWindow q;
+    q.n = p.n, q.c = p.c, q.h = p.h, q.w = p.w, q.oh = p.oh, q.ow = p.ow, q.r = p.r, q.s = p.s;
+    q.pad_h = p.pad_h, q.pad_w = p.pad_w, q.stride_h = p.stride_h, q.stride_w = p.stride_w;
+    q.dil_h = p.dil_h, q.dil_w = p.dil_w;
+    return q;
+  }
+
+  bool gemm_applies() const {
+    return !p.transpose && p.groups == 1 && p.r == 1 && p.s == 1 && p.pad_h == 0 &&
+           p.pad_w == 0 && p.stride_h == 1 && p.stride_w == 1;
+  }
+  size_t im2col_bytes() const {
+    return static_cast<size_t>(p.n) * p.oh * p.ow * p.r * p.s * p.c * element_size(p.dtype);
+  }
+  bool im2col_applies() const {
+    return !p.transpose && p.groups == 1 && im2col_bytes() <= kIm2colCap;
+  }
+  bool depthwise_applies() const {
+    return !p.transpose && p.groups == p.c && p.c == p.k;
+  }
+
+  void make_gemm() {
+    if (gemm) return;
+    GemmParams g;
+    g.m = static_cast<int64_t>(p.n) * p.oh * p.ow;
+    g.n = p.k;
+    g.k = static_cast<int64_t>(p.r) * p.s * p.c;
+    g.trans_b = true;
+    g.dtype = p.dtype;
+    g.has_bias = p.has_bias;
+    g.has_c = p.has_residual;
+    g.beta = p.has_residual ? 1.f : 0.f;
+    g.epilogue = p.relu ? GemmParams::Epilogue::Relu : GemmParams::Epilogue::None;
+    gemm = std::make_unique<GemmPlan>(g, name);
+  }
+
+  /// Enqueues one of our own paths (not cuDNN's).
+  void enqueue_own(cudaStream_t stream, const void* x, const void* w, const void* bias,
+                   const void* z, void* y, void* ws) const {
+    const void* zz = p.has_residual ? z : nullptr;
+    const void* bb = p.has_bias ? bias : nullptr;
+    switch (path) {
+      case Path::Gemm: gemm->run(stream, x, w, bb, zz, y, ws); return;
+      case Path::Im2col:
+        detail::im2col_nhwc(window(), p.dtype, x, ws, stream);
+        gemm->run(stream, ws, w, bb, zz, y, static_cast<char*>(ws) + col_bytes);
+        return;
+      case Path::Depthwise:
+        detail::depthwise_nhwc(window(), p.relu, p.dtype, x, w, bb, zz, y, stream);
+        return;
+      case Path::Cudnn: break;
+    }
+  }
+
+  /// Builds the applicable paths, checks each with a trial run, times them and keeps the
+  /// fastest (see the file comment). cuDNN's failure is only fatal when nothing else runs.
+  void select(cudnnHandle_t h, cudaStream_t stream, bool honor_env = true) {
+    const char* env = honor_env ? std::getenv("ANVIL_CUDA_CONV_PATH") : nullptr;
+    const std::string forced = env ? env : "";
+    std::vector<Path> cands;
+    auto applies = [&](Path c) {
+      switch (c) {
+        case Path::Gemm: return gemm_applies();
+        case Path::Im2col: return im2col_applies();
+        case Path::Depthwise: return depthwise_applies();
+        case Path::Cudnn: return true;
+      }
+      return false;
+    };
+    const Path fp = forced == "gemm"        ? Path::Gemm
+                    : forced == "im2col"    ? Path::Im2col
+                    : forced == "depthwise" ? Path::Depthwise
+                                            : Path::Cudnn;
+    if ((forced == "gemm" || forced == "im2col" || forced == "depthwise" || forced == "cudnn") &&
+        applies(fp)) {
+      cands.push_back(fp);
+    } else {
+      if (gemm_applies()) cands.push_back(Path::Gemm);
+      // A 1x1 convolution the plain gemm covers gains nothing from copying its input first.
+      else if (im2col_applies()) cands.push_back(Path::Im2col);
+      if (depthwise_applies()) cands.push_back(Path::Depthwise);
+      cands.push_back(Path::Cudnn);
+    }
+    if (cands.size() == 1 && cands[0] == Path::Cudnn) {
+      path = Path::Cudnn;
+      choose(h, stream);
+      total_ws = ws_bytes;
+      return;
+    }
+
+    // Scratch data: the weights' element count is the same in every layout.
+    const DType dt = p.dtype;
+    const size_t es = element_size(dt);
+    const size_t xn = static_cast<size_t>(p.n) * p.c * p.h * p.w;
+    const size_t yn = static_cast<size_t>(p.n) * p.k * p.oh * p.ow;
+    const size_t wn = static_cast<size_t>(p.k) * (p.c / p.groups) * p.r * p.s;
+    DeviceBuffer x = random_device(dt, xn, 5), w = random_device(dt, wn, 6);
+    DeviceBuffer b = random_device(dt, static_cast<size_t>(p.k), 7);
+    DeviceBuffer z = p.has_residual ? random_device(dt, yn, 8) : DeviceBuffer();
+    DeviceBuffer y(yn * es);
+    ANVIL_CUDA_CHECK(cudaStreamSynchronize(stream));
+
+    cudaEvent_t e0 = nullptr, e1 = nullptr;
+    ANVIL_CUDA_CHECK(cudaEventCreate(&e0));
+    ANVIL_CUDA_CHECK(cudaEventCreate(&e1));
+    struct Events {
+      cudaEvent_t a, b;
+      ~Events() {
+        (void)cudaEventDestroy(a);
+        (void)cudaEventDestroy(b);
+      }
+    } events{e0, e1};
+
+    float best_ms = std::numeric_limits<float>::infinity();
+    Path best = Path::Cudnn;
+    size_t best_ws = 0;
+    std::string first_error;
+    for (Path c : cands) {
+      try {
+        path = c;
+        size_t need = 0;
+        if (c == Path::Cudnn) {
+          choose(h, stream);
+          need = ws_bytes;
+        } else if (c == Path::Gemm || c == Path::Im2col) {
+          make_gemm();
+          col_bytes = c == Path::Im2col ? align_up(im2col_bytes(), 256) : 0;
+          need = col_bytes + gemm->workspace_bytes();
+        }
+        DeviceBuffer ws(need);
+        auto once = [&] {
+          if (c == Path::Cudnn) {
+            const cudnnStatus_t st = enqueue(h, stream, x.get(), w.get(), b.get(), z.get(),
+                                             y.get(), ws.get());
+            if (st != CUDNN_STATUS_SUCCESS)
+              fail(std::string("cuDNN failed: ") + cudnnGetErrorString(st));
+          } else {
+            enqueue_own(stream, x.get(), w.get(), b.get(), z.get(), y.get(), ws.get());
+          }
+        };
+        once();  // trial run (cuDNN's choose has run its own already)
+        ANVIL_CUDA_CHECK(cudaStreamSynchronize(stream));
+        once();
+        ANVIL_CUDA_CHECK(cudaEventRecord(e0, stream));
+        once();
+        ANVIL_CUDA_CHECK(cudaEventRecord(e1, stream));
+        ANVIL_CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0.f;
+        ANVIL_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        const int reps = ms > 1.f ? 2 : ms > 0.2f ? 5 : 10;
+        ANVIL_CUDA_CHECK(cudaEventRecord(e0, stream));
+        for (int i = 0; i < reps; ++i) once();
+        ANVIL_CUDA_CHECK(cudaEventRecord(e1, stream));
+        ANVIL_CUDA_CHECK(cudaEventSynchronize(e1));
+        ANVIL_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        ms /= static_cast<float>(reps);
+        if (ms < best_ms) {
+          best_ms = ms;
+          best = c;
+          best_ws = need;
+        }
+      } catch (const Error& e) {
+        (void)cudaStreamSynchronize(stream);
+        (void)cudaGetLastError();
+        if (first_error.empty()) first_error = e.what();
+      }
+    }
+    if (!std::isfinite(best_ms)) {
+      if (cands.size() > 1) fail("no convolution path runs this configuration: " + first_error);
+      select(h, stream, false);  // the forced path failed: the normal choice
+      return;
+    }
+    path = best;
+    total_ws = best_ws;
+    if (path == Path::Im2col) col_bytes = align_up(im2col_bytes(), 256);
+    if (path == Path::Gemm) col_bytes = 0;
+    if (path != Path::Gemm && path != Path::Im2col) gemm.reset();
   }
 };
 
@@ -438,7 +656,7 @@ ConvPlan::ConvPlan(const ConvParams& p, const std::string& name) : impl_(std::ma
   try {
     impl_->make_descriptors();
     ScopedStream stream;
-    impl_->choose(cudnn_handle(), stream.s);
+    impl_->select(cudnn_handle(), stream.s);
   } catch (const Error& e) {
     if (!e.node().empty()) throw;
     throw e.with_node(name);
@@ -461,8 +679,13 @@ ConvWeights ConvPlan::prepare(const Tensor& w, const Tensor* bias) const {
                     shape_str({d0, d1, p.r, p.s}),
                 "W");
   ConvWeights out;
-  // To the storage dtype first (rounding once from the graph's values), then OIHW -> OHWI.
-  out.w = transpose(w.reshaped({d0, d1, p.r, p.s}).to(p.dtype), {0, 2, 3, 1});
+  // To the storage dtype first (rounding once from the graph's values), then OIHW -> OHWI
+  // (KRSC); the depthwise kernel reads (K, 1, R, S) as RSK: (R, S, K).
+  if (impl_->path == Impl::Path::Depthwise)
+    out.w = transpose(w.reshaped({d0, d1, p.r, p.s}).to(p.dtype), {2, 3, 1, 0})
+                .reshaped({p.r, p.s, d0});
+  else
+    out.w = transpose(w.reshaped({d0, d1, p.r, p.s}).to(p.dtype), {0, 2, 3, 1});
   if (p.has_bias) {
     if (!bias || !bias->defined() || !is_float(bias->dtype()) || bias->numel() != p.k)
       impl_->fail("bias must be a float tensor of " + std::to_string(p.k) + " values", "B");
@@ -471,7 +694,7 @@ ConvWeights ConvPlan::prepare(const Tensor& w, const Tensor* bias) const {
   return out;
 }
 
-size_t ConvPlan::workspace_bytes() const { return impl_->ws_bytes; }
+size_t ConvPlan::workspace_bytes() const { return impl_->total_ws; }
 
 void ConvPlan::run(cudaStream_t stream, const void* x, const void* w, const void* bias,
                    const void* z, void* y, void* workspace) const {
@@ -479,8 +702,13 @@ void ConvPlan::run(cudaStream_t stream, const void* x, const void* w, const void
   if (!x || !w || !y) m.fail("null input, weight or output pointer");
   if (m.p.has_bias && !bias) m.fail("the plan has a bias but none was given", "B");
   if (m.p.has_residual && !z) m.fail("the plan adds a residual but none was given");
-  if (m.ws_bytes && !workspace) m.fail("no workspace given (needs " + std::to_string(m.ws_bytes) + " bytes)");
+  if (m.total_ws && !workspace)
+    m.fail("no workspace given (needs " + std::to_string(m.total_ws) + " bytes)");
   try {
+    if (m.path != Impl::Path::Cudnn) {
+      m.enqueue_own(stream, x, w, bias, z, y, workspace);
+      return;
+    }
     cudnnHandle_t h = cudnn_handle();
     ANVIL_CUDNN_CHECK(cudnnSetStream(h, stream));
     const cudnnStatus_t st = m.enqueue(h, stream, x, w, bias, z, y, workspace);

@@ -1,5 +1,7 @@
-// Convolutions on the GPU through cuDNN 9 (conv.cpp): NHWC activations, tensor cores for
-// f16/bf16 storage (fp32 accumulation), bias + ReLU + residual fused where cuDNN allows.
+// Convolutions on the GPU (conv.cpp): NHWC activations, tensor cores for f16/bf16 storage
+// (fp32 accumulation), bias + ReLU + residual fused. The plan times the paths that apply
+// (cuBLASLt gemm for 1x1, im2col + gemm, a depthwise kernel, cuDNN 9) and keeps the fastest;
+// ANVIL_CUDA_CONV_PATH=gemm|im2col|depthwise|cudnn forces one where it applies (tests).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -31,7 +33,7 @@ struct ConvParams {
 /// Weights and bias converted on the host into the layout and dtype the plan uploads
 /// (from the graph's OIHW float32/f16/bf16 tensors).
 struct ConvWeights {
-  Tensor w;     // device layout, e.g. KRSC
+  Tensor w;     // device layout: KRSC, or (R, S, K) on the depthwise path
   Tensor bias;  // (K) of the storage dtype; undefined when ConvParams::has_bias is false (the
                 // plan keeps its own zero bias where cuDNN's fused call needs one)
 };
@@ -55,7 +57,8 @@ class ConvPlan {
   /// No allocation, no synchronization (capturable in a CUDA graph).
   void run(cudaStream_t stream, const void* x, const void* w, const void* bias, const void* z,
            void* y, void* workspace) const;
-  /// "IMPLICIT_PRECOMP_GEMM" etc., for profiles.
+  /// The chosen path, for profiles: "gemm", "im2col+gemm", "depthwise", or "cudnn " and
+  /// cuDNN's algorithm ("cudnn IMPLICIT_PRECOMP_GEMM fused", ...).
   std::string algo_name() const;
   const ConvParams& params() const;
 

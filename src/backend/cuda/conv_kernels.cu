@@ -1,0 +1,174 @@
+// ConvPlan's own kernels (see conv_kernels.h).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <string>
+
+#include "backend/cuda/conv_kernels.h"
+#include "backend/cuda/cuda_util.h"
+
+namespace anvil::cuda::detail {
+namespace {
+
+constexpr int kThreads = 256;
+
+int blocks_for(int64_t total) {
+  const int64_t want = (total + kThreads - 1) / kThreads;
+  return static_cast<int>(want < (int64_t{1} << 20) ? want : (int64_t{1} << 20));
+}
+
+bool aligned(const void* p, uintptr_t a) { return reinterpret_cast<uintptr_t>(p) % a == 0; }
+
+// ---- im2col: moves words of type W (C*es is a multiple of sizeof(W)) ---------------------------
+
+template <class W>
+__global__ void im2col_kernel(ConvWindow p, const W* __restrict__ x, W* __restrict__ col,
+                              int cw, int64_t total) {
+  const int rs = p.r * p.s;
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int cc = static_cast<int>(idx % cw);
+    int64_t t = idx / cw;
+    const int tap = static_cast<int>(t % rs);
+    const int64_t m = t / rs;
+    const int ox = static_cast<int>(m % p.ow);
+    const int64_t t2 = m / p.ow;
+    const int oy = static_cast<int>(t2 % p.oh);
+    const int n = static_cast<int>(t2 / p.oh);
+    const int ry = tap / p.s, sx = tap - ry * p.s;
+    const int iy = oy * p.stride_h - p.pad_h + ry * p.dil_h;
+    const int ix = ox * p.stride_w - p.pad_w + sx * p.dil_w;
+    W v{};
+    if (iy >= 0 && iy < p.h && ix >= 0 && ix < p.w)
+      v = x[((static_cast<int64_t>(n) * p.h + iy) * p.w + ix) * cw + cc];
+    col[idx] = v;
+  }
+}
+
+template <class W>
+void launch_im2col(const ConvWindow& p, const void* x, void* col, int row_bytes,
+                   cudaStream_t stream) {
+  const int cw = row_bytes / static_cast<int>(sizeof(W));
+  const int64_t total = static_cast<int64_t>(p.n) * p.oh * p.ow * p.r * p.s * cw;
+  if (total <= 0) return;
+  im2col_kernel<W><<<blocks_for(total), kThreads, 0, stream>>>(
+      p, static_cast<const W*>(x), static_cast<W*>(col), cw, total);
+  check_cuda(cudaGetLastError(), "im2col_nhwc kernel launch");
+}
+
+// ---- depthwise --------------------------------------------------------------------------------
+
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <class T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+template <class T, int V>
+struct alignas(sizeof(T) * V) Pack {
+  T v[V];
+};
+
+// One thread: V consecutive channels of one output pixel.
+template <class T, int V>
+__global__ void depthwise_kernel(ConvWindow p, bool relu, const T* __restrict__ x,
+                                 const T* __restrict__ w, const T* __restrict__ bias, const T* z,
+                                 T* y, int64_t total) {
+  using P = Pack<T, V>;
+  const int cv = p.c / V;
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int c0 = static_cast<int>(idx % cv) * V;
+    const int64_t m = idx / cv;
+    const int ox = static_cast<int>(m % p.ow);
+    const int64_t t2 = m / p.ow;
+    const int oy = static_cast<int>(t2 % p.oh);
+    const int n = static_cast<int>(t2 / p.oh);
+    float acc[V];
+#pragma unroll
+    for (int j = 0; j < V; ++j) acc[j] = 0.f;
+    for (int ry = 0; ry < p.r; ++ry) {
+      const int iy = oy * p.stride_h - p.pad_h + ry * p.dil_h;
+      if (iy < 0 || iy >= p.h) continue;
+      const T* xrow = x + (static_cast<int64_t>(n) * p.h + iy) * p.w * p.c + c0;
+      const T* wrow = w + static_cast<int64_t>(ry) * p.s * p.c + c0;
+      for (int sx = 0; sx < p.s; ++sx) {
+        const int ix = ox * p.stride_w - p.pad_w + sx * p.dil_w;
+        if (ix < 0 || ix >= p.w) continue;
+        const P xv = *reinterpret_cast<const P*>(xrow + static_cast<int64_t>(ix) * p.c);
+        const P wv = *reinterpret_cast<const P*>(wrow + static_cast<int64_t>(sx) * p.c);
+#pragma unroll
+        for (int j = 0; j < V; ++j) acc[j] = fmaf(to_f(xv.v[j]), to_f(wv.v[j]), acc[j]);
+      }
+    }
+    if (bias) {
+      const P bv = *reinterpret_cast<const P*>(bias + c0);
+#pragma unroll
+      for (int j = 0; j < V; ++j) acc[j] += to_f(bv.v[j]);
+    }
+    const int64_t at = m * p.c + c0;
+    if (z) {
+      const P zv = *reinterpret_cast<const P*>(z + at);
+#pragma unroll
+      for (int j = 0; j < V; ++j) acc[j] += to_f(zv.v[j]);
+    }
+    P out;
+#pragma unroll
+    for (int j = 0; j < V; ++j) out.v[j] = from_f<T>(relu ? fmaxf(acc[j], 0.f) : acc[j]);
+    *reinterpret_cast<P*>(y + at) = out;
+  }
+}
+
+template <class T>
+void launch_depthwise(const ConvWindow& p, bool relu, const void* x, const void* w,
+                      const void* bias, const void* z, void* y, cudaStream_t stream) {
+  constexpr int V = 16 / static_cast<int>(sizeof(T));
+  const bool vec = p.c % V == 0 && aligned(x, 16) && aligned(w, 16) && aligned(y, 16) &&
+                   (!bias || aligned(bias, 16)) && (!z || aligned(z, 16));
+  const int v = vec ? V : 1;
+  const int64_t total = static_cast<int64_t>(p.n) * p.oh * p.ow * (p.c / v);
+  if (total <= 0) return;
+  auto tx = static_cast<const T*>(x), tw = static_cast<const T*>(w),
+       tb = static_cast<const T*>(bias), tz = static_cast<const T*>(z);
+  auto ty = static_cast<T*>(y);
+  if (vec)
+    depthwise_kernel<T, V><<<blocks_for(total), kThreads, 0, stream>>>(p, relu, tx, tw, tb, tz,
+                                                                       ty, total);
+  else
+    depthwise_kernel<T, 1><<<blocks_for(total), kThreads, 0, stream>>>(p, relu, tx, tw, tb, tz,
+                                                                       ty, total);
+  check_cuda(cudaGetLastError(), "depthwise_nhwc kernel launch");
+}
+
+}  // namespace
+
+void im2col_nhwc(const ConvWindow& p, DType dt, const void* x, void* col, cudaStream_t stream) {
+  const int es = static_cast<int>(element_size(dt));
+  const int row = p.c * es;  // bytes of one pixel's channels
+  if (row % 16 == 0 && aligned(x, 16) && aligned(col, 16))
+    return launch_im2col<uint4>(p, x, col, row, stream);
+  if (row % 8 == 0 && aligned(x, 8) && aligned(col, 8))
+    return launch_im2col<uint2>(p, x, col, row, stream);
+  if (row % 4 == 0 && aligned(x, 4) && aligned(col, 4))
+    return launch_im2col<uint32_t>(p, x, col, row, stream);
+  return launch_im2col<uint16_t>(p, x, col, row, stream);  // 2-byte dtypes, odd C
+}
+
+void depthwise_nhwc(const ConvWindow& p, bool relu, DType dt, const void* x, const void* w,
+                    const void* bias, const void* z, void* y, cudaStream_t stream) {
+  switch (dt) {
+    case DType::f32: return launch_depthwise<float>(p, relu, x, w, bias, z, y, stream);
+    case DType::f16: return launch_depthwise<__half>(p, relu, x, w, bias, z, y, stream);
+    case DType::bf16: return launch_depthwise<__nv_bfloat16>(p, relu, x, w, bias, z, y, stream);
+    default: break;
+  }
+  throw Error(std::string("depthwise convolution: unsupported dtype ") + dtype_name(dt), {}, {},
+              "dtype");
+}
+
+}  // namespace anvil::cuda::detail

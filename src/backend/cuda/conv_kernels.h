@@ -1,0 +1,33 @@
+// ConvPlan's own kernels (conv_kernels.cu): im2col for the im2col+GEMM path and a direct
+// depthwise convolution, both on NHWC activations. Asynchronous on `stream`, no allocation,
+// no synchronization (capturable in a CUDA graph); a failed launch throws anvil::Error.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "anvil/tensor.h"
+
+namespace anvil::cuda::detail {
+
+/// Sizes of one forward convolution window over NHWC data.
+struct ConvWindow {
+  int n = 1, c = 1, h = 1, w = 1;  // input
+  int oh = 1, ow = 1;              // output
+  int r = 1, s = 1;                // kernel
+  int pad_h = 0, pad_w = 0, stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
+};
+
+/// col[m][(ry*S + sx)*C + c] = x[n, oy*sh - ph + ry*dh, ox*sw - pw + sx*dw, c] (0 outside),
+/// m = (n*OH + oy)*OW + ox: rows in the order of KRSC weights, so that conv = col x W^T.
+/// Pure data movement (exact for every dtype); 16-byte moves when C and the pointers allow.
+void im2col_nhwc(const ConvWindow& p, DType dt, const void* x, void* col, cudaStream_t stream);
+
+/// Depthwise convolution (groups == C == K): y[n,oy,ox,c] = act(sum_{ry,sx}
+/// x[n, iy, ix, c] * w[(ry*S + sx)*C + c] + bias[c] + z[n,oy,ox,c]) with fp32 accumulation.
+/// w is RSK ([R*S, C]); bias (C values of dt) and z (shaped like y) may be null; z may be y.
+void depthwise_nhwc(const ConvWindow& p, bool relu, DType dt, const void* x, const void* w,
+                    const void* bias, const void* z, void* y, cudaStream_t stream);
+
+}  // namespace anvil::cuda::detail
