@@ -668,18 +668,25 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
   // faster than cuDNN's legacy convolutions (5-20x on the 1x1 shapes of ResNet-50 and
   // MobileNetV2 in fp16, tests/cuda/test_perf_shapes.cpp).
   // Strided (ResNet's downsampling 1x1): the pixels it reads are copied out first.
-  if (!transpose && p.r == 1 && p.s == 1 && p.groups == 1 &&
-      pads == std::vector<int64_t>{0, 0, 0, 0} && ws[1] == xs[1] &&
-      ys[2] == (xs[2] - 1) / p.stride_h + 1 && ys[3] == (xs[3] - 1) / p.stride_w + 1)
-    if (conv1x1_gemm(n, p, x, w, b, resid, out_v, opname, after, fused)) return true;
-
+  // A ConvPlan that times its own paths (names "gemm", "im2col+gemm", "depthwise",
+  // "cudnn ...") has already compared a product with cuDNN: it is used as it chose.
+  const bool is_1x1 = !transpose && p.r == 1 && p.s == 1 && p.groups == 1 &&
+                      pads == std::vector<int64_t>{0, 0, 0, 0} && ws[1] == xs[1] &&
+                      ys[2] == (xs[2] - 1) / p.stride_h + 1 && ys[3] == (xs[3] - 1) / p.stride_w + 1;
   std::unique_ptr<ConvPlan> plan;
   ConvWeights cw;
   try {
     plan = std::make_unique<ConvPlan>(p, n.name);
     cw = plan->prepare(val(w).constant, b >= 0 ? &val(b).constant : nullptr);
   } catch (const Error&) {
-    return false;  // cuDNN refused: the reference kernel runs it
+    // cuDNN refused: a product for 1x1, else the reference kernel runs it
+    return is_1x1 && conv1x1_gemm(n, p, x, w, b, resid, out_v, opname, after, fused);
+  }
+  if (is_1x1) {
+    const std::string algo = plan->algo_name();
+    const bool timed = algo.rfind("cudnn", 0) == 0 || algo.rfind("gemm", 0) == 0 ||
+                       algo.rfind("im2col", 0) == 0 || algo.rfind("depthwise", 0) == 0;
+    if (!timed && conv1x1_gemm(n, p, x, w, b, resid, out_v, opname, after, fused)) return true;
   }
   const int wslot = device_slot(cw.w);
   const int bslot = cw.bias.defined() ? device_slot(cw.bias) : -1;
