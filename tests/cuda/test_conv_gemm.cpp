@@ -17,7 +17,8 @@
 // not write fails the comparison; batched gemm outputs with gaps check the gaps stay NaN.
 // Every convolution case runs with the plan's own choice and then once per path that applies
 // to it, forced through ANVIL_CUDA_CONV_PATH (gemm: 1x1 stride 1 pad 0 groups 1; im2col: groups
-// 1; depthwise: groups == C == K; cudnn: always), checking algo_name() names the forced path.
+// 1; depthwise: groups == C == K, and each tiling of its kernel, depthwise:N; cudnn: always),
+// checking algo_name() names the forced path.
 // The gemm/im2col paths round like the gemm (once, in cuBLASLt's epilogue) and the depthwise
 // kernel once (fp32 accumulation, bias, residual and ReLU in float), inside the same bounds.
 // Every test skips itself where no CUDA device is present.
@@ -251,13 +252,21 @@ class ForcedPath {
 };
 
 /// The paths ConvPlan offers for these sizes (conv.cpp's rules, restated).
-std::vector<std::string> paths_for(const ConvParams& p) {
+std::vector<std::string> paths_for(const ConvParams& p, DType t) {
   std::vector<std::string> out;
   if (!p.transpose && p.groups == 1 && p.r == 1 && p.s == 1 && p.pad_h == 0 && p.pad_w == 0 &&
       p.stride_h == 1 && p.stride_w == 1)
     out.push_back("gemm");
   if (!p.transpose && p.groups == 1) out.push_back("im2col");
-  if (!p.transpose && p.groups == p.c && p.c == p.k) out.push_back("depthwise");
+  if (!p.transpose && p.groups == p.c && p.c == p.k) {
+    out.push_back("depthwise");  // timed over its tilings
+    out.push_back("depthwise:0");
+    // The column-tiled kernels: 3- or 5-wide, column stride 1 or 2, no column dilation,
+    // channels filling 16-byte vectors.
+    if (p.dil_w == 1 && (p.s == 3 || p.s == 5) && (p.stride_w == 1 || p.stride_w == 2) &&
+        p.c % (16 / static_cast<int>(element_size(t))) == 0)
+      for (const char* tile : {"depthwise:1", "depthwise:2", "depthwise:4"}) out.push_back(tile);
+  }
   out.push_back("cudnn");
   return out;
 }
@@ -265,6 +274,8 @@ std::vector<std::string> paths_for(const ConvParams& p) {
 /// The algo_name() prefix a forced path must produce.
 std::string algo_prefix(const std::string& path) {
   if (path == "im2col") return "im2col+gemm";
+  if (path == "depthwise:0") return "depthwise";
+  if (path.rfind("depthwise:", 0) == 0) return "depthwise x" + path.substr(10);
   if (path == "cudnn") return "cudnn ";
   return path;
 }
@@ -284,7 +295,9 @@ void check_conv(const ConvCase& cc, DType t, const std::string& path = "") {
   const auto z = random_values(yn, t, 14);
 
   ConvPlan plan(p, "conv_" + cc.label);
-  if (!path.empty())
+  if (path == "depthwise:0")
+    ASSERT_EQ(plan.algo_name(), "depthwise") << "forced path " << path << " not taken";
+  else if (!path.empty())
     ASSERT_EQ(plan.algo_name().rfind(algo_prefix(path), 0), 0u)
         << "forced path " << path << " not taken: " << plan.algo_name();
   // Graph weights in f32 (OIHW or ConvTranspose's (C, K/g, R, S)), converted by prepare().
@@ -292,7 +305,7 @@ void check_conv(const ConvCase& cc, DType t, const std::string& path = "") {
   const Tensor bt = Tensor::from_vector<float>({p.k}, bias);
   const ConvWeights cw = plan.prepare(wt, p.has_bias ? &bt : nullptr);
   ASSERT_EQ(cw.w.dtype(), t);
-  if (plan.algo_name() == "depthwise")
+  if (plan.algo_name().rfind("depthwise", 0) == 0)
     ASSERT_EQ(cw.w.shape(), (Shape{p.r, p.s, p.k}));
   else
     ASSERT_EQ(cw.w.shape(), (Shape{w0, p.r, p.s, w1}));
@@ -326,7 +339,7 @@ void check_conv(const ConvCase& cc, DType t, const std::string& path = "") {
 void check_conv_all_types(const ConvCase& cc) {
   for (DType t : kTypes) {
     check_conv(cc, t);
-    for (const std::string& path : paths_for(cc.p)) check_conv(cc, t, path);
+    for (const std::string& path : paths_for(cc.p, t)) check_conv(cc, t, path);
   }
 }
 
@@ -415,6 +428,12 @@ TEST(CudaConv, DepthwiseOddChannelsResidualDilation) {
   cc.z_is_y = true;
   check_conv_all_types(cc);
   check_conv_all_types(conv_case("dw_c16_5x5_s2", 3, 16, 11, 10, 16, 5, 5, 2, 2, 2, 2, 1, 16, true, true, false));
+  // The column-tiled kernel (3- or 5-wide, stride 1 or 2, 4 output columns a thread): widths
+  // that leave a partial last tile, pads, stride 1 5x5 with residual, rows of stride 2 with
+  // columns of stride 1, and 24 channels without vector alignment of the tile count.
+  check_conv_all_types(conv_case("dw_c16_3x3_s1_w7", 2, 16, 5, 7, 16, 3, 3, 1, 1, 1, 1, 1, 16, true, true, false));
+  check_conv_all_types(conv_case("dw_c8_5x5_s1_residual", 1, 8, 9, 11, 8, 5, 5, 2, 2, 1, 1, 1, 8, false, false, true));
+  check_conv_all_types(conv_case("dw_c24_3x3_sh2_sw1_nopad", 1, 24, 8, 9, 24, 3, 3, 0, 0, 2, 1, 1, 24, true, false, false));
 }
 
 TEST(CudaConvTranspose, Stride2OutputPaddingBiasRelu) {

@@ -13,7 +13,8 @@
 //   cudnn        cuDNN 9's legacy API as described below (also every transposed convolution).
 // The environment variable ANVIL_CUDA_CONV_PATH=gemm|im2col|depthwise|cudnn, read at plan
 // construction, forces that path where it applies (tests use it to exercise every path); an
-// inapplicable or failing forced path falls back to the normal choice.
+// inapplicable or failing forced path falls back to the normal choice. depthwise:N (N = 0, 1,
+// 2, 4) also fixes the depthwise kernel's column tiling (see conv_kernels.h) where it applies.
 //
 // cuDNN layouts: activations NHWC (CUDNN_TENSOR_NHWC); filters NHWC as well, i.e. KRSC for a
 // convolution and C,R,S,K/g for a transposed one (cuDNN runs a transposed convolution as the
@@ -159,6 +160,7 @@ struct ConvPlan::Impl {
   ConvParams p;
   std::string name;
   Path path = Path::Cudnn;
+  int dw_tile = 0;                 // depthwise: output columns a thread (0: the generic kernel)
   std::unique_ptr<GemmPlan> gemm;  // gemm and im2col+gemm: [N*OH*OW, R*S*C] x [K, R*S*C]^T
   size_t col_bytes = 0;            // im2col: the rows at the workspace's start (256-aligned)
   size_t total_ws = 0;             // what workspace_bytes() reports for the chosen path
@@ -462,7 +464,8 @@ struct ConvPlan::Impl {
     switch (path) {
       case Path::Gemm: return "gemm";
       case Path::Im2col: return "im2col+gemm";
-      case Path::Depthwise: return "depthwise";
+      case Path::Depthwise:
+        return dw_tile ? "depthwise x" + std::to_string(dw_tile) : std::string("depthwise");
       case Path::Cudnn: break;
     }
     return "cudnn " + cudnn_algo_name();
@@ -488,6 +491,16 @@ struct ConvPlan::Impl {
   }
   bool depthwise_applies() const {
     return !p.transpose && p.groups == p.c && p.c == p.k;
+  }
+  /// The depthwise kernel's column tilings worth timing (conv_kernels.h: 0 = generic kernel;
+  /// 1, 2, 4 output columns a thread for 3- or 5-wide kernels of stride 1 or 2, dilation 1).
+  std::vector<int> dw_tiles = {0};
+  void set_dw_tiles() {
+    dw_tiles = {0};
+    const int vec = 16 / static_cast<int>(element_size(p.dtype));
+    if (p.dil_w == 1 && (p.s == 3 || p.s == 5) && (p.stride_w == 1 || p.stride_w == 2) &&
+        p.c % vec == 0)
+      dw_tiles = {0, 1, 2, 4};
   }
 
   void make_gemm() {
@@ -517,7 +530,7 @@ struct ConvPlan::Impl {
         gemm->run(stream, ws, w, bb, zz, y, static_cast<char*>(ws) + col_bytes);
         return;
       case Path::Depthwise:
-        detail::depthwise_nhwc(window(), p.relu, p.dtype, x, w, bb, zz, y, stream);
+        detail::depthwise_nhwc(window(), p.relu, p.dtype, x, w, bb, zz, y, stream, dw_tile);
         return;
       case Path::Cudnn: break;
     }
@@ -527,8 +540,14 @@ struct ConvPlan::Impl {
   /// fastest (see the file comment). cuDNN's failure is only fatal when nothing else runs.
   void select(cudnnHandle_t h, cudaStream_t stream, bool honor_env = true) {
     const char* env = honor_env ? std::getenv("ANVIL_CUDA_CONV_PATH") : nullptr;
-    const std::string forced = env ? env : "";
-    std::vector<Path> cands;
+    set_dw_tiles();
+    std::string forced = env ? env : "";
+    if (forced.rfind("depthwise:", 0) == 0) {  // depthwise:N, one tiling (tests)
+      const int t = std::atoi(forced.c_str() + 10);
+      forced = "depthwise";
+      if (std::find(dw_tiles.begin(), dw_tiles.end(), t) != dw_tiles.end()) dw_tiles = {t};
+    }
+    std::vector<Path> cands;  // depthwise: one entry per column tiling (dw_tiles)
     auto applies = [&](Path c) {
       switch (c) {
         case Path::Gemm: return gemm_applies();
@@ -545,11 +564,14 @@ struct ConvPlan::Impl {
     if ((forced == "gemm" || forced == "im2col" || forced == "depthwise" || forced == "cudnn") &&
         applies(fp)) {
       cands.push_back(fp);
+      if (fp == Path::Depthwise)  // every tiling of the kernel
+        for (size_t i = 1; i < dw_tiles.size(); ++i) cands.push_back(fp);
     } else {
       if (gemm_applies()) cands.push_back(Path::Gemm);
       // A 1x1 convolution the plain gemm covers gains nothing from copying its input first.
       else if (im2col_applies()) cands.push_back(Path::Im2col);
-      if (depthwise_applies()) cands.push_back(Path::Depthwise);
+      if (depthwise_applies())
+        for (size_t i = 0; i < dw_tiles.size(); ++i) cands.push_back(Path::Depthwise);
       cands.push_back(Path::Cudnn);
     }
     if (cands.size() == 1 && cands[0] == Path::Cudnn) {
@@ -584,11 +606,14 @@ struct ConvPlan::Impl {
 
     float best_ms = std::numeric_limits<float>::infinity();
     Path best = Path::Cudnn;
+    int best_tile = 0;
     size_t best_ws = 0;
+    size_t dw_next = 0;  // the next depthwise tiling to try
     std::string first_error;
     for (Path c : cands) {
       try {
         path = c;
+        if (c == Path::Depthwise) dw_tile = dw_tiles[dw_next++];
         size_t need = 0;
         if (c == Path::Cudnn) {
           choose(h, stream);
@@ -628,6 +653,7 @@ struct ConvPlan::Impl {
         if (ms < best_ms) {
           best_ms = ms;
           best = c;
+          best_tile = dw_tile;
           best_ws = need;
         }
       } catch (const Error& e) {
@@ -642,6 +668,7 @@ struct ConvPlan::Impl {
       return;
     }
     path = best;
+    dw_tile = best_tile;
     total_ws = best_ws;
     if (path == Path::Im2col) col_bytes = align_up(im2col_bytes(), 256);
     if (path == Path::Gemm) col_bytes = 0;
@@ -681,7 +708,7 @@ ConvWeights ConvPlan::prepare(const Tensor& w, const Tensor* bias) const {
   ConvWeights out;
   // To the storage dtype first (rounding once from the graph's values), then OIHW -> OHWI
   // (KRSC); the depthwise kernel reads (K, 1, R, S) as RSK: (R, S, K).
-  if (impl_->path == Impl::Path::Depthwise)
+  if (impl_->path == Impl::Path::Depthwise)  // (K, 1, R, S) -> (R, S, 1, K) = (R, S, K)
     out.w = transpose(w.reshaped({d0, d1, p.r, p.s}).to(p.dtype), {2, 3, 1, 0})
                 .reshaped({p.r, p.s, d0});
   else

@@ -124,9 +124,109 @@ __global__ void depthwise_kernel(ConvWindow p, bool relu, const T* __restrict__ 
   }
 }
 
+// One thread: V consecutive channels of P consecutive output columns of one output row, for
+// S-wide kernels of column stride SW and column dilation 1: each input column of a kernel row
+// is loaded once and feeds every output (of the P) that covers it, the kernel row's weights
+// once per P outputs. Rows (R, row stride, row dilation) stay runtime values. 32-bit indices.
+template <class T, int V, int S, int SW, int P>
+__global__ void depthwise_tile_kernel(ConvWindow p, bool relu, const T* __restrict__ x,
+                                      const T* __restrict__ w, const T* __restrict__ bias,
+                                      const T* z, T* y, int total) {
+  using Pk = Pack<T, V>;
+  constexpr int kSpan = (P - 1) * SW + S;  // input columns one kernel row of P outputs reads
+  const int cv = p.c / V;
+  const int groups = (p.ow + P - 1) / P;
+  for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < total;
+       idx += gridDim.x * blockDim.x) {
+    const int c0 = (idx % cv) * V;
+    int t = idx / cv;
+    const int ox0 = (t % groups) * P;
+    t /= groups;
+    const int oy = t % p.oh;
+    const int n = t / p.oh;
+    const int ix0 = ox0 * SW - p.pad_w;
+    float acc[P][V];
+#pragma unroll
+    for (int q = 0; q < P; ++q)
+#pragma unroll
+      for (int j = 0; j < V; ++j) acc[q][j] = 0.f;
+    for (int ry = 0; ry < p.r; ++ry) {
+      const int iy = oy * p.stride_h - p.pad_h + ry * p.dil_h;
+      if (iy < 0 || iy >= p.h) continue;
+      float wr[S][V];
+#pragma unroll
+      for (int sx = 0; sx < S; ++sx) {
+        const Pk wv = *reinterpret_cast<const Pk*>(w + (ry * S + sx) * p.c + c0);
+#pragma unroll
+        for (int j = 0; j < V; ++j) wr[sx][j] = to_f(wv.v[j]);
+      }
+      const T* xrow = x + (static_cast<int64_t>(n) * p.h + iy) * p.w * p.c + c0;
+#pragma unroll
+      for (int o = 0; o < kSpan; ++o) {
+        const int ix = ix0 + o;
+        if (ix < 0 || ix >= p.w) continue;
+        const Pk xv = *reinterpret_cast<const Pk*>(xrow + static_cast<int64_t>(ix) * p.c);
+        float xf[V];
+#pragma unroll
+        for (int j = 0; j < V; ++j) xf[j] = to_f(xv.v[j]);
+#pragma unroll
+        for (int q = 0; q < P; ++q) {
+          const int sx = o - q * SW;  // compile-time after unrolling
+          if (sx >= 0 && sx < S) {
+#pragma unroll
+            for (int j = 0; j < V; ++j) acc[q][j] = fmaf(xf[j], wr[sx][j], acc[q][j]);
+          }
+        }
+      }
+    }
+    float bf[V];
+#pragma unroll
+    for (int j = 0; j < V; ++j) bf[j] = 0.f;
+    if (bias) {
+      const Pk bv = *reinterpret_cast<const Pk*>(bias + c0);
+#pragma unroll
+      for (int j = 0; j < V; ++j) bf[j] = to_f(bv.v[j]);
+    }
+#pragma unroll
+    for (int q = 0; q < P; ++q) {
+      if (ox0 + q >= p.ow) break;
+      const int64_t at =
+          ((static_cast<int64_t>(n) * p.oh + oy) * p.ow + ox0 + q) * p.c + c0;
+      float v[V];
+#pragma unroll
+      for (int j = 0; j < V; ++j) v[j] = acc[q][j] + bf[j];
+      if (z) {
+        const Pk zv = *reinterpret_cast<const Pk*>(z + at);
+#pragma unroll
+        for (int j = 0; j < V; ++j) v[j] += to_f(zv.v[j]);
+      }
+      Pk out;
+#pragma unroll
+      for (int j = 0; j < V; ++j) out.v[j] = from_f<T>(relu ? fmaxf(v[j], 0.f) : v[j]);
+      *reinterpret_cast<Pk*>(y + at) = out;
+    }
+  }
+}
+
+template <class T, int V, int S, int SW>
+void launch_tile(const ConvWindow& p, int tile, bool relu, const T* x, const T* w, const T* b,
+                 const T* z, T* y, cudaStream_t stream) {
+  const int total = static_cast<int>(static_cast<int64_t>(p.n) * p.oh *
+                                     ((p.ow + tile - 1) / tile) * (p.c / V));
+  if (tile == 4)
+    depthwise_tile_kernel<T, V, S, SW, 4>
+        <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, x, w, b, z, y, total);
+  else if (tile == 2)
+    depthwise_tile_kernel<T, V, S, SW, 2>
+        <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, x, w, b, z, y, total);
+  else
+    depthwise_tile_kernel<T, V, S, SW, 1>
+        <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, x, w, b, z, y, total);
+}
+
 template <class T>
 void launch_depthwise(const ConvWindow& p, bool relu, const void* x, const void* w,
-                      const void* bias, const void* z, void* y, cudaStream_t stream) {
+                      const void* bias, const void* z, void* y, cudaStream_t stream, int tile) {
   constexpr int V = 16 / static_cast<int>(sizeof(T));
   const bool vec = p.c % V == 0 && aligned(x, 16) && aligned(w, 16) && aligned(y, 16) &&
                    (!bias || aligned(bias, 16)) && (!z || aligned(z, 16));
@@ -136,6 +236,18 @@ void launch_depthwise(const ConvWindow& p, bool relu, const void* x, const void*
   auto tx = static_cast<const T*>(x), tw = static_cast<const T*>(w),
        tb = static_cast<const T*>(bias), tz = static_cast<const T*>(z);
   auto ty = static_cast<T*>(y);
+  // The column-tiled kernel for 3- and 5-wide kernels of stride 1 or 2 and dilation 1.
+  const int64_t threads = static_cast<int64_t>(p.n) * p.oh * p.ow * (p.c / V);  // tile 1
+  if (vec && (tile == 1 || tile == 2 || tile == 4) && p.dil_w == 1 && (p.s == 3 || p.s == 5) &&
+      (p.stride_w == 1 || p.stride_w == 2) && threads < (int64_t{1} << 31) - kThreads &&
+      static_cast<int64_t>(p.r) * p.s * p.c < (int64_t{1} << 31)) {
+    if (p.s == 3 && p.stride_w == 1) launch_tile<T, V, 3, 1>(p, tile, relu, tx, tw, tb, tz, ty, stream);
+    if (p.s == 3 && p.stride_w == 2) launch_tile<T, V, 3, 2>(p, tile, relu, tx, tw, tb, tz, ty, stream);
+    if (p.s == 5 && p.stride_w == 1) launch_tile<T, V, 5, 1>(p, tile, relu, tx, tw, tb, tz, ty, stream);
+    if (p.s == 5 && p.stride_w == 2) launch_tile<T, V, 5, 2>(p, tile, relu, tx, tw, tb, tz, ty, stream);
+    check_cuda(cudaGetLastError(), "depthwise_nhwc kernel launch");
+    return;
+  }
   if (vec)
     depthwise_kernel<T, V><<<blocks_for(total), kThreads, 0, stream>>>(p, relu, tx, tw, tb, tz,
                                                                        ty, total);
@@ -160,11 +272,12 @@ void im2col_nhwc(const ConvWindow& p, DType dt, const void* x, void* col, cudaSt
 }
 
 void depthwise_nhwc(const ConvWindow& p, bool relu, DType dt, const void* x, const void* w,
-                    const void* bias, const void* z, void* y, cudaStream_t stream) {
+                    const void* bias, const void* z, void* y, cudaStream_t stream, int tile) {
   switch (dt) {
-    case DType::f32: return launch_depthwise<float>(p, relu, x, w, bias, z, y, stream);
-    case DType::f16: return launch_depthwise<__half>(p, relu, x, w, bias, z, y, stream);
-    case DType::bf16: return launch_depthwise<__nv_bfloat16>(p, relu, x, w, bias, z, y, stream);
+    case DType::f32: return launch_depthwise<float>(p, relu, x, w, bias, z, y, stream, tile);
+    case DType::f16: return launch_depthwise<__half>(p, relu, x, w, bias, z, y, stream, tile);
+    case DType::bf16:
+      return launch_depthwise<__nv_bfloat16>(p, relu, x, w, bias, z, y, stream, tile);
     default: break;
   }
   throw Error(std::string("depthwise convolution: unsupported dtype ") + dtype_name(dt), {}, {},
