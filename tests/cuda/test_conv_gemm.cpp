@@ -17,8 +17,8 @@
 // not write fails the comparison; batched gemm outputs with gaps check the gaps stay NaN.
 // Every convolution case runs with the plan's own choice and then once per path that applies
 // to it, forced through ANVIL_CUDA_CONV_PATH (gemm: 1x1 stride 1 pad 0 groups 1; im2col: groups
-// 1; depthwise: groups == C == K, and each tiling of its kernel, depthwise:N; cudnn: always),
-// checking algo_name() names the forced path.
+// 1; depthwise: groups == C == K, and each tiling of its kernel, depthwise:N; cudnn: always,
+// and cudnn:unfused for forward ones), checking algo_name() names the forced path.
 // The gemm/im2col paths round like the gemm (once, in cuBLASLt's epilogue) and the depthwise
 // kernel once (fp32 accumulation, bias, residual and ReLU in float), inside the same bounds.
 // Every test skips itself where no CUDA device is present.
@@ -268,6 +268,7 @@ std::vector<std::string> paths_for(const ConvParams& p, DType t) {
       for (const char* tile : {"depthwise:1", "depthwise:2", "depthwise:4"}) out.push_back(tile);
   }
   out.push_back("cudnn");
+  if (!p.transpose) out.push_back("cudnn:unfused");
   return out;
 }
 
@@ -276,7 +277,7 @@ std::string algo_prefix(const std::string& path) {
   if (path == "im2col") return "im2col+gemm";
   if (path == "depthwise:0") return "depthwise";
   if (path.rfind("depthwise:", 0) == 0) return "depthwise x" + path.substr(10);
-  if (path == "cudnn") return "cudnn ";
+  if (path == "cudnn" || path == "cudnn:unfused") return "cudnn ";
   return path;
 }
 
@@ -300,6 +301,8 @@ void check_conv(const ConvCase& cc, DType t, const std::string& path = "") {
   else if (!path.empty())
     ASSERT_EQ(plan.algo_name().rfind(algo_prefix(path), 0), 0u)
         << "forced path " << path << " not taken: " << plan.algo_name();
+  if (path == "cudnn:unfused" && (p.has_bias || p.relu || p.has_residual))
+    EXPECT_NE(plan.algo_name().find("+epilogue"), std::string::npos) << plan.algo_name();
   // Graph weights in f32 (OIHW or ConvTranspose's (C, K/g, R, S)), converted by prepare().
   const Tensor wt = Tensor::from_vector<float>({w0, w1, p.r, p.s}, w);
   const Tensor bt = Tensor::from_vector<float>({p.k}, bias);

@@ -14,7 +14,9 @@
 // The environment variable ANVIL_CUDA_CONV_PATH=gemm|im2col|depthwise|cudnn, read at plan
 // construction, forces that path where it applies (tests use it to exercise every path); an
 // inapplicable or failing forced path falls back to the normal choice. depthwise:N (N = 0, 1,
-// 2, 4) also fixes the depthwise kernel's column tiling (see conv_kernels.h) where it applies.
+// 2, 4) also fixes the depthwise kernel's column tiling (see conv_kernels.h) where it applies;
+// cudnn:unfused takes cuDNN's plain convolution followed by our bias/ReLU pass (below). Where
+// there is an epilogue, cuDNN is timed both fused and unfused.
 //
 // cuDNN layouts: activations NHWC (CUDNN_TENSOR_NHWC); filters NHWC as well, i.e. KRSC for a
 // convolution and C,R,S,K/g for a transposed one (cuDNN runs a transposed convolution as the
@@ -174,6 +176,18 @@ struct ConvPlan::Impl {
   size_t ws_bytes = 0;  // cuDNN's workspace
   size_t y_bytes = 0;
   DeviceBuffer zero_bias;  // the fused path's bias when the graph has none
+  struct Cand {  // one algorithm cuDNN's Find timed
+    int algo;
+    float time;
+    size_t memory;
+    cudnnMathType_t math;
+    bool deterministic;
+  };
+  std::vector<Cand> found;  // Find's results, kept for a second choose()
+  bool found_done = false;
+  // choose(): the unfused mode (plain convolution, then our bias/ReLU pass) even where the
+  // fused call runs; select() times both, as cuDNN's fused kernels can be far slower.
+  bool cudnn_unfused = false;
 
   ~Impl() {
     if (x_desc) (void)cudnnDestroyTensorDescriptor(x_desc);
@@ -343,15 +357,10 @@ struct ConvPlan::Impl {
     }
     DeviceBuffer ws(ws_max);
 
-    struct Cand {
-      int algo;
-      float time;
-      size_t memory;
-      cudnnMathType_t math;
-      bool deterministic;
-    };
-    std::vector<Cand> cands;
-    if (!p.transpose) {
+    std::vector<Cand> cands = found;
+    if (found_done) {
+      // cuDNN's Find ran already (select() builds the fused and the unfused configuration).
+    } else if (!p.transpose) {
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
       int got = 0;
       ANVIL_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(
@@ -375,6 +384,8 @@ struct ConvPlan::Impl {
                            perf[i].mathType, perf[i].determinism == CUDNN_DETERMINISTIC});
     }
     ANVIL_CUDA_CHECK(cudaStreamSynchronize(stream));
+    found = cands;
+    found_done = true;
     if (cands.empty())
       fail(std::string("cuDNN has no ") + (p.transpose ? "transposed " : "") +
            "convolution algorithm for this configuration (dtype " + dtype_name(dt) +
@@ -415,6 +426,9 @@ struct ConvPlan::Impl {
       pick(best);
     } else if (!epilogue) {
       mode = Mode::Plain;
+      pick(best);
+    } else if (cudnn_unfused) {
+      mode = Mode::Unfused;
       pick(best);
     } else {
       // Fused when cuDNN allows it: any algorithm with ReLU; IMPLICIT_PRECOMP_GEMM only with
@@ -547,6 +561,10 @@ struct ConvPlan::Impl {
       forced = "depthwise";
       if (std::find(dw_tiles.begin(), dw_tiles.end(), t) != dw_tiles.end()) dw_tiles = {t};
     }
+    if (forced == "cudnn:unfused") {  // cuDNN's plain convolution + our epilogue (tests)
+      forced = "cudnn";
+      cudnn_unfused = true;
+    }
     std::vector<Path> cands;  // depthwise: one entry per column tiling (dw_tiles)
     auto applies = [&](Path c) {
       switch (c) {
@@ -574,6 +592,10 @@ struct ConvPlan::Impl {
         for (size_t i = 0; i < dw_tiles.size(); ++i) cands.push_back(Path::Depthwise);
       cands.push_back(Path::Cudnn);
     }
+    // cuDNN fused and unfused (second Cudnn entry) where there is an epilogue to fuse.
+    const bool epilogue = p.has_bias || p.relu || p.has_residual;
+    if (!p.transpose && epilogue && cands.back() == Path::Cudnn && cands.size() > 1)
+      cands.push_back(Path::Cudnn);
     if (cands.size() == 1 && cands[0] == Path::Cudnn) {
       path = Path::Cudnn;
       choose(h, stream);
@@ -609,11 +631,14 @@ struct ConvPlan::Impl {
     int best_tile = 0;
     size_t best_ws = 0;
     size_t dw_next = 0;  // the next depthwise tiling to try
+    int cudnn_seen = 0;  // Cudnn entries so far: the first fused, the second unfused
+    bool best_unfused = false;
     std::string first_error;
     for (Path c : cands) {
       try {
         path = c;
         if (c == Path::Depthwise) dw_tile = dw_tiles[dw_next++];
+        if (c == Path::Cudnn) cudnn_unfused = cudnn_seen++ > 0;
         size_t need = 0;
         if (c == Path::Cudnn) {
           choose(h, stream);
@@ -654,6 +679,7 @@ struct ConvPlan::Impl {
           best_ms = ms;
           best = c;
           best_tile = dw_tile;
+          best_unfused = cudnn_unfused;
           best_ws = need;
         }
       } catch (const Error& e) {
@@ -670,6 +696,11 @@ struct ConvPlan::Impl {
     path = best;
     dw_tile = best_tile;
     total_ws = best_ws;
+    if (path == Path::Cudnn && best_unfused != cudnn_unfused) {
+      cudnn_unfused = best_unfused;  // the cuDNN state is the last one built: rebuild the best
+      choose(h, stream);
+      total_ws = ws_bytes;
+    }
     if (path == Path::Im2col) col_bytes = align_up(im2col_bytes(), 256);
     if (path == Path::Gemm) col_bytes = 0;
     if (path != Path::Gemm && path != Path::Im2col) gemm.reset();
