@@ -261,9 +261,10 @@ std::vector<std::string> paths_for(const ConvParams& p, DType t) {
   if (!p.transpose && p.groups == p.c && p.c == p.k) {
     out.push_back("depthwise");  // timed over its tilings
     out.push_back("depthwise:0");
-    // The column-tiled kernels: 3- or 5-wide, column stride 1 or 2, no column dilation,
+    // The column-tiled kernels: 3x3 or 5x5, column stride 1 or 2, no column dilation,
     // channels filling 16-byte vectors.
-    if (p.dil_w == 1 && (p.s == 3 || p.s == 5) && (p.stride_w == 1 || p.stride_w == 2) &&
+    if (p.dil_w == 1 && (p.s == 3 || p.s == 5) && p.r == p.s &&
+        (p.stride_w == 1 || p.stride_w == 2) &&
         p.c % (16 / static_cast<int>(element_size(t))) == 0)
       for (const char* tile : {"depthwise:1", "depthwise:2", "depthwise:4"}) out.push_back(tile);
   }
@@ -437,6 +438,11 @@ TEST(CudaConv, DepthwiseOddChannelsResidualDilation) {
   check_conv_all_types(conv_case("dw_c16_3x3_s1_w7", 2, 16, 5, 7, 16, 3, 3, 1, 1, 1, 1, 1, 16, true, true, false));
   check_conv_all_types(conv_case("dw_c8_5x5_s1_residual", 1, 8, 9, 11, 8, 5, 5, 2, 2, 1, 1, 1, 8, false, false, true));
   check_conv_all_types(conv_case("dw_c24_3x3_sh2_sw1_nopad", 1, 24, 8, 9, 24, 3, 3, 0, 0, 2, 1, 1, 24, true, false, false));
+  // Row dilation 2 with column dilation 1 (the tiled kernel's rows are runtime-dilated).
+  cc = conv_case("dw_c16_dil_h2_w1", 1, 16, 9, 7, 16, 3, 3, 2, 1, 1, 1, 1, 16, true, true, false);
+  cc.p.dil_h = 2;
+  cc.p.oh = (cc.p.h + 2 * cc.p.pad_h - 2 * (cc.p.r - 1) - 1) / cc.p.stride_h + 1;
+  check_conv_all_types(cc);
 }
 
 TEST(CudaConvTranspose, Stride2OutputPaddingBiasRelu) {

@@ -512,8 +512,8 @@ struct ConvPlan::Impl {
   void set_dw_tiles() {
     dw_tiles = {0};
     const int vec = 16 / static_cast<int>(element_size(p.dtype));
-    if (p.dil_w == 1 && (p.s == 3 || p.s == 5) && (p.stride_w == 1 || p.stride_w == 2) &&
-        p.c % vec == 0)
+    if (p.dil_w == 1 && (p.s == 3 || p.s == 5) && p.r == p.s &&
+        (p.stride_w == 1 || p.stride_w == 2) && p.c % vec == 0)
       dw_tiles = {0, 1, 2, 4};
   }
 

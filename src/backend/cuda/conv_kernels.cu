@@ -127,7 +127,8 @@ __global__ void depthwise_kernel(ConvWindow p, bool relu, const T* __restrict__ 
 // One thread: V consecutive channels of P consecutive output columns of one output row, for
 // S-wide kernels of column stride SW and column dilation 1: each input column of a kernel row
 // is loaded once and feeds every output (of the P) that covers it, the kernel row's weights
-// once per P outputs. Rows (R, row stride, row dilation) stay runtime values. 32-bit indices.
+// once per P outputs. R must equal S; row stride and dilation stay runtime values. 32-bit
+// indices.
 template <class T, int V, int S, int SW, int P>
 __global__ void depthwise_tile_kernel(ConvWindow p, bool relu, const T* __restrict__ x,
                                       const T* __restrict__ w, const T* __restrict__ bias,
@@ -150,9 +151,21 @@ __global__ void depthwise_tile_kernel(ConvWindow p, bool relu, const T* __restri
     for (int q = 0; q < P; ++q)
 #pragma unroll
       for (int j = 0; j < V; ++j) acc[q][j] = 0.f;
-    for (int ry = 0; ry < p.r; ++ry) {
+    // Rows unrolled (R == S) and every load of a row issued before its arithmetic, with
+    // out-of-range cells predicated off (not branched around), so many loads are in flight.
+#pragma unroll
+    for (int ry = 0; ry < S; ++ry) {
       const int iy = oy * p.stride_h - p.pad_h + ry * p.dil_h;
-      if (iy < 0 || iy >= p.h) continue;
+      const bool row_ok = iy >= 0 && iy < p.h;
+      const T* xrow = x + (static_cast<int64_t>(n) * p.h + (row_ok ? iy : 0)) * p.w * p.c + c0;
+      Pk xs[kSpan];
+      bool ok[kSpan];
+#pragma unroll
+      for (int o = 0; o < kSpan; ++o) {
+        const int ix = ix0 + o;
+        ok[o] = row_ok && ix >= 0 && ix < p.w;
+        xs[o] = *reinterpret_cast<const Pk*>(xrow + static_cast<int64_t>(ok[o] ? ix : 0) * p.c);
+      }
       float wr[S][V];
 #pragma unroll
       for (int sx = 0; sx < S; ++sx) {
@@ -160,15 +173,12 @@ __global__ void depthwise_tile_kernel(ConvWindow p, bool relu, const T* __restri
 #pragma unroll
         for (int j = 0; j < V; ++j) wr[sx][j] = to_f(wv.v[j]);
       }
-      const T* xrow = x + (static_cast<int64_t>(n) * p.h + iy) * p.w * p.c + c0;
 #pragma unroll
       for (int o = 0; o < kSpan; ++o) {
-        const int ix = ix0 + o;
-        if (ix < 0 || ix >= p.w) continue;
-        const Pk xv = *reinterpret_cast<const Pk*>(xrow + static_cast<int64_t>(ix) * p.c);
+        if (!ok[o]) continue;
         float xf[V];
 #pragma unroll
-        for (int j = 0; j < V; ++j) xf[j] = to_f(xv.v[j]);
+        for (int j = 0; j < V; ++j) xf[j] = to_f(xs[o].v[j]);
 #pragma unroll
         for (int q = 0; q < P; ++q) {
           const int sx = o - q * SW;  // compile-time after unrolling
@@ -239,6 +249,7 @@ void launch_depthwise(const ConvWindow& p, bool relu, const void* x, const void*
   // The column-tiled kernel for 3- and 5-wide kernels of stride 1 or 2 and dilation 1.
   const int64_t threads = static_cast<int64_t>(p.n) * p.oh * p.ow * (p.c / V);  // tile 1
   if (vec && (tile == 1 || tile == 2 || tile == 4) && p.dil_w == 1 && (p.s == 3 || p.s == 5) &&
+      p.r == p.s &&
       (p.stride_w == 1 || p.stride_w == 2) && threads < (int64_t{1} << 31) - kThreads &&
       static_cast<int64_t>(p.r) * p.s * p.c < (int64_t{1} << 31)) {
     if (p.s == 3 && p.stride_w == 1) launch_tile<T, V, 3, 1>(p, tile, relu, tx, tw, tb, tz, ty, stream);

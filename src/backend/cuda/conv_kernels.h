@@ -28,7 +28,7 @@ void im2col_nhwc(const ConvWindow& p, DType dt, const void* x, void* col, cudaSt
 /// x[n, iy, ix, c] * w[(ry*S + sx)*C + c] + bias[c] + z[n,oy,ox,c]) with fp32 accumulation.
 /// w is RSK ([R*S, C]); bias (C values of dt) and z (shaped like y) may be null; z may be y.
 /// tile 1, 2 or 4: a kernel where each thread computes that many consecutive output columns
-/// (reusing input columns and weights), used for S of 3 or 5, column stride 1 or 2, column
+/// (reusing input columns and weights), used for R == S of 3 or 5, column stride 1 or 2, column
 /// dilation 1, C a multiple of 16 bytes and 16-byte aligned pointers; otherwise (and for
 /// tile 0) a thread computes one output pixel. Each is 16-byte vectorized where C allows.
 void depthwise_nhwc(const ConvWindow& p, bool relu, DType dt, const void* x, const void* w,
