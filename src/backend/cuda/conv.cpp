@@ -6,8 +6,9 @@
 //                KRSC weights are [K, C], so y = x W^T through cuBLASLt (GemmPlan) with bias
 //                and ReLU fused in its epilogue and the residual as beta*C (beta 1, C = z).
 //   im2col+gemm  any forward convolution with groups 1: conv_kernels.cu's im2col writes
-//                [N*OH*OW, R*S*C] rows (in KRSC order) into the workspace, then the same
-//                GemmPlan with K = R*S*C. Skipped when the rows exceed 512 MiB.
+//                [N*OH*OW, R*S*C] rows (in KRSC order, zero-padded to 16 bytes) into the
+//                workspace, then a GemmPlan with K = the padded R*S*C (weights padded alike).
+//                Skipped when the rows exceed 512 MiB.
 //   depthwise    groups == C == K: conv_kernels.cu's direct NHWC kernel (weights RSK), bias,
 //                residual and ReLU fused.
 //   cudnn        cuDNN 9's legacy API as described below (also every transposed convolution).
@@ -165,6 +166,7 @@ struct ConvPlan::Impl {
   int dw_tile = 0;                 // depthwise: output columns a thread (0: the generic kernel)
   std::unique_ptr<GemmPlan> gemm;  // gemm and im2col+gemm: [N*OH*OW, R*S*C] x [K, R*S*C]^T
   size_t col_bytes = 0;            // im2col: the rows at the workspace's start (256-aligned)
+  int64_t col_k = 0;               // im2col: row length, R*S*C rounded up to 16 bytes
   size_t total_ws = 0;             // what workspace_bytes() reports for the chosen path
   Mode mode = Mode::Plain;
   cudnnTensorDescriptor_t x_desc = nullptr, y_desc = nullptr, bias_desc = nullptr;
@@ -497,8 +499,16 @@ struct ConvPlan::Impl {
     return !p.transpose && p.groups == 1 && p.r == 1 && p.s == 1 && p.pad_h == 0 &&
            p.pad_w == 0 && p.stride_h == 1 && p.stride_w == 1;
   }
+  /// The im2col rows' length: R*S*C rounded up to a multiple of 16 bytes, so that cuBLASLt
+  /// sees 16-byte aligned rows (C = 3 of a first layer otherwise gives 147 halves); the
+  /// weights are zero-padded to match in prepare().
+  int64_t im2col_k() const {
+    const int64_t v = 16 / static_cast<int64_t>(element_size(p.dtype));
+    return (static_cast<int64_t>(p.r) * p.s * p.c + v - 1) / v * v;
+  }
   size_t im2col_bytes() const {
-    return static_cast<size_t>(p.n) * p.oh * p.ow * p.r * p.s * p.c * element_size(p.dtype);
+    return static_cast<size_t>(p.n) * p.oh * p.ow * static_cast<size_t>(im2col_k()) *
+           element_size(p.dtype);
   }
   bool im2col_applies() const {
     return !p.transpose && p.groups == 1 && im2col_bytes() <= kIm2colCap;
@@ -517,12 +527,13 @@ struct ConvPlan::Impl {
       dw_tiles = {0, 1, 2, 4};
   }
 
-  void make_gemm() {
-    if (gemm) return;
+  void make_gemm(int64_t k) {
+    if (gemm && gemm->params().k == k) return;
+    gemm.reset();
     GemmParams g;
     g.m = static_cast<int64_t>(p.n) * p.oh * p.ow;
     g.n = p.k;
-    g.k = static_cast<int64_t>(p.r) * p.s * p.c;
+    g.k = k;
     g.trans_b = true;
     g.dtype = p.dtype;
     g.has_bias = p.has_bias;
@@ -540,7 +551,7 @@ struct ConvPlan::Impl {
     switch (path) {
       case Path::Gemm: gemm->run(stream, x, w, bb, zz, y, ws); return;
       case Path::Im2col:
-        detail::im2col_nhwc(window(), p.dtype, x, ws, stream);
+        detail::im2col_nhwc(window(), p.dtype, x, ws, col_k, stream);
         gemm->run(stream, ws, w, bb, zz, y, static_cast<char*>(ws) + col_bytes);
         return;
       case Path::Depthwise:
@@ -644,7 +655,8 @@ struct ConvPlan::Impl {
           choose(h, stream);
           need = ws_bytes;
         } else if (c == Path::Gemm || c == Path::Im2col) {
-          make_gemm();
+          col_k = c == Path::Im2col ? im2col_k() : p.c;
+          make_gemm(col_k);
           col_bytes = c == Path::Im2col ? align_up(im2col_bytes(), 256) : 0;
           need = col_bytes + gemm->workspace_bytes();
         }
@@ -701,8 +713,16 @@ struct ConvPlan::Impl {
       choose(h, stream);
       total_ws = ws_bytes;
     }
-    if (path == Path::Im2col) col_bytes = align_up(im2col_bytes(), 256);
-    if (path == Path::Gemm) col_bytes = 0;
+    if (path == Path::Im2col) {
+      col_k = im2col_k();
+      col_bytes = align_up(im2col_bytes(), 256);
+      make_gemm(col_k);  // (no-op: the last one built)
+    }
+    if (path == Path::Gemm) {
+      col_k = p.c;
+      col_bytes = 0;
+      make_gemm(col_k);
+    }
     if (path != Path::Gemm && path != Path::Im2col) gemm.reset();
   }
 };
@@ -744,6 +764,19 @@ ConvWeights ConvPlan::prepare(const Tensor& w, const Tensor* bias) const {
                 .reshaped({p.r, p.s, d0});
   else
     out.w = transpose(w.reshaped({d0, d1, p.r, p.s}).to(p.dtype), {0, 2, 3, 1});
+  const int64_t rsc = static_cast<int64_t>(p.r) * p.s * d1;
+  if (impl_->path == Impl::Path::Im2col && impl_->col_k != rsc) {
+    // [K, R*S*C] rows zero-padded to the im2col rows' length.
+    Tensor padded(p.dtype, {d0, impl_->col_k});
+    const size_t es = element_size(p.dtype);
+    std::memset(padded.raw(), 0, padded.nbytes());
+    const auto* src = static_cast<const unsigned char*>(out.w.raw());
+    auto* dst = static_cast<unsigned char*>(padded.raw());
+    for (int64_t k = 0; k < d0; ++k)
+      std::memcpy(dst + static_cast<size_t>(k * impl_->col_k) * es,
+                  src + static_cast<size_t>(k * rsc) * es, static_cast<size_t>(rsc) * es);
+    out.w = std::move(padded);
+  }
   if (p.has_bias) {
     if (!bias || !bias->defined() || !is_float(bias->dtype()) || bias->numel() != p.k)
       impl_->fail("bias must be a float tensor of " + std::to_string(p.k) + " values", "B");

@@ -33,7 +33,9 @@ struct ConvParams {
 /// Weights and bias converted on the host into the layout and dtype the plan uploads
 /// (from the graph's OIHW float32/f16/bf16 tensors).
 struct ConvWeights {
-  Tensor w;     // device layout: KRSC, or (R, S, K) on the depthwise path
+  Tensor w;     // device layout: KRSC, or (R, S, K) on the depthwise path, or on the
+                // im2col path [K, R*S*C rounded up to 16 bytes] (zero-padded) when that
+                // differs from R*S*C
   Tensor bias;  // (K) of the storage dtype; undefined when ConvParams::has_bias is false (the
                 // plan keeps its own zero bias where cuDNN's fused call needs one)
 };

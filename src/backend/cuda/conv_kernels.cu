@@ -24,14 +24,18 @@ bool aligned(const void* p, uintptr_t a) { return reinterpret_cast<uintptr_t>(p)
 
 template <class W>
 __global__ void im2col_kernel(ConvWindow p, const W* __restrict__ x, W* __restrict__ col,
-                              int cw, int64_t total) {
+                              int cw, int ldw, int64_t total) {
   const int rs = p.r * p.s;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int cc = static_cast<int>(idx % cw);
-    int64_t t = idx / cw;
-    const int tap = static_cast<int>(t % rs);
-    const int64_t m = t / rs;
+    const int in_row = static_cast<int>(idx % ldw);
+    const int64_t m = idx / ldw;
+    if (in_row >= rs * cw) {  // the row's zero padding
+      col[idx] = W{};
+      continue;
+    }
+    const int tap = in_row / cw;
+    const int cc = in_row - tap * cw;
     const int ox = static_cast<int>(m % p.ow);
     const int64_t t2 = m / p.ow;
     const int oy = static_cast<int>(t2 % p.oh);
@@ -47,13 +51,14 @@ __global__ void im2col_kernel(ConvWindow p, const W* __restrict__ x, W* __restri
 }
 
 template <class W>
-void launch_im2col(const ConvWindow& p, const void* x, void* col, int row_bytes,
+void launch_im2col(const ConvWindow& p, const void* x, void* col, int row_bytes, int ld_bytes,
                    cudaStream_t stream) {
   const int cw = row_bytes / static_cast<int>(sizeof(W));
-  const int64_t total = static_cast<int64_t>(p.n) * p.oh * p.ow * p.r * p.s * cw;
+  const int ldw = ld_bytes / static_cast<int>(sizeof(W));
+  const int64_t total = static_cast<int64_t>(p.n) * p.oh * p.ow * ldw;
   if (total <= 0) return;
   im2col_kernel<W><<<blocks_for(total), kThreads, 0, stream>>>(
-      p, static_cast<const W*>(x), static_cast<W*>(col), cw, total);
+      p, static_cast<const W*>(x), static_cast<W*>(col), cw, ldw, total);
   check_cuda(cudaGetLastError(), "im2col_nhwc kernel launch");
 }
 
@@ -270,16 +275,22 @@ void launch_depthwise(const ConvWindow& p, bool relu, const void* x, const void*
 
 }  // namespace
 
-void im2col_nhwc(const ConvWindow& p, DType dt, const void* x, void* col, cudaStream_t stream) {
+void im2col_nhwc(const ConvWindow& p, DType dt, const void* x, void* col, int64_t ld,
+                 cudaStream_t stream) {
   const int es = static_cast<int>(element_size(dt));
   const int row = p.c * es;  // bytes of one pixel's channels
-  if (row % 16 == 0 && aligned(x, 16) && aligned(col, 16))
-    return launch_im2col<uint4>(p, x, col, row, stream);
-  if (row % 8 == 0 && aligned(x, 8) && aligned(col, 8))
-    return launch_im2col<uint2>(p, x, col, row, stream);
-  if (row % 4 == 0 && aligned(x, 4) && aligned(col, 4))
-    return launch_im2col<uint32_t>(p, x, col, row, stream);
-  return launch_im2col<uint16_t>(p, x, col, row, stream);  // 2-byte dtypes, odd C
+  const int64_t need = static_cast<int64_t>(p.r) * p.s * p.c;
+  if (ld < need || ld * es > (int64_t{1} << 30))
+    throw Error("im2col_nhwc: row length " + std::to_string(ld) + " for " +
+                std::to_string(need) + " values");
+  const int ldb = static_cast<int>(ld * es);
+  if (row % 16 == 0 && ldb % 16 == 0 && aligned(x, 16) && aligned(col, 16))
+    return launch_im2col<uint4>(p, x, col, row, ldb, stream);
+  if (row % 8 == 0 && ldb % 8 == 0 && aligned(x, 8) && aligned(col, 8))
+    return launch_im2col<uint2>(p, x, col, row, ldb, stream);
+  if (row % 4 == 0 && ldb % 4 == 0 && aligned(x, 4) && aligned(col, 4))
+    return launch_im2col<uint32_t>(p, x, col, row, ldb, stream);
+  return launch_im2col<uint16_t>(p, x, col, row, ldb, stream);  // 2-byte dtypes, odd C
 }
 
 void depthwise_nhwc(const ConvWindow& p, bool relu, DType dt, const void* x, const void* w,

@@ -21,8 +21,10 @@ struct ConvWindow {
 
 /// col[m][(ry*S + sx)*C + c] = x[n, oy*sh - ph + ry*dh, ox*sw - pw + sx*dw, c] (0 outside),
 /// m = (n*OH + oy)*OW + ox: rows in the order of KRSC weights, so that conv = col x W^T.
+/// Rows are `ld` >= R*S*C elements apart; the elements past R*S*C are written as zeros.
 /// Pure data movement (exact for every dtype); 16-byte moves when C and the pointers allow.
-void im2col_nhwc(const ConvWindow& p, DType dt, const void* x, void* col, cudaStream_t stream);
+void im2col_nhwc(const ConvWindow& p, DType dt, const void* x, void* col, int64_t ld,
+                 cudaStream_t stream);
 
 /// Depthwise convolution (groups == C == K): y[n,oy,ox,c] = act(sum_{ry,sx}
 /// x[n, iy, ix, c] * w[(ry*S + sx)*C + c] + bias[c] + z[n,oy,ox,c]) with fp32 accumulation.
