@@ -409,10 +409,6 @@ class CudaExecutable : public Executable {
 
   bool compile_node(int ni);
   bool do_conv(int ni, bool transpose);
-  /// do_conv's 1x1 case as a cuBLASLt matrix product; false when GemmPlan refuses it.
-  bool conv1x1_gemm(const Node& n, const ConvParams& cp, int x, int w, int b, int resid,
-                    int out_v, const std::string& opname, const std::optional<UnaryFn>& after,
-                    const std::vector<int>& fused);
   bool do_pool(int ni);
   bool do_gemm(int ni);
   bool do_matmul(int ni);
@@ -663,30 +659,15 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
   }
   p.has_residual = resid >= 0;
 
-  // A 1x1 stride-1 unpadded ungrouped convolution of NHWC data is a matrix product:
-  // Y[N*H*W, K] = X[N*H*W, C] W[K, C]^T (+ bias, + residual, ReLU): cuBLASLt runs it much
-  // faster than cuDNN's legacy convolutions (5-20x on the 1x1 shapes of ResNet-50 and
-  // MobileNetV2 in fp16, tests/cuda/test_perf_shapes.cpp).
-  // Strided (ResNet's downsampling 1x1): the pixels it reads are copied out first.
-  // A ConvPlan that times its own paths (names "gemm", "im2col+gemm", "depthwise",
-  // "cudnn ...") has already compared a product with cuDNN: it is used as it chose.
-  const bool is_1x1 = !transpose && p.r == 1 && p.s == 1 && p.groups == 1 &&
-                      pads == std::vector<int64_t>{0, 0, 0, 0} && ws[1] == xs[1] &&
-                      ys[2] == (xs[2] - 1) / p.stride_h + 1 && ys[3] == (xs[3] - 1) / p.stride_w + 1;
+  // ConvPlan times its paths (a cuBLASLt product for 1x1 convolutions, im2col + product,
+  // its own depthwise kernel, cuDNN fused or not: conv.cpp) and keeps the fastest.
   std::unique_ptr<ConvPlan> plan;
   ConvWeights cw;
   try {
     plan = std::make_unique<ConvPlan>(p, n.name);
     cw = plan->prepare(val(w).constant, b >= 0 ? &val(b).constant : nullptr);
   } catch (const Error&) {
-    // cuDNN refused: a product for 1x1, else the reference kernel runs it
-    return is_1x1 && conv1x1_gemm(n, p, x, w, b, resid, out_v, opname, after, fused);
-  }
-  if (is_1x1) {
-    const std::string algo = plan->algo_name();
-    const bool timed = algo.rfind("cudnn", 0) == 0 || algo.rfind("gemm", 0) == 0 ||
-                       algo.rfind("im2col", 0) == 0 || algo.rfind("depthwise", 0) == 0;
-    if (!timed && conv1x1_gemm(n, p, x, w, b, resid, out_v, opname, after, fused)) return true;
+    return false;  // no path runs it: the reference kernel does
   }
   const int wslot = device_slot(cw.w);
   const int bslot = cw.bias.defined() ? device_slot(cw.bias) : -1;
@@ -711,60 +692,6 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
     if (!push_copy(n.name, "Pad", src, 0, logical_strides(slot(src)), padded, off, dst_st, xs_))
       throw Error("cuda backend: padding copy failed");
     src = padded;
-  }
-  const int rslot = resid >= 0 ? as_layout(resid, Layout::Nhwc) : -1;
-  const int dst = new_slot(ty_, val(out_v).shape, Layout::Nhwc);
-  push(n.name, opname, {src, wslot, bslot, rslot, dst},
-       [this, pl, src, wslot, bslot, rslot, dst](const Context& c, cudaStream_t s) {
-         pl->run(s, ptr(c, src), ptr(c, wslot), bslot >= 0 ? ptr(c, bslot) : nullptr,
-                 rslot >= 0 ? ptr(c, rslot) : nullptr, ptr(c, dst), c.workspace.get());
-       });
-  if (after) push_unary(n.name, opname, *after, dst, dst);
-  set_out(out_v, dst);
-  for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
-  return true;
-}
-
-bool CudaExecutable::conv1x1_gemm(const Node& n, const ConvParams& cp, int x, int w, int b,
-                                  int resid, int out_v, const std::string& opname,
-                                  const std::optional<UnaryFn>& after, const std::vector<int>& fused) {
-  GemmParams p;
-  p.m = int64_t{cp.n} * cp.oh * cp.ow;
-  p.k = cp.c;
-  p.n = cp.k;
-  p.trans_b = true;  // W is (K, C)
-  p.dtype = ty_;
-  p.has_bias = b >= 0;
-  p.has_c = resid >= 0;
-  p.beta = resid >= 0 ? 1.f : 0.f;
-  p.epilogue = cp.relu ? GemmParams::Epilogue::Relu : GemmParams::Epilogue::None;
-  std::unique_ptr<GemmPlan> plan;
-  Tensor wt, bt;
-  try {
-    plan = std::make_unique<GemmPlan>(p, n.name);
-    wt = val(w).constant.reshaped({p.n, p.k}).to(ty_);
-    if (b >= 0) bt = val(b).constant.reshaped({p.n}).to(ty_);  // f32 for f32, else storage
-  } catch (const Error&) {
-    return false;  // the cuDNN path then
-  }
-  const GemmPlan* pl = plan.get();
-  workspace_bytes_ = std::max(workspace_bytes_, plan->workspace_bytes());
-  gemm_plans_.push_back(std::move(plan));
-  const int wslot = device_slot(wt);
-  const int bslot = b >= 0 ? device_slot(bt) : -1;
-  int src = as_layout(x, Layout::Nhwc);
-  if (cp.stride_h != 1 || cp.stride_w != 1) {
-    // The pixels a strided 1x1 convolution reads, as dense NHWC rows.
-    const Shape& xs = val(x).shape;
-    Shape ss = val(out_v).shape;
-    ss[1] = xs[1];
-    const int sub = new_slot(ty_, ss, Layout::Nhwc);
-    auto st = logical_strides(slot(src));
-    st.back() *= cp.stride_w;
-    if (xs.size() == 4) st[2] *= cp.stride_h;
-    if (!push_copy(n.name, "Subsample", src, 0, st, sub, 0, logical_strides(slot(sub)), ss))
-      throw Error("cuda backend: subsample copy failed");
-    src = sub;
   }
   const int rslot = resid >= 0 ? as_layout(resid, Layout::Nhwc) : -1;
   const int dst = new_slot(ty_, val(out_v).shape, Layout::Nhwc);
