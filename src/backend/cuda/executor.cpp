@@ -24,6 +24,7 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "anvil/error.h"
@@ -1850,9 +1851,32 @@ void CudaExecutable::run_steps(Context& c, bool timed) {
   if (timed) ANVIL_CUDA_CHECK(cudaEventRecord(c.step_ev[steps_.size()], c.stream));
 }
 
+// Copies n bytes with up to 8 threads when n is large: staging a batch of images (38.5 MB
+// for 64 fp32 224x224 RGB inputs) with one thread took longer than the GPU's whole run of
+// ResNet-50 on it, and bounded pipelined throughput.
+void parallel_memcpy(void* dst, const void* src, size_t n) {
+  constexpr size_t kChunk = size_t{4} << 20;
+  const size_t hw = std::max(1u, std::thread::hardware_concurrency());
+  const size_t nt = std::min<size_t>({8, hw, n / kChunk});
+  if (nt <= 1) {
+    std::memcpy(dst, src, n);
+    return;
+  }
+  const size_t per = (n + nt - 1) / nt;
+  std::vector<std::thread> ts;
+  ts.reserve(nt - 1);
+  auto part = [&](size_t i) {
+    const size_t a = i * per, b = std::min(n, a + per);
+    if (a < b) std::memcpy(static_cast<char*>(dst) + a, static_cast<const char*>(src) + a, b - a);
+  };
+  for (size_t i = 1; i < nt; ++i) ts.emplace_back(part, i);
+  part(0);
+  for (auto& t : ts) t.join();
+}
+
 void CudaExecutable::launch(Context& c, const std::vector<Tensor>& inputs) {
   for (size_t i = 0; i < inputs.size(); ++i)
-    std::memcpy(c.in_stage.get() + in_off_[i], inputs[i].raw(), inputs[i].nbytes());
+    parallel_memcpy(c.in_stage.get() + in_off_[i], inputs[i].raw(), inputs[i].nbytes());
   ANVIL_CUDA_CHECK(cudaEventRecord(c.ev_start, c.stream));
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].nbytes())
