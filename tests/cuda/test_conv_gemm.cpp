@@ -24,6 +24,7 @@
 // Every test skips itself where no CUDA device is present.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -38,6 +39,7 @@
 #include "backend/cuda/conv.h"
 #include "backend/cuda/cuda_util.h"
 #include "backend/cuda/gemm.h"
+#include "backend/cuda/gemm_epilogue.h"
 
 namespace anvil::cuda {
 namespace {
@@ -209,7 +211,7 @@ void conv_reference(const ConvParams& p, const std::vector<float>& x, const std:
           double v = acc[i], s = abs_acc[i];
           if (p.has_bias) v += bias[static_cast<size_t>(k)], s += std::fabs(bias[static_cast<size_t>(k)]);
           if (p.has_residual) v += z[i], s += std::fabs(z[i]);
-          if (p.relu) v = std::max(v, 0.0);
+          if (p.relu) v = std::min(std::max(v, 0.0), static_cast<double>(p.relu_max));
           ref[i] = v;
           scale[i] = s;
         }
@@ -312,7 +314,7 @@ void check_conv(const ConvCase& cc, DType t, const std::string& path = "") {
   const int64_t rsc = p.r * p.s * w1, vec = 16 / static_cast<int64_t>(element_size(t));
   if (plan.algo_name().rfind("depthwise", 0) == 0)
     ASSERT_EQ(cw.w.shape(), (Shape{p.r, p.s, p.k}));
-  else if (plan.algo_name() == "im2col+gemm" && rsc % vec != 0)  // rows padded to 16 bytes
+  else if (plan.algo_name().rfind("im2col+gemm", 0) == 0 && rsc % vec != 0)  // rows padded
     ASSERT_EQ(cw.w.shape(), (Shape{w0, (rsc + vec - 1) / vec * vec}));
   else
     ASSERT_EQ(cw.w.shape(), (Shape{w0, p.r, p.s, w1}));
@@ -339,6 +341,16 @@ void check_conv(const ConvCase& cc, DType t, const std::string& path = "") {
 
   std::vector<double> ref, scale;
   conv_reference(p, x, w, bias, z, ref, scale);
+  if (p.relu && std::isfinite(p.relu_max)) {
+    // The case must exercise the clamp: some outputs clamped, some strictly between.
+    int clamped = 0, between = 0;
+    for (double v : ref) {
+      clamped += v == static_cast<double>(p.relu_max);
+      between += v > 0.0 && v < static_cast<double>(p.relu_max);
+    }
+    EXPECT_GT(clamped, 0) << "relu_max " << p.relu_max << " clamps nothing";
+    EXPECT_GT(between, 0) << "relu_max " << p.relu_max << " clamps everything";
+  }
   const auto got = to_nchw(from_device(dy.get(), yn, t), p.n, p.k, p.oh, p.ow);
   expect_close(got, ref, scale, t, false);
 }
@@ -446,6 +458,43 @@ TEST(CudaConv, DepthwiseOddChannelsResidualDilation) {
   cc.p.dil_h = 2;
   cc.p.oh = (cc.p.h + 2 * cc.p.pad_h - 2 * (cc.p.r - 1) - 1) / cc.p.stride_h + 1;
   check_conv_all_types(cc);
+}
+
+ConvCase with_relu_max(ConvCase cc, float m) {
+  cc.p.relu_max = m;
+  return cc;
+}
+
+TEST(CudaConv, ClampedReluEveryPath) {
+  SKIP_WITHOUT_GPU();
+  // ConvParams::relu_max (Clip(0, m), ReLU6): y = min(max(v, 0), m) on every path; m about
+  // half the outputs' spread so both the clamp and the ReLU bite (check_conv asserts it).
+  // im2col/gemm (+clamp pass), cuDNN fused (+clamp pass) and unfused (vectorized epilogue:
+  // K = 24 fills 16-byte packs in every dtype; K = 5 / 7 the scalar one).
+  check_conv_all_types(with_relu_max(
+      conv_case("clamp_3x3_c16_k24", 2, 16, 7, 5, 24, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false), 1.5f));
+  check_conv_all_types(with_relu_max(
+      conv_case("clamp_3x3_odd", 1, 3, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false), 0.5f));
+  check_conv_all_types(with_relu_max(
+      conv_case("clamp_1x1_residual", 2, 16, 5, 3, 24, 1, 1, 0, 0, 1, 1, 1, 1, true, true, true), 1.f));
+  ConvCase cc = with_relu_max(
+      conv_case("clamp_1x1_odd_in_place", 1, 5, 4, 3, 7, 1, 1, 0, 0, 1, 1, 1, 1, false, true, true), 0.5f);
+  cc.z_is_y = true;
+  check_conv_all_types(cc);
+  // Depthwise: tiled kernels (16 channels, 3x3 stride 1 with residual; 5x5 stride 2) and
+  // the generic one (5 channels).
+  check_conv_all_types(with_relu_max(
+      conv_case("clamp_dw_c16_3x3_residual", 2, 16, 6, 7, 16, 3, 3, 1, 1, 1, 1, 1, 16, true, true, true), 0.75f));
+  check_conv_all_types(with_relu_max(
+      conv_case("clamp_dw_c16_5x5_s2", 1, 16, 9, 10, 16, 5, 5, 2, 2, 2, 2, 1, 16, true, true, false), 0.75f));
+  check_conv_all_types(with_relu_max(
+      conv_case("clamp_dw_c5", 2, 5, 7, 6, 5, 3, 3, 1, 1, 1, 1, 1, 5, true, true, false), 0.5f));
+}
+
+TEST(CudaConvTranspose, ClampedRelu) {
+  SKIP_WITHOUT_GPU();
+  check_conv_all_types(with_relu_max(
+      transposed_case("t_clamp", 1, 8, 5, 4, 6, 3, 3, 1, 2, 1, 1, 1, true, true, false), 0.75f));
 }
 
 TEST(CudaConvTranspose, Stride2OutputPaddingBiasRelu) {
@@ -691,6 +740,70 @@ TEST(CudaGemm, ErrorsNameTheNode) {
   EXPECT_THROW(plan.run(nullptr, static_cast<char*>(big.get()) + 4, b.get(), bias.get(), nullptr,
                         y.get(), ws.get()),
                Error);
+}
+
+// ---- the plans' own bias/activation pass (gemm_epilogue.cu) ------------------------------------
+
+/// y[b][i][j] = act(y + bias[j]) on `batch` [m, n] matrices stride_y apart, at `offset`
+/// elements past a 256-byte boundary (offset 1 breaks 16-byte alignment: the scalar kernel).
+/// Bound: the kernel adds in float and rounds once to the storage dtype, so |got - ref| <=
+/// u (|y| + |b|) (u = 2^-24 in f32) and the clamp, being 1-Lipschitz, keeps it; twice that is
+/// asserted. The gaps between batches must keep their NaN poison.
+void check_epilogue(DType t, int64_t batch, int64_t m, int64_t n, int64_t stride_y,
+                    int64_t offset, bool bias, detail::GemmAct act, float relu_max) {
+  SCOPED_TRACE(std::string(dtype_name(t)) + " batch " + std::to_string(batch) + " m " +
+               std::to_string(m) + " n " + std::to_string(n) + " stride " +
+               std::to_string(stride_y) + " offset " + std::to_string(offset) +
+               " relu_max " + std::to_string(relu_max));
+  const size_t span = static_cast<size_t>((batch - 1) * stride_y + m * n);
+  const size_t total = span + static_cast<size_t>(offset);
+  const auto yv = random_values(total, t, 21, 2.f);
+  const auto bv = random_values(static_cast<size_t>(n), t, 22);
+  const size_t es = element_size(t);
+  DeviceBuffer dy = to_device(yv, t);
+  // Poison the gaps (and the offset) so a write outside the matrices shows.
+  std::vector<bool> inside(total, false);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t e = 0; e < m * n; ++e) inside[static_cast<size_t>(offset + b * stride_y + e)] = true;
+  for (size_t i = 0; i < total; ++i)
+    if (!inside[i]) ANVIL_CUDA_CHECK(cudaMemset(static_cast<char*>(dy.get()) + i * es, 0xFF, es));
+  DeviceBuffer db = to_device(bv, t);
+  void* y0 = static_cast<char*>(dy.get()) + static_cast<size_t>(offset) * es;
+  detail::gemm_bias_act(t, y0, bias ? db.get() : nullptr, batch, m, n, stride_y, act, nullptr,
+                        relu_max);
+  const auto got = from_device(dy.get(), total, t);
+  const double u = t == DType::f32 ? std::ldexp(1.0, -24) : unit_roundoff(t);
+  int bad = 0;
+  for (size_t i = 0; i < total; ++i) {
+    if (!inside[i]) {
+      if (!std::isnan(got[i]) && ++bad <= 5) ADD_FAILURE() << "gap element " << i << " written";
+      continue;
+    }
+    const size_t j = (i - static_cast<size_t>(offset)) % static_cast<size_t>(stride_y) %
+                     static_cast<size_t>(n);
+    double v = static_cast<double>(yv[i]) + (bias ? bv[j] : 0.0);
+    const double s = std::fabs(yv[i]) + (bias ? std::fabs(bv[j]) : 0.0);
+    if (act == detail::GemmAct::Relu) v = std::min(std::max(v, 0.0), static_cast<double>(relu_max));
+    if (!(std::fabs(got[i] - v) <= 2 * u * s) && ++bad <= 5)
+      ADD_FAILURE() << "element " << i << ": got " << got[i] << ", expected " << v;
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+TEST(CudaGemmEpilogue, VectorizedAndScalarBiasClamp) {
+  SKIP_WITHOUT_GPU();
+  using detail::GemmAct;
+  for (DType t : kTypes) {
+    // 16-byte packs: n = 24 (6 packs of f32, 3 of halves), batches 8 elements apart.
+    check_epilogue(t, 1, 37, 24, 37 * 24, 0, true, GemmAct::Relu, 0.75f);
+    check_epilogue(t, 3, 5, 16, 5 * 16 + 8, 0, true, GemmAct::Relu, 0.75f);
+    check_epilogue(t, 2, 9, 32, 9 * 32, 0, false, GemmAct::Relu, INFINITY);
+    check_epilogue(t, 1, 11, 8, 11 * 8, 0, true, GemmAct::None, INFINITY);
+    // Scalar: odd n, an odd batch stride, a pointer off 16-byte alignment.
+    check_epilogue(t, 2, 6, 7, 6 * 7 + 3, 0, true, GemmAct::Relu, 0.5f);
+    check_epilogue(t, 1, 13, 24, 13 * 24, 1, true, GemmAct::Relu, 0.5f);
+    check_epilogue(t, 3, 4, 16, 4 * 16 + 1, 0, true, GemmAct::None, INFINITY);
+  }
 }
 
 }  // namespace

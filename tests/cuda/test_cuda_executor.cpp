@@ -75,6 +75,12 @@ std::vector<std::string> expect_cuda_matches_reference(const TestGraph& tg, doub
 bool has_op(const std::vector<std::string>& ops, const std::string& op) {
   return std::find(ops.begin(), ops.end(), op) != ops.end();
 }
+/// Steps whose op mentions Clip (a fused Conv+Clip is one; an unfused Clip after it another).
+int clip_steps(const std::vector<std::string>& ops) {
+  return static_cast<int>(std::count_if(ops.begin(), ops.end(), [](const std::string& o) {
+    return o.find("Clip") != std::string::npos;
+  }));
+}
 bool any_fallback(const std::vector<std::string>& ops) {
   for (const auto& o : ops)
     if (o.rfind("fallback:", 0) == 0) return true;
@@ -106,15 +112,22 @@ TEST_P(CudaExecutorConv, MatchesReference) {
   if (c.bias) ins.push_back(tg.weight("b", {c.M}));
   int y = tg.node("Conv", ins,
                   attrs({{"strides", c.strides}, {"pads", c.pads}, {"dilations", c.dil}, {"group", c.group}}));
-  if (c.act == "Clip6")
+  // Clip6: ReLU6; Clip05: Clip(0, 0.5), which clamps a good share of these outputs.
+  if (c.act == "Clip6" || c.act == "Clip05")
     y = tg.node("Clip", {y, tg.constant("lo", Tensor::scalar<float>(0.f)),
-                         tg.constant("hi", Tensor::scalar<float>(6.f))});
+                         tg.constant("hi", Tensor::scalar<float>(c.act == "Clip6" ? 6.f : 0.5f))});
   else if (!c.act.empty())
     y = tg.node(c.act, {y});
   tg.output(y);
   auto ops = expect_cuda_matches_reference(tg);
   EXPECT_FALSE(any_fallback(ops)) << join(ops);
   if (c.act == "Relu") EXPECT_TRUE(has_op(ops, "Conv+Relu")) << join(ops);
+  if (c.act.rfind("Clip", 0) == 0) {
+    // Clip(0, m) fused into the convolution (ConvParams::relu_max): one step, no Clip pass.
+    EXPECT_EQ(clip_steps(ops), 1) << join(ops);
+    EXPECT_TRUE(has_op(ops, "Conv+Clip")) << join(ops);
+    expect_cuda_matches_reference(tg, 1e-2, 1e-2, "fp16");
+  }
 }
 
 const ConvCase kConvCases[] = {
@@ -127,6 +140,11 @@ const ConvCase kConvCases[] = {
     {"groups2", {1, 8, 10, 10}, 12, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 2, true, "Sigmoid"},
     {"groups3_odd", {1, 9, 7, 9}, 6, {3, 1}, {2, 1}, {1, 0, 1, 0}, {1, 1}, 3, true, ""},
     {"depthwise_relu6", {1, 32, 14, 14}, 32, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 32, true, "Clip6"},
+    {"depthwise_clip05", {2, 24, 9, 11}, 24, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 24, true, "Clip05"},
+    {"depthwise_odd_s2_clip05", {1, 5, 9, 8}, 5, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 5, false, "Clip05"},
+    {"conv3x3_clip05", {1, 8, 9, 7}, 16, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, true, "Clip05"},
+    {"pointwise_clip05", {2, 16, 7, 5}, 24, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, true, "Clip05"},
+    {"pointwise_odd_clip6", {1, 7, 5, 6}, 5, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, true, "Clip6"},
     {"depthwise_s2_mult2", {1, 16, 15, 15}, 32, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 16, true, "Relu"},
     {"pointwise", {3, 24, 7, 7}, 40, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, false, "LeakyRelu"},
     {"pointwise_odd_relu", {2, 5, 6, 7}, 3, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, true, "Relu"},
@@ -150,6 +168,35 @@ TEST(CudaExecutor, ConvAddReluResidual) {
   EXPECT_TRUE(has_op(ops, "Conv+Relu")) << join(ops);
   EXPECT_TRUE(has_op(ops, "Conv+Add+Relu")) << join(ops);
   EXPECT_FALSE(any_fallback(ops)) << join(ops);
+}
+
+TEST(CudaExecutor, ConvAddClipResidualFused) {
+  SKIP_WITHOUT_GPU();
+  // Conv + residual Add + Clip(0, m): one fused step (act(conv + bias + z) with the clamp),
+  // on a 3x3, a 1x1 (cuBLASLt product + clamp pass) and a depthwise convolution.
+  struct Case {
+    const char* name;
+    int64_t c;
+    I k, pads;
+    int64_t group;
+  };
+  for (const Case& cs : {Case{"3x3", 6, {3, 3}, {1, 1, 1, 1}, 1}, Case{"1x1", 16, {1, 1}, {0, 0, 0, 0}, 1},
+                         Case{"depthwise", 32, {3, 3}, {1, 1, 1, 1}, 32}}) {
+    SCOPED_TRACE(cs.name);
+    TestGraph tg;
+    int x = tg.input("x", {2, cs.c, 7, 9});
+    int y = tg.node("Conv", {x, tg.weight("w", {cs.c, cs.c / cs.group, cs.k[0], cs.k[1]}, 0.4f),
+                             tg.weight("b", {cs.c})},
+                    attrs({{"pads", cs.pads}, {"group", cs.group}}));
+    y = tg.node("Add", {y, x});
+    tg.output(tg.node("Clip", {y, tg.constant("lo", Tensor::scalar<float>(0.f)),
+                               tg.constant("hi", Tensor::scalar<float>(0.75f))}));
+    auto ops = expect_cuda_matches_reference(tg);
+    EXPECT_TRUE(has_op(ops, "Conv+Add+Clip")) << join(ops);
+    EXPECT_EQ(clip_steps(ops), 1) << join(ops);
+    EXPECT_FALSE(any_fallback(ops)) << join(ops);
+    expect_cuda_matches_reference(tg, 1e-2, 1e-2, "fp16");
+  }
 }
 
 TEST(CudaExecutor, PointwiseConvAsGemmWithResidualFp16) {

@@ -33,6 +33,12 @@
 //              unless z == y), then bias and ReLU in one pass of gemm_epilogue.cu's kernel.
 //   Transposed cudnnConvolutionBackwardData, then the same bias / ReLU pass as Unfused.
 // The legacy API is deprecated in cuDNN 9 but present; its warnings are silenced here only.
+//
+// Clamped ReLU (ConvParams::relu_max finite, e.g. ReLU6): the depthwise kernel and the
+// Unfused/Transposed epilogue pass clamp in registers; the gemm/im2col paths (cuBLASLt's
+// epilogue knows ReLU only) and cuDNN Fused (RELU activation) are followed by one in-place
+// clamp pass of gemm_epilogue.cu's kernel ("+clamp" in algo_name()). The timing sees that
+// extra pass, so cuDNN unfused or the depthwise kernel win where it costs more.
 #include "backend/cuda/conv.h"
 
 #include <cudnn.h>
@@ -216,6 +222,9 @@ struct ConvPlan::Impl {
     if (q.pad_h < 0 || q.pad_w < 0) fail("negative pads", "pads");
     if (q.stride_h < 1 || q.stride_w < 1) fail("strides must be positive", "strides");
     if (q.dil_h < 1 || q.dil_w < 1) fail("dilations must be positive", "dilations");
+    if (q.relu && !(q.relu_max > 0.f))  // NaN too
+      fail("the activation's upper clamp must be positive (got " + std::to_string(q.relu_max) +
+           ")");
     if (q.dtype != DType::f32 && q.dtype != DType::f16 && q.dtype != DType::bf16)
       fail(std::string("dtype ") + dtype_name(q.dtype) + " (f32, f16 and bf16 are supported)");
   }
@@ -294,10 +303,12 @@ struct ConvPlan::Impl {
                                      ws_bytes, &zero, y_desc, y);
     if (mode == Mode::Fused) {
       const float alpha2 = p.has_residual ? 1.f : 0.f;
-      return cudnnConvolutionBiasActivationForward(
+      st = cudnnConvolutionBiasActivationForward(
           h, &one, x_desc, x, w_desc, w, conv_desc, fwd_algo, ws, ws_bytes, &alpha2, y_desc,
           p.has_residual ? z : y, bias_desc, p.has_bias ? bias : zero_bias.get(), act_desc,
           y_desc, y);
+      if (st == CUDNN_STATUS_SUCCESS && clamped()) clamp_pass(y, stream);
+      return st;
     }
     // Unfused / Transposed: y = z (when residual), y = conv + beta*y, += bias, relu.
     float beta = 0.f;
@@ -318,8 +329,19 @@ struct ConvPlan::Impl {
     if (p.has_bias || p.relu)
       detail::gemm_bias_act(p.dtype, y, p.has_bias ? bias : nullptr, 1,
                             static_cast<int64_t>(p.n) * p.oh * p.ow, p.k, 0,
-                            p.relu ? detail::GemmAct::Relu : detail::GemmAct::None, stream);
+                            p.relu ? detail::GemmAct::Relu : detail::GemmAct::None, stream,
+                            p.relu_max);
     return st;
+  }
+
+  /// Whether the activation has a finite upper clamp (ReLU6 ...): paths whose fused epilogue
+  /// only knows ReLU (cuBLASLt, cuDNN fused) then run clamp_pass after it.
+  bool clamped() const { return p.relu && !std::isinf(p.relu_max); }
+  /// y = min(y, relu_max) in place (y is already >= 0 after the fused ReLU; the pass applies
+  /// max(., 0) as well), 16-byte vectorized: NHWC y is [N*OH*OW, K] row-major.
+  void clamp_pass(void* y, cudaStream_t stream) const {
+    detail::gemm_bias_act(p.dtype, y, nullptr, 1, static_cast<int64_t>(p.n) * p.oh * p.ow, p.k,
+                          0, detail::GemmAct::Relu, stream, p.relu_max);
   }
 
   void choose(cudnnHandle_t h, cudaStream_t stream) {
@@ -469,7 +491,7 @@ struct ConvPlan::Impl {
 
   std::string cudnn_algo_name() const {
     std::string s = p.transpose ? bwd_algo_name(bwd_algo) : fwd_algo_name(fwd_algo);
-    if (mode == Mode::Fused) s += " fused";
+    if (mode == Mode::Fused) s += clamped() ? " fused +clamp" : " fused";
     if ((mode == Mode::Unfused || mode == Mode::Transposed) &&
         (p.has_bias || p.relu || p.has_residual))
       s += " +epilogue";
@@ -478,8 +500,8 @@ struct ConvPlan::Impl {
 
   std::string algo_name() const {
     switch (path) {
-      case Path::Gemm: return "gemm";
-      case Path::Im2col: return "im2col+gemm";
+      case Path::Gemm: return clamped() ? "gemm +clamp" : "gemm";
+      case Path::Im2col: return clamped() ? "im2col+gemm +clamp" : "im2col+gemm";
       case Path::Depthwise:
         return dw_tile ? "depthwise x" + std::to_string(dw_tile) : std::string("depthwise");
       case Path::Cudnn: break;
@@ -549,13 +571,18 @@ struct ConvPlan::Impl {
     const void* zz = p.has_residual ? z : nullptr;
     const void* bb = p.has_bias ? bias : nullptr;
     switch (path) {
-      case Path::Gemm: gemm->run(stream, x, w, bb, zz, y, ws); return;
+      case Path::Gemm:
+        gemm->run(stream, x, w, bb, zz, y, ws);
+        if (clamped()) clamp_pass(y, stream);
+        return;
       case Path::Im2col:
         detail::im2col_nhwc(window(), p.dtype, x, ws, col_k, stream);
         gemm->run(stream, ws, w, bb, zz, y, static_cast<char*>(ws) + col_bytes);
+        if (clamped()) clamp_pass(y, stream);
         return;
       case Path::Depthwise:
-        detail::depthwise_nhwc(window(), p.relu, p.dtype, x, w, bb, zz, y, stream, dw_tile);
+        detail::depthwise_nhwc(window(), p.relu, p.dtype, x, w, bb, zz, y, stream, dw_tile,
+                               p.relu_max);
         return;
       case Path::Cudnn: break;
     }

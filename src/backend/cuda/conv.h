@@ -6,6 +6,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -27,6 +28,11 @@ struct ConvParams {
   DType dtype = DType::f32;  // storage of x, w, y, z: f32, f16 or bf16
   bool has_bias = false;
   bool relu = false;          // y = relu(...)
+  // Upper clamp of the activation when relu is set: y = min(max(v, 0), relu_max) (ONNX
+  // Clip(0, m), e.g. ReLU6 with 6; +inf = plain ReLU). Ignored without relu. Every path
+  // applies it: the depthwise kernel and the plan's own epilogue pass in registers; after
+  // cuBLASLt's or cuDNN's fused ReLU, one more in-place clamp pass (only when finite).
+  float relu_max = INFINITY;
   bool has_residual = false;  // y = act(conv(x) + bias + z), z shaped like y
 };
 

@@ -81,7 +81,7 @@ struct alignas(sizeof(T) * V) Pack {
 
 // One thread: V consecutive channels of one output pixel.
 template <class T, int V>
-__global__ void depthwise_kernel(ConvWindow p, bool relu, const T* __restrict__ x,
+__global__ void depthwise_kernel(ConvWindow p, bool relu, float hi, const T* __restrict__ x,
                                  const T* __restrict__ w, const T* __restrict__ bias, const T* z,
                                  T* y, int64_t total) {
   using P = Pack<T, V>;
@@ -124,7 +124,7 @@ __global__ void depthwise_kernel(ConvWindow p, bool relu, const T* __restrict__ 
     }
     P out;
 #pragma unroll
-    for (int j = 0; j < V; ++j) out.v[j] = from_f<T>(relu ? fmaxf(acc[j], 0.f) : acc[j]);
+    for (int j = 0; j < V; ++j) out.v[j] = from_f<T>(relu ? fminf(fmaxf(acc[j], 0.f), hi) : acc[j]);
     *reinterpret_cast<P*>(y + at) = out;
   }
 }
@@ -135,7 +135,7 @@ __global__ void depthwise_kernel(ConvWindow p, bool relu, const T* __restrict__ 
 // once per P outputs. R must equal S; row stride and dilation stay runtime values. 32-bit
 // indices.
 template <class T, int V, int S, int SW, int P>
-__global__ void depthwise_tile_kernel(ConvWindow p, bool relu, const T* __restrict__ x,
+__global__ void depthwise_tile_kernel(ConvWindow p, bool relu, float hi, const T* __restrict__ x,
                                       const T* __restrict__ w, const T* __restrict__ bias,
                                       const T* z, T* y, int total) {
   using Pk = Pack<T, V>;
@@ -217,30 +217,30 @@ __global__ void depthwise_tile_kernel(ConvWindow p, bool relu, const T* __restri
       }
       Pk out;
 #pragma unroll
-      for (int j = 0; j < V; ++j) out.v[j] = from_f<T>(relu ? fmaxf(v[j], 0.f) : v[j]);
+      for (int j = 0; j < V; ++j) out.v[j] = from_f<T>(relu ? fminf(fmaxf(v[j], 0.f), hi) : v[j]);
       *reinterpret_cast<Pk*>(y + at) = out;
     }
   }
 }
 
 template <class T, int V, int S, int SW>
-void launch_tile(const ConvWindow& p, int tile, bool relu, const T* x, const T* w, const T* b,
+void launch_tile(const ConvWindow& p, int tile, bool relu, float hi, const T* x, const T* w, const T* b,
                  const T* z, T* y, cudaStream_t stream) {
   const int total = static_cast<int>(static_cast<int64_t>(p.n) * p.oh *
                                      ((p.ow + tile - 1) / tile) * (p.c / V));
   if (tile == 4)
     depthwise_tile_kernel<T, V, S, SW, 4>
-        <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, x, w, b, z, y, total);
+        <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, hi, x, w, b, z, y, total);
   else if (tile == 2)
     depthwise_tile_kernel<T, V, S, SW, 2>
-        <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, x, w, b, z, y, total);
+        <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, hi, x, w, b, z, y, total);
   else
     depthwise_tile_kernel<T, V, S, SW, 1>
-        <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, x, w, b, z, y, total);
+        <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, hi, x, w, b, z, y, total);
 }
 
 template <class T>
-void launch_depthwise(const ConvWindow& p, bool relu, const void* x, const void* w,
+void launch_depthwise(const ConvWindow& p, bool relu, float hi, const void* x, const void* w,
                       const void* bias, const void* z, void* y, cudaStream_t stream, int tile) {
   constexpr int V = 16 / static_cast<int>(sizeof(T));
   const bool vec = p.c % V == 0 && aligned(x, 16) && aligned(w, 16) && aligned(y, 16) &&
@@ -257,18 +257,18 @@ void launch_depthwise(const ConvWindow& p, bool relu, const void* x, const void*
       p.r == p.s &&
       (p.stride_w == 1 || p.stride_w == 2) && threads < (int64_t{1} << 31) - kThreads &&
       static_cast<int64_t>(p.r) * p.s * p.c < (int64_t{1} << 31)) {
-    if (p.s == 3 && p.stride_w == 1) launch_tile<T, V, 3, 1>(p, tile, relu, tx, tw, tb, tz, ty, stream);
-    if (p.s == 3 && p.stride_w == 2) launch_tile<T, V, 3, 2>(p, tile, relu, tx, tw, tb, tz, ty, stream);
-    if (p.s == 5 && p.stride_w == 1) launch_tile<T, V, 5, 1>(p, tile, relu, tx, tw, tb, tz, ty, stream);
-    if (p.s == 5 && p.stride_w == 2) launch_tile<T, V, 5, 2>(p, tile, relu, tx, tw, tb, tz, ty, stream);
+    if (p.s == 3 && p.stride_w == 1) launch_tile<T, V, 3, 1>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
+    if (p.s == 3 && p.stride_w == 2) launch_tile<T, V, 3, 2>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
+    if (p.s == 5 && p.stride_w == 1) launch_tile<T, V, 5, 1>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
+    if (p.s == 5 && p.stride_w == 2) launch_tile<T, V, 5, 2>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
     check_cuda(cudaGetLastError(), "depthwise_nhwc kernel launch");
     return;
   }
   if (vec)
-    depthwise_kernel<T, V><<<blocks_for(total), kThreads, 0, stream>>>(p, relu, tx, tw, tb, tz,
+    depthwise_kernel<T, V><<<blocks_for(total), kThreads, 0, stream>>>(p, relu, hi, tx, tw, tb, tz,
                                                                        ty, total);
   else
-    depthwise_kernel<T, 1><<<blocks_for(total), kThreads, 0, stream>>>(p, relu, tx, tw, tb, tz,
+    depthwise_kernel<T, 1><<<blocks_for(total), kThreads, 0, stream>>>(p, relu, hi, tx, tw, tb, tz,
                                                                        ty, total);
   check_cuda(cudaGetLastError(), "depthwise_nhwc kernel launch");
 }
@@ -294,12 +294,13 @@ void im2col_nhwc(const ConvWindow& p, DType dt, const void* x, void* col, int64_
 }
 
 void depthwise_nhwc(const ConvWindow& p, bool relu, DType dt, const void* x, const void* w,
-                    const void* bias, const void* z, void* y, cudaStream_t stream, int tile) {
+                    const void* bias, const void* z, void* y, cudaStream_t stream, int tile,
+                    float relu_max) {
   switch (dt) {
-    case DType::f32: return launch_depthwise<float>(p, relu, x, w, bias, z, y, stream, tile);
-    case DType::f16: return launch_depthwise<__half>(p, relu, x, w, bias, z, y, stream, tile);
+    case DType::f32: return launch_depthwise<float>(p, relu, relu_max, x, w, bias, z, y, stream, tile);
+    case DType::f16: return launch_depthwise<__half>(p, relu, relu_max, x, w, bias, z, y, stream, tile);
     case DType::bf16:
-      return launch_depthwise<__nv_bfloat16>(p, relu, x, w, bias, z, y, stream, tile);
+      return launch_depthwise<__nv_bfloat16>(p, relu, relu_max, x, w, bias, z, y, stream, tile);
     default: break;
   }
   throw Error(std::string("depthwise convolution: unsupported dtype ") + dtype_name(dt), {}, {},

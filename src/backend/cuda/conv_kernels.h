@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "anvil/tensor.h"
@@ -33,7 +34,9 @@ void im2col_nhwc(const ConvWindow& p, DType dt, const void* x, void* col, int64_
 /// (reusing input columns and weights), used for R == S of 3 or 5, column stride 1 or 2, column
 /// dilation 1, C a multiple of 16 bytes and 16-byte aligned pointers; otherwise (and for
 /// tile 0) a thread computes one output pixel. Each is 16-byte vectorized where C allows.
+/// With relu, act(v) = min(max(v, 0), relu_max) (+inf: plain ReLU; ReLU6 with 6), in float.
 void depthwise_nhwc(const ConvWindow& p, bool relu, DType dt, const void* x, const void* w,
-                    const void* bias, const void* z, void* y, cudaStream_t stream, int tile = 0);
+                    const void* bias, const void* z, void* y, cudaStream_t stream, int tile = 0,
+                    float relu_max = INFINITY);
 
 }  // namespace anvil::cuda::detail

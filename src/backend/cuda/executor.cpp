@@ -622,9 +622,17 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
   int out_v = y, resid = -1;
   std::vector<int> fused;
   std::optional<UnaryFn> after;
+  // Clip(0, m) with m > 0 is ReLU clamped at m (ReLU6 ...): ConvParams::relu_max.
+  auto clamped_relu = [](const UnaryFn& f) {
+    return f.op == Unary::Relu || (f.op == Unary::Clip && f.alpha == 0.f && f.beta > 0.f);
+  };
+  auto set_relu = [&p](const UnaryFn& f) {
+    p.relu = true;
+    p.relu_max = f.op == Unary::Clip ? f.beta : INFINITY;
+  };
   if (!fa->name.empty()) {
     opname += "+" + fa->name;
-    if (fa->op == Unary::Relu) p.relu = true;
+    if (clamped_relu(*fa)) set_relu(*fa);
     else after = fa;
   } else {
     if (!transpose && !kept_[static_cast<size_t>(y)] && uses_[static_cast<size_t>(y)].size() == 1) {
@@ -645,9 +653,9 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
     int ov = out_v, an = -1;
     auto f = following_act(out_v, ov, an);
     if (f) {
-      if (f->op == Unary::Relu) {
-        p.relu = true;
-        opname += "+Relu";
+      if (clamped_relu(*f)) {  // also after a residual Add: act(conv + bias + z)
+        set_relu(*f);
+        opname += "+" + f->name;
         fused.push_back(an);
         out_v = ov;
       } else if (resid < 0) {
