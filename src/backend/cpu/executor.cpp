@@ -29,6 +29,7 @@
 
 #include "anvil/error.h"
 #include "anvil/ops.h"
+#include "backend/arena.h"
 #include "backend/backend.h"
 #include "backend/cpu/dnnl_util.h"
 #include "backend/reference/nn_util.h"
@@ -1233,32 +1234,7 @@ bool CpuExecutable::compile_node(int ni) {
 // ---------------------------------------------------------------------------------------------
 
 void CpuExecutable::layout_arena() {
-  constexpr size_t kAlign = 64;
-  std::vector<size_t> order(bufs_.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](size_t a, size_t b) { return bufs_[a].bytes > bufs_[b].bytes; });
-  std::vector<size_t> placed;
-  arena_bytes_ = 0;
-  for (size_t i : order) {
-    Buffer& b = bufs_[i];
-    const size_t size = (b.bytes + kAlign - 1) / kAlign * kAlign;
-    std::vector<std::pair<size_t, size_t>> busy;  // [offset, end) of overlapping lifetimes
-    for (size_t j : placed) {
-      const Buffer& o = bufs_[j];
-      if (o.first <= b.last && b.first <= o.last)
-        busy.push_back({o.offset, o.offset + (o.bytes + kAlign - 1) / kAlign * kAlign});
-    }
-    std::sort(busy.begin(), busy.end());
-    size_t off = 0;
-    for (auto& [s, e] : busy) {
-      if (off + size <= s) break;
-      off = std::max(off, e);
-    }
-    b.offset = off;
-    arena_bytes_ = std::max(arena_bytes_, off + size);
-    placed.push_back(i);
-  }
+  arena_bytes_ = place_buffers(bufs_, 64);
   auto alloc = [](size_t n) {
     void* p = std::aligned_alloc(64, std::max<size_t>((n + 63) / 64 * 64, 64));
     if (!p)

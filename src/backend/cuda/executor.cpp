@@ -29,6 +29,7 @@
 
 #include "anvil/error.h"
 #include "anvil/ops.h"
+#include "backend/arena.h"
 #include "backend/backend.h"
 #include "backend/cuda/conv.h"
 #include "backend/cuda/cuda_util.h"
@@ -1656,32 +1657,7 @@ bool CudaExecutable::compile_node(int ni) {
 // ---------------------------------------------------------------------------------------------
 
 void CudaExecutable::layout_arena() {
-  constexpr size_t kAlign = 256;
-  std::vector<size_t> order(bufs_.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return bufs_[a].bytes > bufs_[b].bytes; });
-  std::vector<size_t> placed;
-  arena_bytes_ = 0;
-  for (size_t i : order) {
-    Buffer& b = bufs_[i];
-    const size_t size = (b.bytes + kAlign - 1) / kAlign * kAlign;
-    std::vector<std::pair<size_t, size_t>> busy;
-    for (size_t j : placed) {
-      const Buffer& o = bufs_[j];
-      if (o.first <= b.last && b.first <= o.last)
-        busy.push_back({o.offset, o.offset + (o.bytes + kAlign - 1) / kAlign * kAlign});
-    }
-    std::sort(busy.begin(), busy.end());
-    size_t off = 0;
-    for (auto& [s, e] : busy) {
-      if (off + size <= s) break;
-      off = std::max(off, e);
-    }
-    b.offset = off;
-    arena_bytes_ = std::max(arena_bytes_, off + size);
-    placed.push_back(i);
-  }
+  arena_bytes_ = place_buffers(bufs_, 256);
 }
 
 Context& CudaExecutable::make_context() {
