@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -407,6 +408,23 @@ class CudaExecutable : public Executable {
                  Shape shape);
   /// Single-consumer activation following value y (not kept), or nullopt.
   std::optional<UnaryFn> following_act(int y, int& out_v, int& node) const;
+  /// Pushes the step of a ConvPlan or GemmPlan (`run(stream, x, w, bias, z, y, workspace)`;
+  /// slots x, w, bias, z with -1 for an absent operand), the activation that follows it, and
+  /// records `dst` as out_v's slot and the fused nodes as consumed. Returns true.
+  template <class Plan>
+  bool push_plan(const std::string& name, const std::string& op, const Plan* pl,
+                 std::array<int, 4> in, int dst, int out_v, const std::optional<UnaryFn>& after,
+                 const std::vector<int>& fused) {
+    push(name, op, {in[0], in[1], in[2], in[3], dst},
+         [this, pl, in, dst](const Context& c, cudaStream_t s) {
+           auto p = [&](int slot) { return slot >= 0 ? ptr(c, slot) : nullptr; };
+           pl->run(s, p(in[0]), p(in[1]), p(in[2]), p(in[3]), ptr(c, dst), c.workspace.get());
+         });
+    if (after) push_unary(name, op, *after, dst, dst);
+    set_out(out_v, dst);
+    for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
+    return true;
+  }
   void push_unary(const std::string& name, const std::string& op, const UnaryFn& f, int src, int dst);
 
   bool compile_node(int ni);
@@ -705,15 +723,7 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
   }
   const int rslot = resid >= 0 ? as_layout(resid, Layout::Nhwc) : -1;
   const int dst = new_slot(ty_, val(out_v).shape, Layout::Nhwc);
-  push(n.name, opname, {src, wslot, bslot, rslot, dst},
-       [this, pl, src, wslot, bslot, rslot, dst](const Context& c, cudaStream_t s) {
-         pl->run(s, ptr(c, src), ptr(c, wslot), bslot >= 0 ? ptr(c, bslot) : nullptr,
-                 rslot >= 0 ? ptr(c, rslot) : nullptr, ptr(c, dst), c.workspace.get());
-       });
-  if (after) push_unary(n.name, opname, *after, dst, dst);
-  set_out(out_v, dst);
-  for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
-  return true;
+  return push_plan(n.name, opname, pl, {src, wslot, bslot, rslot}, dst, out_v, after, fused);
 }
 
 bool CudaExecutable::do_pool(int ni) {
@@ -865,15 +875,7 @@ bool CudaExecutable::do_gemm(int ni) {
   const int sbias = bias.defined() ? device_slot(bias) : -1;
   if (p.has_c) cslot = plain_of(c);
   const int dst = new_slot(ty_, val(out_v).shape, Layout::Plain);
-  push(n.name, opname, {sa, sb, sbias, cslot, dst},
-       [this, pl, sa, sb, sbias, cslot, dst](const Context& cx, cudaStream_t s) {
-         pl->run(s, ptr(cx, sa), ptr(cx, sb), sbias >= 0 ? ptr(cx, sbias) : nullptr,
-                 cslot >= 0 ? ptr(cx, cslot) : nullptr, ptr(cx, dst), cx.workspace.get());
-       });
-  if (after) push_unary(n.name, opname, *after, dst, dst);
-  set_out(out_v, dst);
-  for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
-  return true;
+  return push_plan(n.name, opname, pl, {sa, sb, sbias, cslot}, dst, out_v, after, fused);
 }
 
 bool CudaExecutable::do_matmul(int ni) {
@@ -948,13 +950,7 @@ bool CudaExecutable::do_matmul(int ni) {
   gemm_plans_.push_back(std::move(plan));
   const int sa = plain_of(a), sb = plain_of(b);
   const int dst = new_slot(ty_, val(out_v).shape, Layout::Plain);
-  push(n.name, opname, {sa, sb, dst}, [this, pl, sa, sb, dst](const Context& cx, cudaStream_t s) {
-    pl->run(s, ptr(cx, sa), ptr(cx, sb), nullptr, nullptr, ptr(cx, dst), cx.workspace.get());
-  });
-  if (after) push_unary(n.name, opname, *after, dst, dst);
-  set_out(out_v, dst);
-  for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
-  return true;
+  return push_plan(n.name, opname, pl, {sa, sb, -1, -1}, dst, out_v, after, fused);
 }
 
 bool CudaExecutable::do_unary(int ni) {
