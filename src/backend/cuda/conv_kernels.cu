@@ -7,6 +7,7 @@
 
 #include "backend/cuda/conv_kernels.h"
 #include "backend/cuda/cuda_util.h"
+#include "backend/cuda/device_util.cuh"
 
 namespace anvil::cuda::detail {
 namespace {
@@ -63,21 +64,6 @@ void launch_im2col(const ConvWindow& p, const void* x, void* col, int row_bytes,
 }
 
 // ---- depthwise --------------------------------------------------------------------------------
-
-__device__ __forceinline__ float to_f(float v) { return v; }
-__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <class T> __device__ __forceinline__ T from_f(float v);
-template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-
-template <class T, int V>
-struct alignas(sizeof(T) * V) Pack {
-  T v[V];
-};
 
 // One thread: V consecutive channels of one output pixel.
 template <class T, int V>

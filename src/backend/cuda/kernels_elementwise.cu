@@ -27,6 +27,7 @@
 #include "anvil/error.h"
 #include "backend/cuda/cuda_util.h"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/device_util.cuh"
 
 namespace anvil::cuda {
 
@@ -70,26 +71,9 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) ==
 // ---- element conversions --------------------------------------------------------------------
 
 template <class T>
-struct Num;
-template <>
-struct Num<float> {
-  static __device__ __forceinline__ float to(float v) { return v; }
-  static __device__ __forceinline__ float from(float v) { return v; }
-};
-template <>
-struct Num<__half> {
-  static __device__ __forceinline__ float to(__half v) { return __half2float(v); }
-  static __device__ __forceinline__ __half from(float v) { return __float2half_rn(v); }
-};
-template <>
-struct Num<__nv_bfloat16> {
-  static __device__ __forceinline__ float to(__nv_bfloat16 v) { return __bfloat162float(v); }
-  static __device__ __forceinline__ __nv_bfloat16 from(float v) { return __float2bfloat16_rn(v); }
-};
-
-template <class T, int V>
-struct alignas(sizeof(T) * V) Pack {
-  T v[V];
+struct Num {
+  static __device__ __forceinline__ float to(T v) { return to_f(v); }
+  static __device__ __forceinline__ T from(float v) { return from_f<T>(v); }
 };
 
 template <class T, int V>
