@@ -27,6 +27,7 @@
 #include "anvil/error.h"
 #include "anvil/import.h"
 #include "anvil/npy.h"
+#include "model_cases.h"
 #include "anvil/session.h"
 #include "anvil/verify.h"
 #include "backend/backend.h"
@@ -44,62 +45,9 @@ namespace {
 
 const fs::path kSrc(ANVIL_SOURCE_DIR);
 
-struct ModelCase {
-  std::string name;
-  std::vector<std::string> files;
-  std::map<std::string, std::string> inputs;  // input name ("" = the only one) -> .npy
-  std::map<std::string, Shape> input_shapes;
-  std::vector<std::string> taps;  // activations.npz keys (the framework's own layer names)
-};
-void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
+using testing::fixture_model_cases;
+using testing::ModelCase;
 
-std::vector<ModelCase> list_cases() {
-  std::vector<ModelCase> out;
-  const fs::path root = kSrc / "tests/data/fixtures";
-  std::error_code ec;
-  std::vector<fs::path> dirs;
-  for (const char* fw : {"keras", "caffe", "keras-dl4j"}) {
-    if (!fs::is_directory(root / fw, ec)) continue;
-    for (auto it = fs::recursive_directory_iterator(root / fw, ec); it != fs::recursive_directory_iterator(); ++it)
-      if (it->is_directory() && fs::exists(it->path() / "case.json")) dirs.push_back(it->path());
-  }
-  std::sort(dirs.begin(), dirs.end());
-  for (const auto& d : dirs) {
-    ModelCase c;
-    c.name = fs::relative(d, root).string();
-    if (fs::exists(d / "model.h5"))
-      c.files = {(d / "model.h5").string()};
-    else if (fs::exists(d / "config.json") && fs::exists(d / "weights.h5"))
-      c.files = {(d / "config.json").string(), (d / "weights.h5").string()};
-    else if (fs::exists(d / "deploy.prototxt") && fs::exists(d / "model.caffemodel"))
-      c.files = {(d / "deploy.prototxt").string(), (d / "model.caffemodel").string()};
-    else
-      continue;
-    std::ifstream f(d / "case.json");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    auto j = nlohmann::json::parse(ss.str(), nullptr, false);
-    if (j.is_discarded() || !j.contains("inputs")) continue;
-    for (auto it = j["inputs"].begin(); it != j["inputs"].end(); ++it)
-      c.inputs[it.key()] = (d / it.value().get<std::string>()).string();
-    if (j.contains("input_shapes"))
-      for (auto it = j["input_shapes"].begin(); it != j["input_shapes"].end(); ++it)
-        c.input_shapes[it.key()] = it.value().get<std::vector<int64_t>>();
-    if (fs::exists(d / "activations.npz"))
-      for (const auto& [k, _] : read_npz((d / "activations.npz").string()))
-        if (!c.inputs.count(k)) c.taps.push_back(k);
-    out.push_back(c);
-  }
-  const fs::path demo = kSrc / "models/demo";
-  out.push_back({"demo_onnx", {(demo / "digits_cnn.onnx").string()},
-                 {{"image", (demo / "inputs/image.npy").string()}}, {}, {}});
-  out.push_back({"demo_keras", {(demo / "keras/digits_cnn.h5").string()},
-                 {{"image", (demo / "keras/inputs/image.npy").string()}}, {}, {}});
-  out.push_back({"demo_caffe",
-                 {(demo / "caffe/deploy.prototxt").string(), (demo / "caffe/digits.caffemodel").string()},
-                 {{"", (demo / "caffe/inputs/data.npy").string()}}, {}, {}});
-  return out;
-}
 
 /// The case's graph and feed (the demo models at their inputs' batch).
 struct Loaded {
@@ -250,7 +198,7 @@ TEST_P(CudaFixture, ReducedPrecisionErrorIsBounded) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, CudaFixture, ::testing::ValuesIn(list_cases()),
+INSTANTIATE_TEST_SUITE_P(All, CudaFixture, ::testing::ValuesIn(fixture_model_cases({"keras", "caffe", "keras-dl4j"})),
                          [](const ::testing::TestParamInfo<ModelCase>& i) {
                            std::string s = i.param.name;
                            for (char& ch : s)

@@ -17,6 +17,7 @@
 
 #include "anvil/import.h"
 #include "anvil/npy.h"
+#include "model_cases.h"
 #include "cpu_test_util.h"
 
 namespace fs = std::filesystem;
@@ -24,70 +25,6 @@ namespace fs = std::filesystem;
 namespace anvil::testing {
 namespace {
 
-struct ModelCase {
-  std::string name;
-  std::vector<std::string> files;
-  std::map<std::string, std::string> inputs;  // input name -> .npy
-  std::map<std::string, Shape> input_shapes;
-  std::vector<std::string> taps;
-};
-void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
-
-std::vector<ModelCase> list_cases() {
-  std::vector<ModelCase> out;
-  const fs::path src(ANVIL_SOURCE_DIR);
-  const fs::path root = src / "tests/data/fixtures";
-  std::error_code ec;
-  std::vector<fs::path> dirs;
-  if (fs::is_directory(root, ec))
-    for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
-         ++it)
-      if (it->is_directory() && fs::exists(it->path() / "case.json")) dirs.push_back(it->path());
-  std::sort(dirs.begin(), dirs.end());
-  for (const auto& d : dirs) {
-    ModelCase c;
-    c.name = fs::relative(d, root).string();
-    if (fs::exists(d / "model.h5"))
-      c.files = {(d / "model.h5").string()};
-    else if (fs::exists(d / "config.json") && fs::exists(d / "weights.h5"))
-      c.files = {(d / "config.json").string(), (d / "weights.h5").string()};
-    else if (fs::exists(d / "deploy.prototxt") && fs::exists(d / "model.caffemodel"))
-      c.files = {(d / "deploy.prototxt").string(), (d / "model.caffemodel").string()};
-    else if (fs::exists(d / "model.onnx"))
-      c.files = {(d / "model.onnx").string()};
-    else if (fs::exists(d / "frozen_model.pb"))  // TensorFlow
-      c.files = {(d / "frozen_model.pb").string()};
-    else if (fs::exists(d / "model.tflite"))
-      c.files = {(d / "model.tflite").string()};
-    else
-      continue;
-    std::ifstream f(d / "case.json");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    auto j = nlohmann::json::parse(ss.str(), nullptr, false);
-    if (j.is_discarded() || !j.contains("inputs")) continue;
-    for (auto it = j["inputs"].begin(); it != j["inputs"].end(); ++it)
-      c.inputs[it.key()] = (d / it.value().get<std::string>()).string();
-    if (j.contains("input_shapes"))
-      for (auto it = j["input_shapes"].begin(); it != j["input_shapes"].end(); ++it)
-        c.input_shapes[it.key()] = it.value().get<std::vector<int64_t>>();
-    if (fs::exists(d / "activations.npz"))
-      for (const auto& [k, _] : read_npz((d / "activations.npz").string()))
-        if (!c.inputs.count(k)) c.taps.push_back(k);
-    out.push_back(c);
-  }
-  const fs::path demo = src / "models/demo";
-  out.push_back({"demo_onnx", {(demo / "digits_cnn.onnx").string()},
-                 {{"image", (demo / "inputs/image.npy").string()}}, {}, {}});
-  if (fs::exists(demo / "keras/digits_cnn.h5"))
-    out.push_back({"demo_keras", {(demo / "keras/digits_cnn.h5").string()},
-                   {{"image", (demo / "keras/inputs/image.npy").string()}}, {}, {}});
-  if (fs::exists(demo / "caffe/deploy.prototxt"))
-    out.push_back({"demo_caffe",
-                   {(demo / "caffe/deploy.prototxt").string(), (demo / "caffe/digits.caffemodel").string()},
-                   {{"", (demo / "caffe/inputs/data.npy").string()}}, {}, {}});
-  return out;
-}
 
 class CpuFixture : public ::testing::TestWithParam<ModelCase> {};
 
@@ -140,7 +77,7 @@ TEST_P(CpuFixture, MatchesReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, CpuFixture, ::testing::ValuesIn(list_cases()),
+INSTANTIATE_TEST_SUITE_P(All, CpuFixture, ::testing::ValuesIn(fixture_model_cases()),
                          [](const ::testing::TestParamInfo<ModelCase>& i) {
                            std::string s = i.param.name;
                            for (char& ch : s)
