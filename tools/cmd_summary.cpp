@@ -7,7 +7,7 @@
 #include "anvil/summary.h"
 #include "cli_util.h"
 #include "commands.h"
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 
 namespace anvil::cli {
 namespace {

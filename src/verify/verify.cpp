@@ -12,7 +12,7 @@
 #include "anvil/npy.h"
 #include "anvil/session.h"
 #include "anvil/verify.h"
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 #include "verify/diagnose.h"
 
 namespace anvil {

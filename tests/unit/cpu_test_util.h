@@ -15,7 +15,7 @@
 #include "anvil/session.h"
 #include "anvil/tensor.h"
 #include "backend/backend.h"
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 
 namespace anvil::testing {
 

@@ -16,8 +16,8 @@
 #include "anvil/npy.h"
 #include "anvil/session.h"
 #include "anvil/summary.h"
-#include "graph/passes/fold_transpose_into_gemm.h"
-#include "graph/passes/passes.h"
+#include "passes/fold_transpose_into_gemm.h"
+#include "passes/passes.h"
 #include "import/keras/hdf5_file.h"
 #include "import/keras/keras_convert.h"
 

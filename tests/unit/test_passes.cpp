@@ -10,7 +10,7 @@
 #include "anvil/graph.h"
 #include "anvil/ops.h"
 #include "anvil/session.h"
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 
 using namespace anvil;
 

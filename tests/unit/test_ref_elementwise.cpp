@@ -1,4 +1,4 @@
-// Reference kernels of elementwise ops (src/backend/reference/ops_elementwise.cpp) against
+// Reference kernels of elementwise ops (src/ops/elementwise.cpp) against
 // hand-derived values (transcendentals: values printed by Python's math module).
 #include <gtest/gtest.h>
 

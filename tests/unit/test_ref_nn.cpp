@@ -1,4 +1,4 @@
-// Tests of the reference kernels of the neural-network ops (src/backend/reference/ops_*.cpp).
+// Tests of the reference kernels of the neural-network ops (src/ops/*.cpp).
 // Expected values are independent of the code under test: hand-derived, a direct formula in
 // the test, or computed offline with torch 1.13 / numpy 1.24 (Debian's /usr/bin/python3) from
 // the same deterministic input patterns: pat(shape, mul, mod, sub, div)[i] =

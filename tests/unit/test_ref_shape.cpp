@@ -1,5 +1,5 @@
-// Reference kernels of shape and tensor-manipulation ops (src/backend/reference/ops_shape.cpp,
-// ops_tensor.cpp) against hand-derived values (DepthToSpace/SpaceToDepth and Pad reflect:
+// Reference kernels of shape and tensor-manipulation ops (src/ops/shape.cpp,
+// tensor.cpp) against hand-derived values (DepthToSpace/SpaceToDepth and Pad reflect:
 // numpy reshape/transpose and numpy.pad).
 #include <gtest/gtest.h>
 
@@ -18,7 +18,7 @@
 #include "anvil/session.h"
 #include "anvil/tensor.h"
 #include "unit/op_test_util.h"
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 
 using namespace anvil;
 using anvil::testing::F;

@@ -1,4 +1,4 @@
-// TFLite requantization rounding (src/import/tflite/tflite_quant.h) against independent exact
+// TFLite requantization rounding (src/ops/tflite_quant.h) against independent exact
 // math: 128-bit integer arithmetic with the rounding each step is specified to do
 // (SaturatingRoundingDoublingHighMul: floor(a*b/2^31 + 1/2); RoundingDivideByPOT: nearest,
 // ties away from zero; the 64-bit variant: one rounding of x * m16 / 2^(15 - shift), ties up),
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "anvil/error.h"
-#include "import/tflite/tflite_quant.h"
+#include "ops/tflite_quant.h"
 #include "unit/op_test_util.h"
 
 namespace {

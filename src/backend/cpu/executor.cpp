@@ -32,8 +32,8 @@
 #include "backend/arena.h"
 #include "backend/backend.h"
 #include "backend/cpu/dnnl_util.h"
-#include "backend/reference/nn_util.h"
-#include "graph/activation.h"
+#include "ops/nn_util.h"
+#include "ops/activation.h"
 
 extern "C" {
 void omp_set_num_threads(int);

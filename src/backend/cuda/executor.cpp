@@ -36,8 +36,8 @@
 #include "backend/cuda/cuda_util.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
-#include "backend/reference/nn_util.h"
-#include "graph/activation.h"
+#include "ops/nn_util.h"
+#include "ops/activation.h"
 
 namespace anvil::cuda {
 namespace {

@@ -1,7 +1,7 @@
 // The cuda backend's NN kernels (declared in kernels.h): 2-D pooling, global pooling, LRN and
 // Resize on NHWC data; Softmax / LogSoftmax and the reductions over the middle axis of a
 // contiguous [outer, len, inner] view. Semantics are the reference backend's (ONNX):
-// src/backend/reference/ops_pool.cpp, ops_norm.cpp, ops_resize.cpp, ops_reduce.cpp.
+// src/ops/pool.cpp, norm.cpp, resize.cpp, reduce.cpp.
 //
 // Every kernel loads f32 / f16 / bf16, computes and accumulates in float with accurate math
 // (expf, logf, powf, sqrtf; no fast-math intrinsics) and rounds once on the store.
@@ -109,7 +109,7 @@ int sm_count() {
 
 // ---- 2-D pooling ------------------------------------------------------------------------------
 
-/// One thread per (n, oy, ox, pack of V channels). Divisors follow ops_pool.cpp: the window
+/// One thread per (n, oy, ox, pack of V channels). Divisors follow pool.cpp: the window
 /// cells inside the input, or (count_include_pad) inside [-pad_begin, in + pad_end) per axis,
 /// so ceil-mode cells past the end padding never count. Max pooling propagates NaN; a window
 /// with no input cell gives -inf (max) or 0 (average), as the reference does.

@@ -1,5 +1,5 @@
 // The reference backend: runs every node's reference kernel in graph order.
-// Plain loops with double accumulation live in the kernels (src/backend/reference/ops_*.cpp).
+// Plain loops with double accumulation live in the kernels (src/ops/*.cpp).
 #include <chrono>
 
 #include "anvil/error.h"

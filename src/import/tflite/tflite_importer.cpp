@@ -14,7 +14,7 @@
 //
 // Float models map onto the canonical (ONNX-semantics) ops with TF's SAME padding made
 // explicit. Quantized models (int8, uint8, int16 activations) map onto the TFLite* integer ops
-// of src/backend/reference/ops_tflite_quant.cpp with the fixed-point multipliers TFLite's
+// of src/ops/tflite_quant.cpp with the fixed-point multipliers TFLite's
 // kernels compute in their Prepare step, so results match TFLite bit for bit. Inputs and
 // outputs keep their stored dtype; ImportOptions::dequantize_outputs adds a dequantization of
 // quantized outputs.
@@ -33,7 +33,7 @@
 #include "anvil/error.h"
 #include "anvil/import.h"
 #include "anvil/ops.h"
-#include "import/tflite/tflite_quant.h"
+#include "ops/tflite_quant.h"
 #include "import/tflite/tflite_schema_generated.h"
 
 namespace anvil::tflite_import {

@@ -4,7 +4,7 @@
 // int32 (or int64 for int16 activations with an int64 bias), and results are rescaled with
 // fixed-point multipliers (multiplier m in [2^30, 2^31) and power-of-two shift, computed once
 // by the importer with TFLite's QuantizeMultiplier) using TFLite's rounding
-// (src/import/tflite/tflite_quant.h), then offset by the output zero point and clamped to the
+// (src/ops/tflite_quant.h), then offset by the output zero point and clamped to the
 // activation range [act_min, act_max] (which the importer derives from the fused activation
 // and the output type). Layout: NCHW like the canonical Conv/pool ops.
 //
@@ -25,10 +25,10 @@
 #include <vector>
 
 #include "anvil/ops.h"
-#include "backend/reference/broadcast.h"
-#include "backend/reference/nn_util.h"
-#include "backend/reference/ref_util.h"
-#include "import/tflite/tflite_quant.h"
+#include "ops/broadcast.h"
+#include "ops/nn_util.h"
+#include "ops/ref_util.h"
+#include "ops/tflite_quant.h"
 
 namespace anvil {
 namespace {

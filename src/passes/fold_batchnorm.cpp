@@ -14,7 +14,7 @@
 #include <optional>
 #include <vector>
 
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 
 namespace anvil::passes {
 namespace {

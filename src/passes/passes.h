@@ -33,7 +33,7 @@ void fold_transpose_into_gemm(Graph& g, const Protected& protect);
 /// Stores float32 weights and activations as `low` (f16 or bf16): rounded constants, Cast at
 /// graph inputs and outputs (outputs keep their names), Cast around the nodes of the layers
 /// named in `keep_fp32` (source or canonical value names, or node names), which stay f32.
-/// Throws anvil::Error naming an unknown keep_fp32 entry (src/graph/passes/precision.cpp).
+/// Throws anvil::Error naming an unknown keep_fp32 entry (src/passes/precision.cpp).
 void reduce_precision(Graph& g, DType low, const std::set<std::string>& keep_fp32);
 
 /// The default pipeline, in order; leaves the graph compacted and shape-inferred.

@@ -1,13 +1,13 @@
 // Fuses an activation that directly follows Conv / ConvTranspose / Gemm / MatMul into the
 // producer as the attributes activation / activation_alpha / activation_beta (applied by
-// anvil::apply_activation, src/graph/activation.h). The producer takes over the activation's
+// anvil::apply_activation, src/ops/activation.h). The producer takes over the activation's
 // output value (name and provenance survive); the intermediate must have no other consumer
 // and must not be protected.
 #include <limits>
 #include <optional>
 
-#include "graph/activation.h"
-#include "graph/passes/passes.h"
+#include "ops/activation.h"
+#include "passes/passes.h"
 
 namespace anvil::passes {
 namespace {

@@ -12,7 +12,7 @@
 #include <map>
 
 #include "anvil/error.h"
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 
 namespace anvil::passes {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "anvil/error.h"
 #include "backend/backend.h"
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 
 namespace anvil {
 

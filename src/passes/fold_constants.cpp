@@ -2,7 +2,7 @@
 #include <vector>
 
 #include "anvil/ops.h"
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 
 namespace anvil::passes {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "anvil/ops.h"
-#include "backend/reference/nn_util.h"
+#include "ops/nn_util.h"
 
 namespace anvil {
 namespace {

@@ -11,8 +11,8 @@
 
 #include "anvil/error.h"
 #include "anvil/ops.h"
-#include "backend/reference/broadcast.h"
-#include "backend/reference/ref_util.h"
+#include "ops/broadcast.h"
+#include "ops/ref_util.h"
 
 namespace anvil {
 namespace {

@@ -1,6 +1,6 @@
 #include <vector>
 
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 
 namespace anvil::passes {
 

@@ -2,10 +2,10 @@
 // -> Gemm/MatMul with a constant weight becomes Flatten(X) -> Gemm with the weight rows
 // permuted. This is the pattern importers of channels-last frameworks (Keras, TF) emit to keep
 // Flatten's element order exact; folding it removes the runtime transpose.
-#include "graph/passes/fold_transpose_into_gemm.h"
+#include "passes/fold_transpose_into_gemm.h"
 
 #include "anvil/error.h"
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 
 namespace anvil::passes {
 

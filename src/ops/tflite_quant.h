@@ -14,7 +14,7 @@
 //    round half away from zero of q * 2^31); tiny multipliers (shift < -31) flush to 0.
 //
 // Private to the library (src/); shared by the TFLite importer (which computes multipliers
-// once) and the quantized reference kernels (src/backend/reference/ops_tflite_quant.cpp).
+// once) and the quantized reference kernels (src/ops/tflite_quant.cpp).
 #pragma once
 
 #include <cmath>

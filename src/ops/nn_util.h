@@ -1,5 +1,5 @@
-// Private helpers shared by the reference kernels of the neural-network ops (ops_conv.cpp,
-// ops_pool.cpp, ops_matmul.cpp, ops_norm.cpp, ops_resize.cpp, ops_reduce.cpp).
+// Private helpers shared by the reference kernels of the neural-network ops (conv.cpp,
+// pool.cpp, matmul.cpp, norm.cpp, resize.cpp, reduce.cpp).
 // Parameter computation throws anvil::Error("<Op>: message", field) so that the same code
 // serves the shape rule and the kernel (which re-checks what it was given).
 #pragma once
@@ -13,7 +13,7 @@
 #include "anvil/error.h"
 #include "anvil/ops.h"
 #include "anvil/tensor.h"
-#include "graph/activation.h"
+#include "ops/activation.h"
 
 namespace anvil::nn {
 

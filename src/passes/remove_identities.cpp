@@ -1,4 +1,4 @@
-#include "graph/passes/passes.h"
+#include "passes/passes.h"
 
 namespace anvil::passes {
 
