@@ -16,20 +16,10 @@
 #include <vector>
 
 #include "anvil/error.h"
+#include "core/file_io.h"
 
 namespace anvil {
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw Error("is a directory, not an image", path);
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(std::string("cannot open image: ") + std::strerror(errno), path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) throw Error("error while reading the image", path);
-  return std::move(ss).str();
-}
 
 std::string fmt_float(float v) {
   std::ostringstream s;
@@ -56,7 +46,7 @@ Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
     throw Error("divide must be a finite non-zero number, got " + fmt_float(pre.divide), path, "",
                 "divide");
 
-  const std::string bytes = read_file(path);
+  const std::string bytes = read_file(path, "an image", uint64_t{1} << 30);
   if (bytes.size() > static_cast<size_t>(INT_MAX))
     throw Error("image file too large (" + std::to_string(bytes.size()) + " bytes)", path);
   int w = 0, h = 0, n = 0;

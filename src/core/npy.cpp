@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "anvil/error.h"
+#include "core/file_io.h"
 
 namespace anvil {
 namespace {
@@ -324,27 +325,6 @@ void decode_data(const unsigned char* src, int64_t n, const SrcType& st, Tensor&
   }
 }
 
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw Error("is a directory, not a file", path);
-  const bool regular = std::filesystem::is_regular_file(path, ec);
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) throw Error(std::string("cannot open file: ") + std::strerror(errno), path);
-  const std::streamoff end = f.tellg();
-  if (!regular || end < 0) {  // a pipe or device: read it as a stream
-    f.clear();
-    f.seekg(0);
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return std::move(ss).str();
-  }
-  std::string bytes(static_cast<size_t>(end), '\0');
-  f.seekg(0);
-  f.read(bytes.data(), end);
-  if (f.gcount() != end) throw Error("error while reading the file", path);
-  return bytes;
-}
-
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) throw Error(std::string("cannot create file: ") + std::strerror(errno), path);
@@ -469,7 +449,7 @@ Tensor parse_npy(const void* data, size_t size, const std::string& what) {
 }
 
 Tensor read_npy(const std::string& path) {
-  const std::string bytes = read_file(path);
+  const std::string bytes = read_file(path, "a .npy/.npz file");
   return parse_npy(bytes.data(), bytes.size(), path);
 }
 

@@ -13,6 +13,7 @@
 #include "anvil/error.h"
 #include "anvil/ops.h"
 #include "anvil/tensor.h"
+#include "core/strings.h"
 #include "ops/activation.h"
 
 namespace anvil::nn {
@@ -22,11 +23,7 @@ namespace anvil::nn {
   throw Error(op + ": " + message, {}, {}, field);
 }
 
-inline std::string ints_str(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
+using anvil::ints_str;
 
 /// Floor division for possibly negative numerators (b > 0).
 inline int64_t floor_div(int64_t a, int64_t b) {

@@ -11,6 +11,7 @@
 
 #include "anvil/error.h"
 #include "anvil/ops.h"
+#include "core/strings.h"
 #include "ops/broadcast.h"
 #include "ops/ref_util.h"
 
@@ -18,12 +19,6 @@ namespace anvil {
 namespace {
 
 using namespace ref;
-
-std::string ints_str(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
 
 void copy_bytes(Tensor& out, const Tensor& in) {
   if (in.nbytes()) std::memcpy(out.raw(), in.raw(), in.nbytes());

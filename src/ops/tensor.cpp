@@ -10,6 +10,7 @@
 
 #include "anvil/error.h"
 #include "anvil/ops.h"
+#include "core/strings.h"
 #include "ops/broadcast.h"
 #include "ops/ref_util.h"
 
@@ -17,12 +18,6 @@ namespace anvil {
 namespace {
 
 using namespace ref;
-
-std::string ints_str(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-  return s + "]";
-}
 
 unsigned char* bytes(Tensor& t) { return static_cast<unsigned char*>(t.raw()); }
 const unsigned char* bytes(const Tensor& t) { return static_cast<const unsigned char*>(t.raw()); }
