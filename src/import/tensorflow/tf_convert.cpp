@@ -7,51 +7,6 @@
 
 namespace anvil::tf {
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-static void check_window(int64_t in, int64_t k, int64_t s, int64_t d) {
-  constexpr int64_t kMax = int64_t{1} << 40;
-  if (in < 0 || k < 1 || s < 1 || d < 1 || in > kMax || k > kMax || s > kMax || d > kMax)
-    throw Error("bad window parameters (input " + std::to_string(in) + ", kernel " +
-                    std::to_string(k) + ", stride " + std::to_string(s) + ", dilation " +
-                    std::to_string(d) + ")",
-                {}, {}, "padding");
-}
-
-Pads same_pads(int64_t in, int64_t k, int64_t s, int64_t d) {
-  check_window(in, k, s, d);
-  const int64_t keff = (k - 1) * d + 1;
-  const int64_t out = ceil_div(in, s);
-  const int64_t total = std::max<int64_t>((out - 1) * s + keff - in, 0);
-  return {total / 2, total - total / 2};
-}
-
-int64_t window_output(int64_t in, int64_t k, int64_t s, int64_t d, bool same) {
-  check_window(in, k, s, d);
-  if (same) return ceil_div(in, s);
-  const int64_t keff = (k - 1) * d + 1;
-  if (in < keff) return 0;
-  return ceil_div(in - keff + 1, s);
-}
-
-TransposePads backprop_input_pads(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d,
-                                  bool same, const Pads& explicit_pads) {
-  check_window(out, k, s, d);
-  TransposePads r;
-  r.pads = same ? same_pads(out, k, s, d) : explicit_pads;
-  const int64_t keff = (k - 1) * d + 1;
-  // Forward conv from `out` with these pads: floor((out + pb + pe - keff) / s) + 1 must be `in`.
-  const int64_t fwd = (out + r.pads.begin + r.pads.end - keff) / s + 1;
-  if (out + r.pads.begin + r.pads.end < keff || fwd != in)
-    throw Error("input_sizes gives " + std::to_string(out) + " but a convolution of that size " +
-                    "would give " + std::to_string(fwd) + ", not the gradient's " +
-                    std::to_string(in),
-                {}, {}, "input_sizes");
-  const int64_t full = s * (in - 1) + keff - r.pads.begin - r.pads.end;
-  r.output_padding = out - full;  // in [0, s) by the check above
-  return r;
-}
-
 StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begin,
                                const std::vector<int64_t>& end,
                                const std::vector<int64_t>& strides, int64_t begin_mask,
@@ -154,25 +109,6 @@ StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begi
   r.sliced = dense_len;
   for (int gi : gather) r.final_shape.push_back(gi < 0 ? 1 : dense_len[static_cast<size_t>(gi)]);
   return r;
-}
-
-std::vector<int> channels_last_perm(int rank) {
-  std::vector<int> p{0};
-  for (int i = 2; i < rank; ++i) p.push_back(i);
-  if (rank > 1) p.push_back(1);
-  return p;
-}
-
-std::vector<int> inverse_perm(const std::vector<int>& p) {
-  std::vector<int> r(p.size());
-  for (size_t i = 0; i < p.size(); ++i) r[static_cast<size_t>(p[i])] = static_cast<int>(i);
-  return r;
-}
-
-bool is_identity_perm(const std::vector<int>& p) {
-  for (size_t i = 0; i < p.size(); ++i)
-    if (p[i] != static_cast<int>(i)) return false;
-  return true;
 }
 
 }  // namespace anvil::tf
