@@ -10,6 +10,7 @@
 #include "import/common/padding.h"
 #include "import/common/perm.h"
 #include "import/common/problems.h"
+#include "import/common/topo_order.h"
 
 using namespace anvil;
 using anvil::imp::Pads;
@@ -245,4 +246,14 @@ TEST(ImportCommonLayout, ViewsAreCachedAndFolded) {
   auto r = imp::LayoutViews::channels_first_result(x, 4, true);
   EXPECT_EQ(r.perm, imp::channels_last_perm(4));
   EXPECT_TRUE(imp::LayoutViews::channels_first_result(x, 2, true).perm.empty());
+}
+
+TEST(ImportCommonTopoOrder, StableAndCycles) {
+  // 0 <- 2, 1 free, 2 <- 3, 3 free; 4 <-> 5 a cycle, 6 behind it; ties in file order
+  std::vector<std::set<int>> deps{{2}, {}, {3}, {}, {5}, {4}, {5}};
+  std::vector<bool> placed;
+  EXPECT_EQ(stable_topo_order(deps, placed), (std::vector<int>{1, 3, 2, 0}));
+  EXPECT_EQ(placed, (std::vector<bool>{true, true, true, true, false, false, false}));
+  std::vector<std::set<int>> self{{0}, {0}};  // self-edges are ignored
+  EXPECT_EQ(stable_topo_order(self, placed), (std::vector<int>{0, 1}));
 }

@@ -42,8 +42,8 @@
 
 #include "anvil/error.h"
 #include "core/file_io.h"
+#include "import/common/topo_order.h"
 #include "import/tensorflow/tf_builder.h"
-#include "import/topo_order.h"
 
 namespace anvil::tf_import {
 

@@ -50,66 +50,90 @@ std::vector<TT> depth_space(TfBuilder& b) {
   return {b.cf_out(b.emit1(op, {b.cf(b.in[0], cl)}, a), cl)};
 }
 
-std::vector<TT> space_to_batch(TfBuilder& b, bool to_batch) {
-  b.need_inputs(3, 3);
-  int v = b.src(b.in[0]);
-  Shape xs = b.shape(v);
-  auto block = b.const_ints(1, "block_shape");
-  auto pc = b.const_ints(2, to_batch ? "paddings" : "crops");
-  const size_t M = block.size();
-  if (M < 1 || M + 1 > xs.size())
-    fail("block_shape", "block_shape " + ints_str(block) + " does not fit input " + shape_str(xs));
-  if (pc.size() != 2 * M)
-    fail(to_batch ? "paddings" : "crops", "must be (" + std::to_string(M) + ", 2)");
+// SpaceToBatchND / BatchToSpaceND's inputs: the value in TF's layout, block_shape (M values,
+// their product) and the (M, 2) paddings or crops, checked.
+struct BlockArgs {
+  int v = -1;
+  Shape xs;
+  std::vector<int64_t> block, pc;
+  size_t M = 0, R = 0;
   int64_t prod = 1;
-  for (int64_t bs : block) {
-    if (bs < 1 || bs > 4096) fail("block_shape", "bad block size in " + ints_str(block));
-    prod *= bs;
+};
+
+BlockArgs block_args(TfBuilder& b, bool to_batch) {
+  b.need_inputs(3, 3);
+  BlockArgs r;
+  r.v = b.src(b.in[0]);
+  r.xs = b.shape(r.v);
+  r.block = b.const_ints(1, "block_shape");
+  r.pc = b.const_ints(2, to_batch ? "paddings" : "crops");
+  r.M = r.block.size();
+  r.R = r.xs.size();
+  if (r.M < 1 || r.M + 1 > r.xs.size())
+    fail("block_shape",
+         "block_shape " + ints_str(r.block) + " does not fit input " + shape_str(r.xs));
+  if (r.pc.size() != 2 * r.M)
+    fail(to_batch ? "paddings" : "crops", "must be (" + std::to_string(r.M) + ", 2)");
+  for (int64_t bs : r.block) {
+    if (bs < 1 || bs > 4096) fail("block_shape", "bad block size in " + ints_str(r.block));
+    r.prod *= bs;
   }
-  for (int64_t q : pc)
-    if (q < 0) fail(to_batch ? "paddings" : "crops", "negative value in " + ints_str(pc));
-  const size_t R = xs.size();
-  if (to_batch) {
-    std::vector<int64_t> pads(2 * R, 0);
-    for (size_t i = 0; i < M; ++i) {
-      pads[1 + i] = pc[2 * i];
-      pads[R + 1 + i] = pc[2 * i + 1];
-    }
-    if (std::any_of(pads.begin(), pads.end(), [](int64_t q) { return q != 0; })) {
-      Attributes a;
-      a.set("mode", std::string("constant"));
-      v = b.emit1("Pad", {v, b.i64s(pads)}, a);
-    }
-    Shape ps = b.shape(v);
-    Shape s1{ps[0]};
-    for (size_t i = 0; i < M; ++i) {
-      if (ps[1 + i] % block[i] != 0)
-        fail("block_shape",
-             "padded dim " + std::to_string(ps[1 + i]) + " not divisible by the block");
-      s1.push_back(ps[1 + i] / block[i]);
-      s1.push_back(block[i]);
-    }
-    for (size_t i = M + 1; i < R; ++i) s1.push_back(ps[i]);
-    v = b.reshape(v, s1);
-    std::vector<int> perm;
-    for (size_t i = 0; i < M; ++i) perm.push_back(static_cast<int>(2 + 2 * i));
-    perm.push_back(0);
-    for (size_t i = 0; i < M; ++i) perm.push_back(static_cast<int>(1 + 2 * i));
-    for (size_t i = 2 * M + 1; i < s1.size(); ++i) perm.push_back(static_cast<int>(i));
-    v = b.view(TT{v, {}}, perm);
-    Shape s2{ps[0] * prod};
-    for (size_t i = 0; i < M; ++i) s2.push_back(ps[1 + i] / block[i]);
-    for (size_t i = M + 1; i < R; ++i) s2.push_back(ps[i]);
-    return {TT{b.reshape(v, s2), {}}};
+  for (int64_t q : r.pc)
+    if (q < 0) fail(to_batch ? "paddings" : "crops", "negative value in " + ints_str(r.pc));
+  return r;
+}
+
+// SpaceToBatchND on TF's layout: pad, reshape -> transpose -> reshape.
+std::vector<TT> space_to_batch(TfBuilder& b) {
+  const BlockArgs a = block_args(b, true);
+  const size_t M = a.M, R = a.R;
+  int v = a.v;
+  std::vector<int64_t> pads(2 * R, 0);
+  for (size_t i = 0; i < M; ++i) {
+    pads[1 + i] = a.pc[2 * i];
+    pads[R + 1 + i] = a.pc[2 * i + 1];
   }
-  if (xs[0] % prod != 0)
+  if (std::any_of(pads.begin(), pads.end(), [](int64_t q) { return q != 0; })) {
+    Attributes pa;
+    pa.set("mode", std::string("constant"));
+    v = b.emit1("Pad", {v, b.i64s(pads)}, pa);
+  }
+  Shape ps = b.shape(v);
+  Shape s1{ps[0]};
+  for (size_t i = 0; i < M; ++i) {
+    if (ps[1 + i] % a.block[i] != 0)
+      fail("block_shape",
+           "padded dim " + std::to_string(ps[1 + i]) + " not divisible by the block");
+    s1.push_back(ps[1 + i] / a.block[i]);
+    s1.push_back(a.block[i]);
+  }
+  for (size_t i = M + 1; i < R; ++i) s1.push_back(ps[i]);
+  v = b.reshape(v, s1);
+  std::vector<int> perm;
+  for (size_t i = 0; i < M; ++i) perm.push_back(static_cast<int>(2 + 2 * i));
+  perm.push_back(0);
+  for (size_t i = 0; i < M; ++i) perm.push_back(static_cast<int>(1 + 2 * i));
+  for (size_t i = 2 * M + 1; i < s1.size(); ++i) perm.push_back(static_cast<int>(i));
+  v = b.view(TT{v, {}}, perm);
+  Shape s2{ps[0] * a.prod};
+  for (size_t i = 0; i < M; ++i) s2.push_back(ps[1 + i] / a.block[i]);
+  for (size_t i = M + 1; i < R; ++i) s2.push_back(ps[i]);
+  return {TT{b.reshape(v, s2), {}}};
+}
+
+// BatchToSpaceND on TF's layout: reshape -> transpose -> reshape, then crop.
+std::vector<TT> batch_to_space(TfBuilder& b) {
+  const BlockArgs a = block_args(b, false);
+  const size_t M = a.M, R = a.R;
+  const Shape& xs = a.xs;
+  if (xs[0] % a.prod != 0)
     fail("block_shape",
          "batch " + std::to_string(xs[0]) + " not divisible by the block size product");
-  const int64_t N = xs[0] / prod;
-  Shape s1(block.begin(), block.end());
+  const int64_t N = xs[0] / a.prod;
+  Shape s1(a.block.begin(), a.block.end());
   s1.push_back(N);
   for (size_t i = 1; i < R; ++i) s1.push_back(xs[i]);
-  v = b.reshape(v, s1);
+  int v = b.reshape(a.v, s1);
   std::vector<int> perm{static_cast<int>(M)};
   for (size_t i = 0; i < M; ++i) {
     perm.push_back(static_cast<int>(M + 1 + i));
@@ -118,16 +142,17 @@ std::vector<TT> space_to_batch(TfBuilder& b, bool to_batch) {
   for (size_t i = 2 * M + 1; i < s1.size(); ++i) perm.push_back(static_cast<int>(i));
   v = b.view(TT{v, {}}, perm);
   Shape s2{N};
-  for (size_t i = 0; i < M; ++i) s2.push_back(xs[1 + i] * block[i]);
+  for (size_t i = 0; i < M; ++i) s2.push_back(xs[1 + i] * a.block[i]);
   for (size_t i = M + 1; i < R; ++i) s2.push_back(xs[i]);
   v = b.reshape(v, s2);
   std::vector<int64_t> st, en, axes;
   for (size_t i = 0; i < M; ++i) {
-    if (pc[2 * i] == 0 && pc[2 * i + 1] == 0) continue;
-    if (pc[2 * i] + pc[2 * i + 1] > s2[1 + i]) fail("crops", "crops larger than the dimension");
+    const int64_t c0 = a.pc[2 * i], c1 = a.pc[2 * i + 1];
+    if (c0 == 0 && c1 == 0) continue;
+    if (c0 + c1 > s2[1 + i]) fail("crops", "crops larger than the dimension");
     axes.push_back(static_cast<int64_t>(1 + i));
-    st.push_back(pc[2 * i]);
-    en.push_back(s2[1 + i] - pc[2 * i + 1]);
+    st.push_back(c0);
+    en.push_back(s2[1 + i] - c1);
   }
   if (!axes.empty()) v = b.emit1("Slice", {v, b.i64s(st), b.i64s(en), b.i64s(axes)});
   return {TT{v, {}}};
@@ -139,8 +164,8 @@ void add_image_converters(ConverterTable& t) {
   t["ResizeBilinear"] = [](TfBuilder& b) { return resize(b, true); };
   t["ResizeNearestNeighbor"] = [](TfBuilder& b) { return resize(b, false); };
   t["DepthToSpace"] = t["SpaceToDepth"] = depth_space;
-  t["SpaceToBatchND"] = [](TfBuilder& b) { return space_to_batch(b, true); };
-  t["BatchToSpaceND"] = [](TfBuilder& b) { return space_to_batch(b, false); };
+  t["SpaceToBatchND"] = space_to_batch;
+  t["BatchToSpaceND"] = batch_to_space;
 }
 
 }  // namespace anvil::tf_import
