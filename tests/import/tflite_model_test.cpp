@@ -462,6 +462,23 @@ std::string import_error(const std::string& name, const std::vector<uint8_t>& by
   return "(no error)";
 }
 
+TEST(TfliteFloat16Weights, DequantizeToFloat32) {
+  // float16-quantized models store weights as FLOAT16 and DEQUANTIZE them to float32
+  ModelBuilder mb;
+  const std::vector<uint16_t> half{0x3C00, 0x4000, 0xB800, 0x4400};  // 1, 2, -0.5, 4
+  const int x = mb.tensor("x", {1, 4});
+  const int w = mb.tensor("w", {1, 4}, fb::TensorType_FLOAT16, mb.buffer(half.data(), 8));
+  const int wf = mb.tensor("w_f32", {1, 4});
+  const int y = mb.tensor("y", {1, 4});
+  mb.op(fb::BuiltinOperator_DEQUANTIZE, {w}, {wf});
+  mb.op(fb::BuiltinOperator_ADD, {x, wf}, {y}, fb::BuiltinOptions_AddOptions, fb::CreateAddOptions(mb.b).Union());
+  anvil::Session s(anvil::import_model({write_model("f16_weights", mb.finish({x}, {y}))}));
+  auto out = s.run({{"x", Tensor::from_vector<float>({1, 4}, {1, 1, 1, 1})}});
+  const Tensor& t = out.at("y");
+  ASSERT_EQ(t.dtype(), anvil::DType::f32);
+  EXPECT_EQ(t.to_doubles(), (std::vector<double>{2, 3, 0.5, 5}));
+}
+
 TEST(TfliteMalformed, SmallModelIsValid) {
   anvil::Session s(anvil::import_model({write_model("small", small_model())}));
   auto out = s.run({{"x", Tensor::from_vector<float>({1, 2, 2, 1}, {1, 2, 3, 4})}});

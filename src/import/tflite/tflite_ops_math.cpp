@@ -167,7 +167,7 @@ TV quantize(Translator& cx) {
     int v = x.v;
     if (xt != DType::f32) {
       Attributes c;
-      c.set("to", std::string("f32"));
+      c.set("to", int64_t{1});  // Cast takes ONNX type codes: 1 = float32
       v = cx.node("Cast", {v}, c);
     }
     return TV{cx.node("TFLiteQuantize", {v}, at), x.perm};
@@ -192,7 +192,7 @@ TV dequantize(Translator& cx) {
   const DType xt = cx.dtype(x.v);
   if (xt == DType::f16) {  // float16 weights stored compactly
     Attributes c;
-    c.set("to", std::string("f32"));
+    c.set("to", int64_t{1});  // Cast takes ONNX type codes: 1 = float32
     return TV{cx.node("Cast", {x.v}, c), x.perm};
   }
   if (!is_quant_type(xt)) cx.unsupported_here(std::string("DEQUANTIZE of ") + dtype_name(xt));
