@@ -7,32 +7,31 @@
 
 namespace anvil::tf {
 
-StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begin,
-                               const std::vector<int64_t>& end,
-                               const std::vector<int64_t>& strides, int64_t begin_mask,
-                               int64_t end_mask, int64_t ellipsis_mask, int64_t new_axis_mask,
-                               int64_t shrink_axis_mask) {
-  const size_t n = begin.size();
-  if (end.size() != n || strides.size() != n)
-    throw Error("begin, end and strides must have the same length (" + std::to_string(n) + ", " +
-                    std::to_string(end.size()) + ", " + std::to_string(strides.size()) + ")",
-                {}, {}, "strides");
-  if (n > 64) throw Error("more than 64 slice entries", {}, {}, "begin");
-  auto bit = [](int64_t mask, size_t i) { return ((static_cast<uint64_t>(mask) >> i) & 1u) != 0; };
-  int ellipses = 0;
-  for (size_t i = 0; i < n; ++i) ellipses += bit(ellipsis_mask, i);
-  if (ellipses > 1) throw Error("more than one ellipsis", {}, {}, "ellipsis_mask");
+namespace {
 
-  const int rank = static_cast<int>(in.size());
-  // Sparse entries -> dense (per input dim) entries. An implicit ellipsis follows the last
-  // entry when there is none.
-  struct Dense {
-    int64_t b = 0, e = 0, s = 1;
-    bool bm = true, em = true, shrink = false;
-  };
-  std::vector<Dense> dense(static_cast<size_t>(rank));
-  // final_shape entries: >= 0 dense dim index, -1 new axis
+bool bit(int64_t mask, size_t i) { return ((static_cast<uint64_t>(mask) >> i) & 1u) != 0; }
+
+// One input dim's slice entry.
+struct Dense {
+  int64_t b = 0, e = 0, s = 1;
+  bool bm = true, em = true, shrink = false;
+};
+
+// Sparse entries -> dense (per input dim) entries, and the final shape's sources (>= 0: a
+// dense dim, -1: a new axis). An implicit ellipsis follows the last entry when there is none.
+struct DenseSpec {
+  std::vector<Dense> dense;
   std::vector<int> gather;
+};
+
+DenseSpec to_dense(int rank, const std::vector<int64_t>& begin, const std::vector<int64_t>& end,
+                   const std::vector<int64_t>& strides, int64_t begin_mask, int64_t end_mask,
+                   int64_t ellipsis_mask, int64_t new_axis_mask, int64_t shrink_axis_mask) {
+  const size_t n = begin.size();
+  DenseSpec r;
+  r.dense.resize(static_cast<size_t>(rank));
+  std::vector<Dense>& dense = r.dense;
+  std::vector<int>& gather = r.gather;
   int full = 0;
   bool saw_ellipsis = false;
   for (size_t i = 0; i < n; ++i) {
@@ -42,7 +41,8 @@ StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begi
       for (size_t j = i + 1; j < n; ++j)
         if (!bit(new_axis_mask, j)) ++after;
       int next = rank - after;
-      if (next < full) throw Error("the slice has more entries than the input has dims", {}, {}, "begin");
+      if (next < full)
+        throw Error("the slice has more entries than the input has dims", {}, {}, "begin");
       for (; full < next; ++full) gather.push_back(full);
       continue;
     }
@@ -51,8 +51,8 @@ StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begi
       continue;
     }
     if (full >= rank)
-      throw Error("the slice has more entries (" + std::to_string(n) + ") than the input has dims (" +
-                      std::to_string(rank) + ")",
+      throw Error("the slice has more entries (" + std::to_string(n) +
+                      ") than the input has dims (" + std::to_string(rank) + ")",
                   {}, {}, "begin");
     Dense& d = dense[static_cast<size_t>(full)];
     d.b = begin[i];
@@ -66,6 +66,31 @@ StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begi
   }
   if (!saw_ellipsis)
     for (; full < rank; ++full) gather.push_back(full);
+
+  return r;
+}
+
+}  // namespace
+
+StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begin,
+                               const std::vector<int64_t>& end, const std::vector<int64_t>& strides,
+                               int64_t begin_mask, int64_t end_mask, int64_t ellipsis_mask,
+                               int64_t new_axis_mask, int64_t shrink_axis_mask) {
+  const size_t n = begin.size();
+  if (end.size() != n || strides.size() != n)
+    throw Error("begin, end and strides must have the same length (" + std::to_string(n) + ", " +
+                    std::to_string(end.size()) + ", " + std::to_string(strides.size()) + ")",
+                {}, {}, "strides");
+  if (n > 64) throw Error("more than 64 slice entries", {}, {}, "begin");
+  int ellipses = 0;
+  for (size_t i = 0; i < n; ++i) ellipses += bit(ellipsis_mask, i);
+  if (ellipses > 1) throw Error("more than one ellipsis", {}, {}, "ellipsis_mask");
+
+  const int rank = static_cast<int>(in.size());
+  DenseSpec ds = to_dense(rank, begin, end, strides, begin_mask, end_mask, ellipsis_mask,
+                          new_axis_mask, shrink_axis_mask);
+  std::vector<Dense>& dense = ds.dense;
+  const std::vector<int>& gather = ds.gather;
 
   StridedSliceSpec r;
   Shape dense_len(static_cast<size_t>(rank));
