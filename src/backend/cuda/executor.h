@@ -23,6 +23,7 @@
 #include "backend/cuda/cuda_util.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/kernels.h"
+#include "ops/activation.h"
 
 namespace anvil::cuda::exec {
 
@@ -120,7 +121,9 @@ bool float_type(DType t);
 bool copy_type(DType t);
 /// The activation a node computes, as a Unary, or nullopt.
 std::optional<UnaryFn> unary_of(const Graph& g, const Node& n);
-/// A node's fused activation attribute (fuse_activations pass) as a Unary.
+/// A fused activation (ops/activation.h) as a Unary; nullopt where the executor has none.
+std::optional<UnaryFn> fused_unary(const FusedActivation& fa);
+/// A node's fused activation attributes (fuse_activations pass) as a Unary.
 std::optional<UnaryFn> fused_attr(const Node& n);
 /// Drops size-1 dims and merges dims contiguous in every stride set; false when the result
 /// has more than kMaxRank dims. `strides` are per dim of `shape`.

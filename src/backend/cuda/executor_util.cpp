@@ -1,4 +1,4 @@
-// cuda executor helpers: the activation a node computes as a Unary (unary_of, fused_attr),
+// cuda executor helpers: the activation a node computes as a Unary (unary_of, fused_unary),
 // and strides / dim orders of a slot's storage (row_major, logical_strides, physical_order,
 // simplify).
 #include <cuda_runtime.h>
@@ -17,6 +17,7 @@
 #include "anvil/error.h"
 #include "anvil/ops.h"
 #include "backend/cuda/executor.h"
+#include "ops/activation.h"
 #include "ops/nn_util.h"
 
 namespace anvil::cuda::exec {
@@ -98,21 +99,27 @@ std::optional<UnaryFn> unary_of(const Graph& g, const Node& n) {
   return f;
 }
 
-/// A node's fused activation attribute (fuse_activations pass) as a Unary.
-std::optional<UnaryFn> fused_attr(const Node& n) {
-  nn::FusedActivation fa = nn::read_activation(n.op, n.attrs);
+/// A fused activation (ops/activation.h) as a Unary; nullopt where the executor has none.
+std::optional<UnaryFn> fused_unary(const FusedActivation& fa) {
   UnaryFn f;
-  f.name = fa.name;
-  if (fa.name.empty()) return f;
-  if (fa.name == "Relu") f.op = Unary::Relu;
-  else if (fa.name == "Clip") f.op = Unary::Clip, f.alpha = to_f(fa.alpha), f.beta = to_f(fa.beta);
-  else if (fa.name == "LeakyRelu") f.op = Unary::LeakyRelu, f.alpha = to_f(fa.alpha);
-  else if (fa.name == "Sigmoid") f.op = Unary::Sigmoid;
-  else if (fa.name == "Tanh") f.op = Unary::Tanh;
-  else if (fa.name == "HardSigmoid") f.op = Unary::HardSigmoid, f.alpha = to_f(fa.alpha), f.beta = to_f(fa.beta);
-  else if (fa.name == "Elu") f.op = Unary::Elu, f.alpha = to_f(fa.alpha);
-  else return std::nullopt;
-  return f;
+  f.name = fa.name();
+  switch (fa.kind) {
+    case Activation::None: return f;
+    case Activation::Relu: f.op = Unary::Relu; return f;
+    case Activation::Clip: f.op = Unary::Clip, f.alpha = to_f(fa.alpha), f.beta = to_f(fa.beta); return f;
+    case Activation::LeakyRelu: f.op = Unary::LeakyRelu, f.alpha = to_f(fa.alpha); return f;
+    case Activation::Sigmoid: f.op = Unary::Sigmoid; return f;
+    case Activation::Tanh: f.op = Unary::Tanh; return f;
+    case Activation::HardSigmoid: f.op = Unary::HardSigmoid, f.alpha = to_f(fa.alpha), f.beta = to_f(fa.beta); return f;
+    case Activation::Elu: f.op = Unary::Elu, f.alpha = to_f(fa.alpha); return f;
+    case Activation::HardSwish: break;  // no pass fuses it yet: the node runs on the host
+  }
+  return std::nullopt;
+}
+
+/// A node's fused activation attributes (fuse_activations pass) as a Unary.
+std::optional<UnaryFn> fused_attr(const Node& n) {
+  return fused_unary(read_fused_activation(n.op, n.attrs));
 }
 
 /// Drops size-1 dims and merges dims contiguous in every stride set; false when the result

@@ -17,6 +17,7 @@
 #include "anvil/error.h"
 #include "anvil/ops.h"
 #include "backend/cuda/executor.h"
+#include "ops/attrs.h"
 #include "ops/nn_util.h"
 
 namespace anvil::cuda::exec {
@@ -34,12 +35,21 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
   const size_t rank = xs_.size();
   if ((rank != 3 && rank != 4) || val(w).shape.size() != rank || ys_.size() != rank) return false;
   const size_t nsp = rank - 2;
-  const Attributes& at = n.attrs;
-  auto strides = at.get_ints("strides", std::vector<int64_t>(nsp, 1));
-  auto dil = at.get_ints("dilations", std::vector<int64_t>(nsp, 1));
-  auto pads = at.get_ints("pads", std::vector<int64_t>(2 * nsp, 0));
-  const int64_t group = at.get_int("group", 1);
-  if (strides.size() != nsp || dil.size() != nsp || pads.size() != 2 * nsp || group < 1) return false;
+  auto fa = fused_attr(n);  // an unknown activation is an error here, as before
+  if (!fa) return false;
+  // The attributes as every backend reads them (ops/attrs.h); a node they reject runs on the
+  // reference kernel, which reports the error.
+  ConvAttrs ca;
+  try {
+    ca = conv_attrs(g_, n);
+  } catch (const Error&) {
+    return false;
+  }
+  auto strides = ca.s;
+  auto dil = ca.d;
+  std::vector<int64_t> pads = ca.pb;  // ONNX order: begins, then ends
+  pads.insert(pads.end(), ca.pe.begin(), ca.pe.end());
+  const int64_t group = ca.group;
   // A 1-D convolution (N, C, W) is the 2-D one of (N, C, 1, W): its channels-last storage is
   // the same bytes.
   Shape xs = xs_, ys = ys_, ws = val(w).shape;
@@ -51,8 +61,6 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
     dil.insert(dil.begin(), 1);
     pads = {0, pads[0], 0, pads[1]};
   }
-  auto fa = fused_attr(n);
-  if (!fa) return false;
   std::string opname = n.op;
 
   ConvParams p;
@@ -88,7 +96,7 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
     // cuDNN's transposed convolution with pad p writes full-output rows [p, p + oh): ONNX's
     // output with begin pad p, whatever the end pad and output_padding, as long as the size
     // is one cuDNN accepts (oh + 2p - extent within [s*(in-1), s*(in-1) + s - 1]).
-    if (at.has("output_shape")) {
+    if (ca.has_output_shape) {
       // ONNX derives the pads from output_shape; the reference's rule (auto_pad NOTSET).
       return false;
     }

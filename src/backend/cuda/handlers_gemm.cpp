@@ -17,6 +17,7 @@
 #include "anvil/error.h"
 #include "anvil/ops.h"
 #include "backend/cuda/executor.h"
+#include "ops/attrs.h"
 #include "ops/nn_util.h"
 
 namespace anvil::cuda::exec {
@@ -27,23 +28,29 @@ bool CudaExecutable::do_gemm(int ni) {
   const int a = n.inputs[0], b = n.inputs[1], c = n.inputs.size() > 2 ? n.inputs[2] : -1;
   const int y = n.outputs[0];
   if (a < 0 || b < 0 || val(a).dtype != ty_ || val(b).dtype != ty_) return false;
-  const Attributes& at = n.attrs;
-  const bool ta = at.get_int("transA", 0) != 0, tb = at.get_int("transB", 0) != 0;
-  const double alpha = at.get_float("alpha", 1.0), beta = at.get_float("beta", 1.0);
   const Shape& as = val(a).shape;
   const Shape& bs = val(b).shape;
   if (as.size() != 2 || bs.size() != 2 || val(y).shape.size() != 2) return false;
+  auto fa = fused_attr(n);  // an unknown activation is an error here, as before
+  if (!fa) return false;
+  // The attributes as every backend reads them (ops/attrs.h); a node they reject runs on the
+  // reference kernel, which reports the error.
+  GemmAttrs ga;
+  try {
+    ga = gemm_attrs(g_, n);
+  } catch (const Error&) {
+    return false;
+  }
+  const bool ta = ga.ta, tb = ga.tb;
+  const double alpha = ga.alpha, beta = ga.beta;
   GemmParams p;
-  p.m = ta ? as[1] : as[0];
-  p.k = ta ? as[0] : as[1];
-  p.n = tb ? bs[0] : bs[1];
-  if ((tb ? bs[1] : bs[0]) != p.k) return false;
+  p.m = ga.M;
+  p.k = ga.K;
+  p.n = ga.N;
   p.trans_a = ta;
   p.trans_b = tb;
   p.dtype = ty_;
   p.alpha = to_f(alpha);
-  auto fa = fused_attr(n);
-  if (!fa) return false;
   std::string opname = n.op;
   std::optional<UnaryFn> after;
   int out_v = y;

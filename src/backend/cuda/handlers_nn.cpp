@@ -17,6 +17,7 @@
 #include "anvil/error.h"
 #include "anvil/ops.h"
 #include "backend/cuda/executor.h"
+#include "ops/attrs.h"
 #include "ops/nn_util.h"
 
 namespace anvil::cuda::exec {
@@ -41,13 +42,28 @@ bool CudaExecutable::do_pool(int ni) {
   }
   const bool global = n.op == "GlobalAveragePool" || n.op == "GlobalMaxPool";
   const bool is_max = n.op == "MaxPool" || n.op == "GlobalMaxPool";
-  const Attributes& at = n.attrs;
-  auto k = global ? std::vector<int64_t>(nsp, 1) : at.get_ints("kernel_shape");
-  auto st = at.get_ints("strides", std::vector<int64_t>(nsp, 1));
-  auto d = at.get_ints("dilations", std::vector<int64_t>(nsp, 1));
-  auto pads = at.get_ints("pads", std::vector<int64_t>(2 * nsp, 0));
-  if (k.size() != nsp || st.size() != nsp || d.size() != nsp || pads.size() != 2 * nsp) return false;
-  if (!global && at.get_int("storage_order", 0) != 0) return false;
+  std::vector<int64_t> k(nsp, 1), st(nsp, 1), d(nsp, 1), pads(2 * nsp, 0);  // ONNX pads order
+  bool include_pad = false;
+  if (!global) {
+    // The attributes as every backend reads them (ops/attrs.h); a node they reject runs on the
+    // reference kernel, which reports the error.
+    PoolAttrs pa;
+    try {
+      pa = pool_attrs(g_, n);
+    } catch (const Error&) {
+      return false;
+    }
+    if (pa.storage_order != 0) return false;
+    for (size_t i = 0; i < nsp; ++i) {
+      const size_t u = static_cast<size_t>(pa.off()) + i;
+      k[i] = pa.k[u];
+      st[i] = pa.s[u];
+      d[i] = pa.d[u];
+      pads[i] = pa.pb[u];
+      pads[i + nsp] = pa.pe[u];
+    }
+    include_pad = pa.include_pad;
+  }
   if (nsp == 1) {
     k.insert(k.begin(), 1);
     st.insert(st.begin(), 1);
@@ -84,7 +100,7 @@ bool CudaExecutable::do_pool(int ni) {
   p.pad_bottom = static_cast<int>(pads[2]);
   p.pad_right = static_cast<int>(pads[3]);
   p.max = is_max;
-  p.count_include_pad = at.get_int("count_include_pad", 0) != 0;
+  p.count_include_pad = include_pad;
   push(n.name, n.op, {xslot, dst}, [this, p, dt, xslot, dst](const Context& c, cudaStream_t s) {
     pool2d_nhwc(p, dt, ptr(c, xslot), ptr(c, dst), s);
   });
