@@ -13,7 +13,8 @@
 #
 # The GPU tests read their fixtures from the repository (tests/data/..., models/demo/...), which
 # travels to the GPU machine with the working tree; they are not copied into the bundle.
-# .devrun/ is git-ignored (.git/info/exclude) and is what the lead passes as `carry`.
+# .devrun/ ignores itself (.devrun/.gitignore: `*`, so it works in a git worktree too, whose
+# .git is a file) and is what the lead passes as `carry`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -117,7 +118,7 @@ cudnn_hdr="$(awk '/#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) / {printf "%s%s", sep,
 
 # --- pack -------------------------------------------------------------------------------------
 mkdir -p "$ROOT/.devrun"
-grep -qx '/.devrun/' "$ROOT/.git/info/exclude" 2>/dev/null || echo '/.devrun/' >> "$ROOT/.git/info/exclude"
+[ -f "$ROOT/.devrun/.gitignore" ] || printf '*\n' > "$ROOT/.devrun/.gitignore"
 tmp="$ROOT/.devrun/bundle.tar.xz.tmp"
 tar -C "$STAGE" -cf - --owner=0 --group=0 . | nice -n 19 xz -9 -T2 > "$tmp"
 mv "$tmp" "$ROOT/.devrun/bundle.tar.xz"

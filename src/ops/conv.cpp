@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "anvil/ops.h"
+#include "ops/attrs.h"
 #include "ops/nn_util.h"
 
 namespace anvil {
@@ -13,163 +14,13 @@ namespace {
 using nn::fail;
 using nn::ints_str;
 
-/// Spatial parameters of a Conv / ConvTranspose node, padded to 3 spatial dims for the loops
-/// (leading dims of size 1 when the op is 1-D or 2-D).
-struct ConvParams {
-  int nsp = 0;  // spatial rank, 1..3
-  int64_t N = 0, C = 0, M = 0, group = 1;
-  std::vector<int64_t> in, k, s, d, pb, pe, op, out;  // each nsp long
-  Shape out_shape;
-};
-
-std::vector<int64_t> spatial_attr(const std::string& op, const Attributes& a,
-                                  const std::string& name, int nsp, int64_t dflt,
-                                  int64_t min_value) {
-  auto v = a.get_ints(name, std::vector<int64_t>(static_cast<size_t>(nsp), dflt));
-  if (static_cast<int>(v.size()) != nsp)
-    fail(op, name,
-         "expected " + std::to_string(nsp) + " values (one per spatial dim), found " +
-             std::to_string(v.size()) + " " + ints_str(v));
-  for (int64_t x : v)
-    if (x < min_value)
-      fail(op, name, "values must be >= " + std::to_string(min_value) + ", found " + ints_str(v));
-  return v;
-}
-
-void read_pads(const std::string& op, const Attributes& a, int nsp, ConvParams& p) {
-  auto pads = a.get_ints("pads", std::vector<int64_t>(static_cast<size_t>(2 * nsp), 0));
-  if (static_cast<int>(pads.size()) != 2 * nsp)
-    fail(op, "pads",
-         "expected " + std::to_string(2 * nsp) + " values [x1_begin, ..., x1_end, ...], found " +
-             std::to_string(pads.size()) + " " + ints_str(pads));
-  for (int64_t x : pads)
-    if (x < 0) fail(op, "pads", "negative padding " + ints_str(pads));
-  p.pb.assign(pads.begin(), pads.begin() + nsp);
-  p.pe.assign(pads.begin() + nsp, pads.end());
-}
-
-void check_common(const std::string& op, const Shape& x, const Shape& w, const Attributes& a,
-                  ConvParams& p) {
-  if (x.size() < 3 || x.size() > 5)
-    fail(op, "X",
-         "expected input of rank 3, 4 or 5 (N, C, spatial...), found shape " + shape_str(x));
-  if (w.size() != x.size())
-    fail(op, "W",
-         "weights of shape " + shape_str(w) + " do not match input rank " +
-             std::to_string(x.size()) + " (expected " + std::to_string(x.size()) + "-D weights)");
-  p.nsp = static_cast<int>(x.size()) - 2;
-  p.N = x[0];
-  p.C = x[1];
-  p.group = a.get_int("group", 1);
-  if (p.group < 1) fail(op, "group", "group must be >= 1, found " + std::to_string(p.group));
-  p.in.assign(x.begin() + 2, x.end());
-  p.k.assign(w.begin() + 2, w.end());
-  for (int64_t kk : p.k)
-    if (kk < 1) fail(op, "W", "kernel dims must be >= 1, found weights " + shape_str(w));
-  if (a.has("kernel_shape")) {
-    auto ks = a.get_ints("kernel_shape");
-    if (ks != p.k)
-      fail(op, "kernel_shape",
-           "kernel_shape " + ints_str(ks) + " does not match the weights' spatial dims " +
-               ints_str(p.k) + " (weights " + shape_str(w) + ")");
-  }
-  p.s = spatial_attr(op, a, "strides", p.nsp, 1, 1);
-  p.d = spatial_attr(op, a, "dilations", p.nsp, 1, 1);
-  read_pads(op, a, p.nsp, p);
-}
-
-void check_bias(const std::string& op, const Shape* b, int64_t M) {
-  if (!b) return;
-  if (!(b->size() == 1 && (*b)[0] == M))
-    fail(op, "B", "bias must have shape (" + std::to_string(M) + ",), found " + shape_str(*b));
-}
+using ConvParams = ConvAttrs;  // parsed once, src/ops/attrs.cpp
 
 ConvParams conv_params(const Shape& x, const Shape& w, const Shape* b, const Attributes& a) {
-  const std::string op = "Conv";
-  ConvParams p;
-  check_common(op, x, w, a, p);
-  p.M = w[0];
-  if (p.C % p.group != 0)
-    fail(op, "group",
-         "input channels " + std::to_string(p.C) + " are not divisible by group " +
-             std::to_string(p.group));
-  if (p.M % p.group != 0)
-    fail(op, "group",
-         "output channels (weights dim 0 = " + std::to_string(p.M) +
-             ") are not divisible by group " + std::to_string(p.group));
-  if (w[1] * p.group != p.C)
-    fail(op, "W",
-         "weights " + shape_str(w) + " expect " + std::to_string(w[1]) + " x group " +
-             std::to_string(p.group) + " = " + std::to_string(w[1] * p.group) +
-             " input channels (OIHW: M x C/group x k...), but the input " + shape_str(x) + " has " +
-             std::to_string(p.C));
-  check_bias(op, b, p.M);
-  p.out.resize(static_cast<size_t>(p.nsp));
-  p.out_shape = {p.N, p.M};
-  for (int i = 0; i < p.nsp; ++i) {
-    auto u = static_cast<size_t>(i);
-    int64_t ek = (p.k[u] - 1) * p.d[u] + 1;
-    int64_t span = p.in[u] + p.pb[u] + p.pe[u] - ek;
-    if (span < 0)
-      fail(op, "kernel_shape",
-           "dilated kernel extent " + std::to_string(ek) + " is larger than the padded input " +
-               std::to_string(p.in[u] + p.pb[u] + p.pe[u]) + " in spatial dim " +
-               std::to_string(i));
-    p.out[u] = span / p.s[u] + 1;
-    p.out_shape.push_back(p.out[u]);
-  }
-  return p;
+  return parse_conv_attrs("Conv", a, x, w, b);
 }
-
 ConvParams convt_params(const Shape& x, const Shape& w, const Shape* b, const Attributes& a) {
-  const std::string op = "ConvTranspose";
-  ConvParams p;
-  check_common(op, x, w, a, p);
-  if (w[0] != p.C)
-    fail(op, "W",
-         "weights " + shape_str(w) + " must have dim 0 = input channels " + std::to_string(p.C) +
-             " (C x M/group x k...)");
-  if (p.C % p.group != 0)
-    fail(op, "group",
-         "input channels " + std::to_string(p.C) + " are not divisible by group " +
-             std::to_string(p.group));
-  p.M = w[1] * p.group;
-  check_bias(op, b, p.M);
-  p.op = spatial_attr(op, a, "output_padding", p.nsp, 0, 0);
-  for (int i = 0; i < p.nsp; ++i) {
-    auto u = static_cast<size_t>(i);
-    if (p.op[u] >= std::max(p.s[u], p.d[u]))
-      fail(op, "output_padding",
-           "output_padding " + ints_str(p.op) + " must be smaller than max(stride, dilation)");
-  }
-  if (a.has("output_shape")) {
-    auto os = a.get_ints("output_shape");
-    if (static_cast<int>(os.size()) == p.nsp + 2) os.erase(os.begin(), os.begin() + 2);
-    if (static_cast<int>(os.size()) != p.nsp)
-      fail(op, "output_shape",
-           "expected " + std::to_string(p.nsp) + " spatial sizes, found " + ints_str(os));
-    // ONNX: total_padding = stride*(in-1) + output_padding + ((k-1)*d+1) - output_shape;
-    // pads_begin = total - floor(total/2), pads_end = floor(total/2) (auto_pad NOTSET).
-    for (int i = 0; i < p.nsp; ++i) {
-      auto u = static_cast<size_t>(i);
-      if (os[u] < 1) fail(op, "output_shape", "sizes must be >= 1, found " + ints_str(os));
-      int64_t total = p.s[u] * (p.in[u] - 1) + p.op[u] + ((p.k[u] - 1) * p.d[u] + 1) - os[u];
-      p.pe[u] = nn::floor_div(total, 2);
-      p.pb[u] = total - p.pe[u];
-    }
-  }
-  p.out.resize(static_cast<size_t>(p.nsp));
-  p.out_shape = {p.N, p.M};
-  for (int i = 0; i < p.nsp; ++i) {
-    auto u = static_cast<size_t>(i);
-    p.out[u] = p.s[u] * (p.in[u] - 1) + p.op[u] + ((p.k[u] - 1) * p.d[u] + 1) - p.pb[u] - p.pe[u];
-    if (p.in[u] < 1 || p.out[u] < 1)
-      fail(op, "pads",
-           "output spatial dim " + std::to_string(i) + " would be " + std::to_string(p.out[u]) +
-               " (input " + std::to_string(p.in[u]) + ", pads too large?)");
-    p.out_shape.push_back(p.out[u]);
-  }
-  return p;
+  return parse_conv_attrs("ConvTranspose", a, x, w, b);
 }
 
 /// Pads the spatial vectors to 3 dims (leading 1s / 0s).
@@ -206,7 +57,6 @@ void infer_conv_like(InferContext& ctx, bool transpose) {
   nn::require_float(op, "X", ctx.dtype(0));
   nn::require_float(op, "W", ctx.dtype(1));
   if (ctx.has_input(2)) nn::require_float(op, "B", ctx.dtype(2));
-  nn::read_activation(op, ctx.attrs());
   ConvParams p = transpose
                      ? convt_params(ctx.shape(0), ctx.shape(1), opt_shape(ctx, 2), ctx.attrs())
                      : conv_params(ctx.shape(0), ctx.shape(1), opt_shape(ctx, 2), ctx.attrs());
@@ -219,7 +69,7 @@ void conv_kernel(KernelContext& ctx) {
   const Tensor& W = ctx.inputs[1];
   const Shape* bs = opt_shape(ctx, 2);
   ConvParams p = conv_params(X.shape(), W.shape(), bs, ctx.attrs());
-  nn::FusedActivation act = nn::read_activation("Conv", ctx.attrs());
+  const FusedActivation& act = p.act;
   Tensor& Y = ctx.outputs[0];
   nn::check_output_shape("Conv", Y, p.out_shape);
   const std::vector<double> x = X.to_doubles(), w = W.to_doubles();
@@ -268,7 +118,7 @@ void convt_kernel(KernelContext& ctx) {
   const Tensor& W = ctx.inputs[1];
   const Shape* bs = opt_shape(ctx, 2);
   ConvParams p = convt_params(X.shape(), W.shape(), bs, ctx.attrs());
-  nn::FusedActivation act = nn::read_activation("ConvTranspose", ctx.attrs());
+  const FusedActivation& act = p.act;
   Tensor& Y = ctx.outputs[0];
   nn::check_output_shape("ConvTranspose", Y, p.out_shape);
   const std::vector<double> x = X.to_doubles(), w = W.to_doubles();

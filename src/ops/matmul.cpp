@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "anvil/ops.h"
+#include "ops/attrs.h"
 #include "ops/nn_util.h"
 
 namespace anvil {
@@ -39,46 +40,15 @@ void matmul_rows(int64_t M, int64_t K, int64_t N, ARow a_at, const double* b, Em
 
 // ---- Gemm: Y = alpha * A' * B' + beta * C ---------------------------------------------------
 
-struct GemmParams {
-  int64_t M = 0, K = 0, N = 0;
-  bool ta = false, tb = false;
-};
+using GemmParams = GemmAttrs;  // parsed once, src/ops/attrs.cpp
 
 GemmParams gemm_params(const Shape& a, const Shape& b, const Shape* c, const Attributes& at) {
-  const std::string op = "Gemm";
-  GemmParams p;
-  if (a.size() != 2) fail(op, "A", "expected a 2-D matrix, found shape " + shape_str(a));
-  if (b.size() != 2) fail(op, "B", "expected a 2-D matrix, found shape " + shape_str(b));
-  p.ta = at.get_int("transA", 0) != 0;
-  p.tb = at.get_int("transB", 0) != 0;
-  p.M = p.ta ? a[1] : a[0];
-  p.K = p.ta ? a[0] : a[1];
-  const int64_t kb = p.tb ? b[1] : b[0];
-  p.N = p.tb ? b[0] : b[1];
-  if (kb != p.K)
-    fail(op, "B",
-         "inner dimensions differ: A" + std::string(p.ta ? "^T" : "") + " is " +
-             std::to_string(p.M) + " x " + std::to_string(p.K) + ", B" + (p.tb ? "^T" : "") +
-             " is " + std::to_string(kb) + " x " + std::to_string(p.N) + " (A " + shape_str(a) +
-             ", B " + shape_str(b) + ", transA " + std::to_string(p.ta) + ", transB " +
-             std::to_string(p.tb) + ")");
-  if (c) {
-    if (c->size() > 2)
-      fail(op, "C", "must be broadcastable to (M, N), found shape " + shape_str(*c));
-    Shape cc = *c;
-    while (cc.size() < 2) cc.insert(cc.begin(), 1);
-    if ((cc[0] != 1 && cc[0] != p.M) || (cc[1] != 1 && cc[1] != p.N))
-      fail(op, "C",
-           "shape " + shape_str(*c) + " is not broadcastable to (" + std::to_string(p.M) + ", " +
-               std::to_string(p.N) + ")");
-  }
-  return p;
+  return parse_gemm_attrs(at, a, b, c);
 }
 
 void gemm_infer(InferContext& ctx) {
   require_numeric("Gemm", "A", ctx.dtype(0));
   require_numeric("Gemm", "B", ctx.dtype(1));
-  nn::read_activation("Gemm", ctx.attrs());
   GemmParams p = gemm_params(ctx.shape(0), ctx.shape(1), ctx.has_input(2) ? &ctx.shape(2) : nullptr,
                              ctx.attrs());
   ctx.set_output(0, ctx.dtype(0), {p.M, p.N});
@@ -91,11 +61,10 @@ void gemm_kernel(KernelContext& ctx) {
   const bool has_c = ctx.inputs.size() > 2 && ctx.inputs[2].defined();
   GemmParams p =
       gemm_params(A.shape(), B.shape(), has_c ? &ctx.inputs[2].shape() : nullptr, ctx.attrs());
-  nn::FusedActivation act = nn::read_activation("Gemm", ctx.attrs());
+  const FusedActivation& act = p.act;
   Tensor& Y = ctx.outputs[0];
   nn::check_output_shape("Gemm", Y, {p.M, p.N});
-  const double alpha = ctx.attrs().get_float("alpha", 1.0);
-  const double beta = ctx.attrs().get_float("beta", 1.0);
+  const double alpha = p.alpha, beta = p.beta;
   const std::vector<double> a = A.to_doubles(), b = B.to_doubles();
   std::vector<double> c;
   int64_t cm = 0, cn = 0;  // C strides (0 = broadcast)
@@ -144,61 +113,24 @@ const OpRegistrar reg_gemm{OpDef{
 
 // ---- MatMul: numpy matmul semantics ----------------------------------------------------------
 
-struct MatMulParams {
-  int64_t M = 0, K = 0, N = 0;
-  Shape batch;             // broadcast batch dims
-  Shape a_batch, b_batch;  // each operand's batch dims, left-padded with 1s to batch.size()
-  Shape out_shape;
-};
+using MatMulParams = MatMulAttrs;  // parsed once, src/ops/attrs.cpp
 
-MatMulParams matmul_params(const Shape& a0, const Shape& b0) {
-  const std::string op = "MatMul";
-  if (a0.empty() || b0.empty())
-    fail(op, a0.empty() ? "A" : "B", "scalars are not allowed (numpy matmul)");
-  Shape a = a0, b = b0;
-  const bool a1 = a.size() == 1, b1 = b.size() == 1;
-  if (a1) a.insert(a.begin(), 1);
-  if (b1) b.push_back(1);
-  MatMulParams p;
-  p.M = a[a.size() - 2];
-  p.K = a[a.size() - 1];
-  p.N = b[b.size() - 1];
-  if (b[b.size() - 2] != p.K)
-    fail(op, "B",
-         "inner dimensions differ: A " + shape_str(a0) + " has K = " + std::to_string(p.K) +
-             ", B " + shape_str(b0) + " has K = " + std::to_string(b[b.size() - 2]));
-  Shape ab(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
-  const size_t nb = std::max(ab.size(), bb.size());
-  while (ab.size() < nb) ab.insert(ab.begin(), 1);
-  while (bb.size() < nb) bb.insert(bb.begin(), 1);
-  for (size_t i = 0; i < nb; ++i) {
-    if (ab[i] != bb[i] && ab[i] != 1 && bb[i] != 1)
-      fail(op, "B",
-           "batch dimensions of A " + shape_str(a0) + " and B " + shape_str(b0) +
-               " do not broadcast");
-    p.batch.push_back(ab[i] == 1 ? bb[i] : ab[i]);
-  }
-  p.a_batch = ab;
-  p.b_batch = bb;
-  p.out_shape = p.batch;
-  if (!a1) p.out_shape.push_back(p.M);
-  if (!b1) p.out_shape.push_back(p.N);
-  return p;
+MatMulParams matmul_params(const Shape& a, const Shape& b, const Attributes& at) {
+  return parse_matmul_attrs(at, a, b);
 }
 
 void matmul_infer(InferContext& ctx) {
   require_numeric("MatMul", "A", ctx.dtype(0));
   require_numeric("MatMul", "B", ctx.dtype(1));
-  nn::read_activation("MatMul", ctx.attrs());
-  ctx.set_output(0, ctx.dtype(0), matmul_params(ctx.shape(0), ctx.shape(1)).out_shape);
+  ctx.set_output(0, ctx.dtype(0), matmul_params(ctx.shape(0), ctx.shape(1), ctx.attrs()).out_shape);
 }
 
 void matmul_kernel(KernelContext& ctx) {
   nn::require_inputs(ctx, 2);
   const Tensor& A = ctx.inputs[0];
   const Tensor& B = ctx.inputs[1];
-  MatMulParams p = matmul_params(A.shape(), B.shape());
-  nn::FusedActivation act = nn::read_activation("MatMul", ctx.attrs());
+  MatMulParams p = matmul_params(A.shape(), B.shape(), ctx.attrs());
+  const FusedActivation& act = p.act;
   Tensor& Y = ctx.outputs[0];
   nn::check_output_shape("MatMul", Y, p.out_shape);
   const std::vector<double> a = A.to_doubles(), b = B.to_doubles();

@@ -52,31 +52,17 @@ inline std::vector<AttrSpec> activation_attr_specs() {
           {"activation_beta", AttrType::Float, "Clip max, HardSigmoid beta"}};
 }
 
+/// Legacy string form of the fused activation (the cuda executor's; new code uses
+/// anvil::FusedActivation and read_fused_activation from ops/activation.h).
 struct FusedActivation {
   std::string name;
   double alpha = 0, beta = 0;
-  double operator()(double x) const {
-    return name.empty() ? x : apply_activation(name, alpha, beta, x);
-  }
 };
 
-/// Reads activation/activation_alpha/activation_beta; a missing alpha/beta takes the ONNX
-/// default of that activation (LeakyRelu 0.01, Elu 1, HardSigmoid 0.2/0.5, Clip -inf/+inf).
+/// Reads activation/activation_alpha/activation_beta (see read_fused_activation).
 inline FusedActivation read_activation(const std::string& op, const Attributes& a) {
-  FusedActivation f;
-  f.name = a.get_string("activation", "");
-  if (f.name.empty()) return f;
-  if (!is_fusable_activation(f.name))
-    fail(op, "activation", "unknown fused activation '" + f.name + "'");
-  double da = 0, db = 0;
-  if (f.name == "LeakyRelu") da = 0.01;
-  if (f.name == "Elu") da = 1.0;
-  if (f.name == "HardSigmoid") da = 0.2, db = 0.5;
-  if (f.name == "Clip")
-    da = -std::numeric_limits<double>::infinity(), db = std::numeric_limits<double>::infinity();
-  f.alpha = a.get_float("activation_alpha", da);
-  f.beta = a.get_float("activation_beta", db);
-  return f;
+  const anvil::FusedActivation f = read_fused_activation(op, a);
+  return FusedActivation{f.name(), f.alpha, f.beta};
 }
 
 inline void require_float(const std::string& op, const std::string& field, DType t) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "anvil/ops.h"
+#include "ops/attrs.h"
 #include "ops/nn_util.h"
 
 namespace anvil {
@@ -19,89 +20,12 @@ namespace {
 using nn::fail;
 using nn::ints_str;
 
-enum class PoolKind { Max, Avg, Lp };
+const char* kind_name(PoolKind k) { return pool_op_name(k); }
 
-const char* kind_name(PoolKind k) {
-  return k == PoolKind::Max ? "MaxPool" : k == PoolKind::Avg ? "AveragePool" : "LpPool";
-}
-
-struct PoolParams {
-  int nsp = 0;
-  int64_t N = 0, C = 0;
-  int64_t in[3], k[3], s[3], d[3], pb[3], pe[3], out[3];  // padded to 3 dims (leading 1s)
-  bool include_pad = false;
-  int64_t storage_order = 0;
-  double p = 2;
-  Shape out_shape;
-};
-
-std::vector<int64_t> list_attr(const std::string& op, const Attributes& a, const std::string& name,
-                               size_t n, int64_t dflt, int64_t min_value) {
-  auto v = a.get_ints(name, std::vector<int64_t>(n, dflt));
-  if (v.size() != n)
-    fail(op, name,
-         "expected " + std::to_string(n) + " values, found " + std::to_string(v.size()) + " " +
-             ints_str(v));
-  for (int64_t x : v)
-    if (x < min_value)
-      fail(op, name, "values must be >= " + std::to_string(min_value) + ", found " + ints_str(v));
-  return v;
-}
+using PoolParams = PoolAttrs;  // parsed once, src/ops/attrs.cpp
 
 PoolParams pool_params(PoolKind kind, const Shape& x, const Attributes& a) {
-  const std::string op = kind_name(kind);
-  PoolParams p;
-  if (x.size() < 3 || x.size() > 5)
-    fail(op, "X",
-         "expected input of rank 3, 4 or 5 (N, C, spatial...), found shape " + shape_str(x));
-  p.nsp = static_cast<int>(x.size()) - 2;
-  const auto n = static_cast<size_t>(p.nsp);
-  p.N = x[0];
-  p.C = x[1];
-  if (!a.has("kernel_shape")) fail(op, "kernel_shape", "required attribute is missing");
-  auto k = list_attr(op, a, "kernel_shape", n, 1, 1);
-  auto s = list_attr(op, a, "strides", n, 1, 1);
-  auto d = list_attr(op, a, "dilations", n, 1, 1);
-  auto pads = list_attr(op, a, "pads", 2 * n, 0, 0);
-  int64_t ceil_mode = a.get_int("ceil_mode", 0);
-  if (ceil_mode != 0 && ceil_mode != 1) fail(op, "ceil_mode", "must be 0 or 1");
-  p.include_pad = a.get_int("count_include_pad", 0) != 0;
-  p.storage_order = a.get_int("storage_order", 0);
-  if (p.storage_order != 0 && p.storage_order != 1)
-    fail(op, "storage_order", "must be 0 (row major) or 1 (column major)");
-  p.p = static_cast<double>(a.get_int("p", 2));
-  if (kind == PoolKind::Lp && p.p <= 0) fail(op, "p", "must be >= 1");
-  p.out_shape = {p.N, p.C};
-  const int off = 3 - p.nsp;
-  for (int i = 0; i < 3; ++i) {
-    if (i < off) {
-      p.in[i] = p.k[i] = p.s[i] = p.d[i] = p.out[i] = 1;
-      p.pb[i] = p.pe[i] = 0;
-      continue;
-    }
-    auto u = static_cast<size_t>(i - off);
-    p.in[i] = x[u + 2];
-    p.k[i] = k[u];
-    p.s[i] = s[u];
-    p.d[i] = d[u];
-    p.pb[i] = pads[u];
-    p.pe[i] = pads[u + n];
-    const int64_t ek = (p.k[i] - 1) * p.d[i] + 1;
-    const int64_t span = p.in[i] + p.pb[i] + p.pe[i] - ek;
-    if (span < 0)
-      fail(op, "kernel_shape",
-           "window extent " + std::to_string(ek) + " is larger than the padded input " +
-               std::to_string(p.in[i] + p.pb[i] + p.pe[i]) + " in spatial dim " +
-               std::to_string(u));
-    if (ceil_mode) {
-      p.out[i] = nn::ceil_div(span, p.s[i]) + 1;
-      if ((p.out[i] - 1) * p.s[i] >= p.in[i] + p.pb[i]) --p.out[i];
-    } else {
-      p.out[i] = span / p.s[i] + 1;
-    }
-    p.out_shape.push_back(p.out[i]);
-  }
-  return p;
+  return parse_pool_attrs(kind, a, x);
 }
 
 void pool_kernel(PoolKind kind, KernelContext& ctx) {

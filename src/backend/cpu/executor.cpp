@@ -32,8 +32,8 @@
 #include "backend/arena.h"
 #include "backend/backend.h"
 #include "backend/cpu/dnnl_util.h"
-#include "ops/nn_util.h"
 #include "ops/activation.h"
+#include "ops/attrs.h"
 
 extern "C" {
 void omp_set_num_threads(int);
@@ -90,37 +90,38 @@ struct Step {
   int nthr = 1;  // OpenMP threads this step runs with (see step_threads)
 };
 
-struct Act {
-  std::string name;
-  double alpha = 0, beta = 0;
-};
-
 float to_f(double v) {
   const double lo = std::numeric_limits<float>::lowest(), hi = std::numeric_limits<float>::max();
   return static_cast<float>(std::isnan(v) ? v : std::clamp(v, lo, hi));
 }
 
-/// Appends the eltwise post-ops of a fusable activation; false when it has none.
-bool append_act(dnnl::post_ops& po, const Act& a) {
-  const std::string& n = a.name;
-  if (n.empty()) return true;
-  if (n == "Relu") po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
-  else if (n == "LeakyRelu") po.append_eltwise(1.f, algorithm::eltwise_relu, to_f(a.alpha), 0.f);
-  else if (n == "Clip") {
-    if (a.alpha > a.beta) return false;
-    if (a.alpha == 0 && std::isfinite(a.beta))
-      po.append_eltwise(1.f, algorithm::eltwise_bounded_relu, to_f(a.beta), 0.f);
-    else
-      po.append_eltwise(1.f, algorithm::eltwise_clip_v2, to_f(a.alpha), to_f(a.beta));
-  } else if (n == "Sigmoid") po.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f);
-  else if (n == "Tanh") po.append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f);
-  else if (n == "Elu") po.append_eltwise(1.f, algorithm::eltwise_elu, to_f(a.alpha), 0.f);
-  else if (n == "HardSigmoid") {
-    po.append_eltwise(1.f, algorithm::eltwise_linear, to_f(a.alpha), to_f(a.beta));
-    po.append_eltwise(1.f, algorithm::eltwise_clip_v2, 0.f, 1.f);
-  } else if (n == "HardSwish") po.append_eltwise(1.f, algorithm::eltwise_hardswish, 0.f, 0.f);
-  else return false;
-  return true;
+/// Appends the eltwise post-ops of a fused activation; false when it has none.
+bool append_act(dnnl::post_ops& po, const FusedActivation& a) {
+  switch (a.kind) {
+    case Activation::None: return true;
+    case Activation::Relu: po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f); return true;
+    case Activation::LeakyRelu:
+      po.append_eltwise(1.f, algorithm::eltwise_relu, to_f(a.alpha), 0.f);
+      return true;
+    case Activation::Clip:
+      if (a.alpha > a.beta) return false;
+      if (a.alpha == 0 && std::isfinite(a.beta))
+        po.append_eltwise(1.f, algorithm::eltwise_bounded_relu, to_f(a.beta), 0.f);
+      else
+        po.append_eltwise(1.f, algorithm::eltwise_clip_v2, to_f(a.alpha), to_f(a.beta));
+      return true;
+    case Activation::Sigmoid: po.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f); return true;
+    case Activation::Tanh: po.append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f); return true;
+    case Activation::Elu: po.append_eltwise(1.f, algorithm::eltwise_elu, to_f(a.alpha), 0.f); return true;
+    case Activation::HardSigmoid:
+      po.append_eltwise(1.f, algorithm::eltwise_linear, to_f(a.alpha), to_f(a.beta));
+      po.append_eltwise(1.f, algorithm::eltwise_clip_v2, 0.f, 1.f);
+      return true;
+    case Activation::HardSwish:
+      po.append_eltwise(1.f, algorithm::eltwise_hardswish, 0.f, 0.f);
+      return true;
+  }
+  return false;
 }
 
 struct Timer {
@@ -254,7 +255,6 @@ class CpuExecutable : public Executable {
     const Value& x = val(v);
     return x.shape_known && x.dtype == ty_ && shape_numel(x.shape) > 0;
   }
-  std::optional<Act> act_of(const Node& a) const;
   /// Follows value y into a single-consumer activation node that can be a post-op.
   int fuse_following_act(int y, dnnl::post_ops& po, std::string& opname,
                          std::vector<int>& fused_nodes);
@@ -388,33 +388,6 @@ int CpuExecutable::owned_weights(const memory::desc& want, const memory::desc& h
 // Fusion helpers
 // ---------------------------------------------------------------------------------------------
 
-std::optional<Act> CpuExecutable::act_of(const Node& a) const {
-  if (a.outputs.size() != 1 || a.inputs.empty()) return std::nullopt;
-  Act r{a.op};
-  if (a.op == "Clip") {
-    r.alpha = -std::numeric_limits<double>::infinity();
-    r.beta = std::numeric_limits<double>::infinity();
-    for (size_t i = 1; i < a.inputs.size() && i < 3; ++i) {
-      int v = a.inputs[i];
-      if (v < 0) continue;
-      if (!val(v).is_constant() || val(v).constant.numel() != 1) return std::nullopt;
-      (i == 1 ? r.alpha : r.beta) = val(v).constant.get(0);
-    }
-    if (r.alpha > r.beta) return std::nullopt;
-    return r;
-  }
-  if (a.inputs.size() != 1) return std::nullopt;
-  if (a.op == "Relu" || a.op == "Sigmoid" || a.op == "Tanh" || a.op == "HardSwish") return r;
-  if (a.op == "LeakyRelu") return r.alpha = a.attrs.get_float("alpha", 0.01), r;
-  if (a.op == "Elu") return r.alpha = a.attrs.get_float("alpha", 1.0), r;
-  if (a.op == "HardSigmoid") {
-    r.alpha = a.attrs.get_float("alpha", 0.2);
-    r.beta = a.attrs.get_float("beta", 0.5);
-    return r;
-  }
-  return std::nullopt;
-}
-
 int CpuExecutable::fuse_following_act(int y, dnnl::post_ops& po, std::string& opname,
                                       std::vector<int>& fused_nodes) {
   if (no_post_ops_ || kept_[static_cast<size_t>(y)]) return y;
@@ -424,7 +397,7 @@ int CpuExecutable::fuse_following_act(int y, dnnl::post_ops& po, std::string& op
   if (a.inputs.empty() || a.inputs[0] != y || a.outputs.size() != 1) return y;
   for (size_t i = 1; i < a.inputs.size(); ++i)
     if (a.inputs[i] == y) return y;
-  auto act = act_of(a);
+  auto act = activation_of_node(g_, a);
   if (!act) return y;
   int z = a.outputs[0];
   if (val(z).dtype != val(y).dtype || val(z).shape != val(y).shape) return y;
@@ -452,23 +425,25 @@ bool CpuExecutable::do_conv(int ni, bool transpose) {
   const int rank = static_cast<int>(xs.size());
   if (rank < 3 || rank > 5 || ws.size() != xs.size()) return false;
   const size_t nsp = static_cast<size_t>(rank - 2);
-  const Attributes& at = n.attrs;
-  auto strides = at.get_ints("strides", std::vector<int64_t>(nsp, 1));
-  auto dil = at.get_ints("dilations", std::vector<int64_t>(nsp, 1));
-  auto pads = at.get_ints("pads", std::vector<int64_t>(2 * nsp, 0));
-  const int64_t group = at.get_int("group", 1);
-  if (strides.size() != nsp || dil.size() != nsp || pads.size() != 2 * nsp) return false;
+  std::optional<ConvAttrs> ca;
+  try {
+    ca = conv_attrs(g_, n);
+  } catch (const Error&) {
+    return false;  // the reference kernel reports it
+  }
+  const std::vector<int64_t>& strides = ca->s;
+  const std::vector<int64_t>& dil = ca->d;
+  const int64_t group = ca->group;
   Dims st(strides.begin(), strides.end()), dl(nsp), pl(nsp), pr(nsp);
   for (size_t i = 0; i < nsp; ++i) {
     dl[i] = dil[i] - 1;
-    pl[i] = pads[i];
-    pr[i] = pads[i + nsp];
+    pl[i] = ca->pb[i];
+    pr[i] = ca->pe[i];
   }
   if (transpose) {
     // oneDNN derives no pads from output_shape: use the ones the output size implies.
-    auto op = at.get_ints("output_padding", std::vector<int64_t>(nsp, 0));
-    if (at.has("output_shape") || op.size() != nsp) return false;
-    for (size_t i = 0; i < nsp; ++i) pr[i] -= op[i];  // output_padding extends the end
+    if (ca->has_output_shape) return false;
+    for (size_t i = 0; i < nsp; ++i) pr[i] -= ca->op[i];  // output_padding extends the end
     for (size_t i = 0; i < nsp; ++i) {
       int64_t ek = (ws[i + 2] - 1) * dil[i] + 1;
       if ((xs[i + 2] - 1) * strides[i] + ek - pl[i] - pr[i] != ys[i + 2]) return false;
@@ -536,10 +511,10 @@ bool CpuExecutable::do_conv(int ni, bool transpose) {
 
   // Post-ops: the fused activation, then a residual Add as `sum`, then a following activation.
   std::string opname = n.op;
-  nn::FusedActivation fa = nn::read_activation(n.op, at);
+  const FusedActivation& fa = ca->act;
   dnnl::post_ops base_po;
-  if (!append_act(base_po, Act{fa.name, fa.alpha, fa.beta})) return false;
-  if (!fa.name.empty()) opname += "+" + fa.name;
+  if (!append_act(base_po, fa)) return false;
+  if (!fa.empty()) opname += "+" + fa.name();
 
   // Residual sum: y's only consumer is Add(y, r) where r is already computed, lives in the
   // arena and nothing reads r's buffer after this node except the Add.
@@ -665,14 +640,21 @@ bool CpuExecutable::do_pool(int ni) {
   if (global) {
     k.assign(xs.begin() + 2, xs.end());
   } else {
-    const Attributes& at = n.attrs;
-    k = at.get_ints("kernel_shape");
-    s = at.get_ints("strides", s);
-    d = at.get_ints("dilations", d);
-    pads = at.get_ints("pads", pads);
-    include_pad = at.get_int("count_include_pad", 0) != 0;
-    if (k.size() != nsp || s.size() != nsp || d.size() != nsp || pads.size() != 2 * nsp)
-      return false;
+    std::optional<PoolAttrs> pa;
+    try {
+      pa = pool_attrs(g_, n);
+    } catch (const Error&) {
+      return false;  // the reference kernel reports it
+    }
+    for (int i = pa->off(); i < 3; ++i) {
+      const auto u = static_cast<size_t>(i - pa->off());
+      k.push_back(pa->k[i]);
+      s[u] = pa->s[i];
+      d[u] = pa->d[i];
+      pads[u] = pa->pb[i];
+      pads[u + nsp] = pa->pe[i];
+    }
+    include_pad = pa->include_pad;
   }
   Dims st(s.begin(), s.end()), kd(k.begin(), k.end()), dl(nsp), pl(nsp), pr(nsp);
   for (size_t i = 0; i < nsp; ++i) {
@@ -724,15 +706,17 @@ bool CpuExecutable::do_gemm(int ni) {
   const int y = n.outputs[0];
   if (!dnnl_value(a) || !dnnl_value(b) || !dnnl_value(y) || !val(b).is_constant()) return false;
   if (c >= 0 && (!dnnl_value(c) || !val(c).is_constant())) return false;
-  const Attributes& at = n.attrs;
-  if (at.get_int("transA", 0) != 0) return false;
-  const bool tb = at.get_int("transB", 0) != 0;
-  const double alpha = at.get_float("alpha", 1.0), beta = at.get_float("beta", 1.0);
+  std::optional<GemmAttrs> ga;
+  try {
+    ga = gemm_attrs(g_, n);
+  } catch (const Error&) {
+    return false;  // the reference kernel reports it
+  }
+  if (ga->ta) return false;
+  const bool tb = ga->tb;
+  const double alpha = ga->alpha, beta = ga->beta;
+  const int64_t K = ga->K, N = ga->N;
   const Shape& as = val(a).shape;
-  const Shape& bs = val(b).shape;
-  if (as.size() != 2 || bs.size() != 2) return false;
-  const int64_t K = as[1], N = tb ? bs[0] : bs[1];
-  if ((tb ? bs[1] : bs[0]) != K) return false;
   // Weights (N, K) scaled by alpha; bias beta*C when C broadcasts along the rows.
   Tensor W(DType::f32, {N, K});
   {
@@ -756,9 +740,9 @@ bool CpuExecutable::do_gemm(int ni) {
   }
   dnnl::post_ops po;
   std::string opname = n.op;
-  nn::FusedActivation fa = nn::read_activation(n.op, at);
-  if (!append_act(po, Act{fa.name, fa.alpha, fa.beta})) return false;
-  if (!fa.name.empty()) opname += "+" + fa.name;
+  const FusedActivation& fa = ga->act;
+  if (!append_act(po, fa)) return false;
+  if (!fa.empty()) opname += "+" + fa.name();
   std::vector<int> fused;
   int out_v = fuse_following_act(y, po, opname, fused);
   dnnl::primitive_attr attr;
@@ -798,9 +782,14 @@ bool CpuExecutable::do_matmul(int ni) {
   const Shape ap = pad_rank(as, r), bp = pad_rank(bs, r);
   dnnl::post_ops po;
   std::string opname = n.op;
-  nn::FusedActivation fa = nn::read_activation(n.op, n.attrs);
-  if (!append_act(po, Act{fa.name, fa.alpha, fa.beta})) return false;
-  if (!fa.name.empty()) opname += "+" + fa.name;
+  FusedActivation fa;
+  try {
+    fa = matmul_attrs(g_, n).act;
+  } catch (const Error&) {
+    return false;  // the reference kernel reports it
+  }
+  if (!append_act(po, fa)) return false;
+  if (!fa.empty()) opname += "+" + fa.name();
   std::vector<int> fused;
   int out_v = fuse_following_act(y, po, opname, fused);
   dnnl::primitive_attr attr;
@@ -829,7 +818,7 @@ bool CpuExecutable::do_eltwise(int ni) {
   algorithm alg;
   float alpha = 0, beta = 0;
   const std::string& op = n.op;
-  auto fusable = act_of(n);
+  auto fusable = activation_of_node(g_, n);
   if (op == "Relu") alg = algorithm::eltwise_relu;
   else if (op == "LeakyRelu") alg = algorithm::eltwise_relu, alpha = to_f(fusable->alpha);
   else if (op == "Sigmoid") alg = algorithm::eltwise_logistic;
