@@ -117,7 +117,7 @@ bool CpuExecutable::conv_like(int ni, bool transpose) {
   std::string opname = n.op;
   const FusedActivation& fa = ca->act;
   dnnl::post_ops base_po;
-  if (!append_act(base_po, fa)) return false;
+  if (!append_act(base_po, fa, nan_safe_)) return false;
   if (!fa.empty()) opname += "+" + fa.name();
 
   // Residual sum: y's only consumer is Add(y, r) where r is already computed, lives in the
@@ -179,6 +179,7 @@ bool CpuExecutable::conv_like(int ni, bool transpose) {
   int out_v = y;
   std::vector<int> fused;
   int dst_share = -1;  // slot whose buffer the output shares (sum)
+  bool relu_after = false;  // Winograd: the fused Relu as a step of its own
   if (sum_r >= 0) {
     dnnl::post_ops po = base_po;
     po.append_sum(1.f);
@@ -201,6 +202,13 @@ bool CpuExecutable::conv_like(int ni, bool transpose) {
     out_v = fuse_following_act(y, po, opname, fused);
     if (wino) pd = make_pd(po, y_any, algorithm::convolution_winograd);
     if (!pd) pd = make_pd(po, y_any);
+    // A kernel that refuses the NaN-keeping Relu of append_act (nan_safe_) as a post-op:
+    // the convolution alone, then that Relu in place.
+    if (!pd && only_relu_post_ops(po)) {
+      if (wino) pd = make_pd(dnnl::post_ops(), y_any, algorithm::convolution_winograd);
+      if (!pd) pd = make_pd(dnnl::post_ops(), y_any);
+      relu_after = pd.has_value();
+    }
     if (!pd) return false;
   }
 
@@ -224,7 +232,9 @@ bool CpuExecutable::conv_like(int ni, bool transpose) {
     dst = new_arena_slot(ty_, ov.shape, pd->dst_desc(), out_v);
   }
   args.push_back({DNNL_ARG_DST, dst});
-  return push_fused(n.name, opname, dnnl::primitive(*pd), *pd, std::move(args), out_v, dst, fused);
+  push_fused(n.name, opname, dnnl::primitive(*pd), *pd, std::move(args), out_v, dst, fused);
+  if (relu_after) push_relu_in_place(dst, n.name, opname);
+  return true;
 }
 
 }  // namespace anvil::cpu

@@ -24,7 +24,11 @@ bool CpuExecutable::do_eltwise(int ni) {
   float alpha = 0, beta = 0;
   const std::string& op = n.op;
   auto fusable = activation_of_node(g_, n);
-  if (op == "Relu") alg = algorithm::eltwise_relu;
+  // The NaN-safe variant's Relu keeps NaN: elu with alpha 0, then +0 (see append_act).
+  const bool relu =
+      nan_safe_ && (op == "Relu" || (op == "LeakyRelu" && fusable && fusable->alpha == 0));
+  if (op == "Relu" && !relu) alg = algorithm::eltwise_relu;
+  else if (relu) alg = algorithm::eltwise_elu;
   else if (op == "LeakyRelu") alg = algorithm::eltwise_relu, alpha = to_f(fusable->alpha);
   else if (op == "Sigmoid") alg = algorithm::eltwise_logistic;
   else if (op == "Tanh") alg = algorithm::eltwise_tanh;
@@ -59,6 +63,10 @@ bool CpuExecutable::do_eltwise(int ni) {
     if (op == "HardSigmoid") {
       dnnl::eltwise_forward::desc d2(prop_kind::forward_inference, algorithm::eltwise_clip_v2,
                                      pd->dst_desc(), 0.f, 1.f);
+      pd2 = dnnl::eltwise_forward::primitive_desc(d2, attr, engine());
+    } else if (relu) {
+      dnnl::eltwise_forward::desc d2(prop_kind::forward_inference, algorithm::eltwise_linear,
+                                     pd->dst_desc(), 1.f, 0.f);
       pd2 = dnnl::eltwise_forward::primitive_desc(d2, attr, engine());
     }
   } catch (const dnnl::error&) {
@@ -116,6 +124,7 @@ bool CpuExecutable::do_binary(int ni) {
     dnnl::binary::desc d(alg, md0, md1, md0);
     pd = dnnl::binary::primitive_desc(d, attr, engine());
   } catch (const dnnl::error&) {
+    if (!fused.empty()) return without_post_ops(ni, &CpuExecutable::do_binary);
     return false;
   }
   if (refuse_ref_post_ops(*pd, fused, ni, &CpuExecutable::do_binary)) return handler_result_;

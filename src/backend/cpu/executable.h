@@ -47,7 +47,11 @@ const dnnl::engine& engine();
 float to_f(double v);
 
 /// Appends the eltwise post-ops of a fused activation; false when oneDNN has none for it.
-bool append_act(dnnl::post_ops& po, const FusedActivation& a);
+/// `nan_safe`: a Relu that keeps NaN (slower; see CpuExecutable::run).
+bool append_act(dnnl::post_ops& po, const FusedActivation& a, bool nan_safe);
+
+/// True when `po` holds only the NaN-keeping Relu that append_act appends (elu 0, linear 1 0).
+bool only_relu_post_ops(const dnnl::post_ops& po);
 
 enum class Storage { Arena, Input, Const, Owned };
 
@@ -104,7 +108,8 @@ struct Timer {
 
 class CpuExecutable : public Executable {
  public:
-  CpuExecutable(const Graph& g, const CompileOptions& opt);
+  /// `nan_safe`: compile Relu so that it keeps NaN (oneDNN's fast relu is max(x, 0)).
+  CpuExecutable(const Graph& g, const CompileOptions& opt, bool nan_safe = false);
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) override;
   std::vector<OpTime> profile() const override;
 
@@ -154,6 +159,13 @@ class CpuExecutable : public Executable {
   std::vector<Tensor> owned_tensors_;
   size_t arena_bytes_ = 0, scratch_bytes_ = 0;
 
+  // ---- NaN: run() hands inputs holding NaN or Inf to a second executable compiled with
+  // nan_safe (made on first need), so that NaN propagates as in ONNX Runtime and PyTorch
+  // while finite inputs keep the fast kernels.
+  bool nan_safe_ = false;
+  std::once_flag nan_once_;
+  std::unique_ptr<CpuExecutable> nan_exe_;
+
   // ---- run-time state: pooled contexts and the profile, behind mutexes
   std::mutex ctx_mu_;
   std::vector<std::unique_ptr<Context>> free_ctx_;
@@ -176,15 +188,21 @@ class CpuExecutable : public Executable {
   template <class PD>
   bool refuse_ref_post_ops(const PD& pd, const std::vector<int>& fused, int ni, Handler handler) {
     if (fused.empty() || std::string(pd.impl_info_str()).rfind("ref", 0) != 0) return false;
+    handler_result_ = without_post_ops(ni, handler);
+    return true;
+  }
+  /// Compiles node `ni` again without following activations (a primitive refused them).
+  bool without_post_ops(int ni, Handler handler) {
     no_post_ops_ = true;
+    bool r = false;
     try {
-      handler_result_ = (this->*handler)(ni);
+      r = (this->*handler)(ni);
     } catch (...) {
       no_post_ops_ = false;
       throw;
     }
     no_post_ops_ = false;
-    return true;
+    return r;
   }
   bool handler_result_ = false;
   int nthr_ = 1;  // threads of the steps being compiled (omp_set_num_threads while compiling)
@@ -231,6 +249,8 @@ class CpuExecutable : public Executable {
     for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
     return true;
   }
+  /// Steps applying the NaN-keeping Relu of append_act to slot `s` in place.
+  void push_relu_in_place(int s, const std::string& name, const std::string& op);
   int owned_weights(const memory::desc& want, const memory::desc& have, const void* data);
 
   bool dnnl_value(int v) const {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -36,12 +37,22 @@ float to_f(double v) {
   return static_cast<float>(std::isnan(v) ? v : std::clamp(v, lo, hi));
 }
 
-bool append_act(dnnl::post_ops& po, const FusedActivation& a) {
+bool append_act(dnnl::post_ops& po, const FusedActivation& a, bool nan_safe) {
   switch (a.kind) {
     case Activation::None: return true;
-    case Activation::Relu: po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f); return true;
+    case Activation::Relu:
     case Activation::LeakyRelu:
-      po.append_eltwise(1.f, algorithm::eltwise_relu, to_f(a.alpha), 0.f);
+      if (nan_safe && (a.kind == Activation::Relu || a.alpha == 0)) {
+        // oneDNN's JIT relu with alpha 0 is max(x, 0), which turns NaN into 0. Relu must keep
+        // NaN (as ONNX Runtime and PyTorch do): elu with alpha 0 is x > 0 ? x : 0 * (exp(x) - 1)
+        // (NaN stays NaN, negatives and -inf give -0), and 1 * y + 0 turns -0 into +0. It costs
+        // an exp per element and the Winograd kernel refuses it: only the NaN-safe variant
+        // (see run()) uses it.
+        po.append_eltwise(1.f, algorithm::eltwise_elu, 0.f, 0.f);
+        po.append_eltwise(1.f, algorithm::eltwise_linear, 1.f, 0.f);
+      } else {  // alpha != 0: x > 0 ? x : alpha * x by a compare mask, NaN stays NaN
+        po.append_eltwise(1.f, algorithm::eltwise_relu, to_f(a.alpha), 0.f);
+      }
       return true;
     case Activation::Clip:
       if (a.alpha > a.beta) return false;
@@ -62,6 +73,23 @@ bool append_act(dnnl::post_ops& po, const FusedActivation& a) {
       return true;
   }
   return false;
+}
+
+bool only_relu_post_ops(const dnnl::post_ops& po) {
+  if (po.len() == 0 || po.len() % 2 != 0) return false;
+  for (int i = 0; i < po.len(); i += 2) {
+    if (po.kind(i) != dnnl::primitive::kind::eltwise ||
+        po.kind(i + 1) != dnnl::primitive::kind::eltwise)
+      return false;
+    float scale = 0, alpha = 0, beta = 0;
+    algorithm alg;
+    po.get_params_eltwise(i, scale, alg, alpha, beta);
+    if (alg != algorithm::eltwise_elu || scale != 1.f || alpha != 0.f) return false;
+    po.get_params_eltwise(i + 1, scale, alg, alpha, beta);
+    if (alg != algorithm::eltwise_linear || scale != 1.f || alpha != 1.f || beta != 0.f)
+      return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,6 +201,16 @@ void CpuExecutable::push_prim(const std::string& name, const std::string& op,
   steps_.push_back(std::move(st));
 }
 
+void CpuExecutable::push_relu_in_place(int s, const std::string& name, const std::string& op) {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  for (auto [alg, alpha] : {std::pair{algorithm::eltwise_elu, 0.f}, std::pair{algorithm::eltwise_linear, 1.f}}) {
+    dnnl::eltwise_forward::desc d(prop_kind::forward_inference, alg, slot(s).md, alpha, 0.f);
+    dnnl::eltwise_forward::primitive_desc pd(d, attr, engine());
+    push_prim(name, op, dnnl::eltwise_forward(pd), pd, {{DNNL_ARG_SRC, s}, {DNNL_ARG_DST, s}});
+  }
+}
+
 int CpuExecutable::owned_weights(const memory::desc& want, const memory::desc& have,
                                  const void* data) {
   Slot s;
@@ -209,7 +247,7 @@ int CpuExecutable::fuse_following_act(int y, dnnl::post_ops& po, std::string& op
   if (!act) return y;
   int z = a.outputs[0];
   if (val(z).dtype != val(y).dtype || val(z).shape != val(y).shape) return y;
-  if (!append_act(po, *act)) return y;
+  if (!append_act(po, *act, nan_safe_)) return y;
   opname += "+" + a.op;
   fused_nodes.push_back(u[0]);
   return z;
@@ -358,7 +396,9 @@ void CpuExecutable::release(std::unique_ptr<Context> c) {
 // Compile and run
 // ---------------------------------------------------------------------------------------------
 
-CpuExecutable::CpuExecutable(const Graph& g, const CompileOptions& opt) : g_(g), opt_(opt) {
+CpuExecutable::CpuExecutable(const Graph& g, const CompileOptions& opt, bool nan_safe)
+    : g_(g), opt_(opt) {
+  nan_safe_ = nan_safe;
   omp_set_num_threads(std::max(1, opt.threads));
   const size_t nv = g.values.size();
   vslot_.assign(nv, -1);
@@ -432,6 +472,42 @@ CpuExecutable::CpuExecutable(const Graph& g, const CompileOptions& opt) : g_(g),
   prof_calls_.assign(steps_.size(), 0);
 }
 
+namespace {
+
+/// True when a float tensor holds NaN or +-Inf.
+bool has_non_finite(const Tensor& t) {
+  if (t.dtype() == DType::f32) {
+    // Two floats per 64-bit word: adding 0x00800000 to a lane's exponent bits sets its bit 31
+    // only when they are all ones (NaN, Inf), without carrying into the other lane.
+    constexpr uint64_t kExp = 0x7f8000007f800000ull, kOne = 0x0080000000800000ull,
+                       kTop = 0x8000000080000000ull;
+    const int64_t n = t.numel(), words = n / 2;
+    uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int64_t i = 0;
+    const auto* w = static_cast<const uint8_t*>(t.raw());
+    auto word = [w](int64_t k) {
+      uint64_t v;
+      std::memcpy(&v, w + 8 * k, 8);
+      return v;
+    };
+    for (; i + 4 <= words; i += 4) {
+      a0 |= (word(i) & kExp) + kOne;
+      a1 |= (word(i + 1) & kExp) + kOne;
+      a2 |= (word(i + 2) & kExp) + kOne;
+      a3 |= (word(i + 3) & kExp) + kOne;
+    }
+    for (; i < words; ++i) a0 |= (word(i) & kExp) + kOne;
+    if ((a0 | a1 | a2 | a3) & kTop) return true;
+    return n % 2 != 0 && !std::isfinite(t.data<float>()[n - 1]);
+  }
+  if (!is_float(t.dtype())) return false;
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    if (!std::isfinite(t.get(i))) return true;
+  return false;
+}
+
+}  // namespace
+
 std::vector<Tensor> CpuExecutable::run(const std::vector<Tensor>& inputs) {
   if (inputs.size() != g_.inputs.size())
     throw Error("cpu backend: expected " + std::to_string(g_.inputs.size()) + " inputs, got " +
@@ -447,6 +523,15 @@ std::vector<Tensor> CpuExecutable::run(const std::vector<Tensor>& inputs) {
                       dtype_name(v.dtype),
                   g_.source_file, {}, "input");
     feed[i] = t;
+  }
+  if (!nan_safe_) {
+    bool non_finite = false;
+    for (const Tensor& t : feed) non_finite = non_finite || has_non_finite(t);
+    if (non_finite) {  // NaN or Inf: the variant whose Relu keeps NaN (compiled once)
+      std::call_once(nan_once_,
+                     [&] { nan_exe_ = std::make_unique<CpuExecutable>(g_, opt_, true); });
+      return nan_exe_->run(feed);
+    }
   }
   // One context per concurrent caller; it goes back to the pool however run() ends.
   struct Lease {

@@ -57,7 +57,7 @@ bool CpuExecutable::do_gemm(int ni) {
   dnnl::post_ops po;
   std::string opname = n.op;
   const FusedActivation& fa = ga->act;
-  if (!append_act(po, fa)) return false;
+  if (!append_act(po, fa, nan_safe_)) return false;
   if (!fa.empty()) opname += "+" + fa.name();
   std::vector<int> fused;
   int out_v = fuse_following_act(y, po, opname, fused);
@@ -104,7 +104,7 @@ bool CpuExecutable::do_matmul(int ni) {
   } catch (const Error&) {
     return false;  // the reference kernel reports it
   }
-  if (!append_act(po, fa)) return false;
+  if (!append_act(po, fa, nan_safe_)) return false;
   if (!fa.empty()) opname += "+" + fa.name();
   std::vector<int> fused;
   int out_v = fuse_following_act(y, po, opname, fused);

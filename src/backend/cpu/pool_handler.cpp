@@ -83,6 +83,7 @@ bool CpuExecutable::do_pool(int ni) {
                                        st, kd, dl, pl, pr);
     pd = dnnl::pooling_v2_forward::primitive_desc(dsc, attr, engine());
   } catch (const dnnl::error&) {
+    if (!fused.empty()) return without_post_ops(ni, &CpuExecutable::do_pool);
     return false;
   }
   if (refuse_ref_post_ops(*pd, fused, ni, &CpuExecutable::do_pool)) return handler_result_;

@@ -170,6 +170,7 @@ bool CpuExecutable::do_batchnorm(int ni) {
                                               flags);
     pd = dnnl::batch_normalization_forward::primitive_desc(d, attr, engine());
   } catch (const dnnl::error&) {
+    if (!fused.empty()) return without_post_ops(ni, &CpuExecutable::do_batchnorm);
     return false;
   }
   if (refuse_ref_post_ops(*pd, fused, ni, &CpuExecutable::do_batchnorm)) return handler_result_;
