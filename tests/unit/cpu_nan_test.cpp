@@ -118,6 +118,51 @@ TEST(CpuNaN, ReluFusedIntoAddAndBatchNorm) {
   }
 }
 
+TEST(CpuNaN, ClipMaxMinAndMaxPoolKeepNaN) {
+  // oneDNN's clip, binary max/min and max pooling turn NaN into a number; with NaN inputs
+  // these run on their reference kernels. Max pooling: the NaN is the first element of its
+  // window (the reference's NaN rule for other positions is tested with the reference).
+  auto scalar = [](float v) { return Tensor::scalar(v); };
+  TestGraph tg;
+  int x = tg.input("x", {1, 1, 8, 8});
+  tg.feed["x"] = special();
+  int lo = tg.constant("lo", scalar(0.f)), hi = tg.constant("hi", scalar(6.f));
+  int clip = tg.node("Clip", {x, lo, hi});
+  int mx = tg.node("Max", {x, tg.constant("z", Tensor(DType::f32, {1, 1, 8, 8}))});
+  int mn = tg.node("Min", {x, tg.constant("z2", Tensor(DType::f32, {1, 1, 8, 8}))});
+  int mp = tg.node("MaxPool", {x}, attrs({{"kernel_shape", std::vector<int64_t>{2, 2}},
+                                         {"strides", std::vector<int64_t>{2, 2}}}));
+  for (int v : {clip, mx, mn, mp}) tg.output(v);
+  SessionOptions o;
+  o.backend = "cpu";
+  Session s(tg.g, o);
+  auto out = s.run(tg.feed);
+  const float want_clip[8] = {kNaN, 0.f, 6.f, 0.f, 3.f, 0.f, 0.f, 6.f};
+  const float want_max[8] = {kNaN, 0.f, kInf, 0.f, 3.f, 0.f, 0.f, 7.f};
+  const float want_min[8] = {kNaN, -kInf, 0.f, -2.f, 0.f, 0.f, -0.5f, 0.f};
+  auto check = [](const Tensor& y, const float* want, int64_t n, const std::string& what) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = y.data<float>()[i], w = want[i % 8];
+      if (std::isnan(w))
+        EXPECT_TRUE(std::isnan(g)) << what << " " << i;
+      else
+        EXPECT_EQ(g, w) << what << " " << i;
+    }
+  };
+  check(out.at(tg.name(clip)), want_clip, 64, "Clip");
+  check(out.at(tg.name(mx)), want_max, 64, "Max");
+  check(out.at(tg.name(mn)), want_min, 64, "Min");
+  // 2x2 windows, stride 2, over rows [NaN, -inf, inf, -2, 3, 0, -0.5, 7]: NaN, inf, 3, 7.
+  const Tensor& p = out.at(tg.name(mp));
+  ASSERT_EQ(p.numel(), 16);
+  for (int64_t r = 0; r < 4; ++r) {
+    EXPECT_TRUE(std::isnan(p.data<float>()[r * 4 + 0])) << r;
+    EXPECT_EQ(p.data<float>()[r * 4 + 1], kInf) << r;
+    EXPECT_EQ(p.data<float>()[r * 4 + 2], 3.f) << r;
+    EXPECT_EQ(p.data<float>()[r * 4 + 3], 7.f) << r;
+  }
+}
+
 TEST(CpuNaN, FiniteInputsAfterNaNInputsStillMatchReference) {
   // The same session serves both variants; the finite run must not be affected.
   TestGraph tg;

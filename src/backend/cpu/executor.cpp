@@ -55,7 +55,7 @@ bool append_act(dnnl::post_ops& po, const FusedActivation& a, bool nan_safe) {
       }
       return true;
     case Activation::Clip:
-      if (a.alpha > a.beta) return false;
+      if (a.alpha > a.beta || nan_safe) return false;  // oneDNN's clip is max/min: loses NaN
       if (a.alpha == 0 && std::isfinite(a.beta))
         po.append_eltwise(1.f, algorithm::eltwise_bounded_relu, to_f(a.beta), 0.f);
       else
@@ -65,6 +65,7 @@ bool append_act(dnnl::post_ops& po, const FusedActivation& a, bool nan_safe) {
     case Activation::Tanh: po.append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f); return true;
     case Activation::Elu: po.append_eltwise(1.f, algorithm::eltwise_elu, to_f(a.alpha), 0.f); return true;
     case Activation::HardSigmoid:
+      if (nan_safe) return false;  // its clip loses NaN
       po.append_eltwise(1.f, algorithm::eltwise_linear, to_f(a.alpha), to_f(a.beta));
       po.append_eltwise(1.f, algorithm::eltwise_clip_v2, 0.f, 1.f);
       return true;
@@ -319,6 +320,11 @@ bool CpuExecutable::compile_node(int ni) {
   const Node& node = g_.nodes[static_cast<size_t>(ni)];
   auto it = handlers().find(node.op);
   if (it == handlers().end()) return false;
+  // oneDNN's max/min (Clip, HardSigmoid, max pooling, binary Max/Min) turn NaN into a number:
+  // the NaN-safe variant runs them on their reference kernels.
+  if (nan_safe_ && (node.op == "Clip" || node.op == "HardSigmoid" || node.op == "MaxPool" ||
+                    node.op == "GlobalMaxPool" || node.op == "Max" || node.op == "Min"))
+    return false;
   if (it->second.typed) {
     if (node.outputs.empty() || node.outputs[0] < 0) return false;
     ty_ = val(node.outputs[0]).dtype;
