@@ -107,7 +107,8 @@ TEST(CpuNaN, ReluFusedIntoAddAndBatchNorm) {
     };
     Attributes a;
     a.set("epsilon", 0.0);
-    int b = tg.node("BatchNormalization", {x, one("s", 1), one("b", 0), one("m", 0), one("v", 1)}, a);
+    int b =
+        tg.node("BatchNormalization", {x, one("s", 1), one("b", 0), one("m", 0), one("v", 1)}, a);
     int r = tg.node("Relu", {b});
     tg.output(r);
     SessionOptions o;
@@ -130,8 +131,9 @@ TEST(CpuNaN, ClipMaxMinAndMaxPoolKeepNaN) {
   int clip = tg.node("Clip", {x, lo, hi});
   int mx = tg.node("Max", {x, tg.constant("z", Tensor(DType::f32, {1, 1, 8, 8}))});
   int mn = tg.node("Min", {x, tg.constant("z2", Tensor(DType::f32, {1, 1, 8, 8}))});
-  int mp = tg.node("MaxPool", {x}, attrs({{"kernel_shape", std::vector<int64_t>{2, 2}},
-                                         {"strides", std::vector<int64_t>{2, 2}}}));
+  int mp = tg.node("MaxPool", {x},
+                   attrs({{"kernel_shape", std::vector<int64_t>{2, 2}},
+                          {"strides", std::vector<int64_t>{2, 2}}}));
   for (int v : {clip, mx, mn, mp}) tg.output(v);
   SessionOptions o;
   o.backend = "cpu";

@@ -1,11 +1,10 @@
 // cpu backend handler: Conv and ConvTranspose as oneDNN (de)convolution primitives, with the
 // node's fused activation, a following residual Add (`sum` post-op) and a following
 // activation as post-ops; weights reordered once into the primitive's format.
-#include <dnnl.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <dnnl.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -109,9 +108,8 @@ bool CpuExecutable::conv_like(int ni, bool transpose) {
     return !(e && std::string(e) == "0");
   }();
   const bool wino = winograd_on && !transpose && rank == 4 && dty_ == memory::data_type::f32 &&
-                    group == 1 && ws[2] == 3 && ws[3] == 3 && strides[0] == 1 &&
-                    strides[1] == 1 && dil[0] == 1 && dil[1] == 1 && ws[0] % 16 == 0 &&
-                    ws[1] % 16 == 0;
+                    group == 1 && ws[2] == 3 && ws[3] == 3 && strides[0] == 1 && strides[1] == 1 &&
+                    dil[0] == 1 && dil[1] == 1 && ws[0] % 16 == 0 && ws[1] % 16 == 0;
 
   // Post-ops: the fused activation, then a residual Add as `sum`, then a following activation.
   std::string opname = n.op;
@@ -154,16 +152,16 @@ bool CpuExecutable::conv_like(int ni, bool transpose) {
   }
 
   auto make_pd = [&](const dnnl::post_ops& po, const memory::desc& dst,
-                     algorithm alg = algorithm::convolution_direct)
-      -> std::optional<dnnl::primitive_desc> {
+                     algorithm alg =
+                         algorithm::convolution_direct) -> std::optional<dnnl::primitive_desc> {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     attr.set_post_ops(po);
     try {
       if (transpose) {
         dnnl::deconvolution_forward::desc d(prop_kind::forward_inference,
-                                            algorithm::deconvolution_direct, x_md, w_any, b_md,
-                                            dst, st, dl, pl, pr);
+                                            algorithm::deconvolution_direct, x_md, w_any, b_md, dst,
+                                            st, dl, pl, pr);
         return dnnl::deconvolution_forward::primitive_desc(d, attr, engine());
       }
       dnnl::convolution_forward::desc d(prop_kind::forward_inference, alg,
@@ -178,7 +176,7 @@ bool CpuExecutable::conv_like(int ni, bool transpose) {
   std::optional<dnnl::primitive_desc> pd;
   int out_v = y;
   std::vector<int> fused;
-  int dst_share = -1;  // slot whose buffer the output shares (sum)
+  int dst_share = -1;       // slot whose buffer the output shares (sum)
   bool relu_after = false;  // Winograd: the fused Relu as a step of its own
   if (sum_r >= 0) {
     dnnl::post_ops po = base_po;

@@ -1,10 +1,9 @@
 // cpu backend handlers: unary activations and math (oneDNN eltwise) and the broadcasting binary
 // ops Add/Sub/Mul/Div/Max/Min (oneDNN binary, with a following activation as post-op).
-#include <dnnl.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <dnnl.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,29 +26,44 @@ bool CpuExecutable::do_eltwise(int ni) {
   // The NaN-safe variant's Relu keeps NaN: elu with alpha 0, then +0 (see append_act).
   const bool relu =
       nan_safe_ && (op == "Relu" || (op == "LeakyRelu" && fusable && fusable->alpha == 0));
-  if (op == "Relu" && !relu) alg = algorithm::eltwise_relu;
-  else if (relu) alg = algorithm::eltwise_elu;
-  else if (op == "LeakyRelu") alg = algorithm::eltwise_relu, alpha = to_f(fusable->alpha);
-  else if (op == "Sigmoid") alg = algorithm::eltwise_logistic;
-  else if (op == "Tanh") alg = algorithm::eltwise_tanh;
-  else if (op == "Elu") alg = algorithm::eltwise_elu, alpha = to_f(fusable->alpha);
-  else if (op == "HardSwish") alg = algorithm::eltwise_hardswish;
+  if (op == "Relu" && !relu)
+    alg = algorithm::eltwise_relu;
+  else if (relu)
+    alg = algorithm::eltwise_elu;
+  else if (op == "LeakyRelu")
+    alg = algorithm::eltwise_relu, alpha = to_f(fusable->alpha);
+  else if (op == "Sigmoid")
+    alg = algorithm::eltwise_logistic;
+  else if (op == "Tanh")
+    alg = algorithm::eltwise_tanh;
+  else if (op == "Elu")
+    alg = algorithm::eltwise_elu, alpha = to_f(fusable->alpha);
+  else if (op == "HardSwish")
+    alg = algorithm::eltwise_hardswish;
   else if (op == "Clip") {
     if (!fusable) return false;
     alg = algorithm::eltwise_clip_v2, alpha = to_f(fusable->alpha), beta = to_f(fusable->beta);
   } else if (op == "HardSigmoid") {  // two steps: alpha * x + beta, then clip to [0, 1]
     if (!fusable) return false;
     alg = algorithm::eltwise_linear, alpha = to_f(fusable->alpha), beta = to_f(fusable->beta);
-  } else if (op == "Exp") alg = algorithm::eltwise_exp;
-  else if (op == "Abs") alg = algorithm::eltwise_abs;
-  else if (op == "Neg") alg = algorithm::eltwise_linear, alpha = -1.f;
-  else if (op == "Mish") alg = algorithm::eltwise_mish;
+  } else if (op == "Exp")
+    alg = algorithm::eltwise_exp;
+  else if (op == "Abs")
+    alg = algorithm::eltwise_abs;
+  else if (op == "Neg")
+    alg = algorithm::eltwise_linear, alpha = -1.f;
+  else if (op == "Mish")
+    alg = algorithm::eltwise_mish;
   else if (op == "Gelu") {
     std::string ap = n.attrs.get_string("approximate", "none");
-    if (ap == "none") alg = algorithm::eltwise_gelu_erf;
-    else if (ap == "tanh") alg = algorithm::eltwise_gelu_tanh;
-    else return false;
-  } else return false;
+    if (ap == "none")
+      alg = algorithm::eltwise_gelu_erf;
+    else if (ap == "tanh")
+      alg = algorithm::eltwise_gelu_tanh;
+    else
+      return false;
+  } else
+    return false;
   if ((op == "LeakyRelu" || op == "Elu" || op == "HardSigmoid") && !fusable) return false;
   if (n.inputs.size() != 1 && op != "Clip") return false;
   // No post-ops here: oneDNN 2.6's reference eltwise (used for 1-D tensors) ignores them.
@@ -73,9 +87,11 @@ bool CpuExecutable::do_eltwise(int ni) {
     return false;
   }
   int dst = new_arena_slot(ty_, val(y).shape, pd->dst_desc(), y);
-  push_prim(n.name, op, dnnl::eltwise_forward(*pd), *pd, {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
+  push_prim(n.name, op, dnnl::eltwise_forward(*pd), *pd,
+            {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
   if (pd2)  // in place
-    push_prim(n.name, op, dnnl::eltwise_forward(*pd2), *pd2, {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
+    push_prim(n.name, op, dnnl::eltwise_forward(*pd2), *pd2,
+              {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
   vslot_[static_cast<size_t>(y)] = dst;
   return true;
 }
@@ -138,7 +154,8 @@ bool CpuExecutable::do_binary(int ni) {
   }
   int dst = new_arena_slot(ty_, ys, pd->dst_desc(), out_v);
   return push_fused(n.name, opname, dnnl::binary(*pd), *pd,
-                    {{DNNL_ARG_SRC_0, s0}, {DNNL_ARG_SRC_1, s1}, {DNNL_ARG_DST, dst}}, out_v, dst, fused);
+                    {{DNNL_ARG_SRC_0, s0}, {DNNL_ARG_SRC_1, s1}, {DNNL_ARG_DST, dst}}, out_v, dst,
+                    fused);
 }
 
 }  // namespace anvil::cpu

@@ -19,9 +19,8 @@
 //   their own context (include/anvil/session.h states the contract).
 #pragma once
 
-#include <dnnl.hpp>
-
 #include <chrono>
+#include <dnnl.hpp>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -124,20 +123,20 @@ class CpuExecutable : public Executable {
   static const std::unordered_map<std::string, HandlerRow>& handlers();
 
   // ---- handlers (one file per op family)
-  bool do_conv(int ni) { return conv_like(ni, false); }               // conv_handler.cpp
-  bool do_conv_transpose(int ni) { return conv_like(ni, true); }      // conv_handler.cpp
-  bool do_pool(int ni);                                               // pool_handler.cpp
-  bool do_gemm(int ni);                                               // gemm_handler.cpp
-  bool do_matmul(int ni);                                             // gemm_handler.cpp
-  bool do_eltwise(int ni);                                            // eltwise_handler.cpp
-  bool do_binary(int ni);                                             // eltwise_handler.cpp
-  bool do_concat(int ni);                                             // tensor_handlers.cpp
-  bool do_softmax(int ni);                                            // tensor_handlers.cpp
-  bool do_lrn(int ni);                                                // tensor_handlers.cpp
-  bool do_batchnorm(int ni);                                          // tensor_handlers.cpp
-  bool do_view(int ni);                                               // tensor_handlers.cpp
-  bool do_cast(int ni);                                               // tensor_handlers.cpp
-  void do_fallback(int ni);                                           // fallback_handler.cpp
+  bool do_conv(int ni) { return conv_like(ni, false); }           // conv_handler.cpp
+  bool do_conv_transpose(int ni) { return conv_like(ni, true); }  // conv_handler.cpp
+  bool do_pool(int ni);                                           // pool_handler.cpp
+  bool do_gemm(int ni);                                           // gemm_handler.cpp
+  bool do_matmul(int ni);                                         // gemm_handler.cpp
+  bool do_eltwise(int ni);                                        // eltwise_handler.cpp
+  bool do_binary(int ni);                                         // eltwise_handler.cpp
+  bool do_concat(int ni);                                         // tensor_handlers.cpp
+  bool do_softmax(int ni);                                        // tensor_handlers.cpp
+  bool do_lrn(int ni);                                            // tensor_handlers.cpp
+  bool do_batchnorm(int ni);                                      // tensor_handlers.cpp
+  bool do_view(int ni);                                           // tensor_handlers.cpp
+  bool do_cast(int ni);                                           // tensor_handlers.cpp
+  void do_fallback(int ni);                                       // fallback_handler.cpp
 
  private:
   bool conv_like(int ni, bool transpose);

@@ -1,9 +1,8 @@
 // cpu backend: a node no handler takes runs its reference kernel (src/ops) on plain tensors.
-#include <dnnl.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <dnnl.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,7 +21,8 @@ void CpuExecutable::do_fallback(int ni) {
   st.node = n;
   st.def = OpRegistry::global().find(n.op);
   if (!st.def)
-    throw Error("the cpu backend has no kernel for op '" + n.op + "'", g_.source_file, n.name, "op");
+    throw Error("the cpu backend has no kernel for op '" + n.op + "'", g_.source_file, n.name,
+                "op");
   for (int v : n.inputs) st.ins.push_back(v >= 0 ? plain_of(v) : -1);
   for (int o : n.outputs) {
     const Value& ov = val(o);

@@ -1,10 +1,9 @@
 // cpu backend handlers: Gemm (oneDNN inner product, weights scaled by alpha, bias beta*C) and
 // MatMul (oneDNN matmul, broadcast batch dims), each with its fused and a following activation.
-#include <dnnl.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <dnnl.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,7 +81,8 @@ bool CpuExecutable::do_gemm(int ni) {
   if (B.defined()) args.push_back({DNNL_ARG_BIAS, owned_weights(pd->bias_desc(), b_md, B.raw())});
   int dst = new_arena_slot(ty_, val(out_v).shape, pd->dst_desc(), out_v);
   args.push_back({DNNL_ARG_DST, dst});
-  return push_fused(n.name, opname, dnnl::inner_product_forward(*pd), *pd, std::move(args), out_v, dst, fused);
+  return push_fused(n.name, opname, dnnl::inner_product_forward(*pd), *pd, std::move(args), out_v,
+                    dst, fused);
 }
 
 bool CpuExecutable::do_matmul(int ni) {
@@ -123,7 +123,8 @@ bool CpuExecutable::do_matmul(int ni) {
   if (bp != bs) sb = view_of(sb, bp, -1);
   int dst = new_arena_slot(ty_, ys, plain_md(ys, dty_), out_v);
   return push_fused(n.name, opname, dnnl::matmul(*pd), *pd,
-                    {{DNNL_ARG_SRC, sa}, {DNNL_ARG_WEIGHTS, sb}, {DNNL_ARG_DST, dst}}, out_v, dst, fused);
+                    {{DNNL_ARG_SRC, sa}, {DNNL_ARG_WEIGHTS, sb}, {DNNL_ARG_DST, dst}}, out_v, dst,
+                    fused);
 }
 
 }  // namespace anvil::cpu

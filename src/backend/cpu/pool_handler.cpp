@@ -1,10 +1,9 @@
 // cpu backend handler: MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool as oneDNN
 // pooling (ceil mode as extra end padding), with a following activation as post-op.
-#include <dnnl.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <dnnl.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -79,8 +78,8 @@ bool CpuExecutable::do_pool(int ni) {
   std::optional<dnnl::pooling_v2_forward::primitive_desc> pd;
   try {
     dnnl::pooling_v2_forward::desc dsc(prop_kind::forward_inference, alg, x_md,
-                                       memory::desc(Dims(ys.begin(), ys.end()), dty_, tag::any),
-                                       st, kd, dl, pl, pr);
+                                       memory::desc(Dims(ys.begin(), ys.end()), dty_, tag::any), st,
+                                       kd, dl, pl, pr);
     pd = dnnl::pooling_v2_forward::primitive_desc(dsc, attr, engine());
   } catch (const dnnl::error&) {
     if (!fused.empty()) return without_post_ops(ni, &CpuExecutable::do_pool);

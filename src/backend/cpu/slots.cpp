@@ -1,8 +1,7 @@
 // The cpu backend's slots: where each tensor lives (arena buffer, graph input, constant, weights
 // reordered at compile time) and in which layout, with the reorder and view steps between them.
-#include <dnnl.hpp>
-
 #include <algorithm>
+#include <dnnl.hpp>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,7 +15,8 @@ namespace anvil::cpu {
 // Slots
 // ---------------------------------------------------------------------------------------------
 
-int CpuExecutable::new_arena_slot(DType dtype, const Shape& shape, const memory::desc& md, int value) {
+int CpuExecutable::new_arena_slot(DType dtype, const Shape& shape, const memory::desc& md,
+                                  int value) {
   // The limits Tensor's constructor applies (the reference backend allocates Tensors).
   const int64_t numel = shape_numel(shape);
   if (static_cast<uint64_t>(numel) > (uint64_t{1} << 40) / dtype_size(dtype))
@@ -102,7 +102,8 @@ int CpuExecutable::view_of(int s, const Shape& shape, int value) {
   v.shape = shape;
   v.md = md_for(v.dtype, shape);
   v.mem = dnnl::memory();
-  if (v.st == Storage::Arena && value >= 0) bufs_[static_cast<size_t>(v.buf)].values.push_back(value);
+  if (v.st == Storage::Arena && value >= 0)
+    bufs_[static_cast<size_t>(v.buf)].values.push_back(value);
   return add_slot(std::move(v));
 }
 
@@ -124,7 +125,8 @@ void CpuExecutable::push_prim(const std::string& name, const std::string& op,
 void CpuExecutable::push_relu_in_place(int s, const std::string& name, const std::string& op) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  for (auto [alg, alpha] : {std::pair{algorithm::eltwise_elu, 0.f}, std::pair{algorithm::eltwise_linear, 1.f}}) {
+  for (auto [alg, alpha] :
+       {std::pair{algorithm::eltwise_elu, 0.f}, std::pair{algorithm::eltwise_linear, 1.f}}) {
     dnnl::eltwise_forward::desc d(prop_kind::forward_inference, alg, slot(s).md, alpha, 0.f);
     dnnl::eltwise_forward::primitive_desc pd(d, attr, engine());
     push_prim(name, op, dnnl::eltwise_forward(pd), pd, {{DNNL_ARG_SRC, s}, {DNNL_ARG_DST, s}});
@@ -134,9 +136,9 @@ void CpuExecutable::push_relu_in_place(int s, const std::string& name, const std
 int CpuExecutable::owned_weights(const memory::desc& want, const memory::desc& have,
                                  const void* data) {
   Slot s;
-  s.dtype = want.data_type() == dt::bf16 ? DType::bf16
-            : want.data_type() == dt::f16  ? DType::f16
-                                           : DType::f32;
+  s.dtype = want.data_type() == dt::bf16  ? DType::bf16
+            : want.data_type() == dt::f16 ? DType::f16
+                                          : DType::f32;
   s.md = want;
   s.plain = is_plain(want);
   s.bytes = want.get_size();

@@ -1,10 +1,9 @@
 // cpu backend handlers: Concat, Softmax/LogSoftmax, LRN, BatchNormalization (oneDNN), views
 // (Reshape/Flatten/Squeeze/Unsqueeze/Identity/Dropout: no copy) and float casts (reorders).
-#include <dnnl.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <dnnl.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,7 +36,8 @@ bool CpuExecutable::do_concat(int ni) {
     // Mixed layouts (e.g. an NHWC branch and a Winograd nChw16c branch): one reorder per
     // input straight into its slice of the output (NHWC for 4-D, else plain), no extra pass.
     const Dims yd(val(y).shape.begin(), val(y).shape.end());
-    const memory::desc out_md = r == 4 ? memory::desc(yd, dty_, tag::nhwc) : plain_md(val(y).shape, dty_);
+    const memory::desc out_md =
+        r == 4 ? memory::desc(yd, dty_, tag::nhwc) : plain_md(val(y).shape, dty_);
     const int dst = new_arena_slot(ty_, val(y).shape, out_md, y);
     int64_t off = 0;
     for (size_t i = 0; i < ins.size(); ++i) {
@@ -66,8 +66,8 @@ bool CpuExecutable::do_concat(int ni) {
   }
   std::vector<std::pair<int, int>> args;
   for (size_t i = 0; i < ins.size(); ++i)
-    args.push_back({DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i),
-                    same ? ins[i] : plain_of(n.inputs[i])});
+    args.push_back(
+        {DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), same ? ins[i] : plain_of(n.inputs[i])});
   int dst = new_arena_slot(ty_, val(y).shape, pd->dst_desc(), y);
   args.push_back({DNNL_ARG_DST, dst});
   push_prim(n.name, n.op, dnnl::concat(*pd), *pd, std::move(args));
@@ -137,7 +137,8 @@ bool CpuExecutable::do_lrn(int ni) {
     return false;
   }
   int dst = new_arena_slot(ty_, val(y).shape, pd->dst_desc(), y);
-  push_prim(n.name, n.op, dnnl::lrn_forward(*pd), *pd, {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
+  push_prim(n.name, n.op, dnnl::lrn_forward(*pd), *pd,
+            {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
   vslot_[static_cast<size_t>(y)] = dst;
   return true;
 }
@@ -164,8 +165,8 @@ bool CpuExecutable::do_batchnorm(int ni) {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     attr.set_post_ops(po);
-    auto flags = dnnl::normalization_flags::use_global_stats | dnnl::normalization_flags::use_scale |
-                 dnnl::normalization_flags::use_shift;
+    auto flags = dnnl::normalization_flags::use_global_stats |
+                 dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
     dnnl::batch_normalization_forward::desc d(prop_kind::forward_inference, slot(xslot).md, eps,
                                               flags);
     pd = dnnl::batch_normalization_forward::primitive_desc(d, attr, engine());
@@ -185,7 +186,8 @@ bool CpuExecutable::do_batchnorm(int ni) {
                      {DNNL_ARG_SHIFT, cs(2)},
                      {DNNL_ARG_MEAN, cs(3)},
                      {DNNL_ARG_VARIANCE, cs(4)},
-                     {DNNL_ARG_DST, dst}}, out_v, dst, fused);
+                     {DNNL_ARG_DST, dst}},
+                    out_v, dst, fused);
 }
 
 bool CpuExecutable::do_view(int ni) {
@@ -193,7 +195,8 @@ bool CpuExecutable::do_view(int ni) {
   if (n.inputs.empty() || n.outputs.empty()) return false;
   const int x = n.inputs[0], y = n.outputs[0];
   for (size_t i = 1; i < n.outputs.size(); ++i)
-    if (!uses_[static_cast<size_t>(n.outputs[i])].empty() || kept_[static_cast<size_t>(n.outputs[i])])
+    if (!uses_[static_cast<size_t>(n.outputs[i])].empty() ||
+        kept_[static_cast<size_t>(n.outputs[i])])
       return false;  // Dropout's mask
   if (x < 0 || !val(x).shape_known || !val(y).shape_known || val(x).dtype != val(y).dtype ||
       shape_numel(val(x).shape) != shape_numel(val(y).shape))
