@@ -50,6 +50,11 @@ struct TensorInfo {
 
 class Executable;
 
+/// Thread safety (as ONNX Runtime's Run): run(), submit() and wait() may be called from
+/// several threads at once on one Session, and Sessions may run in parallel threads (cpu and
+/// reference backends: each concurrent run gets its own execution context, the compiled
+/// graph and weights are shared). A fetch that is not kept yet recompiles, and the other
+/// members (profile(), graph(), moves) must not race with runs in flight.
 class Session {
  public:
   explicit Session(Graph graph, SessionOptions options = {});

@@ -373,8 +373,8 @@ GemmAttrs gemm_attrs(const Graph& g, const Node& n) {
 }
 
 MatMulAttrs matmul_attrs(const Graph& g, const Node& n) {
-  return with_node(g, n,
-                   [&] { return parse_matmul_attrs(n.attrs, in_shape(g, n, 0), in_shape(g, n, 1)); });
+  return with_node(
+      g, n, [&] { return parse_matmul_attrs(n.attrs, in_shape(g, n, 0), in_shape(g, n, 1)); });
 }
 
 }  // namespace anvil

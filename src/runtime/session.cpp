@@ -4,6 +4,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "anvil/error.h"
@@ -40,6 +41,9 @@ struct Session::Impl {
   std::deque<Pending> pending;                        // in submit order
   std::map<int64_t, std::map<std::string, Tensor>> finished;  // waited for early (out of order)
   int64_t next_ticket = 0;
+  /// Guards the submit/wait bookkeeping above (run() calls from several threads execute
+  /// concurrently: the executables give each caller its own execution context).
+  std::mutex mu;
 
   /// Recompiles when `fetch` names a tensor the current executable does not keep.
   void ensure_kept(const std::vector<std::string>& fetch);
@@ -286,14 +290,19 @@ std::pair<int64_t, std::map<std::string, Tensor>> Session::Impl::finish_oldest()
 std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& inputs,
                                            const std::vector<std::string>& fetch) {
   Impl& m = *impl_;
-  m.drain();  // a backend runs one thing at a time per slot: finish what was submitted first
-  m.ensure_kept(fetch);
-  std::vector<Tensor> feed = m.make_feed(inputs);
+  std::vector<Tensor> feed;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    m.drain();  // a backend runs one thing at a time per slot: finish what was submitted first
+    m.ensure_kept(fetch);
+    feed = m.make_feed(inputs);
+  }
   return m.collect(m.exe->run(feed), fetch);
 }
 
 int64_t Session::submit(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& fetch) {
   Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
   m.ensure_kept(fetch);
   std::vector<Tensor> feed = m.make_feed(inputs);
   Impl::Pending p;
@@ -306,6 +315,7 @@ int64_t Session::submit(const std::map<std::string, Tensor>& inputs, const std::
 
 std::map<std::string, Tensor> Session::wait(int64_t ticket) {
   Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mu);
   if (auto it = m.finished.find(ticket); it != m.finished.end()) {
     std::map<std::string, Tensor> r = std::move(it->second);
     m.finished.erase(it);

@@ -47,16 +47,17 @@ TEST(OpsVocabulary, FusedActivationAttributesAndDefaults) {
     read_fused_activation("Gemm", b);
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("Gemm: unknown fused activation 'Swish'"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("Gemm: unknown fused activation 'Swish'"),
+              std::string::npos);
     EXPECT_EQ(e.field(), "activation");
   }
 }
 
 TEST(OpsVocabulary, FusedActivationsPropagateNaN) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  for (Activation a : {Activation::Relu, Activation::Clip, Activation::LeakyRelu,
-                       Activation::Sigmoid, Activation::Tanh, Activation::HardSigmoid,
-                       Activation::Elu, Activation::HardSwish}) {
+  for (Activation a :
+       {Activation::Relu, Activation::Clip, Activation::LeakyRelu, Activation::Sigmoid,
+        Activation::Tanh, Activation::HardSigmoid, Activation::Elu, Activation::HardSwish}) {
     FusedActivation f = activation_defaults(a);
     if (a == Activation::Clip) f.alpha = 0, f.beta = 6;
     EXPECT_TRUE(std::isnan(f(nan))) << activation_name(a);

@@ -1,6 +1,7 @@
 // The reference backend: runs every node's reference kernel in graph order.
 // Plain loops with double accumulation live in the kernels (src/ops/*.cpp).
 #include <chrono>
+#include <mutex>
 
 #include "anvil/error.h"
 #include "anvil/ops.h"
@@ -48,7 +49,10 @@ class ReferenceExecutable : public Executable {
       if (profile_) {
         const auto t0 = std::chrono::steady_clock::now();
         outs = evaluate_node(g_, n, ins);
-        node_ms_[ni] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        const double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        std::lock_guard<std::mutex> lock(prof_mu_);  // run() may be called from several threads
+        node_ms_[ni] += ms;
         ++node_calls_[ni];
       } else {
         outs = evaluate_node(g_, n, ins);
@@ -65,6 +69,7 @@ class ReferenceExecutable : public Executable {
   }
 
   std::vector<OpTime> profile() const override {
+    std::lock_guard<std::mutex> lock(prof_mu_);
     std::vector<OpTime> r;
     for (size_t i = 0; i < node_ms_.size(); ++i)
       if (node_calls_[i] > 0) r.push_back(OpTime{g_.nodes[i].name, g_.nodes[i].op, node_ms_[i], node_calls_[i]});
@@ -79,6 +84,7 @@ class ReferenceExecutable : public Executable {
   bool profile_ = false;
   std::vector<double> node_ms_;      // per node index, when profiling
   std::vector<int64_t> node_calls_;
+  mutable std::mutex prof_mu_;
 };
 
 const BackendRegistrar reg{Backend{
