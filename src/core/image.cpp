@@ -1,8 +1,8 @@
-// Image files into input tensors, through stb_image (Debian's libstb).
+// Image files into input tensors: decoded by stb_image (Debian's libstb), resized by
+// core/resample.h.
 #include "anvil/image.h"
 
 #include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,6 +17,7 @@
 
 #include "anvil/error.h"
 #include "core/file_io.h"
+#include "core/resample.h"
 
 namespace anvil {
 namespace {
@@ -82,22 +83,13 @@ Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
   }
   guard.reset();
 
-  // 2. Resize: stb's triangle (bilinear) filter with clamped edges and pixel centres at +0.5;
-  // when shrinking the filter widens, like PIL's BILINEAR (an antialiased resize).
+  // 2. Resize: a triangle filter (bilinear when enlarging, widened to cover every input pixel
+  // when shrinking, like PIL's BILINEAR), pixel centres at +0.5, clamped edges (resample.h).
   int H = h, W = w;
   if (pre.width > 0 && (pre.width != w || pre.height != h)) {
     W = pre.width;
     H = pre.height;
-    std::vector<float> out(static_cast<size_t>(W) * static_cast<size_t>(H) *
-                           static_cast<size_t>(C));
-    const int ok = stbir_resize_float_generic(
-        img.data(), w, h, 0, out.data(), W, H, 0, C, STBIR_ALPHA_CHANNEL_NONE, 0,
-        STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
-    if (!ok)
-      throw Error("cannot resize " + std::to_string(w) + "x" + std::to_string(h) + " to " +
-                      std::to_string(W) + "x" + std::to_string(H),
-                  path, "", "size");
-    img.swap(out);
+    img = resize_hwc(img, w, h, C, W, H);
   }
 
   // 3. Normalisation constants (indexed by output channel, i.e. after the BGR reorder).
