@@ -18,7 +18,7 @@ inline bool is_fusable_activation(const std::string& op) {
 /// y = act(x). alpha/beta: Clip min/max, LeakyRelu/Elu alpha, HardSigmoid alpha/beta.
 inline double apply_activation(const std::string& act, double alpha, double beta, double x) {
   if (act.empty()) return x;
-  if (act == "Relu") return x > 0 ? x : 0.0;
+  if (act == "Relu") return x < 0 ? 0.0 : x;  // NaN stays NaN
   if (act == "Clip") return x < alpha ? alpha : (x > beta ? beta : x);
   if (act == "LeakyRelu") return x >= 0 ? x : alpha * x;
   if (act == "Sigmoid") return 1.0 / (1.0 + std::exp(-x));
