@@ -2,6 +2,7 @@
 // (in the source layout, matched by the aliasing rules of match_reference_key), find the first
 // divergent layer and diagnose it (src/verify/diagnose*.cpp).
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -73,6 +74,65 @@ Tensor fit_shape(const Tensor& ref, const Shape& want) {
   };
   if (squeeze(ref.shape()) == squeeze(want)) return ref.reshaped(want);
   return {};
+}
+
+// Edit distance of two names, case-insensitive (for "did you mean").
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (same ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// "'k1', 'k2', ... (N keys)" for at most `show` keys.
+std::string keys_str(const std::vector<std::string>& keys, size_t show) {
+  std::string s;
+  for (size_t i = 0; i < keys.size() && i < show; ++i) s += (i ? ", '" : "'") + keys[i] + "'";
+  if (keys.size() > show) s += ", ... (" + std::to_string(keys.size()) + " keys)";
+  return s.empty() ? "none" : s;
+}
+
+// A comparison of no layer output proves nothing: an error naming the reference's keys and,
+// for the first few, the model's nearest tensor names.
+[[noreturn]] void throw_nothing_compared(const Graph& g, const std::vector<int>& layers,
+                                         const std::vector<bool>& computed,
+                                         const std::map<std::string, Tensor>& reference) {
+  std::vector<std::string> keys, inputs_matched, names;
+  for (const auto& [k, t] : reference) keys.push_back(k);
+  for (int v : layers) {
+    const Value& val = g.values[static_cast<size_t>(v)];
+    if (computed[static_cast<size_t>(v)])
+      names.push_back(source_key(val));
+    else if (!val.is_constant() && !match_reference_key(g, v, reference).empty())
+      inputs_matched.push_back(source_key(val));
+  }
+  std::string m = "the reference matches no layer output of the model, so nothing would be "
+                  "compared";
+  if (!inputs_matched.empty()) m += " (only the input " + keys_str(inputs_matched, 3) + ")";
+  m += "; reference keys: " + keys_str(keys, 8);
+  std::string near;
+  size_t shown = 0;
+  for (const auto& k : keys) {
+    if (shown == 3 || names.empty()) break;
+    bool is_input = std::find(inputs_matched.begin(), inputs_matched.end(), k) != inputs_matched.end();
+    if (is_input) continue;
+    const std::string* best = &names.front();
+    size_t bd = edit_distance(k, *best);
+    for (const auto& n : names)
+      if (size_t d = edit_distance(k, n); d < bd) bd = d, best = &n;
+    near += (shown++ ? ", '" : "'") + k + "' -> '" + *best + "'";
+  }
+  if (!near.empty()) m += "; nearest tensor names of the model: " + near;
+  else if (!names.empty()) m += "; the model's tensors: " + keys_str(names, 5);
+  throw Error(m + " (names as in 'anvil summary' or 'anvil dump')", g.source_file, {}, "reference");
 }
 
 }  // namespace
@@ -168,6 +228,23 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
       is_layer[static_cast<size_t>(v)] = true;
       layers.push_back(v);
     }
+
+  // Nothing but inputs (or nothing at all) to compare: not a pass, an error.
+  {
+    // a node's output (folded into a constant or not) counts; inputs and weights do not
+    std::vector<bool> computed(g.values.size(), false);
+    for (const auto& n : g.nodes)
+      for (int out : n.outputs)
+        if (out >= 0) computed[static_cast<size_t>(out)] = true;
+    bool any = false;
+    for (int v : layers) {
+      if (computed[static_cast<size_t>(v)] && !match_reference_key(g, v, reference).empty()) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) throw_nothing_compared(g, layers, computed, reference);
+  }
 
   // 2. Inputs: given, or from the reference.
   std::map<std::string, Tensor> feed;
