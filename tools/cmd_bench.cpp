@@ -177,6 +177,16 @@ int bench_main(int argc, char** argv) {
   const double load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::vector<ModelInput> inputs = pm.inputs;
+  // A zero-size dimension (a batch of 0) runs nothing: no latency or throughput to report.
+  for (const auto& mi : inputs) {
+    auto it = pm.feed.find(mi.name);
+    const Shape& s = it != pm.feed.end() ? it->second.shape() : mi.shape;
+    for (size_t d = 0; d < s.size(); ++d)
+      if (s[d] == 0)
+        throw Error("input '" + mi.source_name + "' has shape " + shape_str(s) + ": dimension " +
+                        std::to_string(d) + " is 0, so a run computes nothing; give sizes >= 1 (--shape)",
+                    files.front(), {}, "shape");
+  }
   SessionOptions so;
   so.backend = backend;
   so.threads = threads;
