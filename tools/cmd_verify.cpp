@@ -73,6 +73,11 @@ Graph import_for_reference(const std::vector<std::string>& files, const InputArg
 void print_report(const VerifyReport& r) {
   std::printf("verify %s against %s (backend %s, %s, rtol %s, atol %s)\n", r.model.c_str(), r.reference.c_str(),
               r.backend.c_str(), r.precision.c_str(), num(r.rtol).c_str(), num(r.atol).c_str());
+  if (r.criterion == "per-element")
+    std::printf("criterion: per element, |ours - ref| <= atol + rtol * |ref| (numpy.allclose; --per-element)\n");
+  else
+    std::printf("criterion: |ours - ref| <= atol + rtol * max|ref| of each tensor (its scale; --per-element "
+                "for numpy.allclose per element)\n");
   if (r.input_check == "differs")
     std::printf("input: DIFFERS from the reference's\n  %s\n", r.input_message.c_str());
   else if (r.input_check == "absent")
@@ -159,7 +164,7 @@ int verify_main(int argc, char** argv) {
   InputArgs in;
   double rtol = 1e-4, atol = 1e-5;
   int threads = 1;
-  bool no_diagnose = false;
+  bool no_diagnose = false, per_element = false;
   app.add_option("model", files, "the model file, then any further files it needs")->required();
   app.add_option("--reference,-r", reference, "the reference: an .npz or a folder of .npy files")->required();
   in.add_to(app);
@@ -168,8 +173,15 @@ int verify_main(int argc, char** argv) {
   app.add_option("--precision", precision, "fp32, fp16 or bf16 (default: fp32)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   app.add_option("--keep-fp32", keep_fp32, "layers kept in fp32 under --precision fp16/bf16")->allow_extra_args(true);
-  app.add_option("--rtol", rtol, "relative tolerance (default: 1e-4)")->check(CLI::NonNegativeNumber);
+  app.add_option("--rtol", rtol,
+                 "relative tolerance (default: 1e-4), of each tensor's scale max|ref| (or of |ref| "
+                 "per element with --per-element)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--atol", atol, "absolute tolerance (default: 1e-5)")->check(CLI::NonNegativeNumber);
+  app.add_flag("--per-element", per_element,
+               "strict criterion: numpy.allclose per element, |ours - ref| <= atol + rtol * |ref| "
+               "(default: atol + rtol * max|ref| of the tensor, robust to float rounding of values "
+               "near zero)");
   app.add_option("--report", report, "also write the report: FILE.json (stable fields) or FILE.html");
   app.add_flag("--no-diagnose", no_diagnose, "skip the diagnosis of the first divergence");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
@@ -187,6 +199,7 @@ int verify_main(int argc, char** argv) {
   o.keep_fp32 = keep_fp32;
   o.rtol = rtol;
   o.atol = atol;
+  o.per_element = per_element;
   o.diagnose = !no_diagnose;
   Graph g;
   if (!in.specs.empty()) {

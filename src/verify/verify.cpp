@@ -47,6 +47,12 @@ std::string fmt(double x) {
   return b;
 }
 
+std::string cos8(double x) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%.8f", x);
+  return b;
+}
+
 std::string first_values(const Tensor& t, int n) {
   std::string s = "[";
   for (int64_t i = 0; i < std::min<int64_t>(n, t.numel()); ++i) s += (i ? ", " : "") + fmt(t.get(i));
@@ -191,6 +197,7 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   r.rtol = o.rtol;
   r.atol = o.atol;
   r.keep_fp32 = o.keep_fp32;
+  r.criterion = o.per_element ? "per-element" : "scale";
 
   SessionOptions so;
   so.backend = o.backend;
@@ -280,7 +287,7 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
       continue;
     }
     const Tensor& ref = reference.at(rk);
-    Comparison c = compare_tensors(*given, ref, o.rtol, o.atol);
+    Comparison c = compare_tensors(*given, ref, o.rtol, o.atol, o.per_element);
     if (c.ok()) {
       input_states.push_back("ok");
       continue;
@@ -345,7 +352,8 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
         lr.reference_shape = raw.shape();
       } else {
         ref_of[v] = ref;
-        Comparison c = compare_tensors(mine, ref, o.rtol, o.atol);
+        Comparison c = compare_tensors(mine, ref, o.rtol, o.atol, o.per_element);
+        lr.scale = c.scale;
         lr.max_abs = c.max_abs;
         lr.max_rel = c.max_rel;
         lr.cosine = c.cosine;
@@ -421,7 +429,7 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
     bool fp32_ok = false;
     const Value& val = g.values[static_cast<size_t>(first)];
     if (got32.count(val.name) && ref_of.count(first))
-      fp32_ok = compare_tensors(got32.at(val.name), ref_of.at(first), o.rtol, o.atol).ok();
+      fp32_ok = compare_tensors(got32.at(val.name), ref_of.at(first), o.rtol, o.atol, o.per_element).ok();
     if (overflow || fp32_ok) {
       std::string names;
       for (const auto& s : r.suggest_keep_fp32) names += " " + s;
@@ -437,6 +445,20 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
       r.diagnosis.push_back({"precision", fl.name, m});
       return r;
     }
+  }
+  // Float rounding: the tensors point the same way and differ by ~1e-6 of their scale (values
+  // near zero after long sums, compared per element or at a tight tolerance).
+  if (fl.status == "mismatch" && fl.scale > 0 && fl.cosine >= 1 - 1e-6 && fl.max_abs <= 1e-5 * fl.scale) {
+    const double suggest = std::pow(10.0, std::ceil(std::log10(fl.max_abs * 1.0001)));
+    r.diagnosis.push_back(
+        {"float_rounding", fl.name,
+         "float rounding, not an import mistake: cosine " + cos8(fl.cosine) + ", max error " + fmt(fl.max_abs) + " = " +
+             fmt(fl.max_abs / fl.scale) + " of the tensor's scale (max |ref| " + fmt(fl.scale) + "), " +
+             std::to_string(fl.mismatches) + " of " + std::to_string(fl.count) + " elements outside " +
+             (o.per_element ? "the per-element tolerance" : "the tolerance") + "; compare " +
+             (o.per_element ? "at the tensor's scale (the default, without --per-element) or " : "") +
+             "with --atol " + fmt(suggest)});
+    return r;
   }
   diag::Probe p;
   p.graph = &g;
@@ -469,7 +491,8 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
     if (p.layer.nodes.empty())
       m = "no classic import mistake explains this tensor";
     else if (std::isfinite(p.before) && p.before < 1e-5 && uses_reference_inputs)
-      m = "re-run alone on the reference's own inputs this layer matches (relative error " + fmt(p.before) +
+      m = "float rounding: re-run alone on the reference's own inputs this layer matches (relative error " +
+          fmt(p.before) +
           "): small differences upstream, within tolerance there, are amplified here; loosen --rtol/--atol "
           "or compare the inputs' precision";
     else
@@ -478,7 +501,7 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
           std::string(graph_input >= 0 ? ", input channel order/scale/mean/layout" : "") +
           ") explains it; re-run alone on " + (uses_reference_inputs ? "the reference's inputs" : "our inputs") +
           " the layer's relative error is " + fmt(p.before);
-    r.diagnosis.push_back({"unknown", fl.name, m});
+    r.diagnosis.push_back({m.rfind("float rounding", 0) == 0 ? "float_rounding" : "unknown", fl.name, m});
   }
   return r;
 }
