@@ -44,13 +44,13 @@ int run_main(int argc, char** argv) {
       ->allow_extra_args(false);
   app.add_option("--output-dir", dir, "where to write <name>.npy files (default: .)");
   app.add_option("--backend", backend, backend_help(backend));
-  app.add_option("--threads", threads, "threads (default: 1)")->check(CLI::Range(1, 1024));
+  app.add_option("--threads", threads, "threads (default: 1)")->check(whole_number(1, 1024));
   app.add_option("--precision", precision,
                  "fp32, fp16 or bf16: storage precision of weights and activations (default: fp32; "
                  "outputs are cast back to the model's dtypes)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   app.add_option("--top", top, "classes printed per row of 2-D float outputs (default: 5)")
-      ->check(CLI::Range(0, 1000));
+      ->check(whole_number(0, 1000));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
   find_backend(backend);  // fail early, listing the backends that exist

@@ -28,6 +28,39 @@ std::string fmt_float(float v) {
   return s.str();
 }
 
+// The format a file's first bytes announce ("" when none that stb_image reads).
+std::string image_format(const std::string& b) {
+  auto starts = [&](const char* m, size_t n) { return b.size() >= n && b.compare(0, n, m, n) == 0; };
+  if (starts("\x89PNG", 4)) return "PNG";
+  if (starts("\xFF\xD8", 2)) return "JPEG";
+  if (starts("BM", 2)) return "BMP";
+  if (starts("GIF8", 4)) return "GIF";
+  if (starts("8BPS", 4)) return "PSD";
+  if (starts("#?RADIANCE", 10) || starts("#?RGBE", 6)) return "HDR";
+  if (b.size() >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return "PNM";
+  return "";
+}
+
+// Why stb_image failed, as one readable line: stb builds some reasons from file bytes (an
+// unknown PNG chunk's type), which can be empty or binary.
+std::string decode_failure(const char* why, const std::string& bytes) {
+  std::string r;
+  for (const char* c = why ? why : ""; *c; ++c)
+    r += (*c >= 0x20 && *c < 0x7f) ? *c : '?';
+  const std::string fmt = image_format(bytes);
+  auto starts = [&](const char* m, size_t n) { return bytes.size() >= n && bytes.compare(0, n, m, n) == 0; };
+  if (r == "unknown image type" || (r.empty() && fmt.empty())) {
+    std::string s = "not an image format Anvil reads (PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PIC, PNM)";
+    if (starts("RIFF", 4)) s += "; it looks like WebP: convert it to PNG";
+    if (starts("II*\0", 4) || starts("MM\0*", 4)) s += "; it looks like TIFF: convert it to PNG";
+    return s;
+  }
+  if (r.empty() || r.find_first_not_of("? ") == std::string::npos ||
+      r.find("PNG chunk not known") != std::string::npos)
+    r = fmt == "PNG" ? "an unknown or damaged chunk" : "the decoder gives no reason";
+  return (fmt.empty() ? "" : "corrupt " + fmt + " file: ") + r;
+}
+
 }  // namespace
 
 Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
@@ -54,8 +87,7 @@ Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
   unsigned char* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                                             static_cast<int>(bytes.size()), &w, &h, &n, 0);
   if (!px) {
-    const char* why = stbi_failure_reason();
-    throw Error(std::string("cannot decode the image: ") + (why ? why : "unknown reason"), path);
+    throw Error("cannot decode the image: " + decode_failure(stbi_failure_reason(), bytes), path);
   }
   std::unique_ptr<unsigned char, void (*)(void*)> guard(px, stbi_image_free);
   if (w <= 0 || h <= 0 || n < 1 || n > 4)
