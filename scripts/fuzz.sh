@@ -15,7 +15,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SECONDS_PER=${1:-180}
 shift || true
-ALL=(onnx keras_h5 keras_json caffe_prototxt caffemodel npy npz tflite tf_graphdef)
+ALL=(onnx keras_h5 keras_json caffe_prototxt caffemodel npy npz tflite tf_graphdef image)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 B=${ANVIL_FUZZ_BUILD:-build-fuzz}
@@ -24,7 +24,7 @@ JOBS=${ANVIL_FUZZ_JOBS:-1}
 max_len() {
   case $1 in
     onnx) echo 65536 ;; keras_h5) echo 160000 ;; keras_json) echo 65536 ;;
-    caffe_prototxt) echo 16384 ;; caffemodel) echo 131072 ;; npy) echo 4096 ;; npz) echo 65536 ;; tflite) echo 65536 ;; tf_graphdef) echo 32768 ;;
+    caffe_prototxt) echo 16384 ;; caffemodel) echo 131072 ;; npy) echo 4096 ;; npz) echo 65536 ;; tflite) echo 65536 ;; tf_graphdef) echo 32768 ;; image) echo 65536 ;;
   esac
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 #include <sstream>
@@ -35,6 +36,41 @@ int parse_args(CLI::App& app, int argc, char** argv) {
     return 2;
   }
   return -1;
+}
+
+CLI::Validator non_negative_number(const std::string& example) {
+  return CLI::Validator(
+      [example](std::string& s) -> std::string {
+        size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(s, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != s.size() || !std::isfinite(v) || v < 0)
+          return "expected a number >= 0, e.g. " + example + ", got '" + s + "'";
+        return {};
+      },
+      "NUMBER >= 0", "non_negative_number");
+}
+
+CLI::Validator whole_number(long long lo, long long hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        size_t used = 0;
+        long long v = 0;
+        try {
+          v = std::stoll(s, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != s.size() || v < lo || v > hi)
+          return "expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                 ", got '" + s + "'";
+        return {};
+      },
+      "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", "whole_number");
 }
 
 namespace {
@@ -304,6 +340,33 @@ bool is_image_file(const std::string& path) {
   return exts.count(extension(path)) != 0;
 }
 
+std::string input_file_kind(const std::string& path) {
+  const std::string ext = extension(path);
+  if (ext == ".npy") return "npy";
+  if (ext == ".npz") return "npz";
+  if (is_image_file(path)) return "image";
+  // Another or no extension: by content (a renamed .npy, an image without its extension).
+  std::string head(8, '\0');
+  {
+    std::ifstream f(path, std::ios::binary);
+    f.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(std::max<std::streamsize>(f.gcount(), 0)));
+  }
+  auto starts = [&](const char* magic, size_t n) { return head.size() >= n && head.compare(0, n, magic, n) == 0; };
+  if (starts("\x93NUMPY", 6)) return "npy";
+  if (starts("\x89PNG", 4) || starts("\xFF\xD8\xFF", 3) || starts("BM", 2) || starts("GIF8", 4) ||
+      starts("8BPS", 4) || starts("#?RADIANCE", 8) ||
+      (head.size() >= 2 && head[0] == 'P' && head[1] >= '1' && head[1] <= '6'))
+    return "image";
+  const bool webp = starts("RIFF", 4), tiff = starts("II*\0", 4) || starts("MM\0*", 4);
+  throw Error(std::string("unsupported input file type") +
+                  (webp ? " (a WebP image)" : tiff ? " (a TIFF image)" : ext.empty() ? "" : " '" + ext + "'") +
+                  ": --input reads .npy, .npz and images (.png .jpg .jpeg .bmp .gif .tga .ppm .pgm .pnm "
+                  ".psd .hdr .pic)" +
+                  (webp || tiff ? "; convert it to .png" : ""),
+              path, {}, "input");
+}
+
 void ImageArgs::add_to(CLI::App& app) {
   app.add_option("--size", size, "image inputs: resize to WxH (default: the model input's size)");
   auto* bgr_flag = app.add_flag(
@@ -482,7 +545,8 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
       k = 0;
     }
     claim(k, a.path);
-    if (is_image_file(a.path)) {
+    const std::string kind = input_file_kind(a.path);
+    if (kind == "image") {
       given.push_back({k, a.path, a.path, Tensor()});
     } else {
       given.push_back({k, a.path, "", read_npy(a.path)});

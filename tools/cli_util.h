@@ -21,6 +21,12 @@ namespace anvil::cli {
 /// return now: 0 after printing --help, 2 after a usage error (message and usage on stderr).
 int parse_args(CLI::App& app, int argc, char** argv);
 
+/// CLI11 checks whose messages say what is expected: a finite number >= 0 ("expected a
+/// number >= 0, e.g. 1e-4, got '-1'"), and a whole number in [lo, hi] ("expected a whole
+/// number from 1 to 1024, got 'abc'").
+CLI::Validator non_negative_number(const std::string& example);
+CLI::Validator whole_number(long long lo, long long hi);
+
 /// Splits "NAME=FILE" or "FILE". A string that is itself an existing file is a FILE; else it
 /// is split at the first '=' whose right side is an existing file, else at the first '='.
 struct InputArg {
@@ -32,6 +38,11 @@ InputArg parse_input_arg(const std::string& spec);
 /// True for file names the image loader reads (png, jpg, jpeg, bmp, gif, tga, ppm, pgm,
 /// pnm, psd, hdr, pic), by extension.
 bool is_image_file(const std::string& path);
+
+/// What an --input file is: "npy", "npz" or "image", by extension, else by content (the
+/// .npy magic, image signatures). Throws anvil::Error (field "input") listing the supported
+/// types for anything else (.webp, .tiff, text...).
+std::string input_file_kind(const std::string& path);
 
 /// Image preprocessing flags (see anvil/image.h), shared by run, bench and verify.
 struct ImageArgs {

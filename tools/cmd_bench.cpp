@@ -49,6 +49,14 @@ void progress(int done, int total, bool warmup) {
 struct Stats {
   double min = 0, median = 0, mean = 0, max = 0;
 };
+// The q-th percentile (0..100) of sorted values, linearly interpolated (numpy's default).
+double percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const double pos = q / 100.0 * static_cast<double>(sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
 Stats stats_of(std::vector<double> v) {
   Stats s;
   if (v.empty()) return s;
@@ -144,9 +152,9 @@ int bench_main(int argc, char** argv) {
   int top = 15;
   app.add_option("model", files, "the model file, then any further files it needs")->required();
   in.add_to(app);
-  app.add_option("--runs", runs, "timed runs (default: 20)")->check(CLI::Range(1, 1000000));
-  app.add_option("--warmup", warmup, "untimed runs first (default: 3)")->check(CLI::Range(0, 1000000));
-  app.add_option("--threads", threads, "threads (default: 1)")->check(CLI::Range(1, 1024));
+  app.add_option("--runs", runs, "timed runs (default: 20)")->check(whole_number(1, 1000000));
+  app.add_option("--warmup", warmup, "untimed runs first (default: 3)")->check(whole_number(0, 1000000));
+  app.add_option("--threads", threads, "threads (default: 1)")->check(whole_number(1, 1024));
   app.add_option("--backend", backend, backend_help(backend));
   app.add_option("--precision", precision,
                  "fp32, fp16 or bf16: storage precision of weights and activations (default: fp32)")
@@ -155,7 +163,7 @@ int bench_main(int argc, char** argv) {
                  "after the latency runs, --runs more runs pipelined with Session::submit/wait, N "
                  "in flight at once (backends that overlap runs: cuda); the throughput "
                  "(images/s = batch * runs / wall time) is then theirs (default: 1, no pipelined phase)")
-      ->check(CLI::Range(1, 64));
+      ->check(whole_number(1, 64));
   app.add_option("--seed", seed, "seed of the random inputs (default: 0)");
   app.add_flag("--json", json, "print one JSON object instead of text");
   app.add_flag("--profile", profile,
@@ -168,7 +176,7 @@ int bench_main(int argc, char** argv) {
                "at 'quit' or end of input print the --json report of all of them");
   app.add_flag("--no-optimize", no_optimize, "run the graph as imported (no fusion or other graph passes)");
   app.add_option("--top", top, "steps listed by --profile in text mode (default: 15)")
-      ->check(CLI::Range(1, 1000000));
+      ->check(whole_number(1, 1000000));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
   find_backend(backend);
@@ -177,6 +185,16 @@ int bench_main(int argc, char** argv) {
   const double load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::vector<ModelInput> inputs = pm.inputs;
+  // A zero-size dimension (a batch of 0) runs nothing: no latency or throughput to report.
+  for (const auto& mi : inputs) {
+    auto it = pm.feed.find(mi.name);
+    const Shape& s = it != pm.feed.end() ? it->second.shape() : mi.shape;
+    for (size_t d = 0; d < s.size(); ++d)
+      if (s[d] == 0)
+        throw Error("input '" + mi.source_name + "' has shape " + shape_str(s) + ": dimension " +
+                        std::to_string(d) + " is 0, so a run computes nothing; give sizes >= 1 (--shape)",
+                    files.front(), {}, "shape");
+  }
   SessionOptions so;
   so.backend = backend;
   so.threads = threads;
@@ -273,6 +291,7 @@ int bench_main(int argc, char** argv) {
   const double min_ms = sorted.front(), max_ms = sorted.back();
   const double median_ms = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
   const double mean_ms = std::accumulate(ms.begin(), ms.end(), 0.0) / static_cast<double>(n);
+  const double p50_ms = percentile(sorted, 50), p90_ms = percentile(sorted, 90), p99_ms = percentile(sorted, 99);
   double var = 0;
   for (double v : ms) var += (v - mean_ms) * (v - mean_ms);
   const double stddev_ms = n > 1 ? std::sqrt(var / static_cast<double>(n - 1)) : 0.0;
@@ -306,6 +325,9 @@ int bench_main(int argc, char** argv) {
     j["median_ms"] = median_ms;
     j["mean_ms"] = mean_ms;
     j["max_ms"] = max_ms;
+    j["p50_ms"] = p50_ms;  // percentiles of the timed runs, interpolated as numpy.percentile
+    j["p90_ms"] = p90_ms;
+    j["p99_ms"] = p99_ms;
     j["stddev_ms"] = stddev_ms;
     j["times_ms"] = ms;  // every timed run, in order
     j["load_ms"] = load_ms;
@@ -343,6 +365,7 @@ int bench_main(int argc, char** argv) {
     std::printf("load      %.2f ms (import + inputs)\ncompile   %.2f ms\n", load_ms, session.compile_ms());
     std::printf("latency   min %.3f ms  median %.3f ms  mean %.3f ms  max %.3f ms  (%d runs, %d warmup)\n",
                 min_ms, median_ms, mean_ms, max_ms, runs, warmup);
+    std::printf("percentile P50 %.3f ms  P90 %.3f ms  P99 %.3f ms\n", p50_ms, p90_ms, p99_ms);
     if (!device_ms.empty())
       std::printf("device    min %.3f ms  median %.3f ms  mean %.3f ms  (per run, measured by the %s backend)\n",
                   dev.min, dev.median, dev.mean, backend.c_str());

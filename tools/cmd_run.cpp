@@ -4,6 +4,7 @@
 // Writes DIR/<sanitized source name>.npy for every model output (or each --output), in the
 // source framework's layout, and prints one line per file (+ top-5 classes of 2-D outputs).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -43,18 +44,36 @@ int run_main(int argc, char** argv) {
       ->allow_extra_args(false);
   app.add_option("--output-dir", dir, "where to write <name>.npy files (default: .)");
   app.add_option("--backend", backend, backend_help(backend));
-  app.add_option("--threads", threads, "threads (default: 1)")->check(CLI::Range(1, 1024));
+  app.add_option("--threads", threads, "threads (default: 1)")->check(whole_number(1, 1024));
   app.add_option("--precision", precision,
                  "fp32, fp16 or bf16: storage precision of weights and activations (default: fp32; "
                  "outputs are cast back to the model's dtypes)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   app.add_option("--top", top, "classes printed per row of 2-D float outputs (default: 5)")
-      ->check(CLI::Range(0, 1000));
+      ->check(whole_number(0, 1000));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
   find_backend(backend);  // fail early, listing the backends that exist
   PreparedModel pm = prepare_model(files, in, /*random_fill=*/false);
   for (const auto& note : pm.notes) std::printf("%s\n", note.c_str());
+  // NaN/Inf in an input propagates (as in the source frameworks): say so, one line per input.
+  for (const auto& mi : pm.inputs) {
+    auto it = pm.feed.find(mi.name);
+    if (it == pm.feed.end() || !is_float(it->second.dtype())) continue;
+    const Tensor& t = it->second;
+    int64_t nan = 0, inf = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      const double v = t.get(i);
+      nan += std::isnan(v) ? 1 : 0;
+      inf += std::isinf(v) ? 1 : 0;
+    }
+    if (nan || inf)
+      std::fprintf(stderr,
+                   "anvil run: warning: input '%s' holds %lld NaN and %lld Inf of %lld values; "
+                   "the outputs that depend on them will be NaN or Inf\n",
+                   mi.source_name.c_str(), static_cast<long long>(nan), static_cast<long long>(inf),
+                   static_cast<long long>(t.numel()));
+  }
 
   // Unique fetch list, as asked.
   std::vector<std::string> fetch;

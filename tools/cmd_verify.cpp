@@ -70,9 +70,14 @@ Graph import_for_reference(const std::vector<std::string>& files, const InputArg
   return g;
 }
 
-void print_report(const VerifyReport& r) {
+void print_report(const VerifyReport& r, bool show_all) {
   std::printf("verify %s against %s (backend %s, %s, rtol %s, atol %s)\n", r.model.c_str(), r.reference.c_str(),
               r.backend.c_str(), r.precision.c_str(), num(r.rtol).c_str(), num(r.atol).c_str());
+  if (r.criterion == "per-element")
+    std::printf("criterion: per element, |ours - ref| <= atol + rtol * |ref| (numpy.allclose; --per-element)\n");
+  else
+    std::printf("criterion: |ours - ref| <= atol + rtol * max|ref| of each tensor (its scale; --per-element "
+                "for numpy.allclose per element)\n");
   if (r.input_check == "differs")
     std::printf("input: DIFFERS from the reference's\n  %s\n", r.input_message.c_str());
   else if (r.input_check == "absent")
@@ -85,8 +90,14 @@ void print_report(const VerifyReport& r) {
   const bool prec = r.precision != "fp32";
   std::printf("%-*s  %-18s  %-18s  %-9s  %-9s  %-11s  %s%s\n", static_cast<int>(w), "name", "op", "shape", "max_abs",
               "max_rel", "cosine", "status", prec ? "  vs_fp32" : "");
-  int ok = 0, checked = 0;
+  int ok = 0, checked = 0, hidden = 0;
   for (const auto& l : r.layers) {
+    if (l.status != "unchecked") ++checked;
+    if (l.status == "ok") ++ok;
+    if (l.status == "unchecked" && !show_all) {
+      ++hidden;
+      continue;
+    }
     std::string shape = shape_str(l.shape);
     bool has = l.status != "unchecked" && l.status != "shape";
     char cos[32];
@@ -99,9 +110,10 @@ void print_report(const VerifyReport& r) {
     std::printf("%-*s  %-18s  %-18s  %-9s  %-9s  %-11s  %s%s\n", static_cast<int>(w), l.name.c_str(), l.op.c_str(),
                 shape.c_str(), has ? num(l.max_abs).c_str() : "-", has ? num(l.max_rel).c_str() : "-",
                 has ? cos : "-", st.c_str(), pv.c_str());
-    if (l.status != "unchecked") ++checked;
-    if (l.status == "ok") ++ok;
   }
+  if (hidden)
+    std::printf("(%d layer%s without a reference tensor not shown; --all lists them)\n", hidden,
+                hidden == 1 ? "" : "s");
   if (!r.first_divergent.empty()) {
     for (const auto& l : r.layers) {
       if (l.name != r.first_divergent) continue;
@@ -159,17 +171,25 @@ int verify_main(int argc, char** argv) {
   InputArgs in;
   double rtol = 1e-4, atol = 1e-5;
   int threads = 1;
-  bool no_diagnose = false;
+  bool no_diagnose = false, per_element = false, show_all = false;
   app.add_option("model", files, "the model file, then any further files it needs")->required();
   app.add_option("--reference,-r", reference, "the reference: an .npz or a folder of .npy files")->required();
   in.add_to(app);
   app.add_option("--backend", backend, backend_help(backend));
-  app.add_option("--threads", threads, "threads (default: 1)")->check(CLI::Range(1, 1024));
+  app.add_option("--threads", threads, "threads (default: 1)")->check(whole_number(1, 1024));
   app.add_option("--precision", precision, "fp32, fp16 or bf16 (default: fp32)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   app.add_option("--keep-fp32", keep_fp32, "layers kept in fp32 under --precision fp16/bf16")->allow_extra_args(true);
-  app.add_option("--rtol", rtol, "relative tolerance (default: 1e-4)")->check(CLI::NonNegativeNumber);
-  app.add_option("--atol", atol, "absolute tolerance (default: 1e-5)")->check(CLI::NonNegativeNumber);
+  app.add_option("--rtol", rtol,
+                 "relative tolerance (default: 1e-4), of each tensor's scale max|ref| (or of |ref| "
+                 "per element with --per-element)")
+      ->check(non_negative_number("1e-4"));
+  app.add_option("--atol", atol, "absolute tolerance (default: 1e-5)")->check(non_negative_number("1e-5"));
+  app.add_flag("--per-element", per_element,
+               "strict criterion: numpy.allclose per element, |ours - ref| <= atol + rtol * |ref| "
+               "(default: atol + rtol * max|ref| of the tensor, robust to float rounding of values "
+               "near zero)");
+  app.add_flag("--all", show_all, "list every layer, also those the reference does not have");
   app.add_option("--report", report, "also write the report: FILE.json (stable fields) or FILE.html");
   app.add_flag("--no-diagnose", no_diagnose, "skip the diagnosis of the first divergence");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
@@ -187,6 +207,7 @@ int verify_main(int argc, char** argv) {
   o.keep_fp32 = keep_fp32;
   o.rtol = rtol;
   o.atol = atol;
+  o.per_element = per_element;
   o.diagnose = !no_diagnose;
   Graph g;
   if (!in.specs.empty()) {
@@ -200,7 +221,7 @@ int verify_main(int argc, char** argv) {
   VerifyReport r = verify_model(g, ref, o);
   r.model = files.front();
   r.reference = reference;
-  print_report(r);
+  print_report(r, show_all);
   if (!report.empty()) {
     std::ofstream f(report, std::ios::binary);
     if (!f) throw Error("cannot write the report", report, {}, "report");

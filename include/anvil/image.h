@@ -9,9 +9,10 @@
 namespace anvil {
 
 struct ImagePreprocess {
-  /// Resize to this size when both > 0 (both or neither): stb's triangle (bilinear) filter,
-  /// pixel centres at +0.5, clamped edges; widened when shrinking (antialiased, like PIL's
-  /// BILINEAR). Applied to the float values, after the channel conversion.
+  /// Resize to this size when both > 0 (both or neither): a separable triangle (bilinear)
+  /// filter, pixel centres at +0.5, clamped edges; widened to w / width (h / height) input
+  /// pixels when shrinking (antialiased, like PIL's BILINEAR and stb_image_resize's TRIANGLE).
+  /// Applied to the float values (not rounded), after the channel conversion.
   int width = 0, height = 0;
   int channels = 0;            // 0 = keep the file's (1 or 3; alpha dropped), or force 1 / 3
                                // (grey -> RGB replicates; RGB -> grey is BT.601 luma

@@ -1,8 +1,8 @@
-// Image files into input tensors, through stb_image (Debian's libstb).
+// Image files into input tensors: decoded by stb_image (Debian's libstb), resized by
+// core/resample.h.
 #include "anvil/image.h"
 
 #include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,6 +17,7 @@
 
 #include "anvil/error.h"
 #include "core/file_io.h"
+#include "core/resample.h"
 
 namespace anvil {
 namespace {
@@ -25,6 +26,39 @@ std::string fmt_float(float v) {
   std::ostringstream s;
   s << v;
   return s.str();
+}
+
+// The format a file's first bytes announce ("" when none that stb_image reads).
+std::string image_format(const std::string& b) {
+  auto starts = [&](const char* m, size_t n) { return b.size() >= n && b.compare(0, n, m, n) == 0; };
+  if (starts("\x89PNG", 4)) return "PNG";
+  if (starts("\xFF\xD8", 2)) return "JPEG";
+  if (starts("BM", 2)) return "BMP";
+  if (starts("GIF8", 4)) return "GIF";
+  if (starts("8BPS", 4)) return "PSD";
+  if (starts("#?RADIANCE", 10) || starts("#?RGBE", 6)) return "HDR";
+  if (b.size() >= 2 && b[0] == 'P' && (b[1] == '5' || b[1] == '6')) return "PNM";
+  return "";
+}
+
+// Why stb_image failed, as one readable line: stb builds some reasons from file bytes (an
+// unknown PNG chunk's type), which can be empty or binary.
+std::string decode_failure(const char* why, const std::string& bytes) {
+  std::string r;
+  for (const char* c = why ? why : ""; *c; ++c)
+    r += (*c >= 0x20 && *c < 0x7f) ? *c : '?';
+  const std::string fmt = image_format(bytes);
+  auto starts = [&](const char* m, size_t n) { return bytes.size() >= n && bytes.compare(0, n, m, n) == 0; };
+  if (r == "unknown image type" || (r.empty() && fmt.empty())) {
+    std::string s = "not an image format Anvil reads (PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PIC, PNM)";
+    if (starts("RIFF", 4)) s += "; it looks like WebP: convert it to PNG";
+    if (starts("II*\0", 4) || starts("MM\0*", 4)) s += "; it looks like TIFF: convert it to PNG";
+    return s;
+  }
+  if (r.empty() || r.find_first_not_of("? ") == std::string::npos ||
+      r.find("PNG chunk not known") != std::string::npos)
+    r = fmt == "PNG" ? "an unknown or damaged chunk" : "the decoder gives no reason";
+  return (fmt.empty() ? "" : "corrupt " + fmt + " file: ") + r;
 }
 
 }  // namespace
@@ -53,8 +87,7 @@ Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
   unsigned char* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                                             static_cast<int>(bytes.size()), &w, &h, &n, 0);
   if (!px) {
-    const char* why = stbi_failure_reason();
-    throw Error(std::string("cannot decode the image: ") + (why ? why : "unknown reason"), path);
+    throw Error("cannot decode the image: " + decode_failure(stbi_failure_reason(), bytes), path);
   }
   std::unique_ptr<unsigned char, void (*)(void*)> guard(px, stbi_image_free);
   if (w <= 0 || h <= 0 || n < 1 || n > 4)
@@ -82,22 +115,13 @@ Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
   }
   guard.reset();
 
-  // 2. Resize: stb's triangle (bilinear) filter with clamped edges and pixel centres at +0.5;
-  // when shrinking the filter widens, like PIL's BILINEAR (an antialiased resize).
+  // 2. Resize: a triangle filter (bilinear when enlarging, widened to cover every input pixel
+  // when shrinking, like PIL's BILINEAR), pixel centres at +0.5, clamped edges (resample.h).
   int H = h, W = w;
   if (pre.width > 0 && (pre.width != w || pre.height != h)) {
     W = pre.width;
     H = pre.height;
-    std::vector<float> out(static_cast<size_t>(W) * static_cast<size_t>(H) *
-                           static_cast<size_t>(C));
-    const int ok = stbir_resize_float_generic(
-        img.data(), w, h, 0, out.data(), W, H, 0, C, STBIR_ALPHA_CHANNEL_NONE, 0,
-        STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE, STBIR_COLORSPACE_LINEAR, nullptr);
-    if (!ok)
-      throw Error("cannot resize " + std::to_string(w) + "x" + std::to_string(h) + " to " +
-                      std::to_string(W) + "x" + std::to_string(H),
-                  path, "", "size");
-    img.swap(out);
+    img = resize_hwc(img, w, h, C, W, H);
   }
 
   // 3. Normalisation constants (indexed by output channel, i.e. after the BGR reorder).

@@ -11,6 +11,7 @@
 //   Ranking is by (value, index) descending: equal values rank the larger index first
 //   (Caffe's std::partial_sort with std::greater on (value, index) pairs).
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,6 +78,10 @@ void caffe_argmax_kernel(KernelContext& ctx) {
                       shape_str(p.out_shape));
   std::vector<std::pair<double, int64_t>> v(static_cast<size_t>(p.len));
   auto greater = [](const std::pair<double, int64_t>& a, const std::pair<double, int64_t>& b) {
+    // NaN ranks above every number (a strict weak order; std::greater is not one with NaN).
+    if (std::isnan(a.first) || std::isnan(b.first))
+      return std::isnan(a.first) && std::isnan(b.first) ? a.second > b.second
+                                                         : std::isnan(a.first);
     return a > b;
   };
   for (int64_t o = 0; o < p.outer; ++o)

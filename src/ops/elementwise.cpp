@@ -133,6 +133,7 @@ std::vector<UnarySpec> unary_specs() {
       {float_attr("alpha", "default 1")}, [](A a) {
         double al = a.get_float("alpha", 1.0);
         return FloatFn([al](double x) {
+          if (std::isnan(x)) return x;
           return std::max(0.0, x) + std::min(0.0, al * std::expm1(x / al));
         });
       });
@@ -156,10 +157,10 @@ std::vector<UnarySpec> unary_specs() {
   add("Softplus", "activation", "y = log(1 + exp(x))", {}, [](A) { return plain(softplus); });
   add("Softsign", "activation", "y = x / (1 + |x|)", {},
       [](A) { return FloatFn([](double x) { return x / (1.0 + std::fabs(x)); }); });
-  add("ThresholdedRelu", "activation", "y = x > alpha ? x : 0 (alpha 1)",
+  add("ThresholdedRelu", "activation", "y = x > alpha ? x : 0 (alpha 1; NaN stays NaN)",
       {float_attr("alpha", "threshold (default 1)")}, [](A a) {
         double al = a.get_float("alpha", 1.0);
-        return FloatFn([al](double x) { return x > al ? x : 0.0; });
+        return FloatFn([al](double x) { return (x > al || std::isnan(x)) ? x : 0.0; });
       });
   add("Mish", "activation", "y = x * tanh(softplus(x))", {},
       [](A) { return FloatFn([](double x) { return x * std::tanh(softplus(x)); }); });

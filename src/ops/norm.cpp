@@ -241,7 +241,7 @@ void softmax_kernel(SoftKind kind, const std::string& op, KernelContext& ctx) {
       int64_t arg = 0;
       for (int64_t j = 0; j < v.len; ++j) {
         const double t = x[static_cast<size_t>(at(j))];
-        if (t > mx) mx = t, arg = j;
+        if (t > mx || (std::isnan(t) && !std::isnan(mx))) mx = t, arg = j;  // NaN: all NaN
       }
       if (kind == SoftKind::Hardmax) {
         for (int64_t j = 0; j < v.len; ++j) Y.set(at(j), j == arg ? 1.0 : 0.0);

@@ -63,7 +63,7 @@ void pool_kernel(PoolKind kind, KernelContext& ctx) {
                 const int64_t idx = (i0 * p.in[1] + i1) * p.in[2] + i2;
                 const double v = xc[idx];
                 if (kind == PoolKind::Max) {
-                  if (best < 0 || v > acc) {
+                  if (best < 0 || v > acc || std::isnan(v)) {  // NaN wins (PyTorch)
                     acc = v;
                     best = idx;
                   }
@@ -169,7 +169,7 @@ void global_kernel(PoolKind kind, const std::string& op, KernelContext& ctx) {
     for (int64_t i = 0; i < sp; ++i) {
       double v = X.get(nc * sp + i);
       if (kind == PoolKind::Max)
-        acc = (i == 0 || v > acc) ? v : acc;
+        acc = (i == 0 || v > acc || std::isnan(v)) ? v : acc;
       else if (kind == PoolKind::Avg)
         acc += v;
       else

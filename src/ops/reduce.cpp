@@ -276,7 +276,10 @@ void arg_kernel(bool is_max, KernelContext& ctx) {
       double bv = X.get(base);
       for (int64_t j = 1; j < p.len; ++j) {
         const double v = X.get(base + j * p.inner);
-        const bool better = is_max ? (v > bv || (last && v == bv)) : (v < bv || (last && v == bv));
+        // NaN is the extreme of both (numpy, PyTorch): the first NaN, or the last one.
+        const bool better = (std::isnan(v) || std::isnan(bv))
+                                ? std::isnan(v) && (!std::isnan(bv) || last)
+                                : is_max ? (v > bv || (last && v == bv)) : (v < bv || (last && v == bv));
         if (better) bv = v, best = j;
       }
       y[o * p.inner + i] = best;
@@ -348,6 +351,8 @@ void topk_kernel(KernelContext& ctx) {
       // ties: the lower index first (ONNX)
       std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
         const double va = v[static_cast<size_t>(a)], vb = v[static_cast<size_t>(b)];
+        // NaN ranks above every number (PyTorch): a strict weak order, first when largest.
+        if (std::isnan(va) || std::isnan(vb)) return largest ? !std::isnan(vb) : !std::isnan(va);
         return largest ? va > vb : va < vb;
       });
       for (int64_t j = 0; j < k; ++j) {

@@ -2,6 +2,7 @@
 // moved): Concat, Split, Slice, Gather, GatherElements, Transpose, Pad, Tile, DepthToSpace,
 // SpaceToDepth, NonZero, CumSum, OneHot, ScatterND.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -897,6 +898,7 @@ OpDef make_scatter_nd() {
           copy_elem(y, o, upd, ui);
         } else if (fl) {
           double a = y.get(o), b = upd.get(ui);
+          if (std::isnan(a) || std::isnan(b)) a = b = a + b;  // max/min of a NaN is NaN
           y.set(o, red == "add" ? a + b : red == "mul" ? a * b : red == "max" ? std::max(a, b) : std::min(a, b));
         } else {
           int64_t a = load_int(y, o), b = load_int(upd, ui);

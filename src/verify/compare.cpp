@@ -6,12 +6,21 @@
 namespace anvil {
 
 Comparison compare_tensors(const Tensor& got, const Tensor& want, double rtol, double atol) {
+  return compare_tensors(got, want, rtol, atol, /*per_element=*/true);
+}
+
+Comparison compare_tensors(const Tensor& got, const Tensor& want, double rtol, double atol,
+                           bool per_element) {
   Comparison c;
   if (got.shape() != want.shape()) {
     c.shape_match = false;
     return c;
   }
   c.count = want.numel();
+  for (int64_t i = 0; i < c.count; ++i) {
+    const double b = want.get(i);
+    if (std::isfinite(b)) c.scale = std::fmax(c.scale, std::fabs(b));
+  }
   double dot = 0, ng = 0, nw = 0, worst_excess = -INFINITY;
   for (int64_t i = 0; i < c.count; ++i) {
     const double a = got.get(i), b = want.get(i);
@@ -23,7 +32,7 @@ Comparison compare_tensors(const Tensor& got, const Tensor& want, double rtol, d
       const double d = std::fabs(a - b);
       c.max_abs = std::fmax(c.max_abs, d);
       if (b != 0) c.max_rel = std::fmax(c.max_rel, d / std::fabs(b));
-      excess = d - (atol + rtol * std::fabs(b));
+      excess = d - (atol + rtol * (per_element ? std::fabs(b) : c.scale));
       if (std::isinf(a) || std::isinf(b)) excess = a == b ? -INFINITY : INFINITY;
       dot += a * b;
       ng += a * a;

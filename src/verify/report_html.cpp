@@ -812,8 +812,9 @@ std::string report_html(const VerifyReport& r) {
   h += "<dt>reference</dt><dd class=\"mono\">" + escape(r.reference) + "</dd>";
   h += "<dt>backend</dt><dd>" + escape(r.backend) + "</dd>";
   h += "<dt>precision</dt><dd>" + escape(r.precision) + "</dd>";
-  h += fmt::format("<dt>tolerance</dt><dd>|got \u2212 ref| \u2264 atol + rtol \u00b7 |ref|, "
+  h += fmt::format("<dt>tolerance</dt><dd>|got \u2212 ref| \u2264 atol + rtol \u00b7 {}, "
                    "rtol {}, atol {}</dd>",
+                   r.criterion == "per-element" ? "|ref| (per element)" : "max |ref| (the tensor's scale)",
                    num(r.rtol, 3), num(r.atol, 3));
   h += fmt::format("<dt>layers</dt><dd>{} tensors: {} within tolerance, {} outside, {} without "
                    "reference</dd>",

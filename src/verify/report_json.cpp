@@ -28,6 +28,7 @@ std::string report_json(const VerifyReport& r) {
   j["precision"] = r.precision;
   j["rtol"] = num(r.rtol);
   j["atol"] = num(r.atol);
+  j["criterion"] = r.criterion;
   json layers = json::array();
   for (const auto& l : r.layers) {
     json e;
@@ -40,6 +41,7 @@ std::string report_json(const VerifyReport& r) {
     e["max_abs"] = checked ? num(l.max_abs) : json(nullptr);
     e["max_rel"] = checked ? num(l.max_rel) : json(nullptr);
     e["cosine"] = checked ? num(l.cosine) : json(nullptr);
+    e["scale"] = checked ? num(l.scale) : json(nullptr);
     e["mismatches"] = l.mismatches;
     e["count"] = l.count;
     e["reference_key"] = str_or_null(l.reference_key);

@@ -2,6 +2,7 @@
 // (in the source layout, matched by the aliasing rules of match_reference_key), find the first
 // divergent layer and diagnose it (src/verify/diagnose*.cpp).
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -46,6 +47,12 @@ std::string fmt(double x) {
   return b;
 }
 
+std::string cos8(double x) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%.8f", x);
+  return b;
+}
+
 std::string first_values(const Tensor& t, int n) {
   std::string s = "[";
   for (int64_t i = 0; i < std::min<int64_t>(n, t.numel()); ++i) s += (i ? ", " : "") + fmt(t.get(i));
@@ -73,6 +80,65 @@ Tensor fit_shape(const Tensor& ref, const Shape& want) {
   };
   if (squeeze(ref.shape()) == squeeze(want)) return ref.reshaped(want);
   return {};
+}
+
+// Edit distance of two names, case-insensitive (for "did you mean").
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (same ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// "'k1', 'k2', ... (N keys)" for at most `show` keys.
+std::string keys_str(const std::vector<std::string>& keys, size_t show) {
+  std::string s;
+  for (size_t i = 0; i < keys.size() && i < show; ++i) s += (i ? ", '" : "'") + keys[i] + "'";
+  if (keys.size() > show) s += ", ... (" + std::to_string(keys.size()) + " keys)";
+  return s.empty() ? "none" : s;
+}
+
+// A comparison of no layer output proves nothing: an error naming the reference's keys and,
+// for the first few, the model's nearest tensor names.
+[[noreturn]] void throw_nothing_compared(const Graph& g, const std::vector<int>& layers,
+                                         const std::vector<bool>& computed,
+                                         const std::map<std::string, Tensor>& reference) {
+  std::vector<std::string> keys, inputs_matched, names;
+  for (const auto& [k, t] : reference) keys.push_back(k);
+  for (int v : layers) {
+    const Value& val = g.values[static_cast<size_t>(v)];
+    if (computed[static_cast<size_t>(v)])
+      names.push_back(source_key(val));
+    else if (!val.is_constant() && !match_reference_key(g, v, reference).empty())
+      inputs_matched.push_back(source_key(val));
+  }
+  std::string m = "the reference matches no layer output of the model, so nothing would be "
+                  "compared";
+  if (!inputs_matched.empty()) m += " (only the input " + keys_str(inputs_matched, 3) + ")";
+  m += "; reference keys: " + keys_str(keys, 8);
+  std::string near;
+  size_t shown = 0;
+  for (const auto& k : keys) {
+    if (shown == 3 || names.empty()) break;
+    bool is_input = std::find(inputs_matched.begin(), inputs_matched.end(), k) != inputs_matched.end();
+    if (is_input) continue;
+    const std::string* best = &names.front();
+    size_t bd = edit_distance(k, *best);
+    for (const auto& n : names)
+      if (size_t d = edit_distance(k, n); d < bd) bd = d, best = &n;
+    near += (shown++ ? ", '" : "'") + k + "' -> '" + *best + "'";
+  }
+  if (!near.empty()) m += "; nearest tensor names of the model: " + near;
+  else if (!names.empty()) m += "; the model's tensors: " + keys_str(names, 5);
+  throw Error(m + " (names as in 'anvil summary' or 'anvil dump')", g.source_file, {}, "reference");
 }
 
 }  // namespace
@@ -131,6 +197,7 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   r.rtol = o.rtol;
   r.atol = o.atol;
   r.keep_fp32 = o.keep_fp32;
+  r.criterion = o.per_element ? "per-element" : "scale";
 
   SessionOptions so;
   so.backend = o.backend;
@@ -169,6 +236,23 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
       layers.push_back(v);
     }
 
+  // Nothing but inputs (or nothing at all) to compare: not a pass, an error.
+  {
+    // a node's output (folded into a constant or not) counts; inputs and weights do not
+    std::vector<bool> computed(g.values.size(), false);
+    for (const auto& n : g.nodes)
+      for (int out : n.outputs)
+        if (out >= 0) computed[static_cast<size_t>(out)] = true;
+    bool any = false;
+    for (int v : layers) {
+      if (computed[static_cast<size_t>(v)] && !match_reference_key(g, v, reference).empty()) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) throw_nothing_compared(g, layers, computed, reference);
+  }
+
   // 2. Inputs: given, or from the reference.
   std::map<std::string, Tensor> feed;
   std::vector<std::string> input_states;
@@ -203,7 +287,7 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
       continue;
     }
     const Tensor& ref = reference.at(rk);
-    Comparison c = compare_tensors(*given, ref, o.rtol, o.atol);
+    Comparison c = compare_tensors(*given, ref, o.rtol, o.atol, o.per_element);
     if (c.ok()) {
       input_states.push_back("ok");
       continue;
@@ -268,7 +352,8 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
         lr.reference_shape = raw.shape();
       } else {
         ref_of[v] = ref;
-        Comparison c = compare_tensors(mine, ref, o.rtol, o.atol);
+        Comparison c = compare_tensors(mine, ref, o.rtol, o.atol, o.per_element);
+        lr.scale = c.scale;
         lr.max_abs = c.max_abs;
         lr.max_rel = c.max_rel;
         lr.cosine = c.cosine;
@@ -344,7 +429,7 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
     bool fp32_ok = false;
     const Value& val = g.values[static_cast<size_t>(first)];
     if (got32.count(val.name) && ref_of.count(first))
-      fp32_ok = compare_tensors(got32.at(val.name), ref_of.at(first), o.rtol, o.atol).ok();
+      fp32_ok = compare_tensors(got32.at(val.name), ref_of.at(first), o.rtol, o.atol, o.per_element).ok();
     if (overflow || fp32_ok) {
       std::string names;
       for (const auto& s : r.suggest_keep_fp32) names += " " + s;
@@ -360,6 +445,20 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
       r.diagnosis.push_back({"precision", fl.name, m});
       return r;
     }
+  }
+  // Float rounding: the tensors point the same way and differ by ~1e-6 of their scale (values
+  // near zero after long sums, compared per element or at a tight tolerance).
+  if (fl.status == "mismatch" && fl.scale > 0 && fl.cosine >= 1 - 1e-6 && fl.max_abs <= 1e-5 * fl.scale) {
+    const double suggest = std::pow(10.0, std::ceil(std::log10(fl.max_abs * 1.0001)));
+    r.diagnosis.push_back(
+        {"float_rounding", fl.name,
+         "float rounding, not an import mistake: cosine " + cos8(fl.cosine) + ", max error " + fmt(fl.max_abs) + " = " +
+             fmt(fl.max_abs / fl.scale) + " of the tensor's scale (max |ref| " + fmt(fl.scale) + "), " +
+             std::to_string(fl.mismatches) + " of " + std::to_string(fl.count) + " elements outside " +
+             (o.per_element ? "the per-element tolerance" : "the tolerance") + "; compare " +
+             (o.per_element ? "at the tensor's scale (the default, without --per-element) or " : "") +
+             "with --atol " + fmt(suggest)});
+    return r;
   }
   diag::Probe p;
   p.graph = &g;
@@ -392,7 +491,8 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
     if (p.layer.nodes.empty())
       m = "no classic import mistake explains this tensor";
     else if (std::isfinite(p.before) && p.before < 1e-5 && uses_reference_inputs)
-      m = "re-run alone on the reference's own inputs this layer matches (relative error " + fmt(p.before) +
+      m = "float rounding: re-run alone on the reference's own inputs this layer matches (relative error " +
+          fmt(p.before) +
           "): small differences upstream, within tolerance there, are amplified here; loosen --rtol/--atol "
           "or compare the inputs' precision";
     else
@@ -401,7 +501,7 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
           std::string(graph_input >= 0 ? ", input channel order/scale/mean/layout" : "") +
           ") explains it; re-run alone on " + (uses_reference_inputs ? "the reference's inputs" : "our inputs") +
           " the layer's relative error is " + fmt(p.before);
-    r.diagnosis.push_back({"unknown", fl.name, m});
+    r.diagnosis.push_back({m.rfind("float rounding", 0) == 0 ? "float_rounding" : "unknown", fl.name, m});
   }
   return r;
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "anvil/error.h"
+#include "anvil/image.h"
 #include "anvil/import.h"
 #include "anvil/npy.h"
 #include "anvil/session.h"
@@ -139,6 +140,26 @@ inline void fuzz_npz(const uint8_t* data, size_t size) {
   try {
     auto m = anvil::read_npz(write_file("arrays.npz", data, size));
     for (const auto& [k, t] : m) (void)anvil::encode_npy(t);
+  } catch (const anvil::Error&) {
+  }
+}
+
+/// An image file (any format stb_image decodes): decoded at its own size, then resized to
+/// 224x224 and to a size taken from the input's length (enlarging and shrinking), as `anvil
+/// run` does for an image input.
+inline void fuzz_image(const uint8_t* data, size_t size) {
+  const std::string path = write_file("image.bin", data, size);
+  try {
+    anvil::Tensor t = anvil::load_image(path);
+    if (t.numel() > (int64_t{1} << 22)) return;  // keep each run fast
+    anvil::ImagePreprocess p;
+    p.width = p.height = 224;
+    (void)anvil::load_image(path, p);
+    p.width = 1 + static_cast<int>(size % 331);
+    p.height = 1 + static_cast<int>((size / 331) % 257);
+    p.channels = 3;
+    p.nchw = (size & 1) != 0;
+    (void)anvil::load_image(path, p);
   } catch (const anvil::Error&) {
   }
 }

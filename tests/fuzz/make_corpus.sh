@@ -6,7 +6,7 @@ set -euo pipefail
 src="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${1:?usage: make_corpus.sh <out-dir>}"
 py=/usr/bin/python3
-for t in onnx keras_h5 keras_json caffe_prototxt caffemodel npy npz tflite tf_graphdef; do mkdir -p "$out/$t"; done
+for t in onnx keras_h5 keras_json caffe_prototxt caffemodel npy npz tflite tf_graphdef image; do mkdir -p "$out/$t"; done
 
 # Copies a file into a corpus under a content-derived name (dedups identical seeds).
 seed() {  # seed <target> <file>
@@ -27,6 +27,8 @@ for f in "$src"/tests/data/npy/*.npy; do seed npy "$f"; done
 for f in "$src"/tests/data/fixtures/tflite/*/*/model.tflite; do seed tflite "$f"; done
 for f in "$src"/tests/data/fixtures/tensorflow/*/frozen_model.pb; do seed tf_graphdef "$f"; done
 for f in "$src"/tests/data/npy/*.npz; do seed npz "$f"; done
+for f in "$src"/tests/data/images/*.png "$src"/tests/data/images/*.jpg "$src"/tests/data/images/*.bmp \
+  "$src"/models/demo/digits/*.png; do seed image "$f"; done
 # Small activation archives from the fixtures (real numpy savez output).
 for f in "$src"/tests/data/fixtures/*/*/activations.npz; do
   [ "$(stat -c %s "$f")" -le 20000 ] && seed npz "$f"
@@ -56,6 +58,6 @@ for path in sys.argv[2:]:
             break
         i = data.find(b'{"class_name"', i + 1)
 PY
-for t in onnx keras_h5 keras_json caffe_prototxt caffemodel npy npz tflite tf_graphdef; do
+for t in onnx keras_h5 keras_json caffe_prototxt caffemodel npy npz tflite tf_graphdef image; do
   echo "$t: $(ls "$out/$t" | wc -l) seeds"
 done

@@ -46,6 +46,8 @@ TEST(FuzzRegression, CaffePrototxt) { replay("caffe_prototxt", anvil_fuzz::fuzz_
 TEST(FuzzRegression, Caffemodel) { replay("caffemodel", anvil_fuzz::fuzz_caffemodel); }
 TEST(FuzzRegression, Npy) { replay("npy", anvil_fuzz::fuzz_npy); }
 TEST(FuzzRegression, Npz) { replay("npz", anvil_fuzz::fuzz_npz); }
+// A 300-pixel-wide image into 224 aborted in stb_image_resize v1 (issue 19, item 1).
+TEST(FuzzRegression, Image) { EXPECT_GE(replay("image", anvil_fuzz::fuzz_image), 1); }
 
 // The entries themselves: a valid model goes through import and a run without throwing, and
 // garbage is an anvil::Error swallowed by the entry.
@@ -62,4 +64,8 @@ TEST(FuzzRegression, EntriesRunValidInputs) {
   EXPECT_NO_THROW(anvil_fuzz::fuzz_caffe_prototxt(g, garbage.size()));
   EXPECT_NO_THROW(anvil_fuzz::fuzz_npy(g, garbage.size()));
   EXPECT_NO_THROW(anvil_fuzz::fuzz_npz(g, garbage.size()));
+  EXPECT_NO_THROW(anvil_fuzz::fuzz_image(g, garbage.size()));
+  auto png = read_bytes(fs::path(ANVIL_SOURCE_DIR) / "tests/data/images/rgb.png");
+  ASSERT_FALSE(png.empty());
+  EXPECT_NO_THROW(anvil_fuzz::fuzz_image(png.data(), png.size()));
 }

@@ -299,3 +299,32 @@ TEST(Image, BadFilesThrowNamingTheFile) {
     EXPECT_GT(errors, 0) << name;
   }
 }
+
+// Decoder failures give a reason: never empty or binary (stb builds the reason of an unknown
+// PNG chunk from the file's bytes), and an unsupported format is named as such.
+TEST(Image, DecodeFailuresGiveAReadableReason) {
+  std::string png = slurp(img("rgb.png"));
+  ASSERT_GT(png.size(), 40u);
+  // The chunk after IHDR (8-byte signature + 25-byte IHDR chunk): its type's first byte 0.
+  png[8 + 25 + 4] = '\0';
+  const std::string path = (tmpdir() / "chunk.png").string();
+  {
+    std::ofstream o(path, std::ios::binary);
+    o << png;
+  }
+  try {
+    load_image(path);
+    ADD_FAILURE() << "expected anvil::Error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("corrupt PNG file"), std::string::npos) << m;
+    EXPECT_NE(m.back(), ' ') << m;
+    for (char c : m) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << m;
+  }
+  const std::string webp = (tmpdir() / "x.webp").string();
+  {
+    std::ofstream o(webp, std::ios::binary);
+    o << std::string("RIFF\x10\0\0\0WEBPVP8 ", 16);
+  }
+  expect_error([&] { load_image(webp); }, "", "WebP");
+}
