@@ -462,6 +462,23 @@ std::string import_error(const std::string& name, const std::vector<uint8_t>& by
   return "(no error)";
 }
 
+TEST(TfliteFloat16Weights, DequantizeToFloat32) {
+  // float16-quantized models store weights as FLOAT16 and DEQUANTIZE them to float32
+  ModelBuilder mb;
+  const std::vector<uint16_t> half{0x3C00, 0x4000, 0xB800, 0x4400};  // 1, 2, -0.5, 4
+  const int x = mb.tensor("x", {1, 4});
+  const int w = mb.tensor("w", {1, 4}, fb::TensorType_FLOAT16, mb.buffer(half.data(), 8));
+  const int wf = mb.tensor("w_f32", {1, 4});
+  const int y = mb.tensor("y", {1, 4});
+  mb.op(fb::BuiltinOperator_DEQUANTIZE, {w}, {wf});
+  mb.op(fb::BuiltinOperator_ADD, {x, wf}, {y}, fb::BuiltinOptions_AddOptions, fb::CreateAddOptions(mb.b).Union());
+  anvil::Session s(anvil::import_model({write_model("f16_weights", mb.finish({x}, {y}))}));
+  auto out = s.run({{"x", Tensor::from_vector<float>({1, 4}, {1, 1, 1, 1})}});
+  const Tensor& t = out.at("y");
+  ASSERT_EQ(t.dtype(), anvil::DType::f32);
+  EXPECT_EQ(t.to_doubles(), (std::vector<double>{2, 3, 0.5, 5}));
+}
+
 TEST(TfliteMalformed, SmallModelIsValid) {
   anvil::Session s(anvil::import_model({write_model("small", small_model())}));
   auto out = s.run({{"x", Tensor::from_vector<float>({1, 2, 2, 1}, {1, 2, 3, 4})}});
@@ -578,9 +595,48 @@ TEST(TfliteMalformed, UnsupportedOperatorsListedTogether) {
   mb.op(fb::BuiltinOperator_RELU, {a}, {b2});  // fed by an unsupported op: not listed itself
   mb.op(fb::BuiltinOperator_SIN, {x}, {y});
   const std::string e = import_error("unsupported", mb.finish({x}, {b2, y}));
-  EXPECT_NE(e.find("2 unsupported operator(s)"), std::string::npos) << e;
-  EXPECT_NE(e.find("FLOOR"), std::string::npos) << e;
-  EXPECT_NE(e.find("SIN"), std::string::npos) << e;
+  EXPECT_NE(e.find("2 unsupported operators:"), std::string::npos) << e;
+  EXPECT_NE(e.find("unsupported operator FLOOR (operator 0, output 'a')"), std::string::npos) << e;
+  EXPECT_NE(e.find("unsupported operator SIN (operator 2, output 'y')"), std::string::npos) << e;
+  EXPECT_EQ(e.find("RELU"), std::string::npos) << e;
+  EXPECT_EQ(e.find("builtin_code"), std::string::npos) << e;
+}
+
+TEST(TfliteMalformed, UnsupportedOperatorNamedOnce) {
+  // one message naming the operator, its index and its output, the long name only once
+  const std::string name(120, 'n');
+  ModelBuilder mb;
+  const int x = mb.tensor("x", {1, 4});
+  const int y = mb.tensor(name, {1, 4});
+  mb.op(fb::BuiltinOperator_STRIDED_SLICE, {x}, {y});
+  const std::string path = write_model("unsupported_one", mb.finish({x}, {y}));
+  try {
+    anvil::import_model({path});
+    FAIL() << "imported";
+  } catch (const anvil::Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              path + ": unsupported operator STRIDED_SLICE (operator 0, output '" + name + "')");
+  }
+}
+
+TEST(TfliteMalformed, SeveralUnsupportedOperatorsWithReasons) {
+  // every unsupported operator in one message, each with its reason when it has one
+  ModelBuilder mb;
+  const int x = mb.tensor("x", {1, 4});
+  const int a = mb.tensor("a", {1, 4});
+  const int c = mb.tensor("c", {1, 4});
+  const int y = mb.tensor("y", {1, 4});
+  mb.op(fb::BuiltinOperator_STRIDED_SLICE, {x}, {a});
+  mb.op(fb::BuiltinOperator_GATHER, {x}, {c});
+  mb.op(fb::BuiltinOperator_ADD, {x, x}, {y}, fb::BuiltinOptions_AddOptions,
+        fb::CreateAddOptions(mb.b, fb::ActivationFunctionType_SIGN_BIT).Union());
+  const std::string e = import_error("unsupported_three", mb.finish({x}, {a, c, y}));
+  EXPECT_NE(e.find("3 unsupported operators:"), std::string::npos) << e;
+  EXPECT_NE(e.find("  - unsupported operator STRIDED_SLICE (operator 0, output 'a')\n"), std::string::npos) << e;
+  EXPECT_NE(e.find("  - unsupported operator GATHER (operator 1, output 'c')\n"), std::string::npos) << e;
+  EXPECT_NE(e.find("  - unsupported operator ADD (operator 2, output 'y'): fused activation SIGN_BIT"),
+            std::string::npos)
+      << e;
 }
 
 TEST(TfliteMalformed, ReadBeforeWritten) {

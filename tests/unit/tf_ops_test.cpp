@@ -228,4 +228,26 @@ TEST(TfOps, ResizeNearestNeighborModes) {
   }
 }
 
+TEST(TfOps, ResizeOutputDtypes) {
+  // TF's op definitions: ResizeBilinear outputs float32 whatever the input type;
+  // ResizeNearestNeighbor keeps the input's type.
+  const std::string g = "node { name: 'x' op: 'Placeholder' " + at("dtype", "DT_UINT8") +
+                        "attr { key: 'shape' value { shape { " + dims({1, 2, 2, 1}) + "} } } }\n" +
+                        ic("size", {2}, {4, 4}) + nd("bl", "ResizeBilinear", {"x", "size"}) +
+                        nd("nn", "ResizeNearestNeighbor", {"x", "size"});
+  fs::path p = fs::temp_directory_path() / ("anvil_tf_resize_dtype_" + std::to_string(::getpid()) + ".pbtxt");
+  std::ofstream(p) << g;
+  anvil::Graph graph = anvil::import_model({p.string()});
+  EXPECT_EQ(graph.values[static_cast<size_t>(graph.find_value("bl"))].dtype, anvil::DType::f32);
+  EXPECT_EQ(graph.values[static_cast<size_t>(graph.find_value("nn"))].dtype, anvil::DType::u8);
+  anvil::Session s(std::move(graph));
+  auto r = s.run({{"x", Tensor::from_vector<uint8_t>({1, 2, 2, 1}, {0, 10, 20, 30})}}, {"bl", "nn"});
+  ASSERT_EQ(r["bl"].dtype(), anvil::DType::f32);
+  // asymmetric mapping, source = o / 2, clamped at the last row and column
+  const std::vector<double> want{0, 5, 10, 10, 10, 15, 20, 20, 20, 25, 30, 30, 20, 25, 30, 30};
+  check(r["bl"], {1, 4, 4, 1}, [&](int64_t i) { return want[static_cast<size_t>(i)]; });
+  EXPECT_EQ(r["nn"].dtype(), anvil::DType::u8);
+  fs::remove(p);
+}
+
 }  // namespace

@@ -7,77 +7,31 @@
 
 namespace anvil::tf {
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+namespace {
 
-static void check_window(int64_t in, int64_t k, int64_t s, int64_t d) {
-  constexpr int64_t kMax = int64_t{1} << 40;
-  if (in < 0 || k < 1 || s < 1 || d < 1 || in > kMax || k > kMax || s > kMax || d > kMax)
-    throw Error("bad window parameters (input " + std::to_string(in) + ", kernel " +
-                    std::to_string(k) + ", stride " + std::to_string(s) + ", dilation " +
-                    std::to_string(d) + ")",
-                {}, {}, "padding");
-}
+bool bit(int64_t mask, size_t i) { return ((static_cast<uint64_t>(mask) >> i) & 1u) != 0; }
 
-Pads same_pads(int64_t in, int64_t k, int64_t s, int64_t d) {
-  check_window(in, k, s, d);
-  const int64_t keff = (k - 1) * d + 1;
-  const int64_t out = ceil_div(in, s);
-  const int64_t total = std::max<int64_t>((out - 1) * s + keff - in, 0);
-  return {total / 2, total - total / 2};
-}
+// One input dim's slice entry.
+struct Dense {
+  int64_t b = 0, e = 0, s = 1;
+  bool bm = true, em = true, shrink = false;
+};
 
-int64_t window_output(int64_t in, int64_t k, int64_t s, int64_t d, bool same) {
-  check_window(in, k, s, d);
-  if (same) return ceil_div(in, s);
-  const int64_t keff = (k - 1) * d + 1;
-  if (in < keff) return 0;
-  return ceil_div(in - keff + 1, s);
-}
-
-TransposePads backprop_input_pads(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d,
-                                  bool same, const Pads& explicit_pads) {
-  check_window(out, k, s, d);
-  TransposePads r;
-  r.pads = same ? same_pads(out, k, s, d) : explicit_pads;
-  const int64_t keff = (k - 1) * d + 1;
-  // Forward conv from `out` with these pads: floor((out + pb + pe - keff) / s) + 1 must be `in`.
-  const int64_t fwd = (out + r.pads.begin + r.pads.end - keff) / s + 1;
-  if (out + r.pads.begin + r.pads.end < keff || fwd != in)
-    throw Error("input_sizes gives " + std::to_string(out) + " but a convolution of that size " +
-                    "would give " + std::to_string(fwd) + ", not the gradient's " +
-                    std::to_string(in),
-                {}, {}, "input_sizes");
-  const int64_t full = s * (in - 1) + keff - r.pads.begin - r.pads.end;
-  r.output_padding = out - full;  // in [0, s) by the check above
-  return r;
-}
-
-StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begin,
-                               const std::vector<int64_t>& end,
-                               const std::vector<int64_t>& strides, int64_t begin_mask,
-                               int64_t end_mask, int64_t ellipsis_mask, int64_t new_axis_mask,
-                               int64_t shrink_axis_mask) {
-  const size_t n = begin.size();
-  if (end.size() != n || strides.size() != n)
-    throw Error("begin, end and strides must have the same length (" + std::to_string(n) + ", " +
-                    std::to_string(end.size()) + ", " + std::to_string(strides.size()) + ")",
-                {}, {}, "strides");
-  if (n > 64) throw Error("more than 64 slice entries", {}, {}, "begin");
-  auto bit = [](int64_t mask, size_t i) { return ((static_cast<uint64_t>(mask) >> i) & 1u) != 0; };
-  int ellipses = 0;
-  for (size_t i = 0; i < n; ++i) ellipses += bit(ellipsis_mask, i);
-  if (ellipses > 1) throw Error("more than one ellipsis", {}, {}, "ellipsis_mask");
-
-  const int rank = static_cast<int>(in.size());
-  // Sparse entries -> dense (per input dim) entries. An implicit ellipsis follows the last
-  // entry when there is none.
-  struct Dense {
-    int64_t b = 0, e = 0, s = 1;
-    bool bm = true, em = true, shrink = false;
-  };
-  std::vector<Dense> dense(static_cast<size_t>(rank));
-  // final_shape entries: >= 0 dense dim index, -1 new axis
+// Sparse entries -> dense (per input dim) entries, and the final shape's sources (>= 0: a
+// dense dim, -1: a new axis). An implicit ellipsis follows the last entry when there is none.
+struct DenseSpec {
+  std::vector<Dense> dense;
   std::vector<int> gather;
+};
+
+DenseSpec to_dense(int rank, const std::vector<int64_t>& begin, const std::vector<int64_t>& end,
+                   const std::vector<int64_t>& strides, int64_t begin_mask, int64_t end_mask,
+                   int64_t ellipsis_mask, int64_t new_axis_mask, int64_t shrink_axis_mask) {
+  const size_t n = begin.size();
+  DenseSpec r;
+  r.dense.resize(static_cast<size_t>(rank));
+  std::vector<Dense>& dense = r.dense;
+  std::vector<int>& gather = r.gather;
   int full = 0;
   bool saw_ellipsis = false;
   for (size_t i = 0; i < n; ++i) {
@@ -87,7 +41,8 @@ StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begi
       for (size_t j = i + 1; j < n; ++j)
         if (!bit(new_axis_mask, j)) ++after;
       int next = rank - after;
-      if (next < full) throw Error("the slice has more entries than the input has dims", {}, {}, "begin");
+      if (next < full)
+        throw Error("the slice has more entries than the input has dims", {}, {}, "begin");
       for (; full < next; ++full) gather.push_back(full);
       continue;
     }
@@ -96,8 +51,8 @@ StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begi
       continue;
     }
     if (full >= rank)
-      throw Error("the slice has more entries (" + std::to_string(n) + ") than the input has dims (" +
-                      std::to_string(rank) + ")",
+      throw Error("the slice has more entries (" + std::to_string(n) +
+                      ") than the input has dims (" + std::to_string(rank) + ")",
                   {}, {}, "begin");
     Dense& d = dense[static_cast<size_t>(full)];
     d.b = begin[i];
@@ -111,6 +66,31 @@ StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begi
   }
   if (!saw_ellipsis)
     for (; full < rank; ++full) gather.push_back(full);
+
+  return r;
+}
+
+}  // namespace
+
+StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begin,
+                               const std::vector<int64_t>& end, const std::vector<int64_t>& strides,
+                               int64_t begin_mask, int64_t end_mask, int64_t ellipsis_mask,
+                               int64_t new_axis_mask, int64_t shrink_axis_mask) {
+  const size_t n = begin.size();
+  if (end.size() != n || strides.size() != n)
+    throw Error("begin, end and strides must have the same length (" + std::to_string(n) + ", " +
+                    std::to_string(end.size()) + ", " + std::to_string(strides.size()) + ")",
+                {}, {}, "strides");
+  if (n > 64) throw Error("more than 64 slice entries", {}, {}, "begin");
+  int ellipses = 0;
+  for (size_t i = 0; i < n; ++i) ellipses += bit(ellipsis_mask, i);
+  if (ellipses > 1) throw Error("more than one ellipsis", {}, {}, "ellipsis_mask");
+
+  const int rank = static_cast<int>(in.size());
+  DenseSpec ds = to_dense(rank, begin, end, strides, begin_mask, end_mask, ellipsis_mask,
+                          new_axis_mask, shrink_axis_mask);
+  std::vector<Dense>& dense = ds.dense;
+  const std::vector<int>& gather = ds.gather;
 
   StridedSliceSpec r;
   Shape dense_len(static_cast<size_t>(rank));
@@ -154,25 +134,6 @@ StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begi
   r.sliced = dense_len;
   for (int gi : gather) r.final_shape.push_back(gi < 0 ? 1 : dense_len[static_cast<size_t>(gi)]);
   return r;
-}
-
-std::vector<int> channels_last_perm(int rank) {
-  std::vector<int> p{0};
-  for (int i = 2; i < rank; ++i) p.push_back(i);
-  if (rank > 1) p.push_back(1);
-  return p;
-}
-
-std::vector<int> inverse_perm(const std::vector<int>& p) {
-  std::vector<int> r(p.size());
-  for (size_t i = 0; i < p.size(); ++i) r[static_cast<size_t>(p[i])] = static_cast<int>(i);
-  return r;
-}
-
-bool is_identity_perm(const std::vector<int>& p) {
-  for (size_t i = 0; i < p.size(); ++i)
-    if (p[i] != static_cast<int>(i)) return false;
-  return true;
 }
 
 }  // namespace anvil::tf

@@ -1,7 +1,8 @@
-// TensorFlow -> canonical conversions that are pure functions of shapes and attributes: SAME
-// padding, StridedSlice's mask logic, transposed-convolution pads, layout permutations. Each
-// is tested on its own (tests/unit/tf_convert_test.cpp); the importer never recomputes them
-// ad hoc.
+// TensorFlow -> canonical conversions that are pure functions of shapes and attributes:
+// StridedSlice's mask logic here; SAME padding, transposed-convolution pads and layout
+// permutations from src/import/common/ (named here for TF's converters). Each is tested on its
+// own (tests/unit/tf_convert_test.cpp, import_common_test.cpp); the importer never recomputes
+// them ad hoc.
 #pragma once
 
 #include <cstdint>
@@ -9,32 +10,17 @@
 #include <vector>
 
 #include "anvil/tensor.h"
+#include "import/common/padding.h"
+#include "import/common/perm.h"
 
 namespace anvil::tf {
 
-struct Pads {
-  int64_t begin = 0, end = 0;
-  bool operator==(const Pads& o) const { return begin == o.begin && end == o.end; }
-};
-
-/// TensorFlow's SAME padding for one spatial dim (tensorflow/core/framework/kernel_shape_util,
-/// GetWindowedOutputSize): output ceil(in / s); total = max((out - 1) * s + keff - in, 0) with
-/// keff = (k - 1) * d + 1; begin = total / 2, end = total - begin (the extra cell at the end).
-Pads same_pads(int64_t in, int64_t k, int64_t s, int64_t d = 1);
-
-/// Output size of a TF window op: SAME ceil(in / s), VALID ceil((in - keff + 1) / s) (0 if
-/// the window does not fit).
-int64_t window_output(int64_t in, int64_t k, int64_t s, int64_t d, bool same);
-
-/// Pads and output_padding of a canonical ConvTranspose that reproduces TF's
-/// Conv2DBackpropInput for one spatial dim: `in` = the gradient's size, `out` = the requested
-/// input_sizes entry. The forward conv from `out` with this padding must give `in`.
-struct TransposePads {
-  Pads pads;
-  int64_t output_padding = 0;
-};
-TransposePads backprop_input_pads(int64_t in, int64_t out, int64_t k, int64_t s, int64_t d,
-                                  bool same, const Pads& explicit_pads = {});
+// Padding and permutation rules are the importers' shared ones (src/import/common/).
+using imp::backprop_input_pads;
+using imp::Pads;
+using imp::same_pads;
+using imp::TransposePads;
+using imp::window_output;
 
 /// StridedSlice resolved for a concrete input shape (TF's ValidateStridedSliceOp): per input
 /// dim the Slice start/end/step (end is given in the canonical Slice form, so a negative-step
@@ -52,9 +38,8 @@ StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begi
                                int64_t end_mask, int64_t ellipsis_mask, int64_t new_axis_mask,
                                int64_t shrink_axis_mask);
 
-/// Permutation taking canonical channels-first (N, C, d1..dn) to channels-last (N, d1..dn, C).
-std::vector<int> channels_last_perm(int rank);
-std::vector<int> inverse_perm(const std::vector<int>& p);
-bool is_identity_perm(const std::vector<int>& p);
+using imp::channels_last_perm;
+using imp::inverse_perm;
+using imp::is_identity_perm;
 
 }  // namespace anvil::tf

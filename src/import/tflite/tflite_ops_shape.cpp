@@ -1,0 +1,177 @@
+#include <algorithm>
+#include <cmath>
+
+#include "import/tflite/tflite_translator.h"
+
+namespace anvil::tflite_import {
+namespace {
+
+TV concat(Translator& cx, const fb::Operator* op) {
+  auto* o = op->builtin_options_as_ConcatenationOptions();
+  if (!o) cx.fail("builtin_options", "missing ConcatenationOptions");
+  std::vector<TV> xs;
+  for (size_t k = 0; k < cx.ins_.size(); ++k) xs.push_back(cx.in(static_cast<int>(k)));
+  if (xs.empty()) cx.fail("inputs", "CONCATENATION without inputs");
+  const int r = cx.rank(xs[0].v);
+  std::vector<int> p = xs[0].perm;
+  for (const auto& x : xs) {
+    if (cx.rank(x.v) != r) cx.fail("inputs", "inputs of different ranks");
+    if (x.perm != p && !cx.const_of(x.v)) p.clear();
+  }
+  int64_t axis = o->axis();
+  if (axis < 0) axis += r;
+  if (axis < 0 || axis >= r)
+    cx.fail("axis",
+            "axis " + std::to_string(o->axis()) + " out of range for rank " + std::to_string(r));
+  std::vector<int> vs;
+  for (const auto& x : xs) vs.push_back(cx.in_layout(x, p));
+  if (is_quant_type(cx.dtype(vs[0]))) {
+    const QP qo = cx.qparams(cx.outs_[0]);
+    for (int t : cx.ins_) {
+      const QP qt = cx.qparams(t);
+      if (qt.scale != qo.scale || qt.zp != qo.zp)
+        cx.unsupported_here("quantized CONCATENATION of inputs with different quantization");
+    }
+    if (o->fused_activation_function() != fb::ActivationFunctionType_NONE)
+      cx.unsupported_here("fused activation on a quantized CONCATENATION");
+  }
+  Attributes at;
+  at.set("axis", int64_t{p.empty() ? axis : p[static_cast<size_t>(axis)]});
+  return cx.act(TV{cx.node("Concat", vs, at), p}, o->fused_activation_function());
+}
+
+TV reshape(Translator& cx, const fb::Operator* op) {
+  TV x = cx.in(0);
+  std::vector<int64_t> target;
+  bool have = false;
+  if (cx.has_in(1) && cx.const_of(cx.in(1).v)) {
+    target = cx.const_ints(1, "shape");
+    have = true;
+  } else if (auto* o = op->builtin_options_as_ReshapeOptions(); o && o->new_shape()) {
+    for (int32_t d : *o->new_shape()) target.push_back(d);
+    have = true;
+  }
+  if (!have) target = cx.shape_of_tensor(cx.outs_[0]);
+  int minus = 0;
+  for (int64_t d : target) {
+    if (d == -1)
+      ++minus;
+    else if (d < 0)
+      cx.fail("new_shape", "bad target shape " + ints_str(target));
+    else if (d == 0)
+      cx.unsupported_here("RESHAPE to a zero-sized dimension");
+  }
+  if (minus > 1) cx.fail("new_shape", "more than one -1 in " + ints_str(target));
+  return cx.reshape_to(x, target);
+}
+
+// SQUEEZE, EXPAND_DIMS: the result shape is what TFLite computed and stored; only element
+// order matters.
+TV squeeze(Translator& cx, const fb::Operator*) {
+  Shape s = cx.shape_of_tensor(cx.outs_[0]);
+  if (shape_numel(s) != shape_numel(cx.src_shape(cx.in(0))))
+    cx.fail("shape", "output " + shape_str(s) + " does not match the input's size");
+  return cx.reshape_to(cx.in(0), s);
+}
+
+TV pad(Translator& cx, bool v2) {
+  TV x = cx.in(0);
+  const int r = cx.rank(x.v);
+  auto pads = cx.const_ints(1, "paddings");
+  if (static_cast<int>(pads.size()) != 2 * r)
+    cx.fail("paddings",
+            "expected (" + std::to_string(r) + ", 2) paddings, found " + ints_str(pads));
+  for (int64_t p : pads)
+    if (p < 0 || p > kMaxTensorElements) cx.fail("paddings", "bad paddings " + ints_str(pads));
+  std::vector<int64_t> onnx(static_cast<size_t>(2 * r));
+  for (int i = 0; i < r; ++i) {  // source axis i -> canonical axis perm[i]
+    const int c = x.perm.empty() ? i : x.perm[static_cast<size_t>(i)];
+    onnx[static_cast<size_t>(c)] = pads[static_cast<size_t>(2 * i)];
+    onnx[static_cast<size_t>(c + r)] = pads[static_cast<size_t>(2 * i + 1)];
+  }
+  std::vector<int> ins = {x.v, cx.i64s("pads", onnx)};
+  const DType xt = cx.dtype(x.v);
+  if (v2 && cx.has_in(2)) {
+    const Tensor& cv = cx.const_in(2, "constant_values");
+    if (cv.numel() != 1 || cv.dtype() != xt)
+      cx.fail("constant_values", "expected one value of the input's dtype");
+    if (is_quant_type(xt)) {
+      const QP qi = cx.qparams(cx.ins_[0]), qc = cx.qparams(cx.ins_[2]);
+      if (qi.scale != qc.scale || qi.zp != qc.zp)
+        cx.unsupported_here("PADV2 value with its own quantization");
+    }
+    ins.push_back(cx.cst("value", cv.reshaped({})));
+  } else if (is_quant_type(xt)) {  // TFLite pads quantized tensors with the output zero point
+    const QP qo = cx.qparams(cx.outs_[0]);
+    Tensor z(xt, {});
+    z.set(0, static_cast<double>(qo.present() ? qo.zp[0] : 0));
+    ins.push_back(cx.cst("value", z));
+  }
+  if (is_quant_type(xt)) {
+    const QP qi = cx.qparams(cx.ins_[0]), qo = cx.qparams(cx.outs_[0]);
+    if (qi.scale != qo.scale || qi.zp != qo.zp)
+      cx.unsupported_here("quantized PAD with different input and output quantization");
+  }
+  return TV{cx.node("Pad", ins), x.perm};
+}
+
+TV reduce(Translator& cx, const std::string& onnx_op, const fb::Operator* op) {
+  auto* o = op->builtin_options_as_ReducerOptions();
+  const bool keep = o && o->keep_dims();
+  TV x = cx.in(0);
+  if (is_quant_type(cx.dtype(x.v))) cx.unsupported_here("quantized reductions");
+  const int r = cx.rank(x.v);
+  auto axes = cx.const_ints(1, "axis");
+  std::vector<int> p = keep ? x.perm : std::vector<int>{};
+  const int xv = cx.in_layout(x, p);
+  std::vector<int64_t> canon;
+  for (int64_t a : axes) {
+    int64_t aa = a < 0 ? a + r : a;
+    if (aa < 0 || aa >= r)
+      cx.fail("axis", "axis " + std::to_string(a) + " out of range for rank " + std::to_string(r));
+    canon.push_back(p.empty() ? aa : p[static_cast<size_t>(aa)]);
+  }
+  Attributes at;
+  at.set("keepdims", int64_t{keep ? 1 : 0});
+  return TV{cx.node(onnx_op, {xv, cx.i64s("axes", canon)}, at), p};
+}
+
+TV transpose(Translator& cx) {
+  TV x = cx.in(0);
+  auto perm = cx.const_ints(1, "perm");
+  const int r = cx.rank(x.v);
+  if (static_cast<int>(perm.size()) != r)
+    cx.fail("perm",
+            "permutation " + ints_str(perm) + " for a rank-" + std::to_string(r) + " tensor");
+  std::vector<int> qp;
+  std::vector<bool> seen(static_cast<size_t>(r), false);
+  for (int64_t a : perm) {
+    if (a < 0 || a >= r || seen[static_cast<size_t>(a)])
+      cx.fail("perm", "not a permutation: " + ints_str(perm));
+    seen[static_cast<size_t>(a)] = true;
+    qp.push_back(static_cast<int>(a));
+  }
+  return TV{cx.node("Identity", {cx.view(x, qp)}), {}};
+}
+
+}  // namespace
+
+void add_shape_converters(ConverterTable& t) {
+  using Op = const fb::Operator*;
+  t[fb::BuiltinOperator_CONCATENATION] = concat;
+  t[fb::BuiltinOperator_RESHAPE] = reshape;
+  t[fb::BuiltinOperator_SQUEEZE] = t[fb::BuiltinOperator_EXPAND_DIMS] = squeeze;
+  t[fb::BuiltinOperator_PAD] = [](Translator& cx, Op) { return pad(cx, false); };
+  t[fb::BuiltinOperator_PADV2] = [](Translator& cx, Op) { return pad(cx, true); };
+  static const std::map<int, std::string> reduce_ops = {
+      {fb::BuiltinOperator_MEAN, "ReduceMean"},
+      {fb::BuiltinOperator_SUM, "ReduceSum"},
+      {fb::BuiltinOperator_REDUCE_MAX, "ReduceMax"},
+      {fb::BuiltinOperator_REDUCE_MIN, "ReduceMin"},
+      {fb::BuiltinOperator_REDUCE_PROD, "ReduceProd"}};
+  for (const auto& [code, name] : reduce_ops)
+    t[code] = [name = name](Translator& cx, Op op) { return reduce(cx, name, op); };
+  t[fb::BuiltinOperator_TRANSPOSE] = [](Translator& cx, Op) { return transpose(cx); };
+}
+
+}  // namespace anvil::tflite_import
