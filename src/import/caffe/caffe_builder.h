@@ -15,6 +15,7 @@
 #include "anvil/graph.h"
 #include "anvil/import.h"
 #include "import/caffe/caffe_net.h"
+#include "import/common/problems.h"
 
 namespace anvil::caffe_import {
 
@@ -104,10 +105,6 @@ class CaffeBuilder {
   int canonical_axis(int64_t axis, int rank, const std::string& field) const;
 
  private:
-  struct Problem {
-    std::string type, layer, field, reason;
-  };
-
   void add_net_inputs();
   void add_input_source_layers();
   void plan_top_names(CaffeLayer& L);
@@ -130,7 +127,7 @@ class CaffeBuilder {
   std::set<std::string> reserved_;  // planned top value names
   std::map<std::string, std::vector<const pb::LayerParameter*>> writers_;
   std::set<std::string> net_inputs_;
-  std::vector<Problem> problems_;
+  imp::ProblemList problems_;
 };
 
 /// A layer type mapped by the user to a registered op (anvil::map_source_op): bottoms then

@@ -46,13 +46,15 @@ namespace anvil::caffe_import {
 void CaffeBuilder::add_net_inputs() {
   const int n = def_.input_size();
   if (def_.input_shape_size() > 0 && def_.input_shape_size() != n)
-    problems_.push_back({"input", "", "input_shape",
-                         std::to_string(n) + " net inputs but " +
-                             std::to_string(def_.input_shape_size()) + " input_shape entries"});
+    problems_.add(imp::Problem{"input", "", "input_shape",
+                               std::to_string(n) + " net inputs but " +
+                                   std::to_string(def_.input_shape_size()) +
+                                   " input_shape entries"});
   if (def_.input_dim_size() > 0 && def_.input_dim_size() != 4 * n)
-    problems_.push_back({"input", "", "input_dim",
-                         std::to_string(n) + " net inputs need " + std::to_string(4 * n) +
-                             " input_dim values, found " + std::to_string(def_.input_dim_size())});
+    problems_.add(imp::Problem{"input", "", "input_dim",
+                               std::to_string(n) + " net inputs need " + std::to_string(4 * n) +
+                                   " input_dim values, found " +
+                                   std::to_string(def_.input_dim_size())});
   for (int i = 0; i < n; ++i) {
     const std::string& name = def_.input(i);
     Shape s;
@@ -68,17 +70,18 @@ void CaffeBuilder::add_net_inputs() {
       have = true;
     }
     if (!have) {
-      problems_.push_back({"input", name, "input_shape",
-                           "net input '" + name +
-                               "' has no shape (give input_shape/input_dim, or the shape "
-                               "as an import option)"});
+      problems_.add(imp::Problem{"input", name, "input_shape",
+                                 "net input '" + name +
+                                     "' has no shape (give input_shape/input_dim, or the shape "
+                                     "as an import option)"});
       failed_blobs_.insert(name);
       continue;
     }
     for (int64_t d : s)
       if (d < 0) {
-        problems_.push_back({"input", name, "input_shape",
-                             "net input '" + name + "' has a negative dimension " + dims_str(s)});
+        problems_.add(
+            imp::Problem{"input", name, "input_shape",
+                         "net input '" + name + "' has a negative dimension " + dims_str(s)});
         failed_blobs_.insert(name);
         have = false;
         break;
@@ -150,9 +153,9 @@ bool CaffeBuilder::bind_bottoms(CaffeLayer& L) {
     L.shape.push_back(shape_of(it->second));
   }
   if (!missing.empty()) {
-    problems_.push_back(
-        {L.type, L.name, "bottom",
-         "bottom blob '" + missing + "' is not produced by any earlier layer or net input"});
+    problems_.add(imp::Problem{
+        L.type, L.name, "bottom",
+        "bottom blob '" + missing + "' is not produced by any earlier layer or net input"});
     mark_failed(L);
     return false;
   }
@@ -224,16 +227,7 @@ void CaffeBuilder::finish_layer(CaffeLayer& L) {
 }
 
 void CaffeBuilder::throw_problems() const {
-  if (problems_.empty()) return;
-  if (problems_.size() == 1) {
-    const auto& p = problems_[0];
-    throw Error(p.type + ": " + p.reason, file_, p.layer, p.field);
-  }
-  std::string msg = std::to_string(problems_.size()) + " problems importing the Caffe model:";
-  for (const auto& p : problems_)
-    msg += "\n  - " + p.type + (p.layer.empty() ? std::string() : " (layer '" + p.layer + "')") +
-           (p.field.empty() ? std::string() : " [" + p.field + "]") + ": " + p.reason;
-  throw Error(msg, file_);
+  problems_.throw_if_any(file_, {imp::ProblemList::Style::Listed, "the Caffe model", "layer"});
 }
 
 Graph CaffeBuilder::build() {
@@ -277,10 +271,10 @@ Graph CaffeBuilder::build() {
       convert(L);
       finish_layer(L);
     } catch (const LayerError& e) {
-      problems_.push_back({L.type, L.name, e.field, e.message});
+      problems_.add(imp::Problem{L.type, L.name, e.field, e.message});
       mark_failed(L);
     } catch (const Error& e) {
-      problems_.push_back({L.type, L.name, e.field(), e.message()});
+      problems_.add(imp::Problem{L.type, L.name, e.field(), e.message()});
       mark_failed(L);
     }
   }

@@ -10,29 +10,6 @@
 
 namespace anvil::keras {
 
-std::vector<int> identity_perm(int r) {
-  std::vector<int> p(static_cast<size_t>(r));
-  std::iota(p.begin(), p.end(), 0);
-  return p;
-}
-bool is_identity(const std::vector<int>& p) {
-  for (size_t i = 0; i < p.size(); ++i)
-    if (p[i] != static_cast<int>(i)) return false;
-  return true;
-}
-std::vector<int> inverse_perm(const std::vector<int>& p) {
-  std::vector<int> r(p.size());
-  for (size_t i = 0; i < p.size(); ++i) r[static_cast<size_t>(p[i])] = static_cast<int>(i);
-  return r;
-}
-// channels_last (N, d1..dn, C) -> canonical (N, C, d1..dn): the perm taking canonical to source.
-std::vector<int> cl_to_source(int r) {
-  std::vector<int> p{0};
-  for (int i = 2; i < r; ++i) p.push_back(i);
-  p.push_back(1);
-  return p;
-}
-
 // ------------------------------------------------------------------------------------------
 // The converter table
 
@@ -131,19 +108,13 @@ int Translator::scalar(const std::string& what, float x) {
   return cst(what, Tensor::from_vector<float>({}, {x}));
 }
 
-Shape Translator::src_shape(const KT& t) const {
-  const Shape& s = shape(t.v);
-  if (t.perm.empty()) return s;
-  Shape r(s.size());
-  for (size_t i = 0; i < s.size(); ++i) r[i] = s[static_cast<size_t>(t.perm[i])];
-  return r;
-}
+Shape Translator::src_shape(const KT& t) const { return imp::apply_perm(shape(t.v), t.perm); }
 
 int Translator::view(const KT& t, const std::vector<int>& q) {
   std::vector<int> c(q.size());
   for (size_t i = 0; i < q.size(); ++i)
     c[i] = t.perm.empty() ? q[i] : t.perm[static_cast<size_t>(q[i])];
-  if (is_identity(c)) return t.v;
+  if (imp::is_identity_perm(c)) return t.v;
   auto key = std::make_pair(t.v, c);
   if (auto it = view_cache_.find(key); it != view_cache_.end()) return it->second;
   Attributes a;
@@ -156,13 +127,11 @@ int Translator::view(const KT& t, const std::vector<int>& q) {
 int Translator::as_cf(const KT& t, bool channels_last) {
   int r = rank(t.v);
   if (!channels_last) return as_source(t);
-  return view(t, inverse_perm(cl_to_source(r)));
+  return view(t, imp::inverse_perm(imp::channels_last_perm(r)));
 }
 
 KT Translator::cf_out(int v, bool channels_last) {
-  KT t{v, {}};
-  if (channels_last && rank(v) >= 3) t.perm = cl_to_source(rank(v));
-  return t;
+  return imp::LayoutViews::channels_first_result(v, rank(v), channels_last);
 }
 
 int Translator::canon_axis(const KT& t, int64_t axis) {
@@ -175,7 +144,7 @@ int Translator::canon_axis(const KT& t, int64_t axis) {
 
 Tensor Translator::const_to_canon(const KT& t, const Tensor& src) {
   if (t.perm.empty()) return src;
-  return transpose(src, inverse_perm(t.perm));
+  return transpose(src, imp::inverse_perm(t.perm));
 }
 
 // ---- config accessors ----

@@ -14,6 +14,8 @@
 
 #include "anvil/graph.h"
 #include "anvil/import.h"
+#include "import/common/layout_tensor.h"
+#include "import/common/perm.h"
 #include "import/keras/keras_model.h"
 #include "import/keras/keras_weights.h"
 
@@ -22,19 +24,9 @@ namespace anvil::keras {
 // Largest tensor the importer lets a config describe (elements), before anything is allocated.
 constexpr int64_t kMaxTensorElements = int64_t{1} << 32;
 
-/// A Keras tensor: canonical value `v`; Keras's view of it is transpose(v, perm) (perm empty:
-/// identical).
-struct KT {
-  int v = -1;
-  std::vector<int> perm;
-  bool poisoned = false;  // derived from an unsupported layer: not translated further
-};
-
-std::vector<int> identity_perm(int r);
-bool is_identity(const std::vector<int>& p);
-std::vector<int> inverse_perm(const std::vector<int>& p);
-/// channels_last (N, d1..dn, C) -> canonical (N, C, d1..dn): the perm taking canonical to source.
-std::vector<int> cl_to_source(int r);
+/// A Keras tensor: the common layout-tracking tensor (canonical value `v`; Keras's view of it
+/// is transpose(v, perm), perm empty: identical; `poisoned`: derived from an unsupported layer).
+using KT = imp::LayoutTensor;
 
 struct Unsupported {
   std::string layer, cls, reason;
@@ -107,7 +99,7 @@ class Translator {
   Shape src_shape(const KT& t) const;
   /// A value equal to transpose(source(t), q).
   int view(const KT& t, const std::vector<int>& q);
-  int as_source(const KT& t) { return view(t, identity_perm(rank(t.v))); }
+  int as_source(const KT& t) { return view(t, imp::identity_perm(rank(t.v))); }
   /// The value in channels-first order (N, C, spatial...) for a layer with this data_format.
   int as_cf(const KT& t, bool channels_last);
   KT cf_out(int v, bool channels_last);

@@ -13,7 +13,7 @@ KT merge(Translator& t, const std::vector<KT>& ins, const std::string& op) {
   std::vector<int> vs;
   for (const auto& in : ins) {
     if (t.rank(in.v) != t.rank(f0.v)) t.fail("inputs", "merge inputs have different ranks");
-    vs.push_back(f0.perm.empty() ? t.as_source(in) : t.view(in, inverse_perm(f0.perm)));
+    vs.push_back(f0.perm.empty() ? t.as_source(in) : t.view(in, imp::inverse_perm(f0.perm)));
   }
   int y;
   if (op == "Sub") {
@@ -51,7 +51,7 @@ std::vector<KT> concatenate_layer(Translator& t, const std::vector<KT>& ins) {
   std::vector<int> vs;
   for (const auto& in : ins) {
     if (t.rank(in.v) != t.rank(f0.v)) t.fail("inputs", "Concatenate inputs have different ranks");
-    vs.push_back(f0.perm.empty() ? t.as_source(in) : t.view(in, inverse_perm(f0.perm)));
+    vs.push_back(f0.perm.empty() ? t.as_source(in) : t.view(in, imp::inverse_perm(f0.perm)));
   }
   Attributes a;
   a.set("axis", static_cast<int64_t>(t.canon_axis(f0, ax)));

@@ -49,8 +49,8 @@ KT batchnorm(Translator& t, const KT& x) {
     for (int k = 1; k < r; ++k)
       if (k != sa) q.push_back(k);
     xv = t.view(x, q);
-    in.perm = inverse_perm(q);
-    if (is_identity(in.perm)) in.perm.clear();
+    in.perm = imp::inverse_perm(q);
+    if (imp::is_identity_perm(in.perm)) in.perm.clear();
   }
   Attributes a;
   a.set("epsilon", eps);

@@ -183,7 +183,7 @@ std::vector<KT> permute_layer(Translator& t, const std::vector<KT>& ins) {
   int r = t.rank(x.v);
   std::vector<int> chk = q;
   std::sort(chk.begin(), chk.end());
-  if (static_cast<int>(q.size()) != r || !is_identity(chk))
+  if (static_cast<int>(q.size()) != r || !imp::is_identity_perm(chk))
     t.fail("dims", "dims must be a permutation of 1.." + std::to_string(r - 1));
   std::vector<int> comp(q.size());
   for (size_t k = 0; k < q.size(); ++k)

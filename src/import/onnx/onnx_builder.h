@@ -20,6 +20,7 @@
 #include "anvil/graph.h"
 #include "anvil/import.h"
 #include "anvil/ops.h"
+#include "import/common/problems.h"
 
 namespace anvil::onnx_import {
 
@@ -89,20 +90,16 @@ class OnnxGraphBuilder {
 
   // ---- problems ----
   void problem(const NodeCtx& c, const std::string& reason) {
-    problems_.push_back({c.onnx_op, c.name, reason});
+    problems_.add(c.onnx_op, c.name, "", reason);
   }
   void problem(const std::string& op, const std::string& node, const std::string& reason) {
-    problems_.push_back({op, node, reason});
+    problems_.add(op, node, "", reason);
   }
 
   /// Moves attribute `attr` (ints) into input `position` as an i64 constant.
   void attr_to_input(NodeCtx& c, const std::string& attr, size_t position);
 
  private:
-  struct Problem {
-    std::string op, node, reason;
-  };
-
   int add_input(const std::string& name, DType dt, const Shape& s);
   int add_placeholder(const std::string& name);
   void infer(int node_index);
@@ -131,7 +128,7 @@ class OnnxGraphBuilder {
   std::map<std::string, int> names_;        // ONNX value name -> value index
   std::set<std::string> value_names_, node_names_;
   std::set<std::string> consumed_;  // ONNX names read by nodes or graph outputs
-  std::vector<Problem> problems_;
+  imp::ProblemList problems_;
 };
 
 /// Attributes for a Reshape to a fully known shape: a 0 in it means 0 (not "copy").

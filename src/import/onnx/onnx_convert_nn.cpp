@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/strings.h"
+#include "import/common/padding.h"
 #include "import/onnx/onnx_builder.h"
 
 namespace anvil::onnx_import {
@@ -141,19 +142,19 @@ bool resolve_auto_pad(OnnxGraphBuilder& ob, NodeCtx& c) {
       ob.problem(c, "kernel_shape, strides and dilations must be >= 1");
       return false;
     }
-    const int64_t ek = (k[i] - 1) * d[i] + 1;
-    int64_t total;
-    if (transpose) {
-      int64_t out = out_shape.empty() ? in * s[i] : out_shape[i];
-      total = s[i] * (in - 1) + op[i] + ek - out;
-      if (total < 0) {  // the requested output is larger: grow output_padding
-        op[i] += -total;
-        total = 0;
-        changed_op = true;
-      }
-    } else {
-      int64_t out = (in + s[i] - 1) / s[i];
-      total = std::max<int64_t>(0, (out - 1) * s[i] + ek - in);
+    if (!transpose) {
+      const imp::Pads p = imp::same_pads(in, k[i], s[i], d[i], mode == "SAME_UPPER");
+      pads[i] = p.begin;
+      pads[i + nsp] = p.end;
+      continue;
+    }
+    // ConvTranspose: the pads that give the requested output (in * stride by default).
+    const int64_t out = out_shape.empty() ? in * s[i] : out_shape[i];
+    int64_t total = s[i] * (in - 1) + op[i] + imp::effective_kernel(k[i], d[i]) - out;
+    if (total < 0) {  // the requested output is larger: grow output_padding
+      op[i] += -total;
+      total = 0;
+      changed_op = true;
     }
     const int64_t small = total / 2, big = total - total / 2;
     pads[i] = mode == "SAME_UPPER" ? small : big;

@@ -21,9 +21,9 @@
 #include "anvil/import.h"
 #include "core/file_io.h"
 #include "core/strings.h"
+#include "import/common/topo_order.h"
 #include "import/onnx/onnx_builder.h"
 #include "import/onnx/onnx_proto_tensor.h"
-#include "import/topo_order.h"
 
 namespace anvil::onnx_import {
 
@@ -265,16 +265,7 @@ void OnnxGraphBuilder::bind_graph_outputs() {
 }
 
 void OnnxGraphBuilder::throw_problems() const {
-  if (problems_.empty()) return;
-  if (problems_.size() == 1) {
-    const auto& p = problems_[0];
-    throw Error(p.op + ": " + p.reason, file_, p.node);
-  }
-  std::string msg = std::to_string(problems_.size()) + " problems importing the ONNX model:";
-  for (const auto& p : problems_)
-    msg += "\n  - " + p.op + (p.node.empty() ? std::string() : " (node '" + p.node + "')") + ": " +
-           p.reason;
-  throw Error(msg, file_);
+  problems_.throw_if_any(file_, {imp::ProblemList::Style::Listed, "the ONNX model", "node"});
 }
 
 Graph OnnxGraphBuilder::build() {
