@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "anvil/error.h"
@@ -20,6 +21,7 @@
 #include "passes/passes.h"
 #include "import/keras/hdf5_file.h"
 #include "import/keras/keras_convert.h"
+#include "import/keras/keras_translator.h"
 
 namespace fs = std::filesystem;
 using namespace anvil;
@@ -52,6 +54,30 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   double m = 0;
   for (int64_t i = 0; i < std::min(a.numel(), b.numel()); ++i) m = std::max(m, std::fabs(a.get(i) - b.get(i)));
   return m;
+}
+
+// ------------------------------------------------------------------ converter table
+
+// The converter table is the list of supported layer classes: exactly the classes the
+// importer has always supported (the list it kept before the table existed).
+TEST(KerasConverterTable, ListsEverySupportedClass) {
+  const std::set<std::string> want = {
+      "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "DepthwiseConv2D", "SeparableConv2D",
+      "SeparableConvolution2D", "Conv2DTranspose", "Conv1DTranspose", "Deconvolution2D", "MaxPooling1D",
+      "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "AveragePooling1D", "AveragePooling2D",
+      "AveragePooling3D", "AvgPool1D", "AvgPool2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+      "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D",
+      "GlobalMaxPool2D", "Dense", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
+      "ThresholdedReLU", "Softmax", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D",
+      "UpSampling2D", "Flatten", "Reshape", "Permute", "RepeatVector", "Concatenate", "Add", "Subtract",
+      "Multiply", "Average", "Maximum", "Minimum", "Dot", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
+      "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
+      "Masking"};
+  std::vector<std::string> have = supported_layer_classes();
+  EXPECT_EQ(std::set<std::string>(have.begin(), have.end()), want);
+  EXPECT_EQ(have.size(), want.size());
+  for (const auto& c : want) EXPECT_NE(find_converter(c), nullptr) << c;
+  EXPECT_EQ(find_converter("Lambda"), nullptr);
 }
 
 // ------------------------------------------------------------------ padding rules

@@ -14,6 +14,7 @@
 #include "anvil/import.h"
 #include "anvil/ops.h"
 #include "anvil/session.h"
+#include "import/onnx/onnx_builder.h"
 
 namespace fs = std::filesystem;
 
@@ -206,6 +207,18 @@ TEST(OnnxMalformed, WrongInputShapeOnRun) {
     EXPECT_NE(msg.find("(3, 2)"), std::string::npos) << msg;
     EXPECT_NE(msg.find("(2, 3)"), std::string::npos) << msg;
   }
+}
+
+// An ONNX op is supported when a canonical op of its name is registered or the converter
+// table has it; the table only adds the ops that have no canonical op of their own name
+// (Constant, and Scatter which becomes ScatterElements).
+TEST(OnnxConverterTable, OnlyConstantAndScatterAddSupportedOps) {
+  std::vector<std::string> extra;
+  for (const auto& op : anvil::onnx_import::converter_ops())
+    if (!anvil::OpRegistry::global().find(op)) extra.push_back(op);
+  EXPECT_EQ(extra, (std::vector<std::string>{"Constant", "Scatter"}));
+  EXPECT_NE(anvil::onnx_import::find_converter("Upsample"), nullptr);
+  EXPECT_EQ(anvil::onnx_import::find_converter("Relu"), nullptr);  // the generic attribute copy
 }
 
 TEST(OnnxMalformed, UnknownOpNamesNode) {

@@ -5,6 +5,7 @@
 
 #include "anvil/error.h"
 #include "anvil/preprocess.h"
+#include "core/file_io.h"
 #include "import/caffe/caffe_net.h"
 
 namespace anvil {
@@ -13,7 +14,7 @@ Tensor read_caffe_mean(const std::string& path) {
   using namespace caffe_import;
   pb::BlobProto b;
   try {
-    b = parse_binaryproto(read_file_bytes(path, size_t{1} << 31), path);
+    b = parse_binaryproto(read_file(path, "a Caffe mean file", uint64_t{1} << 31), path);
   } catch (const Error& e) {
     throw Error(e.message(), path, {}, "mean-file");
   }

@@ -6,8 +6,6 @@
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <set>
 
@@ -43,22 +41,6 @@ class CollectErrors : public google::protobuf::io::ErrorCollector {
 };
 
 }  // namespace
-
-std::string read_file_bytes(const std::string& path, size_t max_bytes) {
-  std::error_code ec;
-  auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw Error("cannot read the file (" + ec.message() + ")", path);
-  if (size > max_bytes)
-    throw Error("the file is " + std::to_string(size) + " bytes, more than the " +
-                    std::to_string(max_bytes) + " this reader accepts",
-                path);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open the file", path);
-  std::string bytes(static_cast<size_t>(size), '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(size));
-  if (static_cast<size_t>(in.gcount()) != size) throw Error("cannot read the whole file", path);
-  return bytes;
-}
 
 pb::NetParameter parse_prototxt(const std::string& text, const std::string& file) {
   pb::NetParameter net;

@@ -18,9 +18,6 @@ pb::NetParameter parse_caffemodel(const std::string& bytes, const std::string& f
 /// Parses a binary BlobProto (.binaryproto mean file).
 pb::BlobProto parse_binaryproto(const std::string& bytes, const std::string& file);
 
-/// Reads a whole file (throws anvil::Error when it cannot be opened or exceeds `max_bytes`).
-std::string read_file_bytes(const std::string& path, size_t max_bytes);
-
 /// Moves legacy V1 `layers` into `layer` (type enum -> type string, parameters copied);
 /// throws anvil::Error when a net mixes both forms or a V1 type has no current equivalent.
 void upgrade_v1_layers(pb::NetParameter& net, const std::string& file);

@@ -1,0 +1,242 @@
+// The Keras translator's services to converters: emission, layouts, config fields, weights;
+// and the converter table (see keras_translator.h).
+#include "import/keras/keras_translator.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+#include "anvil/error.h"
+
+namespace anvil::keras {
+
+// ------------------------------------------------------------------------------------------
+// The converter table
+
+namespace {
+std::map<std::string, LayerConverter>& table() {
+  static std::map<std::string, LayerConverter> t;
+  return t;
+}
+}  // namespace
+
+LayerConverter find_converter(const std::string& cls) {
+  auto it = table().find(cls);
+  return it == table().end() ? nullptr : it->second;
+}
+
+ConverterRegistrar::ConverterRegistrar(
+    std::initializer_list<std::pair<const char*, LayerConverter>> rows) {
+  for (const auto& [cls, fn] : rows) table()[cls] = fn;
+}
+
+std::vector<std::string> supported_layer_classes() {
+  std::vector<std::string> r;
+  for (const auto& [cls, fn] : table()) r.push_back(cls);
+  return r;
+}
+
+// ------------------------------------------------------------------------------------------
+// Translator services
+
+Translator::Translator(Graph& g, WeightStore& w, const ImportOptions& opt, bool theano,
+                       std::string keras_version)
+    : g_(g), w_(w), opt_(opt), theano_(theano), keras_version_(std::move(keras_version)) {
+  keras3_ = !keras_version_.empty() && keras_version_[0] == '3';
+  tf_keras_ = keras3_ || keras_version_.find("-tf") != std::string::npos || version_at_least(2, 4);
+}
+
+bool Translator::version_at_least(int major, int minor) const {
+  int a = 0, b = 0;
+  if (std::sscanf(keras_version_.c_str(), "%d.%d", &a, &b) < 2) return false;
+  return a > major || (a == major && b >= minor);
+}
+
+void Translator::fail(const std::string& field, const std::string& msg) const {
+  throw Error(msg, g_.source_file, cur_.name, field);
+}
+
+const KT& Translator::one(const std::vector<KT>& ins) const {
+  if (ins.size() != 1)
+    fail("inputs", layer().cls + " takes one input, found " + std::to_string(ins.size()));
+  return ins[0];
+}
+
+std::vector<KT> Translator::unsupported_layer(const std::vector<KT>& ins,
+                                              const std::string& reason) {
+  unsupported.push_back({cur_.name, layer().cls, reason});
+  // keep going so that every unsupported layer is listed; what depends on it is skipped
+  if (ins.empty()) fail("inputs", "unsupported layer without inputs");
+  KT p = ins[0];
+  p.poisoned = true;
+  return std::vector<KT>{p};
+}
+
+void Translator::check_size(int v) {
+  const Value& val = g_.values[static_cast<size_t>(v)];
+  int64_t n = 1;
+  for (int64_t d : val.shape) {
+    if (d < 0) fail("shape", "negative dimension in " + shape_str(val.shape));
+    if (d != 0 && n > kMaxTensorElements / d)
+      fail("shape", "hostile tensor size " + shape_str(val.shape));
+    n *= d;
+  }
+  if (n > kMaxTensorElements) fail("shape", "hostile tensor size " + shape_str(val.shape));
+}
+
+int Translator::node(const std::string& op, const std::vector<int>& ins, Attributes attrs,
+                     bool final_node, int num_outputs) {
+  std::string nm = g_.unique_name(final_node ? cur_.name : cur_.name + "/" + op);
+  int ni = g_.add_node(op, nm, ins, std::move(attrs), num_outputs);
+  g_.nodes[static_cast<size_t>(ni)].source_op = cur_.layer ? cur_.layer->cls : std::string("Input");
+  try {
+    g_.infer_node(ni);
+  } catch (const Error& e) {
+    throw Error(e.message(), g_.source_file, cur_.name, e.field());
+  }
+  for (int o : g_.nodes[static_cast<size_t>(ni)].outputs) check_size(o);
+  return g_.nodes[static_cast<size_t>(ni)].outputs[0];
+}
+
+int Translator::cst(const std::string& what, Tensor t) {
+  return g_.add_constant(g_.unique_name(cur_.name + "/" + what), std::move(t));
+}
+int Translator::i64s(const std::string& what, const std::vector<int64_t>& v) {
+  return cst(what, Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v));
+}
+int Translator::scalar(const std::string& what, float x) {
+  return cst(what, Tensor::from_vector<float>({}, {x}));
+}
+
+Shape Translator::src_shape(const KT& t) const { return imp::apply_perm(shape(t.v), t.perm); }
+
+int Translator::view(const KT& t, const std::vector<int>& q) {
+  std::vector<int> c(q.size());
+  for (size_t i = 0; i < q.size(); ++i)
+    c[i] = t.perm.empty() ? q[i] : t.perm[static_cast<size_t>(q[i])];
+  if (imp::is_identity_perm(c)) return t.v;
+  auto key = std::make_pair(t.v, c);
+  if (auto it = view_cache_.find(key); it != view_cache_.end()) return it->second;
+  Attributes a;
+  a.set("perm", std::vector<int64_t>(c.begin(), c.end()));
+  int v = node("Transpose", {t.v}, a);
+  view_cache_[key] = v;
+  return v;
+}
+
+int Translator::as_cf(const KT& t, bool channels_last) {
+  int r = rank(t.v);
+  if (!channels_last) return as_source(t);
+  return view(t, imp::inverse_perm(imp::channels_last_perm(r)));
+}
+
+KT Translator::cf_out(int v, bool channels_last) {
+  return imp::LayoutViews::channels_first_result(v, rank(v), channels_last);
+}
+
+int Translator::canon_axis(const KT& t, int64_t axis) {
+  int r = rank(t.v);
+  if (axis < 0) axis += r;
+  if (axis < 0 || axis >= r)
+    fail("axis", "axis out of range for a rank-" + std::to_string(r) + " tensor");
+  return t.perm.empty() ? static_cast<int>(axis) : t.perm[static_cast<size_t>(axis)];
+}
+
+Tensor Translator::const_to_canon(const KT& t, const Tensor& src) {
+  if (t.perm.empty()) return src;
+  return transpose(src, imp::inverse_perm(t.perm));
+}
+
+// ---- config accessors ----
+
+std::string Translator::s(const char* k, const std::string& d) const {
+  if (!has(k)) return d;
+  if (!C()[k].is_string()) fail(k, "expected a string, found " + C()[k].dump());
+  return C()[k].get<std::string>();
+}
+double Translator::f(const char* k, double d) const {
+  if (!has(k)) return d;
+  if (!C()[k].is_number()) fail(k, "expected a number, found " + C()[k].dump());
+  return C()[k].get<double>();
+}
+bool Translator::b(const char* k, bool d) const {
+  if (!has(k)) return d;
+  if (!C()[k].is_boolean()) fail(k, "expected true/false, found " + C()[k].dump());
+  return C()[k].get<bool>();
+}
+int64_t Translator::i(const char* k, int64_t d) const {
+  if (!has(k)) return d;
+  if (!C()[k].is_number_integer()) fail(k, "expected an integer, found " + C()[k].dump());
+  return C()[k].get<int64_t>();
+}
+std::vector<int64_t> Translator::tuple(const char* k, int n, int64_t d) const {
+  std::vector<int64_t> r(static_cast<size_t>(n), d);
+  if (!has(k)) return r;
+  const json& j = C()[k];
+  if (j.is_number_integer()) {
+    std::fill(r.begin(), r.end(), j.get<int64_t>());
+  } else if (j.is_array() && static_cast<int>(j.size()) == n) {
+    for (int q = 0; q < n; ++q) {
+      if (!j[static_cast<size_t>(q)].is_number_integer())
+        fail(k, "expected integers, found " + j.dump());
+      r[static_cast<size_t>(q)] = j[static_cast<size_t>(q)].get<int64_t>();
+    }
+  } else {
+    fail(k, "expected an integer or " + std::to_string(n) + " integers, found " + j.dump());
+  }
+  for (int64_t v : r)
+    if (v < 0 || v > (int64_t{1} << 24)) fail(k, "value out of range: " + j.dump());
+  return r;
+}
+bool Translator::channels_last() const {
+  std::string df = s("data_format", "channels_last");
+  if (df != "channels_last" && df != "channels_first")
+    fail("data_format", "unknown data_format '" + df + "'");
+  return df == "channels_last";
+}
+
+// ---- weights ----
+
+void Translator::load_weights() {
+  if (!weights_loaded_) weights_ = w_.layer(cur_.wpath);
+  weights_loaded_ = true;
+}
+Tensor Translator::weight(const std::string& name, int pos, const Shape& want) {
+  load_weights();
+  const NamedWeight* found = nullptr;
+  bool named = !weights_.empty() && !weights_[0].name.empty();
+  if (named) {
+    for (const auto& w : weights_)
+      if (w.name == name) found = &w;
+    if (!found && pos >= 0 && pos < static_cast<int>(weights_.size())) {
+      // old-style names (e.g. "conv2d_1_W"): fall back on the position
+      bool any_known = false;
+      for (const auto& w : weights_)
+        any_known |=
+            (w.name == "kernel" || w.name == "bias" || w.name == "gamma" || w.name == "beta" ||
+             w.name == "moving_mean" || w.name == "moving_variance" || w.name == "alpha" ||
+             w.name == "depthwise_kernel" || w.name == "pointwise_kernel");
+      if (!any_known) found = &weights_[static_cast<size_t>(pos)];
+    }
+  } else if (pos >= 0 && pos < static_cast<int>(weights_.size())) {
+    found = &weights_[static_cast<size_t>(pos)];
+  }
+  if (!found)
+    throw Error("weight '" + name + "' is missing from the weights file (layer has " +
+                    std::to_string(weights_.size()) + " weights)",
+                w_.file(), cur_.name, name);
+  if (!want.empty() && found->value.shape() != want)
+    throw Error("weight '" + name + "' has shape " + shape_str(found->value.shape()) +
+                    ", the config implies " + shape_str(want),
+                w_.file(), cur_.name, name);
+  return found->value;
+}
+void Translator::expect_weight_count(size_t n) {
+  load_weights();
+  if (weights_.size() != n)
+    throw Error("expected " + std::to_string(n) + " weights, the file has " +
+                    std::to_string(weights_.size()),
+                w_.file(), cur_.name, "weights");
+}
+
+}  // namespace anvil::keras
