@@ -1,5 +1,5 @@
 // Keras -> canonical conversions: weight layouts and padding rules. Each one is a named,
-// separately tested function (tests/unit/test_keras_convert.cpp); the importer never
+// separately tested function (tests/unit/test_keras.cpp); the importer never
 // transposes or pads ad hoc.
 #pragma once
 
