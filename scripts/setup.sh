@@ -17,6 +17,8 @@ PACKAGES=(
   libhdf5-dev libdnnl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # tests only: the format check (scripts/format.sh --check, run by scripts/test.sh)
+  clang-format-14
   # demo and CLI tests compare .npy files with NumPy
   python3 python3-numpy
   # tests/cli/verify_html.sh loads the HTML verification report in headless Chromium

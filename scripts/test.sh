@@ -5,6 +5,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/setup.sh
+# Lint before building: every C++ file formatted by clang-format-14 (scripts/format.sh lists
+# the files that are not). ANVIL_SKIP_FORMAT_CHECK=1 in the environment skips it.
+if [ "${ANVIL_SKIP_FORMAT_CHECK:-}" != 1 ]; then
+  bash scripts/format.sh --check
+fi
 # -O2 (not Release's -O3): GCC 12 gives false -Wrestrict warnings on std::string at -O3, and
 # -O2 is what developers build with (RelWithDebInfo), without the debug info's build time.
 # The cuda backend is compiled and linked wherever the CUDA toolkit (nvcc, cuDNN 9, cuBLASLt)

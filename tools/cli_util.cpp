@@ -14,7 +14,6 @@
 #include "anvil/names.h"
 #include "anvil/npy.h"
 #include "anvil/preprocess.h"
-#include "backend/backend.h"
 
 namespace anvil::cli {
 namespace fs = std::filesystem;
@@ -400,17 +399,6 @@ void InputArgs::add_to(CLI::App& app) {
                  "models accept it only for their open (None) dims; repeat for several inputs")
       ->allow_extra_args(false);
   image.add_to(app);
-}
-
-Shape source_shape(const Value& v) {
-  if (v.prov.to_source.empty() || v.prov.to_source.size() != v.shape.size()) return v.shape;
-  Shape s(v.shape.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    int p = v.prov.to_source[i];
-    if (p < 0 || static_cast<size_t>(p) >= v.shape.size()) return v.shape;
-    s[i] = v.shape[static_cast<size_t>(p)];
-  }
-  return s;
 }
 
 std::vector<ModelInput> model_inputs(const Graph& g) {

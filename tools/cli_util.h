@@ -13,6 +13,7 @@
 #include "anvil/image.h"
 #include "anvil/import.h"
 #include "anvil/session.h"
+#include "anvil/summary.h"
 #include "anvil/tensor.h"
 
 namespace anvil::cli {
@@ -77,8 +78,6 @@ struct ModelInput {
   std::vector<bool> dynamic;  // per dim: the model leaves it open (filled by the importer)
 };
 
-/// The shape of a value in the source framework's layout.
-Shape source_shape(const Value& v);
 std::vector<ModelInput> model_inputs(const Graph& g);
 
 /// A model imported for running, with the inputs to feed it.
@@ -123,7 +122,7 @@ std::string default_backend();
 
 /// Help text of a --backend option: the backends of this build (backend_names(), so "cuda"
 /// only in -DANVIL_CUDA=ON builds) and the default. An unknown name is rejected by
-/// find_backend() ("unknown backend 'cuda' (available: ...)", exit 2).
+/// check_backend() ("unknown backend 'cuda' (available: ...)", exit 2).
 std::string backend_help(const std::string& default_name);
 
 }  // namespace anvil::cli

@@ -21,7 +21,6 @@
 
 #include "anvil/error.h"
 #include "anvil/session.h"
-#include "backend/backend.h"
 #include "cli_util.h"
 #include "commands.h"
 
@@ -179,7 +178,7 @@ int bench_main(int argc, char** argv) {
       ->check(whole_number(1, 1000000));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
-  find_backend(backend);
+  check_backend(backend);
   auto t0 = std::chrono::steady_clock::now();
   PreparedModel pm = prepare_model(files, in, /*random_fill=*/true, seed);
   const double load_ms =
@@ -200,7 +199,7 @@ int bench_main(int argc, char** argv) {
   so.threads = threads;
   so.profile = profile;
   so.optimize = !no_optimize;
-  so.precision = precision;
+  so.precision = parse_precision(precision);
   so.in_flight = in_flight;
   Session session(std::move(pm.graph), so);
   // Images per run: the first input's leading (batch) dimension.

@@ -12,7 +12,6 @@
 #include "anvil/npy.h"
 #include "anvil/session.h"
 #include "anvil/verify.h"
-#include "backend/backend.h"
 #include "cli_util.h"
 #include "commands.h"
 
@@ -41,13 +40,13 @@ int dump_main(int argc, char** argv) {
   app.add_flag("--random", random, "fill inputs not given with seeded random values");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   if (npz.empty() && dir.empty()) throw Error("give --npz FILE or --output-dir DIR", {}, {}, "output");
-  find_backend(backend);
+  check_backend(backend);
 
   PreparedModel pm = prepare_model(files, in, random);
   for (const auto& note : pm.notes) std::printf("%s\n", note.c_str());
   SessionOptions so;
   so.backend = backend;
-  so.precision = precision;
+  so.precision = parse_precision(precision);
   so.keep_all = true;
   Session s(std::move(pm.graph), so);
   const Graph& g = s.source_graph();  // constant subgraphs folded: what runs

@@ -10,10 +10,8 @@
 #include "anvil/error.h"
 #include "anvil/session.h"
 #include "anvil/verify.h"
-#include "backend/backend.h"
 #include "cli_util.h"
 #include "commands.h"
-#include "verify/diagnose.h"
 
 namespace anvil::cli {
 namespace {
@@ -60,7 +58,7 @@ int inspect_main(int argc, char** argv) {
   app.add_option("--backend", backend, backend_help(backend));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   if (pixel.empty() && channel < 0) stats = true;
-  find_backend(backend);
+  check_backend(backend);
 
   PreparedModel pm = prepare_model(files, in, /*random_fill=*/true);
   for (const auto& note : pm.notes) std::printf("%s\n", note.c_str());

@@ -13,7 +13,6 @@
 #include "anvil/error.h"
 #include "anvil/npy.h"
 #include "anvil/session.h"
-#include "backend/backend.h"
 #include "cli_util.h"
 #include "commands.h"
 
@@ -53,7 +52,7 @@ int run_main(int argc, char** argv) {
       ->check(whole_number(0, 1000));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
-  find_backend(backend);  // fail early, listing the backends that exist
+  check_backend(backend);  // fail early, listing the backends that exist
   PreparedModel pm = prepare_model(files, in, /*random_fill=*/false);
   for (const auto& note : pm.notes) std::printf("%s\n", note.c_str());
   // NaN/Inf in an input propagates (as in the source frameworks): say so, one line per input.
@@ -83,7 +82,7 @@ int run_main(int argc, char** argv) {
   SessionOptions so;
   so.backend = backend;
   so.threads = threads;
-  so.precision = precision;
+  so.precision = parse_precision(precision);
   so.taps = fetch;
   Session session(std::move(pm.graph), so);
   std::map<std::string, Tensor> results = session.run(pm.feed, fetch);

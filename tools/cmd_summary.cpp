@@ -4,31 +4,13 @@
 
 #include "anvil/error.h"
 #include "anvil/import.h"
+#include "anvil/pipeline.h"
 #include "anvil/summary.h"
 #include "cli_util.h"
 #include "commands.h"
-#include "passes/passes.h"
 
 namespace anvil::cli {
 namespace {
-
-// A copy of the graph with every shape known: plain shape inference, or (for graphs whose
-// shapes are computed, e.g. ONNX Shape->Reshape chains) constant folding, which infers too.
-Graph with_shapes(const Graph& g) {
-  Graph a = g;
-  a.toposort();
-  a.validate();
-  try {
-    a.infer_shapes();
-    return a;
-  } catch (const Error&) {
-  }
-  Graph b = g;
-  b.toposort();
-  passes::fold_constants(b, {});
-  b.compact();
-  return b;
-}
 
 std::string describe(const Graph& g, const std::vector<int>& ids) {
   std::string r;
@@ -53,7 +35,7 @@ int summary_main(int argc, char** argv) {
   app.add_flag("--constants", opt.show_constants, "list the weight tensors too");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
 
-  Graph g = with_shapes(import_model(files));
+  Graph g = graph_with_shapes(import_model(files));
   std::string format = g.framework.empty() ? "unknown" : g.framework;
   std::printf("%s: format %s%s | inputs: %s | outputs: %s\n", files.front().c_str(), format.c_str(),
               g.name.empty() ? "" : (", graph '" + g.name + "'").c_str(),

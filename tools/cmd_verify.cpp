@@ -13,7 +13,6 @@
 #include "anvil/import.h"
 #include "anvil/npy.h"
 #include "anvil/verify.h"
-#include "backend/backend.h"
 #include "cli_util.h"
 #include "commands.h"
 
@@ -197,7 +196,7 @@ int verify_main(int argc, char** argv) {
     throw Error("--report must name a .json or .html file", report, {}, "report");
   if (!keep_fp32.empty() && precision == "fp32")
     throw Error("--keep-fp32 needs --precision fp16 or bf16", {}, {}, "keep-fp32");
-  find_backend(backend);
+  check_backend(backend);
 
   const auto ref = read_reference(reference);
   VerifyOptions o;

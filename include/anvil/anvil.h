@@ -9,6 +9,7 @@
 #include "anvil/names.h"
 #include "anvil/npy.h"
 #include "anvil/ops.h"
+#include "anvil/pipeline.h"
 #include "anvil/preprocess.h"
 #include "anvil/session.h"
 #include "anvil/summary.h"

@@ -12,6 +12,14 @@
 
 namespace anvil {
 
+/// Storage precision of float32 weights and activations (SessionOptions::precision).
+enum class Precision { fp32, fp16, bf16 };
+/// "fp32", "fp16" or "bf16" -> Precision; throws anvil::Error (field "precision") otherwise:
+/// "precision must be fp32, fp16 or bf16, not 'fp8'".
+Precision parse_precision(const std::string& name);
+/// "fp32", "fp16" or "bf16".
+const char* precision_name(Precision p);
+
 struct SessionOptions {
   /// "cpu" (the default, as for `anvil run` and `anvil bench`: oneDNN, fp32 accumulation;
   /// ops oneDNN lacks run on their reference kernels; docs/cpu_backend.md), "reference"
@@ -25,10 +33,10 @@ struct SessionOptions {
   std::vector<std::string> taps;
   bool keep_all = false;  // keep every tensor (verify, dump)
   bool optimize = true;   // run the graph passes before compiling
-  /// Storage precision of float32 weights and activations: "fp32", "fp16" or "bf16" (a
-  /// graph pass after the optimizations; Cast at inputs and outputs; each backend computes
-  /// in its own accumulation precision, the reference backend in double).
-  std::string precision = "fp32";
+  /// Storage precision of float32 weights and activations: fp32, fp16 or bf16 (a graph pass
+  /// after the optimizations; Cast at inputs and outputs; each backend computes in its own
+  /// accumulation precision, the reference backend in double).
+  Precision precision = Precision::fp32;
   /// Layers (source or canonical names of their output tensors, or node names) kept in
   /// float32 under fp16/bf16; their inputs and outputs get Cast nodes.
   std::vector<std::string> keep_fp32;
@@ -106,5 +114,12 @@ class Session {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// The backends of this build, in registration order ("reference", "cpu", and "cuda" in
+/// -DANVIL_CUDA=ON builds); src/backend/registry.cpp.
+std::vector<std::string> backend_names();
+/// Throws anvil::Error (field "backend") listing the backends of this build when `name` is
+/// none of them: "unknown backend 'cuda' (available: reference, cpu)".
+void check_backend(const std::string& name);
 
 }  // namespace anvil

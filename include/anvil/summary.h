@@ -20,6 +20,11 @@ struct SummaryOptions {
 /// layer (type), top blob(s), NCHW shape(s) and the numbers stored in its blobs.
 std::string summary(const Graph& g, const SummaryOptions& options = {});
 
+/// The shape of value `v` in its source framework's layout: its shape permuted by
+/// prov.to_source (the canonical shape when to_source is empty, of another rank, or holds an
+/// index out of range).
+Shape source_shape(const Value& v);
+
 /// Number of parameters (elements of constant inputs) of a node.
 int64_t node_parameter_count(const Graph& g, const Node& n);
 

@@ -155,4 +155,11 @@ std::string report_json(const VerifyReport& r);
 /// graph with nodes coloured by error, the first divergence highlighted.
 std::string report_html(const VerifyReport& r);
 
+namespace diag {
+/// Whether value `v` of `g` is channels-last in its source framework, as the diagnosis reads
+/// it (and `anvil inspect` shows it): its provenance layout ends in 'C' ("NHWC", "NWC"), else
+/// its framework is keras, tensorflow or tflite.
+bool channels_last_of(const Graph& g, const Value& v);
+}  // namespace diag
+
 }  // namespace anvil

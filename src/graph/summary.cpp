@@ -10,7 +10,6 @@
 #include "anvil/error.h"
 
 namespace anvil {
-namespace {
 
 Shape source_shape(const Value& v) {
   const auto& p = v.prov.to_source;
@@ -23,6 +22,8 @@ Shape source_shape(const Value& v) {
   }
   return s;
 }
+
+namespace {
 
 std::string shape_cell(const Value& v) {
   if (!v.shape_known) return "?";

@@ -7,11 +7,13 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "anvil/ops.h"
 #include "anvil/tensor.h"
+#include "core/onnx_dtype.h"
 
 namespace anvil::ref {
 
@@ -118,19 +120,9 @@ Tensor& output(Ctx& ctx, int i, DType dt, const Shape& shape) {
 
 /// ONNX TensorProto data type code -> DType; false when unsupported.
 inline bool dtype_from_onnx(int64_t code, DType& out) {
-  switch (code) {
-    case 1: out = DType::f32; return true;
-    case 2: out = DType::u8; return true;
-    case 3: out = DType::i8; return true;
-    case 5: out = DType::i16; return true;
-    case 6: out = DType::i32; return true;
-    case 7: out = DType::i64; return true;
-    case 9: out = DType::boolean; return true;
-    case 10: out = DType::f16; return true;
-    case 11: out = DType::f64; return true;
-    case 16: out = DType::bf16; return true;
-    default: return false;
-  }
+  std::optional<DType> d = dtype_from_onnx_code(code);  // core/onnx_dtype.h
+  if (d) out = *d;
+  return d.has_value();
 }
 
 }  // namespace anvil::ref

@@ -12,18 +12,11 @@
 #include <map>
 
 #include "anvil/error.h"
+#include "core/onnx_dtype.h"
 #include "passes/passes.h"
 
 namespace anvil::passes {
 namespace {
-
-int64_t onnx_code(DType t) {
-  switch (t) {
-    case DType::f16: return 10;
-    case DType::bf16: return 16;
-    default: return 1;
-  }
-}
 
 bool is_parameter_slot(const Node& n, size_t slot) {
   return (n.op == "Resize" || n.op == "Upsample") && slot >= 1;
@@ -72,7 +65,7 @@ void reduce_precision(Graph& g, DType low, const std::set<std::string>& keep_fp3
     if (auto it = casts.find(key); it != casts.end()) return it->second;
     const std::string base = g.values[static_cast<size_t>(v)].name + (to == DType::f32 ? "/fp32" : "/low");
     Attributes a;
-    a.set("to", onnx_code(to));
+    a.set("to", onnx_dtype_code(to));
     int n = g.add_node("Cast", g.unique_name(base), {v}, a, 1);
     int out = g.nodes[static_cast<size_t>(n)].outputs[0];
     g.values[static_cast<size_t>(out)].dtype = to;
@@ -112,7 +105,7 @@ void reduce_precision(Graph& g, DType low, const std::set<std::string>& keep_fp3
       }
     }
     Node& n = g.nodes[ni];
-    if (!keep && n.op == "Cast" && n.attrs.get_int("to", 0) == 1) n.attrs.set("to", onnx_code(low));
+    if (!keep && n.op == "Cast" && n.attrs.get_int("to", 0) == 1) n.attrs.set("to", onnx_dtype_code(low));
     // casts are appended after every original node (toposorted at the end); the original
     // nodes keep their indices during the loop
     g.infer_node(static_cast<int>(ni));

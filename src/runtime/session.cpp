@@ -8,7 +8,10 @@
 #include <set>
 
 #include "anvil/error.h"
+#include "anvil/pipeline.h"
+#include "anvil/summary.h"
 #include "backend/backend.h"
+#include "core/permutation.h"
 #include "passes/passes.h"
 
 namespace anvil {
@@ -78,12 +81,9 @@ struct Session::Impl {
     if (options.keep_all)
       for (const auto& v : g.values) protect.insert(v.name);
     if (options.optimize) passes::optimize(g, protect);
-    if (options.precision == "fp16" || options.precision == "bf16") {
-      passes::reduce_precision(g, options.precision == "fp16" ? DType::f16 : DType::bf16,
+    if (options.precision != Precision::fp32) {
+      passes::reduce_precision(g, options.precision == Precision::fp16 ? DType::f16 : DType::bf16,
                                {options.keep_fp32.begin(), options.keep_fp32.end()});
-    } else if (options.precision != "fp32") {
-      throw Error("precision must be fp32, fp16 or bf16, not '" + options.precision + "'", g.source_file,
-                  {}, "precision");
     } else if (!options.keep_fp32.empty()) {
       throw Error("keep_fp32 needs precision fp16 or bf16", g.source_file, {}, "keep_fp32");
     }
@@ -119,9 +119,7 @@ Session::Session(Graph graph, SessionOptions options) : impl_(std::make_unique<I
   if (impl_->options.in_flight < 1)
     throw Error("in_flight must be at least 1, not " + std::to_string(impl_->options.in_flight),
                 graph.source_file, {}, "in_flight");
-  graph.toposort();
-  graph.validate();
-  passes::fold_constants(graph, {});  // shapes, and constants that shapes depend on
+  prepare_graph(graph);
   for (const auto& v : graph.values)
     if (v.is_constant() && !v.prov.source_name.empty()) impl_->constants.values.push_back(v);
   graph.compact();
@@ -146,19 +144,6 @@ std::vector<Session::OpTime> Session::profile() const {
 }
 
 namespace {
-std::vector<int> inverse(const std::vector<int>& p) {
-  std::vector<int> r(p.size());
-  for (size_t i = 0; i < p.size(); ++i) r[static_cast<size_t>(p[i])] = static_cast<int>(i);
-  return r;
-}
-
-Shape source_shape(const Value& v) {
-  if (v.prov.to_source.empty() || v.prov.to_source.size() != v.shape.size()) return v.shape;
-  Shape s(v.shape.size());
-  for (size_t i = 0; i < s.size(); ++i) s[i] = v.shape[static_cast<size_t>(v.prov.to_source[i])];
-  return s;
-}
-
 Tensor to_source_layout(const Value& v, const Tensor& t) {
   if (v.prov.to_source.empty() || static_cast<int>(v.prov.to_source.size()) != t.rank()) return t;
   return transpose(t, v.prov.to_source);
@@ -235,7 +220,7 @@ std::vector<Tensor> Session::Impl::make_feed(const std::map<std::string, Tensor>
                     g.source_file, {}, "input");
     }
     if (!v.prov.to_source.empty() && static_cast<int>(v.prov.to_source.size()) == t.rank())
-      t = transpose(t, inverse(v.prov.to_source));
+      t = transpose(t, inverse_permutation(v.prov.to_source));
     feed[i] = t;
   }
   for (const auto& [k, _] : inputs)
@@ -338,5 +323,22 @@ std::map<std::string, Tensor> Session::wait(int64_t ticket) {
 int Session::pending() const { return static_cast<int>(impl_->pending.size() + impl_->finished.size()); }
 
 double Session::last_device_ms() const { return impl_->exe ? impl_->exe->last_device_ms() : -1.0; }
+
+void check_backend(const std::string& name) { find_backend(name); }
+
+Precision parse_precision(const std::string& name) {
+  for (Precision p : {Precision::fp32, Precision::fp16, Precision::bf16})
+    if (name == precision_name(p)) return p;
+  throw Error("precision must be fp32, fp16 or bf16, not '" + name + "'", {}, {}, "precision");
+}
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::fp32: return "fp32";
+    case Precision::fp16: return "fp16";
+    case Precision::bf16: return "bf16";
+  }
+  return "unknown";
+}
 
 }  // namespace anvil

@@ -203,7 +203,7 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   so.backend = o.backend;
   so.threads = o.threads;
   so.keep_all = true;
-  so.precision = o.precision;
+  so.precision = parse_precision(o.precision);
   so.keep_fp32 = o.keep_fp32;
   Session session(graph, so);
   // The graph as the session sees it before compiling (toposorted, shapes inferred, constant
@@ -316,7 +316,7 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   std::map<std::string, Tensor> got32;
   if (o.precision != "fp32") {
     SessionOptions s32 = so;
-    s32.precision = "fp32";
+    s32.precision = Precision::fp32;
     s32.keep_fp32.clear();
     Session full(graph, s32);
     got32 = full.run(feed, fetch);

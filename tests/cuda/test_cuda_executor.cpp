@@ -50,7 +50,7 @@ std::vector<std::string> expect_cuda_matches_reference(const TestGraph& tg, doub
   ro.optimize = optimize;
   SessionOptions co = ro;
   co.backend = "cuda";
-  co.precision = precision;
+  co.precision = parse_precision(precision);
   Session ref(tg.g, ro), gpu(tg.g, co);
   for (int rep = 0; rep < 3; ++rep) {
     auto feed = rep == 0 ? tg.feed : other_feed(tg, 1000u * static_cast<uint32_t>(rep));

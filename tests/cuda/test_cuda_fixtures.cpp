@@ -171,9 +171,9 @@ TEST_P(CudaFixture, ReducedPrecisionErrorIsBounded) {
     const double bound = std::string(prec) == "fp16" ? 3e-2 : 1e-1;
     SessionOptions go;
     go.backend = "cuda";
-    go.precision = prec;
+    go.precision = parse_precision(prec);
     SessionOptions rr = ro;
-    rr.precision = prec;
+    rr.precision = parse_precision(prec);
     Session gpu(l.g, go), refp(l.g, rr);
     const auto got = gpu.run(l.feed);
     const auto same = refp.run(l.feed);  // the reference backend in the same precision

@@ -492,7 +492,7 @@ void expect_low_precision(const std::string& precision, bool all_dnnl) {
   tg.g.outputs = {tg.node("Softmax", {tg.node("Relu", {fc})}, attrs({{"axis", int64_t(1)}})), y};
   SessionOptions ro, co, fo;
   ro.backend = "reference";
-  ro.precision = precision;
+  ro.precision = parse_precision(precision);
   co = ro;
   co.backend = "cpu";
   co.profile = true;

@@ -34,7 +34,7 @@ float bf16(double x) { return bf16_to_float(float_to_bf16(static_cast<float>(x))
 TEST(PrecisionPass, Fp16RoundsEveryStoredValue) {
   SessionOptions so;
   so.backend = "reference";  // double accumulation, results rounded to the storage type
-  so.precision = "fp16";
+  so.precision = Precision::fp16;
   Session s(scale_graph(3.3f, 0.7f), so);
   auto out = s.run({{"x", input4({1.1f, -2.2f, 1000.7f, 0.001f})}}).at("small");
   EXPECT_EQ(out.dtype(), DType::f32);  // graph outputs are cast back to float32
@@ -59,7 +59,7 @@ TEST(PrecisionPass, Fp16RoundsEveryStoredValue) {
 TEST(PrecisionPass, Bf16KeepsEightBitsOfMantissa) {
   SessionOptions so;
   so.backend = "reference";  // double accumulation, results rounded to the storage type
-  so.precision = "bf16";
+  so.precision = Precision::bf16;
   Session s(scale_graph(1.0f, 1.0f), so);
   auto out = s.run({{"x", input4({1.00390625f, 3.14159f, -100.3f, 1e-3f})}}).at("small");
   const float xs[4] = {1.00390625f, 3.14159f, -100.3f, 1e-3f};
@@ -70,7 +70,7 @@ TEST(PrecisionPass, Bf16KeepsEightBitsOfMantissa) {
 TEST(PrecisionPass, OverflowAndKeepFp32) {
   SessionOptions so;
   so.backend = "reference";  // double accumulation, results rounded to the storage type
-  so.precision = "fp16";
+  so.precision = Precision::fp16;
   {
     Session s(scale_graph(1e5f, 1e-5f), so);
     auto out = s.run({{"x", input4({1.f, 2.f, 0.25f, -1.f})}}).at("small");
@@ -89,7 +89,7 @@ TEST(PrecisionPass, OverflowAndKeepFp32) {
 TEST(PrecisionPass, KeepFp32CastsAroundOneLayer) {
   SessionOptions so;
   so.backend = "reference";  // double accumulation, results rounded to the storage type
-  so.precision = "fp16";
+  so.precision = Precision::fp16;
   so.keep_fp32 = {"big"};
   Session s(scale_graph(3.3f, 0.7f), so);
   auto out = s.run({{"x", input4({1.1f, -2.2f, 1000.7f, 0.001f})}}).at("small");
@@ -104,13 +104,12 @@ TEST(PrecisionPass, KeepFp32CastsAroundOneLayer) {
 TEST(PrecisionPass, Errors) {
   SessionOptions so;
   so.backend = "reference";  // double accumulation, results rounded to the storage type
-  so.precision = "fp16";
+  so.precision = Precision::fp16;
   so.keep_fp32 = {"no_such_layer"};
   EXPECT_THROW(Session(scale_graph(1, 1), so), Error);
   so.keep_fp32.clear();
-  so.precision = "int8";
-  EXPECT_THROW(Session(scale_graph(1, 1), so), Error);
-  so.precision = "fp32";
+  EXPECT_THROW(so.precision = parse_precision("int8"), Error);
+  so.precision = Precision::fp32;
   so.keep_fp32 = {"big"};
   EXPECT_THROW(Session(scale_graph(1, 1), so), Error);
 }
@@ -126,7 +125,7 @@ TEST(PrecisionPass, RealModelsStayClose) {
   for (const char* p : {"fp16", "bf16"}) {
     SessionOptions so;
     so.backend = "reference";
-    so.precision = p;
+    so.precision = parse_precision(p);
     Session s(g, so);
     Tensor got = s.run({{"image", x}}).at("probs");
     Comparison c = compare_tensors(got, want, 0, std::string(p) == "fp16" ? 5e-3 : 3e-2);

@@ -2,7 +2,7 @@
 // `model_weights` group), the split form (model.to_json() file + save_weights HDF5, in either
 // order) and Keras 3 `.keras` zips (config.json + model.weights.h5).
 //
-// Layout contract (see docs and DESIGN.md):
+// Layout contract (see docs/keras.md and docs/architecture.md, "Layouts and provenance"):
 //  - graph inputs are in Keras's own layout (NHWC / NWC for channels_last), as the user feeds
 //    them; explicit Transpose nodes bring data to the canonical NCHW where a layer needs it;
 //  - every Keras layer's output value carries provenance: framework "keras", source_name =
