@@ -73,15 +73,11 @@ std::vector<KT> Translator::unsupported_layer(const std::vector<KT>& ins,
 }
 
 void Translator::check_size(int v) {
-  const Value& val = g_.values[static_cast<size_t>(v)];
-  int64_t n = 1;
-  for (int64_t d : val.shape) {
-    if (d < 0) fail("shape", "negative dimension in " + shape_str(val.shape));
-    if (d != 0 && n > kMaxTensorElements / d)
-      fail("shape", "hostile tensor size " + shape_str(val.shape));
-    n *= d;
+  try {
+    imp::checked_numel(g_.values[static_cast<size_t>(v)].shape, "shape", kMaxTensorElements);
+  } catch (const Error& e) {
+    fail(e.field(), e.message());
   }
-  if (n > kMaxTensorElements) fail("shape", "hostile tensor size " + shape_str(val.shape));
 }
 
 int Translator::node(const std::string& op, const std::vector<int>& ins, Attributes attrs,

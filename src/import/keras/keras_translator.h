@@ -15,6 +15,7 @@
 #include "anvil/graph.h"
 #include "anvil/import.h"
 #include "import/common/layout_tensor.h"
+#include "import/common/node_emitter.h"
 #include "import/common/perm.h"
 #include "import/keras/keras_model.h"
 #include "import/keras/keras_weights.h"
@@ -22,7 +23,7 @@
 namespace anvil::keras {
 
 // Largest tensor the importer lets a config describe (elements), before anything is allocated.
-constexpr int64_t kMaxTensorElements = int64_t{1} << 32;
+constexpr int64_t kMaxTensorElements = imp::kMaxElements;
 
 /// A Keras tensor: the common layout-tracking tensor (canonical value `v`; Keras's view of it
 /// is transpose(v, perm), perm empty: identical; `poisoned`: derived from an unsupported layer).
