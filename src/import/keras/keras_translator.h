@@ -129,6 +129,7 @@ class Translator {
  private:
   bool version_at_least(int major, int minor) const;
   void check_size(int v);
+  void sync_emitter();
   void load_weights();
 
   struct CallCtx {
@@ -166,7 +167,9 @@ class Translator {
   bool theano_;
   std::string keras_version_;
   bool keras3_ = false, tf_keras_ = false;
-  std::map<std::pair<int, std::vector<int>>, int> view_cache_;
+  bool next_final_ = false;  // the node being emitted is named after the layer call
+  imp::NodeEmitter emitter_;
+  imp::LayoutViews views_;
 };
 
 // Activation helpers shared by the layers with an `activation` field (layers_activation.cpp).
