@@ -41,7 +41,18 @@ std::vector<std::string> supported_layer_classes() {
 
 Translator::Translator(Graph& g, WeightStore& w, const ImportOptions& opt, bool theano,
                        std::string keras_version)
-    : g_(g), w_(w), opt_(opt), theano_(theano), keras_version_(std::move(keras_version)) {
+    : g_(g),
+      w_(w),
+      opt_(opt),
+      theano_(theano),
+      keras_version_(std::move(keras_version)),
+      emitter_(
+          g,
+          [this](const std::string& what) {
+            return g_.unique_name(next_final_ ? cur_.name : cur_.name + "/" + what);
+          },
+          imp::NodeEmitter::Options{}),
+      views_(emitter_, false) {
   keras3_ = !keras_version_.empty() && keras_version_[0] == '3';
   tf_keras_ = keras3_ || keras_version_.find("-tf") != std::string::npos || version_at_least(2, 4);
 }
@@ -73,33 +84,35 @@ std::vector<KT> Translator::unsupported_layer(const std::vector<KT>& ins,
 }
 
 void Translator::check_size(int v) {
-  const Value& val = g_.values[static_cast<size_t>(v)];
-  int64_t n = 1;
-  for (int64_t d : val.shape) {
-    if (d < 0) fail("shape", "negative dimension in " + shape_str(val.shape));
-    if (d != 0 && n > kMaxTensorElements / d)
-      fail("shape", "hostile tensor size " + shape_str(val.shape));
-    n *= d;
+  try {
+    imp::checked_numel(g_.values[static_cast<size_t>(v)].shape, "shape", kMaxTensorElements);
+  } catch (const Error& e) {
+    fail(e.field(), e.message());
   }
-  if (n > kMaxTensorElements) fail("shape", "hostile tensor size " + shape_str(val.shape));
+}
+
+// The emitter names the layer call being translated (errors, Node::source_op).
+void Translator::sync_emitter() {
+  emitter_.begin(cur_.layer ? cur_.layer->cls : std::string("Input"), cur_.name);
 }
 
 int Translator::node(const std::string& op, const std::vector<int>& ins, Attributes attrs,
                      bool final_node, int num_outputs) {
-  std::string nm = g_.unique_name(final_node ? cur_.name : cur_.name + "/" + op);
-  int ni = g_.add_node(op, nm, ins, std::move(attrs), num_outputs);
-  g_.nodes[static_cast<size_t>(ni)].source_op = cur_.layer ? cur_.layer->cls : std::string("Input");
+  sync_emitter();
+  next_final_ = final_node;  // the node takes the layer's own name
+  std::vector<int> outs;
   try {
-    g_.infer_node(ni);
-  } catch (const Error& e) {
-    throw Error(e.message(), g_.source_file, cur_.name, e.field());
+    outs = emitter_.emit(op, ins, std::move(attrs), num_outputs);
+  } catch (...) {
+    next_final_ = false;
+    throw;
   }
-  for (int o : g_.nodes[static_cast<size_t>(ni)].outputs) check_size(o);
-  return g_.nodes[static_cast<size_t>(ni)].outputs[0];
+  next_final_ = false;
+  return outs[0];
 }
 
 int Translator::cst(const std::string& what, Tensor t) {
-  return g_.add_constant(g_.unique_name(cur_.name + "/" + what), std::move(t));
+  return emitter_.constant(what, std::move(t));
 }
 int Translator::i64s(const std::string& what, const std::vector<int64_t>& v) {
   return cst(what, Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v));
@@ -111,17 +124,8 @@ int Translator::scalar(const std::string& what, float x) {
 Shape Translator::src_shape(const KT& t) const { return imp::apply_perm(shape(t.v), t.perm); }
 
 int Translator::view(const KT& t, const std::vector<int>& q) {
-  std::vector<int> c(q.size());
-  for (size_t i = 0; i < q.size(); ++i)
-    c[i] = t.perm.empty() ? q[i] : t.perm[static_cast<size_t>(q[i])];
-  if (imp::is_identity_perm(c)) return t.v;
-  auto key = std::make_pair(t.v, c);
-  if (auto it = view_cache_.find(key); it != view_cache_.end()) return it->second;
-  Attributes a;
-  a.set("perm", std::vector<int64_t>(c.begin(), c.end()));
-  int v = node("Transpose", {t.v}, a);
-  view_cache_[key] = v;
-  return v;
+  sync_emitter();
+  return views_.view(t, q);
 }
 
 int Translator::as_cf(const KT& t, bool channels_last) {

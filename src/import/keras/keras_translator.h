@@ -15,6 +15,7 @@
 #include "anvil/graph.h"
 #include "anvil/import.h"
 #include "import/common/layout_tensor.h"
+#include "import/common/node_emitter.h"
 #include "import/common/perm.h"
 #include "import/keras/keras_model.h"
 #include "import/keras/keras_weights.h"
@@ -22,7 +23,7 @@
 namespace anvil::keras {
 
 // Largest tensor the importer lets a config describe (elements), before anything is allocated.
-constexpr int64_t kMaxTensorElements = int64_t{1} << 32;
+constexpr int64_t kMaxTensorElements = imp::kMaxElements;
 
 /// A Keras tensor: the common layout-tracking tensor (canonical value `v`; Keras's view of it
 /// is transpose(v, perm), perm empty: identical; `poisoned`: derived from an unsupported layer).
@@ -128,6 +129,7 @@ class Translator {
  private:
   bool version_at_least(int major, int minor) const;
   void check_size(int v);
+  void sync_emitter();
   void load_weights();
 
   struct CallCtx {
@@ -165,7 +167,9 @@ class Translator {
   bool theano_;
   std::string keras_version_;
   bool keras3_ = false, tf_keras_ = false;
-  std::map<std::pair<int, std::vector<int>>, int> view_cache_;
+  bool next_final_ = false;  // the node being emitted is named after the layer call
+  imp::NodeEmitter emitter_;
+  imp::LayoutViews views_;
 };
 
 // Activation helpers shared by the layers with an `activation` field (layers_activation.cpp).
