@@ -1,5 +1,6 @@
-// Small helpers shared by the reference op files (elementwise, shape, tensor): exact integer
-// loads/stores, axis normalization, checks that throw through the op's context.
+// Small helpers shared by the reference op files (elementwise, shape, tensor, index, ...):
+// exact integer loads/stores, raw bytes, axis normalization, checks that throw through the
+// op's context.
 // Private to the library (src/).
 #pragma once
 
@@ -67,6 +68,10 @@ inline void copy_elem(Tensor& dst, int64_t di, const Tensor& src, int64_t si) {
   std::memcpy(static_cast<unsigned char*>(dst.raw()) + static_cast<size_t>(di) * es,
               static_cast<const unsigned char*>(src.raw()) + static_cast<size_t>(si) * es, es);
 }
+
+/// The tensor's data as raw bytes (kernels that move whole rows: Concat, Split, Gather).
+inline unsigned char* bytes(Tensor& t) { return static_cast<unsigned char*>(t.raw()); }
+inline const unsigned char* bytes(const Tensor& t) { return static_cast<const unsigned char*>(t.raw()); }
 
 /// Axis in [-rank, rank) made non-negative; fails naming `field` otherwise.
 template <class Ctx>
