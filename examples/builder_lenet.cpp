@@ -14,12 +14,11 @@ int main() {
   try {
     anvil::Builder b("lenet");
     auto x = b.input("image", {1, 1, 28, 28});
-    auto y = x >> b.conv2d(8, {3, 3}, {.padding = anvil::Padding::same, .name = "conv1"})
-               >> b.relu() >> b.max_pool({2, 2})
-               >> b.conv2d(16, {3, 3}, {.name = "conv2"}) >> b.batch_norm({.name = "bn2"})
-               >> b.relu() >> b.max_pool({2, 2})
-               >> b.flatten() >> b.dense(64, {.name = "fc1"}) >> b.relu() >> b.dropout(0.5)
-               >> b.dense(10, {.name = "fc2"}) >> b.softmax();
+    auto y = x >> b.conv2d(8, {3, 3}, {.padding = anvil::Padding::same, .name = "conv1"}) >>
+             b.relu() >> b.max_pool({2, 2}) >> b.conv2d(16, {3, 3}, {.name = "conv2"}) >>
+             b.batch_norm({.name = "bn2"}) >> b.relu() >> b.max_pool({2, 2}) >> b.flatten() >>
+             b.dense(64, {.name = "fc1"}) >> b.relu() >> b.dropout(0.5) >>
+             b.dense(10, {.name = "fc2"}) >> b.softmax();
     std::cout << "probs shape while building: " << anvil::shape_str(y.shape()) << "\n";
     b.output(y, "probs");
 

@@ -44,7 +44,8 @@ inline std::vector<ModelCase> fixture_model_cases(const std::vector<std::string>
   std::vector<fs::path> dirs;
   for (const auto& top : tops) {
     if (!fs::is_directory(top, ec)) continue;
-    for (auto it = fs::recursive_directory_iterator(top, ec); it != fs::recursive_directory_iterator(); ++it)
+    for (auto it = fs::recursive_directory_iterator(top, ec);
+         it != fs::recursive_directory_iterator(); ++it)
       if (it->is_directory() && fs::exists(it->path() / "case.json")) dirs.push_back(it->path());
   }
   std::sort(dirs.begin(), dirs.end());
@@ -81,15 +82,24 @@ inline std::vector<ModelCase> fixture_model_cases(const std::vector<std::string>
     out.push_back(c);
   }
   const fs::path demo = src / "models/demo";
-  out.push_back({"demo_onnx", {(demo / "digits_cnn.onnx").string()},
-                 {{"image", (demo / "inputs/image.npy").string()}}, {}, {}});
+  out.push_back({"demo_onnx",
+                 {(demo / "digits_cnn.onnx").string()},
+                 {{"image", (demo / "inputs/image.npy").string()}},
+                 {},
+                 {}});
   if (fs::exists(demo / "keras/digits_cnn.h5"))
-    out.push_back({"demo_keras", {(demo / "keras/digits_cnn.h5").string()},
-                   {{"image", (demo / "keras/inputs/image.npy").string()}}, {}, {}});
+    out.push_back({"demo_keras",
+                   {(demo / "keras/digits_cnn.h5").string()},
+                   {{"image", (demo / "keras/inputs/image.npy").string()}},
+                   {},
+                   {}});
   if (fs::exists(demo / "caffe/deploy.prototxt"))
-    out.push_back({"demo_caffe",
-                   {(demo / "caffe/deploy.prototxt").string(), (demo / "caffe/digits.caffemodel").string()},
-                   {{"", (demo / "caffe/inputs/data.npy").string()}}, {}, {}});
+    out.push_back(
+        {"demo_caffe",
+         {(demo / "caffe/deploy.prototxt").string(), (demo / "caffe/digits.caffemodel").string()},
+         {{"", (demo / "caffe/inputs/data.npy").string()}},
+         {},
+         {}});
   return out;
 }
 

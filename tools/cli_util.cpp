@@ -65,8 +65,8 @@ CLI::Validator whole_number(long long lo, long long hi) {
           used = 0;
         }
         if (used == 0 || used != s.size() || v < lo || v > hi)
-          return "expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                 ", got '" + s + "'";
+          return "expected a whole number from " + std::to_string(lo) + " to " +
+                 std::to_string(hi) + ", got '" + s + "'";
         return {};
       },
       "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", "whole_number");
@@ -83,7 +83,9 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string extension(const std::string& path) { return lower(fs::path(path).extension().string()); }
+std::string extension(const std::string& path) {
+  return lower(fs::path(path).extension().string());
+}
 
 std::vector<float> parse_floats(const std::string& s, const std::string& field) {
   std::vector<float> r;
@@ -98,8 +100,8 @@ std::vector<float> parse_floats(const std::string& s, const std::string& field) 
       if (used != item.size() || !std::isfinite(v)) throw std::invalid_argument(item);
       r.push_back(v);
     } catch (const std::exception&) {
-      throw Error("expected a number or a comma-separated list of numbers, got '" + s + "'", {},
-                  {}, field);
+      throw Error("expected a number or a comma-separated list of numbers, got '" + s + "'", {}, {},
+                  field);
     }
   }
   return r;
@@ -117,7 +119,8 @@ std::string dims_str(const Shape& s, const std::vector<bool>& dynamic) {
 
 std::string input_names(const std::vector<ModelInput>& inputs) {
   std::string r;
-  for (const auto& mi : inputs) r += (r.empty() ? "" : ", ") + mi.source_name + " " + shape_str(mi.shape);
+  for (const auto& mi : inputs)
+    r += (r.empty() ? "" : ", ") + mi.source_name + " " + shape_str(mi.shape);
   return r;
 }
 
@@ -131,9 +134,9 @@ int find_input(const std::vector<ModelInput>& inputs, const std::string& name) {
 
 // One tensor to feed, before shapes are reconciled.
 struct Given {
-  int input = -1;        // index into the model's inputs
-  std::string path;      // the file it came from (for messages)
-  std::string image;     // an image file still to load ("" for arrays)
+  int input = -1;     // index into the model's inputs
+  std::string path;   // the file it came from (for messages)
+  std::string image;  // an image file still to load ("" for arrays)
   Tensor tensor;
 };
 
@@ -183,8 +186,8 @@ Tensor load_image_for(const std::string& path, const ModelInput& mi, const Image
   if (!a.size.empty()) {
     int w = 0, h = 0;
     char x = 0, extra = 0;
-    if (std::sscanf(a.size.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 || (x != 'x' && x != 'X') ||
-        w <= 0 || h <= 0)
+    if (std::sscanf(a.size.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 ||
+        (x != 'x' && x != 'X') || w <= 0 || h <= 0)
       throw Error("expected WxH (e.g. 224x224), got '" + a.size + "'", {}, {}, "size");
     pre.width = w;
     pre.height = h;
@@ -335,7 +338,7 @@ std::pair<std::string, Shape> parse_shape_arg(const std::string& spec) {
 
 bool is_image_file(const std::string& path) {
   static const std::set<std::string> exts = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tga",
-                                             ".ppm", ".pgm",  ".pnm", ".psd", ".hdr", ".pic"};
+                                             ".ppm", ".pgm", ".pnm",  ".psd", ".hdr", ".pic"};
   return exts.count(extension(path)) != 0;
 }
 
@@ -351,25 +354,31 @@ std::string input_file_kind(const std::string& path) {
     f.read(head.data(), static_cast<std::streamsize>(head.size()));
     head.resize(static_cast<size_t>(std::max<std::streamsize>(f.gcount(), 0)));
   }
-  auto starts = [&](const char* magic, size_t n) { return head.size() >= n && head.compare(0, n, magic, n) == 0; };
+  auto starts = [&](const char* magic, size_t n) {
+    return head.size() >= n && head.compare(0, n, magic, n) == 0;
+  };
   if (starts("\x93NUMPY", 6)) return "npy";
   if (starts("\x89PNG", 4) || starts("\xFF\xD8\xFF", 3) || starts("BM", 2) || starts("GIF8", 4) ||
       starts("8BPS", 4) || starts("#?RADIANCE", 8) ||
       (head.size() >= 2 && head[0] == 'P' && head[1] >= '1' && head[1] <= '6'))
     return "image";
   const bool webp = starts("RIFF", 4), tiff = starts("II*\0", 4) || starts("MM\0*", 4);
-  throw Error(std::string("unsupported input file type") +
-                  (webp ? " (a WebP image)" : tiff ? " (a TIFF image)" : ext.empty() ? "" : " '" + ext + "'") +
-                  ": --input reads .npy, .npz and images (.png .jpg .jpeg .bmp .gif .tga .ppm .pgm .pnm "
-                  ".psd .hdr .pic)" +
-                  (webp || tiff ? "; convert it to .png" : ""),
-              path, {}, "input");
+  throw Error(
+      std::string("unsupported input file type") +
+          (webp          ? " (a WebP image)"
+           : tiff        ? " (a TIFF image)"
+           : ext.empty() ? ""
+                         : " '" + ext + "'") +
+          ": --input reads .npy, .npz and images (.png .jpg .jpeg .bmp .gif .tga .ppm .pgm .pnm "
+          ".psd .hdr .pic)" +
+          (webp || tiff ? "; convert it to .png" : ""),
+      path, {}, "input");
 }
 
 void ImageArgs::add_to(CLI::App& app) {
   app.add_option("--size", size, "image inputs: resize to WxH (default: the model input's size)");
-  auto* bgr_flag = app.add_flag(
-      "--bgr", bgr, "image inputs: reorder RGB to BGR (the default for Caffe models)");
+  auto* bgr_flag =
+      app.add_flag("--bgr", bgr, "image inputs: reorder RGB to BGR (the default for Caffe models)");
   app.add_flag("--rgb", rgb, "image inputs: keep RGB order, also for Caffe models")
       ->excludes(bgr_flag);
   app.add_option("--mean-file", mean_file,
@@ -415,8 +424,8 @@ std::vector<ModelInput> model_inputs(const Graph& g) {
     if (mi.layout.empty() && mi.shape.size() == 4) {
       // No label: a transposed input, or the framework's own convention.
       const std::string fw = v.prov.framework.empty() ? g.framework : v.prov.framework;
-      if (v.prov.to_source == std::vector<int>{0, 2, 3, 1} || fw == "keras" ||
-          fw == "tensorflow" || fw == "tflite")
+      if (v.prov.to_source == std::vector<int>{0, 2, 3, 1} || fw == "keras" || fw == "tensorflow" ||
+          fw == "tflite")
         mi.layout = "NHWC";
       else if (v.prov.to_source.empty())
         mi.layout = "NCHW";
@@ -449,15 +458,15 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
     } else {
       k = find_input(pm.inputs, name);
       if (k < 0)
-        throw Error("--shape: the model has no input named '" + name + "' (its inputs: " +
-                        input_names(pm.inputs) + ")",
+        throw Error("--shape: the model has no input named '" + name +
+                        "' (its inputs: " + input_names(pm.inputs) + ")",
                     model, {}, "shape");
     }
     const ModelInput& mi = pm.inputs[static_cast<size_t>(k)];
     if (shape.size() != mi.shape.size())
       throw Error("--shape " + shape_str(shape) + " for input '" + mi.source_name + "' has rank " +
-                      std::to_string(shape.size()) + ", the model's input " +
-                      shape_str(mi.shape) + " has rank " + std::to_string(mi.shape.size()),
+                      std::to_string(shape.size()) + ", the model's input " + shape_str(mi.shape) +
+                      " has rank " + std::to_string(mi.shape.size()),
                   model, {}, "shape");
     if (explicit_shapes.count(mi.source_name))
       throw Error("--shape is given twice for input '" + mi.source_name + "'", model, {}, "shape");
@@ -469,8 +478,8 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
     try {
       pm.graph = import_with(files, o);
     } catch (const Error& e) {
-      throw Error("the model cannot be imported with --shape: " + e.message(), e.file(),
-                  e.node(), "shape");
+      throw Error("the model cannot be imported with --shape: " + e.message(), e.file(), e.node(),
+                  "shape");
     }
     pm.inputs = model_inputs(pm.graph);
   }
@@ -496,8 +505,8 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
     if (!a.name.empty()) {
       k = find_input(pm.inputs, a.name);
       if (k < 0)
-        throw Error("the model has no input named '" + a.name + "' (its inputs: " +
-                        input_names(pm.inputs) + ")",
+        throw Error("the model has no input named '" + a.name +
+                        "' (its inputs: " + input_names(pm.inputs) + ")",
                     model, {}, "input");
     }
     const std::string ext = extension(a.path);
@@ -515,8 +524,8 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
           int kk = find_input(pm.inputs, key);
           if (kk < 0 && pm.inputs.size() == 1 && arrays.size() == 1) kk = 0;
           if (kk < 0)
-            throw Error("array '" + key + "' names no model input (its inputs: " +
-                            input_names(pm.inputs) + ")",
+            throw Error("array '" + key +
+                            "' names no model input (its inputs: " + input_names(pm.inputs) + ")",
                         a.path, {}, "input");
           claim(kk, a.path);
           given.push_back({kk, a.path, "", t});
@@ -646,22 +655,33 @@ Tensor random_tensor(DType dtype, const Shape& shape, uint32_t seed) {
 
 std::string numpy_dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "float32";
-    case DType::f16: return "float16";
-    case DType::bf16: return "float32";  // numpy has no bfloat16: written as float32
-    case DType::f64: return "float64";
-    case DType::i8: return "int8";
-    case DType::u8: return "uint8";
-    case DType::i16: return "int16";
-    case DType::i32: return "int32";
-    case DType::i64: return "int64";
-    case DType::boolean: return "bool";
+    case DType::f32:
+      return "float32";
+    case DType::f16:
+      return "float16";
+    case DType::bf16:
+      return "float32";  // numpy has no bfloat16: written as float32
+    case DType::f64:
+      return "float64";
+    case DType::i8:
+      return "int8";
+    case DType::u8:
+      return "uint8";
+    case DType::i16:
+      return "int16";
+    case DType::i32:
+      return "int32";
+    case DType::i64:
+      return "int64";
+    case DType::boolean:
+      return "bool";
   }
   return dtype_name(t);
 }
 
 std::string output_path(const std::string& dir, const std::string& tensor_name) {
-  return (fs::path(dir.empty() ? "." : dir) / (sanitize_tensor_name(tensor_name) + ".npy")).string();
+  return (fs::path(dir.empty() ? "." : dir) / (sanitize_tensor_name(tensor_name) + ".npy"))
+      .string();
 }
 
 std::string top_k_row(const Tensor& t, int64_t row, int k) {
@@ -679,8 +699,8 @@ std::string top_k_row(const Tensor& t, int64_t row, int k) {
   std::string r;
   char buf[64];
   for (size_t i = 0; i < n; ++i) {
-    std::snprintf(buf, sizeof buf, "%s%lld (%.4g)", i ? "  " : "", static_cast<long long>(v[i].second),
-                  v[i].first);
+    std::snprintf(buf, sizeof buf, "%s%lld (%.4g)", i ? "  " : "",
+                  static_cast<long long>(v[i].second), v[i].first);
     r += buf;
   }
   return r;

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <map>
 #include <string>
@@ -47,12 +46,12 @@ std::string input_file_kind(const std::string& path);
 
 /// Image preprocessing flags (see anvil/image.h), shared by run, bench and verify.
 struct ImageArgs {
-  std::string size;    // "WxH"
-  bool bgr = false;      // --bgr (the default for Caffe models)
-  bool rgb = false;      // --rgb: keep RGB even for a Caffe model
-  std::string mean_file; // Caffe .binaryproto mean image (C, H, W), subtracted per pixel
-  std::string mean;    // "a" or "a,b,c"
-  std::string scale;   // "s" or "a,b,c"
+  std::string size;       // "WxH"
+  bool bgr = false;       // --bgr (the default for Caffe models)
+  bool rgb = false;       // --rgb: keep RGB even for a Caffe model
+  std::string mean_file;  // Caffe .binaryproto mean image (C, H, W), subtracted per pixel
+  std::string mean;       // "a" or "a,b,c"
+  std::string scale;      // "s" or "a,b,c"
   float divide = 1.0f;
   std::string layout;  // "", "nchw" or "nhwc"
   int channels = 0;    // 0: the model's (1 or 3) or else the file's
@@ -72,9 +71,9 @@ struct ModelInput {
   std::string name;         // canonical value name
   std::string source_name;  // name in the source framework (== name when unknown)
   DType dtype = DType::f32;
-  Shape shape;              // in the source layout
-  std::string layout;       // "NHWC", "NCHW", ...: the provenance's label, else (rank 4) the
-                            // framework's convention (NHWC for keras/tensorflow/tflite)
+  Shape shape;                // in the source layout
+  std::string layout;         // "NHWC", "NCHW", ...: the provenance's label, else (rank 4) the
+                              // framework's convention (NHWC for keras/tensorflow/tflite)
   std::vector<bool> dynamic;  // per dim: the model leaves it open (filled by the importer)
 };
 

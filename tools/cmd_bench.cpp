@@ -15,8 +15,8 @@
 #include <cstdio>
 #include <deque>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "anvil/error.h"
@@ -81,8 +81,9 @@ struct OpTypeRow {
 
 // Per-run times of the timed runs, slowest first: the session's profile after them minus
 // the profile after the warm-up (`before`), divided by `runs`.
-void summarize_profile(const std::vector<Session::OpTime>& before, const std::vector<Session::OpTime>& after,
-                       int runs, std::vector<ProfileRow>& rows, std::vector<OpTypeRow>& types,
+void summarize_profile(const std::vector<Session::OpTime>& before,
+                       const std::vector<Session::OpTime>& after, int runs,
+                       std::vector<ProfileRow>& rows, std::vector<OpTypeRow>& types,
                        double& total_ms) {
   rows.clear();
   types.clear();
@@ -129,10 +130,12 @@ void summarize_profile(const std::vector<Session::OpTime>& before, const std::ve
     o.percent = total_ms > 0 ? 100.0 * o.ms_per_run / total_ms : 0;
     types.push_back(o);
   }
-  std::stable_sort(rows.begin(), rows.end(),
-                   [](const ProfileRow& a, const ProfileRow& b) { return a.ms_per_run > b.ms_per_run; });
-  std::stable_sort(types.begin(), types.end(),
-                   [](const OpTypeRow& a, const OpTypeRow& b) { return a.ms_per_run > b.ms_per_run; });
+  std::stable_sort(rows.begin(), rows.end(), [](const ProfileRow& a, const ProfileRow& b) {
+    return a.ms_per_run > b.ms_per_run;
+  });
+  std::stable_sort(types.begin(), types.end(), [](const OpTypeRow& a, const OpTypeRow& b) {
+    return a.ms_per_run > b.ms_per_run;
+  });
 }
 
 int bench_main(int argc, char** argv) {
@@ -152,16 +155,18 @@ int bench_main(int argc, char** argv) {
   app.add_option("model", files, "the model file, then any further files it needs")->required();
   in.add_to(app);
   app.add_option("--runs", runs, "timed runs (default: 20)")->check(whole_number(1, 1000000));
-  app.add_option("--warmup", warmup, "untimed runs first (default: 3)")->check(whole_number(0, 1000000));
+  app.add_option("--warmup", warmup, "untimed runs first (default: 3)")
+      ->check(whole_number(0, 1000000));
   app.add_option("--threads", threads, "threads (default: 1)")->check(whole_number(1, 1024));
   app.add_option("--backend", backend, backend_help(backend));
   app.add_option("--precision", precision,
                  "fp32, fp16 or bf16: storage precision of weights and activations (default: fp32)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
-  app.add_option("--in-flight", in_flight,
-                 "after the latency runs, --runs more runs pipelined with Session::submit/wait, N "
-                 "in flight at once (backends that overlap runs: cuda); the throughput "
-                 "(images/s = batch * runs / wall time) is then theirs (default: 1, no pipelined phase)")
+  app.add_option(
+         "--in-flight", in_flight,
+         "after the latency runs, --runs more runs pipelined with Session::submit/wait, N "
+         "in flight at once (backends that overlap runs: cuda); the throughput "
+         "(images/s = batch * runs / wall time) is then theirs (default: 1, no pipelined phase)")
       ->check(whole_number(1, 64));
   app.add_option("--seed", seed, "seed of the random inputs (default: 0)");
   app.add_flag("--json", json, "print one JSON object instead of text");
@@ -173,7 +178,8 @@ int bench_main(int argc, char** argv) {
                "{\"ready\":true,...}, then for each stdin line 'run N' do N timed runs and print "
                "{\"times_ms\":[...]} (and \"device_times_ms\" where the backend measures them); "
                "at 'quit' or end of input print the --json report of all of them");
-  app.add_flag("--no-optimize", no_optimize, "run the graph as imported (no fusion or other graph passes)");
+  app.add_flag("--no-optimize", no_optimize,
+               "run the graph as imported (no fusion or other graph passes)");
   app.add_option("--top", top, "steps listed by --profile in text mode (default: 15)")
       ->check(whole_number(1, 1000000));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
@@ -191,7 +197,8 @@ int bench_main(int argc, char** argv) {
     for (size_t d = 0; d < s.size(); ++d)
       if (s[d] == 0)
         throw Error("input '" + mi.source_name + "' has shape " + shape_str(s) + ": dimension " +
-                        std::to_string(d) + " is 0, so a run computes nothing; give sizes >= 1 (--shape)",
+                        std::to_string(d) +
+                        " is 0, so a run computes nothing; give sizes >= 1 (--shape)",
                     files.front(), {}, "shape");
   }
   SessionOptions so;
@@ -204,33 +211,39 @@ int bench_main(int argc, char** argv) {
   Session session(std::move(pm.graph), so);
   // Images per run: the first input's leading (batch) dimension.
   const int64_t batch =
-      !inputs.empty() && !inputs.front().shape.empty() && inputs.front().shape[0] > 0 ? inputs.front().shape[0] : 1;
+      !inputs.empty() && !inputs.front().shape.empty() && inputs.front().shape[0] > 0
+          ? inputs.front().shape[0]
+          : 1;
 
   const bool bar = isatty(STDERR_FILENO) == 1;
   for (int i = 0; i < warmup; ++i) {
     session.run(pm.feed);
     if (bar) progress(i + 1, warmup, true);
   }
-  const std::vector<Session::OpTime> warm_profile = profile ? session.profile() : std::vector<Session::OpTime>{};
+  const std::vector<Session::OpTime> warm_profile =
+      profile ? session.profile() : std::vector<Session::OpTime>{};
   if (bar && warmup) std::fputc('\n', stderr);
   std::vector<double> ms, device_ms;
   auto timed_run = [&] {
     auto a = std::chrono::steady_clock::now();
     session.run(pm.feed);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
     const double d = session.last_device_ms();
     if (d >= 0) device_ms.push_back(d);
   };
   if (serve) {
     json = true;
-    std::printf("{\"ready\":true,\"load_ms\":%.4f,\"compile_ms\":%.4f}\n", load_ms, session.compile_ms());
+    std::printf("{\"ready\":true,\"load_ms\":%.4f,\"compile_ms\":%.4f}\n", load_ms,
+                session.compile_ms());
     std::fflush(stdout);
     std::string line;
     while (std::getline(std::cin, line)) {
       if (line == "quit") break;
       long k = 0;
       if (std::sscanf(line.c_str(), "run %ld", &k) != 1 || k < 1 || k > 1000000)
-        throw Error("bench --serve: expected 'run N' or 'quit' on stdin, got '" + line + "'", {}, {}, "stdin");
+        throw Error("bench --serve: expected 'run N' or 'quit' on stdin, got '" + line + "'", {},
+                    {}, "stdin");
       nlohmann::json t = nlohmann::json::array(), d = nlohmann::json::array();
       const size_t dev_before = device_ms.size();
       for (long i = 0; i < k; ++i) {
@@ -241,7 +254,8 @@ int bench_main(int argc, char** argv) {
       if (d.empty())
         std::printf("{\"times_ms\":%s}\n", t.dump().c_str());
       else  // the backend's own time of each of these runs (cuda: CUDA events)
-        std::printf("{\"times_ms\":%s,\"device_times_ms\":%s}\n", t.dump().c_str(), d.dump().c_str());
+        std::printf("{\"times_ms\":%s,\"device_times_ms\":%s}\n", t.dump().c_str(),
+                    d.dump().c_str());
       std::fflush(stdout);
     }
     if (ms.empty()) timed_run();
@@ -255,7 +269,8 @@ int bench_main(int argc, char** argv) {
     if (bar) std::fputc('\n', stderr);
   }
   // The profile of the timed runs (the pipelined phase's runs are not in it).
-  const std::vector<Session::OpTime> timed_profile = profile ? session.profile() : std::vector<Session::OpTime>{};
+  const std::vector<Session::OpTime> timed_profile =
+      profile ? session.profile() : std::vector<Session::OpTime>{};
   // Pipelined phase: `runs` more runs with in_flight of them submitted at once.
   double pipe_wall_ms = 0;
   if (in_flight > 1 && !serve) {
@@ -273,14 +288,16 @@ int bench_main(int argc, char** argv) {
       session.wait(tickets.front());
       tickets.pop_front();
     }
-    pipe_wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
+    pipe_wall_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count();
     if (bar) std::fputc('\n', stderr);
   }
   const double seq_wall_ms = std::accumulate(ms.begin(), ms.end(), 0.0);
   const double images_per_s =
       in_flight > 1 && !serve
           ? (pipe_wall_ms > 0 ? 1000.0 * static_cast<double>(batch) * runs / pipe_wall_ms : 0.0)
-          : (seq_wall_ms > 0 ? 1000.0 * static_cast<double>(batch) * static_cast<double>(ms.size()) / seq_wall_ms
+          : (seq_wall_ms > 0 ? 1000.0 * static_cast<double>(batch) *
+                                   static_cast<double>(ms.size()) / seq_wall_ms
                              : 0.0);
   const Stats dev = stats_of(device_ms);
 
@@ -290,7 +307,8 @@ int bench_main(int argc, char** argv) {
   const double min_ms = sorted.front(), max_ms = sorted.back();
   const double median_ms = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
   const double mean_ms = std::accumulate(ms.begin(), ms.end(), 0.0) / static_cast<double>(n);
-  const double p50_ms = percentile(sorted, 50), p90_ms = percentile(sorted, 90), p99_ms = percentile(sorted, 99);
+  const double p50_ms = percentile(sorted, 50), p90_ms = percentile(sorted, 90),
+               p99_ms = percentile(sorted, 99);
   double var = 0;
   for (double v : ms) var += (v - mean_ms) * (v - mean_ms);
   const double stddev_ms = n > 1 ? std::sqrt(var / static_cast<double>(n - 1)) : 0.0;
@@ -298,7 +316,9 @@ int bench_main(int argc, char** argv) {
   std::vector<ProfileRow> prof;
   std::vector<OpTypeRow> prof_types;
   double prof_total_ms = 0;
-  if (profile) summarize_profile(warm_profile, timed_profile, static_cast<int>(ms.size()), prof, prof_types, prof_total_ms);
+  if (profile)
+    summarize_profile(warm_profile, timed_profile, static_cast<int>(ms.size()), prof, prof_types,
+                      prof_total_ms);
 
   if (json) {
     nlohmann::json j;
@@ -311,10 +331,14 @@ int bench_main(int argc, char** argv) {
     // images/s: batch * runs / wall time of the pipelined phase (--in-flight > 1), else of
     // the timed runs one after another.
     j["images_per_s"] = images_per_s;
-    if (in_flight > 1 && !serve) j["pipelined"] = {{"runs", runs}, {"wall_ms", pipe_wall_ms}, {"in_flight", in_flight}};
+    if (in_flight > 1 && !serve)
+      j["pipelined"] = {{"runs", runs}, {"wall_ms", pipe_wall_ms}, {"in_flight", in_flight}};
     if (!device_ms.empty())  // the backend's own time per run (cuda: CUDA events)
     {
-      j["device_ms"] = {{"min", dev.min}, {"median", dev.median}, {"mean", dev.mean}, {"max", dev.max},
+      j["device_ms"] = {{"min", dev.min},
+                        {"median", dev.median},
+                        {"mean", dev.mean},
+                        {"max", dev.max},
                         {"runs", device_ms.size()}};
       j["device_times_ms"] = device_ms;  // every timed run's, in order
     }
@@ -334,19 +358,24 @@ int bench_main(int argc, char** argv) {
     j["peak_rss_mb"] = rss;
     nlohmann::json ins = nlohmann::json::array();
     for (const auto& mi : inputs)
-      ins.push_back({{"name", mi.source_name}, {"shape", mi.shape}, {"dtype", numpy_dtype_name(mi.dtype)}});
+      ins.push_back(
+          {{"name", mi.source_name}, {"shape", mi.shape}, {"dtype", numpy_dtype_name(mi.dtype)}});
     j["inputs"] = ins;
     j["preprocess"] = pm.notes;
     if (profile) {
       // Times are per run, averaged over the timed runs (the warm-up is left out).
       nlohmann::json pa = nlohmann::json::array();
       for (const auto& r : prof)
-        pa.push_back({{"node", r.node}, {"op", r.op}, {"ms", r.ms_per_run}, {"percent", r.percent},
+        pa.push_back({{"node", r.node},
+                      {"op", r.op},
+                      {"ms", r.ms_per_run},
+                      {"percent", r.percent},
                       {"calls", r.calls}});
       j["profile"] = pa;
       nlohmann::json po = nlohmann::json::array();
       for (const auto& o : prof_types)
-        po.push_back({{"op", o.op}, {"steps", o.steps}, {"ms", o.ms_per_run}, {"percent", o.percent}});
+        po.push_back(
+            {{"op", o.op}, {"steps", o.steps}, {"ms", o.ms_per_run}, {"percent", o.percent}});
       j["profile_by_op"] = po;
       j["profile_total_ms"] = prof_total_ms;
       j["profiled_runs"] = runs;
@@ -356,21 +385,24 @@ int bench_main(int argc, char** argv) {
     std::printf("model     %s\n", files.front().c_str());
     for (const auto& mi : inputs)
       std::printf("input     %s %s %s%s\n", mi.source_name.c_str(), shape_str(mi.shape).c_str(),
-                  numpy_dtype_name(mi.dtype).c_str(),
-                  in.specs.empty() ? " (random)" : "");
+                  numpy_dtype_name(mi.dtype).c_str(), in.specs.empty() ? " (random)" : "");
     for (const auto& note : pm.notes) std::printf("%s\n", note.c_str());
-    std::printf("backend   %s, %d thread%s, %s\n", backend.c_str(), threads, threads == 1 ? "" : "s",
-                precision.c_str());
-    std::printf("load      %.2f ms (import + inputs)\ncompile   %.2f ms\n", load_ms, session.compile_ms());
-    std::printf("latency   min %.3f ms  median %.3f ms  mean %.3f ms  max %.3f ms  (%d runs, %d warmup)\n",
-                min_ms, median_ms, mean_ms, max_ms, runs, warmup);
+    std::printf("backend   %s, %d thread%s, %s\n", backend.c_str(), threads,
+                threads == 1 ? "" : "s", precision.c_str());
+    std::printf("load      %.2f ms (import + inputs)\ncompile   %.2f ms\n", load_ms,
+                session.compile_ms());
+    std::printf(
+        "latency   min %.3f ms  median %.3f ms  mean %.3f ms  max %.3f ms  (%d runs, %d warmup)\n",
+        min_ms, median_ms, mean_ms, max_ms, runs, warmup);
     std::printf("percentile P50 %.3f ms  P90 %.3f ms  P99 %.3f ms\n", p50_ms, p90_ms, p99_ms);
     if (!device_ms.empty())
-      std::printf("device    min %.3f ms  median %.3f ms  mean %.3f ms  (per run, measured by the %s backend)\n",
-                  dev.min, dev.median, dev.mean, backend.c_str());
+      std::printf(
+          "device    min %.3f ms  median %.3f ms  mean %.3f ms  (per run, measured by the %s "
+          "backend)\n",
+          dev.min, dev.median, dev.mean, backend.c_str());
     if (in_flight > 1)
-      std::printf("throughput %.1f images/s  (batch %lld, %d runs with %d in flight in %.2f ms)\n", images_per_s,
-                  static_cast<long long>(batch), runs, in_flight, pipe_wall_ms);
+      std::printf("throughput %.1f images/s  (batch %lld, %d runs with %d in flight in %.2f ms)\n",
+                  images_per_s, static_cast<long long>(batch), runs, in_flight, pipe_wall_ms);
     else
       std::printf("throughput %.1f images/s  (batch %lld, runs one after another)\n", images_per_s,
                   static_cast<long long>(batch));
@@ -379,14 +411,17 @@ int bench_main(int argc, char** argv) {
       if (prof.empty()) {
         std::printf("profile   the %s backend reports no per-step times\n", backend.c_str());
       } else {
-        std::printf("\nprofile   %.3f ms/run in %zu steps (%.1f%% of the mean latency %.3f ms; over %d runs)\n",
-                    prof_total_ms, prof.size(), mean_ms > 0 ? 100.0 * prof_total_ms / mean_ms : 0.0, mean_ms,
-                    runs);
+        std::printf(
+            "\nprofile   %.3f ms/run in %zu steps (%.1f%% of the mean latency %.3f ms; over %d "
+            "runs)\n",
+            prof_total_ms, prof.size(), mean_ms > 0 ? 100.0 * prof_total_ms / mean_ms : 0.0,
+            mean_ms, runs);
         const size_t shown = std::min(prof.size(), static_cast<size_t>(top));
-        std::printf("\ntop %zu steps by time\n  %9s %6s  %-20s %s\n", shown, "ms/run", "%", "op", "node");
+        std::printf("\ntop %zu steps by time\n  %9s %6s  %-20s %s\n", shown, "ms/run", "%", "op",
+                    "node");
         for (size_t i = 0; i < shown; ++i)
-          std::printf("  %9.3f %5.1f%%  %-20s %s\n", prof[i].ms_per_run, prof[i].percent, prof[i].op.c_str(),
-                      prof[i].node.c_str());
+          std::printf("  %9.3f %5.1f%%  %-20s %s\n", prof[i].ms_per_run, prof[i].percent,
+                      prof[i].op.c_str(), prof[i].node.c_str());
         std::printf("\nby op type\n  %9s %6s %6s  %s\n", "ms/run", "%", "steps", "op");
         for (const auto& o : prof_types)
           std::printf("  %9.3f %5.1f%% %6d  %s\n", o.ms_per_run, o.percent, o.steps, o.op.c_str());
@@ -396,7 +431,8 @@ int bench_main(int argc, char** argv) {
   return 0;
 }
 
-const CommandRegistrar reg{Command{"bench", "measure latency on given or random inputs", bench_main}};
+const CommandRegistrar reg{
+    Command{"bench", "measure latency on given or random inputs", bench_main}};
 
 }  // namespace
 }  // namespace anvil::cli

@@ -27,7 +27,8 @@ std::vector<int64_t> parse_ints(const std::string& s, const std::string& field) 
       if (used != item.size() || v < 0) throw std::invalid_argument(item);
       r.push_back(v);
     } catch (const std::exception&) {
-      throw Error("expected non-negative integers separated by commas, found '" + s + "'", {}, {}, field);
+      throw Error("expected non-negative integers separated by commas, found '" + s + "'", {}, {},
+                  field);
     }
   }
   return r;
@@ -40,9 +41,10 @@ std::string val(double x) {
 }
 
 int inspect_main(int argc, char** argv) {
-  CLI::App app{"Show one tensor of a model in the source framework's layout: a pixel's channels, a channel "
-               "plane, statistics. Without --input the inputs are seeded random values.",
-               "anvil inspect"};
+  CLI::App app{
+      "Show one tensor of a model in the source framework's layout: a pixel's channels, a channel "
+      "plane, statistics. Without --input the inputs are seeded random values.",
+      "anvil inspect"};
   std::vector<std::string> files;
   InputArgs in;
   std::string tensor, pixel, backend = "reference";
@@ -51,9 +53,12 @@ int inspect_main(int argc, char** argv) {
   app.add_option("model", files, "the model file, then any further files it needs")->required();
   in.add_to(app);
   app.add_option("--tensor,-t", tensor, "the tensor (source or canonical name)")->required();
-  app.add_option("--pixel", pixel, "Y,X (rank-4 tensors) or X (rank 3): that position's channel vector");
-  app.add_option("--channel", channel, "one channel as a plane (rank 3 and 4)")->check(CLI::NonNegativeNumber);
-  app.add_option("--batch", batch, "batch index for --pixel/--channel (default: 0)")->check(CLI::NonNegativeNumber);
+  app.add_option("--pixel", pixel,
+                 "Y,X (rank-4 tensors) or X (rank 3): that position's channel vector");
+  app.add_option("--channel", channel, "one channel as a plane (rank 3 and 4)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--batch", batch, "batch index for --pixel/--channel (default: 0)")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--stats", stats, "min, max, mean, std, NaN and Inf counts (the default)");
   app.add_option("--backend", backend, backend_help(backend));
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
@@ -64,9 +69,11 @@ int inspect_main(int argc, char** argv) {
   for (const auto& note : pm.notes) std::printf("%s\n", note.c_str());
   if (in.specs.empty())
     for (const auto& mi : pm.inputs)
-      std::printf("input %s: seeded random values (give --input for real data)\n", mi.source_name.c_str());
+      std::printf("input %s: seeded random values (give --input for real data)\n",
+                  mi.source_name.c_str());
   const int v = pm.graph.find_value_by_any_name(tensor);
-  if (v < 0) throw Error("no tensor named '" + tensor + "' in the model", files.front(), {}, "tensor");
+  if (v < 0)
+    throw Error("no tensor named '" + tensor + "' in the model", files.front(), {}, "tensor");
   const Value value = pm.graph.values[static_cast<size_t>(v)];
   const bool last = diag::channels_last_of(pm.graph, value);
   SessionOptions so;
@@ -77,8 +84,8 @@ int inspect_main(int argc, char** argv) {
   const int R = t.rank();
   std::string layout = value.prov.source_layout;
   if (layout.empty() && R == 4) layout = last ? "NHWC" : "NCHW";
-  std::printf("%s %s %s%s\n", source_key(value).c_str(), shape_str(t.shape()).c_str(), numpy_dtype_name(t.dtype()).c_str(),
-              layout.empty() ? "" : (" " + layout).c_str());
+  std::printf("%s %s %s%s\n", source_key(value).c_str(), shape_str(t.shape()).c_str(),
+              numpy_dtype_name(t.dtype()).c_str(), layout.empty() ? "" : (" " + layout).c_str());
 
   if (stats) {
     double mn = INFINITY, mx = -INFINITY, sum = 0, sq = 0;
@@ -97,12 +104,14 @@ int inspect_main(int argc, char** argv) {
     }
     const double mean = n ? sum / static_cast<double>(n) : NAN;
     const double var = n ? std::max(0.0, sq / static_cast<double>(n) - mean * mean) : NAN;
-    std::printf("stats: min %s max %s mean %s std %s nan %lld inf %lld (of %lld)\n", val(n ? mn : NAN).c_str(),
-                val(n ? mx : NAN).c_str(), val(mean).c_str(), val(std::sqrt(var)).c_str(),
-                static_cast<long long>(nan), static_cast<long long>(inf), static_cast<long long>(t.numel()));
+    std::printf("stats: min %s max %s mean %s std %s nan %lld inf %lld (of %lld)\n",
+                val(n ? mn : NAN).c_str(), val(n ? mx : NAN).c_str(), val(mean).c_str(),
+                val(std::sqrt(var)).c_str(), static_cast<long long>(nan),
+                static_cast<long long>(inf), static_cast<long long>(t.numel()));
   }
   if (R >= 1 && batch >= t.dim(0) && (!pixel.empty() || channel >= 0))
-    throw Error("--batch " + std::to_string(batch) + " is out of range for " + shape_str(t.shape()), {}, {}, "batch");
+    throw Error("--batch " + std::to_string(batch) + " is out of range for " + shape_str(t.shape()),
+                {}, {}, "batch");
   auto at = [&](const std::vector<int64_t>& idx) {
     int64_t f = 0;
     for (int d = 0; d < R; ++d) f = f * t.dim(d) + idx[static_cast<size_t>(d)];
@@ -112,8 +121,8 @@ int inspect_main(int argc, char** argv) {
     auto p = parse_ints(pixel, "pixel");
     const int sp = R - 2;  // spatial dims
     if (R < 3 || static_cast<int>(p.size()) != sp)
-      throw Error("--pixel needs " + std::to_string(std::max(sp, 1)) + " coordinate(s) for a tensor of shape " +
-                      shape_str(t.shape()),
+      throw Error("--pixel needs " + std::to_string(std::max(sp, 1)) +
+                      " coordinate(s) for a tensor of shape " + shape_str(t.shape()),
                   {}, {}, "pixel");
     const int cax = last ? R - 1 : 1;
     std::vector<int64_t> idx(static_cast<size_t>(R), 0);
@@ -126,7 +135,8 @@ int inspect_main(int argc, char** argv) {
         continue;
       }
       if (p[static_cast<size_t>(k)] >= t.dim(d))
-        throw Error("--pixel " + pixel + " is out of range for " + shape_str(t.shape()), {}, {}, "pixel");
+        throw Error("--pixel " + pixel + " is out of range for " + shape_str(t.shape()), {}, {},
+                    "pixel");
       idx[static_cast<size_t>(d)] = p[static_cast<size_t>(k++)];
       where += ", " + std::to_string(idx[static_cast<size_t>(d)]);
     }
@@ -139,17 +149,21 @@ int inspect_main(int argc, char** argv) {
     std::printf("\n");
   }
   if (channel >= 0) {
-    if (R < 3) throw Error("--channel needs a tensor of rank 3 or 4, not " + shape_str(t.shape()), {}, {}, "channel");
+    if (R < 3)
+      throw Error("--channel needs a tensor of rank 3 or 4, not " + shape_str(t.shape()), {}, {},
+                  "channel");
     const int cax = last ? R - 1 : 1;
     if (channel >= t.dim(cax))
-      throw Error("--channel " + std::to_string(channel) + " is out of range for " + shape_str(t.shape()), {}, {},
-                  "channel");
+      throw Error(
+          "--channel " + std::to_string(channel) + " is out of range for " + shape_str(t.shape()),
+          {}, {}, "channel");
     std::vector<int> sp;
     for (int d = 1; d < R; ++d)
       if (d != cax) sp.push_back(d);
     const int64_t H = R == 4 ? t.dim(sp[0]) : 1, W = t.dim(sp.back());
-    std::printf("channel %lld (%s):\n", static_cast<long long>(channel),
-                last ? (R == 4 ? "[b, :, :, c]" : "[b, :, c]") : (R == 4 ? "[b, c, :, :]" : "[b, c, :]"));
+    std::printf(
+        "channel %lld (%s):\n", static_cast<long long>(channel),
+        last ? (R == 4 ? "[b, :, :, c]" : "[b, :, c]") : (R == 4 ? "[b, c, :, :]" : "[b, c, :]"));
     std::vector<int64_t> idx(static_cast<size_t>(R), 0);
     idx[0] = batch;
     idx[static_cast<size_t>(cax)] = channel;
@@ -167,8 +181,9 @@ int inspect_main(int argc, char** argv) {
   return 0;
 }
 
-const CommandRegistrar reg{Command{"inspect", "show one tensor in the source layout: pixel, channel plane, statistics",
-                                   inspect_main}};
+const CommandRegistrar reg{
+    Command{"inspect", "show one tensor in the source layout: pixel, channel plane, statistics",
+            inspect_main}};
 
 }  // namespace
 }  // namespace anvil::cli

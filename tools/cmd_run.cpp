@@ -20,13 +20,14 @@ namespace anvil::cli {
 namespace {
 
 int run_main(int argc, char** argv) {
-  CLI::App app{"Run a model on inputs and write every output (or any tensor) as a .npy file.\n"
-               "--shape NAME=D1,D2,... imports the model at another input shape (batch, image "
-               "size), also over dims the model fixes (e.g. a Caffe deploy's batch). Image inputs "
-               "of Caffe models are fed BGR (--rgb to override) with the input layer's "
-               "transform_param (scale, mean_value, mean_file) unless --mean/--mean-file/--scale "
-               "say otherwise; a line 'preprocess ...' tells what was applied.",
-               "anvil run"};
+  CLI::App app{
+      "Run a model on inputs and write every output (or any tensor) as a .npy file.\n"
+      "--shape NAME=D1,D2,... imports the model at another input shape (batch, image "
+      "size), also over dims the model fixes (e.g. a Caffe deploy's batch). Image inputs "
+      "of Caffe models are fed BGR (--rgb to override) with the input layer's "
+      "transform_param (scale, mean_value, mean_file) unless --mean/--mean-file/--scale "
+      "say otherwise; a line 'preprocess ...' tells what was applied.",
+      "anvil run"};
   std::vector<std::string> files;
   InputArgs in;
   std::vector<std::string> outputs;
@@ -94,7 +95,8 @@ int run_main(int argc, char** argv) {
       auto it = results.find(o.source_name);
       if (it == results.end()) it = results.find(o.name);
       if (it == results.end())
-        throw Error("the backend returned no value for output '" + o.source_name + "'", files.front());
+        throw Error("the backend returned no value for output '" + o.source_name + "'",
+                    files.front());
       items.emplace_back(o.source_name, it->second);
     }
   } else {
@@ -131,7 +133,8 @@ int run_main(int argc, char** argv) {
       const int64_t rows = t.dim(0), shown = std::min<int64_t>(rows, 32);
       for (int64_t r = 0; r < shown; ++r)
         std::printf("  [%lld] top-%d: %s\n", static_cast<long long>(r),
-                    static_cast<int>(std::min<int64_t>(top, t.dim(1))), top_k_row(t, r, top).c_str());
+                    static_cast<int>(std::min<int64_t>(top, t.dim(1))),
+                    top_k_row(t, r, top).c_str());
       if (rows > shown) std::printf("  ... %lld more rows\n", static_cast<long long>(rows - shown));
     }
   }
@@ -139,8 +142,8 @@ int run_main(int argc, char** argv) {
   return 0;
 }
 
-const CommandRegistrar reg{Command{"run", "run a model on .npy/image inputs, write outputs as .npy",
-                                   run_main}};
+const CommandRegistrar reg{
+    Command{"run", "run a model on .npy/image inputs, write outputs as .npy", run_main}};
 
 }  // namespace
 }  // namespace anvil::cli

@@ -46,8 +46,8 @@ int summary_main(int argc, char** argv) {
   return 0;
 }
 
-const CommandRegistrar reg{
-    Command{"summary", "print a model's inputs, outputs and layers with their shapes", summary_main}};
+const CommandRegistrar reg{Command{
+    "summary", "print a model's inputs, outputs and layers with their shapes", summary_main}};
 
 }  // namespace
 }  // namespace anvil::cli

@@ -40,7 +40,9 @@ Graph import_for_reference(const std::vector<std::string>& files, const InputArg
     auto [name, shape] = parse_shape_arg(spec);
     if (name.empty()) {
       Graph g0 = import_model(files, {});
-      if (g0.inputs.size() != 1) throw Error("--shape without a NAME needs a single-input model", files.front(), {}, "shape");
+      if (g0.inputs.size() != 1)
+        throw Error("--shape without a NAME needs a single-input model", files.front(), {},
+                    "shape");
       name = source_key(g0.values[static_cast<size_t>(g0.inputs[0])]);
     }
     io.input_shapes[name] = shape;
@@ -53,7 +55,8 @@ Graph import_for_reference(const std::vector<std::string>& files, const InputArg
     const Value& val = g.values[static_cast<size_t>(v)];
     Shape want = source_shape(val);
     const std::string name = val.prov.source_name.empty() ? val.name : val.prov.source_name;
-    if (ref.at(k).shape() != want && !io.input_shapes.count(name) && ref.at(k).rank() == static_cast<int>(want.size())) {
+    if (ref.at(k).shape() != want && !io.input_shapes.count(name) &&
+        ref.at(k).rank() == static_cast<int>(want.size())) {
       io.input_shapes[name] = ref.at(k).shape();
       again = true;
     }
@@ -62,21 +65,26 @@ Graph import_for_reference(const std::vector<std::string>& files, const InputArg
     try {
       g = import_model(files, io);
     } catch (const Error& e) {
-      throw Error("the model cannot be imported at the reference inputs' shapes: " + e.message(), e.file(),
-                  e.node(), "reference");
+      throw Error("the model cannot be imported at the reference inputs' shapes: " + e.message(),
+                  e.file(), e.node(), "reference");
     }
   }
   return g;
 }
 
 void print_report(const VerifyReport& r, bool show_all) {
-  std::printf("verify %s against %s (backend %s, %s, rtol %s, atol %s)\n", r.model.c_str(), r.reference.c_str(),
-              r.backend.c_str(), r.precision.c_str(), num(r.rtol).c_str(), num(r.atol).c_str());
+  std::printf("verify %s against %s (backend %s, %s, rtol %s, atol %s)\n", r.model.c_str(),
+              r.reference.c_str(), r.backend.c_str(), r.precision.c_str(), num(r.rtol).c_str(),
+              num(r.atol).c_str());
   if (r.criterion == "per-element")
-    std::printf("criterion: per element, |ours - ref| <= atol + rtol * |ref| (numpy.allclose; --per-element)\n");
+    std::printf(
+        "criterion: per element, |ours - ref| <= atol + rtol * |ref| (numpy.allclose; "
+        "--per-element)\n");
   else
-    std::printf("criterion: |ours - ref| <= atol + rtol * max|ref| of each tensor (its scale; --per-element "
-                "for numpy.allclose per element)\n");
+    std::printf(
+        "criterion: |ours - ref| <= atol + rtol * max|ref| of each tensor (its scale; "
+        "--per-element "
+        "for numpy.allclose per element)\n");
   if (r.input_check == "differs")
     std::printf("input: DIFFERS from the reference's\n  %s\n", r.input_message.c_str());
   else if (r.input_check == "absent")
@@ -87,8 +95,8 @@ void print_report(const VerifyReport& r, bool show_all) {
   for (const auto& l : r.layers) w = std::max(w, l.name.size());
   w = std::min<size_t>(w, 48);
   const bool prec = r.precision != "fp32";
-  std::printf("%-*s  %-18s  %-18s  %-9s  %-9s  %-11s  %s%s\n", static_cast<int>(w), "name", "op", "shape", "max_abs",
-              "max_rel", "cosine", "status", prec ? "  vs_fp32" : "");
+  std::printf("%-*s  %-18s  %-18s  %-9s  %-9s  %-11s  %s%s\n", static_cast<int>(w), "name", "op",
+              "shape", "max_abs", "max_rel", "cosine", "status", prec ? "  vs_fp32" : "");
   int ok = 0, checked = 0, hidden = 0;
   for (const auto& l : r.layers) {
     if (l.status != "unchecked") ++checked;
@@ -105,10 +113,11 @@ void print_report(const VerifyReport& r, bool show_all) {
     if (l.status == "shape") st += " (reference " + shape_str(l.reference_shape) + ")";
     if (l.name == r.first_divergent) st += "  <- first divergence";
     std::string pv;
-    if (l.precision_checked) pv = "  " + (l.precision_overflow ? std::string("inf/nan") : num(l.precision_rel));
-    std::printf("%-*s  %-18s  %-18s  %-9s  %-9s  %-11s  %s%s\n", static_cast<int>(w), l.name.c_str(), l.op.c_str(),
-                shape.c_str(), has ? num(l.max_abs).c_str() : "-", has ? num(l.max_rel).c_str() : "-",
-                has ? cos : "-", st.c_str(), pv.c_str());
+    if (l.precision_checked)
+      pv = "  " + (l.precision_overflow ? std::string("inf/nan") : num(l.precision_rel));
+    std::printf("%-*s  %-18s  %-18s  %-9s  %-9s  %-11s  %s%s\n", static_cast<int>(w),
+                l.name.c_str(), l.op.c_str(), shape.c_str(), has ? num(l.max_abs).c_str() : "-",
+                has ? num(l.max_rel).c_str() : "-", has ? cos : "-", st.c_str(), pv.c_str());
   }
   if (hidden)
     std::printf("(%d layer%s without a reference tensor not shown; --all lists them)\n", hidden,
@@ -118,11 +127,13 @@ void print_report(const VerifyReport& r, bool show_all) {
       if (l.name != r.first_divergent) continue;
       std::printf("\nfirst divergent layer: %s (%s)", l.name.c_str(), l.op.c_str());
       if (l.status == "shape")
-        std::printf(": shape %s, reference %s\n", shape_str(l.shape).c_str(), shape_str(l.reference_shape).c_str());
+        std::printf(": shape %s, reference %s\n", shape_str(l.shape).c_str(),
+                    shape_str(l.reference_shape).c_str());
       else
-        std::printf(": max_abs %s, max_rel %s, %lld of %lld outside tolerance (first at flat index %lld)\n",
-                    num(l.max_abs).c_str(), num(l.max_rel).c_str(), static_cast<long long>(l.mismatches),
-                    static_cast<long long>(l.count), static_cast<long long>(l.first_mismatch));
+        std::printf(
+            ": max_abs %s, max_rel %s, %lld of %lld outside tolerance (first at flat index %lld)\n",
+            num(l.max_abs).c_str(), num(l.max_rel).c_str(), static_cast<long long>(l.mismatches),
+            static_cast<long long>(l.count), static_cast<long long>(l.first_mismatch));
       for (const auto& in : l.inputs) {
         std::string st = "not in the model's layers";
         for (const auto& x : r.layers)
@@ -133,17 +144,20 @@ void print_report(const VerifyReport& r, bool show_all) {
   }
   if (!r.diagnosis.empty()) {
     std::printf("\ndiagnosis:\n");
-    for (const auto& d : r.diagnosis) std::printf("  %s at %s: %s\n", d.cause.c_str(), d.layer.c_str(), d.message.c_str());
+    for (const auto& d : r.diagnosis)
+      std::printf("  %s at %s: %s\n", d.cause.c_str(), d.layer.c_str(), d.message.c_str());
   }
   if (!r.suggest_keep_fp32.empty()) {
-    std::printf("\nlayers that overflow or lose most of their precision in %s:", r.precision.c_str());
+    std::printf("\nlayers that overflow or lose most of their precision in %s:",
+                r.precision.c_str());
     for (const auto& s : r.suggest_keep_fp32) std::printf(" %s", s.c_str());
     std::printf("\n  try: --keep-fp32");
     for (const auto& s : r.suggest_keep_fp32) std::printf(" %s", s.c_str());
     std::printf("\n");
   }
   if (!r.unmatched_reference.empty()) {
-    std::printf("\nreference tensors matching no tensor of the model (%zu):", r.unmatched_reference.size());
+    std::printf("\nreference tensors matching no tensor of the model (%zu):",
+                r.unmatched_reference.size());
     size_t shown = 0;
     for (const auto& k : r.unmatched_reference) {
       if (++shown > 10) {
@@ -154,16 +168,19 @@ void print_report(const VerifyReport& r, bool show_all) {
     }
     std::printf("\n");
   }
-  std::printf("\nresult: %s (%d of %d compared tensors within tolerance)\n", r.status.c_str(), ok, checked);
+  std::printf("\nresult: %s (%d of %d compared tensors within tolerance)\n", r.status.c_str(), ok,
+              checked);
 }
 
 int verify_main(int argc, char** argv) {
-  CLI::App app{"Compare every tensor of a model with a reference (.npz or folder of .npy keyed by the source "
-               "framework's tensor names), find the first divergent layer and diagnose it.\n"
-               "Names match exactly, with ':0' added or dropped (TensorFlow), or as sanitized file names "
-               "(anvil run/dump). Inputs come from the reference unless --input is given.\n"
-               "Exit 0: everything within tolerance; 1: a mismatch; 2: bad input.",
-               "anvil verify"};
+  CLI::App app{
+      "Compare every tensor of a model with a reference (.npz or folder of .npy keyed by the "
+      "source "
+      "framework's tensor names), find the first divergent layer and diagnose it.\n"
+      "Names match exactly, with ':0' added or dropped (TensorFlow), or as sanitized file names "
+      "(anvil run/dump). Inputs come from the reference unless --input is given.\n"
+      "Exit 0: everything within tolerance; 1: a mismatch; 2: bad input.",
+      "anvil verify"};
   std::vector<std::string> files;
   std::string reference, report, backend = "reference", precision = "fp32";
   std::vector<std::string> keep_fp32;
@@ -172,24 +189,28 @@ int verify_main(int argc, char** argv) {
   int threads = 1;
   bool no_diagnose = false, per_element = false, show_all = false;
   app.add_option("model", files, "the model file, then any further files it needs")->required();
-  app.add_option("--reference,-r", reference, "the reference: an .npz or a folder of .npy files")->required();
+  app.add_option("--reference,-r", reference, "the reference: an .npz or a folder of .npy files")
+      ->required();
   in.add_to(app);
   app.add_option("--backend", backend, backend_help(backend));
   app.add_option("--threads", threads, "threads (default: 1)")->check(whole_number(1, 1024));
   app.add_option("--precision", precision, "fp32, fp16 or bf16 (default: fp32)")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
-  app.add_option("--keep-fp32", keep_fp32, "layers kept in fp32 under --precision fp16/bf16")->allow_extra_args(true);
+  app.add_option("--keep-fp32", keep_fp32, "layers kept in fp32 under --precision fp16/bf16")
+      ->allow_extra_args(true);
   app.add_option("--rtol", rtol,
                  "relative tolerance (default: 1e-4), of each tensor's scale max|ref| (or of |ref| "
                  "per element with --per-element)")
       ->check(non_negative_number("1e-4"));
-  app.add_option("--atol", atol, "absolute tolerance (default: 1e-5)")->check(non_negative_number("1e-5"));
+  app.add_option("--atol", atol, "absolute tolerance (default: 1e-5)")
+      ->check(non_negative_number("1e-5"));
   app.add_flag("--per-element", per_element,
                "strict criterion: numpy.allclose per element, |ours - ref| <= atol + rtol * |ref| "
                "(default: atol + rtol * max|ref| of the tensor, robust to float rounding of values "
                "near zero)");
   app.add_flag("--all", show_all, "list every layer, also those the reference does not have");
-  app.add_option("--report", report, "also write the report: FILE.json (stable fields) or FILE.html");
+  app.add_option("--report", report,
+                 "also write the report: FILE.json (stable fields) or FILE.html");
   app.add_flag("--no-diagnose", no_diagnose, "skip the diagnosis of the first divergence");
   if (int rc = parse_args(app, argc, argv); rc >= 0) return rc;
   if (!report.empty() && ends(report) != ".json" && ends(report) != ".html")
@@ -232,8 +253,9 @@ int verify_main(int argc, char** argv) {
   return r.status == "match" ? 0 : 1;
 }
 
-const CommandRegistrar reg{Command{"verify", "compare every layer with a reference, find and diagnose the first divergence",
-                                   verify_main}};
+const CommandRegistrar reg{Command{
+    "verify", "compare every layer with a reference, find and diagnose the first divergence",
+    verify_main}};
 
 }  // namespace
 }  // namespace anvil::cli

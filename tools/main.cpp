@@ -24,8 +24,11 @@ const std::vector<Command>& commands() { return registry(); }
 
 namespace {
 void usage(FILE* f) {
-  std::fprintf(f, "anvil: import, run and verify trained neural networks\n\nusage: anvil <command> [args]\n\ncommands:\n");
-  for (const auto& c : anvil::cli::commands()) std::fprintf(f, "  %-9s %s\n", c.name.c_str(), c.summary.c_str());
+  std::fprintf(f,
+               "anvil: import, run and verify trained neural networks\n\nusage: anvil <command> "
+               "[args]\n\ncommands:\n");
+  for (const auto& c : anvil::cli::commands())
+    std::fprintf(f, "  %-9s %s\n", c.name.c_str(), c.summary.c_str());
   std::fprintf(f, "\nRun 'anvil <command> --help' for a command's options.\n");
 }
 }  // namespace

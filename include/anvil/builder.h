@@ -52,7 +52,7 @@ class TensorRef {
   bool valid() const { return builder_ != nullptr && value_ >= 0; }
   Shape shape() const;
   DType dtype() const;
-  std::string name() const;  // the canonical value name
+  std::string name() const;             // the canonical value name
   int value() const { return value_; }  // index into the graph's values
   Builder* builder() const { return builder_; }
 
@@ -104,7 +104,7 @@ struct ConvTranspose2dOptions {
   Size2 dilation = 1;
   int64_t groups = 1;
   bool use_bias = true;
-  Size2 output_padding = 0;  // extra rows/columns at the end (valid padding only)
+  Size2 output_padding = 0;        // extra rows/columns at the end (valid padding only)
   std::vector<int64_t> pads = {};  // cropped from the full output: [top, left, bottom, right]
   std::string name = {};
 };
@@ -219,8 +219,8 @@ class Builder {
   struct Pending;  // a layer being added (rolled back if it fails)
 
   std::string layer_name(const std::string& requested, const std::string& kind);
-  int weight(Pending& p, const std::string& name, const Shape& shape, DType dtype, Weight::Kind kind,
-             int64_t fan_in = 1, int64_t fan_out = 1);
+  int weight(Pending& p, const std::string& name, const Shape& shape, DType dtype,
+             Weight::Kind kind, int64_t fan_in = 1, int64_t fan_out = 1);
   std::vector<TensorRef> add_layer(Pending& p, const std::string& op,
                                    const std::vector<int>& inputs, Attributes attrs,
                                    int num_outputs = 1);

@@ -59,7 +59,7 @@ struct Value {
   DType dtype = DType::f32;
   Shape shape;
   bool shape_known = false;
-  Tensor constant;  // defined() for constants (initializers, folded values)
+  Tensor constant;    // defined() for constants (initializers, folded values)
   int producer = -1;  // index of the producing node, -1 for inputs and constants
   Provenance prov;
 
@@ -97,8 +97,8 @@ struct SourceLayer {
 class Graph {
  public:
   std::string name;
-  std::string framework;   // the source framework ("onnx", "keras", ...)
-  std::string source_file; // for messages
+  std::string framework;    // the source framework ("onnx", "keras", ...)
+  std::string source_file;  // for messages
   std::vector<Value> values;
   std::vector<Node> nodes;
   std::vector<int> inputs;   // value indices fed at run time

@@ -65,15 +65,15 @@ using ShapeRule = std::function<void(InferContext&)>;
 using Kernel = std::function<void(KernelContext&)>;
 
 struct OpDef {
-  std::string name;       // "Conv", "Relu", ...
-  std::string category;   // "conv", "pool", "activation", "elementwise", "shape", "norm", ...
-  std::string doc;        // one line, shown by the ops table
+  std::string name;      // "Conv", "Relu", ...
+  std::string category;  // "conv", "pool", "activation", "elementwise", "shape", "norm", ...
+  std::string doc;       // one line, shown by the ops table
   int min_inputs = 1, max_inputs = 1;
   int min_outputs = 1, max_outputs = 1;
   std::vector<AttrSpec> attrs;  // the attributes the op accepts
-  ShapeRule infer;        // required
-  Kernel reference;       // the reference (oracle) kernel, required
-  bool foldable = true;   // may be evaluated at compile time when all inputs are constant
+  ShapeRule infer;              // required
+  Kernel reference;             // the reference (oracle) kernel, required
+  bool foldable = true;         // may be evaluated at compile time when all inputs are constant
 };
 
 class OpRegistry {
@@ -100,7 +100,7 @@ void map_source_op(const std::string& framework, const std::string& source_type,
                    const std::string& op_name);
 /// The op mapped for a source type, if any.
 std::optional<std::string> mapped_source_op(const std::string& framework,
-                                             const std::string& source_type);
+                                            const std::string& source_type);
 
 /// Helper for static registration in op source files:
 ///   static const anvil::OpRegistrar reg_relu{OpDef{...}};

@@ -53,7 +53,7 @@ struct TensorInfo {
   std::string name;         // canonical value name
   std::string source_name;  // name in the source framework
   DType dtype;
-  Shape shape;              // in the source layout
+  Shape shape;  // in the source layout
 };
 
 class Executable;
@@ -84,7 +84,8 @@ class Session {
   /// for in any order; each once. `fetch` names must already be kept (outputs, taps, or any
   /// tensor when keep_all) while other runs are in flight; otherwise submit() recompiles
   /// like run(). run() first finishes the runs in flight (their results stay waitable).
-  int64_t submit(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& fetch = {});
+  int64_t submit(const std::map<std::string, Tensor>& inputs,
+                 const std::vector<std::string>& fetch = {});
   std::map<std::string, Tensor> wait(int64_t ticket);
   /// Runs submitted and not yet waited for.
   int pending() const;
@@ -92,7 +93,7 @@ class Session {
   /// events); < 0 where the backend has none (reference, cpu).
   double last_device_ms() const;
 
-  const Graph& graph() const;  // the graph as compiled (after passes)
+  const Graph& graph() const;         // the graph as compiled (after passes)
   const Graph& source_graph() const;  // the graph as given
   std::vector<TensorInfo> inputs() const;
   std::vector<TensorInfo> outputs() const;

@@ -45,7 +45,9 @@ class Tensor {
   template <class T>
   static Tensor from_vector(Shape shape, const std::vector<T>& v);
   template <class T>
-  static Tensor scalar(T v) { return from_vector<T>({}, std::vector<T>{v}); }
+  static Tensor scalar(T v) {
+    return from_vector<T>({}, std::vector<T>{v});
+  }
 
   bool defined() const { return static_cast<bool>(holder_); }
   DType dtype() const { return dtype_; }
@@ -86,17 +88,41 @@ class Tensor {
 
 template <class T>
 constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::f32; }
-template <> constexpr DType dtype_of<double>() { return DType::f64; }
-template <> constexpr DType dtype_of<int8_t>() { return DType::i8; }
-template <> constexpr DType dtype_of<uint8_t>() { return DType::u8; }
-template <> constexpr DType dtype_of<int16_t>() { return DType::i16; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::i32; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::i64; }
-template <> constexpr DType dtype_of<bool>() { return DType::boolean; }
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::f32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::f64;
+}
+template <>
+constexpr DType dtype_of<int8_t>() {
+  return DType::i8;
+}
+template <>
+constexpr DType dtype_of<uint8_t>() {
+  return DType::u8;
+}
+template <>
+constexpr DType dtype_of<int16_t>() {
+  return DType::i16;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::i32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::i64;
+}
+template <>
+constexpr DType dtype_of<bool>() {
+  return DType::boolean;
+}
 
-void check_dtype(DType have, DType want);            // throws anvil::Error
-void check_numel(int64_t have, int64_t want);        // throws anvil::Error
+void check_dtype(DType have, DType want);      // throws anvil::Error
+void check_numel(int64_t have, int64_t want);  // throws anvil::Error
 
 template <class T>
 T* Tensor::data() {

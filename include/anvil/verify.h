@@ -14,14 +14,14 @@ namespace anvil {
 /// How `got` differs from `want` (the reference), element by element.
 struct Comparison {
   bool shape_match = true;
-  int64_t count = 0;           // elements compared
-  int64_t mismatches = 0;      // elements outside atol + rtol * |want| (NaN vs number counts)
-  int64_t first_mismatch = -1; // flat index, -1 when none
-  int64_t worst_index = -1;    // flat index of the largest excess over the tolerance
-  double max_abs = 0;          // max |got - want| over non-NaN pairs
-  double max_rel = 0;          // max |got - want| / |want| over pairs with want != 0
-  double cosine = 1;           // cosine similarity of the two tensors (1 when both are zero)
-  double scale = 0;            // the tensor's scale: max |want| over finite elements
+  int64_t count = 0;            // elements compared
+  int64_t mismatches = 0;       // elements outside atol + rtol * |want| (NaN vs number counts)
+  int64_t first_mismatch = -1;  // flat index, -1 when none
+  int64_t worst_index = -1;     // flat index of the largest excess over the tolerance
+  double max_abs = 0;           // max |got - want| over non-NaN pairs
+  double max_rel = 0;           // max |got - want| / |want| over pairs with want != 0
+  double cosine = 1;            // cosine similarity of the two tensors (1 when both are zero)
+  double scale = 0;             // the tensor's scale: max |want| over finite elements
 
   /// Within tolerance: no element outside it (by the criterion compared with), equal shapes.
   bool ok() const { return shape_match && mismatches == 0; }
@@ -53,10 +53,10 @@ struct LayerResult {
   /// "ok", "mismatch", "shape" (shapes differ), "nan" (NaN/Inf where the reference has
   /// none) or "unchecked" (no reference tensor; still listed so the graph is whole).
   std::string status;
-  std::string reference_key;        // the reference's key that matched (empty: none)
+  std::string reference_key;             // the reference's key that matched (empty: none)
   std::vector<int64_t> reference_shape;  // when the shapes differ
-  double scale = 0;                 // max |reference| (finite elements) when compared
-  int64_t first_mismatch = -1;      // flat index of the first element outside tolerance
+  double scale = 0;                      // max |reference| (finite elements) when compared
+  int64_t first_mismatch = -1;           // flat index of the first element outside tolerance
   /// With --precision fp16/bf16: this tensor in reduced precision against the fp32 run
   /// (max relative error = max |x16 - x32| / max |x32|), and whether it holds inf/NaN where
   /// the fp32 run has none. precision_checked is false for fp32 runs.
@@ -77,22 +77,22 @@ struct Diagnosis {
 
 /// Everything `anvil verify` found; report_json() is the stable contract for scripts.
 struct VerifyReport {
-  std::string model;          // model file as given
-  std::string reference;      // .npz or folder as given
+  std::string model;      // model file as given
+  std::string reference;  // .npz or folder as given
   std::string backend = "reference";
   std::string precision = "fp32";
   double rtol = 0, atol = 0;
   /// "scale" (|ours - ref| <= atol + rtol * max|ref| per tensor, the default) or
   /// "per-element" (numpy.allclose: atol + rtol * |ref| per element).
   std::string criterion = "scale";
-  std::string status;         // "match" or "mismatch"
-  std::string input_check;    // "ok", "differs" or "absent"
-  std::string input_message;  // first values side by side when the input differs
+  std::string status;           // "match" or "mismatch"
+  std::string input_check;      // "ok", "differs" or "absent"
+  std::string input_message;    // first values side by side when the input differs
   std::string first_divergent;  // source tensor name; empty means none (null in JSON)
   std::vector<LayerResult> layers;
   std::vector<Diagnosis> diagnosis;
-  std::vector<std::string> keep_fp32;        // as asked (--keep-fp32)
-  std::vector<std::string> suggest_keep_fp32;  // layers that overflow or lose most precision
+  std::vector<std::string> keep_fp32;            // as asked (--keep-fp32)
+  std::vector<std::string> suggest_keep_fp32;    // layers that overflow or lose most precision
   std::vector<std::string> unmatched_reference;  // reference keys no tensor of the model matches
 };
 
@@ -113,7 +113,7 @@ struct VerifyOptions {
   /// false (default): tolerance relative to each tensor's scale (max |ref|), robust to the
   /// frameworks' own float32 rounding; true: numpy.allclose per element (strict).
   bool per_element = false;
-  bool diagnose = true;                // test the classic import mistakes at the first divergence
+  bool diagnose = true;  // test the classic import mistakes at the first divergence
   int threads = 1;
 };
 
@@ -127,7 +127,8 @@ std::map<std::string, Tensor> read_reference(const std::string& path);
 /// with ":0" appended (TensorFlow "node:0" == "node"); the canonical value name; and each of
 /// those through sanitize_tensor_name() (the file names `anvil run`/`anvil dump` and the
 /// python dumpers write, e.g. "dense/BiasAdd:0" -> "dense_BiasAdd_0"). Empty when none matches.
-std::string match_reference_key(const Graph& g, int v, const std::map<std::string, Tensor>& reference);
+std::string match_reference_key(const Graph& g, int v,
+                                const std::map<std::string, Tensor>& reference);
 
 /// The key of a graph value in the source framework's terms: its source name, with ":i" for
 /// output i > 0 of a layer; the canonical name when it has no source name.

@@ -29,7 +29,8 @@ size_t place_buffers(std::vector<Buffer>& bufs, size_t align) {
     std::vector<std::pair<size_t, size_t>> busy;  // [offset, end) of overlapping lifetimes
     for (size_t j : placed) {
       const auto& o = bufs[j];
-      if (o.first <= b.last && b.first <= o.last) busy.push_back({o.offset, o.offset + rounded(o.bytes)});
+      if (o.first <= b.last && b.first <= o.last)
+        busy.push_back({o.offset, o.offset + rounded(o.bytes)});
     }
     std::sort(busy.begin(), busy.end());
     size_t off = 0;

@@ -25,9 +25,9 @@ std::string read_file(const std::string& path, const std::string& what, uint64_t
     while (f.read(buf, sizeof buf) || f.gcount() > 0) {
       bytes.append(buf, static_cast<size_t>(f.gcount()));
       if (bytes.size() > max_bytes)
-        throw Error("file too large for " + what + " (more than " + std::to_string(max_bytes) +
-                        " bytes)",
-                    path);
+        throw Error(
+            "file too large for " + what + " (more than " + std::to_string(max_bytes) + " bytes)",
+            path);
     }
     if (f.bad()) throw Error("error while reading the file", path);
     return bytes;

@@ -30,7 +30,9 @@ std::string fmt_float(float v) {
 
 // The format a file's first bytes announce ("" when none that stb_image reads).
 std::string image_format(const std::string& b) {
-  auto starts = [&](const char* m, size_t n) { return b.size() >= n && b.compare(0, n, m, n) == 0; };
+  auto starts = [&](const char* m, size_t n) {
+    return b.size() >= n && b.compare(0, n, m, n) == 0;
+  };
   if (starts("\x89PNG", 4)) return "PNG";
   if (starts("\xFF\xD8", 2)) return "JPEG";
   if (starts("BM", 2)) return "BMP";
@@ -45,12 +47,14 @@ std::string image_format(const std::string& b) {
 // unknown PNG chunk's type), which can be empty or binary.
 std::string decode_failure(const char* why, const std::string& bytes) {
   std::string r;
-  for (const char* c = why ? why : ""; *c; ++c)
-    r += (*c >= 0x20 && *c < 0x7f) ? *c : '?';
+  for (const char* c = why ? why : ""; *c; ++c) r += (*c >= 0x20 && *c < 0x7f) ? *c : '?';
   const std::string fmt = image_format(bytes);
-  auto starts = [&](const char* m, size_t n) { return bytes.size() >= n && bytes.compare(0, n, m, n) == 0; };
+  auto starts = [&](const char* m, size_t n) {
+    return bytes.size() >= n && bytes.compare(0, n, m, n) == 0;
+  };
   if (r == "unknown image type" || (r.empty() && fmt.empty())) {
-    std::string s = "not an image format Anvil reads (PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PIC, PNM)";
+    std::string s =
+        "not an image format Anvil reads (PNG, JPEG, BMP, GIF, TGA, PSD, HDR, PIC, PNM)";
     if (starts("RIFF", 4)) s += "; it looks like WebP: convert it to PNG";
     if (starts("II*\0", 4) || starts("MM\0*", 4)) s += "; it looks like TIFF: convert it to PNG";
     return s;
@@ -66,8 +70,8 @@ std::string decode_failure(const char* why, const std::string& bytes) {
 Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
   // Check the options before decoding anything.
   if (pre.channels != 0 && pre.channels != 1 && pre.channels != 3)
-    throw Error("channels must be 0 (keep), 1 or 3, got " + std::to_string(pre.channels), path,
-                "", "channels");
+    throw Error("channels must be 0 (keep), 1 or 3, got " + std::to_string(pre.channels), path, "",
+                "channels");
   if (pre.width < 0 || pre.height < 0 || ((pre.width > 0) != (pre.height > 0)))
     throw Error("resize needs both width and height > 0 (or both 0 to keep the size), got " +
                     std::to_string(pre.width) + "x" + std::to_string(pre.height),

@@ -41,8 +41,8 @@ struct PyValue {
   std::string s;
   int64_t i = 0;
   bool b = false;
-  std::vector<PyValue> items;                            // Tuple, List
-  std::vector<PyEntry> entries;                          // Dict (string keys only)
+  std::vector<PyValue> items;    // Tuple, List
+  std::vector<PyEntry> entries;  // Dict (string keys only)
 };
 
 struct PyEntry {
@@ -63,9 +63,9 @@ class HeaderParser {
 
  private:
   [[noreturn]] void fail(const std::string& msg) const {
-    throw Error("cannot parse the header (" + msg + " at offset " + std::to_string(p_) +
-                    "): " + excerpt(),
-                what_, "", "header");
+    throw Error(
+        "cannot parse the header (" + msg + " at offset " + std::to_string(p_) + "): " + excerpt(),
+        what_, "", "header");
   }
   std::string excerpt() const {
     std::string e = t_.substr(0, 120);
@@ -74,8 +74,8 @@ class HeaderParser {
     return "\"" + e + (t_.size() > 120 ? "...\"" : "\"");
   }
   void skip_ws() {
-    while (p_ < t_.size() && (t_[p_] == ' ' || t_[p_] == '\t' || t_[p_] == '\n' ||
-                              t_[p_] == '\r' || t_[p_] == '\0'))
+    while (p_ < t_.size() &&
+           (t_[p_] == ' ' || t_[p_] == '\t' || t_[p_] == '\n' || t_[p_] == '\r' || t_[p_] == '\0'))
       ++p_;
   }
   bool eat(char c) {
@@ -156,10 +156,18 @@ class HeaderParser {
         if (p_ >= t_.size()) fail("unterminated string");
         char e = t_[p_++];
         switch (e) {
-          case 'n': s += '\n'; break;
-          case 't': s += '\t'; break;
-          case '0': s += '\0'; break;
-          default: s += e; break;  // \\, \', \" and anything else: keep the character
+          case 'n':
+            s += '\n';
+            break;
+          case 't':
+            s += '\t';
+            break;
+          case '0':
+            s += '\0';
+            break;
+          default:
+            s += e;
+            break;  // \\, \', \" and anything else: keep the character
         }
       } else {
         s += c;
@@ -181,8 +189,9 @@ class HeaderParser {
       ++p_;
     }
     if (p_ < t_.size() && (t_[p_] == 'L' || t_[p_] == 'l')) ++p_;  // Python 2 long suffix
-    if (neg) return v == (uint64_t{1} << 63) ? std::numeric_limits<int64_t>::min()
-                                             : -static_cast<int64_t>(v);
+    if (neg)
+      return v == (uint64_t{1} << 63) ? std::numeric_limits<int64_t>::min()
+                                      : -static_cast<int64_t>(v);
     return static_cast<int64_t>(v);
   }
 
@@ -227,12 +236,12 @@ SrcType parse_descr(const std::string& d, const std::string& what) {
     size_t size;
   };
   static const Entry table[] = {
-      {"f2", Src::f2, DType::f16, 2},   {"f4", Src::f4, DType::f32, 4},
-      {"f8", Src::f8, DType::f64, 8},   {"i1", Src::i1, DType::i8, 1},
-      {"u1", Src::u1, DType::u8, 1},    {"i2", Src::i2, DType::i16, 2},
-      {"i4", Src::i4, DType::i32, 4},   {"i8", Src::i8, DType::i64, 8},
-      {"u2", Src::u2, DType::i32, 2},   {"u4", Src::u4, DType::i64, 4},
-      {"u8", Src::u8, DType::i64, 8},   {"b1", Src::b1, DType::boolean, 1},
+      {"f2", Src::f2, DType::f16, 2}, {"f4", Src::f4, DType::f32, 4},
+      {"f8", Src::f8, DType::f64, 8}, {"i1", Src::i1, DType::i8, 1},
+      {"u1", Src::u1, DType::u8, 1},  {"i2", Src::i2, DType::i16, 2},
+      {"i4", Src::i4, DType::i32, 4}, {"i8", Src::i8, DType::i64, 8},
+      {"u2", Src::u2, DType::i32, 2}, {"u4", Src::u4, DType::i64, 4},
+      {"u8", Src::u8, DType::i64, 8}, {"b1", Src::b1, DType::boolean, 1},
   };
   for (const Entry& e : table)
     if (code == e.code) return {e.src, e.dst, e.size, e.size > 1 && big};
@@ -246,16 +255,26 @@ SrcType parse_descr(const std::string& d, const std::string& what) {
 
 const char* descr_of(DType t) {
   switch (t) {
-    case DType::f32: return "<f4";
-    case DType::f16: return "<f2";
-    case DType::bf16: return "<f4";  // numpy has no bfloat16: written as float32
-    case DType::f64: return "<f8";
-    case DType::i8: return "|i1";
-    case DType::u8: return "|u1";
-    case DType::i16: return "<i2";
-    case DType::i32: return "<i4";
-    case DType::i64: return "<i8";
-    case DType::boolean: return "|b1";
+    case DType::f32:
+      return "<f4";
+    case DType::f16:
+      return "<f2";
+    case DType::bf16:
+      return "<f4";  // numpy has no bfloat16: written as float32
+    case DType::f64:
+      return "<f8";
+    case DType::i8:
+      return "|i1";
+    case DType::u8:
+      return "|u1";
+    case DType::i16:
+      return "<i2";
+    case DType::i32:
+      return "<i4";
+    case DType::i64:
+      return "<i8";
+    case DType::boolean:
+      return "|b1";
   }
   return "?";
 }
@@ -285,9 +304,13 @@ void decode_data(const unsigned char* src, int64_t n, const SrcType& st, Tensor&
   for (int64_t i = 0; i < n; ++i) {
     const uint64_t bits = load_bits(src + static_cast<size_t>(i) * st.size, st.size, st.big);
     switch (st.src) {
-      case Src::b1: dst[i] = bits ? 1 : 0; break;
+      case Src::b1:
+        dst[i] = bits ? 1 : 0;
+        break;
       case Src::i1:
-      case Src::u1: dst[i] = static_cast<unsigned char>(bits); break;
+      case Src::u1:
+        dst[i] = static_cast<unsigned char>(bits);
+        break;
       case Src::f2:
       case Src::i2: {
         auto v = static_cast<uint16_t>(bits);
@@ -301,7 +324,9 @@ void decode_data(const unsigned char* src, int64_t n, const SrcType& st, Tensor&
         break;
       }
       case Src::f8:
-      case Src::i8: std::memcpy(dst + i * 8, &bits, 8); break;
+      case Src::i8:
+        std::memcpy(dst + i * 8, &bits, 8);
+        break;
       case Src::u2: {
         auto v = static_cast<int32_t>(bits);
         std::memcpy(dst + i * 4, &v, 4);
@@ -367,9 +392,9 @@ Tensor parse_npy(const void* data, size_t size, const std::string& what) {
   } else if (major == 2 || major == 3) {
     hlen_size = 4;
   } else {
-    throw Error("unsupported .npy format version " + std::to_string(major) + "." +
-                    std::to_string(minor),
-                what, "", "version");
+    throw Error(
+        "unsupported .npy format version " + std::to_string(major) + "." + std::to_string(minor),
+        what, "", "version");
   }
   const size_t prefix = kMagicLen + 2 + hlen_size;
   if (size < prefix) throw Error("file ends inside the header length", what, "", "header");
@@ -382,8 +407,7 @@ Tensor parse_npy(const void* data, size_t size, const std::string& what) {
   const size_t data_off = prefix + static_cast<size_t>(hlen);
 
   PyValue dict = HeaderParser(header, what).parse_top();
-  if (dict.kind != PyValue::Dict)
-    throw Error("the header is not a dictionary", what, "", "header");
+  if (dict.kind != PyValue::Dict) throw Error("the header is not a dictionary", what, "", "header");
   const PyValue *descr = nullptr, *fortran = nullptr, *shape_v = nullptr;
   for (const auto& [k, v] : dict.entries) {
     if (k == "descr") descr = &v;
@@ -412,8 +436,7 @@ Tensor parse_npy(const void* data, size_t size, const std::string& what) {
   Shape shape;
   for (const PyValue& d : shape_v->items) {
     if (d.kind != PyValue::Int) throw Error("expected a tuple of integers", what, "", "shape");
-    if (d.i < 0)
-      throw Error("negative dimension " + std::to_string(d.i), what, "", "shape");
+    if (d.i < 0) throw Error("negative dimension " + std::to_string(d.i), what, "", "shape");
     shape.push_back(d.i);
   }
   int64_t numel;
@@ -519,7 +542,8 @@ std::map<std::string, Tensor> read_npz(const std::string& path) {
   for (zip_int64_t i = 0; i < n; ++i) {
     zip_stat_t st;
     zip_stat_init(&st);
-    if (zip_stat_index(za, static_cast<zip_uint64_t>(i), 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME))
+    if (zip_stat_index(za, static_cast<zip_uint64_t>(i), 0, &st) != 0 ||
+        !(st.valid & ZIP_STAT_NAME))
       throw Error("cannot read zip entry " + std::to_string(i) + ": " + zip_strerror(za), path);
     const std::string name = st.name;
     if (!name.empty() && name.back() == '/') continue;  // a directory entry
@@ -529,7 +553,8 @@ std::map<std::string, Tensor> read_npz(const std::string& path) {
     if (!zf) throw Error(std::string("cannot open the member: ") + zip_strerror(za), what);
     std::unique_ptr<zip_file_t, int (*)(zip_file_t*)> fguard(zf, zip_fclose);
     std::string buf;
-    if (st.valid & ZIP_STAT_SIZE) buf.reserve(static_cast<size_t>(std::min<zip_uint64_t>(st.size, 1u << 26)));
+    if (st.valid & ZIP_STAT_SIZE)
+      buf.reserve(static_cast<size_t>(std::min<zip_uint64_t>(st.size, 1u << 26)));
     char chunk[1 << 16];
     while (true) {
       const zip_int64_t got = zip_fread(zf, chunk, sizeof chunk);

@@ -10,32 +10,52 @@ namespace anvil {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::f32: return 4;
-    case DType::f16: return 2;
-    case DType::bf16: return 2;
-    case DType::f64: return 8;
-    case DType::i8: return 1;
-    case DType::u8: return 1;
-    case DType::i16: return 2;
-    case DType::i32: return 4;
-    case DType::i64: return 8;
-    case DType::boolean: return 1;
+    case DType::f32:
+      return 4;
+    case DType::f16:
+      return 2;
+    case DType::bf16:
+      return 2;
+    case DType::f64:
+      return 8;
+    case DType::i8:
+      return 1;
+    case DType::u8:
+      return 1;
+    case DType::i16:
+      return 2;
+    case DType::i32:
+      return 4;
+    case DType::i64:
+      return 8;
+    case DType::boolean:
+      return 1;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "f32";
-    case DType::f16: return "f16";
-    case DType::bf16: return "bf16";
-    case DType::f64: return "f64";
-    case DType::i8: return "i8";
-    case DType::u8: return "u8";
-    case DType::i16: return "i16";
-    case DType::i32: return "i32";
-    case DType::i64: return "i64";
-    case DType::boolean: return "bool";
+    case DType::f32:
+      return "f32";
+    case DType::f16:
+      return "f16";
+    case DType::bf16:
+      return "bf16";
+    case DType::f64:
+      return "f64";
+    case DType::i8:
+      return "i8";
+    case DType::u8:
+      return "u8";
+    case DType::i16:
+      return "i16";
+    case DType::i32:
+      return "i32";
+    case DType::i64:
+      return "i64";
+    case DType::boolean:
+      return "bool";
   }
   return "?";
 }
@@ -75,7 +95,7 @@ uint16_t float_to_half(float f) {
   if (exp == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0u));  // inf/nan
   int32_t e = exp - 127 + 15;
   if (e >= 0x1f) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
-  if (e <= 0) {  // subnormal or zero
+  if (e <= 0) {                                                 // subnormal or zero
     if (e < -10) return static_cast<uint16_t>(sign);
     mant |= 0x800000u;
     uint32_t shift = static_cast<uint32_t>(14 - e);
@@ -204,16 +224,26 @@ Tensor Tensor::reshaped(Shape shape) const {
 
 double Tensor::get(int64_t i) const {
   switch (dtype_) {
-    case DType::f32: return static_cast<const float*>(data_)[i];
-    case DType::f16: return half_to_float(static_cast<const uint16_t*>(data_)[i]);
-    case DType::bf16: return bf16_to_float(static_cast<const uint16_t*>(data_)[i]);
-    case DType::f64: return static_cast<const double*>(data_)[i];
-    case DType::i8: return static_cast<const int8_t*>(data_)[i];
-    case DType::u8: return static_cast<const uint8_t*>(data_)[i];
-    case DType::i16: return static_cast<const int16_t*>(data_)[i];
-    case DType::i32: return static_cast<const int32_t*>(data_)[i];
-    case DType::i64: return static_cast<double>(static_cast<const int64_t*>(data_)[i]);
-    case DType::boolean: return static_cast<const uint8_t*>(data_)[i] ? 1.0 : 0.0;
+    case DType::f32:
+      return static_cast<const float*>(data_)[i];
+    case DType::f16:
+      return half_to_float(static_cast<const uint16_t*>(data_)[i]);
+    case DType::bf16:
+      return bf16_to_float(static_cast<const uint16_t*>(data_)[i]);
+    case DType::f64:
+      return static_cast<const double*>(data_)[i];
+    case DType::i8:
+      return static_cast<const int8_t*>(data_)[i];
+    case DType::u8:
+      return static_cast<const uint8_t*>(data_)[i];
+    case DType::i16:
+      return static_cast<const int16_t*>(data_)[i];
+    case DType::i32:
+      return static_cast<const int32_t*>(data_)[i];
+    case DType::i64:
+      return static_cast<double>(static_cast<const int64_t*>(data_)[i]);
+    case DType::boolean:
+      return static_cast<const uint8_t*>(data_)[i] ? 1.0 : 0.0;
   }
   return 0;
 }
@@ -231,16 +261,36 @@ T saturate_cast(double v) {
 
 void Tensor::set(int64_t i, double v) {
   switch (dtype_) {
-    case DType::f32: static_cast<float*>(data_)[i] = static_cast<float>(v); break;
-    case DType::f16: static_cast<uint16_t*>(data_)[i] = float_to_half(static_cast<float>(v)); break;
-    case DType::bf16: static_cast<uint16_t*>(data_)[i] = float_to_bf16(static_cast<float>(v)); break;
-    case DType::f64: static_cast<double*>(data_)[i] = v; break;
-    case DType::i8: static_cast<int8_t*>(data_)[i] = saturate_cast<int8_t>(v); break;
-    case DType::u8: static_cast<uint8_t*>(data_)[i] = saturate_cast<uint8_t>(v); break;
-    case DType::i16: static_cast<int16_t*>(data_)[i] = saturate_cast<int16_t>(v); break;
-    case DType::i32: static_cast<int32_t*>(data_)[i] = saturate_cast<int32_t>(v); break;
-    case DType::i64: static_cast<int64_t*>(data_)[i] = saturate_cast<int64_t>(v); break;
-    case DType::boolean: static_cast<uint8_t*>(data_)[i] = v != 0 ? 1 : 0; break;
+    case DType::f32:
+      static_cast<float*>(data_)[i] = static_cast<float>(v);
+      break;
+    case DType::f16:
+      static_cast<uint16_t*>(data_)[i] = float_to_half(static_cast<float>(v));
+      break;
+    case DType::bf16:
+      static_cast<uint16_t*>(data_)[i] = float_to_bf16(static_cast<float>(v));
+      break;
+    case DType::f64:
+      static_cast<double*>(data_)[i] = v;
+      break;
+    case DType::i8:
+      static_cast<int8_t*>(data_)[i] = saturate_cast<int8_t>(v);
+      break;
+    case DType::u8:
+      static_cast<uint8_t*>(data_)[i] = saturate_cast<uint8_t>(v);
+      break;
+    case DType::i16:
+      static_cast<int16_t*>(data_)[i] = saturate_cast<int16_t>(v);
+      break;
+    case DType::i32:
+      static_cast<int32_t*>(data_)[i] = saturate_cast<int32_t>(v);
+      break;
+    case DType::i64:
+      static_cast<int64_t*>(data_)[i] = saturate_cast<int64_t>(v);
+      break;
+    case DType::boolean:
+      static_cast<uint8_t*>(data_)[i] = v != 0 ? 1 : 0;
+      break;
   }
 }
 
@@ -299,7 +349,8 @@ Tensor transpose(const Tensor& in, const std::vector<int>& perm) {
         in_stride[static_cast<size_t>(i) + 1] * in.shape()[static_cast<size_t>(i) + 1];
   std::vector<int64_t> src_stride(static_cast<size_t>(r));
   for (int i = 0; i < r; ++i)
-    src_stride[static_cast<size_t>(i)] = in_stride[static_cast<size_t>(perm[static_cast<size_t>(i)])];
+    src_stride[static_cast<size_t>(i)] =
+        in_stride[static_cast<size_t>(perm[static_cast<size_t>(i)])];
   const size_t es = dtype_size(in.dtype());
   const auto* src = static_cast<const unsigned char*>(in.raw());
   auto* dst = static_cast<unsigned char*>(out.raw());

@@ -46,8 +46,8 @@ int Graph::add_node(const std::string& op, const std::string& n, const std::vect
   int node_id = static_cast<int>(nodes.size());
   for (int i = 0; i < num_outputs; ++i) {
     std::string vn = i < static_cast<int>(out_names.size()) ? out_names[static_cast<size_t>(i)]
-                     : num_outputs == 1 ? n
-                                        : n + ":" + std::to_string(i);
+                     : num_outputs == 1                     ? n
+                                                            : n + ":" + std::to_string(i);
     int vid = add_value(vn);
     values[static_cast<size_t>(vid)].producer = node_id;
     node.outputs.push_back(vid);
@@ -59,7 +59,8 @@ int Graph::add_node(const std::string& op, const std::string& n, const std::vect
 int Graph::find_value(const std::string& n) const {
   if (name_index_.size() != values.size()) {
     name_index_.clear();
-    for (size_t i = 0; i < values.size(); ++i) name_index_.emplace(values[i].name, static_cast<int>(i));
+    for (size_t i = 0; i < values.size(); ++i)
+      name_index_.emplace(values[i].name, static_cast<int>(i));
     if (name_index_.size() != values.size()) {  // duplicate names: fall back to a scan
       for (size_t i = 0; i < values.size(); ++i)
         if (values[i].name == n) return static_cast<int>(i);
@@ -134,18 +135,21 @@ void Graph::toposort() {
   std::vector<int> producer(values.size(), -1);
   for (size_t i = 0; i < nn; ++i)
     for (int o : nodes[i].outputs)
-      if (o >= 0 && static_cast<size_t>(o) < values.size()) producer[static_cast<size_t>(o)] = static_cast<int>(i);
+      if (o >= 0 && static_cast<size_t>(o) < values.size())
+        producer[static_cast<size_t>(o)] = static_cast<int>(i);
   std::vector<int> pending(nn, 0);
   std::vector<std::vector<int>> users(nn);
   for (size_t i = 0; i < nn; ++i) {
     std::set<int> deps;
     for (int in : nodes[i].inputs)
-      if (in >= 0 && static_cast<size_t>(in) < values.size() && producer[static_cast<size_t>(in)] >= 0)
+      if (in >= 0 && static_cast<size_t>(in) < values.size() &&
+          producer[static_cast<size_t>(in)] >= 0)
         deps.insert(producer[static_cast<size_t>(in)]);
     pending[i] = static_cast<int>(deps.size());
     for (int d : deps) users[static_cast<size_t>(d)].push_back(static_cast<int>(i));
   }
-  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;  // stable: lowest index first
+  std::priority_queue<int, std::vector<int>, std::greater<int>>
+      ready;  // stable: lowest index first
   for (size_t i = 0; i < nn; ++i)
     if (pending[i] == 0) ready.push(static_cast<int>(i));
   std::vector<int> order;

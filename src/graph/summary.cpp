@@ -35,7 +35,8 @@ std::string shape_cell(const Value& v) {
 
 std::string source_name(const Value& v) {
   if (v.prov.source_name.empty()) return v.name;
-  if (v.prov.output_index != 0) return v.prov.source_name + ":" + std::to_string(v.prov.output_index);
+  if (v.prov.output_index != 0)
+    return v.prov.source_name + ":" + std::to_string(v.prov.output_index);
   return v.prov.source_name;
 }
 
@@ -54,7 +55,9 @@ std::string pads_cell(const Node& n) {
 
 // Weights count as parameters; operator arguments held as constants (integer shapes, pads,
 // axes, sizes, and scalar bounds such as Clip's min/max) do not, as in Keras's model.summary().
-bool is_parameter(const Value& v) { return v.is_constant() && is_float(v.dtype) && !v.shape.empty(); }
+bool is_parameter(const Value& v) {
+  return v.is_constant() && is_float(v.dtype) && !v.shape.empty();
+}
 
 // ---- one row per source layer (Graph::source_layers) ----
 
@@ -69,7 +72,8 @@ std::string with_commas(int64_t n) {  // Python's '{:,}'
 
 std::string dims_text(const Shape& s, bool keras_tuple) {
   std::string t = "(";
-  for (size_t k = 0; k < s.size(); ++k) t += (k ? ", " : "") + (s[k] < 0 ? std::string("None") : std::to_string(s[k]));
+  for (size_t k = 0; k < s.size(); ++k)
+    t += (k ? ", " : "") + (s[k] < 0 ? std::string("None") : std::to_string(s[k]));
   return t + (keras_tuple && s.size() == 1 ? ",)" : ")");
 }
 
@@ -90,28 +94,34 @@ std::string keras_table(const Graph& g) {
         shape = dims_text(l.output_shapes[0], true);
       } else {
         shape = "[";
-        for (size_t k = 0; k < l.output_shapes.size(); ++k) shape += (k ? ", " : "") + dims_text(l.output_shapes[k], true);
+        for (size_t k = 0; k < l.output_shapes.size(); ++k)
+          shape += (k ? ", " : "") + dims_text(l.output_shapes[k], true);
         shape += "]";
       }
     }
-    rows.push_back({l.name + " (" + l.type + ")", shape, std::to_string(l.trainable_params + l.non_trainable_params)});
+    rows.push_back({l.name + " (" + l.type + ")", shape,
+                    std::to_string(l.trainable_params + l.non_trainable_params)});
     if (connections) {
       rows.back().push_back(l.connected_to.empty() ? std::string() : l.connected_to[0]);
-      for (size_t k = 1; k < l.connected_to.size(); ++k) rows.push_back({"", "", "", l.connected_to[k]});
+      for (size_t k = 1; k < l.connected_to.size(); ++k)
+        rows.push_back({"", "", "", l.connected_to[k]});
     }
     trainable += l.trainable_params;
     non_trainable += l.non_trainable_params;
     row_end.push_back(rows.size());
   }
   // Keras's column widths: sequential-like (65 wide) or with connections (98 wide)
-  std::vector<size_t> width = connections ? std::vector<size_t>{32, 21, 12, 33} : std::vector<size_t>{29, 26, 10};
+  std::vector<size_t> width =
+      connections ? std::vector<size_t>{32, 21, 12, 33} : std::vector<size_t>{29, 26, 10};
   for (const auto& r : rows)
-    for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size() + (c + 1 < r.size() ? 1 : 0));
+    for (size_t c = 0; c < r.size(); ++c)
+      width[c] = std::max(width[c], r[c].size() + (c + 1 < r.size() ? 1 : 0));
   size_t line_length = 0;
   for (size_t w : width) line_length += w;
   auto line = [&](const Row& r) {
     std::string s;
-    for (size_t c = 0; c < r.size(); ++c) s += r[c] + std::string(width[c] - std::min(width[c], r[c].size()), ' ');
+    for (size_t c = 0; c < r.size(); ++c)
+      s += r[c] + std::string(width[c] - std::min(width[c], r[c].size()), ' ');
     while (!s.empty() && s.back() == ' ') s.pop_back();
     return s + "\n";
   };
@@ -145,9 +155,11 @@ std::string source_table(const Graph& g) {
   for (const SourceLayer& l : g.source_layers) {
     std::string tops, shapes;
     for (size_t k = 0; k < l.outputs.size(); ++k) tops += (k ? ", " : "") + l.outputs[k];
-    if (!l.shape_text.empty()) shapes = l.shape_text;
+    if (!l.shape_text.empty())
+      shapes = l.shape_text;
     else
-      for (size_t k = 0; k < l.output_shapes.size(); ++k) shapes += (k ? ", " : "") + dims_text(l.output_shapes[k], false);
+      for (size_t k = 0; k < l.output_shapes.size(); ++k)
+        shapes += (k ? ", " : "") + dims_text(l.output_shapes[k], false);
     int64_t n = l.trainable_params + l.non_trainable_params;
     total += n;
     rows.push_back({l.name + " (" + l.type + ")", tops, shapes, std::to_string(n)});
@@ -244,7 +256,8 @@ std::string summary(const Graph& g, const SummaryOptions& options) {
             !g.values[static_cast<size_t>(o)].prov.source_name.empty())
           has_source = true;
       auto slash = n.name.rfind('/');
-      if (!has_source && slash != std::string::npos && source_names.count(n.name.substr(0, slash))) continue;
+      if (!has_source && slash != std::string::npos && source_names.count(n.name.substr(0, slash)))
+        continue;
     }
     std::string name = n.name, shapes;
     for (size_t k = 0; k < n.outputs.size(); ++k) {
@@ -269,13 +282,14 @@ std::string summary(const Graph& g, const SummaryOptions& options) {
       if (pads.empty()) pads = it->second;
       grouped_pads.erase(it);
     }
-    rows.push_back({name, n.source_op.empty() ? n.op : n.source_op, shapes, pads, std::to_string(params)});
+    rows.push_back(
+        {name, n.source_op.empty() ? n.op : n.source_op, shapes, pads, std::to_string(params)});
   }
   if (options.show_constants) {
     for (const Value& v : g.values) {
       if (!v.is_constant()) continue;
-      rows.push_back({source_name(v), "Constant", shape_str(v.shape), "",
-                      std::to_string(v.constant.numel())});
+      rows.push_back(
+          {source_name(v), "Constant", shape_str(v.shape), "", std::to_string(v.constant.numel())});
     }
   }
 

@@ -18,15 +18,24 @@ enum class Activation { None, Relu, Clip, LeakyRelu, Sigmoid, Tanh, HardSigmoid,
 /// The ONNX op name of an activation ("" for None).
 inline const char* activation_name(Activation a) {
   switch (a) {
-    case Activation::None: return "";
-    case Activation::Relu: return "Relu";
-    case Activation::Clip: return "Clip";
-    case Activation::LeakyRelu: return "LeakyRelu";
-    case Activation::Sigmoid: return "Sigmoid";
-    case Activation::Tanh: return "Tanh";
-    case Activation::HardSigmoid: return "HardSigmoid";
-    case Activation::Elu: return "Elu";
-    case Activation::HardSwish: return "HardSwish";
+    case Activation::None:
+      return "";
+    case Activation::Relu:
+      return "Relu";
+    case Activation::Clip:
+      return "Clip";
+    case Activation::LeakyRelu:
+      return "LeakyRelu";
+    case Activation::Sigmoid:
+      return "Sigmoid";
+    case Activation::Tanh:
+      return "Tanh";
+    case Activation::HardSigmoid:
+      return "HardSigmoid";
+    case Activation::Elu:
+      return "Elu";
+    case Activation::HardSwish:
+      return "HardSwish";
   }
   return "";
 }
@@ -51,17 +60,24 @@ inline bool is_fusable_activation(const std::string& op) {
 /// NaN propagates as in ONNX Runtime and PyTorch (Relu(NaN) = NaN).
 inline double apply_activation(Activation act, double alpha, double beta, double x) {
   switch (act) {
-    case Activation::None: return x;
-    case Activation::Relu: return std::isnan(x) ? x : (x > 0 ? x : 0.0);
-    case Activation::Clip: return x < alpha ? alpha : (x > beta ? beta : x);
-    case Activation::LeakyRelu: return x >= 0 ? x : alpha * x;
-    case Activation::Sigmoid: return 1.0 / (1.0 + std::exp(-x));
-    case Activation::Tanh: return std::tanh(x);
+    case Activation::None:
+      return x;
+    case Activation::Relu:
+      return std::isnan(x) ? x : (x > 0 ? x : 0.0);
+    case Activation::Clip:
+      return x < alpha ? alpha : (x > beta ? beta : x);
+    case Activation::LeakyRelu:
+      return x >= 0 ? x : alpha * x;
+    case Activation::Sigmoid:
+      return 1.0 / (1.0 + std::exp(-x));
+    case Activation::Tanh:
+      return std::tanh(x);
     case Activation::HardSigmoid: {
       double y = alpha * x + beta;
       return y < 0 ? 0.0 : (y > 1 ? 1.0 : y);
     }
-    case Activation::Elu: return x >= 0 ? x : alpha * (std::exp(x) - 1.0);
+    case Activation::Elu:
+      return x >= 0 ? x : alpha * (std::exp(x) - 1.0);
     case Activation::HardSwish: {
       double y = x / 6.0 + 0.5;
       return x * (y < 0 ? 0.0 : (y > 1 ? 1.0 : y));

@@ -82,15 +82,16 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string size_str(Size2 s) { return "(" + std::to_string(s.h) + ", " + std::to_string(s.w) + ")"; }
+std::string size_str(Size2 s) {
+  return "(" + std::to_string(s.h) + ", " + std::to_string(s.w) + ")";
+}
 
 /// Explicit pads [top, left, bottom, right] for a 2-D window, validated against the input.
 template <class P>
 std::vector<int64_t> window_pads(const P& p, const Shape& in, Size2 k, Size2 s, Size2 d,
                                  Padding padding, const std::vector<int64_t>& explicit_pads,
                                  bool ceil_mode = false) {
-  p.require(in.size() == 4, "input",
-            "expects an NCHW input of rank 4, got shape " + shape_str(in));
+  p.require(in.size() == 4, "input", "expects an NCHW input of rank 4, got shape " + shape_str(in));
   p.require(k.h >= 1 && k.w >= 1, "kernel_shape", "kernel " + size_str(k) + " must be positive");
   p.require(s.h >= 1 && s.w >= 1, "strides", "stride " + size_str(s) + " must be positive");
   p.require(d.h >= 1 && d.w >= 1, "dilations", "dilation " + size_str(d) + " must be positive");
@@ -176,7 +177,8 @@ TensorRef Builder::constant(const std::string& name, Tensor value) {
   if (!value.defined()) throw Error("constant without a value", {}, name, "value");
   std::string n = layer_name(name, "constant");
   int v = graph_.add_constant(n, std::move(value));
-  graph_.values[static_cast<size_t>(v)].prov = builder_prov(n, 0, graph_.values[static_cast<size_t>(v)].shape.size());
+  graph_.values[static_cast<size_t>(v)].prov =
+      builder_prov(n, 0, graph_.values[static_cast<size_t>(v)].shape.size());
   return TensorRef(this, v);
 }
 
@@ -185,7 +187,8 @@ void Builder::output(const TensorRef& t, const std::string& name) {
   Value& v = graph_.values[static_cast<size_t>(t.value())];
   if (!name.empty() && name != v.name) {
     if (v.producer < 0)
-      throw Error("only a layer output can be renamed (not an input or constant)", {}, name, "name");
+      throw Error("only a layer output can be renamed (not an input or constant)", {}, name,
+                  "name");
     if (graph_.unique_name(name) != name)
       throw Error("the name '" + name + "' is already used", {}, name, "name");
     v.name = name;
@@ -221,9 +224,10 @@ std::vector<TensorRef> Builder::add_layer(Pending& p, const std::string& op,
   if (!def) p.fail("op", "unknown op '" + op + "' (register it with anvil::register_op)");
   int ni = static_cast<int>(inputs.size());
   if (ni < def->min_inputs || (def->max_inputs >= 0 && ni > def->max_inputs))
-    p.fail("inputs", op + " takes " + std::to_string(def->min_inputs) + ".." +
-                         (def->max_inputs < 0 ? std::string("any") : std::to_string(def->max_inputs)) +
-                         " inputs, found " + std::to_string(ni));
+    p.fail("inputs",
+           op + " takes " + std::to_string(def->min_inputs) + ".." +
+               (def->max_inputs < 0 ? std::string("any") : std::to_string(def->max_inputs)) +
+               " inputs, found " + std::to_string(ni));
   if (num_outputs < def->min_outputs || (def->max_outputs >= 0 && num_outputs > def->max_outputs))
     p.fail("outputs", op + " cannot have " + std::to_string(num_outputs) + " outputs");
   for (const auto& [k, _] : attrs.all()) {
@@ -238,7 +242,8 @@ std::vector<TensorRef> Builder::add_layer(Pending& p, const std::string& op,
   } catch (const Error& e) {
     std::string msg = e.message();
     // Shape rules prefix their messages with the op name; say which layer type it is.
-    throw Error(p.kind + " (" + op + "): " + (msg.rfind(op + ": ", 0) == 0 ? msg.substr(op.size() + 2) : msg),
+    throw Error(p.kind + " (" + op +
+                    "): " + (msg.rfind(op + ": ", 0) == 0 ? msg.substr(op.size() + 2) : msg),
                 {}, p.name, e.field());
   }
   std::vector<TensorRef> outs;
@@ -360,7 +365,8 @@ Layer Builder::conv2d_transpose(int64_t filters, Size2 kernel, ConvTranspose2dOp
 }
 
 namespace {
-Attributes pool_attrs(Size2 kernel, Size2 stride, const std::vector<int64_t>& pads, bool ceil_mode) {
+Attributes pool_attrs(Size2 kernel, Size2 stride, const std::vector<int64_t>& pads,
+                      bool ceil_mode) {
   Attributes a;
   a.set("kernel_shape", std::vector<int64_t>{kernel.h, kernel.w});
   a.set("strides", std::vector<int64_t>{stride.h, stride.w});
@@ -449,13 +455,13 @@ Tensor scalar_of(DType dt, double v) {
 }
 }  // namespace
 
-#define ANVIL_SIMPLE_LAYER(method, base, kind, op)                     \
-  Layer Builder::method(const std::string& name) {                     \
-    return Layer([this, name](const TensorRef& x) {                    \
-      Pending p(*this, name, base, kind);                              \
-      check(x, p.name);                                                \
-      return add_layer(p, op, {x.value()}, {})[0];                     \
-    });                                                                \
+#define ANVIL_SIMPLE_LAYER(method, base, kind, op)  \
+  Layer Builder::method(const std::string& name) {  \
+    return Layer([this, name](const TensorRef& x) { \
+      Pending p(*this, name, base, kind);           \
+      check(x, p.name);                             \
+      return add_layer(p, op, {x.value()}, {})[0];  \
+    });                                             \
   }
 ANVIL_SIMPLE_LAYER(relu, "relu", "ReLU", "Relu")
 ANVIL_SIMPLE_LAYER(sigmoid, "sigmoid", "Sigmoid", "Sigmoid")
@@ -519,8 +525,9 @@ Layer Builder::softmax(int64_t axis, const std::string& name) {
     Pending p(*this, name, "softmax", "Softmax");
     check(x, p.name);
     int64_t r = static_cast<int64_t>(x.shape().size());
-    p.require(axis >= -r && axis < r, "axis",
-              "axis " + std::to_string(axis) + " is out of range for shape " + shape_str(x.shape()));
+    p.require(
+        axis >= -r && axis < r, "axis",
+        "axis " + std::to_string(axis) + " is out of range for shape " + shape_str(x.shape()));
     Attributes a;
     a.set("axis", axis);
     return add_layer(p, "Softmax", {x.value()}, std::move(a))[0];
@@ -542,7 +549,8 @@ Layer Builder::reshape(const Shape& shape, const std::string& name) {
   return Layer([this, shape, name](const TensorRef& x) {
     Pending p(*this, name, "reshape", "Reshape");
     check(x, p.name);
-    int s = p.constant("shape", Tensor::from_vector<int64_t>({static_cast<int64_t>(shape.size())}, shape));
+    int s = p.constant("shape",
+                       Tensor::from_vector<int64_t>({static_cast<int64_t>(shape.size())}, shape));
     return add_layer(p, "Reshape", {x.value(), s}, {})[0];
   });
 }
@@ -574,7 +582,8 @@ TensorRef Builder::add(const std::vector<TensorRef>& inputs, const std::string& 
   return {};  // unreachable
 }
 
-TensorRef Builder::concat(const std::vector<TensorRef>& inputs, int64_t axis, const std::string& name) {
+TensorRef Builder::concat(const std::vector<TensorRef>& inputs, int64_t axis,
+                          const std::string& name) {
   Pending p(*this, name, "concat", "Concat");
   p.require(!inputs.empty(), "inputs", "needs at least one tensor");
   std::vector<int> ins;
@@ -610,7 +619,8 @@ TensorRef Builder::custom(const std::string& op, const std::vector<TensorRef>& i
 }
 
 Layer Builder::custom_layer(const std::string& op, Attributes attrs, const std::string& name) {
-  return Layer([this, op, attrs, name](const TensorRef& x) { return custom(op, {x}, attrs, name); });
+  return Layer(
+      [this, op, attrs, name](const TensorRef& x) { return custom(op, {x}, attrs, name); });
 }
 
 // ---------------------------------------------------------------- weights
@@ -637,8 +647,8 @@ void Builder::set_weights(const std::string& layer, const std::map<std::string, 
     const Value& v = graph_.values[static_cast<size_t>(it->value)];
     if (!t.defined()) throw Error("weight tensor is empty", {}, layer, name);
     if (t.shape() != v.shape)
-      throw Error("weight '" + name + "' has shape " + shape_str(t.shape()) + ", the layer expects " +
-                      shape_str(v.shape),
+      throw Error("weight '" + name + "' has shape " + shape_str(t.shape()) +
+                      ", the layer expects " + shape_str(v.shape),
                   {}, layer, name);
     if (!is_float(t.dtype()))
       throw Error(std::string("weight '") + name + "' has dtype " + dtype_name(t.dtype()) +
@@ -670,16 +680,24 @@ void Builder::initialize_random(uint64_t seed) {
     double lo = -0.1, hi = 0.1;
     switch (w.kind) {
       case Weight::kernel: {
-        double limit = std::sqrt(6.0 / static_cast<double>(std::max<int64_t>(w.fan_in + w.fan_out, 1)));
+        double limit =
+            std::sqrt(6.0 / static_cast<double>(std::max<int64_t>(w.fan_in + w.fan_out, 1)));
         lo = -limit;
         hi = limit;
         break;
       }
-      case Weight::bias: break;
+      case Weight::bias:
+        break;
       case Weight::gamma:
-      case Weight::variance: lo = 0.5; hi = 1.5; break;
+      case Weight::variance:
+        lo = 0.5;
+        hi = 1.5;
+        break;
       case Weight::beta:
-      case Weight::mean: lo = -0.5; hi = 0.5; break;
+      case Weight::mean:
+        lo = -0.5;
+        hi = 0.5;
+        break;
     }
     std::uniform_real_distribution<double> dist(lo, hi);
     for (int64_t i = 0; i < t.numel(); ++i) t.set(i, dist(rng));

@@ -41,8 +41,8 @@ ArgMaxPlan argmax_plan(const Shape& x, const Attributes& a, Fail&& fail) {
   if (p.has_axis) {
     int64_t ax = a.get_int("axis");
     if (ax < -rank || ax >= rank)
-      fail("axis", "axis " + std::to_string(ax) + " is out of range for input shape " +
-                       shape_str(x));
+      fail("axis",
+           "axis " + std::to_string(ax) + " is out of range for input shape " + shape_str(x));
     p.axis = static_cast<int>(ax < 0 ? ax + rank : ax);
     for (int i = 0; i < p.axis; ++i) p.outer *= x[static_cast<size_t>(i)];
     p.len = x[static_cast<size_t>(p.axis)];
@@ -68,10 +68,8 @@ ArgMaxPlan argmax_plan(const Shape& x, const Attributes& a, Fail&& fail) {
 
 void caffe_argmax_kernel(KernelContext& ctx) {
   const Tensor& X = ctx.inputs[0];
-  const ArgMaxPlan p = argmax_plan(X.shape(), ctx.attrs(), [&](const std::string& f,
-                                                                const std::string& m) {
-    ctx.fail(f, m);
-  });
+  const ArgMaxPlan p = argmax_plan(
+      X.shape(), ctx.attrs(), [&](const std::string& f, const std::string& m) { ctx.fail(f, m); });
   Tensor& Y = ctx.outputs[0];
   if (Y.shape() != p.out_shape)
     ctx.fail("Y", "output shape " + shape_str(Y.shape()) + " differs from the expected " +
@@ -80,8 +78,7 @@ void caffe_argmax_kernel(KernelContext& ctx) {
   auto greater = [](const std::pair<double, int64_t>& a, const std::pair<double, int64_t>& b) {
     // NaN ranks above every number (a strict weak order; std::greater is not one with NaN).
     if (std::isnan(a.first) || std::isnan(b.first))
-      return std::isnan(a.first) && std::isnan(b.first) ? a.second > b.second
-                                                         : std::isnan(a.first);
+      return std::isnan(a.first) && std::isnan(b.first) ? a.second > b.second : std::isnan(a.first);
     return a > b;
   };
   for (int64_t o = 0; o < p.outer; ++o)
@@ -104,20 +101,23 @@ void caffe_argmax_kernel(KernelContext& ctx) {
 }
 
 const OpRegistrar reg_caffe_argmax{OpDef{
-    "CaffeArgMax", "reduce",
+    "CaffeArgMax",
+    "reduce",
     "Caffe ArgMax: top_k indices (as floats) or values along `axis`, or per item of axis 0 "
     "(indices, and values with out_max_val)",
-    1, 1, 1, 1,
+    1,
+    1,
+    1,
+    1,
     {{"axis", AttrType::Int, "axis to rank along; absent = flatten all but axis 0"},
      {"top_k", AttrType::Int, "number of largest values (default 1)"},
      {"out_max_val", AttrType::Int, "1: output values (with axis) or (index, value) pairs"}},
     [](InferContext& ctx) {
       if (!is_float(ctx.dtype(0)))
         ctx.fail("X", std::string("expects a float tensor, found ") + dtype_name(ctx.dtype(0)));
-      ArgMaxPlan p = argmax_plan(ctx.shape(0), ctx.attrs(), [&](const std::string& f,
-                                                                 const std::string& m) {
-        ctx.fail(f, m);
-      });
+      ArgMaxPlan p =
+          argmax_plan(ctx.shape(0), ctx.attrs(),
+                      [&](const std::string& f, const std::string& m) { ctx.fail(f, m); });
       ctx.set_output(0, ctx.dtype(0), p.out_shape);
     },
     caffe_argmax_kernel}};

@@ -39,7 +39,7 @@ struct UnarySpec {
   std::string name, category, doc;
   std::vector<AttrSpec> attrs;
   std::function<FloatFn(const Attributes&)> make;  // builds the function from the attributes
-  IntFn int_fn = nullptr;                           // set when integer inputs are allowed
+  IntFn int_fn = nullptr;                          // set when integer inputs are allowed
 };
 
 double sigmoid(double x) {
@@ -107,7 +107,8 @@ std::vector<UnarySpec> unary_specs() {
     v.push_back(UnarySpec{std::move(name), std::move(cat), std::move(doc), std::move(attrs),
                           std::move(make), ifn});
   };
-  add("Relu", "activation", "y = max(x, 0)", {},
+  add(
+      "Relu", "activation", "y = max(x, 0)", {},
       [](A) { return FloatFn([](double x) { return x < 0 ? 0.0 : x; }); },
       [](int64_t x) { return x < 0 ? int64_t{0} : x; });
   add("LeakyRelu", "activation", "y = x >= 0 ? x : alpha * x (alpha 0.01)",
@@ -177,11 +178,14 @@ std::vector<UnarySpec> unary_specs() {
           });
         throw_field("Gelu", "approximate", "must be 'none' or 'tanh', found '" + ap + "'");
       });
-  add("Exp", "math", "y = exp(x)", {}, [](A) { return plain([](double x) { return std::exp(x); }); });
-  add("Log", "math", "y = log(x)", {}, [](A) { return plain([](double x) { return std::log(x); }); });
+  add("Exp", "math", "y = exp(x)", {},
+      [](A) { return plain([](double x) { return std::exp(x); }); });
+  add("Log", "math", "y = log(x)", {},
+      [](A) { return plain([](double x) { return std::log(x); }); });
   add("Sqrt", "math", "y = sqrt(x)", {},
       [](A) { return plain([](double x) { return std::sqrt(x); }); });
-  add("Erf", "math", "y = erf(x)", {}, [](A) { return plain([](double x) { return std::erf(x); }); });
+  add("Erf", "math", "y = erf(x)", {},
+      [](A) { return plain([](double x) { return std::erf(x); }); });
   add("Reciprocal", "math", "y = 1 / x", {},
       [](A) { return plain([](double x) { return 1.0 / x; }); });
   add("Floor", "math", "y = floor(x)", {},
@@ -190,9 +194,12 @@ std::vector<UnarySpec> unary_specs() {
       [](A) { return plain([](double x) { return std::ceil(x); }); });
   add("Round", "math", "y = x rounded to the nearest integer, halves to even", {},
       [](A) { return plain(round_half_even); });
-  add("Sin", "math", "y = sin(x)", {}, [](A) { return plain([](double x) { return std::sin(x); }); });
-  add("Cos", "math", "y = cos(x)", {}, [](A) { return plain([](double x) { return std::cos(x); }); });
-  add("Tan", "math", "y = tan(x)", {}, [](A) { return plain([](double x) { return std::tan(x); }); });
+  add("Sin", "math", "y = sin(x)", {},
+      [](A) { return plain([](double x) { return std::sin(x); }); });
+  add("Cos", "math", "y = cos(x)", {},
+      [](A) { return plain([](double x) { return std::cos(x); }); });
+  add("Tan", "math", "y = tan(x)", {},
+      [](A) { return plain([](double x) { return std::tan(x); }); });
   add("Asin", "math", "y = asin(x)", {},
       [](A) { return plain([](double x) { return std::asin(x); }); });
   add("Acos", "math", "y = acos(x)", {},
@@ -209,13 +216,16 @@ std::vector<UnarySpec> unary_specs() {
       [](A) { return plain([](double x) { return std::acosh(x); }); });
   add("Atanh", "math", "y = atanh(x)", {},
       [](A) { return plain([](double x) { return std::atanh(x); }); });
-  add("Abs", "math", "y = |x| (float or integer)", {},
+  add(
+      "Abs", "math", "y = |x| (float or integer)", {},
       [](A) { return plain([](double x) { return std::fabs(x); }); },
       [](int64_t x) { return x < 0 ? static_cast<int64_t>(0 - static_cast<uint64_t>(x)) : x; });
-  add("Neg", "math", "y = -x (float or integer)", {},
+  add(
+      "Neg", "math", "y = -x (float or integer)", {},
       [](A) { return plain([](double x) { return -x; }); },
       [](int64_t x) { return static_cast<int64_t>(0 - static_cast<uint64_t>(x)); });
-  add("Sign", "math", "y = -1, 0 or 1 by the sign of x (float or integer)", {},
+  add(
+      "Sign", "math", "y = -1, 0 or 1 by the sign of x (float or integer)", {},
       [](A) { return plain([](double x) { return x > 0 ? 1.0 : (x < 0 ? -1.0 : x); }); },
       [](int64_t x) { return static_cast<int64_t>((x > 0) - (x < 0)); });
   return v;
@@ -226,8 +236,8 @@ std::vector<UnarySpec> unary_specs() {
 // ---------------------------------------------------------------------------------------------
 
 struct BinFns {
-  std::function<double(double, double)> f;      // float inputs
-  std::function<int64_t(int64_t, int64_t)> i;   // integer / bool inputs
+  std::function<double(double, double)> f;     // float inputs
+  std::function<int64_t(int64_t, int64_t)> i;  // integer / bool inputs
 };
 
 struct BinarySpec {
@@ -264,8 +274,8 @@ OpDef make_binary(BinarySpec s) {
       c.fail("inputs", std::string("A and B must have the same dtype, found ") + dtype_name(ta) +
                            " and " + dtype_name(tb));
     if (!dtype_allowed(ta, s.floats, s.ints, s.bools))
-      c.fail("inputs", "expects " + allowed_str(s.floats, s.ints, s.bools) +
-                           " tensors, found " + dtype_name(ta));
+      c.fail("inputs", "expects " + allowed_str(s.floats, s.ints, s.bools) + " tensors, found " +
+                           dtype_name(ta));
     auto out = broadcast_shapes({c.shape(0), c.shape(1)});
     if (!out)
       c.fail("inputs", "shapes " + shape_str(c.shape(0)) + " and " + shape_str(c.shape(1)) +
@@ -333,11 +343,15 @@ std::vector<BinarySpec> binary_specs() {
     s.make = [f, i](A) { return BinFns{f, i}; };
     v.push_back(std::move(s));
   };
-  arith("Add", "C = A + B (numpy broadcasting)", [](double a, double b) { return a + b; }, wrap_add);
-  arith("Sub", "C = A - B (numpy broadcasting)", [](double a, double b) { return a - b; }, wrap_sub);
-  arith("Mul", "C = A * B (numpy broadcasting)", [](double a, double b) { return a * b; }, wrap_mul);
-  arith("Div", "C = A / B (numpy broadcasting; integers truncate toward zero)",
-        [](double a, double b) { return a / b; }, int_div);
+  arith(
+      "Add", "C = A + B (numpy broadcasting)", [](double a, double b) { return a + b; }, wrap_add);
+  arith(
+      "Sub", "C = A - B (numpy broadcasting)", [](double a, double b) { return a - b; }, wrap_sub);
+  arith(
+      "Mul", "C = A * B (numpy broadcasting)", [](double a, double b) { return a * b; }, wrap_mul);
+  arith(
+      "Div", "C = A / B (numpy broadcasting; integers truncate toward zero)",
+      [](double a, double b) { return a / b; }, int_div);
   {
     BinarySpec s;
     s.name = "Mod";
@@ -347,8 +361,7 @@ std::vector<BinarySpec> binary_specs() {
     s.make = [](A a) {
       int64_t fm = a.get_int("fmod", 0);
       if (fm != 0 && fm != 1) throw_field("Mod", "fmod", "must be 0 or 1");
-      if (fm == 1)
-        return BinFns{[](double x, double y) { return std::fmod(x, y); }, int_rem};
+      if (fm == 1) return BinFns{[](double x, double y) { return std::fmod(x, y); }, int_rem};
       return BinFns{[](double x, double y) {
                       double r = std::fmod(x, y);
                       if (r != 0 && ((r < 0) != (y < 0))) r += y;
@@ -376,15 +389,20 @@ std::vector<BinarySpec> binary_specs() {
     };
     v.push_back(std::move(s));
   };
-  cmp("Equal", "C = A == B (bool)", [](double a, double b) { return a == b; },
+  cmp(
+      "Equal", "C = A == B (bool)", [](double a, double b) { return a == b; },
       [](int64_t a, int64_t b) { return a == b; });
-  cmp("Less", "C = A < B (bool)", [](double a, double b) { return a < b; },
+  cmp(
+      "Less", "C = A < B (bool)", [](double a, double b) { return a < b; },
       [](int64_t a, int64_t b) { return a < b; });
-  cmp("LessOrEqual", "C = A <= B (bool)", [](double a, double b) { return a <= b; },
+  cmp(
+      "LessOrEqual", "C = A <= B (bool)", [](double a, double b) { return a <= b; },
       [](int64_t a, int64_t b) { return a <= b; });
-  cmp("Greater", "C = A > B (bool)", [](double a, double b) { return a > b; },
+  cmp(
+      "Greater", "C = A > B (bool)", [](double a, double b) { return a > b; },
       [](int64_t a, int64_t b) { return a > b; });
-  cmp("GreaterOrEqual", "C = A >= B (bool)", [](double a, double b) { return a >= b; },
+  cmp(
+      "GreaterOrEqual", "C = A >= B (bool)", [](double a, double b) { return a >= b; },
       [](int64_t a, int64_t b) { return a >= b; });
   auto logic = [&](std::string name, std::string doc, std::function<int64_t(int64_t, int64_t)> i) {
     BinarySpec s;
@@ -399,7 +417,8 @@ std::vector<BinarySpec> binary_specs() {
   };
   logic("And", "C = A and B (bool)", [](int64_t a, int64_t b) -> int64_t { return a && b; });
   logic("Or", "C = A or B (bool)", [](int64_t a, int64_t b) -> int64_t { return a || b; });
-  logic("Xor", "C = A xor B (bool)", [](int64_t a, int64_t b) -> int64_t { return (a != 0) != (b != 0); });
+  logic("Xor", "C = A xor B (bool)",
+        [](int64_t a, int64_t b) -> int64_t { return (a != 0) != (b != 0); });
   return v;
 }
 
@@ -578,8 +597,8 @@ OpDef make_where() {
                            dtype_name(c.dtype(1)) + " and " + dtype_name(c.dtype(2)));
     auto out = broadcast_shapes({c.shape(0), c.shape(1), c.shape(2)});
     if (!out)
-      c.fail("inputs", "shapes " + shape_str(c.shape(0)) + ", " + shape_str(c.shape(1)) +
-                           " and " + shape_str(c.shape(2)) + " cannot be broadcast together");
+      c.fail("inputs", "shapes " + shape_str(c.shape(0)) + ", " + shape_str(c.shape(1)) + " and " +
+                           shape_str(c.shape(2)) + " cannot be broadcast together");
     c.set_output(0, c.dtype(1), *out);
   };
   d.reference = [](KernelContext& c) {
@@ -677,9 +696,15 @@ OpDef make_variadic(const std::string& name, Variadic kind, const std::string& d
         for (size_t j = 1; j < k; ++j) {
           double v = ts[j]->get(off[j]);
           switch (kind) {
-            case Variadic::Max: acc = (acc != acc || v != v) ? kNaN : std::max(acc, v); break;
-            case Variadic::Min: acc = (acc != acc || v != v) ? kNaN : std::min(acc, v); break;
-            default: acc += v; break;
+            case Variadic::Max:
+              acc = (acc != acc || v != v) ? kNaN : std::max(acc, v);
+              break;
+            case Variadic::Min:
+              acc = (acc != acc || v != v) ? kNaN : std::min(acc, v);
+              break;
+            default:
+              acc += v;
+              break;
           }
         }
         if (kind == Variadic::Mean) acc /= static_cast<double>(k);
@@ -691,9 +716,15 @@ OpDef make_variadic(const std::string& name, Variadic kind, const std::string& d
         for (size_t j = 1; j < k; ++j) {
           int64_t v = load_int(*ts[j], off[j]);
           switch (kind) {
-            case Variadic::Max: acc = std::max(acc, v); break;
-            case Variadic::Min: acc = std::min(acc, v); break;
-            default: acc = wrap_add(acc, v); break;
+            case Variadic::Max:
+              acc = std::max(acc, v);
+              break;
+            case Variadic::Min:
+              acc = std::min(acc, v);
+              break;
+            default:
+              acc = wrap_add(acc, v);
+              break;
           }
         }
         if (kind == Variadic::Mean) acc /= static_cast<int64_t>(k);

@@ -37,7 +37,8 @@ OpDef make_gather() {
   d.infer = [](InferContext& c) {
     check_index_dtype(c, c.dtype(1), "indices");
     if (c.rank(0) < 1) c.fail("data", "must have rank >= 1");
-    const size_t axis = static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis", 0), c.rank(0)));
+    const size_t axis =
+        static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis", 0), c.rank(0)));
     const Shape& ds = c.shape(0);
     Shape out(ds.begin(), ds.begin() + static_cast<std::ptrdiff_t>(axis));
     for (int64_t v : c.shape(1)) out.push_back(v);
@@ -49,7 +50,8 @@ OpDef make_gather() {
     const Tensor& ind = input(c, 1, "indices");
     check_index_dtype(c, ind.dtype(), "indices");
     if (x.rank() < 1) c.fail("data", "must have rank >= 1");
-    const size_t axis = static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis", 0), x.rank()));
+    const size_t axis =
+        static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis", 0), x.rank()));
     const Shape& ds = x.shape();
     Shape out(ds.begin(), ds.begin() + static_cast<std::ptrdiff_t>(axis));
     for (int64_t v : ind.shape()) out.push_back(v);
@@ -66,8 +68,7 @@ OpDef make_gather() {
           c.fail("indices", "index " + std::to_string(j) + " is out of range for axis size " +
                                 std::to_string(dim));
         if (j < 0) j += dim;
-        if (inner)
-          std::memcpy(dst, bytes(x) + (static_cast<size_t>(o * dim + j)) * inner, inner);
+        if (inner) std::memcpy(dst, bytes(x) + (static_cast<size_t>(o * dim + j)) * inner, inner);
         dst += inner;
       }
   };
@@ -95,7 +96,8 @@ OpDef make_gather_elements() {
   d.infer = [](InferContext& c) {
     check_index_dtype(c, c.dtype(1), "indices");
     if (c.rank(0) < 1) c.fail("data", "must have rank >= 1");
-    const size_t axis = static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis", 0), c.rank(0)));
+    const size_t axis =
+        static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis", 0), c.rank(0)));
     check_gather_elements(c, c.shape(0), c.shape(1), axis);
     c.set_output(0, c.dtype(0), c.shape(1));
   };
@@ -104,7 +106,8 @@ OpDef make_gather_elements() {
     const Tensor& ind = input(c, 1, "indices");
     check_index_dtype(c, ind.dtype(), "indices");
     if (x.rank() < 1) c.fail("data", "must have rank >= 1");
-    const size_t axis = static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis", 0), x.rank()));
+    const size_t axis =
+        static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis", 0), x.rank()));
     check_gather_elements(c, x.shape(), ind.shape(), axis);
     Tensor& y = output(c, 0, x.dtype(), ind.shape());
     const auto st = strides_of(x.shape());
@@ -153,7 +156,8 @@ OpDef make_nonzero() {
     for (int64_t k = 0; k < nz; ++k)
       for (int64_t a = 0; a < r; ++a)
         y.data<int64_t>()[a * nz + k] =
-            (hits[static_cast<size_t>(k)] / st[static_cast<size_t>(a)]) % x.shape()[static_cast<size_t>(a)];
+            (hits[static_cast<size_t>(k)] / st[static_cast<size_t>(a)]) %
+            x.shape()[static_cast<size_t>(a)];
   };
   return d;
 }
@@ -171,8 +175,7 @@ OpDef make_cumsum() {
   d.infer = [](InferContext& c) {
     if (c.dtype(0) == DType::boolean) c.fail("x", "expects a numeric tensor");
     if (shape_numel(c.shape(1)) != 1) c.fail("axis", "must be a scalar");
-    if (const Tensor* a = c.constant(1))
-      normalize_axis(c, int_values(c, *a, "axis")[0], c.rank(0));
+    if (const Tensor* a = c.constant(1)) normalize_axis(c, int_values(c, *a, "axis")[0], c.rank(0));
     c.set_output(0, c.dtype(0), c.shape(0));
   };
   d.reference = [](KernelContext& c) {
@@ -199,9 +202,11 @@ OpDef make_cumsum() {
             if (excl) accd += x.get(off);
           } else {
             const int64_t v = load_int(x, off);
-            if (!excl) acci = static_cast<int64_t>(static_cast<uint64_t>(acci) + static_cast<uint64_t>(v));
+            if (!excl)
+              acci = static_cast<int64_t>(static_cast<uint64_t>(acci) + static_cast<uint64_t>(v));
             store_int(y, off, acci);
-            if (excl) acci = static_cast<int64_t>(static_cast<uint64_t>(acci) + static_cast<uint64_t>(v));
+            if (excl)
+              acci = static_cast<int64_t>(static_cast<uint64_t>(acci) + static_cast<uint64_t>(v));
           }
         }
       }
@@ -215,7 +220,8 @@ template <class Ctx>
 int64_t onehot_depth(const Ctx& c, const Tensor& depth) {
   if (depth.numel() != 1) c.fail("depth", "must be a scalar");
   double dv = depth.get(0);
-  if (!(dv >= 1) || dv > 1e9) c.fail("depth", "must be a positive number, found " + std::to_string(dv));
+  if (!(dv >= 1) || dv > 1e9)
+    c.fail("depth", "must be a positive number, found " + std::to_string(dv));
   return static_cast<int64_t>(dv);
 }
 
@@ -270,8 +276,7 @@ void check_scatter_nd(const Ctx& c, const Shape& ds, const Shape& is, const Shap
                           std::to_string(ds.size()) + "]");
   Shape want(is.begin(), is.end() - 1);
   for (size_t i = static_cast<size_t>(k); i < ds.size(); ++i) want.push_back(ds[i]);
-  if (us != want)
-    c.fail("updates", "shape " + shape_str(us) + " should be " + shape_str(want));
+  if (us != want) c.fail("updates", "shape " + shape_str(us) + " should be " + shape_str(want));
 }
 
 OpDef make_scatter_nd() {
@@ -323,13 +328,19 @@ OpDef make_scatter_nd() {
         } else if (fl) {
           double a = y.get(o), b = upd.get(ui);
           if (std::isnan(a) || std::isnan(b)) a = b = a + b;  // max/min of a NaN is NaN
-          y.set(o, red == "add" ? a + b : red == "mul" ? a * b : red == "max" ? std::max(a, b) : std::min(a, b));
+          y.set(o, red == "add"   ? a + b
+                   : red == "mul" ? a * b
+                   : red == "max" ? std::max(a, b)
+                                  : std::min(a, b));
         } else {
           int64_t a = load_int(y, o), b = load_int(upd, ui);
-          int64_t v = red == "add" ? static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b))
-                      : red == "mul" ? static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b))
-                      : red == "max" ? std::max(a, b)
-                                     : std::min(a, b);
+          int64_t v =
+              red == "add"
+                  ? static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b))
+              : red == "mul"
+                  ? static_cast<int64_t>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b))
+              : red == "max" ? std::max(a, b)
+                             : std::min(a, b);
           store_int(y, o, v);
         }
       }

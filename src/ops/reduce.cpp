@@ -279,7 +279,8 @@ void arg_kernel(bool is_max, KernelContext& ctx) {
         // NaN is the extreme of both (numpy, PyTorch): the first NaN, or the last one.
         const bool better = (std::isnan(v) || std::isnan(bv))
                                 ? std::isnan(v) && (!std::isnan(bv) || last)
-                                : is_max ? (v > bv || (last && v == bv)) : (v < bv || (last && v == bv));
+                            : is_max ? (v > bv || (last && v == bv))
+                                     : (v < bv || (last && v == bv));
         if (better) bv = v, best = j;
       }
       y[o * p.inner + i] = best;

@@ -23,12 +23,18 @@ namespace anvil::ref {
 inline int64_t load_int(const Tensor& t, int64_t i) {
   const void* p = t.raw();
   switch (t.dtype()) {
-    case DType::i8: return static_cast<const int8_t*>(p)[i];
-    case DType::u8: return static_cast<const uint8_t*>(p)[i];
-    case DType::i16: return static_cast<const int16_t*>(p)[i];
-    case DType::i32: return static_cast<const int32_t*>(p)[i];
-    case DType::i64: return static_cast<const int64_t*>(p)[i];
-    case DType::boolean: return static_cast<const uint8_t*>(p)[i] != 0;
+    case DType::i8:
+      return static_cast<const int8_t*>(p)[i];
+    case DType::u8:
+      return static_cast<const uint8_t*>(p)[i];
+    case DType::i16:
+      return static_cast<const int16_t*>(p)[i];
+    case DType::i32:
+      return static_cast<const int32_t*>(p)[i];
+    case DType::i64:
+      return static_cast<const int64_t*>(p)[i];
+    case DType::boolean:
+      return static_cast<const uint8_t*>(p)[i] != 0;
     default: {
       double v = t.get(i);
       if (v != v) return 0;
@@ -44,13 +50,27 @@ inline int64_t load_int(const Tensor& t, int64_t i) {
 inline void store_int(Tensor& t, int64_t i, int64_t v) {
   void* p = t.raw();
   switch (t.dtype()) {
-    case DType::i8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); break;
-    case DType::u8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); break;
-    case DType::i16: static_cast<int16_t*>(p)[i] = static_cast<int16_t>(v); break;
-    case DType::i32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); break;
-    case DType::i64: static_cast<int64_t*>(p)[i] = v; break;
-    case DType::boolean: static_cast<uint8_t*>(p)[i] = v != 0 ? 1 : 0; break;
-    default: t.set(i, static_cast<double>(v)); break;
+    case DType::i8:
+      static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v);
+      break;
+    case DType::u8:
+      static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v);
+      break;
+    case DType::i16:
+      static_cast<int16_t*>(p)[i] = static_cast<int16_t>(v);
+      break;
+    case DType::i32:
+      static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v);
+      break;
+    case DType::i64:
+      static_cast<int64_t*>(p)[i] = v;
+      break;
+    case DType::boolean:
+      static_cast<uint8_t*>(p)[i] = v != 0 ? 1 : 0;
+      break;
+    default:
+      t.set(i, static_cast<double>(v));
+      break;
   }
 }
 
@@ -71,7 +91,9 @@ inline void copy_elem(Tensor& dst, int64_t di, const Tensor& src, int64_t si) {
 
 /// The tensor's data as raw bytes (kernels that move whole rows: Concat, Split, Gather).
 inline unsigned char* bytes(Tensor& t) { return static_cast<unsigned char*>(t.raw()); }
-inline const unsigned char* bytes(const Tensor& t) { return static_cast<const unsigned char*>(t.raw()); }
+inline const unsigned char* bytes(const Tensor& t) {
+  return static_cast<const unsigned char*>(t.raw());
+}
 
 /// Axis in [-rank, rank) made non-negative; fails naming `field` otherwise.
 template <class Ctx>

@@ -33,12 +33,14 @@ const Tensor* InferContext::constant(int i) const {
 const Tensor& InferContext::require_constant(int i, const std::string& field) const {
   const Tensor* t = constant(i);
   if (!t)
-    fail(field, "must be a constant (known when the model is compiled), but is computed at run time");
+    fail(field,
+         "must be a constant (known when the model is compiled), but is computed at run time");
   return *t;
 }
 
 void InferContext::set_output(int i, DType dtype, Shape shape) {
-  if (i < 0 || i >= num_outputs()) fail("outputs", "output " + std::to_string(i) + " does not exist");
+  if (i < 0 || i >= num_outputs())
+    fail("outputs", "output " + std::to_string(i) + " does not exist");
   shape_numel(shape);  // validates
   out_dtypes_[static_cast<size_t>(i)] = dtype;
   out_shapes_[static_cast<size_t>(i)] = std::move(shape);

@@ -101,7 +101,8 @@ Shape reshape_plan(const Ctx& c, const Shape& in, const std::vector<int64_t>& ta
       infer_at = static_cast<int>(i);
       continue;
     }
-    if (v < -1) c.fail("shape", "invalid dimension " + std::to_string(v) + " in " + ints_str(target));
+    if (v < -1)
+      c.fail("shape", "invalid dimension " + std::to_string(v) + " in " + ints_str(target));
     if (v == 0 && !allowzero) {
       if (i >= in.size())
         c.fail("shape", "0 at position " + std::to_string(i) + " copies a dimension the input " +
@@ -138,7 +139,8 @@ OpDef make_reshape() {
   d.min_inputs = d.max_inputs = 2;
   d.attrs = {{"allowzero", AttrType::Int, "1: a 0 in shape means 0 (default 0: copy)"}};
   d.infer = [](InferContext& c) {
-    if (c.rank(1) != 1) c.fail("shape", "must be a 1-D tensor, found shape " + shape_str(c.shape(1)));
+    if (c.rank(1) != 1)
+      c.fail("shape", "must be a 1-D tensor, found shape " + shape_str(c.shape(1)));
     auto t = int_values(c, c.require_constant(1, "shape"), "shape");
     c.set_output(0, c.dtype(0),
                  reshape_plan(c, c.shape(0), t, c.attrs().get_int("allowzero", 0) != 0));
@@ -192,11 +194,12 @@ Shape squeeze_plan(const Ctx& c, const Shape& in, const std::vector<int64_t>* ax
   } else {
     for (int64_t a : *axes) {
       int64_t k = normalize_axis(c, a, r, "axes");
-      if (drop[static_cast<size_t>(k)]) c.fail("axes", "axis " + std::to_string(a) + " is repeated");
+      if (drop[static_cast<size_t>(k)])
+        c.fail("axes", "axis " + std::to_string(a) + " is repeated");
       if (in[static_cast<size_t>(k)] != 1)
         c.fail("axes", "cannot squeeze axis " + std::to_string(a) + " of size " +
-                           std::to_string(in[static_cast<size_t>(k)]) + " (shape " +
-                           shape_str(in) + ")");
+                           std::to_string(in[static_cast<size_t>(k)]) + " (shape " + shape_str(in) +
+                           ")");
       drop[static_cast<size_t>(k)] = true;
     }
   }
@@ -269,7 +272,8 @@ Shape expand_plan(const Ctx& c, const Shape& in, const std::vector<int64_t>& sha
     if (v < 0) c.fail("shape", "negative dimension in " + ints_str(shape));
   auto out = broadcast_shapes({in, Shape(shape)});
   if (!out)
-    c.fail("shape", "input shape " + shape_str(in) + " cannot be broadcast with " + ints_str(shape));
+    c.fail("shape",
+           "input shape " + shape_str(in) + " cannot be broadcast with " + ints_str(shape));
   return *out;
 }
 
@@ -347,7 +351,8 @@ template <class Ctx>
 Tensor constant_of_shape_value(const Ctx& c, const Attributes& a) {
   if (!a.has("value")) return Tensor::scalar<float>(0.0f);
   const Tensor& v = a.get_tensor("value");
-  if (v.numel() != 1) c.fail("value", "must hold exactly one element, found " + std::to_string(v.numel()));
+  if (v.numel() != 1)
+    c.fail("value", "must hold exactly one element, found " + std::to_string(v.numel()));
   return v;
 }
 
@@ -365,7 +370,8 @@ OpDef make_constant_of_shape() {
   d.doc = "a tensor of the shape given by the input, filled with `value` (default f32 0)";
   d.attrs = {{"value", AttrType::Tensor, "one-element tensor: fill value and dtype"}};
   d.infer = [](InferContext& c) {
-    if (c.rank(0) != 1) c.fail("input", "must be a 1-D tensor, found shape " + shape_str(c.shape(0)));
+    if (c.rank(0) != 1)
+      c.fail("input", "must be a 1-D tensor, found shape " + shape_str(c.shape(0)));
     auto s = int_values(c, c.require_constant(0, "input"), "input");
     Tensor v = constant_of_shape_value(c, c.attrs());
     c.set_output(0, v.dtype(), constant_of_shape_plan(c, s));

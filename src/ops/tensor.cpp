@@ -72,8 +72,8 @@ OpDef make_concat() {
     }
     Shape out = concat_plan(c, shapes, c.attrs().get_int("axis"));
     Tensor& y = output(c, 0, ts[0]->dtype(), out);
-    const size_t axis = static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis"),
-                                                           static_cast<int64_t>(out.size())));
+    const size_t axis = static_cast<size_t>(
+        normalize_axis(c, c.attrs().get_int("axis"), static_cast<int64_t>(out.size())));
     const int64_t outer = prod(out, 0, axis);
     const size_t es = dtype_size(y.dtype());
     unsigned char* dst = bytes(y);
@@ -94,7 +94,8 @@ std::vector<int64_t> split_plan(const Ctx& c, const Shape& in, int64_t axis_attr
                                 const std::vector<int64_t>* split, int num_outputs,
                                 const Attributes& a) {
   if (in.empty()) c.fail("input", "cannot split a scalar");
-  const size_t axis = static_cast<size_t>(normalize_axis(c, axis_attr, static_cast<int64_t>(in.size())));
+  const size_t axis =
+      static_cast<size_t>(normalize_axis(c, axis_attr, static_cast<int64_t>(in.size())));
   const int64_t dim = in[axis];
   std::vector<int64_t> sizes;
   if (split) {
@@ -116,7 +117,8 @@ std::vector<int64_t> split_plan(const Ctx& c, const Shape& in, int64_t axis_attr
     c.fail("num_outputs", "is " + std::to_string(a.get_int("num_outputs")) + " but the node has " +
                               std::to_string(num_outputs) + " outputs");
   if (num_outputs <= 0) c.fail("outputs", "needs at least one output");
-  if (dim % num_outputs == 0) return std::vector<int64_t>(static_cast<size_t>(num_outputs), dim / num_outputs);
+  if (dim % num_outputs == 0)
+    return std::vector<int64_t>(static_cast<size_t>(num_outputs), dim / num_outputs);
   if (!a.has("num_outputs"))
     c.fail("input", "axis " + std::to_string(axis_attr) + " of size " + std::to_string(dim) +
                         " cannot be split evenly into " + std::to_string(num_outputs) + " outputs");
@@ -146,8 +148,8 @@ OpDef make_split() {
     if (c.has_input(1)) split = int_values(c, c.require_constant(1, "split"), "split");
     auto sizes = split_plan(c, c.shape(0), c.attrs().get_int("axis", 0),
                             c.has_input(1) ? &split : nullptr, c.num_outputs(), c.attrs());
-    const size_t axis = static_cast<size_t>(
-        normalize_axis(c, c.attrs().get_int("axis", 0), c.rank(0)));
+    const size_t axis =
+        static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis", 0), c.rank(0)));
     for (int i = 0; i < c.num_outputs(); ++i) {
       Shape s = c.shape(0);
       s[axis] = sizes[static_cast<size_t>(i)];
@@ -161,7 +163,8 @@ OpDef make_split() {
     const int nout = static_cast<int>(c.outputs.size());
     auto sizes = split_plan(c, x.shape(), c.attrs().get_int("axis", 0),
                             has_input(c, 1) ? &split : nullptr, nout, c.attrs());
-    const size_t axis = static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis", 0), x.rank()));
+    const size_t axis =
+        static_cast<size_t>(normalize_axis(c, c.attrs().get_int("axis", 0), x.rank()));
     const int64_t outer = prod(x.shape(), 0, axis);
     const size_t es = dtype_size(x.dtype());
     const size_t inner = static_cast<size_t>(prod(x.shape(), axis + 1, x.shape().size())) * es;
@@ -236,9 +239,8 @@ SlicePlan slice_plan(const Ctx& c, const Shape& in, const std::vector<int64_t>& 
     } else {
       s = std::clamp<int64_t>(s, 0, dim - 1);
       e = std::clamp<int64_t>(e, -1, dim - 1);
-      const int64_t ns = st == std::numeric_limits<int64_t>::min()
-                             ? std::numeric_limits<int64_t>::max()
-                             : -st;
+      const int64_t ns =
+          st == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -st;
       count = s > e ? (s - e - 1) / ns + 1 : 0;
     }
     p.out[ax] = std::max<int64_t>(count, 0);
@@ -358,11 +360,16 @@ PadPlan pad_plan(const Ctx& c, const Shape& in, const std::vector<int64_t>& pads
                  const std::vector<int64_t>* axes_in, const std::string& mode) {
   const int64_t r = static_cast<int64_t>(in.size());
   PadPlan p;
-  if (mode == "constant") p.mode = PadMode::Constant;
-  else if (mode == "reflect") p.mode = PadMode::Reflect;
-  else if (mode == "edge") p.mode = PadMode::Edge;
-  else if (mode == "wrap") p.mode = PadMode::Wrap;
-  else c.fail("mode", "must be constant, reflect, edge or wrap, found '" + mode + "'");
+  if (mode == "constant")
+    p.mode = PadMode::Constant;
+  else if (mode == "reflect")
+    p.mode = PadMode::Reflect;
+  else if (mode == "edge")
+    p.mode = PadMode::Edge;
+  else if (mode == "wrap")
+    p.mode = PadMode::Wrap;
+  else
+    c.fail("mode", "must be constant, reflect, edge or wrap, found '" + mode + "'");
   std::vector<int64_t> axes;
   if (axes_in) {
     axes = *axes_in;
@@ -386,7 +393,8 @@ PadPlan pad_plan(const Ctx& c, const Shape& in, const std::vector<int64_t>& pads
   for (size_t k = 0; k < in.size(); ++k) {
     const int64_t b = p.begin[k], e = p.end[k], dim = in[k];
     const int64_t lim = int64_t{1} << 40;
-    if (b > lim || e > lim || b < -lim || e < -lim) c.fail("pads", "pad too large: " + ints_str(pads));
+    if (b > lim || e > lim || b < -lim || e < -lim)
+      c.fail("pads", "pad too large: " + ints_str(pads));
     const int64_t o = dim + b + e;
     if (o < 0)
       c.fail("pads", "negative pads " + ints_str(pads) + " crop more than dim " +
@@ -404,8 +412,9 @@ OpDef make_pad() {
   OpDef d;
   d.name = "Pad";
   d.category = "tensor";
-  d.doc = "pads (input: [x1_begin, ..., x1_end, ...]; negative crops) with mode constant "
-          "(constant_value input), reflect, edge or wrap";
+  d.doc =
+      "pads (input: [x1_begin, ..., x1_end, ...]; negative crops) with mode constant "
+      "(constant_value input), reflect, edge or wrap";
   d.min_inputs = 2;
   d.max_inputs = 4;
   d.attrs = {{"mode", AttrType::String, "constant (default), reflect, edge or wrap"}};
@@ -413,8 +422,7 @@ OpDef make_pad() {
     auto pads = int_values(c, c.require_constant(1, "pads"), "pads");
     std::vector<int64_t> axes;
     if (c.has_input(3)) axes = int_values(c, c.require_constant(3, "axes"), "axes");
-    if (c.has_input(2) && shape_numel(c.shape(2)) > 1)
-      c.fail("constant_value", "must be a scalar");
+    if (c.has_input(2) && shape_numel(c.shape(2)) > 1) c.fail("constant_value", "must be a scalar");
     auto p = pad_plan(c, c.shape(0), pads, c.has_input(3) ? &axes : nullptr,
                       c.attrs().get_string("mode", "constant"));
     c.set_output(0, c.dtype(0), p.out);
@@ -447,14 +455,20 @@ OpDef make_pad() {
       bool inside = true;
       for (size_t k = 0; k < r; ++k) {
         const int64_t dim = x.shape()[k];
-        const int64_t lo = std::max<int64_t>(0, -p.begin[k]);               // first kept index
-        const int64_t kept = dim - lo - std::max<int64_t>(0, -p.end[k]);    // kept length
-        int64_t j = idx[k] - std::max<int64_t>(0, p.begin[k]);              // index in kept
+        const int64_t lo = std::max<int64_t>(0, -p.begin[k]);             // first kept index
+        const int64_t kept = dim - lo - std::max<int64_t>(0, -p.end[k]);  // kept length
+        int64_t j = idx[k] - std::max<int64_t>(0, p.begin[k]);            // index in kept
         if (j < 0 || j >= kept) {
           switch (p.mode) {
-            case PadMode::Constant: inside = false; break;
-            case PadMode::Edge: j = j < 0 ? 0 : kept - 1; break;
-            case PadMode::Wrap: j = ((j % kept) + kept) % kept; break;
+            case PadMode::Constant:
+              inside = false;
+              break;
+            case PadMode::Edge:
+              j = j < 0 ? 0 : kept - 1;
+              break;
+            case PadMode::Wrap:
+              j = ((j % kept) + kept) % kept;
+              break;
             case PadMode::Reflect:
               if (kept == 1) {
                 j = 0;
@@ -539,8 +553,8 @@ Shape d2s_plan(const Ctx& c, const Shape& in, int64_t bs, bool to_space, const s
   if (mode != "DCR" && mode != "CRD") c.fail("mode", "must be DCR or CRD, found '" + mode + "'");
   if (to_space) {
     if (in[1] % (bs * bs) != 0)
-      c.fail("blocksize", "channels " + std::to_string(in[1]) + " are not divisible by blocksize^2 " +
-                              std::to_string(bs * bs));
+      c.fail("blocksize", "channels " + std::to_string(in[1]) +
+                              " are not divisible by blocksize^2 " + std::to_string(bs * bs));
     return {in[0], in[1] / (bs * bs), in[2] * bs, in[3] * bs};
   }
   if (in[2] % bs != 0 || in[3] % bs != 0)

@@ -18,6 +18,8 @@
 //   TFLiteQuantizedFullyConnected  (rows, K) x (O, K)^T, per-tensor or per-channel
 //   TFLiteQuantizedPool       max or average (TFLite's rounded integer average), NCHW
 // (MBQM = MultiplyByQuantizedMultiplier.)
+#include "ops/tflite_quant.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -28,7 +30,6 @@
 #include "ops/broadcast.h"
 #include "ops/nn_util.h"
 #include "ops/ref_util.h"
-#include "ops/tflite_quant.h"
 
 namespace anvil {
 namespace {
@@ -52,10 +53,16 @@ void require_quant(const std::string& op, const std::string& field, DType t) {
 }
 
 int64_t type_min(DType t) {
-  return t == DType::i8 ? -128 : t == DType::u8 ? 0 : t == DType::i16 ? -32768 : std::numeric_limits<int32_t>::min();
+  return t == DType::i8    ? -128
+         : t == DType::u8  ? 0
+         : t == DType::i16 ? -32768
+                           : std::numeric_limits<int32_t>::min();
 }
 int64_t type_max(DType t) {
-  return t == DType::i8 ? 127 : t == DType::u8 ? 255 : t == DType::i16 ? 32767 : std::numeric_limits<int32_t>::max();
+  return t == DType::i8    ? 127
+         : t == DType::u8  ? 255
+         : t == DType::i16 ? 32767
+                           : std::numeric_limits<int32_t>::max();
 }
 
 /// A multiplier attribute: in [0, 2^31).
@@ -66,10 +73,13 @@ int32_t read_multiplier(const std::string& op, const Attributes& a, const std::s
   return static_cast<int32_t>(m);
 }
 /// A shift attribute: in [lo, hi].
-int read_shift(const std::string& op, const Attributes& a, const std::string& name, int lo, int hi) {
+int read_shift(const std::string& op, const Attributes& a, const std::string& name, int lo,
+               int hi) {
   int64_t s = a.get_int(name);
   if (s < lo || s > hi)
-    fail(op, name, "shift must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " + std::to_string(s));
+    fail(op, name,
+         "shift must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], found " +
+             std::to_string(s));
   return static_cast<int>(s);
 }
 int32_t read_zp(const std::string& op, const Attributes& a, const std::string& name) {
@@ -85,8 +95,9 @@ struct Clamp {
 Clamp read_clamp(const std::string& op, const Attributes& a, DType out) {
   Clamp c{a.get_int("act_min", type_min(out)), a.get_int("act_max", type_max(out))};
   if (c.lo < type_min(out) || c.hi > type_max(out) || c.lo > c.hi)
-    fail(op, "act_min", "activation range [" + std::to_string(c.lo) + ", " + std::to_string(c.hi) +
-                            "] is empty or outside the " + dtype_name(out) + " range");
+    fail(op, "act_min",
+         "activation range [" + std::to_string(c.lo) + ", " + std::to_string(c.hi) +
+             "] is empty or outside the " + dtype_name(out) + " range");
   return c;
 }
 inline int64_t clamp(int64_t v, const Clamp& c) { return std::min(c.hi, std::max(c.lo, v)); }
@@ -114,7 +125,9 @@ void quantize_kernel(KernelContext& ctx) {
   const float scale = static_cast<float>(ctx.attrs().get_float("scale"));
   const int32_t zp = read_zp("TFLiteQuantize", ctx.attrs(), "zero_point");
   for (int64_t i = 0; i < X.numel(); ++i)
-    ref::store_int(Y, i, q::quantize_value(static_cast<float>(X.get(i)), scale, zp, type_min(Y.dtype()), type_max(Y.dtype())));
+    ref::store_int(Y, i,
+                   q::quantize_value(static_cast<float>(X.get(i)), scale, zp, type_min(Y.dtype()),
+                                     type_max(Y.dtype())));
 }
 
 void dequantize_infer(InferContext& ctx) {
@@ -132,7 +145,8 @@ void dequantize_kernel(KernelContext& ctx) {
   const double scale = static_cast<double>(static_cast<float>(ctx.attrs().get_float("scale")));
   const int32_t zp = read_zp("TFLiteDequantize", ctx.attrs(), "zero_point");
   for (int64_t i = 0; i < X.numel(); ++i)
-    y[i] = static_cast<float>(scale * static_cast<double>(static_cast<int32_t>(ref::load_int(X, i)) - zp));
+    y[i] = static_cast<float>(scale *
+                              static_cast<double>(static_cast<int32_t>(ref::load_int(X, i)) - zp));
 }
 
 void requantize_infer(InferContext& ctx) {
@@ -158,7 +172,8 @@ void requantize_kernel(KernelContext& ctx) {
   const Clamp c = read_clamp(op, a, Y.dtype());
   for (int64_t i = 0; i < X.numel(); ++i) {
     int32_t v = static_cast<int32_t>(ref::load_int(X, i)) - izp;
-    ref::store_int(Y, i, clamp(static_cast<int64_t>(q::MultiplyByQuantizedMultiplier(v, m, s)) + ozp, c));
+    ref::store_int(Y, i,
+                   clamp(static_cast<int64_t>(q::MultiplyByQuantizedMultiplier(v, m, s)) + ozp, c));
   }
 }
 
@@ -168,10 +183,13 @@ void requantize_kernel(KernelContext& ctx) {
 Shape binary_shape(const std::string& op, InferContext& ctx) {
   require_quant(op, "A", ctx.dtype(0));
   if (ctx.dtype(1) != ctx.dtype(0))
-    fail(op, "B", std::string("inputs must have the same dtype, found ") + dtype_name(ctx.dtype(0)) + " and " +
-                      dtype_name(ctx.dtype(1)));
+    fail(op, "B",
+         std::string("inputs must have the same dtype, found ") + dtype_name(ctx.dtype(0)) +
+             " and " + dtype_name(ctx.dtype(1)));
   auto out = ref::broadcast_shapes({ctx.shape(0), ctx.shape(1)});
-  if (!out) fail(op, "B", "shapes do not broadcast: " + shape_str(ctx.shape(0)) + " vs " + shape_str(ctx.shape(1)));
+  if (!out)
+    fail(op, "B",
+         "shapes do not broadcast: " + shape_str(ctx.shape(0)) + " vs " + shape_str(ctx.shape(1)));
   return *out;
 }
 
@@ -187,7 +205,8 @@ AddParams add_params(const Attributes& a) {
   AddParams p;
   p.subtract = a.get_int("subtract", 0) != 0;
   int64_t ls = a.get_int("left_shift");
-  if (ls < 0 || ls > 30) fail(op, "left_shift", "left_shift must be in [0, 30], found " + std::to_string(ls));
+  if (ls < 0 || ls > 30)
+    fail(op, "left_shift", "left_shift must be in [0, 30], found " + std::to_string(ls));
   p.left_shift = static_cast<int>(ls);
   p.zp1 = read_zp(op, a, "input1_zero_point");
   p.zp2 = read_zp(op, a, "input2_zero_point");
@@ -215,15 +234,19 @@ void add_kernel(KernelContext& ctx) {
   const AddParams p = add_params(ctx.attrs());
   const Clamp c = read_clamp("TFLiteQuantizedAdd", ctx.attrs(), Y.dtype());
   const Shape shapes[2] = {A.shape(), B.shape()};
-  ref::for_each_broadcast(Y.shape(), std::span<const Shape>(shapes, 2), [&](int64_t o, const int64_t* off) {
-    const int32_t v1 = q::wrap32((ref::load_int(A, off[0]) - p.zp1) * (int64_t{1} << p.left_shift));
-    const int32_t v2 = q::wrap32((ref::load_int(B, off[1]) - p.zp2) * (int64_t{1} << p.left_shift));
-    const int32_t a1 = q::MultiplyByQuantizedMultiplierSmallerThanOneExp(v1, p.m1, p.s1);
-    const int32_t a2 = q::MultiplyByQuantizedMultiplierSmallerThanOneExp(v2, p.m2, p.s2);
-    const int32_t raw = q::wrap32(p.subtract ? int64_t{a1} - a2 : int64_t{a1} + a2);
-    const int64_t r = int64_t{q::MultiplyByQuantizedMultiplierSmallerThanOneExp(raw, p.mo, p.so)} + p.ozp;
-    ref::store_int(Y, o, clamp(r, c));
-  });
+  ref::for_each_broadcast(
+      Y.shape(), std::span<const Shape>(shapes, 2), [&](int64_t o, const int64_t* off) {
+        const int32_t v1 =
+            q::wrap32((ref::load_int(A, off[0]) - p.zp1) * (int64_t{1} << p.left_shift));
+        const int32_t v2 =
+            q::wrap32((ref::load_int(B, off[1]) - p.zp2) * (int64_t{1} << p.left_shift));
+        const int32_t a1 = q::MultiplyByQuantizedMultiplierSmallerThanOneExp(v1, p.m1, p.s1);
+        const int32_t a2 = q::MultiplyByQuantizedMultiplierSmallerThanOneExp(v2, p.m2, p.s2);
+        const int32_t raw = q::wrap32(p.subtract ? int64_t{a1} - a2 : int64_t{a1} + a2);
+        const int64_t r =
+            int64_t{q::MultiplyByQuantizedMultiplierSmallerThanOneExp(raw, p.mo, p.so)} + p.ozp;
+        ref::store_int(Y, o, clamp(r, c));
+      });
 }
 
 void mul_infer(InferContext& ctx) {
@@ -243,16 +266,19 @@ void mul_kernel(KernelContext& ctx) {
   const Tensor &A = ctx.inputs[0], &B = ctx.inputs[1];
   Tensor& Y = ctx.outputs[0];
   const Attributes& a = ctx.attrs();
-  const int32_t zp1 = read_zp(op, a, "input1_zero_point"), zp2 = read_zp(op, a, "input2_zero_point"),
+  const int32_t zp1 = read_zp(op, a, "input1_zero_point"),
+                zp2 = read_zp(op, a, "input2_zero_point"),
                 ozp = read_zp(op, a, "output_zero_point");
   const int32_t m = read_multiplier(op, a, "output_multiplier");
   const int s = read_shift(op, a, "output_shift", -31, 30);
   const Clamp c = read_clamp(op, a, Y.dtype());
   const Shape shapes[2] = {A.shape(), B.shape()};
-  ref::for_each_broadcast(Y.shape(), std::span<const Shape>(shapes, 2), [&](int64_t o, const int64_t* off) {
-    const int32_t prod = q::wrap32((ref::load_int(A, off[0]) - zp1) * (ref::load_int(B, off[1]) - zp2));
-    ref::store_int(Y, o, clamp(int64_t{q::MultiplyByQuantizedMultiplier(prod, m, s)} + ozp, c));
-  });
+  ref::for_each_broadcast(
+      Y.shape(), std::span<const Shape>(shapes, 2), [&](int64_t o, const int64_t* off) {
+        const int32_t prod =
+            q::wrap32((ref::load_int(A, off[0]) - zp1) * (ref::load_int(B, off[1]) - zp2));
+        ref::store_int(Y, o, clamp(int64_t{q::MultiplyByQuantizedMultiplier(prod, m, s)} + ozp, c));
+      });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -276,7 +302,8 @@ Rescale read_rescale(const std::string& op, const Attributes& a, int64_t channel
   for (size_t i = 0; i < ms.size(); ++i) {
     if (ms[i] < 0 || ms[i] > std::numeric_limits<int32_t>::max())
       fail(op, "multipliers", "multiplier out of [0, 2^31): " + std::to_string(ms[i]));
-    if (ss[i] < -31 || ss[i] > 7) fail(op, "shifts", "shift out of [-31, 7]: " + std::to_string(ss[i]));
+    if (ss[i] < -31 || ss[i] > 7)
+      fail(op, "shifts", "shift out of [-31, 7]: " + std::to_string(ss[i]));
     r.m.push_back(static_cast<int32_t>(ms[i]));
     r.s.push_back(static_cast<int>(ss[i]));
   }
@@ -284,7 +311,8 @@ Rescale read_rescale(const std::string& op, const Attributes& a, int64_t channel
   r.wzp = read_zp(op, a, "weight_zero_point");
   r.ozp = read_zp(op, a, "output_zero_point");
   int64_t acc = a.get_int("accumulator", 32);
-  if (acc != 32 && acc != 64) fail(op, "accumulator", "expected 32 or 64, found " + std::to_string(acc));
+  if (acc != 32 && acc != 64)
+    fail(op, "accumulator", "expected 32 or 64, found " + std::to_string(acc));
   r.acc64 = acc == 64;
   return r;
 }
@@ -303,7 +331,8 @@ void check_weights_bias(const std::string& op, const InferContext& ctx, int64_t 
     if (ctx.dtype(2) != DType::i32 && ctx.dtype(2) != DType::i64)
       fail(op, "B", std::string("expected an i32 or i64 bias, found ") + dtype_name(ctx.dtype(2)));
     if (!(ctx.shape(2).size() == 1 && ctx.shape(2)[0] == M))
-      fail(op, "B", "bias must have shape (" + std::to_string(M) + ",), found " + shape_str(ctx.shape(2)));
+      fail(op, "B",
+           "bias must have shape (" + std::to_string(M) + ",), found " + shape_str(ctx.shape(2)));
   }
 }
 
@@ -323,14 +352,22 @@ QConv qconv_params(const std::string& op, const Shape& x, const Shape& w, const 
   p.M = w[0], p.KH = w[2], p.KW = w[3];
   p.G = a.get_int("group", 1);
   if (p.G < 1 || p.C % p.G != 0 || p.M % p.G != 0 || w[1] * p.G != p.C)
-    fail(op, "group", "group " + std::to_string(p.G) + " does not fit input " + shape_str(x) + " and weights " + shape_str(w));
-  auto st = a.get_ints("strides", {1, 1}), dl = a.get_ints("dilations", {1, 1}), pd = a.get_ints("pads", {0, 0, 0, 0});
-  if (st.size() != 2 || dl.size() != 2 || pd.size() != 4) fail(op, "strides", "expected 2 strides, 2 dilations and 4 pads");
-  for (int64_t v : st) if (v < 1) fail(op, "strides", "strides must be >= 1: " + ints_str(st));
-  for (int64_t v : dl) if (v < 1) fail(op, "dilations", "dilations must be >= 1: " + ints_str(dl));
-  for (int64_t v : pd) if (v < 0) fail(op, "pads", "negative padding " + ints_str(pd));
+    fail(op, "group",
+         "group " + std::to_string(p.G) + " does not fit input " + shape_str(x) + " and weights " +
+             shape_str(w));
+  auto st = a.get_ints("strides", {1, 1}), dl = a.get_ints("dilations", {1, 1}),
+       pd = a.get_ints("pads", {0, 0, 0, 0});
+  if (st.size() != 2 || dl.size() != 2 || pd.size() != 4)
+    fail(op, "strides", "expected 2 strides, 2 dilations and 4 pads");
+  for (int64_t v : st)
+    if (v < 1) fail(op, "strides", "strides must be >= 1: " + ints_str(st));
+  for (int64_t v : dl)
+    if (v < 1) fail(op, "dilations", "dilations must be >= 1: " + ints_str(dl));
+  for (int64_t v : pd)
+    if (v < 0) fail(op, "pads", "negative padding " + ints_str(pd));
   if (p.KH < 1 || p.KW < 1) fail(op, "W", "empty kernel " + shape_str(w));
-  p.sh = st[0], p.sw = st[1], p.dh = dl[0], p.dw = dl[1], p.pt = pd[0], p.pl = pd[1], p.pb = pd[2], p.pr = pd[3];
+  p.sh = st[0], p.sw = st[1], p.dh = dl[0], p.dw = dl[1], p.pt = pd[0], p.pl = pd[1], p.pb = pd[2],
+  p.pr = pd[3];
   const int64_t eh = (p.KH - 1) * p.dh + 1, ew = (p.KW - 1) * p.dw + 1;
   if (p.H + p.pt + p.pb < eh || p.W + p.pl + p.pr < ew)
     fail(op, "pads", "kernel extent larger than the padded input " + shape_str(x));
@@ -362,7 +399,8 @@ void qconv_kernel(KernelContext& ctx) {
   const int64_t cg = p.C / p.G, mg = p.M / p.G;
   std::vector<int64_t> xv(static_cast<size_t>(X.numel())), wv(static_cast<size_t>(Wt.numel()));
   for (int64_t i = 0; i < X.numel(); ++i) xv[static_cast<size_t>(i)] = ref::load_int(X, i) - r.izp;
-  for (int64_t i = 0; i < Wt.numel(); ++i) wv[static_cast<size_t>(i)] = ref::load_int(Wt, i) - r.wzp;
+  for (int64_t i = 0; i < Wt.numel(); ++i)
+    wv[static_cast<size_t>(i)] = ref::load_int(Wt, i) - r.wzp;
   int64_t o = 0;
   for (int64_t n = 0; n < p.N; ++n)
     for (int64_t m = 0; m < p.M; ++m) {
@@ -395,7 +433,8 @@ void qfc_infer(InferContext& ctx) {
   require_quant(op, "X", ctx.dtype(0));
   const Shape &x = ctx.shape(0), &w = ctx.shape(1);
   if (x.size() != 2) fail(op, "X", "expected a 2-D (rows, K) input, found " + shape_str(x));
-  if (w.size() != 2 || w[1] != x[1]) fail(op, "W", "expected (O, " + std::to_string(x[1]) + ") weights, found " + shape_str(w));
+  if (w.size() != 2 || w[1] != x[1])
+    fail(op, "W", "expected (O, " + std::to_string(x[1]) + ") weights, found " + shape_str(w));
   check_weights_bias(op, ctx, w[0]);
   read_rescale(op, ctx.attrs(), w[0]);
   DType t = out_dtype(op, ctx.attrs(), ctx.dtype(0));
@@ -408,7 +447,8 @@ void qfc_kernel(KernelContext& ctx) {
   const Tensor &X = ctx.inputs[0], &Wt = ctx.inputs[1];
   const Tensor* B = ctx.inputs.size() > 2 && ctx.inputs[2].defined() ? &ctx.inputs[2] : nullptr;
   Tensor& Y = ctx.outputs[0];
-  if (X.rank() != 2 || Wt.rank() != 2 || Wt.dim(1) != X.dim(1)) fail(op, "W", "input and weights do not match");
+  if (X.rank() != 2 || Wt.rank() != 2 || Wt.dim(1) != X.dim(1))
+    fail(op, "W", "input and weights do not match");
   const int64_t R = X.dim(0), K = X.dim(1), O = Wt.dim(0);
   nn::check_output_shape(op, Y, {R, O});
   const Rescale r = read_rescale(op, ctx.attrs(), O);
@@ -434,16 +474,24 @@ QPool qpool_params(const std::string& op, const Shape& x, const Attributes& a) {
   if (x.size() != 4) fail(op, "X", "expected an (N, C, H, W) input, found " + shape_str(x));
   QPool p{};
   std::string mode = a.get_string("mode");
-  if (mode != "max" && mode != "average") fail(op, "mode", "expected max or average, found '" + mode + "'");
+  if (mode != "max" && mode != "average")
+    fail(op, "mode", "expected max or average, found '" + mode + "'");
   p.max = mode == "max";
-  auto k = a.get_ints("kernel_shape"), st = a.get_ints("strides", {1, 1}), pd = a.get_ints("pads", {0, 0, 0, 0});
-  if (k.size() != 2 || st.size() != 2 || pd.size() != 4) fail(op, "kernel_shape", "expected 2 kernel dims, 2 strides, 4 pads");
-  for (int64_t v : k) if (v < 1) fail(op, "kernel_shape", "kernel dims must be >= 1: " + ints_str(k));
-  for (int64_t v : st) if (v < 1) fail(op, "strides", "strides must be >= 1: " + ints_str(st));
-  for (int64_t v : pd) if (v < 0) fail(op, "pads", "negative padding " + ints_str(pd));
-  p.N = x[0], p.C = x[1], p.H = x[2], p.W = x[3], p.KH = k[0], p.KW = k[1], p.sh = st[0], p.sw = st[1];
+  auto k = a.get_ints("kernel_shape"), st = a.get_ints("strides", {1, 1}),
+       pd = a.get_ints("pads", {0, 0, 0, 0});
+  if (k.size() != 2 || st.size() != 2 || pd.size() != 4)
+    fail(op, "kernel_shape", "expected 2 kernel dims, 2 strides, 4 pads");
+  for (int64_t v : k)
+    if (v < 1) fail(op, "kernel_shape", "kernel dims must be >= 1: " + ints_str(k));
+  for (int64_t v : st)
+    if (v < 1) fail(op, "strides", "strides must be >= 1: " + ints_str(st));
+  for (int64_t v : pd)
+    if (v < 0) fail(op, "pads", "negative padding " + ints_str(pd));
+  p.N = x[0], p.C = x[1], p.H = x[2], p.W = x[3], p.KH = k[0], p.KW = k[1], p.sh = st[0],
+  p.sw = st[1];
   p.pt = pd[0], p.pl = pd[1], p.pb = pd[2], p.pr = pd[3];
-  if (p.H + p.pt + p.pb < p.KH || p.W + p.pl + p.pr < p.KW) fail(op, "kernel_shape", "window larger than the padded input");
+  if (p.H + p.pt + p.pb < p.KH || p.W + p.pl + p.pr < p.KW)
+    fail(op, "kernel_shape", "window larger than the padded input");
   p.OH = (p.H + p.pt + p.pb - p.KH) / p.sh + 1;
   p.OW = (p.W + p.pl + p.pr - p.KW) / p.sw + 1;
   return p;
@@ -499,53 +547,71 @@ std::vector<AttrSpec> rescale_specs() {
           {"input_zero_point", AttrType::Int, "subtracted from the input (0 for int16)"},
           {"weight_zero_point", AttrType::Int, "subtracted from the weights (uint8 models)"},
           {"output_zero_point", AttrType::Int, "added to the rescaled accumulator"},
-          {"accumulator", AttrType::Int, "32 (int32 accumulator and bias) or 64 (int16x8 with int64 bias)"},
+          {"accumulator", AttrType::Int,
+           "32 (int32 accumulator and bias) or 64 (int16x8 with int64 bias)"},
           {"dtype", AttrType::String, "output dtype i8, u8 or i16 (default: the input's)"}};
 }
 
-const OpRegistrar reg_quantize{OpDef{
-    "TFLiteQuantize", "quantization", "TFLite QUANTIZE of a float tensor: clamp(round(x / scale) + zero_point)", 1, 1,
-    1, 1,
-    {{"scale", AttrType::Float, "quantization scale"},
-     {"zero_point", AttrType::Int, "quantization zero point"},
-     {"dtype", AttrType::String, "output dtype: i8, u8 or i16"}},
-    quantize_infer, quantize_kernel}};
+const OpRegistrar reg_quantize{
+    OpDef{"TFLiteQuantize",
+          "quantization",
+          "TFLite QUANTIZE of a float tensor: clamp(round(x / scale) + zero_point)",
+          1,
+          1,
+          1,
+          1,
+          {{"scale", AttrType::Float, "quantization scale"},
+           {"zero_point", AttrType::Int, "quantization zero point"},
+           {"dtype", AttrType::String, "output dtype: i8, u8 or i16"}},
+          quantize_infer,
+          quantize_kernel}};
 
-const OpRegistrar reg_dequantize{OpDef{
-    "TFLiteDequantize", "quantization", "TFLite DEQUANTIZE: (float)(scale * (x - zero_point))", 1, 1, 1, 1,
-    {{"scale", AttrType::Float, "quantization scale"}, {"zero_point", AttrType::Int, "quantization zero point"}},
-    dequantize_infer, dequantize_kernel}};
+const OpRegistrar reg_dequantize{OpDef{"TFLiteDequantize",
+                                       "quantization",
+                                       "TFLite DEQUANTIZE: (float)(scale * (x - zero_point))",
+                                       1,
+                                       1,
+                                       1,
+                                       1,
+                                       {{"scale", AttrType::Float, "quantization scale"},
+                                        {"zero_point", AttrType::Int, "quantization zero point"}},
+                                       dequantize_infer,
+                                       dequantize_kernel}};
 
-const OpRegistrar reg_requantize{OpDef{
-    "TFLiteRequantize", "quantization",
-    "TFLite integer rescale (QUANTIZE int->int, quantized RELU/RELU6): clamp(MBQM(x - in_zp, m, s) + out_zp)", 1, 1, 1, 1,
-    with_clamp({{"multiplier", AttrType::Int, "fixed-point multiplier in [0, 2^31)"},
-                {"shift", AttrType::Int, "power-of-two exponent in [-31, 30]"},
-                {"input_zero_point", AttrType::Int, "input zero point"},
-                {"output_zero_point", AttrType::Int, "output zero point"},
-                {"dtype", AttrType::String, "output dtype: i8, u8 or i16"}}),
-    requantize_infer, requantize_kernel}};
+const OpRegistrar reg_requantize{
+    OpDef{"TFLiteRequantize", "quantization",
+          "TFLite integer rescale (QUANTIZE int->int, quantized RELU/RELU6): clamp(MBQM(x - in_zp, "
+          "m, s) + out_zp)",
+          1, 1, 1, 1,
+          with_clamp({{"multiplier", AttrType::Int, "fixed-point multiplier in [0, 2^31)"},
+                      {"shift", AttrType::Int, "power-of-two exponent in [-31, 30]"},
+                      {"input_zero_point", AttrType::Int, "input zero point"},
+                      {"output_zero_point", AttrType::Int, "output zero point"},
+                      {"dtype", AttrType::String, "output dtype: i8, u8 or i16"}}),
+          requantize_infer, requantize_kernel}};
 
-const OpRegistrar reg_qadd{OpDef{
-    "TFLiteQuantizedAdd", "quantization",
-    "TFLite quantized ADD/SUB (general rescaling path, left_shift 20 for 8-bit, 15 for int16), numpy broadcasting",
-    2, 2, 1, 1,
-    with_clamp({{"subtract", AttrType::Int, "1: A - B (SUB)"},
-                {"left_shift", AttrType::Int, "headroom shift applied to both inputs"},
-                {"input1_zero_point", AttrType::Int, ""},
-                {"input2_zero_point", AttrType::Int, ""},
-                {"output_zero_point", AttrType::Int, ""},
-                {"input1_multiplier", AttrType::Int, ""},
-                {"input1_shift", AttrType::Int, "<= 0"},
-                {"input2_multiplier", AttrType::Int, ""},
-                {"input2_shift", AttrType::Int, "<= 0"},
-                {"output_multiplier", AttrType::Int, ""},
-                {"output_shift", AttrType::Int, "<= 0"}}),
-    add_infer, add_kernel}};
+const OpRegistrar reg_qadd{
+    OpDef{"TFLiteQuantizedAdd", "quantization",
+          "TFLite quantized ADD/SUB (general rescaling path, left_shift 20 for 8-bit, 15 for "
+          "int16), numpy broadcasting",
+          2, 2, 1, 1,
+          with_clamp({{"subtract", AttrType::Int, "1: A - B (SUB)"},
+                      {"left_shift", AttrType::Int, "headroom shift applied to both inputs"},
+                      {"input1_zero_point", AttrType::Int, ""},
+                      {"input2_zero_point", AttrType::Int, ""},
+                      {"output_zero_point", AttrType::Int, ""},
+                      {"input1_multiplier", AttrType::Int, ""},
+                      {"input1_shift", AttrType::Int, "<= 0"},
+                      {"input2_multiplier", AttrType::Int, ""},
+                      {"input2_shift", AttrType::Int, "<= 0"},
+                      {"output_multiplier", AttrType::Int, ""},
+                      {"output_shift", AttrType::Int, "<= 0"}}),
+          add_infer, add_kernel}};
 
 const OpRegistrar reg_qmul{OpDef{
     "TFLiteQuantizedMul", "quantization",
-    "TFLite quantized MUL: clamp(out_zp + MBQM((a - zp1) * (b - zp2), m, s)), numpy broadcasting", 2, 2, 1, 1,
+    "TFLite quantized MUL: clamp(out_zp + MBQM((a - zp1) * (b - zp2), m, s)), numpy broadcasting",
+    2, 2, 1, 1,
     with_clamp({{"input1_zero_point", AttrType::Int, ""},
                 {"input2_zero_point", AttrType::Int, ""},
                 {"output_zero_point", AttrType::Int, ""},
@@ -562,27 +628,28 @@ std::vector<AttrSpec> qconv_specs() {
   return with_clamp(a);
 }
 
-const OpRegistrar reg_qconv{OpDef{
-    "TFLiteQuantizedConv", "quantization",
-    "TFLite quantized CONV_2D / DEPTHWISE_CONV_2D: X (N,C,H,W) int, W (M, C/group, kh, kw) i8/u8, B (M) i32/i64; "
-    "per-channel fixed-point rescale",
-    2, 3, 1, 1, qconv_specs(), qconv_infer, qconv_kernel}};
+const OpRegistrar reg_qconv{OpDef{"TFLiteQuantizedConv", "quantization",
+                                  "TFLite quantized CONV_2D / DEPTHWISE_CONV_2D: X (N,C,H,W) int, "
+                                  "W (M, C/group, kh, kw) i8/u8, B (M) i32/i64; "
+                                  "per-channel fixed-point rescale",
+                                  2, 3, 1, 1, qconv_specs(), qconv_infer, qconv_kernel}};
 
-const OpRegistrar reg_qfc{OpDef{
-    "TFLiteQuantizedFullyConnected", "quantization",
-    "TFLite quantized FULLY_CONNECTED: X (rows, K) int, W (O, K) i8/u8, B (O) i32/i64", 2, 3, 1, 1,
-    with_clamp(rescale_specs()), qfc_infer, qfc_kernel}};
+const OpRegistrar reg_qfc{
+    OpDef{"TFLiteQuantizedFullyConnected", "quantization",
+          "TFLite quantized FULLY_CONNECTED: X (rows, K) int, W (O, K) i8/u8, B (O) i32/i64", 2, 3,
+          1, 1, with_clamp(rescale_specs()), qfc_infer, qfc_kernel}};
 
-const OpRegistrar reg_qpool{OpDef{
-    "TFLiteQuantizedPool", "quantization",
-    "TFLite quantized MAX_POOL_2D / AVERAGE_POOL_2D on (N,C,H,W): padding excluded, integer average rounded half "
-    "away from zero",
-    1, 1, 1, 1,
-    with_clamp({{"mode", AttrType::String, "max or average"},
-                {"kernel_shape", AttrType::Ints, "(kh, kw)"},
-                {"strides", AttrType::Ints, "(sh, sw)"},
-                {"pads", AttrType::Ints, "(top, left, bottom, right)"}}),
-    qpool_infer, qpool_kernel}};
+const OpRegistrar reg_qpool{
+    OpDef{"TFLiteQuantizedPool", "quantization",
+          "TFLite quantized MAX_POOL_2D / AVERAGE_POOL_2D on (N,C,H,W): padding excluded, integer "
+          "average rounded half "
+          "away from zero",
+          1, 1, 1, 1,
+          with_clamp({{"mode", AttrType::String, "max or average"},
+                      {"kernel_shape", AttrType::Ints, "(kh, kw)"},
+                      {"strides", AttrType::Ints, "(sh, sw)"},
+                      {"pads", AttrType::Ints, "(top, left, bottom, right)"}}),
+          qpool_infer, qpool_kernel}};
 
 }  // namespace
 }  // namespace anvil

@@ -47,8 +47,8 @@ inline int32_t MultiplyByQuantizedMultiplier(int32_t x, int32_t quantized_multip
   const int left_shift = shift > 0 ? shift : 0;
   const int right_shift = shift > 0 ? 0 : -shift;
   return RoundingDivideByPOT(
-      SaturatingRoundingDoublingHighMul(wrap32(static_cast<int64_t>(x) * (int64_t{1} << left_shift)),
-                                        quantized_multiplier),
+      SaturatingRoundingDoublingHighMul(
+          wrap32(static_cast<int64_t>(x) * (int64_t{1} << left_shift)), quantized_multiplier),
       right_shift);
 }
 
@@ -58,14 +58,17 @@ inline int32_t MultiplyByQuantizedMultiplier(int64_t x, int32_t quantized_multip
       (quantized_multiplier < 0x7FFF0000) ? ((quantized_multiplier + (1 << 15)) >> 16) : 0x7FFF;
   const int total_shift = 15 - shift;
   // x * reduced_multiplier + round, in int64 as TFLite does (wraps like it on overflow)
-  const uint64_t prod = static_cast<uint64_t>(x) * static_cast<uint64_t>(static_cast<int64_t>(reduced_multiplier)) +
-                        (uint64_t{1} << (total_shift - 1));
+  const uint64_t prod =
+      static_cast<uint64_t>(x) * static_cast<uint64_t>(static_cast<int64_t>(reduced_multiplier)) +
+      (uint64_t{1} << (total_shift - 1));
   return static_cast<int32_t>(static_cast<int64_t>(prod) >> total_shift);
 }
 
-inline int32_t MultiplyByQuantizedMultiplierSmallerThanOneExp(int32_t x, int32_t quantized_multiplier,
+inline int32_t MultiplyByQuantizedMultiplierSmallerThanOneExp(int32_t x,
+                                                              int32_t quantized_multiplier,
                                                               int left_shift) {
-  return RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, quantized_multiplier), -left_shift);
+  return RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x, quantized_multiplier),
+                             -left_shift);
 }
 
 /// TfLiteRound: std::round (half away from zero).
@@ -97,7 +100,8 @@ inline bool QuantizeMultiplier(double real, int32_t* quantized_multiplier, int* 
 
 /// Float -> quantized value as TFLite's AffineQuantize: round(f / scale) in float, + zero point,
 /// clamped to [qmin, qmax].
-inline int64_t quantize_value(float f, float scale, int64_t zero_point, int64_t qmin, int64_t qmax) {
+inline int64_t quantize_value(float f, float scale, int64_t zero_point, int64_t qmin,
+                              int64_t qmax) {
   const float r = std::round(f / scale);
   double v = static_cast<double>(r) + static_cast<double>(zero_point);
   if (!(v >= static_cast<double>(qmin))) return qmin;  // NaN too

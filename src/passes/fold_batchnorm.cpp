@@ -157,7 +157,8 @@ void apply_affine(Graph& g, int ni, const WeightLayout& L, const ChannelAffine& 
   if (node.op == "Conv") {
     int64_t per = w.numel() / ws[0];
     for (int64_t o = 0; o < ws[0]; ++o)
-      for (int64_t k = 0; k < per; ++k) w.set(o * per + k, w.get(o * per + k) * A.a[static_cast<size_t>(o)]);
+      for (int64_t k = 0; k < per; ++k)
+        w.set(o * per + k, w.get(o * per + k) * A.a[static_cast<size_t>(o)]);
   } else if (node.op == "ConvTranspose") {
     // W: (C_in, M / group, k...); output channel of W[c, j] = (c / (C_in/group)) * (M/group) + j.
     int64_t group = node.attrs.get_int("group", 1);
@@ -198,7 +199,8 @@ void apply_affine(Graph& g, int ni, const WeightLayout& L, const ChannelAffine& 
       for (int64_t m = 0; m < M; ++m)
         for (int64_t c = 0; c < C; ++c) {
           double cval = ct.get((r0 == 1 ? 0 : m) * c0 + (c0 == 1 ? 0 : c));
-          bias.set(m * C + c, beta * cval * A.a[static_cast<size_t>(c)] + A.b[static_cast<size_t>(c)]);
+          bias.set(m * C + c,
+                   beta * cval * A.a[static_cast<size_t>(c)] + A.b[static_cast<size_t>(c)]);
         }
     } else {
       std::vector<double> cvals(static_cast<size_t>(C), 0.0);
@@ -255,7 +257,8 @@ void fold_batchnorm(Graph& g, const Protected& protect) {
       if (extra_used) break;
       const Value& z = g.values[static_cast<size_t>(next.outputs[0])];
       if (z.dtype != yv.dtype || !z.shape_known || z.shape != yv.shape) break;
-      auto A = affine_of(g, next, y, static_cast<int>(yv.shape.size()), L->channel_axis, L->channels);
+      auto A =
+          affine_of(g, next, y, static_cast<int>(yv.shape.size()), L->channel_axis, L->channels);
       if (!A) break;
       int next_index = users[0];
       int z_index = next.outputs[0];

@@ -13,19 +13,25 @@ Tensor permute_gemm_rows_for_transpose(const Tensor& b, bool trans_b, const Shap
                                        const std::vector<int>& perm) {
   int r = static_cast<int>(x_shape.size());
   if (static_cast<int>(perm.size()) != r || r < 2 || perm[0] != 0)
-    throw Error("permute_gemm_rows_for_transpose: perm must keep the batch axis first", {}, {}, "perm");
+    throw Error("permute_gemm_rows_for_transpose: perm must keep the batch axis first", {}, {},
+                "perm");
   // t = transpose(x, perm): t.shape[i] = x.shape[perm[i]]
   Shape ts(static_cast<size_t>(r));
-  for (int i = 0; i < r; ++i) ts[static_cast<size_t>(i)] = x_shape[static_cast<size_t>(perm[static_cast<size_t>(i)])];
+  for (int i = 0; i < r; ++i)
+    ts[static_cast<size_t>(i)] = x_shape[static_cast<size_t>(perm[static_cast<size_t>(i)])];
   int64_t k = 1;
   for (int i = 1; i < r; ++i) k *= x_shape[static_cast<size_t>(i)];
   if (b.rank() != 2 || (trans_b ? b.dim(1) : b.dim(0)) != k)
-    throw Error("Gemm weight " + shape_str(b.shape()) + " does not match a flattened " + shape_str(x_shape), {}, {}, "B");
+    throw Error(
+        "Gemm weight " + shape_str(b.shape()) + " does not match a flattened " + shape_str(x_shape),
+        {}, {}, "B");
   int64_t n = trans_b ? b.dim(0) : b.dim(1);
   // Row j of the flattened transposed tensor (multi-index over ts[1..]) is the element of x at
   // index xi with xi[perm[i]] = ti[i]; its flat position in the flattened x is the new row.
   std::vector<int64_t> xstride(static_cast<size_t>(r), 1);
-  for (int i = r - 2; i >= 1; --i) xstride[static_cast<size_t>(i)] = xstride[static_cast<size_t>(i + 1)] * x_shape[static_cast<size_t>(i + 1)];
+  for (int i = r - 2; i >= 1; --i)
+    xstride[static_cast<size_t>(i)] =
+        xstride[static_cast<size_t>(i + 1)] * x_shape[static_cast<size_t>(i + 1)];
   Tensor src = b.to(DType::f32);
   Tensor out(DType::f32, b.shape());
   const float* in = src.data<float>();
@@ -90,10 +96,19 @@ void fold_transpose_into_gemm(Graph& g, const Protected& protect) {
     bool ok = true;
     for (int ci : gc) {
       const Node& m = g.nodes[static_cast<size_t>(ci)];
-      if (m.inputs.size() < 2 || m.inputs[0] != fv || m.inputs[1] == fv || m.inputs[1] < 0) { ok = false; break; }
-      if (!g.values[static_cast<size_t>(m.inputs[1])].is_constant()) { ok = false; break; }
+      if (m.inputs.size() < 2 || m.inputs[0] != fv || m.inputs[1] == fv || m.inputs[1] < 0) {
+        ok = false;
+        break;
+      }
+      if (!g.values[static_cast<size_t>(m.inputs[1])].is_constant()) {
+        ok = false;
+        break;
+      }
       if (m.op == "Gemm") {
-        if (m.attrs.get_int("transA", 0) != 0) { ok = false; break; }
+        if (m.attrs.get_int("transA", 0) != 0) {
+          ok = false;
+          break;
+        }
       } else if (m.op != "MatMul" || g.values[static_cast<size_t>(m.inputs[1])].shape.size() != 2) {
         ok = false;
         break;

@@ -18,7 +18,8 @@ void fuse_activations(Graph& g, const Protected& protect) {
     if (!n.attrs.get_string("activation", "").empty()) continue;
     int y = n.outputs[0];
     const Value& yv = g.values[static_cast<size_t>(y)];
-    if (!is_float(yv.dtype) || is_output[static_cast<size_t>(y)] || protect.count(yv.name)) continue;
+    if (!is_float(yv.dtype) || is_output[static_cast<size_t>(y)] || protect.count(yv.name))
+      continue;
     auto users = g.consumers(y);
     if (users.size() != 1) continue;
     const Node& a = g.nodes[static_cast<size_t>(users[0])];

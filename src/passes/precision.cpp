@@ -43,8 +43,8 @@ void reduce_precision(Graph& g, DType low, const std::set<std::string>& keep_fp3
   }
   for (const auto& k : keep_fp32)
     if (!found.count(k))
-      throw Error("--keep-fp32: no layer or tensor named '" + k + "' in the model", g.source_file, {},
-                  "keep_fp32");
+      throw Error("--keep-fp32: no layer or tensor named '" + k + "' in the model", g.source_file,
+                  {}, "keep_fp32");
   // grow each kept layer backwards over its unnamed internal values
   for (size_t i = g.nodes.size(); i-- > 0;) {
     if (!kept[i]) continue;
@@ -58,12 +58,13 @@ void reduce_precision(Graph& g, DType low, const std::set<std::string>& keep_fp3
     }
   }
 
-  std::map<int, int> low_const;               // f32 constant -> rounded copy
+  std::map<int, int> low_const;                // f32 constant -> rounded copy
   std::map<std::pair<int, DType>, int> casts;  // (value, target) -> cast output
   auto make_cast = [&](int v, DType to) {
     auto key = std::make_pair(v, to);
     if (auto it = casts.find(key); it != casts.end()) return it->second;
-    const std::string base = g.values[static_cast<size_t>(v)].name + (to == DType::f32 ? "/fp32" : "/low");
+    const std::string base =
+        g.values[static_cast<size_t>(v)].name + (to == DType::f32 ? "/fp32" : "/low");
     Attributes a;
     a.set("to", onnx_dtype_code(to));
     int n = g.add_node("Cast", g.unique_name(base), {v}, a, 1);
@@ -83,18 +84,21 @@ void reduce_precision(Graph& g, DType low, const std::set<std::string>& keep_fp3
     const bool keep = kept[ni];
     for (size_t s = 0; s < g.nodes[ni].inputs.size(); ++s) {
       int in = g.nodes[ni].inputs[s];
-      if (in < 0 || static_cast<size_t>(in) >= was_f32.size() || !was_f32[static_cast<size_t>(in)]) continue;
+      if (in < 0 || static_cast<size_t>(in) >= was_f32.size() || !was_f32[static_cast<size_t>(in)])
+        continue;
       if (is_parameter_slot(g.nodes[ni], s)) continue;
       Value& v = g.values[static_cast<size_t>(in)];
       if (keep) {
         // needs f32: a converted producer's output (now low) is cast up
-        if (!v.is_constant() && v.dtype != DType::f32) g.nodes[ni].inputs[s] = make_cast(in, DType::f32);
+        if (!v.is_constant() && v.dtype != DType::f32)
+          g.nodes[ni].inputs[s] = make_cast(in, DType::f32);
         continue;
       }
       if (v.is_constant()) {
         auto it = low_const.find(in);
         if (it == low_const.end()) {
-          int c = g.add_constant(g.unique_name(v.name + "/low"), g.values[static_cast<size_t>(in)].constant.to(low));
+          int c = g.add_constant(g.unique_name(v.name + "/low"),
+                                 g.values[static_cast<size_t>(in)].constant.to(low));
           g.values[static_cast<size_t>(c)].prov = g.values[static_cast<size_t>(in)].prov;
           it = low_const.emplace(in, c).first;
         }
@@ -105,7 +109,8 @@ void reduce_precision(Graph& g, DType low, const std::set<std::string>& keep_fp3
       }
     }
     Node& n = g.nodes[ni];
-    if (!keep && n.op == "Cast" && n.attrs.get_int("to", 0) == 1) n.attrs.set("to", onnx_dtype_code(low));
+    if (!keep && n.op == "Cast" && n.attrs.get_int("to", 0) == 1)
+      n.attrs.set("to", onnx_dtype_code(low));
     // casts are appended after every original node (toposorted at the end); the original
     // nodes keep their indices during the loop
     g.infer_node(static_cast<int>(ni));

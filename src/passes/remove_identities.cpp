@@ -19,7 +19,8 @@ void remove_identities(Graph& g, const Protected& protect) {
     // Dropout's optional mask output must be unused.
     bool mask_used = false;
     for (size_t k = 1; k < n.outputs.size(); ++k) mask_used |= !g.consumers(n.outputs[k]).empty();
-    if (mask_used || is_output[static_cast<size_t>(out)] || protect.count(g.values[static_cast<size_t>(out)].name))
+    if (mask_used || is_output[static_cast<size_t>(out)] ||
+        protect.count(g.values[static_cast<size_t>(out)].name))
       continue;
     replace[static_cast<size_t>(out)] = n.inputs[0];
     n.dead = true;

@@ -31,7 +31,7 @@ struct Session::Impl {
     if (v >= 0 && !source.values[static_cast<size_t>(v)].is_constant()) return false;
     return constants.find_value_by_any_name(name) >= 0;
   }
-  std::vector<int> keep;             // value indices in `compiled`
+  std::vector<int> keep;  // value indices in `compiled`
   std::unique_ptr<Executable> exe;
   double compile_ms = 0;
 
@@ -41,7 +41,7 @@ struct Session::Impl {
     int64_t exe_ticket = 0;
     std::vector<std::string> fetch;
   };
-  std::deque<Pending> pending;                        // in submit order
+  std::deque<Pending> pending;                                // in submit order
   std::map<int64_t, std::map<std::string, Tensor>> finished;  // waited for early (out of order)
   int64_t next_ticket = 0;
   /// Guards the submit/wait bookkeeping above (run() calls from several threads execute
@@ -75,7 +75,8 @@ struct Session::Impl {
     for (const auto& w : want) {
       if (is_constant_fetch(w)) continue;
       int v = g.find_value_by_any_name(w);
-      if (v < 0) throw Error("no tensor named '" + w + "' in the model", g.source_file, {}, "output");
+      if (v < 0)
+        throw Error("no tensor named '" + w + "' in the model", g.source_file, {}, "output");
       protect.insert(g.values[static_cast<size_t>(v)].name);
     }
     if (options.keep_all)
@@ -109,7 +110,8 @@ struct Session::Impl {
     co.keep = keep;
     for (int o : compiled.outputs) co.keep.push_back(o);
     exe = find_backend(options.backend).compile(compiled, co);
-    compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    compile_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
 };
 
@@ -157,13 +159,15 @@ TensorInfo info_of(const Value& v) {
 
 std::vector<TensorInfo> Session::inputs() const {
   std::vector<TensorInfo> r;
-  for (int i : impl_->compiled.inputs) r.push_back(info_of(impl_->compiled.values[static_cast<size_t>(i)]));
+  for (int i : impl_->compiled.inputs)
+    r.push_back(info_of(impl_->compiled.values[static_cast<size_t>(i)]));
   return r;
 }
 
 std::vector<TensorInfo> Session::outputs() const {
   std::vector<TensorInfo> r;
-  for (int i : impl_->compiled.outputs) r.push_back(info_of(impl_->compiled.values[static_cast<size_t>(i)]));
+  for (int i : impl_->compiled.outputs)
+    r.push_back(info_of(impl_->compiled.values[static_cast<size_t>(i)]));
   return r;
 }
 
@@ -180,9 +184,10 @@ void Session::Impl::ensure_kept(const std::vector<std::string>& fetch) {
   }
   if (missing.empty()) return;
   if (!pending.empty())
-    throw Error("cannot fetch '" + missing.front() + "' while " + std::to_string(pending.size()) +
-                    " submitted run(s) are in flight (it is not kept: add it to the taps, or wait first)",
-                compiled.source_file, {}, "output");
+    throw Error(
+        "cannot fetch '" + missing.front() + "' while " + std::to_string(pending.size()) +
+            " submitted run(s) are in flight (it is not kept: add it to the taps, or wait first)",
+        compiled.source_file, {}, "output");
   std::vector<std::string> all(kept_names.begin(), kept_names.end());
   for (const auto& t : options.taps) all.erase(std::remove(all.begin(), all.end(), t), all.end());
   all.insert(all.end(), missing.begin(), missing.end());
@@ -200,7 +205,8 @@ std::vector<Tensor> Session::Impl::make_feed(const std::map<std::string, Tensor>
     if (it == inputs.end() && g.inputs.size() == 1 && inputs.size() == 1) it = inputs.begin();
     if (it == inputs.end()) {
       std::string names;
-      for (int k : g.inputs) names += (names.empty() ? "" : ", ") + g.values[static_cast<size_t>(k)].name;
+      for (int k : g.inputs)
+        names += (names.empty() ? "" : ", ") + g.values[static_cast<size_t>(k)].name;
       throw Error("missing input '" + v.name + "' (the model's inputs: " + names + ")",
                   g.source_file, {}, "input");
     }
@@ -208,8 +214,8 @@ std::vector<Tensor> Session::Impl::make_feed(const std::map<std::string, Tensor>
     Tensor t = it->second;
     Shape want = source_shape(v);
     if (t.shape() != want)
-      throw Error("input '" + v.name + "' has shape " + shape_str(t.shape()) + ", the model expects " +
-                      shape_str(want),
+      throw Error("input '" + v.name + "' has shape " + shape_str(t.shape()) +
+                      ", the model expects " + shape_str(want),
                   g.source_file, {}, "input");
     if (t.dtype() != v.dtype) {
       if (is_float(t.dtype()) && is_float(v.dtype))
@@ -243,12 +249,14 @@ std::map<std::string, Tensor> Session::Impl::collect(const std::vector<Tensor>& 
       if (keep[k] == v) return results[k];
     for (size_t k = 0; k < g.outputs.size(); ++k)
       if (g.outputs[k] == v) return results[keep.size() + k];
-    throw Error("tensor '" + g.values[static_cast<size_t>(v)].name + "' was not kept", g.source_file);
+    throw Error("tensor '" + g.values[static_cast<size_t>(v)].name + "' was not kept",
+                g.source_file);
   };
   if (fetch.empty()) {
     for (int o : g.outputs) {
       const Value& v = g.values[static_cast<size_t>(o)];
-      out[v.prov.source_name.empty() ? v.name : v.prov.source_name] = to_source_layout(v, value_result(o));
+      out[v.prov.source_name.empty() ? v.name : v.prov.source_name] =
+          to_source_layout(v, value_result(o));
     }
   } else {
     for (const auto& f : fetch) {
@@ -258,7 +266,8 @@ std::map<std::string, Tensor> Session::Impl::collect(const std::vector<Tensor>& 
         continue;
       }
       int v = g.find_value_by_any_name(f);
-      if (v < 0) throw Error("no tensor named '" + f + "' in the model", g.source_file, {}, "output");
+      if (v < 0)
+        throw Error("no tensor named '" + f + "' in the model", g.source_file, {}, "output");
       out[f] = to_source_layout(g.values[static_cast<size_t>(v)], value_result(v));
     }
   }
@@ -285,7 +294,8 @@ std::map<std::string, Tensor> Session::run(const std::map<std::string, Tensor>& 
   return m.collect(m.exe->run(feed), fetch);
 }
 
-int64_t Session::submit(const std::map<std::string, Tensor>& inputs, const std::vector<std::string>& fetch) {
+int64_t Session::submit(const std::map<std::string, Tensor>& inputs,
+                        const std::vector<std::string>& fetch) {
   Impl& m = *impl_;
   std::lock_guard<std::mutex> lock(m.mu);
   m.ensure_kept(fetch);
@@ -309,9 +319,10 @@ std::map<std::string, Tensor> Session::wait(int64_t ticket) {
   bool known = false;
   for (const auto& p : m.pending) known |= p.ticket == ticket;
   if (!known)
-    throw Error("no submitted run with ticket " + std::to_string(ticket) +
-                    (ticket >= 0 && ticket < m.next_ticket ? " is pending (each is waited for once)" : ""),
-                m.compiled.source_file, {}, "ticket");
+    throw Error(
+        "no submitted run with ticket " + std::to_string(ticket) +
+            (ticket >= 0 && ticket < m.next_ticket ? " is pending (each is waited for once)" : ""),
+        m.compiled.source_file, {}, "ticket");
   // Executables finish runs in submit order: earlier tickets are kept for their own wait().
   while (true) {
     auto [t, out] = m.finish_oldest();
@@ -320,7 +331,9 @@ std::map<std::string, Tensor> Session::wait(int64_t ticket) {
   }
 }
 
-int Session::pending() const { return static_cast<int>(impl_->pending.size() + impl_->finished.size()); }
+int Session::pending() const {
+  return static_cast<int>(impl_->pending.size() + impl_->finished.size());
+}
 
 double Session::last_device_ms() const { return impl_->exe ? impl_->exe->last_device_ms() : -1.0; }
 
@@ -334,9 +347,12 @@ Precision parse_precision(const std::string& name) {
 
 const char* precision_name(Precision p) {
   switch (p) {
-    case Precision::fp32: return "fp32";
-    case Precision::fp16: return "fp16";
-    case Precision::bf16: return "bf16";
+    case Precision::fp32:
+      return "fp32";
+    case Precision::fp16:
+      return "fp16";
+    case Precision::bf16:
+      return "bf16";
   }
   return "unknown";
 }

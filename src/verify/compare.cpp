@@ -54,9 +54,9 @@ Comparison compare_tensors(const Tensor& got, const Tensor& want, double rtol, d
 std::string Comparison::describe() const {
   if (!shape_match) return "shapes differ";
   char b[200];
-  std::snprintf(b, sizeof b, "max_abs %.3g, max_rel %.3g, cosine %.9g, %lld of %lld outside tolerance",
-                max_abs, max_rel, cosine, static_cast<long long>(mismatches),
-                static_cast<long long>(count));
+  std::snprintf(b, sizeof b,
+                "max_abs %.3g, max_rel %.3g, cosine %.9g, %lld of %lld outside tolerance", max_abs,
+                max_rel, cosine, static_cast<long long>(mismatches), static_cast<long long>(count));
   if (mismatches) {
     std::string s = b;
     return s + " (first at flat index " + std::to_string(first_mismatch) + ")";

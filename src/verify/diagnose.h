@@ -46,7 +46,7 @@ struct Probe {
   std::map<int, Tensor> inputs;  // canonical tensors for layer.inputs
   Tensor want;                   // the reference, in the source layout of layer.value
   double rtol = 1e-4, atol = 1e-5;
-  double before = 0;             // rel_error of the layer as imported (set by init())
+  double before = 0;  // rel_error of the layer as imported (set by init())
 
   /// Computes `before`. Returns false when the layer cannot be run.
   bool init();

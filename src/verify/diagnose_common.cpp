@@ -146,7 +146,8 @@ std::vector<Finding> diagnose_layer(const Probe& p, int input_value, bool channe
   if (input_value >= 0) add(probe_input_transforms(p, input_value, channels_last));
   add(weights_flipped(p));
   add(weights_transposed(p));
-  add(pooling_rounding(p));  // before padding: a pool whose rounding differs also matches with other pads
+  add(pooling_rounding(
+      p));  // before padding: a pool whose rounding differs also matches with other pads
   add(padding(p));
   add(flatten_order(p));
   add(batchnorm_epsilon(p));

@@ -27,7 +27,9 @@ const std::string& pname(const Graph& g, int v) {
   return val.prov.source_name.empty() ? val.name : val.prov.source_name;
 }
 
-bool is_pool(const std::string& op) { return op == "MaxPool" || op == "AveragePool" || op == "LpPool"; }
+bool is_pool(const std::string& op) {
+  return op == "MaxPool" || op == "AveragePool" || op == "LpPool";
+}
 
 }  // namespace
 
@@ -63,8 +65,9 @@ std::optional<Finding> padding(const Probe& p) {
       const int64_t in = xs[i + 2], ke = (k[i] - 1) * d[i] + 1;
       const int64_t out = (in + s[i] - 1) / s[i];
       const int64_t total = std::max<int64_t>((out - 1) * s[i] + ke - in, 0);
-      upper[i] = total / 2, upper[i + nsp] = total - total / 2;   // TF/ONNX SAME_UPPER: extra at the end
-      lower[i] = total - total / 2, lower[i + nsp] = total / 2;   // SAME_LOWER: extra at the start
+      upper[i] = total / 2,
+      upper[i + nsp] = total - total / 2;  // TF/ONNX SAME_UPPER: extra at the end
+      lower[i] = total - total / 2, lower[i + nsp] = total / 2;  // SAME_LOWER: extra at the start
       sym_floor[i] = sym_floor[i + nsp] = total / 2;
       sym_ceil[i] = sym_ceil[i + nsp] = (ke - 1) / 2 + ((ke - 1) % 2);
       swapped[i] = cur[i + nsp], swapped[i + nsp] = cur[i];
@@ -75,14 +78,15 @@ std::optional<Finding> padding(const Probe& p) {
       cur_sym[i] = t / 2, cur_sym[i + nsp] = t - t / 2;
       cur_sym2[i] = t - t / 2, cur_sym2[i + nsp] = t / 2;
     }
-    cands = {{cur_sym, "the same total padding split evenly, extra at the end"},
-             {cur_sym2, "the same total padding split evenly, extra at the start"},
-             {valid, "'valid' (no padding)"},
-             {upper, "'same' with the extra row/column at the end (TensorFlow/ONNX SAME_UPPER)"},
-             {lower, "'same' with the extra row/column at the start (SAME_LOWER)"},
-             {sym_floor, "symmetric padding (the 'same' total's floor on both sides)"},
-             {sym_ceil, "symmetric padding of (k-1)/2 rounded up on both sides (Theano/Caffe style)"},
-             {swapped, "the current padding with begin and end swapped"}};
+    cands = {
+        {cur_sym, "the same total padding split evenly, extra at the end"},
+        {cur_sym2, "the same total padding split evenly, extra at the start"},
+        {valid, "'valid' (no padding)"},
+        {upper, "'same' with the extra row/column at the end (TensorFlow/ONNX SAME_UPPER)"},
+        {lower, "'same' with the extra row/column at the start (SAME_LOWER)"},
+        {sym_floor, "symmetric padding (the 'same' total's floor on both sides)"},
+        {sym_ceil, "symmetric padding of (k-1)/2 rounded up on both sides (Theano/Caffe style)"},
+        {swapped, "the current padding with begin and end swapped"}};
     // the padding that gives the reference's output size (when the shapes differ), split evenly
     Shape want_c;
     {
@@ -91,7 +95,8 @@ std::optional<Finding> padding(const Probe& p) {
       if (p.want.rank() == static_cast<int>(xs.size())) {
         want_c.assign(xs.size(), 0);
         for (size_t i = 0; i < xs.size(); ++i)
-          want_c[ts.size() == xs.size() ? static_cast<size_t>(ts[i]) : i] = p.want.dim(static_cast<int>(i));
+          want_c[ts.size() == xs.size() ? static_cast<size_t>(ts[i]) : i] =
+              p.want.dim(static_cast<int>(i));
       }
     }
     if (!want_c.empty()) {
@@ -117,11 +122,12 @@ std::optional<Finding> padding(const Probe& p) {
       double after = p.error_of(g);
       if (!p.explains(after)) continue;
       if (!best || after < best->after)
-        best = Finding{{"padding", pname(G, p.layer.value),
-                        "the padding differs: with pads " + ints(pads) + " (" + what + ") instead of " +
-                            ints(cur) + " the layer matches the reference (relative error " + fmt(p.before) +
-                            " -> " + fmt(after) + ")"},
-                       after};
+        best = Finding{
+            {"padding", pname(G, p.layer.value),
+             "the padding differs: with pads " + ints(pads) + " (" + what + ") instead of " +
+                 ints(cur) + " the layer matches the reference (relative error " + fmt(p.before) +
+                 " -> " + fmt(after) + ")"},
+            after};
     }
   }
   return best;
@@ -141,9 +147,9 @@ std::optional<Finding> pooling_rounding(const Probe& p) {
     if (!best || after < best->after)
       best = Finding{{"pooling_rounding", pname(G, p.layer.value),
                       std::string("pooling output size rounding: the reference rounds ") +
-                          (cur ? "down (floor)" : "up (ceil, as Caffe does)") + " where the model rounds " +
-                          (cur ? "up (ceil)" : "down (floor)") + " (relative error " + fmt(p.before) + " -> " +
-                          fmt(after) + ")"},
+                          (cur ? "down (floor)" : "up (ceil, as Caffe does)") +
+                          " where the model rounds " + (cur ? "up (ceil)" : "down (floor)") +
+                          " (relative error " + fmt(p.before) + " -> " + fmt(after) + ")"},
                      after};
   }
   return best;
@@ -160,7 +166,8 @@ std::optional<Finding> batchnorm_epsilon(const Probe& p) {
     // Solve for the epsilon when this node computes the layer's output.
     if (n.outputs[0] == p.layer.value) {
       bool consts = true;
-      for (size_t i = 1; i < 5; ++i) consts &= n.inputs[i] >= 0 && G.values[static_cast<size_t>(n.inputs[i])].is_constant();
+      for (size_t i = 1; i < 5; ++i)
+        consts &= n.inputs[i] >= 0 && G.values[static_cast<size_t>(n.inputs[i])].is_constant();
       auto vals = p.run_values(G);
       if (consts && vals && vals->count(n.inputs[0])) {
         const Tensor& x = vals->at(n.inputs[0]);
@@ -190,7 +197,8 @@ std::optional<Finding> batchnorm_epsilon(const Probe& p) {
             }
           }
           if (!eps.empty()) {
-            std::nth_element(eps.begin(), eps.begin() + static_cast<long>(eps.size() / 2), eps.end());
+            std::nth_element(eps.begin(), eps.begin() + static_cast<long>(eps.size() / 2),
+                             eps.end());
             double e = eps[eps.size() / 2];
             if (e > 0) {
               char b[32];
@@ -210,9 +218,9 @@ std::optional<Finding> batchnorm_epsilon(const Probe& p) {
       if (!p.explains(after)) continue;
       if (!best || after < best->after * 0.5)
         best = Finding{{"batchnorm_epsilon", pname(G, p.layer.value),
-                        "batch-norm epsilon: with epsilon " + fmt(e) + " instead of the model's " + fmt(cur) +
-                            " the layer matches the reference (relative error " + fmt(p.before) + " -> " +
-                            fmt(after) + ")"},
+                        "batch-norm epsilon: with epsilon " + fmt(e) + " instead of the model's " +
+                            fmt(cur) + " the layer matches the reference (relative error " +
+                            fmt(p.before) + " -> " + fmt(after) + ")"},
                        after};
     }
   }

@@ -41,7 +41,8 @@ Tensor reverse_channels(const Tensor& t, int axis) {
   return r;
 }
 
-Tensor affine(const Tensor& t, int axis, const std::vector<double>& a, const std::vector<double>& b) {
+Tensor affine(const Tensor& t, int axis, const std::vector<double>& a,
+              const std::vector<double>& b) {
   Tensor r(DType::f64, t.shape());
   if (axis < 0) {
     for (int64_t i = 0; i < t.numel(); ++i) r.set(i, t.get(i) * a[0] + b[0]);
@@ -94,13 +95,15 @@ std::string known_mean(const std::vector<double>& m) {
 std::optional<Finding> input_channel_order(const std::string& name, const Tensor& ours,
                                            const Tensor& ref, bool channels_last, double, double) {
   int axis = channel_axis(ours, channels_last);
-  if (axis < 0 || ours.shape() != ref.shape() || ours.dim(axis) < 2 || !worth(ours, ref)) return std::nullopt;
+  if (axis < 0 || ours.shape() != ref.shape() || ours.dim(axis) < 2 || !worth(ours, ref))
+    return std::nullopt;
   double before = rel_error(ours, ref), after = rel_error(reverse_channels(ours, axis), ref);
   if (!explained(after, before)) return std::nullopt;
   return Finding{{"input_channel_order", name,
                   "the input's channels are in reverse order (RGB vs BGR): the reference's input "
-                  "is ours with the " + std::to_string(ours.dim(axis)) +
-                      " channels reversed (relative error " + fmt(before) + " -> " + fmt(after) +
+                  "is ours with the " +
+                      std::to_string(ours.dim(axis)) + " channels reversed (relative error " +
+                      fmt(before) + " -> " + fmt(after) +
                       "); feed the other channel order (anvil run/verify: --bgr or --rgb)"},
                  after};
 }
@@ -120,15 +123,19 @@ std::optional<Finding> input_scale(const std::string& name, const Tensor& ours, 
   if (!explained(after, before)) return std::nullopt;
   std::string what;
   if (std::fabs(k / 255 - 1) < 2e-3)
-    what = "the reference's input is ours x 255 (pixels in [0, 255] there, in [0, 1] here): "
-           "drop the division by 255";
+    what =
+        "the reference's input is ours x 255 (pixels in [0, 255] there, in [0, 1] here): "
+        "drop the division by 255";
   else if (std::fabs(k * 255 - 1) < 2e-3)
-    what = "the reference's input is ours / 255 (pixels in [0, 1] there, in [0, 255] here): "
-           "divide by 255 (--divide 255)";
+    what =
+        "the reference's input is ours / 255 (pixels in [0, 1] there, in [0, 255] here): "
+        "divide by 255 (--divide 255)";
   else
-    what = "the reference's input is ours x " + fmt(k) + ": scale the input (--scale " + fmt(k) + ")";
-  return Finding{{"input_scale", name, what + " (relative error " + fmt(before) + " -> " + fmt(after) + ")"},
-                 after};
+    what =
+        "the reference's input is ours x " + fmt(k) + ": scale the input (--scale " + fmt(k) + ")";
+  return Finding{
+      {"input_scale", name, what + " (relative error " + fmt(before) + " -> " + fmt(after) + ")"},
+      after};
 }
 
 std::optional<Finding> input_mean(const std::string& name, const Tensor& ours, const Tensor& ref,
@@ -164,13 +171,15 @@ std::optional<Finding> input_mean(const std::string& name, const Tensor& ours, c
     std::vector<double> m(b.size());
     for (size_t c = 0; c < b.size(); ++c) m[c] = -b[c];
     bool subtracted_there = b[0] < 0;
-    std::string msg = subtracted_there
-                          ? "the reference's input has a per-channel mean " + channels_text(m) +
-                                " subtracted that ours has not" + known_mean(m) + ": subtract it (--mean)"
-                          : "our input has a per-channel mean " + channels_text(b) +
-                                " subtracted that the reference's has not" + known_mean(b) +
-                                ": do not subtract it";
-    return Finding{{"input_mean", name, msg + " (relative error " + fmt(before) + " -> " + fmt(after) + ")"}, after};
+    std::string msg = subtracted_there ? "the reference's input has a per-channel mean " +
+                                             channels_text(m) + " subtracted that ours has not" +
+                                             known_mean(m) + ": subtract it (--mean)"
+                                       : "our input has a per-channel mean " + channels_text(b) +
+                                             " subtracted that the reference's has not" +
+                                             known_mean(b) + ": do not subtract it";
+    return Finding{
+        {"input_mean", name, msg + " (relative error " + fmt(before) + " -> " + fmt(after) + ")"},
+        after};
   }
   // 2. per-channel scale and offset: ref = a * ours + b (e.g. x / 127.5 - 1, or std division)
   std::vector<double> a(static_cast<size_t>(C));
@@ -184,11 +193,12 @@ std::optional<Finding> input_mean(const std::string& name, const Tensor& ours, c
     bool unit_scale = true;
     for (double x : a) unit_scale &= std::fabs(x - 1) < 1e-3;
     if (unit_scale) return std::nullopt;  // case 1 would have caught it
-    return Finding{{"input_mean", name,
-                    "the reference's input is ours x " + channels_text(a) + " + " + channels_text(b) +
-                        " per channel (a different mean/std normalization; relative error " + fmt(before) +
-                        " -> " + fmt(after) + ")"},
-                   after};
+    return Finding{
+        {"input_mean", name,
+         "the reference's input is ours x " + channels_text(a) + " + " + channels_text(b) +
+             " per channel (a different mean/std normalization; relative error " + fmt(before) +
+             " -> " + fmt(after) + ")"},
+        after};
   }
   return std::nullopt;
 }
@@ -208,8 +218,9 @@ std::optional<Finding> input_layout(const std::string& name, const Tensor& ours,
   const char* mine = channels_last ? "NHWC" : "NCHW";
   const char* other = channels_last ? "NCHW" : "NHWC";
   // the reference holds the same image in the other layout (other shape)
-  cands.push_back({transpose(ours, channels_last ? to_first : to_last),
-                   std::string("the reference's input is laid out ") + other + " and ours " + mine});
+  cands.push_back(
+      {transpose(ours, channels_last ? to_first : to_last),
+       std::string("the reference's input is laid out ") + other + " and ours " + mine});
   // ours holds the data of the other layout read as this one, and the reverse
   Shape other_shape = channels_last ? Shape{s[0], s[3], s[1], s[2]} : Shape{s[0], s[2], s[3], s[1]};
   cands.push_back({transpose(as_shape(ours, other_shape), channels_last ? to_last : to_first),
@@ -221,13 +232,15 @@ std::optional<Finding> input_layout(const std::string& name, const Tensor& ours,
   std::optional<Finding> best;
   for (auto& c : cands) {
     double after = rel_error(c.t, ref);
-    if (!std::isfinite(after) || after >= 1e-3 || (std::isfinite(before) && after >= 0.01 * before)) continue;
+    if (!std::isfinite(after) || after >= 1e-3 || (std::isfinite(before) && after >= 0.01 * before))
+      continue;
     if (!best || after < best->after)
-      best = Finding{{"input_layout", name,
-                      "input layout NHWC/NCHW mixed up: " + c.what + " (relative error " +
-                          (std::isfinite(before) ? fmt(before) : std::string("n/a, shapes differ")) + " -> " +
-                          fmt(after) + "); check --layout"},
-                     after};
+      best =
+          Finding{{"input_layout", name,
+                   "input layout NHWC/NCHW mixed up: " + c.what + " (relative error " +
+                       (std::isfinite(before) ? fmt(before) : std::string("n/a, shapes differ")) +
+                       " -> " + fmt(after) + "); check --layout"},
+                  after};
   }
   return best;
 }
@@ -253,13 +266,15 @@ std::optional<Finding> probe_input_transforms(const Probe& p, int input_value, b
   };
   std::vector<Cand> cands;
   if (axis >= 0 && src.dim(axis) >= 2)
-    cands.push_back({"input_channel_order", reverse_channels(src, axis),
-                     "the layer matches the reference when our input's channels are reversed (RGB vs BGR)"});
+    cands.push_back(
+        {"input_channel_order", reverse_channels(src, axis),
+         "the layer matches the reference when our input's channels are reversed (RGB vs BGR)"});
   cands.push_back({"input_scale", affine(src, -1, {255.0}, {0}),
                    "the layer matches the reference when our input is multiplied by 255 (the "
                    "reference was fed pixels in [0, 255])"});
-  cands.push_back({"input_scale", affine(src, -1, {1 / 255.0}, {0}),
-                   "the layer matches the reference when our input is divided by 255 (--divide 255)"});
+  cands.push_back(
+      {"input_scale", affine(src, -1, {1 / 255.0}, {0}),
+       "the layer matches the reference when our input is divided by 255 (--divide 255)"});
   if (axis >= 0 && src.dim(axis) == 3) {
     for (int order = 0; order < 2; ++order)
       for (const double* m : {kMean255, kMean1})
@@ -268,10 +283,11 @@ std::optional<Finding> probe_input_transforms(const Probe& p, int input_value, b
           for (int c = 0; c < 3; ++c) b[static_cast<size_t>(c)] = sign * m[order ? 2 - c : c];
           std::vector<double> shown(3);
           for (int c = 0; c < 3; ++c) shown[static_cast<size_t>(c)] = m[order ? 2 - c : c];
-          cands.push_back({"input_mean", affine(src, axis, ones, b),
-                           std::string("the layer matches the reference when the per-channel mean ") +
-                               channels_text(shown) + (sign < 0 ? " is subtracted from" : " is added back to") +
-                               " our input"});
+          cands.push_back(
+              {"input_mean", affine(src, axis, ones, b),
+               std::string("the layer matches the reference when the per-channel mean ") +
+                   channels_text(shown) + (sign < 0 ? " is subtracted from" : " is added back to") +
+                   " our input"});
         }
   }
   if (src.rank() == 4) {
@@ -279,7 +295,7 @@ std::optional<Finding> probe_input_transforms(const Probe& p, int input_value, b
     Shape other = channels_last ? Shape{s[0], s[3], s[1], s[2]} : Shape{s[0], s[2], s[3], s[1]};
     cands.push_back({"input_layout",
                      transpose(as_shape(src, other), channels_last ? std::vector<int>{0, 2, 3, 1}
-                                                                     : std::vector<int>{0, 3, 1, 2}),
+                                                                   : std::vector<int>{0, 3, 1, 2}),
                      "the layer matches the reference when our input's data is read in the other "
                      "layout (NHWC/NCHW mixed up)"});
   }

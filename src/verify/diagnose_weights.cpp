@@ -51,18 +51,21 @@ const char* pname(const Graph& g, int v) {
   return (val.prov.source_name.empty() ? val.name : val.prov.source_name).c_str();
 }
 
-std::optional<Finding> best_of(const Probe& p, const std::string& cause, std::vector<std::pair<Graph, std::string>> graphs) {
+std::optional<Finding> best_of(const Probe& p, const std::string& cause,
+                               std::vector<std::pair<Graph, std::string>> graphs) {
   std::optional<Finding> best;
   for (auto& [g, what] : graphs) {
     double after = p.error_of(g);
     if (!p.explains(after)) continue;
-    if (!best || after < best->after) best = Finding{{cause, pname(*p.graph, p.layer.value), what + errs(p, after)}, after};
+    if (!best || after < best->after)
+      best = Finding{{cause, pname(*p.graph, p.layer.value), what + errs(p, after)}, after};
   }
   return best;
 }
 
 bool is_weight(const Graph& g, const Node& n, size_t i) {
-  return n.inputs.size() > i && n.inputs[i] >= 0 && g.values[static_cast<size_t>(n.inputs[i])].is_constant();
+  return n.inputs.size() > i && n.inputs[i] >= 0 &&
+         g.values[static_cast<size_t>(n.inputs[i])].is_constant();
 }
 
 // Walks back from v through reshaping ops to the tensor flattened into it; the dims after
@@ -115,7 +118,8 @@ Tensor permute_axis(const Tensor& t, int axis, const std::vector<int64_t>& perm)
   const int64_t rows = t.dim(0), cols = t.dim(1);
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j) {
-      int64_t si = axis == 0 ? perm[static_cast<size_t>(i)] : i, sj = axis == 1 ? perm[static_cast<size_t>(j)] : j;
+      int64_t si = axis == 0 ? perm[static_cast<size_t>(i)] : i,
+              sj = axis == 1 ? perm[static_cast<size_t>(j)] : j;
       r.set(i * cols + j, t.get(si * cols + sj));
     }
   return r;
@@ -148,9 +152,11 @@ std::optional<Finding> weights_flipped(const Probe& p) {
     any = true;
   }
   if (!any) return std::nullopt;
-  gs.emplace_back(std::move(g), "the convolution kernel is spatially flipped: with the kernel reversed in every "
-                                "spatial axis the layer matches the reference (a kernel stored for true convolution, "
-                                "e.g. Keras with the Theano backend, read as cross-correlation, or the reverse)");
+  gs.emplace_back(
+      std::move(g),
+      "the convolution kernel is spatially flipped: with the kernel reversed in every "
+      "spatial axis the layer matches the reference (a kernel stored for true convolution, "
+      "e.g. Keras with the Theano backend, read as cross-correlation, or the reverse)");
   return best_of(p, "weights_flipped", std::move(gs));
 }
 
@@ -166,7 +172,8 @@ std::optional<Finding> weights_transposed(const Probe& p) {
       gs.emplace_back(std::move(g), "the weight matrix is transposed: read in the other order (" +
                                         std::to_string(w.dim(1)) + "x" + std::to_string(w.dim(0)) +
                                         " data taken as " + std::to_string(w.dim(0)) + "x" +
-                                        std::to_string(w.dim(1)) + ") the layer matches the reference");
+                                        std::to_string(w.dim(1)) +
+                                        ") the layer matches the reference");
     }
     if ((n.op == "Conv" || n.op == "ConvTranspose") && is_weight(*p.graph, n, 1)) {
       const Tensor& w = p.graph->values[static_cast<size_t>(n.inputs[1])].constant;
@@ -174,8 +181,9 @@ std::optional<Finding> weights_transposed(const Probe& p) {
         Graph g = *p.graph;
         g.values[static_cast<size_t>(n.inputs[1])].constant =
             reread(w, {w.dim(0), w.dim(1), w.dim(3), w.dim(2)}, {0, 1, 3, 2});
-        gs.emplace_back(std::move(g), "the convolution kernel's height and width are swapped (kernel read as "
-                                      "(kw, kh)); with them swapped back the layer matches the reference");
+        gs.emplace_back(std::move(g),
+                        "the convolution kernel's height and width are swapped (kernel read as "
+                        "(kw, kh)); with them swapped back the layer matches the reference");
       }
       if (w.rank() >= 3 && n.attrs.get_int("group", 1) == 1 && w.dim(0) > 1 && w.dim(1) > 1) {
         Shape as = w.shape();
@@ -185,9 +193,10 @@ std::optional<Finding> weights_transposed(const Probe& p) {
         std::swap(perm[0], perm[1]);
         Graph g = *p.graph;
         g.values[static_cast<size_t>(n.inputs[1])].constant = reread(w, as, perm);
-        gs.emplace_back(std::move(g), "the convolution kernel's input and output channel axes are swapped "
-                                      "(e.g. (kh, kw, in, out) read as (kh, kw, out, in)); swapped back the "
-                                      "layer matches the reference");
+        gs.emplace_back(std::move(g),
+                        "the convolution kernel's input and output channel axes are swapped "
+                        "(e.g. (kh, kw, in, out) read as (kh, kw, out, in)); swapped back the "
+                        "layer matches the reference");
       }
     }
   }
@@ -200,7 +209,8 @@ std::optional<Finding> flatten_order(const Probe& p) {
   std::optional<Finding> best;
   auto consider = [&](double after, const std::string& what) {
     if (!p.explains(after)) return;
-    if (!best || after < best->after) best = Finding{{"flatten_order", pname(G, p.layer.value), what + errs(p, after)}, after};
+    if (!best || after < best->after)
+      best = Finding{{"flatten_order", pname(G, p.layer.value), what + errs(p, after)}, after};
   };
   // (a) a Dense layer after a flatten: its weight rows in the other order
   for (int ni : p.layer.nodes) {
@@ -216,10 +226,13 @@ std::optional<Finding> flatten_order(const Probe& p) {
       for (bool inv : {false, true}) {
         auto perm = rotation(dims, shift);
         Graph g = G;
-        g.values[static_cast<size_t>(n.inputs[1])].constant = permute_axis(w, kaxis, inv ? inverse_perm(perm) : perm);
-        consider(p.error_of(g), "the Dense/InnerProduct weights expect the flattened input in the other order "
-                                "(channels-first C,H,W vs channels-last H,W,C over " + dims_text(dims) +
-                                    "); with the weight rows permuted the layer matches the reference");
+        g.values[static_cast<size_t>(n.inputs[1])].constant =
+            permute_axis(w, kaxis, inv ? inverse_perm(perm) : perm);
+        consider(p.error_of(g),
+                 "the Dense/InnerProduct weights expect the flattened input in the other order "
+                 "(channels-first C,H,W vs channels-last H,W,C over " +
+                     dims_text(dims) +
+                     "); with the weight rows permuted the layer matches the reference");
       }
   }
   // (b) the flatten itself: our flattened tensor is the reference's in another order
@@ -240,7 +253,8 @@ std::optional<Finding> flatten_order(const Probe& p) {
       for (bool inv : {false, true}) {
         auto perm = rotation(dims, shift);
         consider(rel_error(permute_axis(got, 1, inv ? inverse_perm(perm) : perm), p.want),
-                 "the flatten order differs (channels-first C,H,W vs channels-last H,W,C over " + dims_text(dims) +
+                 "the flatten order differs (channels-first C,H,W vs channels-last H,W,C over " +
+                     dims_text(dims) +
                      "): our flattened values are the reference's in the other order");
       }
   }

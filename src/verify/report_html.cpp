@@ -75,7 +75,7 @@ Colour layer_colour(const LayerResult& l, double rtol, double atol) {
   } else if (l.status == "mismatch") {
     const double frac = l.count > 0 ? static_cast<double>(l.mismatches) / l.count : 1;
     hue = 38 * (1 - std::sqrt(std::clamp(frac, 0.0, 1.0)));  // 38 (orange) .. 0 (red)
-  } else {  // nan, shape
+  } else {                                                   // nan, shape
     return {"hsl(0,85%,62%)", "hsl(0,80%,30%)"};
   }
   return {fmt::format("hsl({:.0f},70%,78%)", hue), fmt::format("hsl({:.0f},60%,32%)", hue)};
@@ -86,10 +86,10 @@ Colour layer_colour(const LayerResult& l, double rtol, double atol) {
 constexpr double kNodeW = 172, kNodeH = 34, kGapX = 20, kLevelH = 62, kMargin = 24;
 
 struct GraphLayout {
-  std::vector<std::vector<int>> preds;   // resolved producers (earlier layers) per layer
+  std::vector<std::vector<int>> preds;  // resolved producers (earlier layers) per layer
   std::vector<int> level;
-  std::vector<double> x, y;              // top-left of each node
-  std::vector<std::vector<int>> rows;    // the nodes of each level
+  std::vector<double> x, y;            // top-left of each node
+  std::vector<std::vector<int>> rows;  // the nodes of each level
   double width = 0, height = 0;
 
   // Whether no node of the levels strictly between `from` and `to` overlaps the column of
@@ -123,7 +123,8 @@ GraphLayout layout_graph(const std::vector<LayerResult>& layers) {
   }
   auto& rows = g.rows;
   rows.assign(static_cast<size_t>(levels), {});
-  for (int i = 0; i < n; ++i) rows[static_cast<size_t>(g.level[static_cast<size_t>(i)])].push_back(i);
+  for (int i = 0; i < n; ++i)
+    rows[static_cast<size_t>(g.level[static_cast<size_t>(i)])].push_back(i);
   const double step = kNodeW + kGapX;
   for (auto& row : rows) {
     // Desired x: mean of the predecessors' x (sources: their order in the row).
@@ -148,7 +149,8 @@ GraphLayout layout_graph(const std::vector<LayerResult>& layers) {
       shift += xs[k] - want[k].first;
     }
     shift /= static_cast<double>(std::max<size_t>(want.size(), 1));
-    for (size_t k = 0; k < want.size(); ++k) g.x[static_cast<size_t>(want[k].second)] = xs[k] - shift;
+    for (size_t k = 0; k < want.size(); ++k)
+      g.x[static_cast<size_t>(want[k].second)] = xs[k] - shift;
   }
   double minx = 0, maxx = 0;
   for (int i = 0; i < n; ++i) {
@@ -176,7 +178,8 @@ std::string graph_svg(const VerifyReport& r, int first, const GraphLayout& g) {
   std::string s = fmt::format(
       "<svg id=\"graph\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0f}\" height=\"{:.0f}\">"
       "<defs><marker id=\"arrow\" viewBox=\"0 0 8 8\" refX=\"7\" refY=\"4\" markerWidth=\"8\" "
-      "markerHeight=\"8\" markerUnits=\"userSpaceOnUse\" orient=\"auto-start-reverse\"><path d=\"M0,0 L8,4 L0,8 z\" "
+      "markerHeight=\"8\" markerUnits=\"userSpaceOnUse\" orient=\"auto-start-reverse\"><path "
+      "d=\"M0,0 L8,4 L0,8 z\" "
       "fill=\"#6b7280\"/></marker></defs><g class=\"edges\">",
       std::max(g.width, 200.0), std::max(g.height, 60.0));
   for (size_t t = 0; t < L.size(); ++t) {
@@ -195,8 +198,8 @@ std::string graph_svg(const VerifyReport& r, int first, const GraphLayout& g) {
         const double x1 = g.x[fi] + kNodeW / 2, y1 = g.y[fi] + kNodeH;
         const double x2 = g.x[t] + kNodeW / 2, y2 = g.y[t];
         const double yb = y2 - (kLevelH - kNodeH), my = (yb + y2) / 2;
-        d = fmt::format("M{:.1f},{:.1f} L{:.1f},{:.1f} C{:.1f},{:.1f} {:.1f},{:.1f} {:.1f},{:.1f}", x1,
-                        y1, x1, yb, x1, my, x2, my, x2, y2 - 1);
+        d = fmt::format("M{:.1f},{:.1f} L{:.1f},{:.1f} C{:.1f},{:.1f} {:.1f},{:.1f} {:.1f},{:.1f}",
+                        x1, y1, x1, yb, x1, my, x2, my, x2, y2 - 1);
       } else {  // skips levels: bow out to the right of the nodes in between
         const double x1 = g.x[fi] + kNodeW, y1 = g.y[fi] + kNodeH / 2;
         const double x2 = g.x[t] + kNodeW, y2 = g.y[t] + kNodeH / 2;
@@ -215,9 +218,10 @@ std::string graph_svg(const VerifyReport& r, int first, const GraphLayout& g) {
     s += fmt::format("<g class=\"n{}\" data-i=\"{}\" transform=\"translate({:.1f},{:.1f})\">",
                      is_first ? " first" : "", i, g.x[i], g.y[i]);
     if (is_first)
-      s += fmt::format("<rect class=\"halo\" x=\"-5\" y=\"-5\" width=\"{:.0f}\" height=\"{:.0f}\" "
-                       "rx=\"9\"/>",
-                       kNodeW + 10, kNodeH + 10);
+      s += fmt::format(
+          "<rect class=\"halo\" x=\"-5\" y=\"-5\" width=\"{:.0f}\" height=\"{:.0f}\" "
+          "rx=\"9\"/>",
+          kNodeW + 10, kNodeH + 10);
     s += fmt::format(
         "<rect width=\"{:.0f}\" height=\"{:.0f}\" rx=\"5\" fill=\"{}\" stroke=\"{}\"{}/>", kNodeW,
         kNodeH, c.fill, c.stroke, l.status == "shape" ? " stroke-dasharray=\"4 2\"" : "");
@@ -289,14 +293,16 @@ std::string chart_svg(const VerifyReport& r, int first) {
   for (size_t i = 0; i < n; i += xt)
     s += fmt::format("<text class=\"xl\" x=\"{:.1f}\" y=\"{:.0f}\">{}</text>", X(i), kPlotY1 + 30,
                      i);
-  s += fmt::format("<rect class=\"frame\" x=\"{:.0f}\" y=\"{:.0f}\" width=\"{:.0f}\" "
-                   "height=\"{:.0f}\"/>",
-                   kPlotX0, kPlotY0, kPlotX1 - kPlotX0, kPlotY1 - kPlotY0);
+  s += fmt::format(
+      "<rect class=\"frame\" x=\"{:.0f}\" y=\"{:.0f}\" width=\"{:.0f}\" "
+      "height=\"{:.0f}\"/>",
+      kPlotX0, kPlotY0, kPlotX1 - kPlotX0, kPlotY1 - kPlotY0);
   s += fmt::format("<text class=\"axis\" x=\"{:.0f}\" y=\"{:.0f}\">layer (graph order)</text>",
                    (kPlotX0 + kPlotX1) / 2, kChartH - 8);
-  s += fmt::format("<text class=\"axis\" transform=\"translate(16,{:.0f}) rotate(-90)\">error "
-                   "(log scale)</text>",
-                   (kPlotY0 + kPlotY1) / 2);
+  s += fmt::format(
+      "<text class=\"axis\" transform=\"translate(16,{:.0f}) rotate(-90)\">error "
+      "(log scale)</text>",
+      (kPlotY0 + kPlotY1) / 2);
   s += fmt::format("<text class=\"yl\" x=\"{:.0f}\" y=\"{:.0f}\">NaN/inf</text>", kPlotX0 - 6,
                    kPlotY0 - 8);
   s += "</g>";
@@ -305,9 +311,10 @@ std::string chart_svg(const VerifyReport& r, int first) {
   auto tol_line = [&](double v, const char* cls, const char* label) {
     if (!(v > 0) || !std::isfinite(v)) return;
     const double y = Y(v);
-    s += fmt::format("<line class=\"tol {}\" x1=\"{:.0f}\" y1=\"{:.1f}\" x2=\"{:.0f}\" "
-                     "y2=\"{:.1f}\"/><text class=\"toll {}\" x=\"{:.0f}\" y=\"{:.1f}\">{} {}</text>",
-                     cls, kPlotX0, y, kPlotX1, y, cls, kPlotX1 + 4, y + 4, label, num(v, 3));
+    s += fmt::format(
+        "<line class=\"tol {}\" x1=\"{:.0f}\" y1=\"{:.1f}\" x2=\"{:.0f}\" "
+        "y2=\"{:.1f}\"/><text class=\"toll {}\" x=\"{:.0f}\" y=\"{:.1f}\">{} {}</text>",
+        cls, kPlotX0, y, kPlotX1, y, cls, kPlotX1 + 4, y + 4, label, num(v, 3));
   };
   tol_line(r.atol, "abs", "atol");
   tol_line(r.rtol, "rel", "rtol");
@@ -324,14 +331,16 @@ std::string chart_svg(const VerifyReport& r, int first) {
   // First divergence: a vertical line with its name.
   if (first >= 0) {
     const double x = X(static_cast<size_t>(first));
-    s += fmt::format("<line class=\"firstl\" x1=\"{:.1f}\" y1=\"{:.0f}\" x2=\"{:.1f}\" "
-                     "y2=\"{:.0f}\"/>",
-                     x, kPlotY0 - 18, x, kPlotY1);
+    s += fmt::format(
+        "<line class=\"firstl\" x1=\"{:.1f}\" y1=\"{:.0f}\" x2=\"{:.1f}\" "
+        "y2=\"{:.0f}\"/>",
+        x, kPlotY0 - 18, x, kPlotY1);
     const bool right = x > (kPlotX0 + kPlotX1) / 2;
-    s += fmt::format("<text class=\"firstt\" x=\"{:.1f}\" y=\"{:.0f}\" text-anchor=\"{}\">first "
-                     "divergence: {}</text>",
-                     right ? x - 6 : x + 6, kPlotY0 - 22, right ? "end" : "start",
-                     escape(truncate_chars(L[static_cast<size_t>(first)].name, 48)));
+    s += fmt::format(
+        "<text class=\"firstt\" x=\"{:.1f}\" y=\"{:.0f}\" text-anchor=\"{}\">first "
+        "divergence: {}</text>",
+        right ? x - 6 : x + 6, kPlotY0 - 22, right ? "end" : "start",
+        escape(truncate_chars(L[static_cast<size_t>(first)].name, 48)));
   }
 
   // The two series. Sparse (at least 4 px per layer): polylines broken where a layer has no
@@ -357,10 +366,11 @@ std::string chart_svg(const VerifyReport& r, int first) {
       const double v = L[i].*field;
       if (!plotted(L[i])) continue;
       if (!std::isfinite(v))
-        s += fmt::format("<path class=\"inf\" d=\"M{:.1f},{:.1f} l-4,-7 l8,0 z\"/>", X(i), Y(v) + 3);
+        s +=
+            fmt::format("<path class=\"inf\" d=\"M{:.1f},{:.1f} l-4,-7 l8,0 z\"/>", X(i), Y(v) + 3);
       else if ((lines && step >= 8) || static_cast<int>(i) == first)
-        s += fmt::format("<circle class=\"pt {}\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\"/>", cls, X(i),
-                         Y(v), static_cast<int>(i) == first ? 4.5 : 2.5);
+        s += fmt::format("<circle class=\"pt {}\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\"/>", cls,
+                         X(i), Y(v), static_cast<int>(i) == first ? 4.5 : 2.5);
     }
   };
   series(&LayerResult::max_abs, "abs");
@@ -385,10 +395,11 @@ std::string chart_svg(const VerifyReport& r, int first) {
       open = true;
     }
     s += fmt::format("<path class=\"ser prec\" d=\"{}\"/>", d);
-    s += fmt::format("<g class=\"legend\" transform=\"translate({:.0f},12)\"><line class=\"ser "
-                     "prec\" x1=\"0\" y1=\"0\" x2=\"22\" y2=\"0\"/><text x=\"28\" y=\"4\">{} "
-                     "against the fp32 run (max |x\u2212x32| / max |x32|)</text></g>",
-                     kPlotX0 + 660, escape(r.precision));
+    s += fmt::format(
+        "<g class=\"legend\" transform=\"translate({:.0f},12)\"><line class=\"ser "
+        "prec\" x1=\"0\" y1=\"0\" x2=\"22\" y2=\"0\"/><text x=\"28\" y=\"4\">{} "
+        "against the fp32 run (max |x\u2212x32| / max |x32|)</text></g>",
+        kPlotX0 + 660, escape(r.precision));
   }
 
   // Legend.
@@ -407,13 +418,14 @@ std::string chart_svg(const VerifyReport& r, int first) {
       kPlotX0);
 
   // Hover target and cursor (used by the script).
-  s += fmt::format("<line id=\"cursor\" x1=\"0\" y1=\"{:.0f}\" x2=\"0\" y2=\"{:.0f}\" "
-                   "visibility=\"hidden\"/>",
-                   kPlotY0, kPlotY1 + 11);
-  s += fmt::format("<rect id=\"hover\" x=\"{:.0f}\" y=\"{:.0f}\" width=\"{:.0f}\" "
-                   "height=\"{:.0f}\" data-x0=\"{:.3f}\" data-step=\"{:.6f}\" fill=\"transparent\"/>",
-                   kPlotX0, kPlotY0 - 20, kPlotX1 - kPlotX0, kPlotY1 - kPlotY0 + 32, kPlotX0,
-                   step);
+  s += fmt::format(
+      "<line id=\"cursor\" x1=\"0\" y1=\"{:.0f}\" x2=\"0\" y2=\"{:.0f}\" "
+      "visibility=\"hidden\"/>",
+      kPlotY0, kPlotY1 + 11);
+  s += fmt::format(
+      "<rect id=\"hover\" x=\"{:.0f}\" y=\"{:.0f}\" width=\"{:.0f}\" "
+      "height=\"{:.0f}\" data-x0=\"{:.3f}\" data-step=\"{:.6f}\" fill=\"transparent\"/>",
+      kPlotX0, kPlotY0 - 20, kPlotX1 - kPlotX0, kPlotY1 - kPlotY0 + 32, kPlotX0, step);
   return s + "</svg>";
 }
 
@@ -433,17 +445,17 @@ std::string script_data(const VerifyReport& r, int first, const GraphLayout& g) 
     s += "],\"preds\":[";
     for (size_t k = 0; k < g.preds[i].size(); ++k)
       s += (k ? "," : "") + std::to_string(g.preds[i][k]);
-    s += fmt::format("],\"max_abs\":{},\"max_rel\":{},\"cosine\":{},\"mismatches\":{},\"count\":{},"
-                     "\"first_mismatch\":{},\"status\":{},\"reference_key\":{},"
-                     "\"reference_shape\":{}",
-                     json_num(l.max_abs), json_num(l.max_rel), json_num(l.cosine), l.mismatches,
-                     l.count, l.first_mismatch, script_json_string(l.status),
-                     script_json_string(l.reference_key),
-                     script_json_string(l.reference_shape.empty() ? std::string()
-                                                                  : shape_text(l.reference_shape)));
+    s += fmt::format(
+        "],\"max_abs\":{},\"max_rel\":{},\"cosine\":{},\"mismatches\":{},\"count\":{},"
+        "\"first_mismatch\":{},\"status\":{},\"reference_key\":{},"
+        "\"reference_shape\":{}",
+        json_num(l.max_abs), json_num(l.max_rel), json_num(l.cosine), l.mismatches, l.count,
+        l.first_mismatch, script_json_string(l.status), script_json_string(l.reference_key),
+        script_json_string(l.reference_shape.empty() ? std::string()
+                                                     : shape_text(l.reference_shape)));
     if (l.precision_checked)
-      s += fmt::format(",\"precision_rel\":{},\"precision_overflow\":{}",
-                       json_num(l.precision_rel), l.precision_overflow ? "true" : "false");
+      s += fmt::format(",\"precision_rel\":{},\"precision_overflow\":{}", json_num(l.precision_rel),
+                       l.precision_overflow ? "true" : "false");
     s += "}";
   }
   return s + "]}";
@@ -496,13 +508,15 @@ std::string report_html(const VerifyReport& r) {
   h += "<dt>reference</dt><dd class=\"mono\">" + escape(r.reference) + "</dd>";
   h += "<dt>backend</dt><dd>" + escape(r.backend) + "</dd>";
   h += "<dt>precision</dt><dd>" + escape(r.precision) + "</dd>";
-  h += fmt::format("<dt>tolerance</dt><dd>|got \u2212 ref| \u2264 atol + rtol \u00b7 {}, "
-                   "rtol {}, atol {}</dd>",
-                   r.criterion == "per-element" ? "|ref| (per element)" : "max |ref| (the tensor's scale)",
-                   num(r.rtol, 3), num(r.atol, 3));
-  h += fmt::format("<dt>layers</dt><dd>{} tensors: {} within tolerance, {} outside, {} without "
-                   "reference</dd>",
-                   L.size(), n_ok, n_bad, n_unchecked);
+  h += fmt::format(
+      "<dt>tolerance</dt><dd>|got \u2212 ref| \u2264 atol + rtol \u00b7 {}, "
+      "rtol {}, atol {}</dd>",
+      r.criterion == "per-element" ? "|ref| (per element)" : "max |ref| (the tensor's scale)",
+      num(r.rtol, 3), num(r.atol, 3));
+  h += fmt::format(
+      "<dt>layers</dt><dd>{} tensors: {} within tolerance, {} outside, {} without "
+      "reference</dd>",
+      L.size(), n_ok, n_bad, n_unchecked);
   h += "<dt>first divergence</dt><dd>" +
        (r.first_divergent.empty() ? std::string("none") : layer_link(r.first_divergent)) + "</dd>";
   h += "<dt>input check</dt><dd><span class=\"badge b-" + escape(r.input_check) + "\">" +
@@ -527,9 +541,10 @@ std::string report_html(const VerifyReport& r) {
          " <span class=\"note\">(overflow to inf/NaN or lose most precision in " +
          escape(r.precision) + ")</span></dd>";
   if (!r.unmatched_reference.empty()) {
-    h += fmt::format("<dt>unmatched</dt><dd><details><summary>{} reference tensor{} match no "
-                     "tensor of the model</summary><span class=\"mono\">",
-                     r.unmatched_reference.size(), r.unmatched_reference.size() == 1 ? "" : "s");
+    h += fmt::format(
+        "<dt>unmatched</dt><dd><details><summary>{} reference tensor{} match no "
+        "tensor of the model</summary><span class=\"mono\">",
+        r.unmatched_reference.size(), r.unmatched_reference.size() == 1 ? "" : "s");
     for (size_t i = 0; i < r.unmatched_reference.size(); ++i)
       h += (i ? ", " : "") + escape(r.unmatched_reference[i]);
     h += "</span></details></dd>";
@@ -592,9 +607,10 @@ std::string report_html(const VerifyReport& r) {
     h += "<td class=\"name\">" + escape(l.name) + "</td><td>" + escape(l.op) + "</td><td>" +
          escape(shape_text(l.shape)) + "</td>";
     if (has_numbers)
-      h += fmt::format("<td class=\"r\">{}</td><td class=\"r\">{}</td><td class=\"r\">{}</td>"
-                       "<td class=\"r\">{} / {}</td>",
-                       num(l.max_abs), num(l.max_rel), num(l.cosine, 8), l.mismatches, l.count);
+      h += fmt::format(
+          "<td class=\"r\">{}</td><td class=\"r\">{}</td><td class=\"r\">{}</td>"
+          "<td class=\"r\">{} / {}</td>",
+          num(l.max_abs), num(l.max_rel), num(l.cosine, 8), l.mismatches, l.count);
     else
       h += "<td class=\"r\">\u2014</td><td class=\"r\">\u2014</td><td class=\"r\">\u2014</td>"
            "<td class=\"r\">\u2014</td>";

@@ -3,12 +3,12 @@
 // by code points, JSON string literals safe inside <script>) and the page's static text (CSS,
 // the error hook that runs first, and the script that adds hover details, selection and
 // scrolling to the drawn page).
-#include "verify/report_html.h"
-
 #include <fmt/format.h>
 
 #include <string>
 #include <string_view>
+
+#include "verify/report_html.h"
 
 namespace anvil {
 namespace html {
@@ -82,13 +82,24 @@ std::string escape(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     char32_t cp = next_code_point(s, i);
     switch (cp) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
       default:
-        if ((cp < 0x20 && cp != '\t' && cp != '\n') || (cp >= 0x7F && cp <= 0x9F)) cp = kReplacement;
+        if ((cp < 0x20 && cp != '\t' && cp != '\n') || (cp >= 0x7F && cp <= 0x9F))
+          cp = kReplacement;
         append_utf8(out, cp);
     }
   }

@@ -1,6 +1,8 @@
 // verify_model(): run a model with every tensor kept, compare with a reference layer by layer
 // (in the source layout, matched by the aliasing rules of match_reference_key), find the first
 // divergent layer and diagnose it (src/verify/diagnose*.cpp).
+#include "anvil/verify.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -12,7 +14,6 @@
 #include "anvil/names.h"
 #include "anvil/npy.h"
 #include "anvil/session.h"
-#include "anvil/verify.h"
 #include "passes/passes.h"
 #include "verify/diagnose.h"
 
@@ -31,7 +32,8 @@ std::map<std::string, Tensor> read_reference(const std::string& path) {
     if (r.empty()) throw Error("the reference folder holds no .npy files", path, {}, "reference");
     return r;
   }
-  if (!fs::is_regular_file(path, ec)) throw Error("no such reference file or folder", path, {}, "reference");
+  if (!fs::is_regular_file(path, ec))
+    throw Error("no such reference file or folder", path, {}, "reference");
   if (path.size() >= 4 && path.compare(path.size() - 4, 4, ".npy") == 0) {
     // one tensor: keyed by its file name
     return {{fs::path(path).stem().string(), read_npy(path)}};
@@ -55,7 +57,8 @@ std::string cos8(double x) {
 
 std::string first_values(const Tensor& t, int n) {
   std::string s = "[";
-  for (int64_t i = 0; i < std::min<int64_t>(n, t.numel()); ++i) s += (i ? ", " : "") + fmt(t.get(i));
+  for (int64_t i = 0; i < std::min<int64_t>(n, t.numel()); ++i)
+    s += (i ? ", " : "") + fmt(t.get(i));
   if (t.numel() > n) s += ", ...";
   return s + "]";
 }
@@ -120,15 +123,17 @@ std::string keys_str(const std::vector<std::string>& keys, size_t show) {
     else if (!val.is_constant() && !match_reference_key(g, v, reference).empty())
       inputs_matched.push_back(source_key(val));
   }
-  std::string m = "the reference matches no layer output of the model, so nothing would be "
-                  "compared";
+  std::string m =
+      "the reference matches no layer output of the model, so nothing would be "
+      "compared";
   if (!inputs_matched.empty()) m += " (only the input " + keys_str(inputs_matched, 3) + ")";
   m += "; reference keys: " + keys_str(keys, 8);
   std::string near;
   size_t shown = 0;
   for (const auto& k : keys) {
     if (shown == 3 || names.empty()) break;
-    bool is_input = std::find(inputs_matched.begin(), inputs_matched.end(), k) != inputs_matched.end();
+    bool is_input =
+        std::find(inputs_matched.begin(), inputs_matched.end(), k) != inputs_matched.end();
     if (is_input) continue;
     const std::string* best = &names.front();
     size_t bd = edit_distance(k, *best);
@@ -136,8 +141,10 @@ std::string keys_str(const std::vector<std::string>& keys, size_t show) {
       if (size_t d = edit_distance(k, n); d < bd) bd = d, best = &n;
     near += (shown++ ? ", '" : "'") + k + "' -> '" + *best + "'";
   }
-  if (!near.empty()) m += "; nearest tensor names of the model: " + near;
-  else if (!names.empty()) m += "; the model's tensors: " + keys_str(names, 5);
+  if (!near.empty())
+    m += "; nearest tensor names of the model: " + near;
+  else if (!names.empty())
+    m += "; the model's tensors: " + keys_str(names, 5);
   throw Error(m + " (names as in 'anvil summary' or 'anvil dump')", g.source_file, {}, "reference");
 }
 
@@ -156,7 +163,8 @@ std::vector<int> source_tensors(const Graph& g) {
   bool any_prov = false;
   for (const auto& v : g.values) any_prov |= !v.prov.source_name.empty();
   for (size_t i = 0; i < g.values.size(); ++i)
-    if (!g.values[i].prov.source_name.empty() || !any_prov) last_of[source_key(g.values[i])] = static_cast<int>(i);
+    if (!g.values[i].prov.source_name.empty() || !any_prov)
+      last_of[source_key(g.values[i])] = static_cast<int>(i);
   for (int v : g.inputs) {
     taken[static_cast<size_t>(v)] = true;
     r.push_back(v);
@@ -173,7 +181,8 @@ std::vector<int> source_tensors(const Graph& g) {
   return r;
 }
 
-std::string match_reference_key(const Graph& g, int v, const std::map<std::string, Tensor>& reference) {
+std::string match_reference_key(const Graph& g, int v,
+                                const std::map<std::string, Tensor>& reference) {
   const Value& val = g.values[static_cast<size_t>(v)];
   std::vector<std::string> names;
   std::string key = source_key(val);
@@ -190,7 +199,8 @@ std::string match_reference_key(const Graph& g, int v, const std::map<std::strin
 VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor>& reference,
                           const VerifyOptions& o) {
   if (o.precision != "fp32" && o.precision != "fp16" && o.precision != "bf16")
-    throw Error("precision must be fp32, fp16 or bf16, not '" + o.precision + "'", graph.source_file, {}, "precision");
+    throw Error("precision must be fp32, fp16 or bf16, not '" + o.precision + "'",
+                graph.source_file, {}, "precision");
   VerifyReport r;
   r.backend = o.backend;
   r.precision = o.precision;
@@ -299,7 +309,8 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
       m += "(shape " + shape_str(given->shape()) + ", reference " + shape_str(ref.shape()) + ")";
     else
       m += "(" + c.describe() + ")";
-    m += ": first values, ours " + first_values(*given, 8) + " vs reference " + first_values(ref, 8);
+    m +=
+        ": first values, ours " + first_values(*given, 8) + " vs reference " + first_values(ref, 8);
     input_message += (input_message.empty() ? "" : "\n") + m;
   }
   auto any_state = [&](const char* s) {
@@ -311,7 +322,8 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   // 3. Run, keeping every layer's tensor.
   std::vector<std::string> fetch;
   for (int v : layers)
-    if (!g.values[static_cast<size_t>(v)].is_constant()) fetch.push_back(g.values[static_cast<size_t>(v)].name);
+    if (!g.values[static_cast<size_t>(v)].is_constant())
+      fetch.push_back(g.values[static_cast<size_t>(v)].name);
   std::map<std::string, Tensor> got = session.run(feed, fetch);
   std::map<std::string, Tensor> got32;
   if (o.precision != "fp32") {
@@ -337,7 +349,8 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
     lr.name = source_key(val);
     lr.op = val.producer >= 0 ? g.nodes[static_cast<size_t>(val.producer)].op
                               : (val.is_constant() ? "Constant" : "Input");
-    for (int in : diag::layer_nodes(g, v, is_layer).inputs) lr.inputs.push_back(source_key(g.values[static_cast<size_t>(in)]));
+    for (int in : diag::layer_nodes(g, v, is_layer).inputs)
+      lr.inputs.push_back(source_key(g.values[static_cast<size_t>(in)]));
     Tensor mine = ours(v);
     lr.shape = mine.shape();
     lr.reference_key = match_reference_key(g, v, reference);
@@ -414,13 +427,15 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   for (auto& [v, ref] : differing_inputs) {
     const Value& val = g.values[static_cast<size_t>(v)];
     Tensor mine = feed.at(val.name);
-    auto f = diag::diagnose_input(source_key(val), mine, ref, diag::channels_last_of(g, val), o.rtol, o.atol);
+    auto f = diag::diagnose_input(source_key(val), mine, ref, diag::channels_last_of(g, val),
+                                  o.rtol, o.atol);
     if (!f.empty())
       r.diagnosis.push_back(f.front().diagnosis);
     else
-      r.diagnosis.push_back({"unknown", source_key(val),
-                             "the input differs from the reference's and no simple transformation (channel "
-                             "order, x255 or /255, mean, NHWC/NCHW) explains it"});
+      r.diagnosis.push_back(
+          {"unknown", source_key(val),
+           "the input differs from the reference's and no simple transformation (channel "
+           "order, x255 or /255, mean, NHWC/NCHW) explains it"});
   }
   if (first < 0) return r;
   const LayerResult& fl = r.layers[result_of[first]];
@@ -429,18 +444,24 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
     bool fp32_ok = false;
     const Value& val = g.values[static_cast<size_t>(first)];
     if (got32.count(val.name) && ref_of.count(first))
-      fp32_ok = compare_tensors(got32.at(val.name), ref_of.at(first), o.rtol, o.atol, o.per_element).ok();
+      fp32_ok =
+          compare_tensors(got32.at(val.name), ref_of.at(first), o.rtol, o.atol, o.per_element).ok();
     if (overflow || fp32_ok) {
       std::string names;
       for (const auto& s : r.suggest_keep_fp32) names += " " + s;
       std::string m = std::string("in ") + o.precision + " this layer " +
-                      (overflow ? "overflows to inf/NaN" : "differs by " + o.precision + " rounding (max relative error " +
-                                                               fmt(fl.precision_rel) + " against the fp32 run)") +
+                      (overflow ? "overflows to inf/NaN"
+                                : "differs by " + o.precision + " rounding (max relative error " +
+                                      fmt(fl.precision_rel) + " against the fp32 run)") +
                       (fp32_ok ? " while the fp32 run matches the reference here" : "");
       if (!names.empty())
-        m += "; keep the layers that overflow or lose most of their precision in fp32: --keep-fp32" + names;
+        m +=
+            "; keep the layers that overflow or lose most of their precision in fp32: --keep-fp32" +
+            names;
       else
-        m += "; no layer overflows or loses most of its precision: compare with a tolerance fit for " + o.precision +
+        m += "; no layer overflows or loses most of its precision: compare with a tolerance fit "
+             "for " +
+             o.precision +
              " (e.g. --rtol 1e-2 --atol 1e-2), or keep sensitive layers in fp32 (--keep-fp32 NAME)";
       r.diagnosis.push_back({"precision", fl.name, m});
       return r;
@@ -448,15 +469,19 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
   }
   // Float rounding: the tensors point the same way and differ by ~1e-6 of their scale (values
   // near zero after long sums, compared per element or at a tight tolerance).
-  if (fl.status == "mismatch" && fl.scale > 0 && fl.cosine >= 1 - 1e-6 && fl.max_abs <= 1e-5 * fl.scale) {
+  if (fl.status == "mismatch" && fl.scale > 0 && fl.cosine >= 1 - 1e-6 &&
+      fl.max_abs <= 1e-5 * fl.scale) {
     const double suggest = std::pow(10.0, std::ceil(std::log10(fl.max_abs * 1.0001)));
     r.diagnosis.push_back(
         {"float_rounding", fl.name,
-         "float rounding, not an import mistake: cosine " + cos8(fl.cosine) + ", max error " + fmt(fl.max_abs) + " = " +
-             fmt(fl.max_abs / fl.scale) + " of the tensor's scale (max |ref| " + fmt(fl.scale) + "), " +
-             std::to_string(fl.mismatches) + " of " + std::to_string(fl.count) + " elements outside " +
+         "float rounding, not an import mistake: cosine " + cos8(fl.cosine) + ", max error " +
+             fmt(fl.max_abs) + " = " + fmt(fl.max_abs / fl.scale) +
+             " of the tensor's scale (max |ref| " + fmt(fl.scale) + "), " +
+             std::to_string(fl.mismatches) + " of " + std::to_string(fl.count) +
+             " elements outside " +
              (o.per_element ? "the per-element tolerance" : "the tolerance") + "; compare " +
-             (o.per_element ? "at the tensor's scale (the default, without --per-element) or " : "") +
+             (o.per_element ? "at the tensor's scale (the default, without --per-element) or "
+                            : "") +
              "with --atol " + fmt(suggest)});
     return r;
   }
@@ -481,9 +506,13 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
     }
     p.inputs[in] = diag::to_canonical(iv, t.to(iv.dtype));
   }
-  if (graph_input >= 0 && r.input_check != "absent") graph_input = -1;  // input hypotheses done above
+  if (graph_input >= 0 && r.input_check != "absent")
+    graph_input = -1;  // input hypotheses done above
   std::vector<diag::Finding> found;
-  if (!p.layer.nodes.empty() && p.init()) found = diag::diagnose_layer(p, graph_input, graph_input >= 0 && diag::channels_last_of(g, g.values[static_cast<size_t>(graph_input)]));
+  if (!p.layer.nodes.empty() && p.init())
+    found = diag::diagnose_layer(
+        p, graph_input,
+        graph_input >= 0 && diag::channels_last_of(g, g.values[static_cast<size_t>(graph_input)]));
   if (!found.empty()) {
     r.diagnosis.push_back(found.front().diagnosis);
   } else if (r.input_check != "differs") {
@@ -491,17 +520,22 @@ VerifyReport verify_model(const Graph& graph, const std::map<std::string, Tensor
     if (p.layer.nodes.empty())
       m = "no classic import mistake explains this tensor";
     else if (std::isfinite(p.before) && p.before < 1e-5 && uses_reference_inputs)
-      m = "float rounding: re-run alone on the reference's own inputs this layer matches (relative error " +
+      m = "float rounding: re-run alone on the reference's own inputs this layer matches (relative "
+          "error " +
           fmt(p.before) +
-          "): small differences upstream, within tolerance there, are amplified here; loosen --rtol/--atol "
+          "): small differences upstream, within tolerance there, are amplified here; loosen "
+          "--rtol/--atol "
           "or compare the inputs' precision";
     else
-      m = "none of the classic import mistakes (flipped or transposed weights, padding, pooling rounding, "
+      m = "none of the classic import mistakes (flipped or transposed weights, padding, pooling "
+          "rounding, "
           "flatten order, batch-norm epsilon" +
           std::string(graph_input >= 0 ? ", input channel order/scale/mean/layout" : "") +
-          ") explains it; re-run alone on " + (uses_reference_inputs ? "the reference's inputs" : "our inputs") +
+          ") explains it; re-run alone on " +
+          (uses_reference_inputs ? "the reference's inputs" : "our inputs") +
           " the layer's relative error is " + fmt(p.before);
-    r.diagnosis.push_back({m.rfind("float rounding", 0) == 0 ? "float_rounding" : "unknown", fl.name, m});
+    r.diagnosis.push_back(
+        {m.rfind("float rounding", 0) == 0 ? "float_rounding" : "unknown", fl.name, m});
   }
   return r;
 }

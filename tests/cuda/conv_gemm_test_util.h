@@ -24,8 +24,8 @@
 namespace anvil::cuda {
 namespace {
 
-#define SKIP_WITHOUT_GPU()                                   \
-  do {                                                       \
+#define SKIP_WITHOUT_GPU()                                     \
+  do {                                                         \
     if (device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
@@ -67,13 +67,14 @@ inline void poison(const DeviceBuffer& b) { ANVIL_CUDA_CHECK(cudaMemset(b.get(),
 
 /// The allowed error for an output with reference `ref` and term scale `s`.
 inline double tolerance(DType t, double ref, double s, bool gemm) {
-  if (t == DType::f32) return gemm ? 2e-5 * std::fabs(ref) + 1e-5 * s : 1e-4 * std::fabs(ref) + 2e-5 * s;
+  if (t == DType::f32)
+    return gemm ? 2e-5 * std::fabs(ref) + 1e-5 * s : 1e-4 * std::fabs(ref) + 2e-5 * s;
   return 4.0 * unit_roundoff(t) * s;
 }
 
 /// Compares; reports the first few mismatches and their count.
 inline void expect_close(const std::vector<float>& got, const std::vector<double>& ref,
-                  const std::vector<double>& scale, DType t, bool gemm) {
+                         const std::vector<double>& scale, DType t, bool gemm) {
   ASSERT_EQ(got.size(), ref.size());
   int bad = 0;
   for (size_t i = 0; i < got.size(); ++i) {

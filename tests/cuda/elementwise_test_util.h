@@ -3,9 +3,8 @@
 // random inputs, broadcast strides, and the 64-bit index test hook.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <cuda_runtime.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
@@ -30,8 +29,8 @@ void force_index64(bool on);  // defined in kernels_elementwise.cu
 namespace anvil::cuda {
 namespace {
 
-#define SKIP_WITHOUT_GPU()                                                     \
-  do {                                                                         \
+#define SKIP_WITHOUT_GPU()                                                    \
+  do {                                                                        \
     if (::anvil::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
@@ -39,9 +38,12 @@ constexpr double kAtol = 1e-7;
 
 inline double rtol(DType t) {
   switch (t) {
-    case DType::f16: return std::ldexp(1.0, -11) + 1e-5;
-    case DType::bf16: return std::ldexp(1.0, -8) + 1e-5;
-    default: return 1e-5;
+    case DType::f16:
+      return std::ldexp(1.0, -11) + 1e-5;
+    case DType::bf16:
+      return std::ldexp(1.0, -8) + 1e-5;
+    default:
+      return 1e-5;
   }
 }
 
@@ -53,14 +55,43 @@ inline std::vector<uint8_t> encode(DType t, const std::vector<double>& v) {
   for (size_t i = 0; i < v.size(); ++i) {
     uint8_t* p = out.data() + i * es;
     switch (t) {
-      case DType::f32: { float f = static_cast<float>(v[i]); std::memcpy(p, &f, 4); break; }
-      case DType::f16: { uint16_t h = float_to_half(static_cast<float>(v[i])); std::memcpy(p, &h, 2); break; }
-      case DType::bf16: { uint16_t h = float_to_bf16(static_cast<float>(v[i])); std::memcpy(p, &h, 2); break; }
-      case DType::i32: { int32_t x = static_cast<int32_t>(v[i]); std::memcpy(p, &x, 4); break; }
-      case DType::i64: { int64_t x = static_cast<int64_t>(v[i]); std::memcpy(p, &x, 8); break; }
-      case DType::i8: { int8_t x = static_cast<int8_t>(v[i]); std::memcpy(p, &x, 1); break; }
-      case DType::u8: case DType::boolean: *p = static_cast<uint8_t>(v[i]); break;
-      default: ADD_FAILURE() << "encode: dtype"; break;
+      case DType::f32: {
+        float f = static_cast<float>(v[i]);
+        std::memcpy(p, &f, 4);
+        break;
+      }
+      case DType::f16: {
+        uint16_t h = float_to_half(static_cast<float>(v[i]));
+        std::memcpy(p, &h, 2);
+        break;
+      }
+      case DType::bf16: {
+        uint16_t h = float_to_bf16(static_cast<float>(v[i]));
+        std::memcpy(p, &h, 2);
+        break;
+      }
+      case DType::i32: {
+        int32_t x = static_cast<int32_t>(v[i]);
+        std::memcpy(p, &x, 4);
+        break;
+      }
+      case DType::i64: {
+        int64_t x = static_cast<int64_t>(v[i]);
+        std::memcpy(p, &x, 8);
+        break;
+      }
+      case DType::i8: {
+        int8_t x = static_cast<int8_t>(v[i]);
+        std::memcpy(p, &x, 1);
+        break;
+      }
+      case DType::u8:
+      case DType::boolean:
+        *p = static_cast<uint8_t>(v[i]);
+        break;
+      default:
+        ADD_FAILURE() << "encode: dtype";
+        break;
     }
   }
   return out;
@@ -72,21 +103,58 @@ inline std::vector<double> decode(DType t, const std::vector<uint8_t>& b) {
   for (size_t i = 0; i < out.size(); ++i) {
     const uint8_t* p = b.data() + i * es;
     switch (t) {
-      case DType::f32: { float f; std::memcpy(&f, p, 4); out[i] = f; break; }
-      case DType::f16: { uint16_t h; std::memcpy(&h, p, 2); out[i] = half_to_float(h); break; }
-      case DType::bf16: { uint16_t h; std::memcpy(&h, p, 2); out[i] = bf16_to_float(h); break; }
-      case DType::i32: { int32_t x; std::memcpy(&x, p, 4); out[i] = x; break; }
-      case DType::i64: { int64_t x; std::memcpy(&x, p, 8); out[i] = static_cast<double>(x); break; }
-      case DType::i8: { int8_t x; std::memcpy(&x, p, 1); out[i] = x; break; }
-      case DType::u8: case DType::boolean: out[i] = *p; break;
-      default: ADD_FAILURE() << "decode: dtype"; break;
+      case DType::f32: {
+        float f;
+        std::memcpy(&f, p, 4);
+        out[i] = f;
+        break;
+      }
+      case DType::f16: {
+        uint16_t h;
+        std::memcpy(&h, p, 2);
+        out[i] = half_to_float(h);
+        break;
+      }
+      case DType::bf16: {
+        uint16_t h;
+        std::memcpy(&h, p, 2);
+        out[i] = bf16_to_float(h);
+        break;
+      }
+      case DType::i32: {
+        int32_t x;
+        std::memcpy(&x, p, 4);
+        out[i] = x;
+        break;
+      }
+      case DType::i64: {
+        int64_t x;
+        std::memcpy(&x, p, 8);
+        out[i] = static_cast<double>(x);
+        break;
+      }
+      case DType::i8: {
+        int8_t x;
+        std::memcpy(&x, p, 1);
+        out[i] = x;
+        break;
+      }
+      case DType::u8:
+      case DType::boolean:
+        out[i] = *p;
+        break;
+      default:
+        ADD_FAILURE() << "decode: dtype";
+        break;
     }
   }
   return out;
 }
 
 // v rounded to dtype t (exactly representable afterwards).
-inline std::vector<double> rounded(DType t, const std::vector<double>& v) { return decode(t, encode(t, v)); }
+inline std::vector<double> rounded(DType t, const std::vector<double>& v) {
+  return decode(t, encode(t, v));
+}
 
 inline DeviceBuffer upload_bytes(const std::vector<uint8_t>& b, size_t extra = 0) {
   DeviceBuffer d(b.size() + extra);
@@ -126,7 +194,7 @@ inline bool close(double got, double want, DType t) {
 }
 
 inline void expect_close(const std::vector<double>& got, const std::vector<double>& want, DType t,
-                  const std::string& what, const std::vector<double>* inputs = nullptr) {
+                         const std::string& what, const std::vector<double>* inputs = nullptr) {
   ASSERT_EQ(got.size(), want.size()) << what;
   int bad = 0;
   for (size_t i = 0; i < got.size(); ++i) {

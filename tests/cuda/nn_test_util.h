@@ -2,9 +2,8 @@
 // storage of the float types, device arrays with poisoned margins, tolerances.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <cuda_runtime.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
@@ -27,8 +26,8 @@
 namespace anvil::cuda {
 namespace {
 
-#define SKIP_WITHOUT_GPU()                                                   \
-  do {                                                                       \
+#define SKIP_WITHOUT_GPU()                                                    \
+  do {                                                                        \
     if (::anvil::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
@@ -121,7 +120,8 @@ const Tol kExact{0, 0};
 
 /// Element-by-element comparison; NaN matches only NaN, infinities must be equal.
 inline void expect_close(const std::vector<double>& got, const std::vector<double>& want, Tol tol,
-                  const std::string& what, const std::vector<double>* abs_per_element = nullptr) {
+                         const std::string& what,
+                         const std::vector<double>* abs_per_element = nullptr) {
   ASSERT_EQ(got.size(), want.size()) << what;
   size_t bad = 0;
   std::ostringstream first;

@@ -39,8 +39,8 @@ struct ConvCase {
 };
 
 ConvCase conv_case(std::string label, int n, int c, int h, int w, int k, int r, int s, int pad_h,
-                   int pad_w, int stride_h, int stride_w, int dil, int groups, bool bias,
-                   bool relu, bool residual) {
+                   int pad_w, int stride_h, int stride_w, int dil, int groups, bool bias, bool relu,
+                   bool residual) {
   ConvCase cc;
   cc.label = std::move(label);
   ConvParams& p = cc.p;
@@ -130,7 +130,8 @@ void conv_reference(const ConvParams& p, const std::vector<float>& x, const std:
         for (int ox = 0; ox < p.ow; ++ox) {
           const size_t i = yi(n, k, oy, ox);
           double v = acc[i], s = abs_acc[i];
-          if (p.has_bias) v += bias[static_cast<size_t>(k)], s += std::fabs(bias[static_cast<size_t>(k)]);
+          if (p.has_bias)
+            v += bias[static_cast<size_t>(k)], s += std::fabs(bias[static_cast<size_t>(k)]);
           if (p.has_residual) v += z[i], s += std::fabs(z[i]);
           if (p.relu) v = std::min(std::max(v, 0.0), static_cast<double>(p.relu_max));
           ref[i] = v;
@@ -187,8 +188,7 @@ std::vector<std::string> paths_for(const ConvParams& p, DType t) {
     // The column-tiled kernels: 3x3 or 5x5, column stride 1 or 2, no column dilation,
     // channels filling 16-byte vectors.
     if (p.dil_w == 1 && (p.s == 3 || p.s == 5) && p.r == p.s &&
-        (p.stride_w == 1 || p.stride_w == 2) &&
-        p.c % (16 / static_cast<int>(element_size(t))) == 0)
+        (p.stride_w == 1 || p.stride_w == 2) && p.c % (16 / static_cast<int>(element_size(t))) == 0)
       for (const char* tile : {"depthwise:1", "depthwise:2", "depthwise:4"}) out.push_back(tile);
   }
   out.push_back("cudnn");
@@ -244,7 +244,8 @@ void check_conv(const ConvCase& cc, DType t, const std::string& path = "") {
   DeviceBuffer dx = to_device(to_nhwc(x, p.n, p.c, p.h, p.w), t);
   DeviceBuffer dw = upload(cw.w);
   DeviceBuffer db = p.has_bias ? upload(cw.bias) : DeviceBuffer();
-  DeviceBuffer dz = p.has_residual ? to_device(to_nhwc(z, p.n, p.k, p.oh, p.ow), t) : DeviceBuffer();
+  DeviceBuffer dz =
+      p.has_residual ? to_device(to_nhwc(z, p.n, p.k, p.oh, p.ow), t) : DeviceBuffer();
   DeviceBuffer dy(yn * element_size(t));
   if (cc.z_is_y)
     ANVIL_CUDA_CHECK(cudaMemcpy(dy.get(), dz.get(), dy.size(), cudaMemcpyDeviceToDevice));
@@ -285,37 +286,44 @@ void check_conv_all_types(const ConvCase& cc) {
 
 TEST(CudaConv, Kernel3x3Pad1BiasRelu) {
   SKIP_WITHOUT_GPU();
-  check_conv_all_types(conv_case("3x3_bias_relu", 2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false));
+  check_conv_all_types(
+      conv_case("3x3_bias_relu", 2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false));
 }
 
 TEST(CudaConv, Kernel1x1Stride2Plain) {
   SKIP_WITHOUT_GPU();
-  check_conv_all_types(conv_case("1x1_stride2", 1, 8, 7, 5, 16, 1, 1, 0, 0, 2, 2, 1, 1, false, false, false));
+  check_conv_all_types(
+      conv_case("1x1_stride2", 1, 8, 7, 5, 16, 1, 1, 0, 0, 2, 2, 1, 1, false, false, false));
 }
 
 TEST(CudaConv, Kernel7x7Stride2BiasOnly) {
   SKIP_WITHOUT_GPU();
-  check_conv_all_types(conv_case("7x7_stride2_bias", 1, 3, 13, 11, 8, 7, 7, 3, 3, 2, 2, 1, 1, true, false, false));
+  check_conv_all_types(
+      conv_case("7x7_stride2_bias", 1, 3, 13, 11, 8, 7, 7, 3, 3, 2, 2, 1, 1, true, false, false));
 }
 
 TEST(CudaConv, Dilation2BiasResidualRelu) {
   SKIP_WITHOUT_GPU();
-  check_conv_all_types(conv_case("dil2_bias_residual_relu", 1, 6, 9, 7, 6, 3, 3, 2, 2, 1, 1, 2, 1, true, true, true));
+  check_conv_all_types(conv_case("dil2_bias_residual_relu", 1, 6, 9, 7, 6, 3, 3, 2, 2, 1, 1, 2, 1,
+                                 true, true, true));
 }
 
 TEST(CudaConv, Groups2UnequalStridesAndPads) {
   SKIP_WITHOUT_GPU();
-  check_conv_all_types(conv_case("groups2", 2, 4, 7, 5, 6, 3, 3, 1, 0, 2, 1, 1, 2, true, true, false));
+  check_conv_all_types(
+      conv_case("groups2", 2, 4, 7, 5, 6, 3, 3, 1, 0, 2, 1, 1, 2, true, true, false));
 }
 
 TEST(CudaConv, DepthwiseStride2) {
   SKIP_WITHOUT_GPU();
-  check_conv_all_types(conv_case("depthwise", 1, 8, 9, 7, 8, 3, 3, 1, 1, 2, 2, 1, 8, true, true, false));
+  check_conv_all_types(
+      conv_case("depthwise", 1, 8, 9, 7, 8, 3, 3, 1, 1, 2, 2, 1, 8, true, true, false));
 }
 
 TEST(CudaConv, ResidualInPlace) {
   SKIP_WITHOUT_GPU();
-  ConvCase cc = conv_case("residual_in_place", 1, 5, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, true, false, true);
+  ConvCase cc =
+      conv_case("residual_in_place", 1, 5, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, true, false, true);
   cc.z_is_y = true;
   check_conv_all_types(cc);
   cc = conv_case("residual_in_place_relu", 1, 5, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, true, true, true);
@@ -325,55 +333,70 @@ TEST(CudaConv, ResidualInPlace) {
 
 TEST(CudaConv, ResidualWithoutBias) {
   SKIP_WITHOUT_GPU();
-  check_conv_all_types(conv_case("residual_no_bias", 1, 4, 5, 6, 8, 1, 1, 0, 0, 1, 1, 1, 1, false, false, true));
+  check_conv_all_types(
+      conv_case("residual_no_bias", 1, 4, 5, 6, 8, 1, 1, 0, 0, 1, 1, 1, 1, false, false, true));
 }
 
 TEST(CudaConv, ReluWithoutBias) {
   SKIP_WITHOUT_GPU();
-  check_conv_all_types(conv_case("relu_no_bias", 2, 3, 5, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, false, true, false));
+  check_conv_all_types(
+      conv_case("relu_no_bias", 2, 3, 5, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, false, true, false));
 }
 
 TEST(CudaConv, WiderChannelsTensorCores) {
   SKIP_WITHOUT_GPU();
   // Channel counts that are multiples of 8 (the tensor-core friendly case), batch 3.
-  check_conv_all_types(conv_case("c32_k64", 3, 32, 11, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false));
+  check_conv_all_types(
+      conv_case("c32_k64", 3, 32, 11, 9, 64, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false));
 }
 
 TEST(CudaConv, Gemm1x1OddChannelsBiasResidualRelu) {
   SKIP_WITHOUT_GPU();
   // The gemm path's epilogue: relu(x W^T + bias + z), with odd channel counts (rows of 5 and
   // 7 elements: no 16-byte rows) and batch 2.
-  check_conv_all_types(conv_case("1x1_odd_bias_residual_relu", 2, 5, 3, 5, 7, 1, 1, 0, 0, 1, 1, 1, 1, true, true, true));
-  ConvCase cc = conv_case("1x1_residual_in_place_relu", 1, 16, 5, 3, 24, 1, 1, 0, 0, 1, 1, 1, 1, true, true, true);
+  check_conv_all_types(conv_case("1x1_odd_bias_residual_relu", 2, 5, 3, 5, 7, 1, 1, 0, 0, 1, 1, 1,
+                                 1, true, true, true));
+  ConvCase cc = conv_case("1x1_residual_in_place_relu", 1, 16, 5, 3, 24, 1, 1, 0, 0, 1, 1, 1, 1,
+                          true, true, true);
   cc.z_is_y = true;
   check_conv_all_types(cc);
-  check_conv_all_types(conv_case("1x1_relu_no_bias", 1, 24, 3, 3, 8, 1, 1, 0, 0, 1, 1, 1, 1, false, true, false));
+  check_conv_all_types(
+      conv_case("1x1_relu_no_bias", 1, 24, 3, 3, 8, 1, 1, 0, 0, 1, 1, 1, 1, false, true, false));
 }
 
 TEST(CudaConv, Im2colPadded1x1AndStrides) {
   SKIP_WITHOUT_GPU();
   // 1x1 with pads (zero rows from im2col), 5x3 kernel with unequal strides and pads, and a
   // 16-channel 3x3 (16-byte moves in f16/bf16 and f32) with residual.
-  check_conv_all_types(conv_case("1x1_pad1_stride2", 1, 6, 5, 4, 3, 1, 1, 1, 1, 2, 2, 1, 1, true, false, false));
-  check_conv_all_types(conv_case("5x3_strides_3_2", 2, 3, 11, 9, 5, 5, 3, 2, 1, 3, 2, 1, 1, true, true, false));
-  check_conv_all_types(conv_case("c16_3x3_residual", 1, 16, 6, 5, 9, 3, 3, 1, 1, 1, 1, 1, 1, false, false, true));
+  check_conv_all_types(
+      conv_case("1x1_pad1_stride2", 1, 6, 5, 4, 3, 1, 1, 1, 1, 2, 2, 1, 1, true, false, false));
+  check_conv_all_types(
+      conv_case("5x3_strides_3_2", 2, 3, 11, 9, 5, 5, 3, 2, 1, 3, 2, 1, 1, true, true, false));
+  check_conv_all_types(
+      conv_case("c16_3x3_residual", 1, 16, 6, 5, 9, 3, 3, 1, 1, 1, 1, 1, 1, false, false, true));
 }
 
 TEST(CudaConv, DepthwiseOddChannelsResidualDilation) {
   SKIP_WITHOUT_GPU();
   // Odd channels (the scalar kernel), residual without bias; 24 channels (vectorized) with
   // dilation 2, in-place residual and ReLU; a 5x5 stride-2 depthwise of 16 channels, batch 3.
-  check_conv_all_types(conv_case("dw_c5_residual", 2, 5, 7, 6, 5, 3, 3, 1, 1, 1, 1, 1, 5, false, false, true));
-  ConvCase cc = conv_case("dw_c24_dil2_in_place", 1, 24, 9, 8, 24, 3, 3, 2, 2, 1, 1, 2, 24, true, true, true);
+  check_conv_all_types(
+      conv_case("dw_c5_residual", 2, 5, 7, 6, 5, 3, 3, 1, 1, 1, 1, 1, 5, false, false, true));
+  ConvCase cc =
+      conv_case("dw_c24_dil2_in_place", 1, 24, 9, 8, 24, 3, 3, 2, 2, 1, 1, 2, 24, true, true, true);
   cc.z_is_y = true;
   check_conv_all_types(cc);
-  check_conv_all_types(conv_case("dw_c16_5x5_s2", 3, 16, 11, 10, 16, 5, 5, 2, 2, 2, 2, 1, 16, true, true, false));
+  check_conv_all_types(
+      conv_case("dw_c16_5x5_s2", 3, 16, 11, 10, 16, 5, 5, 2, 2, 2, 2, 1, 16, true, true, false));
   // The column-tiled kernel (3- or 5-wide, stride 1 or 2, 4 output columns a thread): widths
   // that leave a partial last tile, pads, stride 1 5x5 with residual, rows of stride 2 with
   // columns of stride 1, and 24 channels without vector alignment of the tile count.
-  check_conv_all_types(conv_case("dw_c16_3x3_s1_w7", 2, 16, 5, 7, 16, 3, 3, 1, 1, 1, 1, 1, 16, true, true, false));
-  check_conv_all_types(conv_case("dw_c8_5x5_s1_residual", 1, 8, 9, 11, 8, 5, 5, 2, 2, 1, 1, 1, 8, false, false, true));
-  check_conv_all_types(conv_case("dw_c24_3x3_sh2_sw1_nopad", 1, 24, 8, 9, 24, 3, 3, 0, 0, 2, 1, 1, 24, true, false, false));
+  check_conv_all_types(
+      conv_case("dw_c16_3x3_s1_w7", 2, 16, 5, 7, 16, 3, 3, 1, 1, 1, 1, 1, 16, true, true, false));
+  check_conv_all_types(conv_case("dw_c8_5x5_s1_residual", 1, 8, 9, 11, 8, 5, 5, 2, 2, 1, 1, 1, 8,
+                                 false, false, true));
+  check_conv_all_types(conv_case("dw_c24_3x3_sh2_sw1_nopad", 1, 24, 8, 9, 24, 3, 3, 0, 0, 2, 1, 1,
+                                 24, true, false, false));
   // Row dilation 2 with column dilation 1 (the tiled kernel's rows are runtime-dilated).
   cc = conv_case("dw_c16_dil_h2_w1", 1, 16, 9, 7, 16, 3, 3, 2, 1, 1, 1, 1, 16, true, true, false);
   cc.p.dil_h = 2;
@@ -393,21 +416,26 @@ TEST(CudaConv, ClampedReluEveryPath) {
   // im2col/gemm (+clamp pass), cuDNN fused (+clamp pass) and unfused (vectorized epilogue:
   // K = 24 fills 16-byte packs in every dtype; K = 5 / 7 the scalar one).
   check_conv_all_types(with_relu_max(
-      conv_case("clamp_3x3_c16_k24", 2, 16, 7, 5, 24, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false), 1.5f));
+      conv_case("clamp_3x3_c16_k24", 2, 16, 7, 5, 24, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false),
+      1.5f));
   check_conv_all_types(with_relu_max(
       conv_case("clamp_3x3_odd", 1, 3, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, true, true, false), 0.5f));
   check_conv_all_types(with_relu_max(
-      conv_case("clamp_1x1_residual", 2, 16, 5, 3, 24, 1, 1, 0, 0, 1, 1, 1, 1, true, true, true), 1.f));
+      conv_case("clamp_1x1_residual", 2, 16, 5, 3, 24, 1, 1, 0, 0, 1, 1, 1, 1, true, true, true),
+      1.f));
   ConvCase cc = with_relu_max(
-      conv_case("clamp_1x1_odd_in_place", 1, 5, 4, 3, 7, 1, 1, 0, 0, 1, 1, 1, 1, false, true, true), 0.5f);
+      conv_case("clamp_1x1_odd_in_place", 1, 5, 4, 3, 7, 1, 1, 0, 0, 1, 1, 1, 1, false, true, true),
+      0.5f);
   cc.z_is_y = true;
   check_conv_all_types(cc);
   // Depthwise: tiled kernels (16 channels, 3x3 stride 1 with residual; 5x5 stride 2) and
   // the generic one (5 channels).
-  check_conv_all_types(with_relu_max(
-      conv_case("clamp_dw_c16_3x3_residual", 2, 16, 6, 7, 16, 3, 3, 1, 1, 1, 1, 1, 16, true, true, true), 0.75f));
-  check_conv_all_types(with_relu_max(
-      conv_case("clamp_dw_c16_5x5_s2", 1, 16, 9, 10, 16, 5, 5, 2, 2, 2, 2, 1, 16, true, true, false), 0.75f));
+  check_conv_all_types(with_relu_max(conv_case("clamp_dw_c16_3x3_residual", 2, 16, 6, 7, 16, 3, 3,
+                                               1, 1, 1, 1, 1, 16, true, true, true),
+                                     0.75f));
+  check_conv_all_types(with_relu_max(conv_case("clamp_dw_c16_5x5_s2", 1, 16, 9, 10, 16, 5, 5, 2, 2,
+                                               2, 2, 1, 16, true, true, false),
+                                     0.75f));
   check_conv_all_types(with_relu_max(
       conv_case("clamp_dw_c5", 2, 5, 7, 6, 5, 3, 3, 1, 1, 1, 1, 1, 5, true, true, false), 0.5f));
 }
@@ -420,17 +448,20 @@ TEST(CudaConvTranspose, ClampedRelu) {
 
 TEST(CudaConvTranspose, Stride2OutputPaddingBiasRelu) {
   SKIP_WITHOUT_GPU();
-  check_conv_all_types(transposed_case("t_stride2_outpad", 1, 4, 5, 4, 3, 3, 3, 1, 2, 1, 1, 1, true, true, false));
+  check_conv_all_types(
+      transposed_case("t_stride2_outpad", 1, 4, 5, 4, 3, 3, 3, 1, 2, 1, 1, 1, true, true, false));
 }
 
 TEST(CudaConvTranspose, Groups2Residual) {
   SKIP_WITHOUT_GPU();
-  check_conv_all_types(transposed_case("t_groups2_residual", 2, 4, 4, 3, 6, 4, 4, 1, 2, 1, 2, 0, false, false, true));
+  check_conv_all_types(transposed_case("t_groups2_residual", 2, 4, 4, 3, 6, 4, 4, 1, 2, 1, 2, 0,
+                                       false, false, true));
 }
 
 TEST(CudaConvTranspose, Dilation2Bias) {
   SKIP_WITHOUT_GPU();
-  check_conv_all_types(transposed_case("t_dil2_bias", 1, 3, 5, 6, 2, 3, 3, 0, 1, 2, 1, 0, true, false, false));
+  check_conv_all_types(
+      transposed_case("t_dil2_bias", 1, 3, 5, 6, 2, 3, 3, 0, 1, 2, 1, 0, true, false, false));
 }
 
 TEST(CudaConv, ErrorsNameTheNode) {
@@ -443,7 +474,8 @@ TEST(CudaConv, ErrorsNameTheNode) {
     EXPECT_EQ(e.node(), "conv_bad");
     EXPECT_EQ(e.field(), "group");
   }
-  ConvCase wrong_out = conv_case("bad_out", 1, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, false, false, false);
+  ConvCase wrong_out =
+      conv_case("bad_out", 1, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, false, false, false);
   wrong_out.p.oh += 1;
   EXPECT_THROW(ConvPlan(wrong_out.p, "conv_out"), Error);
   ConvCase ok = conv_case("ok", 1, 3, 5, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, true, false, false);

@@ -27,14 +27,16 @@ std::map<std::string, Tensor> other_feed(const TestGraph& tg, uint32_t seed) {
   return f;
 }
 
-void expect_close(const std::map<std::string, Tensor>& got, const std::map<std::string, Tensor>& want,
-                  double rtol, double atol, const std::string& what) {
+void expect_close(const std::map<std::string, Tensor>& got,
+                  const std::map<std::string, Tensor>& want, double rtol, double atol,
+                  const std::string& what) {
   for (const auto& [name, w] : want) {
     auto it = got.find(name);
     ASSERT_TRUE(it != got.end()) << name;
     ASSERT_EQ(it->second.shape(), w.shape()) << name;
     ASSERT_EQ(it->second.dtype(), w.dtype()) << name;
-    EXPECT_LE(closeness(it->second, w, rtol, atol), 1.0) << "tensor " << name << " (" << what << ")";
+    EXPECT_LE(closeness(it->second, w, rtol, atol), 1.0)
+        << "tensor " << name << " (" << what << ")";
   }
 }
 
@@ -110,8 +112,9 @@ TEST_P(CudaExecutorConv, MatchesReference) {
   Shape ws{c.M, c.x[1] / c.group, c.k[0], c.k[1]};
   std::vector<int> ins{x, tg.weight("w", ws, 0.5f)};
   if (c.bias) ins.push_back(tg.weight("b", {c.M}));
-  int y = tg.node("Conv", ins,
-                  attrs({{"strides", c.strides}, {"pads", c.pads}, {"dilations", c.dil}, {"group", c.group}}));
+  int y = tg.node(
+      "Conv", ins,
+      attrs({{"strides", c.strides}, {"pads", c.pads}, {"dilations", c.dil}, {"group", c.group}}));
   // Clip6: ReLU6; Clip05: Clip(0, 0.5), which clamps a good share of these outputs.
   if (c.act == "Clip6" || c.act == "Clip05")
     y = tg.node("Clip", {y, tg.constant("lo", Tensor::scalar<float>(0.f)),
@@ -133,19 +136,91 @@ TEST_P(CudaExecutorConv, MatchesReference) {
 const ConvCase kConvCases[] = {
     {"plain3x3", {1, 3, 13, 11}, 8, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, true, ""},
     {"odd_channels_relu", {2, 5, 9, 7}, 7, {3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, true, "Relu"},
-    {"stride2_asym_pads", {1, 16, 15, 14}, 32, {3, 3}, {2, 2}, {0, 1, 2, 1}, {1, 1}, 1, true, "Relu"},
+    {"stride2_asym_pads",
+     {1, 16, 15, 14},
+     32,
+     {3, 3},
+     {2, 2},
+     {0, 1, 2, 1},
+     {1, 1},
+     1,
+     true,
+     "Relu"},
     {"asym_pads_top_only", {2, 3, 8, 9}, 5, {3, 3}, {1, 1}, {2, 0, 0, 1}, {1, 1}, 1, false, ""},
     {"dilation2", {1, 8, 17, 17}, 16, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}, 1, false, ""},
-    {"dilation_rect_kernel", {1, 6, 12, 20}, 10, {2, 5}, {1, 2}, {1, 0, 0, 3}, {3, 1}, 1, true, "Tanh"},
+    {"dilation_rect_kernel",
+     {1, 6, 12, 20},
+     10,
+     {2, 5},
+     {1, 2},
+     {1, 0, 0, 3},
+     {3, 1},
+     1,
+     true,
+     "Tanh"},
     {"groups2", {1, 8, 10, 10}, 12, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 2, true, "Sigmoid"},
     {"groups3_odd", {1, 9, 7, 9}, 6, {3, 1}, {2, 1}, {1, 0, 1, 0}, {1, 1}, 3, true, ""},
-    {"depthwise_relu6", {1, 32, 14, 14}, 32, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 32, true, "Clip6"},
-    {"depthwise_clip05", {2, 24, 9, 11}, 24, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 24, true, "Clip05"},
-    {"depthwise_odd_s2_clip05", {1, 5, 9, 8}, 5, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 5, false, "Clip05"},
+    {"depthwise_relu6",
+     {1, 32, 14, 14},
+     32,
+     {3, 3},
+     {1, 1},
+     {1, 1, 1, 1},
+     {1, 1},
+     32,
+     true,
+     "Clip6"},
+    {"depthwise_clip05",
+     {2, 24, 9, 11},
+     24,
+     {3, 3},
+     {1, 1},
+     {1, 1, 1, 1},
+     {1, 1},
+     24,
+     true,
+     "Clip05"},
+    {"depthwise_odd_s2_clip05",
+     {1, 5, 9, 8},
+     5,
+     {3, 3},
+     {2, 2},
+     {1, 1, 1, 1},
+     {1, 1},
+     5,
+     false,
+     "Clip05"},
     {"conv3x3_clip05", {1, 8, 9, 7}, 16, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, true, "Clip05"},
-    {"pointwise_clip05", {2, 16, 7, 5}, 24, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, true, "Clip05"},
-    {"pointwise_odd_clip6", {1, 7, 5, 6}, 5, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, true, "Clip6"},
-    {"depthwise_s2_mult2", {1, 16, 15, 15}, 32, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 16, true, "Relu"},
+    {"pointwise_clip05",
+     {2, 16, 7, 5},
+     24,
+     {1, 1},
+     {1, 1},
+     {0, 0, 0, 0},
+     {1, 1},
+     1,
+     true,
+     "Clip05"},
+    {"pointwise_odd_clip6",
+     {1, 7, 5, 6},
+     5,
+     {1, 1},
+     {1, 1},
+     {0, 0, 0, 0},
+     {1, 1},
+     1,
+     true,
+     "Clip6"},
+    {"depthwise_s2_mult2",
+     {1, 16, 15, 15},
+     32,
+     {3, 3},
+     {2, 2},
+     {1, 1, 1, 1},
+     {1, 1},
+     16,
+     true,
+     "Relu"},
     {"pointwise", {3, 24, 7, 7}, 40, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, false, "LeakyRelu"},
     {"pointwise_odd_relu", {2, 5, 6, 7}, 3, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, true, "Relu"},
     {"pointwise_stride2", {1, 16, 9, 9}, 8, {1, 1}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 1, true, ""},
@@ -180,13 +255,15 @@ TEST(CudaExecutor, ConvAddClipResidualFused) {
     I k, pads;
     int64_t group;
   };
-  for (const Case& cs : {Case{"3x3", 6, {3, 3}, {1, 1, 1, 1}, 1}, Case{"1x1", 16, {1, 1}, {0, 0, 0, 0}, 1},
-                         Case{"depthwise", 32, {3, 3}, {1, 1, 1, 1}, 32}}) {
+  for (const Case& cs :
+       {Case{"3x3", 6, {3, 3}, {1, 1, 1, 1}, 1}, Case{"1x1", 16, {1, 1}, {0, 0, 0, 0}, 1},
+        Case{"depthwise", 32, {3, 3}, {1, 1, 1, 1}, 32}}) {
     SCOPED_TRACE(cs.name);
     TestGraph tg;
     int x = tg.input("x", {2, cs.c, 7, 9});
-    int y = tg.node("Conv", {x, tg.weight("w", {cs.c, cs.c / cs.group, cs.k[0], cs.k[1]}, 0.4f),
-                             tg.weight("b", {cs.c})},
+    int y = tg.node("Conv",
+                    {x, tg.weight("w", {cs.c, cs.c / cs.group, cs.k[0], cs.k[1]}, 0.4f),
+                     tg.weight("b", {cs.c})},
                     attrs({{"pads", cs.pads}, {"group", cs.group}}));
     y = tg.node("Add", {y, x});
     tg.output(tg.node("Clip", {y, tg.constant("lo", Tensor::scalar<float>(0.f)),
@@ -219,7 +296,8 @@ TEST(CudaExecutor, ResidualFromGraphInputWithoutRelu) {
   SKIP_WITHOUT_GPU();
   TestGraph tg;
   int x = tg.input("x", {1, 4, 7, 5});
-  int c = tg.node("Conv", {x, tg.weight("w", {4, 4, 3, 3}, 0.4f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
+  int c =
+      tg.node("Conv", {x, tg.weight("w", {4, 4, 3, 3}, 0.4f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
   tg.output(tg.node("Add", {x, c}));  // residual stored plain (an input): transposed once
   auto ops = expect_cuda_matches_reference(tg);
   EXPECT_TRUE(has_op(ops, "Conv+Add")) << join(ops);
@@ -238,10 +316,13 @@ TEST(CudaExecutor, ConvTranspose) {
     SCOPED_TRACE(shape_str(c.x));
     TestGraph tg;
     int x = tg.input("x", c.x);
-    int y = tg.node("ConvTranspose",
-                    {x, tg.weight("w", {c.x[1], c.M / c.group, c.k[0], c.k[1]}, 0.5f), tg.weight("b", {c.M})},
-                    attrs({{"strides", c.s}, {"pads", c.pads}, {"output_padding", c.out_pad},
-                           {"group", c.group}}));
+    int y = tg.node(
+        "ConvTranspose",
+        {x, tg.weight("w", {c.x[1], c.M / c.group, c.k[0], c.k[1]}, 0.5f), tg.weight("b", {c.M})},
+        attrs({{"strides", c.s},
+               {"pads", c.pads},
+               {"output_padding", c.out_pad},
+               {"group", c.group}}));
     tg.output(tg.node("Relu", {y}));
     auto ops = expect_cuda_matches_reference(tg);
     EXPECT_FALSE(any_fallback(ops)) << join(ops);
@@ -259,8 +340,11 @@ TEST(CudaExecutor, OneDimensionalConvAndPools) {
   int c2 = tg.node("Conv", {c1, tg.weight("w2", {8, 4, 3}, 0.4f)},
                    attrs({{"pads", I{2, 2}}, {"dilations", I{2}}, {"group", int64_t{2}}}));
   int s = tg.node("Add", {c2, c1});
-  tg.output(tg.node("MaxPool", {s}, attrs({{"kernel_shape", I{3}}, {"strides", I{2}}, {"ceil_mode", int64_t{1}}})));
-  tg.output(tg.node("AveragePool", {s}, attrs({{"kernel_shape", I{2}}, {"pads", I{1, 0}}, {"count_include_pad", int64_t{1}}})));
+  tg.output(tg.node("MaxPool", {s},
+                    attrs({{"kernel_shape", I{3}}, {"strides", I{2}}, {"ceil_mode", int64_t{1}}})));
+  tg.output(tg.node(
+      "AveragePool", {s},
+      attrs({{"kernel_shape", I{2}}, {"pads", I{1, 0}}, {"count_include_pad", int64_t{1}}})));
   tg.output(tg.node("GlobalAveragePool", {s}));
   tg.output(tg.node("Softmax", {s}, attrs({{"axis", int64_t{1}}})));
   tg.output(tg.node("ConvTranspose", {s, tg.weight("wt", {8, 3, 4}, 0.4f)},
@@ -291,7 +375,8 @@ TEST(CudaExecutor, GemmTransAFullC) {
   TestGraph tg;
   int a = tg.input("a", {11, 4});
   int c = tg.input("c", {4, 6});
-  tg.output(tg.node("Gemm", {a, tg.weight("w", {11, 6}), c}, attrs({{"transA", int64_t{1}}, {"beta", 0.5}})));
+  tg.output(tg.node("Gemm", {a, tg.weight("w", {11, 6}), c},
+                    attrs({{"transA", int64_t{1}}, {"beta", 0.5}})));
   auto ops = expect_cuda_matches_reference(tg);
   EXPECT_FALSE(any_fallback(ops)) << join(ops);
 }
@@ -302,8 +387,9 @@ TEST(CudaExecutor, MatMulBatchedAndBroadcast) {
     Shape a, b;
     bool const_b;
   };
-  for (const C& c : {C{{5, 7}, {7, 3}, true}, C{{3, 5, 7}, {3, 7, 6}, false},
-                     C{{2, 3, 5, 7}, {7, 6}, true}, C{{7}, {2, 7, 3}, false}, C{{4, 5, 9}, {9}, false}}) {
+  for (const C& c :
+       {C{{5, 7}, {7, 3}, true}, C{{3, 5, 7}, {3, 7, 6}, false}, C{{2, 3, 5, 7}, {7, 6}, true},
+        C{{7}, {2, 7, 3}, false}, C{{4, 5, 9}, {9}, false}}) {
     SCOPED_TRACE(shape_str(c.a) + " x " + shape_str(c.b));
     TestGraph tg;
     int a = tg.input("a", c.a);
@@ -328,13 +414,14 @@ TEST(CudaExecutor, Pools) {
                      C{"AveragePool", {3, 3}, {2, 2}, {1, 1, 1, 1}, 0, 1},
                      C{"AveragePool", {3, 3}, {2, 2}, {1, 1, 1, 1}, 1, 1},
                      C{"AveragePool", {3, 2}, {2, 1}, {1, 0, 1, 1}, 1, 0}}) {
-    SCOPED_TRACE(c.op + " ceil " + std::to_string(c.ceil) + " include_pad " + std::to_string(c.include_pad));
+    SCOPED_TRACE(c.op + " ceil " + std::to_string(c.ceil) + " include_pad " +
+                 std::to_string(c.include_pad));
     TestGraph tg;
     int x = tg.input("x", {2, 5, 12, 11});
     // After a conv (NHWC) and directly on the (plain) input.
     int cv = tg.node("Conv", {x, tg.weight("w", {7, 5, 1, 1})});
-    Attributes a = attrs({{"kernel_shape", c.k}, {"strides", c.s}, {"pads", c.pads},
-                          {"ceil_mode", c.ceil}});
+    Attributes a =
+        attrs({{"kernel_shape", c.k}, {"strides", c.s}, {"pads", c.pads}, {"ceil_mode", c.ceil}});
     if (c.op == "AveragePool") a.set("count_include_pad", c.include_pad);
     tg.output(tg.node(c.op, {cv}, a));
     tg.output(tg.node(c.op, {x}, a));
@@ -347,7 +434,8 @@ TEST(CudaExecutor, GlobalPoolsFlattenGemm) {
   SKIP_WITHOUT_GPU();
   TestGraph tg;
   int x = tg.input("x", {3, 6, 7, 5});
-  int cv = tg.node("Conv", {x, tg.weight("w", {10, 6, 3, 3}, 0.3f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
+  int cv =
+      tg.node("Conv", {x, tg.weight("w", {10, 6, 3, 3}, 0.3f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
   int ga = tg.node("GlobalAveragePool", {cv});
   int gm = tg.node("GlobalMaxPool", {cv});
   int f = tg.node("Flatten", {ga});
@@ -364,10 +452,12 @@ TEST(CudaExecutor, ConcatChannelsOfNhwcTensors) {
   TestGraph tg;
   int x = tg.input("x", {2, 4, 9, 7});
   int a = tg.node("Conv", {x, tg.weight("w1", {3, 4, 1, 1})});
-  int b = tg.node("Conv", {x, tg.weight("w2", {5, 4, 3, 3}, 0.3f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
+  int b =
+      tg.node("Conv", {x, tg.weight("w2", {5, 4, 3, 3}, 0.3f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
   int c = tg.node("Concat", {a, b, x}, attrs({{"axis", int64_t{1}}}));  // x is plain
   tg.output(tg.node("Conv", {c, tg.weight("w3", {6, 12, 3, 3}, 0.2f)}));
-  tg.output(tg.node("Concat", {a, tg.node("Relu", {a})}, attrs({{"axis", int64_t{-1}}})));  // along W
+  tg.output(
+      tg.node("Concat", {a, tg.node("Relu", {a})}, attrs({{"axis", int64_t{-1}}})));  // along W
   auto ops = expect_cuda_matches_reference(tg);
   EXPECT_FALSE(any_fallback(ops)) << join(ops);
 }
@@ -377,7 +467,7 @@ TEST(CudaExecutor, SoftmaxAxes) {
   TestGraph tg;
   int x = tg.input("x", {2, 5, 4, 3});
   int cv = tg.node("Conv", {x, tg.weight("w", {7, 5, 1, 1})});
-  tg.output(tg.node("Softmax", {cv}, attrs({{"axis", int64_t{1}}})));   // NHWC rows
+  tg.output(tg.node("Softmax", {cv}, attrs({{"axis", int64_t{1}}})));  // NHWC rows
   tg.output(tg.node("Softmax", {cv}, attrs({{"axis", int64_t{-1}}})));
   tg.output(tg.node("LogSoftmax", {x}, attrs({{"axis", int64_t{0}}})));
   tg.output(tg.node("Softmax", {x}, attrs({{"axis", int64_t{2}}})));
@@ -390,12 +480,14 @@ TEST(CudaExecutor, BatchNormStandaloneAndLrn) {
   TestGraph tg;
   int x = tg.input("x", {2, 6, 5, 7});
   auto var = random_tensor({6}, 99, 0.5f, 2.f);
-  int bn = tg.node("BatchNormalization", {x, tg.weight("g", {6}), tg.weight("beta", {6}),
-                                          tg.weight("m", {6}), tg.constant("v", var)},
-                   attrs({{"epsilon", 1e-3}}));
+  int bn = tg.node(
+      "BatchNormalization",
+      {x, tg.weight("g", {6}), tg.weight("beta", {6}), tg.weight("m", {6}), tg.constant("v", var)},
+      attrs({{"epsilon", 1e-3}}));
   tg.output(tg.node("Relu", {bn}));
   int cv = tg.node("Conv", {x, tg.weight("w", {5, 6, 1, 1})});
-  tg.output(tg.node("LRN", {cv}, attrs({{"size", int64_t{3}}, {"alpha", 1e-2}, {"beta", 0.75}, {"bias", 2.0}})));
+  tg.output(tg.node("LRN", {cv},
+                    attrs({{"size", int64_t{3}}, {"alpha", 1e-2}, {"beta", 0.75}, {"bias", 2.0}})));
   tg.output(tg.node("LRN", {cv}, attrs({{"size", int64_t{4}}, {"alpha", 1e-2}})));
   auto ops = expect_cuda_matches_reference(tg);
   EXPECT_TRUE(has_op(ops, "BatchNormalization+Relu")) << join(ops);
@@ -407,15 +499,34 @@ TEST(CudaExecutor, BatchNormStandaloneAndLrn) {
 TEST(CudaExecutor, EveryActivation) {
   SKIP_WITHOUT_GPU();
   const std::vector<std::pair<std::string, Attributes>> ops = {
-      {"Relu", {}}, {"LeakyRelu", attrs({{"alpha", 0.2}})}, {"Elu", attrs({{"alpha", 0.7}})},
-      {"Selu", {}}, {"Celu", {}}, {"Sigmoid", {}}, {"HardSigmoid", attrs({{"alpha", 0.3}, {"beta", 0.4}})},
-      {"HardSwish", {}}, {"Tanh", {}}, {"Softplus", {}}, {"Softsign", {}}, {"Exp", {}}, {"Abs", {}},
-      {"Neg", {}}, {"Gelu", {}}, {"Gelu", attrs({{"approximate", std::string("tanh")}})},
-      {"Erf", {}}, {"Floor", {}}, {"Ceil", {}}, {"Mish", {}}, {"Sin", {}}, {"Cos", {}},
-      {"Sign", {}}, {"ThresholdedRelu", attrs({{"alpha", 0.1}})}};
+      {"Relu", {}},
+      {"LeakyRelu", attrs({{"alpha", 0.2}})},
+      {"Elu", attrs({{"alpha", 0.7}})},
+      {"Selu", {}},
+      {"Celu", {}},
+      {"Sigmoid", {}},
+      {"HardSigmoid", attrs({{"alpha", 0.3}, {"beta", 0.4}})},
+      {"HardSwish", {}},
+      {"Tanh", {}},
+      {"Softplus", {}},
+      {"Softsign", {}},
+      {"Exp", {}},
+      {"Abs", {}},
+      {"Neg", {}},
+      {"Gelu", {}},
+      {"Gelu", attrs({{"approximate", std::string("tanh")}})},
+      {"Erf", {}},
+      {"Floor", {}},
+      {"Ceil", {}},
+      {"Mish", {}},
+      {"Sin", {}},
+      {"Cos", {}},
+      {"Sign", {}},
+      {"ThresholdedRelu", attrs({{"alpha", 0.1}})}};
   TestGraph tg;
   int x = tg.input("x", {2, 3, 5, 7});
-  int cv = tg.node("Conv", {x, tg.weight("w", {5, 3, 3, 3}, 0.5f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
+  int cv =
+      tg.node("Conv", {x, tg.weight("w", {5, 3, 3, 3}, 0.5f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
   for (const auto& [op, a] : ops) {
     tg.output(tg.node(op, {x}, a));
     // On the conv output too (kept: not fused into it), but not the discontinuous ones: a
@@ -439,18 +550,20 @@ TEST(CudaExecutor, BinaryBroadcasting) {
     Shape b;
     bool const_b;
   };
-  for (const C& c : {C{"Add", {2, 8, 5, 6}, false}, C{"Sub", {1, 8, 1, 1}, true}, C{"Mul", {8, 1, 1}, true},
-                     C{"Div", {6}, false}, C{"Max", {5, 1}, false}, C{"Min", {}, true},
-                     C{"PRelu", {8, 1, 1}, true}, C{"Pow", {}, true}}) {
+  for (const C& c : {C{"Add", {2, 8, 5, 6}, false}, C{"Sub", {1, 8, 1, 1}, true},
+                     C{"Mul", {8, 1, 1}, true}, C{"Div", {6}, false}, C{"Max", {5, 1}, false},
+                     C{"Min", {}, true}, C{"PRelu", {8, 1, 1}, true}, C{"Pow", {}, true}}) {
     SCOPED_TRACE(c.op + " " + shape_str(c.b));
     TestGraph tg;
     int x = tg.input("x", {2, 3, 5, 6});
     int cv = tg.node("Conv", {x, tg.weight("w", {8, 3, 1, 1})});  // NHWC operand
-    int pos = tg.node("Add", {tg.node("Abs", {cv}), tg.constant("one", Tensor::scalar<float>(1.f))});
+    int pos =
+        tg.node("Add", {tg.node("Abs", {cv}), tg.constant("one", Tensor::scalar<float>(1.f))});
     int b = c.const_b ? (c.op == "Pow" ? tg.constant("e", Tensor::scalar<float>(1.5f))
-                                        : tg.weight("b", c.b))
+                                       : tg.weight("b", c.b))
                       : tg.input("b", c.b);
-    if (c.op == "Div") b = tg.node("Add", {tg.node("Abs", {b}), tg.constant("h", Tensor::scalar<float>(0.5f))});
+    if (c.op == "Div")
+      b = tg.node("Add", {tg.node("Abs", {b}), tg.constant("h", Tensor::scalar<float>(0.5f))});
     tg.output(tg.node(c.op, {c.op == "Pow" ? pos : cv, b}));
     // Broadcast on the left (not for Div: dividing by conv outputs near 0 amplifies rounding).
     if (c.op != "PRelu" && c.op != "Pow" && c.op != "Div") tg.output(tg.node(c.op, {b, cv}));
@@ -463,7 +576,8 @@ TEST(CudaExecutor, AddReluAndMixedLayouts) {
   SKIP_WITHOUT_GPU();
   TestGraph tg;
   int x = tg.input("x", {1, 4, 6, 5});
-  int cv = tg.node("Conv", {x, tg.weight("w", {4, 4, 3, 3}, 0.3f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
+  int cv =
+      tg.node("Conv", {x, tg.weight("w", {4, 4, 3, 3}, 0.3f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
   int s = tg.node("Mul", {x, cv});  // plain x times NHWC cv
   tg.output(tg.node("Relu", {tg.node("Sub", {s, x})}));
   auto ops = expect_cuda_matches_reference(tg);
@@ -480,14 +594,17 @@ TEST(CudaExecutor, TransposeSliceSplitCastReduce) {
   tg.output(tg.node("Transpose", {cv}, attrs({{"perm", I{0, 2, 3, 1}}})));  // a view of NHWC
   tg.output(tg.node("Transpose", {x}, attrs({{"perm", I{3, 1, 0, 2}}})));
   auto i64 = [](I v) { return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v); };
-  tg.output(tg.node("Slice", {cv, tg.constant("st", i64({1, -1})), tg.constant("en", i64({5, -100})),
-                              tg.constant("ax", i64({1, 3})), tg.constant("sp", i64({2, -2}))}));
-  int sp = tg.node_n("Split", {cv, tg.constant("split", i64({2, 4}))}, attrs({{"axis", int64_t{1}}}), 2);
+  tg.output(
+      tg.node("Slice", {cv, tg.constant("st", i64({1, -1})), tg.constant("en", i64({5, -100})),
+                        tg.constant("ax", i64({1, 3})), tg.constant("sp", i64({2, -2}))}));
+  int sp =
+      tg.node_n("Split", {cv, tg.constant("split", i64({2, 4}))}, attrs({{"axis", int64_t{1}}}), 2);
   for (int o : tg.g.nodes[static_cast<size_t>(sp)].outputs) tg.output(o);
   int h = tg.node("Cast", {cv}, attrs({{"to", int64_t{10}}}));
   tg.output(tg.node("Cast", {h}, attrs({{"to", int64_t{1}}})));
   tg.output(tg.node("ReduceMean", {cv, tg.constant("ra", i64({2, 3}))}));
-  tg.output(tg.node("ReduceSum", {x, tg.constant("rb", i64({-1}))}, attrs({{"keepdims", int64_t{0}}})));
+  tg.output(
+      tg.node("ReduceSum", {x, tg.constant("rb", i64({-1}))}, attrs({{"keepdims", int64_t{0}}})));
   tg.output(tg.node("ReduceMax", {cv, tg.constant("rc", i64({1}))}));
   auto ops = expect_cuda_matches_reference(tg, 1e-3, 1e-3);  // the f16 round trip
   EXPECT_FALSE(any_fallback(ops)) << join(ops);
@@ -505,15 +622,18 @@ TEST(CudaExecutor, PadConstant) {
   tg.output(tg.node("Conv", {p1, tg.weight("w2", {2, 4, 3, 3}, 0.3f)}));
   // Every dim of a plain tensor; the axes form.
   tg.output(tg.node("Pad", {x, tg.constant("p2", i64({1, 0, 2, 1, 0, 1, 0, 2}))}));
-  tg.output(tg.node("Pad", {x, tg.constant("p3", i64({1, 2})), tg.constant("v3", Tensor::scalar<float>(-2.f)),
-                            tg.constant("a3", i64({-1}))}));
+  tg.output(tg.node(
+      "Pad", {x, tg.constant("p3", i64({1, 2})), tg.constant("v3", Tensor::scalar<float>(-2.f)),
+              tg.constant("a3", i64({-1}))}));
   auto ops = expect_cuda_matches_reference(tg);
   EXPECT_FALSE(any_fallback(ops)) << join(ops);
 }
 
 TEST(CudaExecutor, ResizeAndUpsample) {
   SKIP_WITHOUT_GPU();
-  auto f32 = [](std::vector<float> v) { return Tensor::from_vector<float>({static_cast<int64_t>(v.size())}, v); };
+  auto f32 = [](std::vector<float> v) {
+    return Tensor::from_vector<float>({static_cast<int64_t>(v.size())}, v);
+  };
   auto i64 = [](I v) { return Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v); };
   struct C {
     std::string mode, coord, nearest;
@@ -534,15 +654,18 @@ TEST(CudaExecutor, ResizeAndUpsample) {
     Attributes a = attrs({{"mode", c.mode}, {"coordinate_transformation_mode", c.coord}});
     if (!c.nearest.empty()) a.set("nearest_mode", c.nearest);
     std::vector<int> ins{cv, -1};
-    if (!c.scales.empty()) ins.push_back(tg.constant("s", f32(c.scales)));
-    else ins.insert(ins.end(), {-1, tg.constant("z", i64(c.sizes))});
+    if (!c.scales.empty())
+      ins.push_back(tg.constant("s", f32(c.scales)));
+    else
+      ins.insert(ins.end(), {-1, tg.constant("z", i64(c.sizes))});
     tg.output(tg.node("Resize", ins, a));
     auto ops = expect_cuda_matches_reference(tg, 1e-4, 1e-5);
     EXPECT_FALSE(any_fallback(ops)) << join(ops);
   }
   TestGraph tg;
   int x = tg.input("x", {1, 2, 4, 5});
-  tg.output(tg.node("Upsample", {x, tg.constant("s", f32({1, 1, 2, 3}))}, attrs({{"mode", std::string("nearest")}})));
+  tg.output(tg.node("Upsample", {x, tg.constant("s", f32({1, 1, 2, 3}))},
+                    attrs({{"mode", std::string("nearest")}})));
   auto ops = expect_cuda_matches_reference(tg);
   EXPECT_FALSE(any_fallback(ops)) << join(ops);
 }
@@ -553,7 +676,8 @@ TEST(CudaExecutor, FallbackOpBetweenGpuSteps) {
   SKIP_WITHOUT_GPU();
   TestGraph tg;
   int x = tg.input("x", {1, 3, 6, 5});
-  int cv = tg.node("Conv", {x, tg.weight("w", {4, 3, 3, 3}, 0.4f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
+  int cv =
+      tg.node("Conv", {x, tg.weight("w", {4, 3, 3, 3}, 0.4f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
   int hm = tg.node("Hardmax", {cv}, attrs({{"axis", int64_t{-1}}}));  // no GPU kernel
   int y = tg.node("Add", {hm, cv});
   tg.output(tg.node("Conv", {y, tg.weight("w2", {2, 4, 1, 1})}));
@@ -571,12 +695,16 @@ TestGraph small_net() {
   c1 = tg.node("Relu", {c1});
   int c2 = tg.node("Conv", {c1, tg.weight("w2", {8, 1, 3, 3}, 0.4f)},
                    attrs({{"pads", I{1, 1, 1, 1}}, {"group", int64_t{8}}}));
-  c2 = tg.node("Clip", {c2, tg.constant("lo", Tensor::scalar<float>(0.f)), tg.constant("hi", Tensor::scalar<float>(6.f))});
+  c2 = tg.node("Clip", {c2, tg.constant("lo", Tensor::scalar<float>(0.f)),
+                        tg.constant("hi", Tensor::scalar<float>(6.f))});
   int c3 = tg.node("Conv", {c2, tg.weight("w3", {8, 8, 1, 1}, 0.4f)});
   int s = tg.node("Relu", {tg.node("Add", {c3, c1})});
-  int p = tg.node("MaxPool", {s}, attrs({{"kernel_shape", I{3, 3}}, {"strides", I{2, 2}}, {"ceil_mode", int64_t{1}}}));
+  int p =
+      tg.node("MaxPool", {s},
+              attrs({{"kernel_shape", I{3, 3}}, {"strides", I{2, 2}}, {"ceil_mode", int64_t{1}}}));
   int g = tg.node("Flatten", {tg.node("GlobalAveragePool", {p})});
-  int fc = tg.node("Gemm", {g, tg.weight("fc", {5, 8}), tg.weight("fb", {5})}, attrs({{"transB", int64_t{1}}}));
+  int fc = tg.node("Gemm", {g, tg.weight("fc", {5, 8}), tg.weight("fb", {5})},
+                   attrs({{"transB", int64_t{1}}}));
   tg.output(tg.node("Softmax", {fc}, attrs({{"axis", int64_t{1}}})));
   tg.output(s);
   return tg;
@@ -606,7 +734,8 @@ TEST(CudaExecutor, InFlightSubmitWaitInOrder) {
   co.in_flight = 3;
   Session ref(tg.g, ro), gpu(tg.g, co);
   std::vector<std::map<std::string, Tensor>> feeds;
-  for (int i = 0; i < 7; ++i) feeds.push_back(other_feed(tg, 300u + 10u * static_cast<uint32_t>(i)));
+  for (int i = 0; i < 7; ++i)
+    feeds.push_back(other_feed(tg, 300u + 10u * static_cast<uint32_t>(i)));
   std::vector<int64_t> tickets;
   for (int i = 0; i < 5; ++i) tickets.push_back(gpu.submit(feeds[static_cast<size_t>(i)]));
   for (int i = 0; i < 3; ++i)

@@ -27,19 +27,19 @@
 #include "anvil/error.h"
 #include "anvil/import.h"
 #include "anvil/npy.h"
-#include "model_cases.h"
 #include "anvil/session.h"
 #include "anvil/verify.h"
 #include "backend/backend.h"
 #include "backend/cuda/cuda_util.h"
+#include "model_cases.h"
 
 namespace fs = std::filesystem;
 
 namespace anvil {
 namespace {
 
-#define SKIP_WITHOUT_GPU()                                                     \
-  do {                                                                         \
+#define SKIP_WITHOUT_GPU()                                                    \
+  do {                                                                        \
     if (::anvil::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
@@ -47,7 +47,6 @@ const fs::path kSrc(ANVIL_SOURCE_DIR);
 
 using testing::fixture_model_cases;
 using testing::ModelCase;
-
 
 /// The case's graph and feed (the demo models at their inputs' batch).
 struct Loaded {
@@ -90,21 +89,24 @@ double closeness(const Tensor& got, const Tensor& want, double rtol, double atol
 }
 
 /// fp32 agreement with the reference: rtol 1e-4, atol 1e-4 of the tensor's range (>= 1e-4).
-void expect_close(const std::map<std::string, Tensor>& got, const std::map<std::string, Tensor>& want,
-                  const std::string& what) {
+void expect_close(const std::map<std::string, Tensor>& got,
+                  const std::map<std::string, Tensor>& want, const std::string& what) {
   for (const auto& [k, w] : want) {
     auto it = got.find(k);
     ASSERT_NE(it, got.end()) << what << " " << k;
     ASSERT_EQ(it->second.shape(), w.shape()) << what << " " << k;
     if (!is_float(w.dtype())) {
-      for (int64_t i = 0; i < w.numel(); ++i) ASSERT_EQ(it->second.get(i), w.get(i)) << what << " " << k << " [" << i << "]";
+      for (int64_t i = 0; i < w.numel(); ++i)
+        ASSERT_EQ(it->second.get(i), w.get(i)) << what << " " << k << " [" << i << "]";
       continue;
     }
-    EXPECT_LE(closeness(it->second, w, 1e-4, 1e-4 * std::max(1.0, max_abs_of(w))), 1.0) << what << " " << k;
+    EXPECT_LE(closeness(it->second, w, 1e-4, 1e-4 * std::max(1.0, max_abs_of(w))), 1.0)
+        << what << " " << k;
   }
 }
 
-/// verify's precision measure: max |x - x32| / max |x32| (inf when x has inf/NaN where x32 is finite).
+/// verify's precision measure: max |x - x32| / max |x32| (inf when x has inf/NaN where x32 is
+/// finite).
 double precision_error(const Tensor& x, const Tensor& x32) {
   double maxv = 0, maxd = 0;
   for (int64_t i = 0; i < x32.numel() && i < x.numel(); ++i) {
@@ -183,14 +185,15 @@ TEST_P(CudaFixture, ReducedPrecisionErrorIsBounded) {
       if (!is_float(w.dtype())) {  // argmax and the like: ties may break differently
         int64_t differ = 0;
         for (int64_t i = 0; i < w.numel(); ++i) differ += got.at(k).get(i) != w.get(i);
-        std::printf("[ %s ] %s %s: %lld of %lld integer values differ from fp32\n", c.name.c_str(), prec, k.c_str(),
-                    static_cast<long long>(differ), static_cast<long long>(w.numel()));
+        std::printf("[ %s ] %s %s: %lld of %lld integer values differ from fp32\n", c.name.c_str(),
+                    prec, k.c_str(), static_cast<long long>(differ),
+                    static_cast<long long>(w.numel()));
         continue;
       }
       const double err = precision_error(got.at(k), w);
       const double ref_err = precision_error(same.at(k), w);
-      std::printf("[ %s ] %s %s: error vs fp32 reference %.3g (reference backend in %s: %.3g)\n", c.name.c_str(),
-                  prec, k.c_str(), err, prec, ref_err);
+      std::printf("[ %s ] %s %s: error vs fp32 reference %.3g (reference backend in %s: %.3g)\n",
+                  c.name.c_str(), prec, k.c_str(), err, prec, ref_err);
       RecordProperty(std::string(prec) + "_error_" + k, std::to_string(err));
       if (std::isinf(ref_err)) continue;  // the model overflows this precision on any backend
       EXPECT_LE(err, std::max(bound, 2 * ref_err)) << prec << " output " << k << " of " << c.name;
@@ -198,7 +201,8 @@ TEST_P(CudaFixture, ReducedPrecisionErrorIsBounded) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, CudaFixture, ::testing::ValuesIn(fixture_model_cases({"keras", "caffe", "keras-dl4j"})),
+INSTANTIATE_TEST_SUITE_P(All, CudaFixture,
+                         ::testing::ValuesIn(fixture_model_cases({"keras", "caffe", "keras-dl4j"})),
                          [](const ::testing::TestParamInfo<ModelCase>& i) {
                            std::string s = i.param.name;
                            for (char& ch : s)
@@ -270,9 +274,10 @@ TEST(CudaVerify, Fp16ThroughVerifyModel) {
     std::vector<std::string> files;
     std::string ref;
   };
-  for (const V& v : {V{{(demo / "keras/digits_cnn.h5").string()}, "keras_demo_digits.npz"},
-                     V{{(demo / "caffe/deploy.prototxt").string(), (demo / "caffe/digits.caffemodel").string()},
-                       "caffe_demo_digits.npz"}}) {
+  for (const V& v :
+       {V{{(demo / "keras/digits_cnn.h5").string()}, "keras_demo_digits.npz"},
+        V{{(demo / "caffe/deploy.prototxt").string(), (demo / "caffe/digits.caffemodel").string()},
+          "caffe_demo_digits.npz"}}) {
     const auto ref = read_reference((kSrc / "tests/data/fixtures/dumpers" / v.ref).string());
     // Imported at the reference inputs' batch, as anvil verify does.
     Graph g0 = import_model(v.files, {});
@@ -288,7 +293,8 @@ TEST(CudaVerify, Fp16ThroughVerifyModel) {
     o.backend = "cuda";
     o.atol = 1e-4;
     VerifyReport r32 = verify_model(g, ref, o);
-    EXPECT_EQ(r32.status, "match") << v.ref << " fp32 on cuda; first divergent " << r32.first_divergent;
+    EXPECT_EQ(r32.status, "match")
+        << v.ref << " fp32 on cuda; first divergent " << r32.first_divergent;
     EXPECT_EQ(r32.backend, "cuda");
 
     o.precision = "fp16";
@@ -300,17 +306,19 @@ TEST(CudaVerify, Fp16ThroughVerifyModel) {
     for (const auto& l : r.layers) {
       if (!l.precision_checked) continue;
       ++checked;
-      std::printf("[ %s ] fp16 %-10s max_rel vs reference %.3g, vs fp32 run %.3g%s\n", v.ref.c_str(), l.name.c_str(),
-                  l.max_rel, l.precision_rel, l.precision_overflow ? " (overflow)" : "");
+      std::printf("[ %s ] fp16 %-10s max_rel vs reference %.3g, vs fp32 run %.3g%s\n",
+                  v.ref.c_str(), l.name.c_str(), l.max_rel, l.precision_rel,
+                  l.precision_overflow ? " (overflow)" : "");
       EXPECT_FALSE(l.precision_overflow) << l.name;
       EXPECT_LE(l.precision_rel, 3e-2) << l.name;
     }
     EXPECT_GE(checked, 5) << v.ref;
     EXPECT_TRUE(r.suggest_keep_fp32.empty());
     for (const auto& l : r.layers)
-      if (l.status != "unchecked" && l.status != "shape") EXPECT_GT(l.cosine, 0.999) << v.ref << " " << l.name;
-    std::printf("[ %s ] fp16 on cuda at rtol/atol 1e-2: %s (first divergent '%s')\n", v.ref.c_str(), r.status.c_str(),
-                r.first_divergent.c_str());
+      if (l.status != "unchecked" && l.status != "shape")
+        EXPECT_GT(l.cosine, 0.999) << v.ref << " " << l.name;
+    std::printf("[ %s ] fp16 on cuda at rtol/atol 1e-2: %s (first divergent '%s')\n", v.ref.c_str(),
+                r.status.c_str(), r.first_divergent.c_str());
   }
 }
 
@@ -350,8 +358,9 @@ TEST(CudaVerify, AgainstReferenceBackendDump) {
   VerifyReport r = verify_model(g, ref, o);
   for (const auto& l : r.layers) {
     if (l.status == "unchecked") continue;
-    std::printf("[ onnx demo vs reference backend ] fp16 %-32s max_abs %.3g max_rel %.3g cosine %.8f\n",
-                l.name.c_str(), l.max_abs, l.max_rel, l.cosine);
+    std::printf(
+        "[ onnx demo vs reference backend ] fp16 %-32s max_abs %.3g max_rel %.3g cosine %.8f\n",
+        l.name.c_str(), l.max_abs, l.max_rel, l.cosine);
     EXPECT_GT(l.cosine, 0.999) << l.name;
     EXPECT_LE(l.precision_rel, 3e-2) << l.name;
   }

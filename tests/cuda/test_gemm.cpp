@@ -1,7 +1,7 @@
 // GemmPlan (gemm.h, cuBLASLt) and the plans' own bias/activation pass (gemm_epilogue.cu)
 // against double-precision host references. Helpers: conv_gemm_test_util.h; ConvPlan is
 // tested in test_conv_gemm.cpp.
-// 
+//
 #include "cuda/conv_gemm_test_util.h"
 
 namespace anvil::cuda {
@@ -65,17 +65,25 @@ void check_gemm(const GemmCase& gc, DType t) {
         const size_t yi = static_cast<size_t>(bi * p.stride_y + i * N + j);
         double v = p.alpha * acc;
         s *= std::fabs(p.alpha);
-        if (p.has_bias) v += bias[static_cast<size_t>(j)], s += std::fabs(bias[static_cast<size_t>(j)]);
+        if (p.has_bias)
+          v += bias[static_cast<size_t>(j)], s += std::fabs(bias[static_cast<size_t>(j)]);
         if (p.has_c) v += p.beta * c[yi], s += std::fabs(p.beta * c[yi]);
         switch (p.epilogue) {
-          case GemmParams::Epilogue::None: break;
-          case GemmParams::Epilogue::Relu: v = std::max(v, 0.0); break;
-          case GemmParams::Epilogue::Gelu: v = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); break;
+          case GemmParams::Epilogue::None:
+            break;
+          case GemmParams::Epilogue::Relu:
+            v = std::max(v, 0.0);
+            break;
+          case GemmParams::Epilogue::Gelu:
+            v = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+            break;
           case GemmParams::Epilogue::GeluTanh:
-            v = 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
+            v = 0.5 * v *
+                (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v)));
             break;
         }
-        if (p.epilogue == GemmParams::Epilogue::Gelu || p.epilogue == GemmParams::Epilogue::GeluTanh)
+        if (p.epilogue == GemmParams::Epilogue::Gelu ||
+            p.epilogue == GemmParams::Epilogue::GeluTanh)
           s *= 1.2;  // GELU's slope is below 1.13
         got.push_back(got_all[yi]);
         ref.push_back(v);
@@ -106,8 +114,9 @@ TEST(CudaGemm, OddSizesAllTransposes) {
   SKIP_WITHOUT_GPU();
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb)
-      check_gemm_all_types(gemm_case("m37_n19_k5_ta" + std::to_string(ta) + "_tb" + std::to_string(tb),
-                                     37, 19, 5, ta != 0, tb != 0));
+      check_gemm_all_types(
+          gemm_case("m37_n19_k5_ta" + std::to_string(ta) + "_tb" + std::to_string(tb), 37, 19, 5,
+                    ta != 0, tb != 0));
 }
 
 TEST(CudaGemm, ClassifierBias) {
@@ -218,12 +227,12 @@ TEST(CudaGemm, ErrorsNameTheNode) {
 /// Bound: the kernel adds in float and rounds once to the storage dtype, so |got - ref| <=
 /// u (|y| + |b|) (u = 2^-24 in f32) and the clamp, being 1-Lipschitz, keeps it; twice that is
 /// asserted. The gaps between batches must keep their NaN poison.
-void check_epilogue(DType t, int64_t batch, int64_t m, int64_t n, int64_t stride_y,
-                    int64_t offset, bool bias, detail::GemmAct act, float relu_max) {
+void check_epilogue(DType t, int64_t batch, int64_t m, int64_t n, int64_t stride_y, int64_t offset,
+                    bool bias, detail::GemmAct act, float relu_max) {
   SCOPED_TRACE(std::string(dtype_name(t)) + " batch " + std::to_string(batch) + " m " +
                std::to_string(m) + " n " + std::to_string(n) + " stride " +
-               std::to_string(stride_y) + " offset " + std::to_string(offset) +
-               " relu_max " + std::to_string(relu_max));
+               std::to_string(stride_y) + " offset " + std::to_string(offset) + " relu_max " +
+               std::to_string(relu_max));
   const size_t span = static_cast<size_t>((batch - 1) * stride_y + m * n);
   const size_t total = span + static_cast<size_t>(offset);
   const auto yv = random_values(total, t, 21, 2.f);
@@ -233,7 +242,8 @@ void check_epilogue(DType t, int64_t batch, int64_t m, int64_t n, int64_t stride
   // Poison the gaps (and the offset) so a write outside the matrices shows.
   std::vector<bool> inside(total, false);
   for (int64_t b = 0; b < batch; ++b)
-    for (int64_t e = 0; e < m * n; ++e) inside[static_cast<size_t>(offset + b * stride_y + e)] = true;
+    for (int64_t e = 0; e < m * n; ++e)
+      inside[static_cast<size_t>(offset + b * stride_y + e)] = true;
   for (size_t i = 0; i < total; ++i)
     if (!inside[i]) ANVIL_CUDA_CHECK(cudaMemset(static_cast<char*>(dy.get()) + i * es, 0xFF, es));
   DeviceBuffer db = to_device(bv, t);
@@ -248,8 +258,8 @@ void check_epilogue(DType t, int64_t batch, int64_t m, int64_t n, int64_t stride
       if (!std::isnan(got[i]) && ++bad <= 5) ADD_FAILURE() << "gap element " << i << " written";
       continue;
     }
-    const size_t j = (i - static_cast<size_t>(offset)) % static_cast<size_t>(stride_y) %
-                     static_cast<size_t>(n);
+    const size_t j =
+        (i - static_cast<size_t>(offset)) % static_cast<size_t>(stride_y) % static_cast<size_t>(n);
     double v = static_cast<double>(yv[i]) + (bias ? bv[j] : 0.0);
     const double s = std::fabs(yv[i]) + (bias ? std::fabs(bv[j]) : 0.0);
     if (act == detail::GemmAct::Relu) v = std::min(std::max(v, 0.0), static_cast<double>(relu_max));

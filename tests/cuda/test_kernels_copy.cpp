@@ -2,7 +2,7 @@
 // strided copies (layout changes, permutations, slices, concat, broadcast, casts) and fill,
 // plus the throughput report of the elementwise kernels. Helpers: elementwise_test_util.h;
 // the unary/binary/affine kernels are tested in test_kernels_elementwise.cpp.
-// 
+//
 #include "cuda/elementwise_test_util.h"
 
 namespace anvil::cuda {
@@ -17,7 +17,8 @@ TEST(CudaElementwise, CopyTransposeNchwNhwc) {
     for (const Shape& s : {Shape{2, 5, 7, 9}, Shape{2, 16, 4, 6}, Shape{1, 3, 11, 13},
                            Shape{2, 64, 14, 14}, Shape{3, 40, 9, 7}}) {
       const int64_t N = s[0], C = s[1], H = s[2], W = s[3];
-      const std::vector<double> x = rounded(t, random_vec(static_cast<size_t>(N * C * H * W), -4, 4, seed++));
+      const std::vector<double> x =
+          rounded(t, random_vec(static_cast<size_t>(N * C * H * W), -4, 4, seed++));
       const size_t es = element_size(t), n = x.size();
       DeviceBuffer xd = upload_bytes(encode(t, x)), yd(n * es), zd(n * es);
       // NCHW -> NHWC, iterating the source's shape.
@@ -99,13 +100,13 @@ TEST(CudaElementwise, CopyPermutationsTiledAndNot) {
   uint32_t seed = 6500;
   auto all = [&] {
     for (DType t : {DType::f32, DType::f16, DType::i64, DType::u8, DType::bf16}) {
-      check_permute(t, {2, 64, 14, 14}, {0, 2, 3, 1}, seed++);   // NCHW -> NHWC (tiled)
-      check_permute(t, {2, 14, 14, 64}, {0, 3, 1, 2}, seed++);   // NHWC -> NCHW (tiled)
-      check_permute(t, {33, 47}, {1, 0}, seed++);                // 2-D, partial tiles
+      check_permute(t, {2, 64, 14, 14}, {0, 2, 3, 1}, seed++);       // NCHW -> NHWC (tiled)
+      check_permute(t, {2, 14, 14, 64}, {0, 3, 1, 2}, seed++);       // NHWC -> NCHW (tiled)
+      check_permute(t, {33, 47}, {1, 0}, seed++);                    // 2-D, partial tiles
       check_permute(t, {2, 3, 17, 4, 19}, {1, 4, 0, 3, 2}, seed++);  // batch dims around the tile
-      check_permute(t, {1, 3, 20, 21}, {0, 2, 3, 1}, seed++);    // C = 3: not tiled
-      check_permute(t, {4, 5, 6}, {2, 0, 1}, seed++);            // small: not tiled
-      check_permute(t, {3, 70, 2, 40}, {0, 3, 2, 1}, seed++);    // two-dim swap around a middle dim
+      check_permute(t, {1, 3, 20, 21}, {0, 2, 3, 1}, seed++);        // C = 3: not tiled
+      check_permute(t, {4, 5, 6}, {2, 0, 1}, seed++);                // small: not tiled
+      check_permute(t, {3, 70, 2, 40}, {0, 3, 2, 1}, seed++);  // two-dim swap around a middle dim
     }
   };
   all();
@@ -125,9 +126,12 @@ TEST(CudaElementwise, CopySliceStepsAndNegativeSteps) {
     {  // x[1::2, 0::3] -> [4, 4]
       Strided d;
       d.rank = 2;
-      d.shape[0] = 4; d.shape[1] = 4;
-      d.src_stride[0] = 2 * Cc; d.src_stride[1] = 3;
-      d.dst_stride[0] = 4; d.dst_stride[1] = 1;
+      d.shape[0] = 4;
+      d.shape[1] = 4;
+      d.src_stride[0] = 2 * Cc;
+      d.src_stride[1] = 3;
+      d.dst_stride[0] = 4;
+      d.dst_stride[1] = 1;
       DeviceBuffer yd(16 * es);
       poison(yd.get(), yd.size());
       strided_copy(t, base + 1 * Cc * es, t, yd.get(), d, nullptr);
@@ -139,23 +143,30 @@ TEST(CudaElementwise, CopySliceStepsAndNegativeSteps) {
     {  // x[8::-2, ::-1] -> [5, 11]
       Strided d;
       d.rank = 2;
-      d.shape[0] = 5; d.shape[1] = Cc;
-      d.src_stride[0] = -2 * Cc; d.src_stride[1] = -1;
-      d.dst_stride[0] = Cc; d.dst_stride[1] = 1;
+      d.shape[0] = 5;
+      d.shape[1] = Cc;
+      d.src_stride[0] = -2 * Cc;
+      d.src_stride[1] = -1;
+      d.dst_stride[0] = Cc;
+      d.dst_stride[1] = 1;
       DeviceBuffer yd(5 * Cc * es);
       poison(yd.get(), yd.size());
       strided_copy(t, base + (8 * Cc + Cc - 1) * es, t, yd.get(), d, nullptr);
       const auto y = decode(t, download_bytes(yd.get(), 5 * Cc * es));
       for (int i = 0; i < 5; ++i)
         for (int j = 0; j < Cc; ++j)
-          EXPECT_EQ(y[i * Cc + j], x[(8 - 2 * i) * Cc + (Cc - 1 - j)]) << dtype_name(t) << " negative steps";
+          EXPECT_EQ(y[i * Cc + j], x[(8 - 2 * i) * Cc + (Cc - 1 - j)])
+              << dtype_name(t) << " negative steps";
     }
     {  // whole array reversed (rows and columns): merges into one contiguous reversed run
       Strided d;
       d.rank = 2;
-      d.shape[0] = R; d.shape[1] = Cc;
-      d.src_stride[0] = -Cc; d.src_stride[1] = -1;
-      d.dst_stride[0] = Cc; d.dst_stride[1] = 1;
+      d.shape[0] = R;
+      d.shape[1] = Cc;
+      d.src_stride[0] = -Cc;
+      d.src_stride[1] = -1;
+      d.dst_stride[0] = Cc;
+      d.dst_stride[1] = 1;
       DeviceBuffer yd(x.size() * es);
       poison(yd.get(), yd.size());
       strided_copy(t, base + (x.size() - 1) * es, t, yd.get(), d, nullptr);
@@ -170,8 +181,8 @@ TEST(CudaElementwise, CopyConcatIntoNhwcChannelSlices) {
   SKIP_WITHOUT_GPU();
   uint32_t seed = 7000;
   // (channels of each input): odd splits (element copies) and 16+8 (16-byte words for f32).
-  for (const std::vector<int64_t>& parts : {std::vector<int64_t>{5, 6}, std::vector<int64_t>{16, 8},
-                                            std::vector<int64_t>{3, 1, 4}})
+  for (const std::vector<int64_t>& parts :
+       {std::vector<int64_t>{5, 6}, std::vector<int64_t>{16, 8}, std::vector<int64_t>{3, 1, 4}})
     for (DType t : kFloatTypes) {
       const int64_t N = 2, H = 3, W = 5;
       int64_t Ct = 0;
@@ -197,12 +208,13 @@ TEST(CudaElementwise, CopyConcatIntoNhwcChannelSlices) {
           d.src_stride[i] = src[i];
           d.dst_stride[i] = dst[i];
         }
-        strided_copy(t, keep.back().get(), t, static_cast<uint8_t*>(yd.get()) + c0 * es, d, nullptr);
+        strided_copy(t, keep.back().get(), t, static_cast<uint8_t*>(yd.get()) + c0 * es, d,
+                     nullptr);
         c0 += Ci;
       }
       expect_close(decode(t, download_bytes(yd.get(), ny * es)), want, DType::f32,
-                   "concat NHWC channels " + std::to_string(parts.size()) + " parts, C=" +
-                       std::to_string(Ct));
+                   "concat NHWC channels " + std::to_string(parts.size()) +
+                       " parts, C=" + std::to_string(Ct));
     }
 }
 
@@ -213,9 +225,12 @@ TEST(CudaElementwise, CopyBroadcastExpand) {
   DeviceBuffer xd = upload_bytes(encode(DType::f32, x)), yd(12 * 2);
   Strided d;
   d.rank = 2;
-  d.shape[0] = 4; d.shape[1] = 3;
-  d.src_stride[0] = 0; d.src_stride[1] = 1;
-  d.dst_stride[0] = 3; d.dst_stride[1] = 1;
+  d.shape[0] = 4;
+  d.shape[1] = 3;
+  d.src_stride[0] = 0;
+  d.src_stride[1] = 1;
+  d.dst_stride[0] = 3;
+  d.dst_stride[1] = 1;
   poison(yd.get(), yd.size());
   strided_copy(DType::f32, xd.get(), DType::f16, yd.get(), d, nullptr);
   const auto y = decode(DType::f16, download_bytes(yd.get(), 24));
@@ -239,23 +254,23 @@ TEST(CudaElementwise, CastF32ToF16RoundsToNearestEven) {
   // value -> IEEE binary16 bits, worked out by hand.
   const std::vector<std::pair<float, uint16_t>> cases = {
       {1.f, 0x3C00},
-      {1.f + e10, 0x3C01},             // exact
-      {1.f + e11, 0x3C00},             // halfway 1 | 1+2^-10: to even (1)
-      {1.f + 3 * e11, 0x3C02},         // halfway 1+2^-10 | 1+2^-9: to even
+      {1.f + e10, 0x3C01},                         // exact
+      {1.f + e11, 0x3C00},                         // halfway 1 | 1+2^-10: to even (1)
+      {1.f + 3 * e11, 0x3C02},                     // halfway 1+2^-10 | 1+2^-9: to even
       {1.f + e11 + std::ldexp(1.f, -20), 0x3C01},  // just above halfway: up
       {-1.5f, 0xBE00},
       {0.f, 0x0000},
       {-0.f, 0x8000},
-      {65504.f, 0x7BFF},               // largest finite
-      {65519.f, 0x7BFF},               // below halfway to 65536: stays finite
-      {65520.f, 0x7C00},               // halfway to 2^16: to even -> infinity
-      {std::ldexp(1.f, -24), 0x0001},  // smallest subnormal
-      {std::ldexp(1.f, -25), 0x0000},  // halfway 0 | 2^-24: to even (0)
+      {65504.f, 0x7BFF},                   // largest finite
+      {65519.f, 0x7BFF},                   // below halfway to 65536: stays finite
+      {65520.f, 0x7C00},                   // halfway to 2^16: to even -> infinity
+      {std::ldexp(1.f, -24), 0x0001},      // smallest subnormal
+      {std::ldexp(1.f, -25), 0x0000},      // halfway 0 | 2^-24: to even (0)
       {3 * std::ldexp(1.f, -25), 0x0002},  // halfway 2^-24 | 2^-23: to even
-      {std::ldexp(1.f, -14), 0x0400},  // smallest normal
+      {std::ldexp(1.f, -14), 0x0400},      // smallest normal
       {std::numeric_limits<float>::infinity(), 0x7C00},
-      {1000.25f, 0x63D0},              // 1000.25: halfway 1000 | 1000.5 (spacing 0.5): to even 1000
-      {1000.75f, 0x63D2},              // halfway 1000.5 | 1001: to even 1001 (0x63D2)
+      {1000.25f, 0x63D0},  // 1000.25: halfway 1000 | 1000.5 (spacing 0.5): to even 1000
+      {1000.75f, 0x63D2},  // halfway 1000.5 | 1001: to even 1001 (0x63D2)
   };
   std::vector<float> x;
   for (const auto& c : cases) x.push_back(c.first);
@@ -289,13 +304,10 @@ TEST(CudaElementwise, CastF32ToBf16RoundsToNearestEven) {
   SKIP_WITHOUT_GPU();
   const float e7 = std::ldexp(1.f, -7), e8 = std::ldexp(1.f, -8);
   const std::vector<std::pair<float, uint16_t>> cases = {
-      {1.f, 0x3F80},
-      {1.f + e7, 0x3F81},          // exact
-      {1.f + e8, 0x3F80},          // halfway: to even
-      {1.f + 3 * e8, 0x3F82},      // halfway: to even
-      {-2.f, 0xC000},
-      {0.f, 0x0000},
-      {std::numeric_limits<float>::infinity(), 0x7F80},
+      {1.f, 0x3F80},          {1.f + e7, 0x3F81},  // exact
+      {1.f + e8, 0x3F80},                          // halfway: to even
+      {1.f + 3 * e8, 0x3F82},                      // halfway: to even
+      {-2.f, 0xC000},         {0.f, 0x0000},      {std::numeric_limits<float>::infinity(), 0x7F80},
   };
   std::vector<float> x;
   for (const auto& c : cases) x.push_back(c.first);
@@ -326,8 +338,14 @@ std::vector<double> cast_1d(DType from, const std::vector<uint8_t>& x, DType to)
 TEST(CudaElementwise, CastIntegersBoolsAndFloats) {
   SKIP_WITHOUT_GPU();
   {  // i64 -> f32: (float)(double)v, as the reference Cast
-    const std::vector<int64_t> v = {0, 1, -7, 123456789, (int64_t{1} << 40) + 1, -(int64_t{1} << 53) - 1,
-                                    std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()};
+    const std::vector<int64_t> v = {0,
+                                    1,
+                                    -7,
+                                    123456789,
+                                    (int64_t{1} << 40) + 1,
+                                    -(int64_t{1} << 53) - 1,
+                                    std::numeric_limits<int64_t>::max(),
+                                    std::numeric_limits<int64_t>::min()};
     std::vector<uint8_t> b(v.size() * 8);
     std::memcpy(b.data(), v.data(), b.size());
     const auto y = cast_1d(DType::i64, b, DType::f32);
@@ -343,7 +361,8 @@ TEST(CudaElementwise, CastIntegersBoolsAndFloats) {
     const std::vector<float> f = {3.9f, -3.9f, 0.f, 300.f, -300.f, 3e9f, -3e9f, 1e20f, nan, 0.5f};
     std::vector<uint8_t> b(f.size() * 4);
     std::memcpy(b.data(), f.data(), b.size());
-    const std::vector<double> i32 = {3, -3, 0, 300, -300, 2147483647.0, -2147483648.0, 2147483647.0, 0, 0};
+    const std::vector<double> i32 = {3, -3, 0, 300, -300, 2147483647.0, -2147483648.0, 2147483647.0,
+                                     0, 0};
     const std::vector<double> i64 = {3, -3, 0, 300, -300, 3e9, -3e9, 9223372036854775807.0, 0, 0};
     const std::vector<double> u8 = {3, 0, 0, 255, 0, 255, 0, 255, 0, 0};
     const std::vector<double> i8 = {3, -3, 0, 127, -128, 127, -128, 127, 0, 0};
@@ -401,11 +420,11 @@ TEST(CudaElementwise, Fill) {
     float v;
     double want;
   };
-  const C cases[] = {{DType::f32, 1.5f, 1.5},       {DType::f16, -2.75f, -2.75},
-                     {DType::bf16, 3.0f, 3.0},      {DType::f16, 1.f + std::ldexp(1.f, -11), 1.0},
-                     {DType::i64, -3.7f, -3},       {DType::i32, 5e9f, 2147483647.0},
-                     {DType::u8, 300.f, 255},       {DType::i8, -7.f, -7},
-                     {DType::boolean, 0.5f, 1},     {DType::boolean, 0.f, 0}};
+  const C cases[] = {{DType::f32, 1.5f, 1.5},   {DType::f16, -2.75f, -2.75},
+                     {DType::bf16, 3.0f, 3.0},  {DType::f16, 1.f + std::ldexp(1.f, -11), 1.0},
+                     {DType::i64, -3.7f, -3},   {DType::i32, 5e9f, 2147483647.0},
+                     {DType::u8, 300.f, 255},   {DType::i8, -7.f, -7},
+                     {DType::boolean, 0.5f, 1}, {DType::boolean, 0.f, 0}};
   for (const C& c : cases)
     for (size_t n : {size_t{1}, size_t{7}, size_t{1001}, size_t{100003}})
       for (size_t off : {size_t{0}, size_t{1}}) {
@@ -454,8 +473,8 @@ TEST(CudaElementwise, ThroughputReport) {
   };
   const double n = static_cast<double>(P) * 256;
   time("binary Add+Relu f16 same shape [64,56,56,256]", 3 * 2 * n, [&] {
-    binary(Binary::Add, DType::f16, a.get(), b.get(), y.get(),
-           make_broadcast({P, 256}, {P, 256}), Unary::Relu, 0, 0, nullptr);
+    binary(Binary::Add, DType::f16, a.get(), b.get(), y.get(), make_broadcast({P, 256}, {P, 256}),
+           Unary::Relu, 0, 0, nullptr);
   });
   time("binary Add f32 NHWC per-channel [64,56,56,64]+[64]", 2 * 4 * n / 4, [&] {
     binary(Binary::Add, DType::f32, a.get(), b.get(), y.get(), make_broadcast({P, 64}, {1, 64}),
@@ -471,7 +490,8 @@ TEST(CudaElementwise, ThroughputReport) {
   });
   time("channel_affine+Relu f32 NCHW [64, 64, 56*56]", 2 * 4 * n / 4, [&] {
     channel_affine(DType::f32, a.get(), y.get(), static_cast<const float*>(sc.get()),
-                   static_cast<const float*>(sh.get()), 64, 64, 56 * 56, Unary::Relu, 0, 0, nullptr);
+                   static_cast<const float*>(sh.get()), 64, 64, 56 * 56, Unary::Relu, 0, 0,
+                   nullptr);
   });
   time("unary Relu f16 [64,56,56,256]", 2 * 2 * n, [&] {
     unary(Unary::Relu, 0, 0, DType::f16, a.get(), y.get(), static_cast<int64_t>(n), nullptr);
@@ -493,19 +513,26 @@ TEST(CudaElementwise, ThroughputReport) {
     }
     strided_copy(t, a.get(), t, y.get(), d, nullptr);
   };
-  time("strided_copy NCHW->NHWC f32 [64,3,224,224]", 2 * 4 * (64.0 * 3 * 224 * 224),
-       [&] { permute(DType::f32, {64, 3, 224, 224}, {0, 2, 3, 1}); });
-  time("strided_copy NCHW->NHWC f16 [64,256,14,14] (tiled)", 2 * 2 * (64.0 * 256 * 196),
-       [&] { permute(DType::f16, {64, 256, 14, 14}, {0, 2, 3, 1}); });
-  time("strided_copy NHWC->NCHW f32 [64,7,7,2048] (tiled)", 2 * 4 * (64.0 * 49 * 2048),
-       [&] { permute(DType::f32, {64, 7, 7, 2048}, {0, 3, 1, 2}); });
+  time("strided_copy NCHW->NHWC f32 [64,3,224,224]", 2 * 4 * (64.0 * 3 * 224 * 224), [&] {
+    permute(DType::f32, {64, 3, 224, 224}, {0, 2, 3, 1});
+  });
+  time("strided_copy NCHW->NHWC f16 [64,256,14,14] (tiled)", 2 * 2 * (64.0 * 256 * 196), [&] {
+    permute(DType::f16, {64, 256, 14, 14}, {0, 2, 3, 1});
+  });
+  time("strided_copy NHWC->NCHW f32 [64,7,7,2048] (tiled)", 2 * 4 * (64.0 * 49 * 2048), [&] {
+    permute(DType::f32, {64, 7, 7, 2048}, {0, 3, 1, 2});
+  });
   time("strided_copy concat slice f16 [64,28,28,128] into C=512", 2 * 2 * (64.0 * 784 * 128), [&] {
     Strided d;
     d.rank = 2;
-    d.shape[0] = 64 * 784; d.shape[1] = 128;
-    d.src_stride[0] = 128; d.src_stride[1] = 1;
-    d.dst_stride[0] = 512; d.dst_stride[1] = 1;
-    strided_copy(DType::f16, a.get(), DType::f16, static_cast<uint8_t*>(y.get()) + 128 * 2, d, nullptr);
+    d.shape[0] = 64 * 784;
+    d.shape[1] = 128;
+    d.src_stride[0] = 128;
+    d.src_stride[1] = 1;
+    d.dst_stride[0] = 512;
+    d.dst_stride[1] = 1;
+    strided_copy(DType::f16, a.get(), DType::f16, static_cast<uint8_t*>(y.get()) + 128 * 2, d,
+                 nullptr);
   });
   time("strided_copy cast f32->f16 [64,56,56,64]", (4 + 2) * n / 4, [&] {
     Strided d;
@@ -514,9 +541,8 @@ TEST(CudaElementwise, ThroughputReport) {
     d.src_stride[0] = d.dst_stride[0] = 1;
     strided_copy(DType::f32, a.get(), DType::f16, y.get(), d, nullptr);
   });
-  time("fill f32 [64,56,56,256]", 4 * n, [&] {
-    fill(DType::f32, y.get(), static_cast<int64_t>(n), 0.5f, nullptr);
-  });
+  time("fill f32 [64,56,56,256]", 4 * n,
+       [&] { fill(DType::f32, y.get(), static_cast<int64_t>(n), 0.5f, nullptr); });
   ANVIL_CUDA_CHECK(cudaEventDestroy(e0));
   ANVIL_CUDA_CHECK(cudaEventDestroy(e1));
 }

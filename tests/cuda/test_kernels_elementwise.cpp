@@ -20,7 +20,8 @@
 //    i.e. 2^-11 relative for normal values (subnormal f16 results: < 2^-25 absolute, in atol);
 //  - bf16: rtol 2^-8 + 1e-5 by the same argument (8 significand bits).
 // Every test skips itself where no CUDA device is present.
-// strided_copy and fill are tested in test_kernels_copy.cpp; shared helpers: elementwise_test_util.h.
+// strided_copy and fill are tested in test_kernels_copy.cpp; shared helpers:
+// elementwise_test_util.h.
 #include "cuda/elementwise_test_util.h"
 
 namespace anvil::cuda {
@@ -41,41 +42,75 @@ double round_half_even(double x) {
 // ONNX definitions, in double.
 double ref_unary(Unary op, double a, double b, double x) {
   switch (op) {
-    case Unary::Identity: return x;
-    case Unary::Relu: return x < 0 ? 0 : x;
-    case Unary::LeakyRelu: return x >= 0 ? x : a * x;
-    case Unary::Elu: return x >= 0 ? x : a * (std::exp(x) - 1);
-    case Unary::Selu: return x > 0 ? b * x : b * (a * std::exp(x) - a);
-    case Unary::Celu: return std::max(0.0, x) + std::min(0.0, a * (std::exp(x / a) - 1));
-    case Unary::Sigmoid: return sigmoid(x);
-    case Unary::HardSigmoid: return std::max(0.0, std::min(1.0, a * x + b));
-    case Unary::HardSwish: return x * std::max(0.0, std::min(1.0, x / 6 + 0.5));
-    case Unary::Tanh: return std::tanh(x);
-    case Unary::Clip: return std::min(std::max(x, a), b);
-    case Unary::Softplus: return std::log(1 + std::exp(x));
-    case Unary::Softsign: return x / (1 + std::fabs(x));
-    case Unary::Exp: return std::exp(x);
-    case Unary::Log: return std::log(x);
-    case Unary::Sqrt: return std::sqrt(x);
-    case Unary::Rsqrt: return 1 / std::sqrt(x);
-    case Unary::Abs: return std::fabs(x);
-    case Unary::Neg: return -x;
-    case Unary::Reciprocal: return 1 / x;
-    case Unary::Gelu: return 0.5 * x * (1 + std::erf(x / std::numbers::sqrt2));
+    case Unary::Identity:
+      return x;
+    case Unary::Relu:
+      return x < 0 ? 0 : x;
+    case Unary::LeakyRelu:
+      return x >= 0 ? x : a * x;
+    case Unary::Elu:
+      return x >= 0 ? x : a * (std::exp(x) - 1);
+    case Unary::Selu:
+      return x > 0 ? b * x : b * (a * std::exp(x) - a);
+    case Unary::Celu:
+      return std::max(0.0, x) + std::min(0.0, a * (std::exp(x / a) - 1));
+    case Unary::Sigmoid:
+      return sigmoid(x);
+    case Unary::HardSigmoid:
+      return std::max(0.0, std::min(1.0, a * x + b));
+    case Unary::HardSwish:
+      return x * std::max(0.0, std::min(1.0, x / 6 + 0.5));
+    case Unary::Tanh:
+      return std::tanh(x);
+    case Unary::Clip:
+      return std::min(std::max(x, a), b);
+    case Unary::Softplus:
+      return std::log(1 + std::exp(x));
+    case Unary::Softsign:
+      return x / (1 + std::fabs(x));
+    case Unary::Exp:
+      return std::exp(x);
+    case Unary::Log:
+      return std::log(x);
+    case Unary::Sqrt:
+      return std::sqrt(x);
+    case Unary::Rsqrt:
+      return 1 / std::sqrt(x);
+    case Unary::Abs:
+      return std::fabs(x);
+    case Unary::Neg:
+      return -x;
+    case Unary::Reciprocal:
+      return 1 / x;
+    case Unary::Gelu:
+      return 0.5 * x * (1 + std::erf(x / std::numbers::sqrt2));
     case Unary::GeluTanh:
-      return 0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
-    case Unary::Mish: return x * std::tanh(softplus(x));
-    case Unary::Silu: return x * sigmoid(x);
-    case Unary::Floor: return std::floor(x);
-    case Unary::Ceil: return std::ceil(x);
-    case Unary::Round: return round_half_even(x);
-    case Unary::Erf: return std::erf(x);
-    case Unary::Sin: return std::sin(x);
-    case Unary::Cos: return std::cos(x);
-    case Unary::Sign: return x > 0 ? 1 : (x < 0 ? -1 : 0);
-    case Unary::ThresholdedRelu: return x > a ? x : 0;
-    case Unary::Pow: return std::pow(x, a);
-    case Unary::Affine: return a * x + b;
+      return 0.5 * x *
+             (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
+    case Unary::Mish:
+      return x * std::tanh(softplus(x));
+    case Unary::Silu:
+      return x * sigmoid(x);
+    case Unary::Floor:
+      return std::floor(x);
+    case Unary::Ceil:
+      return std::ceil(x);
+    case Unary::Round:
+      return round_half_even(x);
+    case Unary::Erf:
+      return std::erf(x);
+    case Unary::Sin:
+      return std::sin(x);
+    case Unary::Cos:
+      return std::cos(x);
+    case Unary::Sign:
+      return x > 0 ? 1 : (x < 0 ? -1 : 0);
+    case Unary::ThresholdedRelu:
+      return x > a ? x : 0;
+    case Unary::Pow:
+      return std::pow(x, a);
+    case Unary::Affine:
+      return a * x + b;
   }
   return std::nan("");
 }
@@ -137,7 +172,9 @@ std::vector<double> unary_input(Domain dom, size_t n, uint32_t seed) {
         for (size_t i = 0; i < std::size(e) && i < n; ++i) v[i] = e[i];
       }
       break;
-    case Domain::Positive: v = random_vec(n, 0.05, 4, seed); break;
+    case Domain::Positive:
+      v = random_vec(n, 0.05, 4, seed);
+      break;
     case Domain::AwayFromZero:
       v = random_vec(n, 0.1, 4, seed);
       for (size_t i = 0; i < n; i += 2) v[i] = -v[i];
@@ -157,8 +194,8 @@ std::vector<double> unary_input(Domain dom, size_t n, uint32_t seed) {
 
 // Runs unary on n elements (x at element offset x_off of its buffer, y likewise, or in
 // place) and compares with the host formula.
-void check_unary(const UnaryCase& c, DType t, size_t n, size_t x_off, size_t y_off,
-                 bool in_place, uint32_t seed) {
+void check_unary(const UnaryCase& c, DType t, size_t n, size_t x_off, size_t y_off, bool in_place,
+                 uint32_t seed) {
   const std::vector<double> x = rounded(t, unary_input(c.dom, n, seed));
   std::vector<double> want(n);
   for (size_t i = 0; i < n; ++i) want[i] = ref_unary(c.op, c.a, c.b, x[i]);
@@ -219,20 +256,28 @@ TEST(CudaElementwise, UnaryNanPropagation) {
 
 double ref_binary(Binary op, double a, double b) {
   switch (op) {
-    case Binary::Add: return a + b;
-    case Binary::Sub: return a - b;
-    case Binary::Mul: return a * b;
-    case Binary::Div: return a / b;
-    case Binary::Pow: return std::pow(a, b);
-    case Binary::Max: return std::max(a, b);
-    case Binary::Min: return std::min(a, b);
-    case Binary::PRelu: return a >= 0 ? a : a * b;
+    case Binary::Add:
+      return a + b;
+    case Binary::Sub:
+      return a - b;
+    case Binary::Mul:
+      return a * b;
+    case Binary::Div:
+      return a / b;
+    case Binary::Pow:
+      return std::pow(a, b);
+    case Binary::Max:
+      return std::max(a, b);
+    case Binary::Min:
+      return std::min(a, b);
+    case Binary::PRelu:
+      return a >= 0 ? a : a * b;
   }
   return std::nan("");
 }
 
 const std::pair<Binary, const char*> kBinaryOps[] = {
-    {Binary::Add, "Add"}, {Binary::Sub, "Sub"}, {Binary::Mul, "Mul"},     {Binary::Div, "Div"},
+    {Binary::Add, "Add"}, {Binary::Sub, "Sub"}, {Binary::Mul, "Mul"}, {Binary::Div, "Div"},
     {Binary::Pow, "Pow"}, {Binary::Max, "Max"}, {Binary::Min, "Min"}, {Binary::PRelu, "PRelu"}};
 
 std::vector<double> ref_broadcast(Binary op, const Shape& as, const std::vector<double>& a,
@@ -288,33 +333,36 @@ void check_binary(Binary op, const char* name, DType t, const Shape& as, const S
   const void* ap = static_cast<const uint8_t*>(ad.get()) + o.a_off * es;
   const void* bp = static_cast<const uint8_t*>(bd.get()) + o.b_off * es;
   void* yp = static_cast<uint8_t*>(yd.get()) + o.y_off * es;
-  if (o.alias == 1) yp = const_cast<void*>(ap);
-  else if (o.alias == 2) yp = const_cast<void*>(bp);
-  else poison(yd.get(), yd.size());
+  if (o.alias == 1)
+    yp = const_cast<void*>(ap);
+  else if (o.alias == 2)
+    yp = const_cast<void*>(bp);
+  else
+    poison(yd.get(), yd.size());
   binary(op, t, ap, bp, yp, make_broadcast(as, bs), o.post, o.pa, o.pb, nullptr);
   const std::vector<double> got = decode(t, download_bytes(yp, ny * es));
   expect_close(got, want, t,
                std::string(name) + " " + shape_str(as) + " op " + shape_str(bs) + " post " +
-                   std::to_string(static_cast<int>(o.post)) +
-                   (o.alias ? " in place" : "") + " offsets " + std::to_string(o.a_off) + "/" +
-                   std::to_string(o.b_off) + "/" + std::to_string(o.y_off));
+                   std::to_string(static_cast<int>(o.post)) + (o.alias ? " in place" : "") +
+                   " offsets " + std::to_string(o.a_off) + "/" + std::to_string(o.b_off) + "/" +
+                   std::to_string(o.y_off));
 }
 
 // (a shape, b shape): broadcasting patterns of the CNNs and odd sizes.
 const std::pair<Shape, Shape> kPatterns[] = {
-    {{7, 13, 5}, {7, 13, 5}},       // same shape, odd
-    {{7, 13, 5}, {1, 1, 1}},        // scalar b
-    {{1, 1, 1}, {7, 13, 5}},        // scalar a
-    {{2, 6, 7, 9}, {1, 6, 1, 1}},   // NCHW per-channel, odd H*W
-    {{2, 8, 4, 4}, {1, 8, 1, 1}},   // NCHW per-channel, H*W % 8 == 0 (packs, b broadcast)
-    {{2, 5, 3, 16}, {1, 1, 1, 16}}, // NHWC per-channel, C % 8 == 0 (packs of both)
-    {{2, 5, 3, 7}, {1, 1, 1, 7}},   // NHWC per-channel, odd C
-    {{4, 1, 9}, {1, 6, 1}},         // both sides broadcast
-    {{4, 1, 8}, {1, 6, 1}},         // both sides broadcast, packable inner dim for a
-    {{7, 1, 5}, {7, 13, 5}},        // middle-dim broadcast of a
+    {{7, 13, 5}, {7, 13, 5}},        // same shape, odd
+    {{7, 13, 5}, {1, 1, 1}},         // scalar b
+    {{1, 1, 1}, {7, 13, 5}},         // scalar a
+    {{2, 6, 7, 9}, {1, 6, 1, 1}},    // NCHW per-channel, odd H*W
+    {{2, 8, 4, 4}, {1, 8, 1, 1}},    // NCHW per-channel, H*W % 8 == 0 (packs, b broadcast)
+    {{2, 5, 3, 16}, {1, 1, 1, 16}},  // NHWC per-channel, C % 8 == 0 (packs of both)
+    {{2, 5, 3, 7}, {1, 1, 1, 7}},    // NHWC per-channel, odd C
+    {{4, 1, 9}, {1, 6, 1}},          // both sides broadcast
+    {{4, 1, 8}, {1, 6, 1}},          // both sides broadcast, packable inner dim for a
+    {{7, 1, 5}, {7, 13, 5}},         // middle-dim broadcast of a
     {{3, 1, 2, 1, 5, 2}, {1, 4, 2, 3, 1, 2}},  // rank 6
-    {{37}, {37}},                   // rank 1 with a tail after the packs
-    {{}, {}},                       // rank 0: one element
+    {{37}, {37}},                              // rank 1 with a tail after the packs
+    {{}, {}},                                  // rank 0: one element
 };
 
 TEST(CudaElementwise, BinaryEveryOpBroadcastPatternsF32) {
@@ -361,14 +409,15 @@ TEST(CudaElementwise, BinaryInPlaceAndMisaligned) {
     BinOpts ya;
     ya.alias = 1;
     check_binary(Binary::Add, "Add", t, {2, 5, 3, 16}, {2, 5, 3, 16}, seed++, ya);
-    check_binary(Binary::Mul, "Mul", t, {2, 5, 3, 16}, {1, 1, 1, 16}, seed++, ya);  // a not broadcast
+    check_binary(Binary::Mul, "Mul", t, {2, 5, 3, 16}, {1, 1, 1, 16}, seed++,
+                 ya);  // a not broadcast
     check_binary(Binary::Sub, "Sub", t, {37}, {1}, seed++, ya);
     BinOpts yb;
     yb.alias = 2;
     check_binary(Binary::Div, "Div", t, {1, 8, 1, 1}, {2, 8, 4, 4}, seed++, yb);  // b not broadcast
-    for (const BinOpts& off : {BinOpts{Unary::Identity, 0, 0, 1, 0, 0, 0},
-                               BinOpts{Unary::Relu, 0, 0, 0, 3, 0, 0},
-                               BinOpts{Unary::Identity, 0, 0, 0, 0, 1, 0}}) {
+    for (const BinOpts& off :
+         {BinOpts{Unary::Identity, 0, 0, 1, 0, 0, 0}, BinOpts{Unary::Relu, 0, 0, 0, 3, 0, 0},
+          BinOpts{Unary::Identity, 0, 0, 0, 0, 1, 0}}) {
       check_binary(Binary::Add, "Add", t, {2, 5, 3, 16}, {1, 1, 1, 16}, seed++, off);
       check_binary(Binary::Max, "Max", t, {1003}, {1003}, seed++, off);
     }
@@ -390,8 +439,8 @@ TEST(CudaElementwise, BinaryMaxMinPropagateNan) {
   for (Binary op : {Binary::Max, Binary::Min}) {
     DeviceBuffer ad = upload_vec(a), bd = upload_vec(b), yd(16);
     poison(yd.get(), 16);
-    binary(op, DType::f32, ad.get(), bd.get(), yd.get(), make_broadcast({4}, {4}),
-           Unary::Identity, 0, 0, nullptr);
+    binary(op, DType::f32, ad.get(), bd.get(), yd.get(), make_broadcast({4}, {4}), Unary::Identity,
+           0, 0, nullptr);
     const auto y = download_vec<float>(yd.get(), 4);
     EXPECT_TRUE(std::isnan(y[0]) && std::isnan(y[1]) && std::isnan(y[2]));
     EXPECT_EQ(y[3], op == Binary::Max ? 3.f : 2.f);
@@ -400,13 +449,15 @@ TEST(CudaElementwise, BinaryMaxMinPropagateNan) {
 
 // ---- channel affine -------------------------------------------------------------------------
 
-void check_affine(DType t, int64_t outer, int64_t c, int64_t inner, Unary post, float pa,
-                  float pb, uint32_t seed, size_t off = 0) {
+void check_affine(DType t, int64_t outer, int64_t c, int64_t inner, Unary post, float pa, float pb,
+                  uint32_t seed, size_t off = 0) {
   const size_t n = static_cast<size_t>(outer * c * inner), es = element_size(t);
   const auto x = rounded(t, random_vec(n, -4, 4, seed));
   std::vector<float> scale, shift;
-  for (double v : random_vec(static_cast<size_t>(c), 0.2, 2.0, seed + 1)) scale.push_back(static_cast<float>(v));
-  for (double v : random_vec(static_cast<size_t>(c), -1.0, 1.0, seed + 2)) shift.push_back(static_cast<float>(v));
+  for (double v : random_vec(static_cast<size_t>(c), 0.2, 2.0, seed + 1))
+    scale.push_back(static_cast<float>(v));
+  for (double v : random_vec(static_cast<size_t>(c), -1.0, 1.0, seed + 2))
+    shift.push_back(static_cast<float>(v));
   std::vector<double> want(n);
   for (size_t i = 0; i < n; ++i) {
     const size_t ch = (i / static_cast<size_t>(inner)) % static_cast<size_t>(c);
@@ -415,7 +466,8 @@ void check_affine(DType t, int64_t outer, int64_t c, int64_t inner, Unary post, 
   std::vector<uint8_t> xb(off * es, 0);
   const auto e = encode(t, x);
   xb.insert(xb.end(), e.begin(), e.end());
-  DeviceBuffer xd = upload_bytes(xb), yd((n + off) * es), sd = upload_vec(scale), hd = upload_vec(shift);
+  DeviceBuffer xd = upload_bytes(xb), yd((n + off) * es), sd = upload_vec(scale),
+               hd = upload_vec(shift);
   poison(yd.get(), yd.size());
   void* yp = static_cast<uint8_t*>(yd.get()) + off * es;
   channel_affine(t, static_cast<uint8_t*>(xd.get()) + off * es, yp,
@@ -431,15 +483,15 @@ TEST(CudaElementwise, ChannelAffineNhwcAndNchw) {
   SKIP_WITHOUT_GPU();
   uint32_t seed = 9000;
   for (DType t : kFloatTypes) {
-    check_affine(t, 2 * 5 * 3, 16, 1, Unary::Relu, 0, 0, seed += 3);       // NHWC, packs of channels
-    check_affine(t, 2 * 5 * 3, 7, 1, Unary::Relu, 0, 0, seed += 3);        // NHWC, odd C
-    check_affine(t, 2, 6, 49, Unary::Relu, 0, 0, seed += 3);               // NCHW 7x7
-    check_affine(t, 2, 6, 64, Unary::Identity, 0, 0, seed += 3);           // NCHW 8x8 (packs)
+    check_affine(t, 2 * 5 * 3, 16, 1, Unary::Relu, 0, 0, seed += 3);  // NHWC, packs of channels
+    check_affine(t, 2 * 5 * 3, 7, 1, Unary::Relu, 0, 0, seed += 3);   // NHWC, odd C
+    check_affine(t, 2, 6, 49, Unary::Relu, 0, 0, seed += 3);          // NCHW 7x7
+    check_affine(t, 2, 6, 64, Unary::Identity, 0, 0, seed += 3);      // NCHW 8x8 (packs)
     check_affine(t, 3, 5, 16, Unary::HardSwish, 0, 0, seed += 3);
     check_affine(t, 3, 5, 16, Unary::Clip, 0, 6, seed += 3);
     check_affine(t, 1, 32, 1, Unary::Sigmoid, 0, 0, seed += 3);
-    check_affine(t, 2, 6, 64, Unary::Relu, 0, 0, seed += 3, 1);            // unaligned
-    check_affine(t, 4, 1, 1, Unary::Identity, 0, 0, seed += 3);            // C = 1
+    check_affine(t, 2, 6, 64, Unary::Relu, 0, 0, seed += 3, 1);  // unaligned
+    check_affine(t, 4, 1, 1, Unary::Identity, 0, 0, seed += 3);  // C = 1
   }
   check_affine(DType::f32, 64 * 28 * 28, 32, 1, Unary::Relu, 0, 0, seed += 3);  // grid stride
   check_affine(DType::f16, 16, 64, 28 * 28, Unary::Relu, 0, 0, seed += 3);
@@ -464,9 +516,12 @@ TEST(CudaElementwise, Index64Paths) {
     DeviceBuffer xd = upload_vec(x), yd(x.size() * 4);
     Strided d;
     d.rank = 2;
-    d.shape[0] = 5; d.shape[1] = 6;                // y[j, i] = x[5 - i, 4 - j] (transposed, reversed)
-    d.src_stride[0] = -1; d.src_stride[1] = -5;
-    d.dst_stride[0] = 6; d.dst_stride[1] = 1;
+    d.shape[0] = 5;
+    d.shape[1] = 6;  // y[j, i] = x[5 - i, 4 - j] (transposed, reversed)
+    d.src_stride[0] = -1;
+    d.src_stride[1] = -5;
+    d.dst_stride[0] = 6;
+    d.dst_stride[1] = 1;
     poison(yd.get(), yd.size());
     strided_copy(DType::f32, static_cast<float*>(xd.get()) + 29, DType::f32, yd.get(), d, nullptr);
     const auto y = download_vec<float>(yd.get(), x.size());
@@ -509,7 +564,8 @@ TEST(CudaElementwise, BadArgumentsThrowAndEmptyLaunchesNothing) {
   binary(Binary::Mul, DType::f32, nullptr, nullptr, nullptr, empty, Unary::Relu, 0, 0, nullptr);
   s.shape[0] = 0;
   strided_copy(DType::f32, nullptr, DType::f16, nullptr, s, nullptr);
-  channel_affine(DType::f32, nullptr, nullptr, nullptr, nullptr, 0, 3, 4, Unary::Relu, 0, 0, nullptr);
+  channel_affine(DType::f32, nullptr, nullptr, nullptr, nullptr, 0, 3, 4, Unary::Relu, 0, 0,
+                 nullptr);
   ANVIL_CUDA_CHECK(cudaDeviceSynchronize());
 }
 

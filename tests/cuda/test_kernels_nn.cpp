@@ -14,8 +14,9 @@
 //     (0.5 ulp of 200 = 7.6e-6 relative for inputs of +-100);
 //   * f16 / bf16: the f32 bound plus one rounding of the result to the dtype: rel += unit
 //     roundoff (2^-11 for f16, 2^-8 for bf16), abs += half the f16 subnormal spacing (2^-25).
-// softmax, reductions, zero sizes and bad arguments: test_kernels_rows.cpp; helpers: nn_test_util.h.
-// softmax, reductions, zero sizes and bad arguments: test_kernels_rows.cpp; helpers: nn_test_util.h.
+// softmax, reductions, zero sizes and bad arguments: test_kernels_rows.cpp; helpers:
+// nn_test_util.h. softmax, reductions, zero sizes and bad arguments: test_kernels_rows.cpp;
+// helpers: nn_test_util.h.
 #include "cuda/nn_test_util.h"
 
 namespace anvil::cuda {
@@ -84,7 +85,9 @@ void run_pool_case(const PoolCase& pc, uint32_t seed) {
       p.max = variant == 0;
       p.count_include_pad = variant == 2;
       const std::string what = std::string(pc.name) + " " + dt_str(dt) +
-                               (variant == 0 ? " max" : variant == 1 ? " avg" : " avg+pad");
+                               (variant == 0   ? " max"
+                                : variant == 1 ? " avg"
+                                               : " avg+pad");
       DevArray dy = poisoned(dt, static_cast<size_t>(p.n) * p.oh * p.ow * p.c, pc.offset);
       pool2d_nhwc(p, dt, dx.ptr(), dy.ptr(), nullptr);
       const auto want = ref_pool(p, x);
@@ -138,7 +141,7 @@ TEST(CudaKernelsNN, GlobalPool) {
   };
   // ResNet-50 (7x7x2048, batch 1 and 2), SqueezeNet-like 1x1xC, odd 5x3x37, a long 56x56x64
   // axis (the many-threads path) and 13x13x1000.
-  const Case cases[] = {{1, 49, 2048}, {2, 49, 2048}, {2, 1, 1000}, {3, 15, 37},
+  const Case cases[] = {{1, 49, 2048}, {2, 49, 2048},  {2, 1, 1000}, {3, 15, 37},
                         {1, 3136, 64}, {2, 169, 1000}, {5, 49, 1280}};
   uint32_t seed = 2000;
   for (const Case& cs : cases)
@@ -186,8 +189,8 @@ TEST(CudaKernelsNN, Lrn) {
   uint32_t seed = 3000;
   for (const Case& cs : cases)
     for (DType dt : kTypes) {
-      const auto x = random_values(dt, static_cast<size_t>(cs.pixels) * cs.c, -cs.range,
-                                   cs.range, seed++);
+      const auto x =
+          random_values(dt, static_cast<size_t>(cs.pixels) * cs.c, -cs.range, cs.range, seed++);
       std::vector<double> want(x.size());
       const int lo = (cs.size - 1) / 2, hi = cs.size - 1 - lo;  // ONNX: floor / ceil of (size-1)/2
       for (int64_t p = 0; p < cs.pixels; ++p)
@@ -198,16 +201,16 @@ TEST(CudaKernelsNN, Lrn) {
             sq += v * v;
           }
           const size_t i = static_cast<size_t>(p * cs.c + c);
-          want[i] = x[i] / std::pow(double{cs.bias} + double{cs.alpha} / cs.size * sq,
-                                    double{cs.beta});
+          want[i] =
+              x[i] / std::pow(double{cs.bias} + double{cs.alpha} / cs.size * sq, double{cs.beta});
         }
       const DevArray dx = upload_values(dt, x);
       DevArray dy = poisoned(dt, x.size());
       lrn_nhwc(cs.pixels, cs.c, cs.size, cs.alpha, cs.beta, cs.bias, dt, dx.ptr(), dy.ptr(),
                nullptr);
-      expect_close(download(dy), want, for_dtype(dt, {1e-4, 1e-6 * cs.range}),
-                   "lrn c=" + std::to_string(cs.c) + " size=" + std::to_string(cs.size) + " " +
-                       dt_str(dt));
+      expect_close(
+          download(dy), want, for_dtype(dt, {1e-4, 1e-6 * cs.range}),
+          "lrn c=" + std::to_string(cs.c) + " size=" + std::to_string(cs.size) + " " + dt_str(dt));
     }
 }
 
@@ -218,8 +221,10 @@ enum class Coord { HalfPixel, Asymmetric, AlignCorners };
 /// ONNX input coordinate of output index xo (scale = output / input as given to Resize).
 double onnx_coord(Coord m, double xo, double scale, int in) {
   switch (m) {
-    case Coord::HalfPixel: return (xo + 0.5) / scale - 0.5;
-    case Coord::Asymmetric: return xo / scale;
+    case Coord::HalfPixel:
+      return (xo + 0.5) / scale - 0.5;
+    case Coord::Asymmetric:
+      return xo / scale;
     case Coord::AlignCorners: {
       const double len = scale * in;  // unrounded resized length (ONNX reference)
       return len == 1 ? 0.0 : xo * (in - 1) / (len - 1);
@@ -235,7 +240,10 @@ void kernel_affine(Coord m, double scale, int in, float& s, float& off) {
       s = static_cast<float>(1 / scale);
       off = static_cast<float>(0.5 / scale - 0.5);
       return;
-    case Coord::Asymmetric: s = static_cast<float>(1 / scale); off = 0; return;
+    case Coord::Asymmetric:
+      s = static_cast<float>(1 / scale);
+      off = 0;
+      return;
     case Coord::AlignCorners: {
       const double len = scale * in;
       s = static_cast<float>(len == 1 ? 0.0 : (in - 1) / (len - 1));
@@ -251,7 +259,8 @@ void kernel_affine(Coord m, double scale, int in, float& s, float& off) {
 std::pair<int, int> nearest_candidates(double v, int mode, int n, double slack) {
   auto pick = [&](double u) {
     const double f = std::floor(u), fr = u - f;
-    double r = mode == 0 ? f : mode == 3 ? std::ceil(u)
+    double r = mode == 0   ? f
+               : mode == 3 ? std::ceil(u)
                : mode == 1 ? (fr > 0.5 ? f + 1 : f)
                            : (fr >= 0.5 ? f + 1 : f);
     return std::clamp(static_cast<int>(r), 0, n - 1);
@@ -325,8 +334,7 @@ void run_resize_case(const ResizeCase& rc, int mode, int nearest_round, uint32_t
           }
         }
     if (mode == 0)
-      EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " differ"
-                         << first.str();
+      EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " differ" << first.str();
     else  // |x| <= 1; float weights off by ~1e-7 at most
       expect_close(got, want, for_dtype(dt, {1e-4, 1e-5}), what);
   }
@@ -386,7 +394,8 @@ std::vector<double> nhwc_values(const Tensor& t) {
     for (int64_t ch = 0; ch < c; ++ch)
       for (int64_t y = 0; y < h; ++y)
         for (int64_t x = 0; x < w; ++x)
-          v[static_cast<size_t>(((b * h + y) * w + x) * c + ch)] = t.get(((b * c + ch) * h + y) * w + x);
+          v[static_cast<size_t>(((b * h + y) * w + x) * c + ch)] =
+              t.get(((b * c + ch) * h + y) * w + x);
   return v;
 }
 
@@ -409,12 +418,11 @@ Tensor run_reference(const std::string& op, const Tensor& x, const Attributes& a
 TEST(CudaKernelsNN, HostOraclesAgreeWithReferenceBackend) {
   // The pooling and resize oracles above against the reference backend's MaxPool /
   // AveragePool / Resize (ONNX semantics) on the same cases; runs without a GPU.
-  const PoolCase pools[] = {
-      {"squeeze_14", 1, 14, 14, 3, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true},
-      {"pad1_ceil", 1, 14, 15, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true},
-      {"asym_pads_ceil", 1, 15, 16, 2, 3, 2, 2, 3, 1, 1, 0, 1, 1, 0, true},
-      {"dilation2_s2_ceil", 2, 12, 13, 2, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, true},
-      {"2x2_s2_ceil_pads", 1, 7, 5, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, true}};
+  const PoolCase pools[] = {{"squeeze_14", 1, 14, 14, 3, 3, 3, 2, 2, 1, 1, 0, 0, 0, 0, true},
+                            {"pad1_ceil", 1, 14, 15, 2, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true},
+                            {"asym_pads_ceil", 1, 15, 16, 2, 3, 2, 2, 3, 1, 1, 0, 1, 1, 0, true},
+                            {"dilation2_s2_ceil", 2, 12, 13, 2, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, true},
+                            {"2x2_s2_ceil_pads", 1, 7, 5, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, true}};
   uint32_t seed = 11000;
   for (const PoolCase& pc : pools) {
     Pool2d p;
@@ -423,8 +431,8 @@ TEST(CudaKernelsNN, HostOraclesAgreeWithReferenceBackend) {
     p.pad_top = pc.pt, p.pad_left = pc.pl, p.pad_bottom = pc.pb, p.pad_right = pc.pr;
     p.oh = pool_out(pc.h, pc.kh, pc.sh, pc.dh, pc.pt, pc.pb, pc.ceil_mode);
     p.ow = pool_out(pc.w, pc.kw, pc.sw, pc.dw, pc.pl, pc.pr, pc.ceil_mode);
-    const auto x = random_values(DType::f32, static_cast<size_t>(p.n) * p.h * p.w * p.c, -1, 1,
-                                 seed++);
+    const auto x =
+        random_values(DType::f32, static_cast<size_t>(p.n) * p.h * p.w * p.c, -1, 1, seed++);
     for (int variant = 0; variant < 3; ++variant) {
       p.max = variant == 0;
       p.count_include_pad = variant == 2;
@@ -435,8 +443,8 @@ TEST(CudaKernelsNN, HostOraclesAgreeWithReferenceBackend) {
       a.set("pads", std::vector<int64_t>{pc.pt, pc.pl, pc.pb, pc.pr});
       a.set("ceil_mode", int64_t{pc.ceil_mode});
       if (!p.max) a.set("count_include_pad", int64_t{p.count_include_pad});
-      const Tensor r = run_reference(p.max ? "MaxPool" : "AveragePool",
-                                     nchw_tensor(x, p.n, p.h, p.w, p.c), a);
+      const Tensor r =
+          run_reference(p.max ? "MaxPool" : "AveragePool", nchw_tensor(x, p.n, p.h, p.w, p.c), a);
       ASSERT_EQ(r.shape(), (Shape{p.n, p.c, p.oh, p.ow})) << pc.name;
       // the reference stores its f32 output: one float rounding
       expect_close(ref_pool(p, x), nhwc_values(r), {1e-7, 1e-7},
@@ -451,14 +459,15 @@ TEST(CudaKernelsNN, HostOraclesAgreeWithReferenceBackend) {
     const char* nearest;
     int round;
   };
-  const RCase resizes[] = {{2, Coord::HalfPixel, "half_pixel", "linear", "floor", 0},
-                           {1.5, Coord::HalfPixel, "half_pixel", "linear", "floor", 0},
-                           {1.5, Coord::AlignCorners, "align_corners", "linear", "floor", 0},
-                           {0.5, Coord::HalfPixel, "half_pixel", "linear", "floor", 0},
-                           {0.5, Coord::HalfPixel, "half_pixel", "nearest", "round_prefer_floor", 1},
-                           {0.5, Coord::HalfPixel, "half_pixel", "nearest", "round_prefer_ceil", 2},
-                           {2, Coord::Asymmetric, "asymmetric", "nearest", "floor", 0},
-                           {2, Coord::HalfPixel, "half_pixel", "nearest", "ceil", 3}};
+  const RCase resizes[] = {
+      {2, Coord::HalfPixel, "half_pixel", "linear", "floor", 0},
+      {1.5, Coord::HalfPixel, "half_pixel", "linear", "floor", 0},
+      {1.5, Coord::AlignCorners, "align_corners", "linear", "floor", 0},
+      {0.5, Coord::HalfPixel, "half_pixel", "linear", "floor", 0},
+      {0.5, Coord::HalfPixel, "half_pixel", "nearest", "round_prefer_floor", 1},
+      {0.5, Coord::HalfPixel, "half_pixel", "nearest", "round_prefer_ceil", 2},
+      {2, Coord::Asymmetric, "asymmetric", "nearest", "floor", 0},
+      {2, Coord::HalfPixel, "half_pixel", "nearest", "ceil", 3}};
   const int h = 12, w = 10, c = 2;
   size_t checked = 0;
   for (const RCase& rc : resizes) {
@@ -470,7 +479,8 @@ TEST(CudaKernelsNN, HostOraclesAgreeWithReferenceBackend) {
     const Tensor scales = Tensor::from_vector<float>(
         {4}, {1.f, 1.f, static_cast<float>(rc.scale), static_cast<float>(rc.scale)});
     const Tensor r = run_reference("Resize", nchw_tensor(x, 1, h, w, c), a, {Tensor(), scales});
-    const int oh = static_cast<int>(std::floor(h * rc.scale)), ow = static_cast<int>(std::floor(w * rc.scale));
+    const int oh = static_cast<int>(std::floor(h * rc.scale)),
+              ow = static_cast<int>(std::floor(w * rc.scale));
     ASSERT_EQ(r.shape(), (Shape{1, c, oh, ow})) << rc.coord_name << " " << rc.scale;
     const auto ref = nhwc_values(r);
     size_t o = 0, bad = 0;
@@ -551,9 +561,9 @@ TEST(CudaKernelsNN, PerfReport) {
            [&] { softmax(false, DType::f32, a.get(), b.get(), n, 1000, 1, s); });
     report("softmax " + N + "x1000 f16", 4.0 * n * 1000,
            [&] { softmax(false, DType::f16, a.get(), b.get(), n, 1000, 1, s); });
-    report("lrn size 5 " + N + "x56x56x192 f16", 4.0 * n * 56 * 56 * 192,
-           [&] { lrn_nhwc(int64_t{n} * 56 * 56, 192, 5, 1e-4f, 0.75f, 1.f, DType::f16, a.get(),
-                          b.get(), s); });
+    report("lrn size 5 " + N + "x56x56x192 f16", 4.0 * n * 56 * 56 * 192, [&] {
+      lrn_nhwc(int64_t{n} * 56 * 56, 192, 5, 1e-4f, 0.75f, 1.f, DType::f16, a.get(), b.get(), s);
+    });
     Resize2d r;
     r.n = n, r.h = 28, r.w = 28, r.c = 256, r.oh = 56, r.ow = 56, r.mode = 1;
     r.scale_h = r.scale_w = 0.5f, r.offset_h = r.offset_w = -0.25f;

@@ -1,7 +1,7 @@
 // The cuda backend's row kernels (kernels.h, kernels_nn.cu): softmax / log-softmax and the
 // reductions over [outer, len, inner], zero sizes and bad arguments, against host oracles.
 // Helpers: nn_test_util.h; pooling, LRN, Resize are in test_kernels_nn.cpp.
-// 
+//
 #include "cuda/nn_test_util.h"
 
 namespace anvil::cuda {
@@ -41,8 +41,8 @@ TEST(CudaKernelsNN, SoftmaxAndLogSoftmax) {
             logsoft[at(j)] = x[at(j)] - m - std::log(sum);
           }
         }
-      const std::string what = "[" + std::to_string(rc.outer) + "," + std::to_string(rc.len) +
-                               "," + std::to_string(rc.inner) + "] " + dt_str(dt);
+      const std::string what = "[" + std::to_string(rc.outer) + "," + std::to_string(rc.len) + "," +
+                               std::to_string(rc.inner) + "] " + dt_str(dt);
       const DevArray dx = upload_values(dt, x);
       DevArray ds = poisoned(dt, total), dl = poisoned(dt, total);
       softmax(false, dt, dx.ptr(), ds.ptr(), rc.outer, rc.len, rc.inner, nullptr);
@@ -63,7 +63,8 @@ TEST(CudaKernelsNN, SoftmaxLargeMagnitudesAndInPlace) {
       const int64_t inner = len == 77 ? 5 : 1;
       std::vector<double> x(static_cast<size_t>(4 * len * inner));
       for (size_t i = 0; i < x.size(); ++i)
-        x[i] = (i % 3 == 0 ? 100.0 : -100.0) * (i % 7 == 0 ? 10.0 : 1.0) + static_cast<double>(i % 5);
+        x[i] =
+            (i % 3 == 0 ? 100.0 : -100.0) * (i % 7 == 0 ? 10.0 : 1.0) + static_cast<double>(i % 5);
       x = decode(dt, encode(dt, x));
       for (const bool log : {false, true}) {
         std::vector<double> want(x.size());
@@ -79,8 +80,8 @@ TEST(CudaKernelsNN, SoftmaxLargeMagnitudesAndInPlace) {
         DevArray d = upload_values(dt, x);
         softmax(log, dt, d.ptr(), d.ptr(), 4, len, inner, nullptr);
         expect_close(download(d), want, for_dtype(dt, {1e-4, log ? 1e-6 * 2000 : 1e-7}),
-                     std::string(log ? "log_softmax" : "softmax") + " len " +
-                         std::to_string(len) + " " + dt_str(dt));
+                     std::string(log ? "log_softmax" : "softmax") + " len " + std::to_string(len) +
+                         " " + dt_str(dt));
       }
     }
 }
@@ -102,13 +103,25 @@ double ref_reduce(int kind, const std::vector<double>& v, double& scale) {
   }
   scale = 0;
   switch (kind) {
-    case 0: scale = s_abs; return s;
-    case 1: scale = s_abs / n; return v.empty() ? kNaN : s / n;
-    case 2: return mx;
-    case 3: return mn;
-    case 4: scale = sq; return sq;
-    case 5: scale = std::sqrt(sq); return std::sqrt(sq);
-    case 6: scale = s_abs; return s_abs;
+    case 0:
+      scale = s_abs;
+      return s;
+    case 1:
+      scale = s_abs / n;
+      return v.empty() ? kNaN : s / n;
+    case 2:
+      return mx;
+    case 3:
+      return mn;
+    case 4:
+      scale = sq;
+      return sq;
+    case 5:
+      scale = std::sqrt(sq);
+      return std::sqrt(sq);
+    case 6:
+      scale = s_abs;
+      return s_abs;
     default: {
       if (v.empty()) return -kInf;
       double e = 0;
@@ -145,8 +158,8 @@ void run_reduce_case(const RowsCase& rc, int kind, DType dt, uint32_t seed, doub
 
 TEST(CudaKernelsNN, ReduceEveryKind) {
   SKIP_WITHOUT_GPU();
-  const RowsCase cases[] = {{3, 1000, 1, -2, 2}, {2, 7, 13, -2, 2},    {4, 300, 37, -2, 2},
-                            {2, 49, 64, -2, 2},  {1, 3000, 1, -2, 2},  {6, 17, 1, -2, 2},
+  const RowsCase cases[] = {{3, 1000, 1, -2, 2}, {2, 7, 13, -2, 2},   {4, 300, 37, -2, 2},
+                            {2, 49, 64, -2, 2},  {1, 3000, 1, -2, 2}, {6, 17, 1, -2, 2},
                             {5, 3, 1, -2, 2},    {1, 1999, 8, -2, 2}};
   uint32_t seed = 7000;
   for (int kind = 0; kind < 8; ++kind)
@@ -157,7 +170,8 @@ TEST(CudaKernelsNN, ReduceEveryKind) {
 TEST(CudaKernelsNN, ReduceLogSumExpLargeMagnitudes) {
   SKIP_WITHOUT_GPU();
   // exp(500) overflows float: only the max-shifted form gets these right.
-  const RowsCase cases[] = {{3, 1000, 1, -500, 500}, {2, 7, 13, -500, 500}, {3, 300, 37, -500, 500}};
+  const RowsCase cases[] = {
+      {3, 1000, 1, -500, 500}, {2, 7, 13, -500, 500}, {3, 300, 37, -500, 500}};
   uint32_t seed = 8000;
   for (const RowsCase& rc : cases)
     for (DType dt : kTypes) run_reduce_case(rc, 7, dt, seed++);

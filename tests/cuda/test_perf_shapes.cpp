@@ -54,17 +54,23 @@ double time_ms(cudaStream_t s, F&& f) {
 TEST(CudaPerf, ConvAndGemmShapesReport) {
   if (device_count() == 0) GTEST_SKIP() << "no CUDA device";
   const Shape2 shapes[] = {
-      {"r50 l3 1x1 1024->256", 1024, 256, 14, 1, 1, 1}, {"r50 l3 1x1 256->1024", 256, 1024, 14, 1, 1, 1},
-      {"r50 l1 1x1 64->256", 64, 256, 56, 1, 1, 1},     {"r50 l4 1x1 512->2048", 512, 2048, 7, 1, 1, 1},
-      {"r50 l3 3x3 256", 256, 256, 14, 3, 1, 1},        {"r50 l1 3x3 64", 64, 64, 56, 3, 1, 1},
-      {"r50 l2.0 3x3 s2 128", 128, 128, 56, 3, 2, 1},   {"r50 conv1 7x7 s2", 3, 64, 224, 7, 2, 1},
-      {"mbv2 dw 3x3 144", 144, 144, 56, 3, 1, 144},     {"mbv2 dw 3x3 s2 96", 96, 96, 112, 3, 2, 96},
-      {"mbv2 1x1 96->24", 96, 24, 56, 1, 1, 1},         {"gnet 1x1 832->384", 832, 384, 7, 1, 1, 1},
+      {"r50 l3 1x1 1024->256", 1024, 256, 14, 1, 1, 1},
+      {"r50 l3 1x1 256->1024", 256, 1024, 14, 1, 1, 1},
+      {"r50 l1 1x1 64->256", 64, 256, 56, 1, 1, 1},
+      {"r50 l4 1x1 512->2048", 512, 2048, 7, 1, 1, 1},
+      {"r50 l3 3x3 256", 256, 256, 14, 3, 1, 1},
+      {"r50 l1 3x3 64", 64, 64, 56, 3, 1, 1},
+      {"r50 l2.0 3x3 s2 128", 128, 128, 56, 3, 2, 1},
+      {"r50 conv1 7x7 s2", 3, 64, 224, 7, 2, 1},
+      {"mbv2 dw 3x3 144", 144, 144, 56, 3, 1, 144},
+      {"mbv2 dw 3x3 s2 96", 96, 96, 112, 3, 2, 96},
+      {"mbv2 1x1 96->24", 96, 24, 56, 1, 1, 1},
+      {"gnet 1x1 832->384", 832, 384, 7, 1, 1, 1},
   };
   cudaStream_t s;
   ANVIL_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  std::printf("%-24s %5s %9s %-22s %9s %-34s %9s %-22s\n", "shape", "batch", "auto ms",
-              "algo", "cudnn ms", "algo", "plain ms", "algo");
+  std::printf("%-24s %5s %9s %-22s %9s %-34s %9s %-22s\n", "shape", "batch", "auto ms", "algo",
+              "cudnn ms", "algo", "plain ms", "algo");
   for (int n : {1, 64}) {
     for (const auto& sh : shapes) {
       const int pad = sh.r / 2;

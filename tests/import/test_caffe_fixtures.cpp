@@ -33,7 +33,8 @@ std::vector<CaffeCase> list_cases() {
   std::sort(dirs.begin(), dirs.end());
   for (const auto& d : dirs) {
     const std::string n = d.filename().string();
-    out.push_back({d.string(), n,
+    out.push_back({d.string(),
+                   n,
                    {(d / "deploy.prototxt").string(), (d / "model.caffemodel").string()},
                    "prototxt"});
     out.push_back({d.string(), n, {(d / "model.caffemodel").string()}, "caffemodel_only"});

@@ -14,10 +14,10 @@ namespace fs = std::filesystem;
 namespace {
 
 struct KerasCase {
-  std::string dir;       // absolute case folder
-  std::string name;      // "<folder>/<case>"
+  std::string dir;                 // absolute case folder
+  std::string name;                // "<folder>/<case>"
   std::vector<std::string> files;  // model files to import
-  std::string variant;   // "h5" or "split"
+  std::string variant;             // "h5" or "split"
 };
 
 void PrintTo(const KerasCase& c, std::ostream* os) { *os << c.name << " (" << c.variant << ")"; }
@@ -35,9 +35,13 @@ std::vector<KerasCase> list_cases() {
     std::sort(dirs.begin(), dirs.end());
     for (const auto& d : dirs) {
       std::string name = std::string(folder) + "/" + d.filename().string();
-      if (fs::exists(d / "model.h5")) out.push_back({d.string(), name, {(d / "model.h5").string()}, "h5"});
+      if (fs::exists(d / "model.h5"))
+        out.push_back({d.string(), name, {(d / "model.h5").string()}, "h5"});
       if (fs::exists(d / "config.json") && fs::exists(d / "weights.h5"))
-        out.push_back({d.string(), name, {(d / "config.json").string(), (d / "weights.h5").string()}, "split"});
+        out.push_back({d.string(),
+                       name,
+                       {(d / "config.json").string(), (d / "weights.h5").string()},
+                       "split"});
     }
   }
   return out;

@@ -62,7 +62,8 @@ TEST_P(TfliteFixture, ExactInt16Outputs) {
     ASSERT_EQ(got.dtype(), anvil::DType::i16);
     ASSERT_EQ(got.shape(), want.shape());
     int64_t diff = 0;
-    for (int64_t i = 0; i < got.numel(); ++i) diff += got.data<int16_t>()[i] != want.data<int16_t>()[i];
+    for (int64_t i = 0; i < got.numel(); ++i)
+      diff += got.data<int16_t>()[i] != want.data<int16_t>()[i];
     EXPECT_EQ(diff, 0) << "elements differing from TFLite's golden output";
   }
 }
@@ -99,7 +100,9 @@ TEST(TfliteFixtureSet, DequantizeOutputsOnRequest) {
   const anvil::Tensor want = anvil::read_npy(dir + "/" + cj["outputs"][name].get<std::string>());
   ASSERT_EQ(got.shape(), want.shape());
   for (int64_t i = 0; i < got.numel(); ++i)
-    ASSERT_EQ(got.data<float>()[i], static_cast<float>(scale * static_cast<double>(want.data<int16_t>()[i] - zp))) << i;
+    ASSERT_EQ(got.data<float>()[i],
+              static_cast<float>(scale * static_cast<double>(want.data<int16_t>()[i] - zp)))
+        << i;
 }
 
 }  // namespace

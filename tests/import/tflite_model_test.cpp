@@ -47,9 +47,10 @@ struct ModelBuilder {
     buffers.push_back(fb::CreateBuffer(b, v));
     return static_cast<int>(buffers.size()) - 1;
   }
-  int tensor(const std::string& name, std::vector<int32_t> shape, fb::TensorType type = fb::TensorType_FLOAT32,
-             int buf = 0) {
-    tensors.push_back(fb::CreateTensorDirect(b, &shape, type, static_cast<uint32_t>(buf), name.c_str()));
+  int tensor(const std::string& name, std::vector<int32_t> shape,
+             fb::TensorType type = fb::TensorType_FLOAT32, int buf = 0) {
+    tensors.push_back(
+        fb::CreateTensorDirect(b, &shape, type, static_cast<uint32_t>(buf), name.c_str()));
     return static_cast<int>(tensors.size()) - 1;
   }
   int ftensor(const std::string& name, std::vector<int32_t> shape, const std::vector<float>& v) {
@@ -58,10 +59,12 @@ struct ModelBuilder {
   int itensor(const std::string& name, std::vector<int32_t> shape, const std::vector<int32_t>& v) {
     return tensor(name, std::move(shape), fb::TensorType_INT32, buffer(v.data(), v.size() * 4));
   }
-  int qtensor(const std::string& name, std::vector<int32_t> shape, fb::TensorType type, int buf, std::vector<float> scale,
-              std::vector<int64_t> zp, int dim = 0) {
-    auto qp = fb::CreateQuantizationParametersDirect(b, nullptr, nullptr, &scale, &zp, fb::QuantizationDetails_NONE, 0, dim);
-    tensors.push_back(fb::CreateTensorDirect(b, &shape, type, static_cast<uint32_t>(buf), name.c_str(), qp));
+  int qtensor(const std::string& name, std::vector<int32_t> shape, fb::TensorType type, int buf,
+              std::vector<float> scale, std::vector<int64_t> zp, int dim = 0) {
+    auto qp = fb::CreateQuantizationParametersDirect(b, nullptr, nullptr, &scale, &zp,
+                                                     fb::QuantizationDetails_NONE, 0, dim);
+    tensors.push_back(
+        fb::CreateTensorDirect(b, &shape, type, static_cast<uint32_t>(buf), name.c_str(), qp));
     return static_cast<int>(tensors.size()) - 1;
   }
   int opcode(int code) {
@@ -71,13 +74,16 @@ struct ModelBuilder {
                                            static_cast<fb::BuiltinOperator>(code)));
     return code_index[code] = static_cast<int>(codes.size()) - 1;
   }
-  void op(int code, std::vector<int32_t> in, std::vector<int32_t> out, fb::BuiltinOptions type = fb::BuiltinOptions_NONE,
-          flatbuffers::Offset<void> opts = 0, int opcode_override = -1) {
+  void op(int code, std::vector<int32_t> in, std::vector<int32_t> out,
+          fb::BuiltinOptions type = fb::BuiltinOptions_NONE, flatbuffers::Offset<void> opts = 0,
+          int opcode_override = -1) {
     const int oc = opcode_override >= 0 ? opcode_override : opcode(code);
     ops.push_back(fb::CreateOperatorDirect(b, static_cast<uint32_t>(oc), &in, &out, type, opts));
   }
-  std::vector<uint8_t> finish(std::vector<int32_t> in, std::vector<int32_t> out, uint32_t version = 3) {
-    std::vector<flatbuffers::Offset<fb::SubGraph>> sgs = {fb::CreateSubGraphDirect(b, &tensors, &in, &out, &ops, "main")};
+  std::vector<uint8_t> finish(std::vector<int32_t> in, std::vector<int32_t> out,
+                              uint32_t version = 3) {
+    std::vector<flatbuffers::Offset<fb::SubGraph>> sgs = {
+        fb::CreateSubGraphDirect(b, &tensors, &in, &out, &ops, "main")};
     auto m = fb::CreateModelDirect(b, version, &codes, &sgs, "anvil test", &buffers);
     fb::FinishModelBuffer(b, m);
     return std::vector<uint8_t>(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
@@ -102,17 +108,27 @@ std::vector<float> ramp(size_t n, float a, float b) {  // deterministic values
 struct NHWC {
   int n, h, w, c;
   std::vector<double> v;
-  double at(int a, int y, int x, int ch) const { return v[static_cast<size_t>(((a * h + y) * w + x) * c + ch)]; }
-  double& at(int a, int y, int x, int ch) { return v[static_cast<size_t>(((a * h + y) * w + x) * c + ch)]; }
+  double at(int a, int y, int x, int ch) const {
+    return v[static_cast<size_t>(((a * h + y) * w + x) * c + ch)];
+  }
+  double& at(int a, int y, int x, int ch) {
+    return v[static_cast<size_t>(((a * h + y) * w + x) * c + ch)];
+  }
 };
-NHWC make(int n, int h, int w, int c) { return NHWC{n, h, w, c, std::vector<double>(static_cast<size_t>(n * h * w * c), 0.0)}; }
+NHWC make(int n, int h, int w, int c) {
+  return NHWC{n, h, w, c, std::vector<double>(static_cast<size_t>(n * h * w * c), 0.0)};
+}
 
 // TF SAME: out = ceil(in / s), pad_before = floor(total / 2)
 int same_out(int in, int s) { return (in + s - 1) / s; }
-int same_before(int in, int k, int s) { return std::max((same_out(in, s) - 1) * s + k - in, 0) / 2; }
+int same_before(int in, int k, int s) {
+  return std::max((same_out(in, s) - 1) * s + k - in, 0) / 2;
+}
 
-NHWC conv_ref(const NHWC& x, const std::vector<float>& w_ohwi, const std::vector<float>& bias, int O, int K, int s, bool same) {
-  const int oh = same ? same_out(x.h, s) : (x.h - K) / s + 1, ow = same ? same_out(x.w, s) : (x.w - K) / s + 1;
+NHWC conv_ref(const NHWC& x, const std::vector<float>& w_ohwi, const std::vector<float>& bias,
+              int O, int K, int s, bool same) {
+  const int oh = same ? same_out(x.h, s) : (x.h - K) / s + 1,
+            ow = same ? same_out(x.w, s) : (x.w - K) / s + 1;
   const int pt = same ? same_before(x.h, K, s) : 0, pl = same ? same_before(x.w, K, s) : 0;
   NHWC y = make(x.n, oh, ow, O);
   for (int oy = 0; oy < oh; ++oy)
@@ -124,14 +140,16 @@ NHWC conv_ref(const NHWC& x, const std::vector<float>& w_ohwi, const std::vector
             const int iy = oy * s - pt + ky, ix = ox * s - pl + kx;
             if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
             for (int ci = 0; ci < x.c; ++ci)
-              acc += w_ohwi[static_cast<size_t>(((o * K + ky) * K + kx) * x.c + ci)] * x.at(0, iy, ix, ci);
+              acc += w_ohwi[static_cast<size_t>(((o * K + ky) * K + kx) * x.c + ci)] *
+                     x.at(0, iy, ix, ci);
           }
         y.at(0, oy, ox, o) = acc;
       }
   return y;
 }
 
-NHWC dwconv_ref(const NHWC& x, const std::vector<float>& w_1hwo, const std::vector<float>& bias, int mult, int K) {
+NHWC dwconv_ref(const NHWC& x, const std::vector<float>& w_1hwo, const std::vector<float>& bias,
+                int mult, int K) {
   const int O = x.c * mult;
   const int pt = same_before(x.h, K, 1), pl = same_before(x.w, K, 1);
   NHWC y = make(x.n, x.h, x.w, O);
@@ -153,7 +171,8 @@ NHWC dwconv_ref(const NHWC& x, const std::vector<float>& w_1hwo, const std::vect
 }
 
 NHWC pool_ref(const NHWC& x, int K, int s, bool same, bool max) {
-  const int oh = same ? same_out(x.h, s) : (x.h - K) / s + 1, ow = same ? same_out(x.w, s) : (x.w - K) / s + 1;
+  const int oh = same ? same_out(x.h, s) : (x.h - K) / s + 1,
+            ow = same ? same_out(x.w, s) : (x.w - K) / s + 1;
   const int pt = same ? same_before(x.h, K, s) : 0, pl = same ? same_before(x.w, K, s) : 0;
   NHWC y = make(x.n, oh, ow, x.c);
   for (int oy = 0; oy < oh; ++oy)
@@ -173,12 +192,14 @@ NHWC pool_ref(const NHWC& x, int K, int s, bool same, bool max) {
   return y;
 }
 
-void expect_close(const Tensor& got, const std::vector<double>& want, const Shape& shape, const std::string& what) {
+void expect_close(const Tensor& got, const std::vector<double>& want, const Shape& shape,
+                  const std::string& what) {
   ASSERT_EQ(got.dtype(), anvil::DType::f32) << what;
   ASSERT_EQ(got.shape(), shape) << what;
   ASSERT_EQ(static_cast<size_t>(got.numel()), want.size()) << what;
   for (size_t i = 0; i < want.size(); ++i)
-    ASSERT_NEAR(got.data<float>()[i], want[i], 1e-4 + 1e-4 * std::fabs(want[i])) << what << " element " << i;
+    ASSERT_NEAR(got.data<float>()[i], want[i], 1e-4 + 1e-4 * std::fabs(want[i]))
+        << what << " element " << i;
 }
 
 TEST(TfliteFloatModel, CnnMatchesIndependentMath) {
@@ -189,11 +210,13 @@ TEST(TfliteFloatModel, CnnMatchesIndependentMath) {
   const auto wfc = ramp(5 * 32, 0.4f, 0.3f), bfc = ramp(5, 0.05f, 0.9f);
   const auto xin = ramp(6 * 6 * 2, 1.0f, 0.0f);
   const int t_in = mb.tensor("input", {1, 6, 6, 2});
-  const int t_wc = mb.ftensor("conv/kernel", {4, 3, 3, 2}, wconv), t_bc = mb.ftensor("conv/bias", {4}, bconv);
+  const int t_wc = mb.ftensor("conv/kernel", {4, 3, 3, 2}, wconv),
+            t_bc = mb.ftensor("conv/bias", {4}, bconv);
   const int t_conv = mb.tensor("conv", {1, 3, 3, 4});
   const int t_avg = mb.tensor("avg", {1, 3, 3, 4});
   const int t_max = mb.tensor("max", {1, 2, 2, 4});
-  const int t_wd = mb.ftensor("dw/kernel", {1, 3, 3, 8}, wdw), t_bd = mb.ftensor("dw/bias", {8}, bdw);
+  const int t_wd = mb.ftensor("dw/kernel", {1, 3, 3, 8}, wdw),
+            t_bd = mb.ftensor("dw/bias", {8}, bdw);
   const int t_dw = mb.tensor("dw", {1, 2, 2, 8});
   const int t_ch = mb.ftensor("chan", {8}, chan);
   const int t_dwb = mb.tensor("dw_plus", {1, 2, 2, 8});
@@ -205,20 +228,25 @@ TEST(TfliteFloatModel, CnnMatchesIndependentMath) {
   const int t_fc = mb.tensor("fc", {1, 5});
   const int t_prob = mb.tensor("prob", {1, 5});
   auto& b = mb.b;
-  mb.op(fb::BuiltinOperator_CONV_2D, {t_in, t_wc, t_bc}, {t_conv}, fb::BuiltinOptions_Conv2DOptions,
-        fb::CreateConv2DOptions(b, fb::Padding_SAME, 2, 2, fb::ActivationFunctionType_RELU).Union());
+  mb.op(
+      fb::BuiltinOperator_CONV_2D, {t_in, t_wc, t_bc}, {t_conv}, fb::BuiltinOptions_Conv2DOptions,
+      fb::CreateConv2DOptions(b, fb::Padding_SAME, 2, 2, fb::ActivationFunctionType_RELU).Union());
   mb.op(fb::BuiltinOperator_AVERAGE_POOL_2D, {t_conv}, {t_avg}, fb::BuiltinOptions_Pool2DOptions,
         fb::CreatePool2DOptions(b, fb::Padding_SAME, 1, 1, 2, 2).Union());
   mb.op(fb::BuiltinOperator_MAX_POOL_2D, {t_avg}, {t_max}, fb::BuiltinOptions_Pool2DOptions,
         fb::CreatePool2DOptions(b, fb::Padding_VALID, 1, 1, 2, 2).Union());
-  mb.op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, {t_max, t_wd, t_bd}, {t_dw}, fb::BuiltinOptions_DepthwiseConv2DOptions,
-        fb::CreateDepthwiseConv2DOptions(b, fb::Padding_SAME, 1, 1, 2, fb::ActivationFunctionType_RELU6).Union());
-  mb.op(fb::BuiltinOperator_ADD, {t_dw, t_ch}, {t_dwb}, fb::BuiltinOptions_AddOptions, fb::CreateAddOptions(b).Union());
+  mb.op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, {t_max, t_wd, t_bd}, {t_dw},
+        fb::BuiltinOptions_DepthwiseConv2DOptions,
+        fb::CreateDepthwiseConv2DOptions(b, fb::Padding_SAME, 1, 1, 2,
+                                         fb::ActivationFunctionType_RELU6)
+            .Union());
+  mb.op(fb::BuiltinOperator_ADD, {t_dw, t_ch}, {t_dwb}, fb::BuiltinOptions_AddOptions,
+        fb::CreateAddOptions(b).Union());
   mb.op(fb::BuiltinOperator_MEAN, {t_max, t_axes}, {t_gap}, fb::BuiltinOptions_ReducerOptions,
         fb::CreateReducerOptions(b, true).Union());
   mb.op(fb::BuiltinOperator_RESHAPE, {t_dwb, t_shape}, {t_flat});
-  mb.op(fb::BuiltinOperator_FULLY_CONNECTED, {t_flat, t_wf, t_bf}, {t_fc}, fb::BuiltinOptions_FullyConnectedOptions,
-        fb::CreateFullyConnectedOptions(b).Union());
+  mb.op(fb::BuiltinOperator_FULLY_CONNECTED, {t_flat, t_wf, t_bf}, {t_fc},
+        fb::BuiltinOptions_FullyConnectedOptions, fb::CreateFullyConnectedOptions(b).Union());
   mb.op(fb::BuiltinOperator_SOFTMAX, {t_fc}, {t_prob}, fb::BuiltinOptions_SoftmaxOptions,
         fb::CreateSoftmaxOptions(b, 1.0f).Union());
   const std::string path = write_model("float_cnn", mb.finish({t_in}, {t_prob, t_gap}));
@@ -242,12 +270,14 @@ TEST(TfliteFloatModel, CnnMatchesIndependentMath) {
   double mxv = -1e300, sum = 0;
   for (int o = 0; o < 5; ++o) {
     double acc = bfc[static_cast<size_t>(o)];
-    for (int k = 0; k < 32; ++k) acc += wfc[static_cast<size_t>(o * 32 + k)] * dwb.v[static_cast<size_t>(k)];
+    for (int k = 0; k < 32; ++k)
+      acc += wfc[static_cast<size_t>(o * 32 + k)] * dwb.v[static_cast<size_t>(k)];
     fc[static_cast<size_t>(o)] = acc;
     mxv = std::max(mxv, acc);
   }
   for (int o = 0; o < 5; ++o) sum += std::exp(fc[static_cast<size_t>(o)] - mxv);
-  for (int o = 0; o < 5; ++o) prob[static_cast<size_t>(o)] = std::exp(fc[static_cast<size_t>(o)] - mxv) / sum;
+  for (int o = 0; o < 5; ++o)
+    prob[static_cast<size_t>(o)] = std::exp(fc[static_cast<size_t>(o)] - mxv) / sum;
 
   anvil::Graph g = anvil::import_model({path});
   EXPECT_EQ(g.framework, "tflite");
@@ -284,11 +314,13 @@ i128_t floor_div(i128_t a, i128_t b) {
 // 2^rs rounding half away from zero
 int32_t mbqm(int64_t x, int32_t m, int shift) {
   const int ls = shift > 0 ? shift : 0, rs = shift > 0 ? 0 : -shift;
-  const i128_t hi = floor_div(2 * static_cast<i128_t>(x) * (static_cast<i128_t>(1) << ls) * m + (static_cast<i128_t>(1) << 31),
+  const i128_t hi = floor_div(2 * static_cast<i128_t>(x) * (static_cast<i128_t>(1) << ls) * m +
+                                  (static_cast<i128_t>(1) << 31),
                               static_cast<i128_t>(1) << 32);
   if (rs == 0) return static_cast<int32_t>(hi);
   const i128_t a = hi < 0 ? -hi : hi;
-  const i128_t r = floor_div(a + (static_cast<i128_t>(1) << (rs - 1)), static_cast<i128_t>(1) << rs);
+  const i128_t r =
+      floor_div(a + (static_cast<i128_t>(1) << (rs - 1)), static_cast<i128_t>(1) << rs);
   return static_cast<int32_t>(hi < 0 ? -r : r);
 }
 // real = m * 2^(shift - 31), m in [2^30, 2^31)
@@ -299,11 +331,15 @@ std::pair<int32_t, int> quant_mult(double real) {
   if (m == (int64_t{1} << 31)) m /= 2, ++e;
   return {static_cast<int32_t>(m), e};
 }
-int32_t clampi(int64_t v, int64_t lo, int64_t hi) { return static_cast<int32_t>(std::min(hi, std::max(lo, v))); }
+int32_t clampi(int64_t v, int64_t lo, int64_t hi) {
+  return static_cast<int32_t>(std::min(hi, std::max(lo, v)));
+}
 
 std::vector<int8_t> ramp_i8(size_t n, int seed) {
   std::vector<int8_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = static_cast<int8_t>(static_cast<int>((i * 37 + static_cast<size_t>(seed) * 11) % 255) - 127);
+  for (size_t i = 0; i < n; ++i)
+    v[i] = static_cast<int8_t>(static_cast<int>((i * 37 + static_cast<size_t>(seed) * 11) % 255) -
+                               127);
   return v;
 }
 
@@ -313,7 +349,8 @@ TEST(TfliteInt8Model, MatchesIntegerEmulation) {
   const int64_t zx = 3, zc = -20, zd = -128, za = 5, zf = 2;
   const std::vector<float> swc = {0.01f, 0.02f, 0.015f, 0.03f}, swd = {0.02f, 0.01f, 0.03f, 0.025f};
   const auto wc = ramp_i8(4 * 3 * 3 * 3, 1), wd = ramp_i8(3 * 3 * 4, 2), wf = ramp_i8(3 * 16, 3);
-  const std::vector<int32_t> bc = {100, -250, 37, 900}, bd = {-40, 77, 0, 300}, bf = {1000, -500, 20};
+  const std::vector<int32_t> bc = {100, -250, 37, 900}, bd = {-40, 77, 0, 300},
+                             bf = {1000, -500, 20};
   const auto xin = ramp(5 * 5 * 3, 1.5f, 0.2f);
   auto i8buf = [&](const std::vector<int8_t>& v) { return mb.buffer(v.data(), v.size()); };
   auto i32buf = [&](const std::vector<int32_t>& v) { return mb.buffer(v.data(), v.size() * 4); };
@@ -321,10 +358,13 @@ TEST(TfliteInt8Model, MatchesIntegerEmulation) {
   const int t_xq = mb.qtensor("xq", {1, 5, 5, 3}, fb::TensorType_INT8, 0, {sx}, {zx});
   std::vector<float> sbc, sbd;
   for (size_t c = 0; c < 4; ++c) sbc.push_back(sx * swc[c]), sbd.push_back(sc * swd[c]);
-  const int t_wc = mb.qtensor("conv/w", {4, 3, 3, 3}, fb::TensorType_INT8, i8buf(wc), swc, {0, 0, 0, 0}, 0);
-  const int t_bc = mb.qtensor("conv/b", {4}, fb::TensorType_INT32, i32buf(bc), sbc, {0, 0, 0, 0}, 0);
+  const int t_wc =
+      mb.qtensor("conv/w", {4, 3, 3, 3}, fb::TensorType_INT8, i8buf(wc), swc, {0, 0, 0, 0}, 0);
+  const int t_bc =
+      mb.qtensor("conv/b", {4}, fb::TensorType_INT32, i32buf(bc), sbc, {0, 0, 0, 0}, 0);
   const int t_c = mb.qtensor("c", {1, 3, 3, 4}, fb::TensorType_INT8, 0, {sc}, {zc});
-  const int t_wd = mb.qtensor("dw/w", {1, 3, 3, 4}, fb::TensorType_INT8, i8buf(wd), swd, {0, 0, 0, 0}, 3);
+  const int t_wd =
+      mb.qtensor("dw/w", {1, 3, 3, 4}, fb::TensorType_INT8, i8buf(wd), swd, {0, 0, 0, 0}, 3);
   const int t_bd = mb.qtensor("dw/b", {4}, fb::TensorType_INT32, i32buf(bd), sbd, {0, 0, 0, 0}, 0);
   const int t_d = mb.qtensor("d", {1, 3, 3, 4}, fb::TensorType_INT8, 0, {sd}, {zd});
   const int t_a = mb.qtensor("a", {1, 3, 3, 4}, fb::TensorType_INT8, 0, {sa}, {za});
@@ -337,23 +377,31 @@ TEST(TfliteInt8Model, MatchesIntegerEmulation) {
   const int t_out = mb.tensor("out", {1, 3});
   auto& b = mb.b;
   mb.op(fb::BuiltinOperator_QUANTIZE, {t_x}, {t_xq});
-  mb.op(fb::BuiltinOperator_CONV_2D, {t_xq, t_wc, t_bc}, {t_c}, fb::BuiltinOptions_Conv2DOptions,
-        fb::CreateConv2DOptions(b, fb::Padding_SAME, 2, 2, fb::ActivationFunctionType_RELU).Union());
-  mb.op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, {t_c, t_wd, t_bd}, {t_d}, fb::BuiltinOptions_DepthwiseConv2DOptions,
-        fb::CreateDepthwiseConv2DOptions(b, fb::Padding_SAME, 1, 1, 1, fb::ActivationFunctionType_RELU6).Union());
-  mb.op(fb::BuiltinOperator_ADD, {t_c, t_d}, {t_a}, fb::BuiltinOptions_AddOptions, fb::CreateAddOptions(b).Union());
+  mb.op(
+      fb::BuiltinOperator_CONV_2D, {t_xq, t_wc, t_bc}, {t_c}, fb::BuiltinOptions_Conv2DOptions,
+      fb::CreateConv2DOptions(b, fb::Padding_SAME, 2, 2, fb::ActivationFunctionType_RELU).Union());
+  mb.op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, {t_c, t_wd, t_bd}, {t_d},
+        fb::BuiltinOptions_DepthwiseConv2DOptions,
+        fb::CreateDepthwiseConv2DOptions(b, fb::Padding_SAME, 1, 1, 1,
+                                         fb::ActivationFunctionType_RELU6)
+            .Union());
+  mb.op(fb::BuiltinOperator_ADD, {t_c, t_d}, {t_a}, fb::BuiltinOptions_AddOptions,
+        fb::CreateAddOptions(b).Union());
   mb.op(fb::BuiltinOperator_AVERAGE_POOL_2D, {t_a}, {t_p}, fb::BuiltinOptions_Pool2DOptions,
         fb::CreatePool2DOptions(b, fb::Padding_VALID, 1, 1, 2, 2).Union());
   mb.op(fb::BuiltinOperator_RESHAPE, {t_p, t_shape}, {t_r});
-  mb.op(fb::BuiltinOperator_FULLY_CONNECTED, {t_r, t_wf, t_bf}, {t_f}, fb::BuiltinOptions_FullyConnectedOptions,
-        fb::CreateFullyConnectedOptions(b).Union());
+  mb.op(fb::BuiltinOperator_FULLY_CONNECTED, {t_r, t_wf, t_bf}, {t_f},
+        fb::BuiltinOptions_FullyConnectedOptions, fb::CreateFullyConnectedOptions(b).Union());
   mb.op(fb::BuiltinOperator_DEQUANTIZE, {t_f}, {t_out});
   const std::string path = write_model("int8_cnn", mb.finish({t_x}, {t_out}));
 
   // ---- emulation (NHWC, TFLite's reference-kernel formulas) ----
   std::vector<int32_t> xq(75);
-  for (size_t i = 0; i < 75; ++i) xq[i] = clampi(static_cast<int64_t>(std::round(xin[i] / sx)) + zx, -128, 127);
-  auto q_of = [](float f, float s, int64_t z) { return z + static_cast<int64_t>(std::round(f / s)); };
+  for (size_t i = 0; i < 75; ++i)
+    xq[i] = clampi(static_cast<int64_t>(std::round(xin[i] / sx)) + zx, -128, 127);
+  auto q_of = [](float f, float s, int64_t z) {
+    return z + static_cast<int64_t>(std::round(f / s));
+  };
   // conv 3x3 stride 2 SAME on 5x5: out 3, total pad 2 -> 1 before
   std::vector<int32_t> c(36), d(36), a(36), p(16), f(3);
   for (int oy = 0; oy < 3; ++oy)
@@ -365,10 +413,14 @@ TEST(TfliteInt8Model, MatchesIntegerEmulation) {
             const int iy = oy * 2 - 1 + ky, ix = ox * 2 - 1 + kx;
             if (iy < 0 || iy >= 5 || ix < 0 || ix >= 5) continue;
             for (int ci = 0; ci < 3; ++ci)
-              acc += int64_t{wc[static_cast<size_t>(((o * 3 + ky) * 3 + kx) * 3 + ci)]} * (xq[static_cast<size_t>((iy * 5 + ix) * 3 + ci)] - zx);
+              acc += int64_t{wc[static_cast<size_t>(((o * 3 + ky) * 3 + kx) * 3 + ci)]} *
+                     (xq[static_cast<size_t>((iy * 5 + ix) * 3 + ci)] - zx);
           }
-        auto [m, s] = quant_mult(static_cast<double>(sx) * static_cast<double>(swc[static_cast<size_t>(o)]) / static_cast<double>(sc));
-        c[static_cast<size_t>((oy * 3 + ox) * 4 + o)] = clampi(mbqm(acc, m, s) + zc, std::max<int64_t>(-128, zc), 127);
+        auto [m, s] =
+            quant_mult(static_cast<double>(sx) * static_cast<double>(swc[static_cast<size_t>(o)]) /
+                       static_cast<double>(sc));
+        c[static_cast<size_t>((oy * 3 + ox) * 4 + o)] =
+            clampi(mbqm(acc, m, s) + zc, std::max<int64_t>(-128, zc), 127);
       }
   for (int oy = 0; oy < 3; ++oy)
     for (int ox = 0; ox < 3; ++ox)
@@ -378,11 +430,15 @@ TEST(TfliteInt8Model, MatchesIntegerEmulation) {
           for (int kx = 0; kx < 3; ++kx) {
             const int iy = oy - 1 + ky, ix = ox - 1 + kx;
             if (iy < 0 || iy >= 3 || ix < 0 || ix >= 3) continue;
-            acc += int64_t{wd[static_cast<size_t>((ky * 3 + kx) * 4 + o)]} * (c[static_cast<size_t>((iy * 3 + ix) * 4 + o)] - zc);
+            acc += int64_t{wd[static_cast<size_t>((ky * 3 + kx) * 4 + o)]} *
+                   (c[static_cast<size_t>((iy * 3 + ix) * 4 + o)] - zc);
           }
-        auto [m, s] = quant_mult(static_cast<double>(sc) * static_cast<double>(swd[static_cast<size_t>(o)]) / static_cast<double>(sd));
+        auto [m, s] =
+            quant_mult(static_cast<double>(sc) * static_cast<double>(swd[static_cast<size_t>(o)]) /
+                       static_cast<double>(sd));
         d[static_cast<size_t>((oy * 3 + ox) * 4 + o)] =
-            clampi(mbqm(acc, m, s) + zd, std::max<int64_t>(-128, q_of(0.f, sd, zd)), std::min<int64_t>(127, q_of(6.f, sd, zd)));
+            clampi(mbqm(acc, m, s) + zd, std::max<int64_t>(-128, q_of(0.f, sd, zd)),
+                   std::min<int64_t>(127, q_of(6.f, sd, zd)));
       }
   {
     const double twice = 2.0 * std::max(sc, sd);
@@ -390,7 +446,8 @@ TEST(TfliteInt8Model, MatchesIntegerEmulation) {
     auto [m2, s2] = quant_mult(sd / twice);
     auto [mo, so] = quant_mult(twice / (static_cast<double>(1 << 20) * sa));
     for (size_t i = 0; i < 36; ++i) {
-      const int32_t v1 = mbqm((c[i] - zc) * (1 << 20), m1, s1), v2 = mbqm((d[i] - zd) * (1 << 20), m2, s2);
+      const int32_t v1 = mbqm((c[i] - zc) * (1 << 20), m1, s1),
+                    v2 = mbqm((d[i] - zd) * (1 << 20), m2, s2);
       a[i] = clampi(mbqm(int64_t{v1} + v2, mo, so) + za, -128, 127);
     }
   }
@@ -399,7 +456,8 @@ TEST(TfliteInt8Model, MatchesIntegerEmulation) {
       for (int ch = 0; ch < 4; ++ch) {
         int32_t acc = 0;
         for (int ky = 0; ky < 2; ++ky)
-          for (int kx = 0; kx < 2; ++kx) acc += a[static_cast<size_t>(((oy + ky) * 3 + ox + kx) * 4 + ch)];
+          for (int kx = 0; kx < 2; ++kx)
+            acc += a[static_cast<size_t>(((oy + ky) * 3 + ox + kx) * 4 + ch)];
         acc = acc > 0 ? (acc + 2) / 4 : (acc - 2) / 4;
         p[static_cast<size_t>((oy * 2 + ox) * 4 + ch)] = clampi(acc, -128, 127);
       }
@@ -407,7 +465,8 @@ TEST(TfliteInt8Model, MatchesIntegerEmulation) {
     auto [m, s] = quant_mult(static_cast<double>(sa * swf) / static_cast<double>(sf));
     for (int o = 0; o < 3; ++o) {
       int64_t acc = bf[static_cast<size_t>(o)];
-      for (int k = 0; k < 16; ++k) acc += int64_t{wf[static_cast<size_t>(o * 16 + k)]} * (p[static_cast<size_t>(k)] - za);
+      for (int k = 0; k < 16; ++k)
+        acc += int64_t{wf[static_cast<size_t>(o * 16 + k)]} * (p[static_cast<size_t>(k)] - za);
       f[static_cast<size_t>(o)] = clampi(mbqm(acc, m, s) + zf, -128, 127);
     }
   }
@@ -421,7 +480,8 @@ TEST(TfliteInt8Model, MatchesIntegerEmulation) {
     const Tensor& t = got.at(n);
     ASSERT_EQ(t.dtype(), anvil::DType::i8) << n;
     ASSERT_EQ(t.shape(), shape) << n;
-    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(int{t.data<int8_t>()[i]}, want[i]) << n << " element " << i;
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_EQ(int{t.data<int8_t>()[i]}, want[i]) << n << " element " << i;
   };
   check("xq", xq, {1, 5, 5, 3});
   check("c", c, {1, 3, 3, 4});
@@ -471,7 +531,8 @@ TEST(TfliteFloat16Weights, DequantizeToFloat32) {
   const int wf = mb.tensor("w_f32", {1, 4});
   const int y = mb.tensor("y", {1, 4});
   mb.op(fb::BuiltinOperator_DEQUANTIZE, {w}, {wf});
-  mb.op(fb::BuiltinOperator_ADD, {x, wf}, {y}, fb::BuiltinOptions_AddOptions, fb::CreateAddOptions(mb.b).Union());
+  mb.op(fb::BuiltinOperator_ADD, {x, wf}, {y}, fb::BuiltinOptions_AddOptions,
+        fb::CreateAddOptions(mb.b).Union());
   anvil::Session s(anvil::import_model({write_model("f16_weights", mb.finish({x}, {y}))}));
   auto out = s.run({{"x", Tensor::from_vector<float>({1, 4}, {1, 1, 1, 1})}});
   const Tensor& t = out.at("y");
@@ -487,7 +548,8 @@ TEST(TfliteMalformed, SmallModelIsValid) {
 
 TEST(TfliteMalformed, TruncatedFiles) {
   const auto good = small_model();
-  for (size_t n : {size_t{0}, size_t{4}, size_t{7}, size_t{12}, good.size() / 3, good.size() / 2, good.size() - 9}) {
+  for (size_t n : {size_t{0}, size_t{4}, size_t{7}, size_t{12}, good.size() / 3, good.size() / 2,
+                   good.size() - 9}) {
     std::vector<uint8_t> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
     const std::string e = import_error("truncated", cut);
     EXPECT_NE(e, "(no error)") << n;
@@ -632,10 +694,14 @@ TEST(TfliteMalformed, SeveralUnsupportedOperatorsWithReasons) {
         fb::CreateAddOptions(mb.b, fb::ActivationFunctionType_SIGN_BIT).Union());
   const std::string e = import_error("unsupported_three", mb.finish({x}, {a, c, y}));
   EXPECT_NE(e.find("3 unsupported operators:"), std::string::npos) << e;
-  EXPECT_NE(e.find("  - unsupported operator STRIDED_SLICE (operator 0, output 'a')\n"), std::string::npos) << e;
-  EXPECT_NE(e.find("  - unsupported operator GATHER (operator 1, output 'c')\n"), std::string::npos) << e;
-  EXPECT_NE(e.find("  - unsupported operator ADD (operator 2, output 'y'): fused activation SIGN_BIT"),
+  EXPECT_NE(e.find("  - unsupported operator STRIDED_SLICE (operator 0, output 'a')\n"),
             std::string::npos)
+      << e;
+  EXPECT_NE(e.find("  - unsupported operator GATHER (operator 1, output 'c')\n"), std::string::npos)
+      << e;
+  EXPECT_NE(
+      e.find("  - unsupported operator ADD (operator 2, output 'y'): fused activation SIGN_BIT"),
+      std::string::npos)
       << e;
 }
 

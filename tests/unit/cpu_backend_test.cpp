@@ -37,8 +37,8 @@ TEST_P(CpuConv, MatchesReference) {
   ws.insert(ws.end(), c.k.begin(), c.k.end());
   std::vector<int> ins{x, tg.weight("w", ws, 0.5f)};
   if (c.bias) ins.push_back(tg.weight("b", {c.M}));
-  Attributes a = attrs({{"strides", c.strides}, {"pads", c.pads}, {"dilations", c.dil},
-                        {"group", c.group}});
+  Attributes a =
+      attrs({{"strides", c.strides}, {"pads", c.pads}, {"dilations", c.dil}, {"group", c.group}});
   int y = tg.node("Conv", ins, a);
   if (!c.act.empty()) {
     if (c.act == "Clip6")
@@ -58,19 +58,55 @@ TEST_P(CpuConv, MatchesReference) {
 const ConvCase kConvCases[] = {
     {"plain3x3", {1, 3, 13, 11}, 8, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, true, ""},
     {"odd_channels", {2, 5, 9, 7}, 7, {3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, true, "Relu"},
-    {"stride2_asym_pads", {1, 16, 15, 14}, 32, {3, 3}, {2, 2}, {0, 1, 2, 1}, {1, 1}, 1, true, "Relu"},
+    {"stride2_asym_pads",
+     {1, 16, 15, 14},
+     32,
+     {3, 3},
+     {2, 2},
+     {0, 1, 2, 1},
+     {1, 1},
+     1,
+     true,
+     "Relu"},
     {"dilation2", {1, 8, 17, 17}, 16, {3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}, 1, false, ""},
-    {"dilation_rect_kernel", {1, 6, 12, 20}, 10, {2, 5}, {1, 2}, {1, 0, 0, 3}, {3, 1}, 1, true, "Tanh"},
+    {"dilation_rect_kernel",
+     {1, 6, 12, 20},
+     10,
+     {2, 5},
+     {1, 2},
+     {1, 0, 0, 3},
+     {3, 1},
+     1,
+     true,
+     "Tanh"},
     {"groups2", {1, 8, 10, 10}, 12, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 2, true, "Sigmoid"},
     {"groups3_odd", {1, 9, 7, 9}, 6, {3, 1}, {2, 1}, {1, 0, 1, 0}, {1, 1}, 3, true, ""},
     {"depthwise", {1, 32, 14, 14}, 32, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 32, true, "Clip6"},
-    {"depthwise_s2_mult2", {1, 16, 15, 15}, 32, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 16, true, "Relu"},
+    {"depthwise_s2_mult2",
+     {1, 16, 15, 15},
+     32,
+     {3, 3},
+     {2, 2},
+     {1, 1, 1, 1},
+     {1, 1},
+     16,
+     true,
+     "Relu"},
     {"pointwise", {1, 24, 7, 7}, 40, {1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1, false, "LeakyRelu"},
     {"big_kernel_s2", {1, 3, 32, 32}, 16, {7, 7}, {2, 2}, {3, 3, 3, 3}, {1, 1}, 1, true, "Relu"},
     {"elu", {1, 4, 6, 6}, 4, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, true, "Elu"},
     {"hardsigmoid", {1, 4, 6, 6}, 4, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, true, "HardSigmoid"},
     {"conv1d", {2, 6, 19}, 8, {3}, {2}, {1, 2}, {1}, 1, true, "Relu"},
-    {"conv3d", {1, 4, 5, 6, 7}, 8, {3, 3, 3}, {1, 1, 1}, {1, 1, 1, 0, 1, 1}, {1, 1, 1}, 1, true, ""},
+    {"conv3d",
+     {1, 4, 5, 6, 7},
+     8,
+     {3, 3, 3},
+     {1, 1, 1},
+     {1, 1, 1, 0, 1, 1},
+     {1, 1, 1},
+     1,
+     true,
+     ""},
     {"batch3", {3, 16, 8, 8}, 16, {3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1, true, "Relu"},
 };
 INSTANTIATE_TEST_SUITE_P(Cases, CpuConv, ::testing::ValuesIn(kConvCases),
@@ -98,8 +134,11 @@ TEST_P(CpuConvTranspose, MatchesReference) {
   std::vector<int> ins{x, tg.weight("w", ws, 0.5f)};
   if (c.bias) ins.push_back(tg.weight("b", {c.M}));
   int y = tg.node("ConvTranspose", ins,
-                  attrs({{"strides", c.strides}, {"pads", c.pads}, {"dilations", c.dil},
-                         {"group", c.group}, {"output_padding", c.out_pad}}));
+                  attrs({{"strides", c.strides},
+                         {"pads", c.pads},
+                         {"dilations", c.dil},
+                         {"group", c.group},
+                         {"output_padding", c.out_pad}}));
   tg.output(tg.node("Relu", {y}));
   expect_cpu_matches_reference(tg);
   EXPECT_FALSE(has_fallback(cpu_steps(tg)));
@@ -135,8 +174,8 @@ TEST_P(CpuPool, MatchesReference) {
   Shape ws{c.x[1], c.x[1]};
   for (size_t i = 2; i < c.x.size(); ++i) ws.push_back(1);
   int y = tg.node("Conv", {x, tg.weight("w", ws, 0.5f)});
-  Attributes a = attrs({{"kernel_shape", c.k}, {"strides", c.strides}, {"pads", c.pads},
-                        {"ceil_mode", c.ceil}});
+  Attributes a = attrs(
+      {{"kernel_shape", c.k}, {"strides", c.strides}, {"pads", c.pads}, {"ceil_mode", c.ceil}});
   if (c.op == "AveragePool") a.set("count_include_pad", c.include_pad);
   if (c.op == "MaxPool") a.set("dilations", c.dil);
   tg.output(tg.node(c.op, {y}, a));
@@ -152,15 +191,46 @@ const PoolCase kPoolCases[] = {
     {"avg_exclude_pad", "AveragePool", {1, 16, 9, 9}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 0, 0},
     {"avg_include_pad", "AveragePool", {1, 16, 9, 9}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 0, 1},
     {"avg_include_asym", "AveragePool", {1, 7, 8, 10}, {3, 2}, {1, 3}, {2, 0, 1, 1}, {1, 1}, 0, 1},
-    {"avg_ceil_exclude", "AveragePool", {1, 16, 10, 10}, {3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 1, 0},
+    {"avg_ceil_exclude",
+     "AveragePool",
+     {1, 16, 10, 10},
+     {3, 3},
+     {2, 2},
+     {1, 1, 1, 1},
+     {1, 1},
+     1,
+     0},
     // The ceil overhang with count_include_pad: oneDNN divides by the whole window, the
     // canonical rule does not count the overhang: runs on the reference kernel.
-    {"avg_ceil_include_overhang", "AveragePool", {1, 8, 10, 10}, {3, 3}, {2, 2}, {1, 1, 1, 1},
-     {1, 1}, 1, 1, false},
-    {"avg_ceil_include_no_overhang", "AveragePool", {1, 8, 9, 9}, {3, 3}, {2, 2}, {1, 1, 1, 1},
-     {1, 1}, 1, 1},
+    {"avg_ceil_include_overhang",
+     "AveragePool",
+     {1, 8, 10, 10},
+     {3, 3},
+     {2, 2},
+     {1, 1, 1, 1},
+     {1, 1},
+     1,
+     1,
+     false},
+    {"avg_ceil_include_no_overhang",
+     "AveragePool",
+     {1, 8, 9, 9},
+     {3, 3},
+     {2, 2},
+     {1, 1, 1, 1},
+     {1, 1},
+     1,
+     1},
     {"max1d_ceil", "MaxPool", {1, 4, 12}, {3}, {2}, {1, 0}, {1}, 1, 0},
-    {"avg3d", "AveragePool", {1, 4, 6, 6, 6}, {2, 2, 2}, {2, 2, 2}, {0, 0, 0, 0, 0, 0}, {1, 1, 1}, 0, 0},
+    {"avg3d",
+     "AveragePool",
+     {1, 4, 6, 6, 6},
+     {2, 2, 2},
+     {2, 2, 2},
+     {0, 0, 0, 0, 0, 0},
+     {1, 1, 1},
+     0,
+     0},
 };
 INSTANTIATE_TEST_SUITE_P(Cases, CpuPool, ::testing::ValuesIn(kPoolCases),
                          [](const auto& i) { return i.param.name; });
@@ -288,10 +358,10 @@ TEST(CpuBinary, BroadcastingBothWays) {
       {"Sub", {2, 8, 5, 5}, {1, 8, 1, 1}, true, true},
       {"Mul", {2, 8, 5, 5}, {8, 1, 1}, true, true},
       {"Div", {2, 8, 5, 5}, {5}, false, true},
-      {"Add", {1}, {3, 4}, false, true},          // a broadcasts: swapped (commutative)
-      {"Mul", {4, 1}, {3, 4, 5}, false, true},    // a broadcasts: swapped
-      {"Mul", {4, 1}, {3, 1, 5}, false, false},   // both broadcast: reference kernel
-      {"Sub", {5}, {2, 3, 5}, false, false},      // a broadcasts, not commutative
+      {"Add", {1}, {3, 4}, false, true},         // a broadcasts: swapped (commutative)
+      {"Mul", {4, 1}, {3, 4, 5}, false, true},   // a broadcasts: swapped
+      {"Mul", {4, 1}, {3, 1, 5}, false, false},  // both broadcast: reference kernel
+      {"Sub", {5}, {2, 3, 5}, false, false},     // a broadcasts, not commutative
       {"Max", {2, 3, 4}, {3, 1}, false, true},
       {"Min", {2, 3, 4}, {}, true, true},
       {"Div", {3, 7}, {3, 7}, true, true},
@@ -341,7 +411,8 @@ TEST(CpuLrn, OddSizeOnOneDnnEvenSizeOnReference) {
     TestGraph tg;
     int x = tg.input("x", {1, 20, 6, 7});
     int c = tg.node("Conv", {x, tg.weight("w", {20, 20, 1, 1})});
-    tg.output(tg.node("LRN", {c}, attrs({{"size", size}, {"alpha", 1e-2}, {"beta", 0.75}, {"bias", 2.0}})));
+    tg.output(tg.node("LRN", {c},
+                      attrs({{"size", size}, {"alpha", 1e-2}, {"beta", 0.75}, {"bias", 2.0}})));
     expect_cpu_matches_reference(tg);
     EXPECT_EQ(has_fallback(cpu_steps(tg)), size % 2 == 0) << size << ": " << join(cpu_steps(tg));
   }
@@ -352,9 +423,9 @@ TEST(CpuConcat, BlockedPlainAndOtherAxes) {
   int x = tg.input("x", {1, 3, 8, 8});
   int a = tg.node("Conv", {x, tg.weight("wa", {16, 3, 1, 1})});
   int b = tg.node("Conv", {x, tg.weight("wb", {32, 3, 3, 3})}, attrs({{"pads", I{1, 1, 1, 1}}}));
-  int cat1 = tg.node("Concat", {a, b}, attrs({{"axis", int64_t(1)}}));  // blocked + blocked
+  int cat1 = tg.node("Concat", {a, b}, attrs({{"axis", int64_t(1)}}));      // blocked + blocked
   int cat2 = tg.node("Concat", {x, a, x}, attrs({{"axis", int64_t(-3)}}));  // plain + blocked
-  int cat3 = tg.node("Concat", {a, a}, attrs({{"axis", int64_t(3)}}));  // width
+  int cat3 = tg.node("Concat", {a, a}, attrs({{"axis", int64_t(3)}}));      // width
   int y = tg.input("y", {2, 5});
   int cat4 = tg.node("Concat", {y, tg.weight("c", {3, 5})}, attrs({{"axis", int64_t(0)}}));
   for (int v : {cat1, cat2, cat3, cat4}) tg.output(v);
@@ -383,12 +454,15 @@ TestGraph residual_graph() {
   TestGraph tg;
   int x = tg.input("x", {1, 16, 10, 10});
   Attributes p1 = attrs({{"pads", I{1, 1, 1, 1}}});
-  int c1 = tg.node("Relu", {tg.node("Conv", {x, tg.weight("w1", {16, 16, 3, 3}, 0.2f), tg.weight("b1", {16})}, p1)});
+  int c1 = tg.node(
+      "Relu",
+      {tg.node("Conv", {x, tg.weight("w1", {16, 16, 3, 3}, 0.2f), tg.weight("b1", {16})}, p1)});
   int c2 = tg.node("Conv", {c1, tg.weight("w2", {16, 16, 3, 3}, 0.2f), tg.weight("b2", {16})}, p1);
   int r1 = tg.node("Relu", {tg.node("Add", {c2, x})});
   int m = tg.node("Conv", {r1, tg.weight("w3", {32, 16, 3, 3}, 0.2f)},
                   attrs({{"pads", I{1, 1, 1, 1}}, {"strides", I{2, 2}}}));
-  int sc = tg.node("Conv", {r1, tg.weight("w4", {32, 16, 1, 1}, 0.2f)}, attrs({{"strides", I{2, 2}}}));
+  int sc =
+      tg.node("Conv", {r1, tg.weight("w4", {32, 16, 1, 1}, 0.2f)}, attrs({{"strides", I{2, 2}}}));
   int r2 = tg.node("Relu", {tg.node("Add", {m, sc})});
   tg.output(r2);
   return tg;
@@ -424,7 +498,8 @@ TEST(CpuFusion, KeptIntermediatesInBlockedLayoutComeBackRight) {
   // Taps: a conv output inside a would-be fusion, the residual, a block output.
   std::vector<std::string> taps;
   for (const auto& n : tg.g.nodes)
-    if (n.op == "Conv" || n.op == "Add") taps.push_back(tg.g.values[static_cast<size_t>(n.outputs[0])].name);
+    if (n.op == "Conv" || n.op == "Add")
+      taps.push_back(tg.g.values[static_cast<size_t>(n.outputs[0])].name);
   expect_cpu_matches_reference(tg, taps);
   SessionOptions so;
   so.backend = "cpu";
@@ -447,11 +522,13 @@ TEST(CpuFallback, ReferenceOpInsideBlockedChain) {
   int x = tg.input("x", {1, 3, 12, 12});
   int c1 = tg.node("Conv", {x, tg.weight("w1", {16, 3, 3, 3})}, attrs({{"pads", I{1, 1, 1, 1}}}));
   int e = tg.node("Erf", {c1});  // no oneDNN primitive
-  int inorm = tg.node("InstanceNormalization",
-                      {e, tg.weight("s", {16}), tg.weight("b", {16})}, attrs({{"epsilon", 1e-5}}));
-  int c2 = tg.node("Conv", {inorm, tg.weight("w2", {16, 16, 3, 3})}, attrs({{"pads", I{1, 1, 1, 1}}}));
+  int inorm = tg.node("InstanceNormalization", {e, tg.weight("s", {16}), tg.weight("b", {16})},
+                      attrs({{"epsilon", 1e-5}}));
+  int c2 =
+      tg.node("Conv", {inorm, tg.weight("w2", {16, 16, 3, 3})}, attrs({{"pads", I{1, 1, 1, 1}}}));
   int sh = tg.node("Shape", {c2});  // i64 tensor in the middle of the run
-  int resh = tg.node("Reshape", {c2, tg.constant("shape", Tensor::from_vector<int64_t>({2}, {1, -1}))});
+  int resh =
+      tg.node("Reshape", {c2, tg.constant("shape", Tensor::from_vector<int64_t>({2}, {1, -1}))});
   tg.output(tg.node("Softmax", {resh}, attrs({{"axis", int64_t(1)}})));
   tg.output(sh);
   expect_cpu_matches_reference(tg, {}, 1e-4, 1e-6);
@@ -538,12 +615,12 @@ TEST(CpuThreads, SmallStepsRunOnOneThreadLargeOnesOnAll) {
   // Same results whatever the per-step thread split (step_threads in the executor).
   TestGraph tg;
   int x = tg.input("x", {1, 64, 56, 56});
-  int big = tg.node("Conv", {x, tg.weight("w", {64, 64, 3, 3}, 0.1f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
+  int big =
+      tg.node("Conv", {x, tg.weight("w", {64, 64, 3, 3}, 0.1f)}, attrs({{"pads", I{1, 1, 1, 1}}}));
   int small = tg.node("Relu", {tg.node("GlobalAveragePool", {big})});
   tg.output(small);
   expect_cpu_matches_reference(tg, {}, 1e-4, 1e-4, 2);
 }
-
 
 // 3x3 stride-1 convolutions with channels in multiples of 16 run on oneDNN's Winograd kernel
 // (nChw16c); a Concat of that branch and an NHWC branch reorders each input into its slice.
@@ -551,8 +628,9 @@ TEST(CpuWinograd, BranchesConcatAndPadsMatchReference) {
   for (auto pads : {I{1, 1, 1, 1}, I{0, 0, 0, 0}, I{0, 1, 1, 0}}) {
     TestGraph tg;
     int x = tg.input("x", {1, 32, 13, 11});
-    int a = tg.node("Relu", {tg.node("Conv", {x, tg.weight("wa", {48, 32, 3, 3}, 0.2f), tg.weight("ba", {48})},
-                                     attrs({{"pads", pads}}))});
+    int a = tg.node(
+        "Relu", {tg.node("Conv", {x, tg.weight("wa", {48, 32, 3, 3}, 0.2f), tg.weight("ba", {48})},
+                         attrs({{"pads", pads}}))});
     // The 1x1 branch: no pads where it is concatenated with the padded 3x3 (same size).
     const I pb = pads == I{1, 1, 1, 1} ? I{0, 0, 0, 0} : pads;
     int b = tg.node("Relu", {tg.node("Conv", {x, tg.weight("wb", {16, 32, 1, 1}, 0.2f)},
@@ -563,7 +641,8 @@ TEST(CpuWinograd, BranchesConcatAndPadsMatchReference) {
       tg.output(d);
       tg.output(c);
     } else {
-      tg.output(tg.node("Conv", {a, tg.weight("we", {32, 48, 3, 3}, 0.2f)}, attrs({{"pads", I{1, 1, 1, 1}}})));
+      tg.output(tg.node("Conv", {a, tg.weight("we", {32, 48, 3, 3}, 0.2f)},
+                        attrs({{"pads", I{1, 1, 1, 1}}})));
       tg.output(b);
     }
     expect_cpu_matches_reference(tg);

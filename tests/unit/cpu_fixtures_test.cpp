@@ -17,19 +17,18 @@
 
 #include "anvil/import.h"
 #include "anvil/npy.h"
-#include "model_cases.h"
 #include "cpu_test_util.h"
+#include "model_cases.h"
 
 namespace fs = std::filesystem;
 
 namespace anvil::testing {
 namespace {
 
-
 class CpuFixture : public ::testing::TestWithParam<ModelCase> {};
 
-void compare_runs(const std::map<std::string, Tensor>& got, const std::map<std::string, Tensor>& want,
-                  const std::string& what) {
+void compare_runs(const std::map<std::string, Tensor>& got,
+                  const std::map<std::string, Tensor>& want, const std::string& what) {
   for (const auto& [k, w] : want) {
     auto it = got.find(k);
     ASSERT_NE(it, got.end()) << what << " " << k;

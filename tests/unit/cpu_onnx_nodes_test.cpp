@@ -27,15 +27,43 @@ std::string testdata_root() {
   return "/usr/share/libonnx-testdata/data";
 }
 
-const char* const kPrefixes[] = {
-    "test_conv",    "test_convtranspose", "test_maxpool",  "test_averagepool", "test_globalaveragepool",
-    "test_globalmaxpool", "test_gemm", "test_matmul",   "test_relu",        "test_leakyrelu",
-    "test_sigmoid", "test_tanh",          "test_elu",      "test_clip",        "test_hardsigmoid",
-    "test_hardswish", "test_exp",         "test_abs",      "test_neg",         "test_mish",
-    "test_gelu",    "test_add",           "test_sub",      "test_mul",         "test_div",
-    "test_max",     "test_min",           "test_concat",   "test_softmax",     "test_logsoftmax",
-    "test_lrn",     "test_batchnorm",     "test_basic_conv", "test_flatten",   "test_reshape",
-    "test_cast_FLOAT_to_BFLOAT16", "test_cast_BFLOAT16_to_FLOAT"};
+const char* const kPrefixes[] = {"test_conv",
+                                 "test_convtranspose",
+                                 "test_maxpool",
+                                 "test_averagepool",
+                                 "test_globalaveragepool",
+                                 "test_globalmaxpool",
+                                 "test_gemm",
+                                 "test_matmul",
+                                 "test_relu",
+                                 "test_leakyrelu",
+                                 "test_sigmoid",
+                                 "test_tanh",
+                                 "test_elu",
+                                 "test_clip",
+                                 "test_hardsigmoid",
+                                 "test_hardswish",
+                                 "test_exp",
+                                 "test_abs",
+                                 "test_neg",
+                                 "test_mish",
+                                 "test_gelu",
+                                 "test_add",
+                                 "test_sub",
+                                 "test_mul",
+                                 "test_div",
+                                 "test_max",
+                                 "test_min",
+                                 "test_concat",
+                                 "test_softmax",
+                                 "test_logsoftmax",
+                                 "test_lrn",
+                                 "test_batchnorm",
+                                 "test_basic_conv",
+                                 "test_flatten",
+                                 "test_reshape",
+                                 "test_cast_FLOAT_to_BFLOAT16",
+                                 "test_cast_BFLOAT16_to_FLOAT"};
 
 struct Case {
   std::string name, dir;
@@ -123,9 +151,10 @@ TEST_P(CpuOnnxNode, MatchesExpected) {
     int64_t bad = 0, first = -1;
     for (int64_t i = 0; i < w.numel(); ++i) {
       const double a = g.get(i), b = w.get(i);
-      const bool ok = anvil::is_float(w.dtype())
-                          ? (std::isnan(b) ? std::isnan(a) : std::fabs(a - b) <= 1e-5 + 1e-3 * std::fabs(b))
-                          : a == b;
+      const bool ok =
+          anvil::is_float(w.dtype())
+              ? (std::isnan(b) ? std::isnan(a) : std::fabs(a - b) <= 1e-5 + 1e-3 * std::fabs(b))
+              : a == b;
       if (!ok && first < 0) first = i;
       bad += !ok;
     }

@@ -74,7 +74,8 @@ inline double closeness(const Tensor& got, const Tensor& want, double rtol, doub
 
 /// Runs `tg` on the reference and the cpu backend (taps fetched too) and expects equal
 /// results within rtol/atol. Returns the cpu session's compiled step count via profile.
-inline void expect_cpu_matches_reference(const TestGraph& tg, const std::vector<std::string>& taps = {},
+inline void expect_cpu_matches_reference(const TestGraph& tg,
+                                         const std::vector<std::string>& taps = {},
                                          double rtol = 1e-4, double atol = 1e-4, int threads = 1,
                                          bool optimize = true) {
   SessionOptions ro;
@@ -102,7 +103,8 @@ inline void expect_cpu_matches_reference(const TestGraph& tg, const std::vector<
 
 /// The cpu backend's steps for the optimized graph, as "op" strings (fallbacks end in
 /// " (ref)", reorders are "Reorder", fused groups "Conv+Add+Relu"), after one run.
-inline std::vector<std::string> cpu_steps(const TestGraph& tg, const std::vector<std::string>& taps = {}) {
+inline std::vector<std::string> cpu_steps(const TestGraph& tg,
+                                          const std::vector<std::string>& taps = {}) {
   Graph g = tg.g;
   g.toposort();
   passes::fold_constants(g, {});

@@ -29,7 +29,9 @@ using json = nlohmann::json;
 
 namespace anvil::keras_formats_test {
 
-inline std::string fixture(const std::string& c) { return std::string(ANVIL_SOURCE_DIR) + "/tests/data/fixtures/keras/" + c; }
+inline std::string fixture(const std::string& c) {
+  return std::string(ANVIL_SOURCE_DIR) + "/tests/data/fixtures/keras/" + c;
+}
 inline std::string tmpdir(const std::string& name) {
   fs::path d = fs::temp_directory_path() / ("anvil_keras_fmt_" + std::to_string(::getpid())) / name;
   fs::create_directories(d);
@@ -68,11 +70,13 @@ class H5Writer {
     H5Sclose(sp);
   }
   // fixed-length string array attribute (what h5py writes for layer_names / weight_names)
-  void attr_strings(const std::string& obj, const std::string& name, const std::vector<std::string>& v) {
+  void attr_strings(const std::string& obj, const std::string& name,
+                    const std::vector<std::string>& v) {
     size_t len = 1;
     for (const auto& s : v) len = std::max(len, s.size());
     std::string buf(len * v.size(), '\0');
-    for (size_t i = 0; i < v.size(); ++i) std::copy(v[i].begin(), v[i].end(), buf.begin() + static_cast<long>(i * len));
+    for (size_t i = 0; i < v.size(); ++i)
+      std::copy(v[i].begin(), v[i].end(), buf.begin() + static_cast<long>(i * len));
     hid_t ty = H5Tcopy(H5T_C_S1);
     H5Tset_size(ty, len);
     hsize_t n = v.size();
@@ -130,21 +134,25 @@ inline std::vector<Tensor> fixture_weights(const std::string& file, const std::s
 inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   EXPECT_EQ(a.shape(), b.shape());
   double m = 0;
-  for (int64_t i = 0; i < std::min(a.numel(), b.numel()); ++i) m = std::max(m, std::fabs(a.get(i) - b.get(i)));
+  for (int64_t i = 0; i < std::min(a.numel(), b.numel()); ++i)
+    m = std::max(m, std::fabs(a.get(i) - b.get(i)));
   return m;
 }
 
-inline json k3_dense(const std::string& name, int units, const std::string& act, bool bias, const json& inbound = nullptr) {
-  json l = {{"module", "keras.layers"},
-            {"class_name", "Dense"},
-            {"config",
-             {{"name", name},
-              {"trainable", true},
-              {"dtype", {{"module", "keras"}, {"class_name", "DTypePolicy"}, {"config", {{"name", "float32"}}}}},
-              {"units", units},
-              {"activation", act},
-              {"use_bias", bias}}},
-            {"registered_name", nullptr}};
+inline json k3_dense(const std::string& name, int units, const std::string& act, bool bias,
+                     const json& inbound = nullptr) {
+  json l = {
+      {"module", "keras.layers"},
+      {"class_name", "Dense"},
+      {"config",
+       {{"name", name},
+        {"trainable", true},
+        {"dtype",
+         {{"module", "keras"}, {"class_name", "DTypePolicy"}, {"config", {{"name", "float32"}}}}},
+        {"units", units},
+        {"activation", act},
+        {"use_bias", bias}}},
+      {"registered_name", nullptr}};
   if (!inbound.is_null()) {
     l["name"] = name;
     l["inbound_nodes"] = inbound;
@@ -161,8 +169,10 @@ using LayerWeights = std::vector<std::pair<std::string, Tensor>>;
 
 // Writes a Keras 2 full-model .h5: Sequential (layers get the first layer's input) or the
 // given functional config, with the weights per layer.
-inline std::string write_keras2(const std::string& path, const json& cfg, const std::map<std::string, LayerWeights>& weights,
-                         const std::vector<std::string>& layer_names, const std::string& keras_version = "2.3.1") {
+inline std::string write_keras2(const std::string& path, const json& cfg,
+                                const std::map<std::string, LayerWeights>& weights,
+                                const std::vector<std::string>& layer_names,
+                                const std::string& keras_version = "2.3.1") {
   H5Writer w(path);
   w.attr_string("/", "model_config", cfg.dump());
   w.attr_string("/", "backend", "tensorflow");
@@ -183,8 +193,12 @@ inline std::string write_keras2(const std::string& path, const json& cfg, const 
   return path;
 }
 
-inline json seq(const json& layers) { return {{"class_name", "Sequential"}, {"config", {{"name", "s"}, {"layers", layers}}}}; }
-inline json layer(const std::string& cls, json cfg) { return {{"class_name", cls}, {"config", cfg}}; }
+inline json seq(const json& layers) {
+  return {{"class_name", "Sequential"}, {"config", {{"name", "s"}, {"layers", layers}}}};
+}
+inline json layer(const std::string& cls, json cfg) {
+  return {{"class_name", cls}, {"config", cfg}};
+}
 inline std::vector<std::string> names_of(const json& layers) {
   std::vector<std::string> r;
   for (const auto& l : layers) r.push_back(l["config"]["name"].get<std::string>());
@@ -192,7 +206,8 @@ inline std::vector<std::string> names_of(const json& layers) {
 }
 inline Tensor ramp(const Shape& s, double a, double b) {
   Tensor t(DType::f32, s);
-  for (int64_t i = 0; i < t.numel(); ++i) t.set(i, a * static_cast<double>(i) + b * std::sin(static_cast<double>(i)));
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.set(i, a * static_cast<double>(i) + b * std::sin(static_cast<double>(i)));
   return t;
 }
 inline Tensor run1(const std::string& file, const Tensor& x, const std::string& fetch = {}) {

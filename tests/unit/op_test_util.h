@@ -11,9 +11,15 @@
 
 namespace anvil::testing {
 
-inline Tensor F(Shape s, std::vector<float> v) { return Tensor::from_vector<float>(std::move(s), v); }
-inline Tensor I64(Shape s, std::vector<int64_t> v) { return Tensor::from_vector<int64_t>(std::move(s), v); }
-inline Tensor I32(Shape s, std::vector<int32_t> v) { return Tensor::from_vector<int32_t>(std::move(s), v); }
+inline Tensor F(Shape s, std::vector<float> v) {
+  return Tensor::from_vector<float>(std::move(s), v);
+}
+inline Tensor I64(Shape s, std::vector<int64_t> v) {
+  return Tensor::from_vector<int64_t>(std::move(s), v);
+}
+inline Tensor I32(Shape s, std::vector<int32_t> v) {
+  return Tensor::from_vector<int32_t>(std::move(s), v);
+}
 
 // Builds a one-node graph: the first `runtime` inputs (all when negative) are graph inputs
 // fed at run time, the others constants (an undefined Tensor is an omitted optional input).

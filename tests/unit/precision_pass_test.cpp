@@ -41,7 +41,8 @@ TEST(PrecisionPass, Fp16RoundsEveryStoredValue) {
   const float xs[4] = {1.1f, -2.2f, 1000.7f, 0.001f};
   for (int i = 0; i < 4; ++i) {
     // storage rounding after each op: f16(f16(f16(x) * f16(a)) * f16(b))
-    float want = f16(static_cast<double>(f16(static_cast<double>(f16(xs[i])) * f16(3.3))) * f16(0.7));
+    float want =
+        f16(static_cast<double>(f16(static_cast<double>(f16(xs[i])) * f16(3.3))) * f16(0.7));
     EXPECT_EQ(out.data<float>()[i], want) << i;
   }
   // every computing node stores f16; casts only at the edges

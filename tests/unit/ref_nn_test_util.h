@@ -17,7 +17,7 @@
 namespace anvil::ref_nn_test {
 
 inline Tensor pat(const Shape& s, int64_t mul, int64_t mod, int64_t sub, double div,
-           DType dt = DType::f32) {
+                  DType dt = DType::f32) {
   Tensor t(dt, s);
   for (int64_t i = 0; i < t.numel(); ++i)
     t.set(i, static_cast<double>((i * mul) % mod - sub) / div);
@@ -47,7 +47,7 @@ using I = std::vector<int64_t>;
 /// Builds a one-node graph (all inputs constants, undefined = omitted), infers shapes and
 /// runs the reference kernel.
 inline std::vector<Tensor> run_op(const std::string& op, const std::vector<Tensor>& inputs,
-                           const Attributes& a = {}, int nout = 1) {
+                                  const Attributes& a = {}, int nout = 1) {
   Graph g;
   std::vector<int> ids;
   for (size_t i = 0; i < inputs.size(); ++i)
@@ -59,12 +59,13 @@ inline std::vector<Tensor> run_op(const std::string& op, const std::vector<Tenso
   return evaluate_node(g, g.nodes[static_cast<size_t>(n)], inputs);
 }
 
-inline Tensor run1(const std::string& op, const std::vector<Tensor>& inputs, const Attributes& a = {}) {
+inline Tensor run1(const std::string& op, const std::vector<Tensor>& inputs,
+                   const Attributes& a = {}) {
   return run_op(op, inputs, a, 1)[0];
 }
 
 inline void expect_tensor(const Tensor& t, const Shape& shape, const std::vector<double>& want,
-                   double tol = 1e-5) {
+                          double tol = 1e-5) {
   ASSERT_EQ(t.shape(), shape);
   ASSERT_EQ(t.numel(), static_cast<int64_t>(want.size()));
   for (int64_t i = 0; i < t.numel(); ++i) {

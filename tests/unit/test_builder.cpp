@@ -12,7 +12,9 @@
 using namespace anvil;
 
 namespace {
-Tensor filled(Shape shape, std::vector<float> v) { return Tensor::from_vector<float>(std::move(shape), v); }
+Tensor filled(Shape shape, std::vector<float> v) {
+  return Tensor::from_vector<float>(std::move(shape), v);
+}
 
 Tensor random_input(Shape shape, uint64_t seed) {
   Tensor t(DType::f32, std::move(shape));
@@ -86,9 +88,11 @@ TEST(Builder, ConvAndDenseComputeHandValues) {
   auto x = b.input("x", {1, 1, 3, 3});
   auto y = x >> b.conv2d(1, {2, 2}, {.name = "conv"}) >> b.flatten() >> b.dense(2, {.name = "fc"});
   b.output(y);
-  b.set_weights("conv", {{"kernel", filled({1, 1, 2, 2}, {1, 1, 1, 1})}, {"bias", filled({1}, {0.5f})}});
+  b.set_weights("conv",
+                {{"kernel", filled({1, 1, 2, 2}, {1, 1, 1, 1})}, {"bias", filled({1}, {0.5f})}});
   // dense kernel is (in, units) = (4, 2): unit 0 sums, unit 1 takes the first element.
-  b.set_weights("fc", {{"kernel", filled({4, 2}, {1, 1, 1, 0, 1, 0, 1, 0})}, {"bias", filled({2}, {0, -1})}});
+  b.set_weights(
+      "fc", {{"kernel", filled({4, 2}, {1, 1, 1, 0, 1, 0, 1, 0})}, {"bias", filled({2}, {0, -1})}});
   Session s(b.build());
   auto out = s.run({{"x", filled({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9})}});
   // conv windows: 1+2+4+5, 2+3+5+6, 4+5+7+8, 5+6+8+9 (+0.5) = 12.5 16.5 24.5 28.5
@@ -111,7 +115,8 @@ TEST(Builder, ConvTransposeAndDepthwiseHandValues) {
   b.output(dw);
   // ConvTranspose kernel (C_in = 2, filters = 1, 2, 2): channel 0 weight 1, channel 1 weight 10.
   b.set_weights("up", {{"kernel", filled({2, 1, 2, 2}, {1, 1, 1, 1, 10, 10, 10, 10})}});
-  b.set_weights("dw", {{"kernel", filled({4, 1, 1, 1}, {1, 2, 3, 4})}, {"bias", filled({4}, {0, 0, 0, 1})}});
+  b.set_weights(
+      "dw", {{"kernel", filled({4, 1, 1, 1}, {1, 2, 3, 4})}, {"bias", filled({4}, {0, 0, 0, 1})}});
   Session s(b.build());
   auto out = s.run({{"x", filled({1, 2, 2, 2}, {1, 2, 3, 4, 0.5, 0, 0, 0})}});
   const Tensor& u = out.at("up");
@@ -119,16 +124,19 @@ TEST(Builder, ConvTransposeAndDepthwiseHandValues) {
   float x0[2][2] = {{1, 2}, {3, 4}}, x1[2][2] = {{0.5f, 0}, {0, 0}};
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j)
-      EXPECT_FLOAT_EQ(static_cast<float>(u.get(i * 4 + j)), x0[i / 2][j / 2] + 10 * x1[i / 2][j / 2]);
+      EXPECT_FLOAT_EQ(static_cast<float>(u.get(i * 4 + j)),
+                      x0[i / 2][j / 2] + 10 * x1[i / 2][j / 2]);
   const Tensor& d = out.at("dw");
   std::vector<float> want{1, 2, 3, 4, 2, 4, 6, 8, 1.5f, 0, 0, 0, 3, 1, 1, 1};
-  for (int i = 0; i < 16; ++i) EXPECT_FLOAT_EQ(static_cast<float>(d.get(i)), want[static_cast<size_t>(i)]) << i;
+  for (int i = 0; i < 16; ++i)
+    EXPECT_FLOAT_EQ(static_cast<float>(d.get(i)), want[static_cast<size_t>(i)]) << i;
 }
 
 TEST(Builder, EveryLayerHasItsShapeAndRuns) {
   Builder b("zoo");
   auto x = b.input("x", {2, 3, 8, 8});
-  auto a = x >> b.conv2d(4, 3, {.padding = Padding::same, .name = "a"}) >> b.batch_norm() >> b.relu6();
+  auto a =
+      x >> b.conv2d(4, 3, {.padding = Padding::same, .name = "a"}) >> b.batch_norm() >> b.relu6();
   EXPECT_EQ(a.shape(), (Shape{2, 4, 8, 8}));
   auto g = x >> b.conv2d(4, 3, {.padding = Padding::same, .groups = 1, .use_bias = false}) >>
            b.leaky_relu(0.1) >> b.dropout(0.5);
@@ -140,7 +148,8 @@ TEST(Builder, EveryLayerHasItsShapeAndRuns) {
   auto s2 = s + a;
   auto down = s2 >> b.avg_pool(3, {.padding = Padding::same, .stride = 2}) >> b.tanh();
   EXPECT_EQ(down.shape(), (Shape{2, 4, 4, 4}));
-  auto up = down >> b.conv2d_transpose(3, 3, {.padding = Padding::same, .stride = 2}) >> b.sigmoid();
+  auto up =
+      down >> b.conv2d_transpose(3, 3, {.padding = Padding::same, .stride = 2}) >> b.sigmoid();
   EXPECT_EQ(up.shape(), (Shape{2, 3, 8, 8}));
   auto cat = b.concat({up, x}, 1, "cat");
   EXPECT_EQ(cat.shape(), (Shape{2, 6, 8, 8}));

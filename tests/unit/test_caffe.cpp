@@ -64,9 +64,9 @@ std::string net_weights(const std::vector<std::string>& layers) {
 class CaffeTest : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("anvil_caffe_" + std::to_string(::getpid()) + "_" +
-            testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ =
+        fs::temp_directory_path() / ("anvil_caffe_" + std::to_string(::getpid()) + "_" +
+                                     testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -102,8 +102,8 @@ std::string expect_import_error(const std::vector<std::string>& files) {
 }
 
 std::string input_layer(const std::string& name, const std::vector<int>& dims) {
-  std::string s = "layer { name: \"" + name + "\" type: \"Input\" top: \"" + name +
-                  "\" input_param { shape {";
+  std::string s =
+      "layer { name: \"" + name + "\" type: \"Input\" top: \"" + name + "\" input_param { shape {";
   for (int d : dims) s += " dim: " + std::to_string(d);
   return s + " } } }\n";
 }
@@ -129,9 +129,10 @@ TEST_F(CaffeTest, CeilModePoolingSizes) {
   for (const auto& c : cases) {
     std::string proto = input_layer("data", {1, 1, c.in, c.in}) +
                         "layer { name: \"pool\" type: \"Pooling\" bottom: \"data\" top: \"pool\" "
-                        "pooling_param { pool: " + std::string(c.pool) +
-                        " kernel_size: " + std::to_string(c.k) + " stride: " + std::to_string(c.s) +
-                        " pad: " + std::to_string(c.p) + " round_mode: " + c.round + " } }\n";
+                        "pooling_param { pool: " +
+                        std::string(c.pool) + " kernel_size: " + std::to_string(c.k) +
+                        " stride: " + std::to_string(c.s) + " pad: " + std::to_string(c.p) +
+                        " round_mode: " + c.round + " } }\n";
     anvil::Graph g = anvil::import_model({write("pool.prototxt", proto)});
     std::vector<float> x(static_cast<size_t>(c.in * c.in), 1.0f);
     auto out = run(g, {{"data", tensor({1, 1, c.in, c.in}, x)}});
@@ -156,7 +157,8 @@ TEST_F(CaffeTest, PaddedAverageDivisor) {
   const double real[3] = {2, 3, 1}, cells[3] = {3, 3, 2};
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j)
-      EXPECT_NEAR(y.get(i * 3 + j), real[i] * real[j] / (cells[i] * cells[j]), 1e-6) << i << "," << j;
+      EXPECT_NEAR(y.get(i * 3 + j), real[i] * real[j] / (cells[i] * cells[j]), 1e-6)
+          << i << "," << j;
 }
 
 // BatchNorm stores mean and variance multiplied by the moving-average factor blob[2]:
@@ -167,7 +169,8 @@ TEST_F(CaffeTest, BatchNormScaleFactor) {
                       "layer { name: \"bn\" type: \"BatchNorm\" bottom: \"data\" top: \"bn\" }\n";
   std::string model = net_weights({layer_weights(
       "bn", {blob_proto({2}, {2, 4}), blob_proto({2}, {8, 0.5f}), blob_proto({1}, {2})})});
-  anvil::Graph g = anvil::import_model({write("bn.prototxt", proto), write("bn.caffemodel", model)});
+  anvil::Graph g =
+      anvil::import_model({write("bn.prototxt", proto), write("bn.caffemodel", model)});
   auto out = run(g, {{"data", tensor({1, 2, 1, 1}, {3, 5})}});
   const anvil::Tensor& y = out.at("bn");
   EXPECT_NEAR(y.get(0), (3.0 - 1.0) / std::sqrt(4.0 + 1e-5), 1e-6);
@@ -189,10 +192,11 @@ TEST_F(CaffeTest, InnerProductFlattensChw) {
                       "layer { name: \"ip\" type: \"InnerProduct\" bottom: \"data\" top: \"ip\" "
                       "inner_product_param { num_output: 2 bias_term: false } }\n";
   std::vector<float> w(16, 0.0f);
-  w[5] = 1.0f;       // row 0
-  w[8 + 2] = 1.0f;   // row 1
+  w[5] = 1.0f;      // row 0
+  w[8 + 2] = 1.0f;  // row 1
   std::string model = net_weights({layer_weights("ip", {blob_proto({2, 8}, w)})});
-  anvil::Graph g = anvil::import_model({write("ip.caffemodel", model), write("ip.prototxt", proto)});
+  anvil::Graph g =
+      anvil::import_model({write("ip.caffemodel", model), write("ip.prototxt", proto)});
   std::vector<float> x(8);
   for (int k = 0; k < 8; ++k) x[static_cast<size_t>(k)] = static_cast<float>(k);
   auto out = run(g, {{"data", tensor({1, 2, 2, 2}, x)}});
@@ -231,9 +235,9 @@ layers { name: "train_only" type: DROPOUT bottom: "conv" top: "conv" include { p
   auto out = run(g, {{"data", tensor({1, 1, 1, 3}, {-1, 0.5f, 2})}});
   ASSERT_TRUE(out.count("conv"));
   const anvil::Tensor& y = out.at("conv");
-  EXPECT_EQ(y.get(0), 0.0);   // relu(-2.5)
-  EXPECT_EQ(y.get(1), 0.5);   // relu(0.5)
-  EXPECT_EQ(y.get(2), 3.5);   // relu(3.5)
+  EXPECT_EQ(y.get(0), 0.0);  // relu(-2.5)
+  EXPECT_EQ(y.get(1), 0.5);  // relu(0.5)
+  EXPECT_EQ(y.get(2), 3.5);  // relu(3.5)
 }
 
 // The same V1 net with its weights in a binary V1 caffemodel: NetParameter.layers (2) of
@@ -316,7 +320,8 @@ TEST_F(CaffeTest, TruncatedCaffemodel) {
       "ip", {blob_proto({2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}), blob_proto({2}, {0, 0})})});
   std::string p = write("ip.prototxt", proto);
   // Cut inside the first blob's packed floats: the protobuf cannot be parsed.
-  std::string msg = expect_import_error({p, write("cut.caffemodel", model.substr(0, model.size() / 2))});
+  std::string msg =
+      expect_import_error({p, write("cut.caffemodel", model.substr(0, model.size() / 2))});
   EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
   EXPECT_NE(msg.find("cut.caffemodel"), std::string::npos) << msg;
   // Empty file.
@@ -346,7 +351,8 @@ TEST_F(CaffeTest, BlobShapeMismatch) {
   // Right shape, wrong number of values.
   std::string model2 = net_weights({layer_weights(
       "conv1", {blob_proto({2, 3, 3, 3}, std::vector<float>(50, 0.f)), blob_proto({2}, {0, 0})})});
-  std::string msg = expect_import_error({write("c.prototxt", proto), write("c2.caffemodel", model2)});
+  std::string msg =
+      expect_import_error({write("c.prototxt", proto), write("c2.caffemodel", model2)});
   EXPECT_NE(msg.find("conv1"), std::string::npos) << msg;
   EXPECT_NE(msg.find("54"), std::string::npos) << msg;
   // Missing bias blob.
@@ -393,7 +399,8 @@ TEST_F(CaffeTest, ArgMaxTopKAndValues) {
   auto out = run(g, {{"data", tensor({2, 4}, {0.1f, 0.9f, 0.5f, 0.7f, 3, 1, 2, 4})}});
   const anvil::Tensor& y = out.at("am");
   ASSERT_EQ(y.shape(), (anvil::Shape{2, 2, 2}));
-  const double want[8] = {1, 3, 0.9, 0.7, 3, 0, 4, 3};  // item 0: idx 1,3 vals .9,.7; item 1: idx 3,0
+  const double want[8] = {1, 3, 0.9, 0.7,
+                          3, 0, 4,   3};  // item 0: idx 1,3 vals .9,.7; item 1: idx 3,0
   for (int i = 0; i < 8; ++i) EXPECT_NEAR(y.get(i), want[i], 1e-6) << i;
 }
 
@@ -401,7 +408,8 @@ TEST_F(CaffeTest, ArgMaxTopKAndValues) {
 TEST_F(CaffeTest, MoreLayersByHand) {
   auto one = [&](const std::string& name, const std::vector<int>& in_dims, const std::string& layer,
                  const std::vector<float>& x) {
-    anvil::Graph g = anvil::import_model({write(name + ".prototxt", input_layer("data", in_dims) + layer)});
+    anvil::Graph g =
+        anvil::import_model({write(name + ".prototxt", input_layer("data", in_dims) + layer)});
     anvil::Shape s(in_dims.begin(), in_dims.end());
     return run(g, {{"data", tensor(s, x)}}).at("y");
   };
@@ -440,14 +448,16 @@ TEST_F(CaffeTest, MoreLayersByHand) {
   EXPECT_EQ(y.get(1), 30.0);
 
   // Tile axis 1 x3: [1,2] -> [1,2,1,2,1,2]
-  y = one("tile", {1, 2},
-          "layer { name: \"t\" type: \"Tile\" bottom: \"data\" top: \"y\" tile_param { tiles: 3 } }",
-          {1, 2});
+  y = one(
+      "tile", {1, 2},
+      "layer { name: \"t\" type: \"Tile\" bottom: \"data\" top: \"y\" tile_param { tiles: 3 } }",
+      {1, 2});
   ASSERT_EQ(y.shape(), (anvil::Shape{1, 6}));
   for (int i = 0; i < 6; ++i) EXPECT_EQ(y.get(i), i % 2 + 1);
 
   // Swish: x * sigmoid(x); sigmoid(1) = 0.7310585786
-  y = one("swish", {1, 2}, "layer { name: \"s\" type: \"Swish\" bottom: \"data\" top: \"y\" }", {0, 1});
+  y = one("swish", {1, 2}, "layer { name: \"s\" type: \"Swish\" bottom: \"data\" top: \"y\" }",
+          {0, 1});
   EXPECT_NEAR(y.get(0), 0.0, 1e-7);
   EXPECT_NEAR(y.get(1), 0.7310585786, 1e-6);
 
@@ -473,7 +483,8 @@ TEST_F(CaffeTest, MoreLayersByHand) {
 
   // Clip [0, 1]
   y = one("clip", {1, 3},
-          "layer { name: \"c\" type: \"Clip\" bottom: \"data\" top: \"y\" clip_param { min: 0 max: 1 } }",
+          "layer { name: \"c\" type: \"Clip\" bottom: \"data\" top: \"y\" clip_param { min: 0 max: "
+          "1 } }",
           {-1, 0.5f, 3});
   EXPECT_EQ(y.get(0), 0.0);
   EXPECT_EQ(y.get(1), 0.5);
@@ -499,7 +510,8 @@ TEST_F(CaffeTest, HostileSizes) {
 // Corrupted copies of a real caffemodel (truncated at many points, single bytes changed) must
 // import or fail with anvil::Error: never crash, never throw anything else.
 TEST_F(CaffeTest, CorruptCaffemodelsFailCleanly) {
-  const std::string dir = std::string(ANVIL_SOURCE_DIR) + "/tests/data/fixtures/caffe/squeezenet_fire";
+  const std::string dir =
+      std::string(ANVIL_SOURCE_DIR) + "/tests/data/fixtures/caffe/squeezenet_fire";
   std::ifstream in(dir + "/model.caffemodel", std::ios::binary);
   ASSERT_TRUE(in) << "fixture missing";
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -524,7 +536,8 @@ TEST_F(CaffeTest, CorruptCaffemodelsFailCleanly) {
     seed = seed * 1664525u + 1013904223u;
     return seed >> 8;
   };
-  for (int i = 1; i <= 40; ++i) attempt(bytes.substr(0, bytes.size() * static_cast<size_t>(i) / 41));
+  for (int i = 1; i <= 40; ++i)
+    attempt(bytes.substr(0, bytes.size() * static_cast<size_t>(i) / 41));
   for (int i = 0; i < 150; ++i) {
     std::string b = bytes;
     b[rnd() % b.size()] = static_cast<char>(rnd() & 0xff);
@@ -572,7 +585,8 @@ TEST_F(CaffeTest, InputShapeOverride) {
   anvil::Tensor want = anvil::read_npy(dir + "/outputs/" + out.begin()->first + ".npy");
   ASSERT_EQ(y.shape()[0], 1);
   ASSERT_EQ(y.numel() * 2, want.numel());
-  for (int64_t i = 0; i < y.numel(); ++i) EXPECT_NEAR(y.get(i), want.get(i), 1e-5 + 1e-4 * std::fabs(want.get(i)));
+  for (int64_t i = 0; i < y.numel(); ++i)
+    EXPECT_NEAR(y.get(i), want.get(i), 1e-5 + 1e-4 * std::fabs(want.get(i)));
 }
 
 }  // namespace

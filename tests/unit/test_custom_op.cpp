@@ -144,6 +144,6 @@ TEST(CustomOp, MapSourceOp) {
   EXPECT_EQ(mapped_source_op("onnx", "MySwish6").value_or(""), "CustomOpTest_Swish6");
   EXPECT_EQ(mapped_source_op("keras", "Swish6Layer").value_or(""), "CustomOpTest_Swish6");
   EXPECT_FALSE(mapped_source_op("caffe", "MySwish6").has_value());  // per framework
-  map_source_op("onnx", "MySwish6", "CustomOpTest_SumDiff");       // a later mapping wins
+  map_source_op("onnx", "MySwish6", "CustomOpTest_SumDiff");        // a later mapping wins
   EXPECT_EQ(mapped_source_op("onnx", "MySwish6").value_or(""), "CustomOpTest_SumDiff");
 }

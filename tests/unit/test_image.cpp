@@ -1,12 +1,12 @@
 // load_image: tiny PIL-made images (tests/data/images/make.py) with known pixels.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "anvil/error.h"
@@ -189,8 +189,8 @@ TEST(Image, RgbaDropsAlpha) {
   p.channels = 1;
   Tensor l = load_image(img("rgba.png"), p);
   ASSERT_EQ(l.shape(), (Shape{1, 1, H, W}));
-  EXPECT_NEAR(at(l, true, 0, 1, 2), 0.299 * rgb(2, 1, 0) + 0.587 * rgb(2, 1, 1) + 0.114 * rgb(2, 1, 2),
-              1e-3);
+  EXPECT_NEAR(at(l, true, 0, 1, 2),
+              0.299 * rgb(2, 1, 0) + 0.587 * rgb(2, 1, 1) + 0.114 * rgb(2, 1, 2), 1e-3);
 }
 
 TEST(Image, JpegSolidColour) {

@@ -17,11 +17,11 @@
 #include "anvil/npy.h"
 #include "anvil/session.h"
 #include "anvil/summary.h"
-#include "passes/fold_transpose_into_gemm.h"
-#include "passes/passes.h"
 #include "import/keras/hdf5_file.h"
 #include "import/keras/keras_convert.h"
 #include "import/keras/keras_translator.h"
+#include "passes/fold_transpose_into_gemm.h"
+#include "passes/passes.h"
 
 namespace fs = std::filesystem;
 using namespace anvil;
@@ -52,7 +52,8 @@ std::string tmpdir() {
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   EXPECT_EQ(a.shape(), b.shape());
   double m = 0;
-  for (int64_t i = 0; i < std::min(a.numel(), b.numel()); ++i) m = std::max(m, std::fabs(a.get(i) - b.get(i)));
+  for (int64_t i = 0; i < std::min(a.numel(), b.numel()); ++i)
+    m = std::max(m, std::fabs(a.get(i) - b.get(i)));
   return m;
 }
 
@@ -61,18 +62,71 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 // The converter table is the list of supported layer classes: exactly the classes the
 // importer has always supported (the list it kept before the table existed).
 TEST(KerasConverterTable, ListsEverySupportedClass) {
-  const std::set<std::string> want = {
-      "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "DepthwiseConv2D", "SeparableConv2D",
-      "SeparableConvolution2D", "Conv2DTranspose", "Conv1DTranspose", "Deconvolution2D", "MaxPooling1D",
-      "MaxPooling2D", "MaxPooling3D", "MaxPool1D", "MaxPool2D", "AveragePooling1D", "AveragePooling2D",
-      "AveragePooling3D", "AvgPool1D", "AvgPool2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-      "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D",
-      "GlobalMaxPool2D", "Dense", "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
-      "ThresholdedReLU", "Softmax", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D", "Cropping2D", "UpSampling1D",
-      "UpSampling2D", "Flatten", "Reshape", "Permute", "RepeatVector", "Concatenate", "Add", "Subtract",
-      "Multiply", "Average", "Maximum", "Minimum", "Dot", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
-      "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
-      "Masking"};
+  const std::set<std::string> want = {"Conv1D",
+                                      "Conv2D",
+                                      "Conv3D",
+                                      "Convolution1D",
+                                      "Convolution2D",
+                                      "DepthwiseConv2D",
+                                      "SeparableConv2D",
+                                      "SeparableConvolution2D",
+                                      "Conv2DTranspose",
+                                      "Conv1DTranspose",
+                                      "Deconvolution2D",
+                                      "MaxPooling1D",
+                                      "MaxPooling2D",
+                                      "MaxPooling3D",
+                                      "MaxPool1D",
+                                      "MaxPool2D",
+                                      "AveragePooling1D",
+                                      "AveragePooling2D",
+                                      "AveragePooling3D",
+                                      "AvgPool1D",
+                                      "AvgPool2D",
+                                      "GlobalAveragePooling1D",
+                                      "GlobalAveragePooling2D",
+                                      "GlobalMaxPooling1D",
+                                      "GlobalMaxPooling2D",
+                                      "GlobalAvgPool1D",
+                                      "GlobalAvgPool2D",
+                                      "GlobalMaxPool1D",
+                                      "GlobalMaxPool2D",
+                                      "Dense",
+                                      "BatchNormalization",
+                                      "Activation",
+                                      "ReLU",
+                                      "LeakyReLU",
+                                      "PReLU",
+                                      "ELU",
+                                      "ThresholdedReLU",
+                                      "Softmax",
+                                      "ZeroPadding1D",
+                                      "ZeroPadding2D",
+                                      "Cropping1D",
+                                      "Cropping2D",
+                                      "UpSampling1D",
+                                      "UpSampling2D",
+                                      "Flatten",
+                                      "Reshape",
+                                      "Permute",
+                                      "RepeatVector",
+                                      "Concatenate",
+                                      "Add",
+                                      "Subtract",
+                                      "Multiply",
+                                      "Average",
+                                      "Maximum",
+                                      "Minimum",
+                                      "Dot",
+                                      "Dropout",
+                                      "SpatialDropout1D",
+                                      "SpatialDropout2D",
+                                      "SpatialDropout3D",
+                                      "GaussianNoise",
+                                      "GaussianDropout",
+                                      "AlphaDropout",
+                                      "ActivityRegularization",
+                                      "Masking"};
   std::vector<std::string> have = supported_layer_classes();
   EXPECT_EQ(std::set<std::string>(have.begin(), have.end()), want);
   EXPECT_EQ(have.size(), want.size());
@@ -94,14 +148,15 @@ TEST_P(KerasTfSamePads, MatchesHandComputed) {
   EXPECT_EQ(tf_same_pads(c.in, c.k, c.s, c.d), c.want);
 }
 // out = ceil(in/s); total = max((out-1)*s + (k-1)*d+1 - in, 0); begin = total/2
-INSTANTIATE_TEST_SUITE_P(Keras, KerasTfSamePads,
-                         testing::Values(PadCase{"in8_k3_s2", 8, 3, 2, 1, {0, 1}},   // out 4, total 1
-                                         PadCase{"in9_k3_s2", 9, 3, 2, 1, {1, 1}},   // out 5, total 2
-                                         PadCase{"in10_k5_s2", 10, 5, 2, 1, {1, 2}}, // out 5, total 3
-                                         PadCase{"in7_k3_s1_d2", 7, 3, 1, 2, {2, 2}},  // keff 5, total 4
-                                         PadCase{"in6_k2_s1", 6, 2, 1, 1, {0, 1}},   // total 1
-                                         PadCase{"in5_k1_s3", 5, 1, 3, 1, {0, 0}}),  // out 2, total 0
-                         [](const auto& i) { return std::string(i.param.name); });
+INSTANTIATE_TEST_SUITE_P(
+    Keras, KerasTfSamePads,
+    testing::Values(PadCase{"in8_k3_s2", 8, 3, 2, 1, {0, 1}},     // out 4, total 1
+                    PadCase{"in9_k3_s2", 9, 3, 2, 1, {1, 1}},     // out 5, total 2
+                    PadCase{"in10_k5_s2", 10, 5, 2, 1, {1, 2}},   // out 5, total 3
+                    PadCase{"in7_k3_s1_d2", 7, 3, 1, 2, {2, 2}},  // keff 5, total 4
+                    PadCase{"in6_k2_s1", 6, 2, 1, 1, {0, 1}},     // total 1
+                    PadCase{"in5_k1_s3", 5, 1, 3, 1, {0, 0}}),    // out 2, total 0
+    [](const auto& i) { return std::string(i.param.name); });
 
 TEST(KerasTfSamePads, In16K4S3) {
   // out = ceil(16/3) = 6; total = 5*3 + 4 - 16 = 3 -> begin 1, end 2
@@ -114,13 +169,14 @@ TEST_P(KerasTheanoConvPads, MatchesHandComputed) {
   EXPECT_EQ(theano_same_conv_pads(c.in, c.k, c.s, c.d), c.want);
 }
 // Theano "half": p = keff/2 both sides, output cropped to ceil(in/s); end = what that crop leaves
-INSTANTIATE_TEST_SUITE_P(Keras, KerasTheanoConvPads,
-                         testing::Values(PadCase{"in8_k3_s2", 8, 3, 2, 1, {1, 0}},    // TF would be (0,1)
-                                         PadCase{"in9_k3_s2", 9, 3, 2, 1, {1, 1}},    // same as TF
-                                         PadCase{"in6_k2_s1", 6, 2, 1, 1, {1, 0}},    // TF would be (0,1)
-                                         PadCase{"in10_k5_s2", 10, 5, 2, 1, {2, 1}},  // TF would be (1,2)
-                                         PadCase{"in10_k3_s1_d2", 10, 3, 1, 2, {2, 2}}),
-                         [](const auto& i) { return std::string(i.param.name); });
+INSTANTIATE_TEST_SUITE_P(
+    Keras, KerasTheanoConvPads,
+    testing::Values(PadCase{"in8_k3_s2", 8, 3, 2, 1, {1, 0}},    // TF would be (0,1)
+                    PadCase{"in9_k3_s2", 9, 3, 2, 1, {1, 1}},    // same as TF
+                    PadCase{"in6_k2_s1", 6, 2, 1, 1, {1, 0}},    // TF would be (0,1)
+                    PadCase{"in10_k5_s2", 10, 5, 2, 1, {2, 1}},  // TF would be (1,2)
+                    PadCase{"in10_k3_s1_d2", 10, 3, 1, 2, {2, 2}}),
+    [](const auto& i) { return std::string(i.param.name); });
 
 class KerasTheanoPoolPads : public testing::TestWithParam<PadCase> {};
 TEST_P(KerasTheanoPoolPads, MatchesHandComputed) {
@@ -129,9 +185,9 @@ TEST_P(KerasTheanoPoolPads, MatchesHandComputed) {
 }
 // p = k-2 (k odd > 2) else k-1, both sides; output cropped to ceil(in/s)
 INSTANTIATE_TEST_SUITE_P(Keras, KerasTheanoPoolPads,
-                         testing::Values(PadCase{"in7_k2_s2", 7, 2, 2, 1, {1, 0}},   // TF: (0,1)
-                                         PadCase{"in10_k3_s2", 10, 3, 2, 1, {1, 0}}, // TF: (0,1)
-                                         PadCase{"in9_k3_s2", 9, 3, 2, 1, {1, 1}},   // TF: (1,1)
+                         testing::Values(PadCase{"in7_k2_s2", 7, 2, 2, 1, {1, 0}},    // TF: (0,1)
+                                         PadCase{"in10_k3_s2", 10, 3, 2, 1, {1, 0}},  // TF: (0,1)
+                                         PadCase{"in9_k3_s2", 9, 3, 2, 1, {1, 1}},    // TF: (1,1)
                                          PadCase{"in6_k3_s1", 6, 3, 1, 1, {1, 1}}),
                          [](const auto& i) { return std::string(i.param.name); });
 
@@ -196,14 +252,16 @@ TEST(KerasWeights, DepthwiseToGroupedOihw) {
     for (int m = 0; m < 2; ++m)
       for (int h = 0; h < 2; ++h)
         for (int w = 0; w < 2; ++w)
-          EXPECT_EQ(o.get(((c * 2 + m) * 2 + h) * 2 + w), h * 1000 + w * 100 + c * 10 + m) << c << m;
+          EXPECT_EQ(o.get(((c * 2 + m) * 2 + h) * 2 + w), h * 1000 + w * 100 + c * 10 + m)
+              << c << m;
 }
 
 TEST(KerasWeights, ConvTransposeToIohw) {
   Tensor k = coded({3, 2, 4, 5});  // (kh, kw, out, in)
   Tensor o = conv_transpose_kernel_to_iohw(k);
   ASSERT_EQ(o.shape(), (Shape{5, 4, 3, 2}));  // (in, out, kh, kw)
-  EXPECT_EQ(o.get(((2 * 4 + 3) * 3 + 1) * 2 + 1), 1 * 1000 + 1 * 100 + 3 * 10 + 2);  // in=2,out=3,h=1,w=1
+  EXPECT_EQ(o.get(((2 * 4 + 3) * 3 + 1) * 2 + 1),
+            1 * 1000 + 1 * 100 + 3 * 10 + 2);  // in=2,out=3,h=1,w=1
 }
 
 TEST(KerasWeights, DenseKernelIsGemmBUnchanged) {
@@ -221,7 +279,8 @@ TEST(KerasWeights, TheanoFlipReversesSpatialAxesOnly) {
     for (int w = 0; w < 2; ++w)
       for (int i = 0; i < 2; ++i)
         for (int c = 0; c < 2; ++c)
-          EXPECT_EQ(o.get(((h * 2 + w) * 2 + i) * 2 + c), (2 - h) * 1000 + (1 - w) * 100 + i * 10 + c);
+          EXPECT_EQ(o.get(((h * 2 + w) * 2 + i) * 2 + c),
+                    (2 - h) * 1000 + (1 - w) * 100 + i * 10 + c);
 }
 
 // The stored kernel of a Theano-backend file is flipped on import (README quirk 2): the Conv
@@ -244,7 +303,8 @@ TEST(KerasWeights, TheanoFileKernelIsFlippedInGraph) {
     for (int i = 0; i < 3; ++i)
       for (int h = 0; h < 3; ++h)
         for (int x = 0; x < 3; ++x)
-          ASSERT_EQ(w->constant.get(((o * 3 + i) * 3 + h) * 3 + x), raw.get((((2 - h) * 3 + (2 - x)) * 3 + i) * 4 + o));
+          ASSERT_EQ(w->constant.get(((o * 3 + i) * 3 + h) * 3 + x),
+                    raw.get((((2 - h) * 3 + (2 - x)) * 3 + i) * 4 + o));
 }
 
 // ------------------------------------------------------------------ fold_transpose_into_gemm
@@ -355,10 +415,12 @@ TEST_P(KerasFlattenOrder, ExplicitTransposeThenFoldedIntoDense) {
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (g.nodes[i].op == "Flatten") flat = static_cast<int>(i);
   ASSERT_GE(flat, 0);
-  int producer = g.values[static_cast<size_t>(g.nodes[static_cast<size_t>(flat)].inputs[0])].producer;
+  int producer =
+      g.values[static_cast<size_t>(g.nodes[static_cast<size_t>(flat)].inputs[0])].producer;
   ASSERT_GE(producer, 0);
   EXPECT_EQ(g.nodes[static_cast<size_t>(producer)].op, "Transpose");
-  EXPECT_EQ(g.nodes[static_cast<size_t>(producer)].attrs.get_ints("perm"), (std::vector<int64_t>{0, 2, 3, 1}));
+  EXPECT_EQ(g.nodes[static_cast<size_t>(producer)].attrs.get_ints("perm"),
+            (std::vector<int64_t>{0, 2, 3, 1}));
   // optimized: the Transpose before the Flatten is folded into the Dense weights (the input's
   // NHWC -> NCHW Transpose of channels_last models stays), and the output equals Keras's
   int before = 0, after = 0;
@@ -383,13 +445,15 @@ TEST_P(KerasFlattenOrder, ExplicitTransposeThenFoldedIntoDense) {
 }
 INSTANTIATE_TEST_SUITE_P(Keras, KerasFlattenOrder,
                          testing::Values(FlattenCase{"channels_last", "flatten_conv_dense", false},
-                                         FlattenCase{"channels_first", "channels_first_conv_pool_dense", true}),
+                                         FlattenCase{"channels_first",
+                                                     "channels_first_conv_pool_dense", true}),
                          [](const auto& i) { return std::string(i.param.name); });
 
 TEST(KerasLayout, InputsStayNhwcAndOutputsCarryProvenance) {
   Graph g = import_model({fixture("flatten_conv_dense/model.h5")});
   ASSERT_EQ(g.inputs.size(), 1u);
-  EXPECT_EQ(g.values[static_cast<size_t>(g.inputs[0])].shape, (Shape{1, 7, 7, 3}));  // NHWC, batch 1
+  EXPECT_EQ(g.values[static_cast<size_t>(g.inputs[0])].shape,
+            (Shape{1, 7, 7, 3}));  // NHWC, batch 1
   int conv = g.find_value_by_any_name("conv2d_1");
   ASSERT_GE(conv, 0);
   const Value& v = g.values[static_cast<size_t>(conv)];
@@ -434,8 +498,10 @@ std::vector<Malformed> malformed_cases() {
        },
        "", "", "not an HDF5 file"},
       {"weights_only_h5",
-       [](const std::string& t) { return std::vector<std::string>{fixture("vgg_small/weights.h5")}; }, "",
-       "model_config", "only weights"},
+       [](const std::string& t) {
+         return std::vector<std::string>{fixture("vgg_small/weights.h5")};
+       },
+       "", "model_config", "only weights"},
       {"weight_shape_mismatch",
        [](const std::string& t) {
          // the config says 9 filters, the file holds 8
@@ -446,13 +512,15 @@ std::vector<Malformed> malformed_cases() {
       {"missing_weights",
        [](const std::string& t) {
          // a layer the weights file does not know
-         write_file(t + "/c.json", edit_config("vgg_small", "\"name\": \"fc2\"", "\"name\": \"fc_new\""));
+         write_file(t + "/c.json",
+                    edit_config("vgg_small", "\"name\": \"fc2\"", "\"name\": \"fc_new\""));
          return std::vector<std::string>{fixture("vgg_small/weights.h5"), t + "/c.json"};
        },
        "fc_new", "kernel", "missing"},
       {"hostile_input_size",
        [](const std::string& t) {
-         write_file(t + "/c.json", edit_config("vgg_small", "48,\n      48,", "4800000,\n      4800000,"));
+         write_file(t + "/c.json",
+                    edit_config("vgg_small", "48,\n      48,", "4800000,\n      4800000,"));
          return std::vector<std::string>{t + "/c.json", fixture("vgg_small/weights.h5")};
        },
        "", "", "hostile"},
@@ -460,7 +528,8 @@ std::vector<Malformed> malformed_cases() {
        [](const std::string& t) {
          std::string s = read_file(fixture("mobilenet_small/config.json"));
          std::regex re("\"target_shape\": \\[\\s*1,\\s*1,\\s*32\\s*\\]");
-         s = std::regex_replace(s, re, "\"target_shape\": [4611686018427387904, 2]", std::regex_constants::format_first_only);
+         s = std::regex_replace(s, re, "\"target_shape\": [4611686018427387904, 2]",
+                                std::regex_constants::format_first_only);
          write_file(t + "/c.json", s);
          return std::vector<std::string>{t + "/c.json", fixture("mobilenet_small/weights.h5")};
        },
@@ -469,14 +538,16 @@ std::vector<Malformed> malformed_cases() {
       // itself crashed reading them (tests/data/fixtures/keras-malformed/README.md)
       {"corrupt_heap_model_config",
        [](const std::string& t) {
-         return std::vector<std::string>{std::string(ANVIL_SOURCE_DIR) +
-                                         "/tests/data/fixtures/keras-malformed/corrupt_heap_model_config.h5"};
+         return std::vector<std::string>{
+             std::string(ANVIL_SOURCE_DIR) +
+             "/tests/data/fixtures/keras-malformed/corrupt_heap_model_config.h5"};
        },
        "", "", "model_config"},  // corrupt heap: a child crash, or garbage that is not JSON
       {"corrupt_heap_backend",
        [](const std::string& t) {
-         return std::vector<std::string>{std::string(ANVIL_SOURCE_DIR) +
-                                         "/tests/data/fixtures/keras-malformed/corrupt_heap_backend.h5"};
+         return std::vector<std::string>{
+             std::string(ANVIL_SOURCE_DIR) +
+             "/tests/data/fixtures/keras-malformed/corrupt_heap_backend.h5"};
        },
        "", "@backend", "corrupt HDF5 file"},
       {"bad_json",
@@ -554,9 +625,10 @@ TEST(KerasSummary, OneRowPerKerasLayerWithKerasParamCounts) {
     if (line.rfind("b3_dw_bn ", 0) == 0) {
       EXPECT_NE(line.find("BatchNormalization"), std::string::npos) << line;
       EXPECT_NE(line.find("(None, 8, 8, 24)"), std::string::npos) << line;  // Keras's notation
-      EXPECT_NE(line.find(" 96"), std::string::npos) << line;  // 4 * 24
+      EXPECT_NE(line.find(" 96"), std::string::npos) << line;               // 4 * 24
     }
-    if (line.rfind("stem_pad ", 0) == 0) EXPECT_EQ(line.back(), '0') << line;  // ZeroPadding: no params
+    if (line.rfind("stem_pad ", 0) == 0)
+      EXPECT_EQ(line.back(), '0') << line;                          // ZeroPadding: no params
     EXPECT_EQ(line.find("/Transpose"), std::string::npos) << line;  // layout helpers are grouped
     ++rows;
   }

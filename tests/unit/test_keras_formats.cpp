@@ -36,22 +36,26 @@ namespace {
 TEST(KerasFormats, Keras3SequentialDotKeras) {
   std::string d = tmpdir("k3seq");
   std::string src = fixture("dense_stack/model.h5");
-  json cfg = {{"module", "keras"},
-              {"class_name", "Sequential"},
-              {"config",
-               {{"name", "sequential"},
-                {"layers",
-                 {{{"module", "keras.layers"},
-                   {"class_name", "InputLayer"},
-                   {"config", {{"batch_shape", {nullptr, 10}}, {"dtype", "float32"}, {"name", "input_layer"}}}},
-                  k3_dense("dense_1", 8, "tanh", true), k3_dense("dense_2", 4, "linear", false),
-                  k3_dense("dense_3", 3, "sigmoid", true)}}}}};
+  json cfg = {
+      {"module", "keras"},
+      {"class_name", "Sequential"},
+      {"config",
+       {{"name", "sequential"},
+        {"layers",
+         {{{"module", "keras.layers"},
+           {"class_name", "InputLayer"},
+           {"config",
+            {{"batch_shape", {nullptr, 10}}, {"dtype", "float32"}, {"name", "input_layer"}}}},
+          k3_dense("dense_1", 8, "tanh", true),
+          k3_dense("dense_2", 4, "linear", false),
+          k3_dense("dense_3", 3, "sigmoid", true)}}}}};
   std::string wpath = d + "/model.weights.h5";
   {
     H5Writer w(wpath);
     for (const char* l : {"dense_1", "dense_2", "dense_3"}) {
       auto ws = fixture_weights(src, l);
-      for (size_t i = 0; i < ws.size(); ++i) w.dataset(std::string("layers/") + l + "/vars/" + std::to_string(i), ws[i]);
+      for (size_t i = 0; i < ws.size(); ++i)
+        w.dataset(std::string("layers/") + l + "/vars/" + std::to_string(i), ws[i]);
     }
     w.group("vars");
   }
@@ -68,7 +72,8 @@ TEST(KerasFormats, Keras3SequentialDotKeras) {
   Session s(g, so);
   auto out = s.run({{"input_layer", x}});
   ASSERT_TRUE(out.count("dense_3"));
-  EXPECT_LT(max_abs_diff(out["dense_3"], read_npy(fixture("dense_stack/outputs/dense_3.npy"))), 1e-5);
+  EXPECT_LT(max_abs_diff(out["dense_3"], read_npy(fixture("dense_stack/outputs/dense_3.npy"))),
+            1e-5);
   // Keras 3 weights next to a JSON config (the split form) load the same way
   std::string jpath = d + "/config.json";
   std::ofstream(jpath) << cfg.dump();
@@ -81,14 +86,22 @@ TEST(KerasFormats, Keras3SequentialDotKeras) {
 TEST(KerasFormats, Keras3FunctionalTwoInputs) {
   std::string d = tmpdir("k3fun");
   std::string src = fixture("merge_add3_two_inputs/model.h5");
-  json in_x = {{"class_name", "InputLayer"}, {"name", "x"}, {"config", {{"batch_shape", {nullptr, 5, 4}}, {"name", "x"}}}, {"inbound_nodes", json::array()}};
-  json in_y = {{"class_name", "InputLayer"}, {"name", "y"}, {"config", {{"batch_shape", {nullptr, 5, 4}}, {"name", "y"}}}, {"inbound_nodes", json::array()}};
-  json dy = k3_dense("dy", 4, "linear", true, json::array({{{"args", {k3_tensor("y")}}, {"kwargs", json::object()}}}));
+  json in_x = {{"class_name", "InputLayer"},
+               {"name", "x"},
+               {"config", {{"batch_shape", {nullptr, 5, 4}}, {"name", "x"}}},
+               {"inbound_nodes", json::array()}};
+  json in_y = {{"class_name", "InputLayer"},
+               {"name", "y"},
+               {"config", {{"batch_shape", {nullptr, 5, 4}}, {"name", "y"}}},
+               {"inbound_nodes", json::array()}};
+  json dy = k3_dense("dy", 4, "linear", true,
+                     json::array({{{"args", {k3_tensor("y")}}, {"kwargs", json::object()}}}));
   json add = {{"class_name", "Add"},
               {"name", "add3"},
               {"config", {{"name", "add3"}}},
               {"inbound_nodes",
-               json::array({{{"args", json::array({json::array({k3_tensor("x"), k3_tensor("y"), k3_tensor("dy")})})},
+               json::array({{{"args", json::array({json::array(
+                                          {k3_tensor("x"), k3_tensor("y"), k3_tensor("dy")})})},
                              {"kwargs", json::object()}}})}};
   json cfg = {{"class_name", "Functional"},
               {"config",
@@ -113,41 +126,56 @@ TEST(KerasFormats, Keras3FunctionalTwoInputs) {
   so.backend = "reference";  // the importer against Keras's own outputs at 1e-5: the oracle
   Session s(import_model({kpath}, opt), so);
   auto out = s.run({{"x", x}, {"y", y}});
-  EXPECT_LT(max_abs_diff(out.at("add3"), read_npy(fixture("merge_add3_two_inputs/outputs/add3.npy"))), 1e-5);
+  EXPECT_LT(
+      max_abs_diff(out.at("add3"), read_npy(fixture("merge_add3_two_inputs/outputs/add3.npy"))),
+      1e-5);
 }
 
 // Keras 2 functional model: a shared Dense applied to two inputs, its sum fed to a nested
 // Sequential; weights in the Keras 2 layout (nested model's weights under its own group).
 TEST(KerasFormats, NestedModelAndSharedLayer) {
   std::string d = tmpdir("nested");
-  auto ref = [](const std::string& l, int node) { return json::array({l, node, 0, json::object()}); };
+  auto ref = [](const std::string& l, int node) {
+    return json::array({l, node, 0, json::object()});
+  };
   json inner = {{"class_name", "Sequential"},
                 {"config",
                  {{"name", "inner"},
                   {"layers",
                    {{{"class_name", "Dense"},
                      {"config",
-                      {{"name", "in_d"}, {"units", 2}, {"activation", "relu"}, {"use_bias", true},
+                      {{"name", "in_d"},
+                       {"units", 2},
+                       {"activation", "relu"},
+                       {"use_bias", true},
                        {"batch_input_shape", {nullptr, 3}}}}}}}}}};
   inner["name"] = "inner";
   inner["inbound_nodes"] = json::array({json::array({ref("sum", 0)})});
-  json cfg = {{"class_name", "Model"},
-              {"config",
-               {{"name", "outer"},
-                {"layers",
-                 {{{"class_name", "InputLayer"}, {"name", "a"}, {"config", {{"name", "a"}, {"batch_input_shape", {nullptr, 4}}}}, {"inbound_nodes", json::array()}},
-                  {{"class_name", "InputLayer"}, {"name", "b"}, {"config", {{"name", "b"}, {"batch_input_shape", {nullptr, 4}}}}, {"inbound_nodes", json::array()}},
-                  {{"class_name", "Dense"},
-                   {"name", "sd"},
-                   {"config", {{"name", "sd"}, {"units", 3}, {"activation", "linear"}, {"use_bias", true}}},
-                   {"inbound_nodes", json::array({json::array({ref("a", 0)}), json::array({ref("b", 0)})})}},
-                  {{"class_name", "Add"},
-                   {"name", "sum"},
-                   {"config", {{"name", "sum"}}},
-                   {"inbound_nodes", json::array({json::array({ref("sd", 0), ref("sd", 1)})})}},
-                  inner}},
-                {"input_layers", {{"a", 0, 0}, {"b", 0, 0}}},
-                {"output_layers", {{"inner", 0, 0}}}}}};
+  json cfg = {
+      {"class_name", "Model"},
+      {"config",
+       {{"name", "outer"},
+        {"layers",
+         {{{"class_name", "InputLayer"},
+           {"name", "a"},
+           {"config", {{"name", "a"}, {"batch_input_shape", {nullptr, 4}}}},
+           {"inbound_nodes", json::array()}},
+          {{"class_name", "InputLayer"},
+           {"name", "b"},
+           {"config", {{"name", "b"}, {"batch_input_shape", {nullptr, 4}}}},
+           {"inbound_nodes", json::array()}},
+          {{"class_name", "Dense"},
+           {"name", "sd"},
+           {"config", {{"name", "sd"}, {"units", 3}, {"activation", "linear"}, {"use_bias", true}}},
+           {"inbound_nodes",
+            json::array({json::array({ref("a", 0)}), json::array({ref("b", 0)})})}},
+          {{"class_name", "Add"},
+           {"name", "sum"},
+           {"config", {{"name", "sum"}}},
+           {"inbound_nodes", json::array({json::array({ref("sd", 0), ref("sd", 1)})})}},
+          inner}},
+        {"input_layers", {{"a", 0, 0}, {"b", 0, 0}}},
+        {"output_layers", {{"inner", 0, 0}}}}}};
   // weights
   Tensor W(DType::f32, {4, 3}), bW(DType::f32, {3}), V(DType::f32, {3, 2}), bV(DType::f32, {2});
   for (int64_t i = 0; i < W.numel(); ++i) W.set(i, 0.1 * static_cast<double>(i) - 0.5);
@@ -231,12 +259,14 @@ TEST(KerasLayers, RepeatVector) {
   Tensor y = run1(write_keras2(d + "/m.h5", seq(ls), {}, names_of(ls)), x);
   ASSERT_EQ(y.shape(), (Shape{1, 3, 4}));
   for (int r = 0; r < 3; ++r)
-    for (int f = 0; f < 4; ++f) EXPECT_FLOAT_EQ(static_cast<float>(y.get(r * 4 + f)), static_cast<float>(x.get(f)));
+    for (int f = 0; f < 4; ++f)
+      EXPECT_FLOAT_EQ(static_cast<float>(y.get(r * 4 + f)), static_cast<float>(x.get(f)));
 }
 
 TEST(KerasLayers, ZeroPadding1DThenCropping1DAndUpSampling1D) {
   std::string d = tmpdir("pad1d");
-  json ls = {layer("ZeroPadding1D", {{"name", "pad"}, {"padding", {1, 2}}, {"batch_input_shape", {1, 5, 3}}}),
+  json ls = {layer("ZeroPadding1D",
+                   {{"name", "pad"}, {"padding", {1, 2}}, {"batch_input_shape", {1, 5, 3}}}),
              layer("Cropping1D", {{"name", "crop"}, {"cropping", {2, 1}}}),
              layer("UpSampling1D", {{"name", "up"}, {"size", 2}})};
   Tensor x = ramp({1, 5, 3}, 0.1, 1);
@@ -253,7 +283,9 @@ TEST(KerasLayers, ZeroPadding1DThenCropping1DAndUpSampling1D) {
   Tensor u = run1(f, x);
   ASSERT_EQ(u.shape(), (Shape{1, 10, 3}));
   for (int t = 0; t < 10; ++t)
-    for (int ch = 0; ch < 3; ++ch) EXPECT_FLOAT_EQ(static_cast<float>(u.get(t * 3 + ch)), static_cast<float>(c.get(t / 2 * 3 + ch)));
+    for (int ch = 0; ch < 3; ++ch)
+      EXPECT_FLOAT_EQ(static_cast<float>(u.get(t * 3 + ch)),
+                      static_cast<float>(c.get(t / 2 * 3 + ch)));
 }
 
 // UpSampling2D(interpolation="bilinear") in tf.keras >= 2.4: tf.image.resize (resize_bilinear
@@ -261,12 +293,14 @@ TEST(KerasLayers, ZeroPadding1DThenCropping1DAndUpSampling1D) {
 // (lower = max(floor, 0), upper = min(ceil, n-1)); the asymmetric rule (dst/scale) of Keras 2 on
 // Theano is checked against real Keras by the upsampling_bilinear_2x2 fixture. Expected values
 // from TF's formula, written out here independently of the Resize op.
-double tf_bilinear(const Tensor& x, int H, int W, int C, int oy, int ox, int c, double sy, double sx, bool half) {
+double tf_bilinear(const Tensor& x, int H, int W, int C, int oy, int ox, int c, double sy,
+                   double sx, bool half) {
   auto axis = [&](int o, double scale, int n, int& lo, int& hi, double& t) {
     double in = half ? (o + 0.5) / scale - 0.5 : o / scale;
     double f = std::floor(in);
     lo = std::max(static_cast<int>(f), 0);
-    hi = half ? std::min(static_cast<int>(std::ceil(in)), n - 1) : std::min(static_cast<int>(f) + 1, n - 1);
+    hi = half ? std::min(static_cast<int>(std::ceil(in)), n - 1)
+              : std::min(static_cast<int>(f) + 1, n - 1);
     t = in - f;
   };
   int y0, y1, x0, x1;
@@ -282,10 +316,14 @@ double tf_bilinear(const Tensor& x, int H, int W, int C, int oy, int ox, int c, 
 TEST(KerasLayers, UpSampling2DBilinearTfKerasIsHalfPixel) {
   std::string d = tmpdir("upbil");
   const int H = 3, W = 4, C = 2, SY = 2, SX = 3;
-  json ls = {layer("UpSampling2D", {{"name", "up"}, {"size", {SY, SX}}, {"interpolation", "bilinear"},
-                                    {"data_format", "channels_last"}, {"batch_input_shape", {1, H, W, C}}})};
+  json ls = {layer("UpSampling2D", {{"name", "up"},
+                                    {"size", {SY, SX}},
+                                    {"interpolation", "bilinear"},
+                                    {"data_format", "channels_last"},
+                                    {"batch_input_shape", {1, H, W, C}}})};
   Tensor x = ramp({1, H, W, C}, 0.37, 2.0);
-  for (const auto& [version, half] : std::vector<std::pair<std::string, bool>>{{"2.4.0", true}, {"2.6.0", true}}) {
+  for (const auto& [version, half] :
+       std::vector<std::pair<std::string, bool>>{{"2.4.0", true}, {"2.6.0", true}}) {
     SCOPED_TRACE(version);
     std::string f = write_keras2(d + "/m" + version + ".h5", seq(ls), {}, names_of(ls), version);
     Tensor u = run1(f, x);
@@ -294,30 +332,44 @@ TEST(KerasLayers, UpSampling2DBilinearTfKerasIsHalfPixel) {
     for (int oy = 0; oy < H * SY; ++oy)
       for (int ox = 0; ox < W * SX; ++ox)
         for (int c = 0; c < C; ++c)
-          worst = std::max(worst, std::fabs(u.get((static_cast<int64_t>(oy) * W * SX + ox) * C + c) -
-                                            tf_bilinear(x, H, W, C, oy, ox, c, SY, SX, half)));
+          worst =
+              std::max(worst, std::fabs(u.get((static_cast<int64_t>(oy) * W * SX + ox) * C + c) -
+                                        tf_bilinear(x, H, W, C, oy, ox, c, SY, SX, half)));
     EXPECT_LT(worst, 1e-5);
   }
 }
 
 TEST(KerasLayers, BatchNormOnTheHeightAxisOfNhwc) {
   std::string d = tmpdir("bnaxis");
-  json ls = {layer("BatchNormalization", {{"name", "bn"}, {"axis", 1}, {"epsilon", 0.01}, {"batch_input_shape", {1, 3, 2, 2}}})};
-  Tensor g = ramp({3}, 0.2, 0.5), b = ramp({3}, -0.1, 0.3), m = ramp({3}, 0.3, 0.1), v = ramp({3}, 0.5, 0);
+  json ls = {
+      layer("BatchNormalization",
+            {{"name", "bn"}, {"axis", 1}, {"epsilon", 0.01}, {"batch_input_shape", {1, 3, 2, 2}}})};
+  Tensor g = ramp({3}, 0.2, 0.5), b = ramp({3}, -0.1, 0.3), m = ramp({3}, 0.3, 0.1),
+         v = ramp({3}, 0.5, 0);
   v.set(0, 0.7);
   Tensor x = ramp({1, 3, 2, 2}, 0.25, 1);
-  Tensor y = run1(write_keras2(d + "/m.h5", seq(ls), {{"bn", {{"gamma", g}, {"beta", b}, {"moving_mean", m}, {"moving_variance", v}}}}, names_of(ls)), x);
+  Tensor y =
+      run1(write_keras2(
+               d + "/m.h5", seq(ls),
+               {{"bn", {{"gamma", g}, {"beta", b}, {"moving_mean", m}, {"moving_variance", v}}}},
+               names_of(ls)),
+           x);
   ASSERT_EQ(y.shape(), x.shape());
   for (int h = 0; h < 3; ++h)
     for (int k = 0; k < 4; ++k) {
-      double want = (x.get(h * 4 + k) - m.get(h)) / std::sqrt(v.get(h) + 0.01) * g.get(h) + b.get(h);
+      double want =
+          (x.get(h * 4 + k) - m.get(h)) / std::sqrt(v.get(h) + 0.01) * g.get(h) + b.get(h);
       EXPECT_NEAR(y.get(h * 4 + k), want, 1e-5);
     }
 }
 
 TEST(KerasLayers, PReLUSharedAxesAfterConvAndSwishGelu) {
   std::string d = tmpdir("prelu");
-  json ls = {layer("Conv2D", {{"name", "c"}, {"filters", 2}, {"kernel_size", {1, 1}}, {"use_bias", false}, {"activation", "linear"},
+  json ls = {layer("Conv2D", {{"name", "c"},
+                              {"filters", 2},
+                              {"kernel_size", {1, 1}},
+                              {"use_bias", false},
+                              {"activation", "linear"},
                               {"batch_input_shape", {1, 2, 3, 2}}}),
              layer("PReLU", {{"name", "p"}, {"shared_axes", {1, 2}}}),
              layer("Activation", {{"name", "sw"}, {"activation", "swish"}}),
@@ -330,7 +382,8 @@ TEST(KerasLayers, PReLUSharedAxesAfterConvAndSwishGelu) {
   alpha.set(1, 0.5);
   Tensor x = ramp({1, 2, 3, 2}, 0.3, 1.5);
   for (int64_t i = 0; i < x.numel(); i += 2) x.set(i, x.get(i) - 1.0);
-  std::string f = write_keras2(d + "/m.h5", seq(ls), {{"c", {{"kernel", k}}}, {"p", {{"alpha", alpha}}}}, names_of(ls));
+  std::string f = write_keras2(d + "/m.h5", seq(ls),
+                               {{"c", {{"kernel", k}}}, {"p", {{"alpha", alpha}}}}, names_of(ls));
   Session s(import_model({f}));
   auto out = s.run({{"in", x}}, {"p", "sw", "ge"});
   for (int64_t i = 0; i < x.numel(); ++i) {
@@ -346,17 +399,27 @@ TEST(KerasLayers, PReLUSharedAxesAfterConvAndSwishGelu) {
 
 TEST(KerasLayers, DotNormalizedIsCosine) {
   std::string d = tmpdir("dot");
-  auto ref = [](const std::string& l) { return json::array({json::array({l, 0, 0, json::object()})}); };
+  auto ref = [](const std::string& l) {
+    return json::array({json::array({l, 0, 0, json::object()})});
+  };
   json cfg = {{"class_name", "Model"},
               {"config",
                {{"name", "m"},
                 {"layers",
-                 {{{"class_name", "InputLayer"}, {"name", "a"}, {"config", {{"name", "a"}, {"batch_input_shape", {nullptr, 4}}}}, {"inbound_nodes", json::array()}},
-                  {{"class_name", "InputLayer"}, {"name", "b"}, {"config", {{"name", "b"}, {"batch_input_shape", {nullptr, 4}}}}, {"inbound_nodes", json::array()}},
+                 {{{"class_name", "InputLayer"},
+                   {"name", "a"},
+                   {"config", {{"name", "a"}, {"batch_input_shape", {nullptr, 4}}}},
+                   {"inbound_nodes", json::array()}},
+                  {{"class_name", "InputLayer"},
+                   {"name", "b"},
+                   {"config", {{"name", "b"}, {"batch_input_shape", {nullptr, 4}}}},
+                   {"inbound_nodes", json::array()}},
                   {{"class_name", "Dot"},
                    {"name", "dot"},
                    {"config", {{"name", "dot"}, {"axes", 1}, {"normalize", true}}},
-                   {"inbound_nodes", json::array({json::array({json::array({"a", 0, 0, json::object()}), json::array({"b", 0, 0, json::object()})})})}}}},
+                   {"inbound_nodes",
+                    json::array({json::array({json::array({"a", 0, 0, json::object()}),
+                                              json::array({"b", 0, 0, json::object()})})})}}}},
                 {"input_layers", {{"a", 0, 0}, {"b", 0, 0}}},
                 {"output_layers", {{"dot", 0, 0}}}}}};
   (void)ref;
@@ -381,7 +444,8 @@ TEST(KerasLayers, DotNormalizedIsCosine) {
 
 TEST(KerasLayers, UnknownLayerMappedWithMapSourceOp) {
   std::string d = tmpdir("mapped");
-  json ls = {layer("MyFancyRelu", {{"name", "fancy"}, {"batch_input_shape", {1, 4}}, {"alpha", 0.25}})};
+  json ls = {
+      layer("MyFancyRelu", {{"name", "fancy"}, {"batch_input_shape", {1, 4}}, {"alpha", 0.25}})};
   std::string f = write_keras2(d + "/m.h5", seq(ls), {}, names_of(ls));
   EXPECT_THROW(import_model({f}), Error);
   map_source_op("keras", "MyFancyRelu", "LeakyRelu");  // attributes copied by name: alpha
@@ -394,11 +458,18 @@ TEST(KerasLayers, UnknownLayerMappedWithMapSourceOp) {
 
 TEST(KerasLayers, GroupedConv2D) {
   std::string d = tmpdir("groups");
-  json ls = {layer("Conv2D", {{"name", "gc"}, {"filters", 4}, {"kernel_size", {1, 1}}, {"groups", 2}, {"use_bias", true},
-                               {"activation", "linear"}, {"batch_input_shape", {1, 2, 1, 4}}})};
+  json ls = {layer("Conv2D", {{"name", "gc"},
+                              {"filters", 4},
+                              {"kernel_size", {1, 1}},
+                              {"groups", 2},
+                              {"use_bias", true},
+                              {"activation", "linear"},
+                              {"batch_input_shape", {1, 2, 1, 4}}})};
   Tensor k = ramp({1, 1, 2, 4}, 0.3, 0.2), bias = ramp({4}, 0.1, 0);
   Tensor x = ramp({1, 2, 1, 4}, -0.2, 1);
-  Tensor y = run1(write_keras2(d + "/m.h5", seq(ls), {{"gc", {{"kernel", k}, {"bias", bias}}}}, names_of(ls)), x);
+  Tensor y = run1(
+      write_keras2(d + "/m.h5", seq(ls), {{"gc", {{"kernel", k}, {"bias", bias}}}}, names_of(ls)),
+      x);
   ASSERT_EQ(y.shape(), (Shape{1, 2, 1, 4}));
   // Keras/TF groups: output o belongs to group o / (filters/groups) and sees input channels
   // g*2 .. g*2+1 through kernel[0, 0, i, o]

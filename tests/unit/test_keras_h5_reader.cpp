@@ -53,9 +53,13 @@ Error import_error(const std::vector<std::string>& files) {
   return Error("");
 }
 
-void write_file(const std::string& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
+void write_file(const std::string& p, const std::string& bytes) {
+  std::ofstream(p, std::ios::binary) << bytes;
+}
 
-bool contains(const std::string& s, const std::string& sub) { return s.find(sub) != std::string::npos; }
+bool contains(const std::string& s, const std::string& sub) {
+  return s.find(sub) != std::string::npos;
+}
 
 // In this process, with plain libhdf5 (trusted fixtures only): fixed-length string arrays and
 // float datasets, as the reference the child's snapshot is compared with.
@@ -68,7 +72,9 @@ std::vector<std::string> direct_strings(hid_t f, const std::string& obj, const s
     size_t sz = H5Tget_size(t);
     std::string buf(sz * static_cast<size_t>(n), '\0');
     H5Aread(a, t, buf.data());
-    for (hssize_t i = 0; i < n; ++i) r.emplace_back(buf.data() + i * static_cast<hssize_t>(sz), strnlen(buf.data() + i * static_cast<hssize_t>(sz), sz));
+    for (hssize_t i = 0; i < n; ++i)
+      r.emplace_back(buf.data() + i * static_cast<hssize_t>(sz),
+                     strnlen(buf.data() + i * static_cast<hssize_t>(sz), sz));
   }
   H5Sclose(sp);
   H5Tclose(t);
@@ -77,7 +83,8 @@ std::vector<std::string> direct_strings(hid_t f, const std::string& obj, const s
 }
 
 TEST(KerasH5Reader, SnapshotEqualsLibhdf5ReadInProcess) {
-  for (const char* fx : {"resnet_small/model.h5", "mobilenet_small/model.h5", "vgg_small/weights.h5"}) {
+  for (const char* fx :
+       {"resnet_small/model.h5", "mobilenet_small/model.h5", "vgg_small/weights.h5"}) {
     SCOPED_TRACE(fx);
     std::string file = fixture(fx);
     auto h5 = keras::H5File::open(file);
@@ -125,7 +132,8 @@ TEST(KerasH5Reader, LargeIntegerDatasetInSlabs) {
   }
   hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   hid_t sp = H5Screate_simple(2, dims, nullptr);
-  hid_t d = H5Dcreate2(f, "/model_weights/big/big/kernel:0", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t d = H5Dcreate2(f, "/model_weights/big/big/kernel:0", H5T_STD_I32LE, sp, H5P_DEFAULT,
+                       H5P_DEFAULT, H5P_DEFAULT);
   H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
   H5Dclose(d);
   H5Sclose(sp);
@@ -158,7 +166,8 @@ TEST(KerasH5Reader, ChildCrashAtAWeightNamesLayerAndWeight) {
     EXPECT_EQ(e.file(), f) << e.what();
     EXPECT_EQ(e.node(), "dense_2") << e.what();
     EXPECT_EQ(e.field(), "dense_2/kernel") << e.what();
-    EXPECT_TRUE(contains(e.what(), "while reading weight 'dense_2/kernel' of layer 'dense_2'")) << e.what();
+    EXPECT_TRUE(contains(e.what(), "while reading weight 'dense_2/kernel' of layer 'dense_2'"))
+        << e.what();
   }
   // the same in a .keras zip (Keras 3 layout): the error names the zip's weights file and layer
   std::string d = tmpdir("k3fault");
@@ -166,7 +175,8 @@ TEST(KerasH5Reader, ChildCrashAtAWeightNamesLayerAndWeight) {
   {
     H5Writer w(wpath);
     auto ws = fixture_weights(f, "dense_1");
-    for (size_t i = 0; i < ws.size(); ++i) w.dataset("layers/dense_1/vars/" + std::to_string(i), ws[i]);
+    for (size_t i = 0; i < ws.size(); ++i)
+      w.dataset("layers/dense_1/vars/" + std::to_string(i), ws[i]);
   }
   std::string kpath = d + "/m.keras";
   write_zip(kpath, {{"config.json", R"({"class_name": "Sequential", "config": {"layers": []}})"},
@@ -221,7 +231,9 @@ TEST(KerasH5Reader, TruncatedFilesAreErrors) {
 // A weight listed in weight_names that the file lacks: the error names the layer and weight.
 TEST(KerasH5Reader, MissingWeightIsNamed) {
   std::string d = tmpdir("missingw");
-  json ls = {layer("Dense", {{"name", "dense"}, {"units", 3}, {"use_bias", true}, {"batch_input_shape", {1, 4}}})};
+  json ls = {
+      layer("Dense",
+            {{"name", "dense"}, {"units", 3}, {"use_bias", true}, {"batch_input_shape", {1, 4}}})};
   std::string p = d + "/m.h5";
   write_keras2(p, seq(ls), {{"dense", {{"kernel", ramp({4, 3}, 0.1, 0.2)}}}}, names_of(ls));
   {  // weight_names lists a bias the file does not hold
@@ -232,7 +244,8 @@ TEST(KerasH5Reader, MissingWeightIsNamed) {
     H5Tset_size(ty, 16);
     hsize_t n = 2;
     hid_t sp = H5Screate_simple(1, &n, nullptr);
-    hid_t a = H5Acreate_by_name(f, "/model_weights/dense", "weight_names", ty, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t a = H5Acreate_by_name(f, "/model_weights/dense", "weight_names", ty, sp, H5P_DEFAULT,
+                                H5P_DEFAULT, H5P_DEFAULT);
     H5Awrite(a, ty, names);
     H5Aclose(a);
     H5Sclose(sp);
@@ -250,7 +263,9 @@ TEST(KerasH5Reader, MissingWeightIsNamed) {
 // (sent by the child in the middle of the dataset's stream) names the layer and the weight.
 TEST(KerasH5Reader, CorruptCompressedWeightIsNamed) {
   std::string d = tmpdir("corruptw");
-  json ls = {layer("Dense", {{"name", "dense"}, {"units", 64}, {"use_bias", false}, {"batch_input_shape", {1, 64}}})};
+  json ls = {layer(
+      "Dense",
+      {{"name", "dense"}, {"units", 64}, {"use_bias", false}, {"batch_input_shape", {1, 64}}})};
   std::string p = d + "/m.h5";
   write_keras2(p, seq(ls), {}, names_of(ls));  // the layer group with an empty weight_names
   haddr_t addr = 0;
@@ -263,7 +278,8 @@ TEST(KerasH5Reader, CorruptCompressedWeightIsNamed) {
     H5Tset_size(ty, 16);
     hsize_t one = 1;
     hid_t sp1 = H5Screate_simple(1, &one, nullptr);
-    hid_t a = H5Acreate_by_name(f, "/model_weights/dense", "weight_names", ty, sp1, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t a = H5Acreate_by_name(f, "/model_weights/dense", "weight_names", ty, sp1, H5P_DEFAULT,
+                                H5P_DEFAULT, H5P_DEFAULT);
     H5Awrite(a, ty, names);
     H5Aclose(a);
     H5Sclose(sp1);
@@ -275,7 +291,8 @@ TEST(KerasH5Reader, CorruptCompressedWeightIsNamed) {
     H5Pset_deflate(dcpl, 6);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t ds = H5Dcreate2(f, "/model_weights/dense/dense/kernel:0", H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT);
+    hid_t ds = H5Dcreate2(f, "/model_weights/dense/dense/kernel:0", H5T_IEEE_F32LE, sp, lcpl, dcpl,
+                          H5P_DEFAULT);
     Tensor k = ramp({64, 64}, 0.01, 0.3);
     H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, k.raw());
     H5Dflush(ds);

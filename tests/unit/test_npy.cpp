@@ -1,5 +1,6 @@
 // .npy / .npz: files made by real numpy (tests/data/npy/make.py), round trips, hostile input.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -8,7 +9,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "anvil/error.h"
@@ -92,7 +92,8 @@ TEST(Npy, NumpyIntegerAndBoolFiles) {
   Tensor i8 = read_npy(data("i8.npy"));
   ASSERT_EQ(i8.dtype(), DType::i64);
   EXPECT_EQ(i8.shape(), (Shape{5}));
-  EXPECT_EQ(i8.to_int64s(), (std::vector<int64_t>{-(int64_t{1} << 62), -1, 0, 1, int64_t{1} << 62}));
+  EXPECT_EQ(i8.to_int64s(),
+            (std::vector<int64_t>{-(int64_t{1} << 62), -1, 0, 1, int64_t{1} << 62}));
   Tensor b = read_npy(data("b1.npy"));
   expect_tensor(b, DType::boolean, {2, 2}, {1, 0, 1, 1});
   const auto* raw = static_cast<const uint8_t*>(b.raw());
@@ -149,15 +150,16 @@ TEST(Npy, HeaderVersions2And3) {
 
 // encode_npy reproduces np.save byte for byte (header text, growth padding, 64-byte alignment).
 TEST(Npy, EncodeMatchesNumpyBytes) {
-  for (const char* name : {"f2.npy", "f4.npy", "f8.npy", "i1.npy", "u1.npy", "i2.npy", "i4.npy",
-                           "i8.npy", "b1.npy", "scalar_f8.npy", "scalar_i4.npy", "empty_f4.npy",
-                           "rank4_f4.npy"}) {
+  for (const char* name :
+       {"f2.npy", "f4.npy", "f8.npy", "i1.npy", "u1.npy", "i2.npy", "i4.npy", "i8.npy", "b1.npy",
+        "scalar_f8.npy", "scalar_i4.npy", "empty_f4.npy", "rank4_f4.npy"}) {
     const std::string file = slurp(data(name));
     ASSERT_FALSE(file.empty()) << name;
     const std::string mine = encode_npy(read_npy(data(name)));
     EXPECT_EQ(mine, file) << name;
     // The data starts on a 64-byte boundary.
-    const size_t hlen = static_cast<unsigned char>(mine[8]) | static_cast<unsigned char>(mine[9]) << 8;
+    const size_t hlen = static_cast<unsigned char>(mine[8]) | static_cast<unsigned char>(mine[9])
+                                                                  << 8;
     EXPECT_EQ((10 + hlen) % 64, 0u) << name;
   }
 }
@@ -254,8 +256,10 @@ TEST(Npy, NpzRoundTripStoredAndDeflated) {
       EXPECT_EQ(m[k].shape(), t.shape()) << k;
       EXPECT_EQ(m[k].to_doubles(), t.to_doubles()) << k;
     }
-    if (compress) EXPECT_LT(fs::file_size(path), 4000u);  // 'big' alone is 4000 bytes raw
-    else EXPECT_GT(fs::file_size(path), 4000u);
+    if (compress)
+      EXPECT_LT(fs::file_size(path), 4000u);  // 'big' alone is 4000 bytes raw
+    else
+      EXPECT_GT(fs::file_size(path), 4000u);
   }
   // Overwriting an existing archive replaces it.
   const std::string path = (tmpdir() / "s.npz").string();
@@ -333,14 +337,17 @@ std::string npy_with_header(const std::string& dict, const std::string& payload 
   }
   return out + h + payload;
 }
-Tensor parse(const std::string& bytes) { return parse_npy(bytes.data(), bytes.size(), "hostile.npy"); }
+Tensor parse(const std::string& bytes) {
+  return parse_npy(bytes.data(), bytes.size(), "hostile.npy");
+}
 }  // namespace
 
 TEST(Npy, HeaderParsingIsRobust) {
   // Double quotes, no trailing comma, odd spacing, key order, Python 2 long suffix, extra keys.
-  expect_tensor(parse(npy_with_header("{\"shape\":(2L,),\"fortran_order\":False,\"descr\":\"<i2\"}\n",
-                                      std::string("\x01\x00\x02\x00", 4))),
-                DType::i16, {2}, {1, 2});
+  expect_tensor(
+      parse(npy_with_header("{\"shape\":(2L,),\"fortran_order\":False,\"descr\":\"<i2\"}\n",
+                            std::string("\x01\x00\x02\x00", 4))),
+      DType::i16, {2}, {1, 2});
   expect_tensor(parse(npy_with_header("{'descr': '|u1', 'fortran_order': 0, 'shape': [3], "
                                       "'extra': None}",
                                       "abc")),
@@ -358,7 +365,8 @@ TEST(Npy, HostileHeadersThrow) {
   const std::string f4 = std::string(16, '\0');
   expect_error([] { parse("garbage"); }, "header", "hostile.npy");
   expect_error([] { parse(""); }, "header", "hostile.npy");
-  expect_error([] { parse(std::string("\x93NUMPY\x09\x00\x10\x00", 10)); }, "version", "hostile.npy");
+  expect_error([] { parse(std::string("\x93NUMPY\x09\x00\x10\x00", 10)); }, "version",
+               "hostile.npy");
   // Header length beyond the end of the file.
   std::string b = npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,)}");
   b[8] = '\xff';
@@ -390,31 +398,35 @@ TEST(Npy, HostileHeadersThrow) {
       [&] { parse(npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': 4}", f4)); },
       "shape", "hostile.npy");
   expect_error(
-      [&] { parse(npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", f4)); },
+      [&] {
+        parse(npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", f4));
+      },
       "shape", "hostile.npy");
   expect_error(
-      [&] { parse(npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': ('a',)}", f4)); },
+      [&] {
+        parse(npy_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': ('a',)}", f4));
+      },
       "shape", "hostile.npy");
   // Shape overflow of int64.
   expect_error(
       [&] {
-        parse(npy_with_header("{'descr': '<f4', 'fortran_order': False, "
-                              "'shape': (4294967296, 4294967296, 4294967296)}",
-                              f4));
+        parse(
+            npy_with_header("{'descr': '<f4', 'fortran_order': False, "
+                            "'shape': (4294967296, 4294967296, 4294967296)}",
+                            f4));
       },
       "shape", "hostile.npy");
 }
 
 TEST(Npy, UnknownDtypesThrow) {
   const std::string pay(64, '\0');
-  for (const char* d : {"<c8", "<c16", "<U3", "|S4", "|O", "<M8[ns]", "|V2", "<f16", "<x4", "",
-                        "<", "f"}) {
+  for (const char* d :
+       {"<c8", "<c16", "<U3", "|S4", "|O", "<M8[ns]", "|V2", "<f16", "<x4", "", "<", "f"}) {
     SCOPED_TRACE(d);
     expect_error(
         [&] {
-          parse(npy_with_header(std::string("{'descr': '") + d +
-                                    "', 'fortran_order': False, 'shape': (1,)}",
-                                pay));
+          parse(npy_with_header(
+              std::string("{'descr': '") + d + "', 'fortran_order': False, 'shape': (1,)}", pay));
         },
         "descr", "hostile.npy");
   }
@@ -463,7 +475,8 @@ TEST(Npy, TruncatedDataAndAbsurdShapesThrow) {
   }
   expect_error([&] { read_npy(path); }, "data", "truncated.npy");
   expect_error([] { read_npy(data("does_not_exist.npy")); }, "", "does_not_exist.npy");
-  expect_error([] { read_npy(ANVIL_SOURCE_DIR "/tests/data/npy"); }, "", "tests/data/npy");  // a directory
+  expect_error([] { read_npy(ANVIL_SOURCE_DIR "/tests/data/npy"); }, "",
+               "tests/data/npy");  // a directory
 }
 
 TEST(Npy, RandomCorruptionNeverCrashes) {

@@ -78,7 +78,9 @@ Graph check_pass(const Graph& g, Pass pass, const std::map<std::string, Tensor>&
   return after;
 }
 
-Tensor bn_param(int64_t c, uint64_t seed, double lo, double hi) { return random_tensor({c}, seed, lo, hi); }
+Tensor bn_param(int64_t c, uint64_t seed, double lo, double hi) {
+  return random_tensor({c}, seed, lo, hi);
+}
 
 /// Adds BatchNormalization(x) with random constant parameters; returns the node index.
 int add_bn(Graph& g, int x, int64_t c, const std::string& name, uint64_t seed) {
@@ -148,9 +150,9 @@ TEST(Passes, FoldBatchNormIntoGemm) {
     Shape c_shape;  // empty: no C
     double alpha, beta;
   };
-  for (const Case& k : {Case{false, {5}, 1.0, 1.0}, Case{true, {1, 5}, 2.0, 0.5},
-                        Case{true, {}, 1.0, 1.0}, Case{false, {3, 5}, 0.5, 2.0},
-                        Case{false, {3, 1}, 1.0, 1.0}}) {
+  for (const Case& k :
+       {Case{false, {5}, 1.0, 1.0}, Case{true, {1, 5}, 2.0, 0.5}, Case{true, {}, 1.0, 1.0},
+        Case{false, {3, 5}, 0.5, 2.0}, Case{false, {3, 1}, 1.0, 1.0}}) {
     Graph g;
     int x = g.add_input("x", DType::f32, {3, 4});
     int w = g.add_constant("w", random_tensor(k.transB ? Shape{5, 4} : Shape{4, 5}, 50));
@@ -268,9 +270,10 @@ Graph producer_activation(const std::string& producer, const std::string& act,
   }
   std::vector<int> ins{y};
   for (size_t i = 0; i < clip.size(); ++i)
-    ins.push_back(std::isnan(clip[i]) ? -1
-                                      : g.add_constant("clip" + std::to_string(i),
-                                                       Tensor::scalar<float>(static_cast<float>(clip[i]))));
+    ins.push_back(std::isnan(clip[i])
+                      ? -1
+                      : g.add_constant("clip" + std::to_string(i),
+                                       Tensor::scalar<float>(static_cast<float>(clip[i]))));
   int a = g.add_node(act, "act", ins, act_attrs);
   g.values[static_cast<size_t>(out_of(g, a))].prov.source_name = "act_layer";
   g.outputs = {out_of(g, a)};
@@ -294,9 +297,9 @@ TEST(Passes, FuseActivationsIntoEveryProducer) {
     Attributes attrs;
     std::vector<double> clip;
   };
-  std::vector<Case> cases{{"Relu", none, {}},        {"LeakyRelu", leaky, {}},
-                          {"Sigmoid", none, {}},     {"Tanh", none, {}},
-                          {"HardSigmoid", hs, {}},   {"Elu", elu, {}},
+  std::vector<Case> cases{{"Relu", none, {}},           {"LeakyRelu", leaky, {}},
+                          {"Sigmoid", none, {}},        {"Tanh", none, {}},
+                          {"HardSigmoid", hs, {}},      {"Elu", elu, {}},
                           {"Clip", none, {-0.5, 0.75}}, {"Clip", none, {NAN, 1.0}}};
   for (const std::string producer : {"Conv", "ConvTranspose", "Gemm", "MatMul"}) {
     for (const auto& c : cases) {
@@ -352,9 +355,9 @@ TEST(Passes, RemoveDeadNodesKeepsOutputsAndProtected) {
   Graph g;
   int x = g.add_input("x", DType::f32, {2, 3});
   int a = g.add_node("Relu", "a", {x});
-  int b = g.add_node("Sigmoid", "b", {x});                 // dead
-  int c = g.add_node("Tanh", "c", {out_of(g, b)});         // dead
-  int d = g.add_node("Neg", "d", {x});                     // protected
+  int b = g.add_node("Sigmoid", "b", {x});          // dead
+  int c = g.add_node("Tanh", "c", {out_of(g, b)});  // dead
+  int d = g.add_node("Neg", "d", {x});              // protected
   g.outputs = {out_of(g, a)};
   (void)c;
   (void)d;
@@ -367,7 +370,8 @@ TEST(Passes, RemoveDeadNodesKeepsOutputsAndProtected) {
   // The protected value is still readable, with the right value.
   auto got = run_plain(after, in, {"d"});
   const Tensor& xin = in.at("x");
-  for (int64_t i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(static_cast<float>(got.at("d").get(i)), -static_cast<float>(xin.get(i)));
+  for (int64_t i = 0; i < 6; ++i)
+    EXPECT_FLOAT_EQ(static_cast<float>(got.at("d").get(i)), -static_cast<float>(xin.get(i)));
 }
 
 TEST(Passes, RemoveIdentitiesRewiresConsumers) {
@@ -380,7 +384,8 @@ TEST(Passes, RemoveIdentitiesRewiresConsumers) {
   int i3 = g.add_node("Identity", "i3", {out_of(g, r)});  // protected: stays
   int n = g.add_node("Neg", "n", {out_of(g, i3)});
   g.outputs = {out_of(g, i2), out_of(g, n)};
-  Graph after = check_pass(g, passes::remove_identities, {{"x", random_tensor({2, 3}, 11)}}, {"i3"});
+  Graph after =
+      check_pass(g, passes::remove_identities, {{"x", random_tensor({2, 3}, 11)}}, {"i3"});
   EXPECT_EQ(after.find_node("i1"), -1);
   EXPECT_EQ(after.find_node("d1"), -1);
   EXPECT_NE(after.find_node("i2"), -1);
@@ -427,10 +432,11 @@ TEST(Passes, FoldConstantsEvaluatesConstantSubgraphs) {
   int x = g.add_input("x", DType::f32, {3});
   int a = g.add_constant("a", Tensor::from_vector<float>({3}, {1, 2, 3}));
   int b = g.add_constant("b", Tensor::from_vector<float>({3}, {10, 20, 30}));
-  int s = g.add_node("Add", "s", {a, b});         // constant: folds
+  int s = g.add_node("Add", "s", {a, b});             // constant: folds
   int y = g.add_node("Mul", "y", {x, out_of(g, s)});  // depends on x: stays
   g.outputs = {out_of(g, y)};
-  Graph after = check_pass(g, passes::fold_constants, {{"x", Tensor::from_vector<float>({3}, {1, -1, 0.5})}});
+  Graph after =
+      check_pass(g, passes::fold_constants, {{"x", Tensor::from_vector<float>({3}, {1, -1, 0.5})}});
   EXPECT_EQ(live_nodes(after), 1);
   const Value& folded = after.values[static_cast<size_t>(after.nodes[0].inputs[1])];
   ASSERT_TRUE(folded.is_constant());

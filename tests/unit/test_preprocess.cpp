@@ -1,10 +1,10 @@
 // anvil/preprocess.h (Caffe mean files, per-pixel mean subtraction) and the Caffe importer's
 // graph metadata (channel order, transform_param). Expected values are worked out by hand.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
-#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -126,10 +126,10 @@ TEST(Preprocess, SubtractMeanImageNhwcPerChannelScale) {
   anvil::Tensor mean(anvil::DType::f32, {2, 1, 2});
   for (int i = 0; i < 4; ++i) mean.set(i, 100.0 * (i + 1));
   anvil::Tensor out = anvil::subtract_mean_image(img, mean, {1.0f, 10.0f}, false);
-  EXPECT_EQ(out.get(0), 1 - 100);          // y0 x0 c0
-  EXPECT_EQ(out.get(1), (2 - 300) * 10.0); // y0 x0 c1
-  EXPECT_EQ(out.get(2), 3 - 200);          // y0 x1 c0
-  EXPECT_EQ(out.get(3), (4 - 400) * 10.0); // y0 x1 c1
+  EXPECT_EQ(out.get(0), 1 - 100);           // y0 x0 c0
+  EXPECT_EQ(out.get(1), (2 - 300) * 10.0);  // y0 x0 c1
+  EXPECT_EQ(out.get(2), 3 - 200);           // y0 x1 c0
+  EXPECT_EQ(out.get(3), (4 - 400) * 10.0);  // y0 x1 c1
 }
 
 TEST(Preprocess, SubtractMeanImageErrors) {
@@ -141,9 +141,9 @@ TEST(Preprocess, SubtractMeanImageErrors) {
   EXPECT_THROW(anvil::subtract_mean_image(img, anvil::Tensor(anvil::DType::f32, {2, 4, 4})),
                anvil::Error);
   // Wrong number of scale values.
-  EXPECT_THROW(anvil::subtract_mean_image(img, anvil::Tensor(anvil::DType::f32, {3, 4, 4}),
-                                          {1.0f, 2.0f}),
-               anvil::Error);
+  EXPECT_THROW(
+      anvil::subtract_mean_image(img, anvil::Tensor(anvil::DType::f32, {3, 4, 4}), {1.0f, 2.0f}),
+      anvil::Error);
   // A one-channel mean broadcasts: no error, (0 - 0) * 1 = 0.
   anvil::Tensor out = anvil::subtract_mean_image(img, anvil::Tensor(anvil::DType::f32, {1, 4, 4}));
   EXPECT_EQ(out.get(47), 0.0);

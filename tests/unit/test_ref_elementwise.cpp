@@ -69,8 +69,7 @@ void expect_ints(const Tensor& t, DType dt, const Shape& shape, const std::vecto
   ASSERT_EQ(t.shape(), shape) << shape_str(t.shape());
   std::vector<int64_t> got;
   for (int64_t i = 0; i < t.numel(); ++i)
-    got.push_back(t.dtype() == DType::i64 ? t.data<int64_t>()[i]
-                                          : static_cast<int64_t>(t.get(i)));
+    got.push_back(t.dtype() == DType::i64 ? t.data<int64_t>()[i] : static_cast<int64_t>(t.get(i)));
   EXPECT_EQ(got, want);
 }
 
@@ -207,10 +206,11 @@ TEST(RefEwUnary, ClipWithOptionalInputs) {
   // min/max as runtime inputs too.
   expect_values(run1("Clip", {x, lo, hi}), DType::f32, {5}, {-1.5, -1, 0, 1, 2});
   // Integers.
-  expect_ints(run1("Clip", {I32({4}, {-9, 2, 5, 100}), Tensor::scalar<int32_t>(0),
-                            Tensor::scalar<int32_t>(10)},
-                   {}, 1),
-              DType::i32, {4}, {0, 2, 5, 10});
+  expect_ints(
+      run1("Clip",
+           {I32({4}, {-9, 2, 5, 100}), Tensor::scalar<int32_t>(0), Tensor::scalar<int32_t>(10)}, {},
+           1),
+      DType::i32, {4}, {0, 2, 5, 10});
   expect_node_error([&] { run1("Clip", {x, F({2}, {0, 1})}, {}, 1); }, "min");
 }
 
@@ -317,8 +317,9 @@ TEST(RefEwBinary, WhereBroadcastsThreeWays) {
   Tensor y = Tensor::scalar<float>(-1);
   expect_values(run1("Where", {cond, x, y}), DType::f32, {2, 3}, {1, 2, 3, -1, -1, -1});
   // Integer payload, per-element condition.
-  expect_ints(run1("Where", {B({3}, {true, false, true}), I64({3}, {1, 2, 3}), I64({3}, {7, 8, 9})}),
-              DType::i64, {3}, {1, 8, 3});
+  expect_ints(
+      run1("Where", {B({3}, {true, false, true}), I64({3}, {1, 2, 3}), I64({3}, {7, 8, 9})}),
+      DType::i64, {3}, {1, 8, 3});
   expect_node_error([&] { run1("Where", {F({1}, {1}), x, x}); }, "condition");
 }
 
@@ -327,8 +328,8 @@ TEST(RefEwBinary, VariadicMaxMinSumMean) {
   expect_values(run1("Max", {a, b, c}), DType::f32, {2, 3}, {2, 5, 3, 10, 10, 10});
   expect_values(run1("Min", {a, b, c}), DType::f32, {2, 3}, {0, 0, 0, 1, 2, 2});
   expect_values(run1("Sum", {a, b, c}), DType::f32, {2, 3}, {3, 7, 5, 13, 17, 15});
-  expect_values(run1("Mean", {a, b, c}), DType::f32, {2, 3}, {1, 7.0 / 3, 5.0 / 3, 13.0 / 3,
-                                                                17.0 / 3, 5});
+  expect_values(run1("Mean", {a, b, c}), DType::f32, {2, 3},
+                {1, 7.0 / 3, 5.0 / 3, 13.0 / 3, 17.0 / 3, 5});
   expect_values(run1("Sum", {a}), DType::f32, {3}, {1, 5, 3});
   expect_ints(run1("Max", {I64({2}, {-1, 4}), I64({2}, {3, -4})}), DType::i64, {2}, {3, 4});
   // NaN propagates through Max/Min (numpy.maximum).
@@ -340,7 +341,10 @@ TEST(RefEwBinary, VariadicMaxMinSumMean) {
 TEST(RefEwErrors, MismatchedBroadcastShapesNameTheNode) {
   expect_node_error([] { run1("Add", {F({2, 3}, {1, 2, 3, 4, 5, 6}), F({2}, {1, 2})}); }, "inputs");
   expect_node_error(
-      [] { run1("Sum", {F({3}, {1, 2, 3}), F({2}, {1, 2}), F({1}, {1})}); }, "inputs");
+      [] {
+        run1("Sum", {F({3}, {1, 2, 3}), F({2}, {1, 2}), F({1}, {1})});
+      },
+      "inputs");
   expect_node_error([] { run1("Add", {F({1}, {1}), I32({1}, {1})}); }, "inputs");
   // Bad attribute value.
   expect_node_error([] { run1("Gelu", {F({1}, {1})}, attr("approximate", std::string("fast"))); },

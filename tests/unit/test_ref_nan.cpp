@@ -89,7 +89,8 @@ TEST(RefNaN, UnaryActivationsTable) {
   };
   for (const auto& r : rows) expect_same(run_op(r.op, {vals({5}, x)}, r.a)[0], r.want, r.op);
   // Only NaN -> NaN asserted for the rest (their infinities differ between frameworks).
-  for (const char* op : {"HardSwish", "Softsign", "Softplus", "Mish", "Gelu", "Exp", "Log", "Sqrt"}) {
+  for (const char* op :
+       {"HardSwish", "Softsign", "Softplus", "Mish", "Gelu", "Exp", "Log", "Sqrt"}) {
     const Tensor y = run_op(op, {vals({1}, {kNaN})})[0];
     EXPECT_TRUE(std::isnan(y.get(0))) << op;
   }

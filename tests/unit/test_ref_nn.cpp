@@ -17,12 +17,10 @@
 #include "anvil/ops.h"
 #include "anvil/session.h"
 #include "anvil/tensor.h"
-
 #include "ref_nn_test_util.h"
 
 using namespace anvil;
 using namespace anvil::ref_nn_test;
-
 
 // ---------------------------------------------------------------------------------------------
 // Conv

@@ -17,7 +17,6 @@
 #include "anvil/ops.h"
 #include "anvil/session.h"
 #include "anvil/tensor.h"
-
 #include "ref_nn_test_util.h"
 
 using namespace anvil;

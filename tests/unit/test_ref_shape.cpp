@@ -17,8 +17,8 @@
 #include "anvil/ops.h"
 #include "anvil/session.h"
 #include "anvil/tensor.h"
-#include "unit/op_test_util.h"
 #include "passes/passes.h"
+#include "unit/op_test_util.h"
 
 using namespace anvil;
 using anvil::testing::F;
@@ -55,8 +55,7 @@ void expect_ints(const Tensor& t, DType dt, const Shape& shape, const std::vecto
   ASSERT_EQ(t.shape(), shape) << shape_str(t.shape());
   std::vector<int64_t> got;
   for (int64_t i = 0; i < t.numel(); ++i)
-    got.push_back(t.dtype() == DType::i64 ? t.data<int64_t>()[i]
-                                          : static_cast<int64_t>(t.get(i)));
+    got.push_back(t.dtype() == DType::i64 ? t.data<int64_t>()[i] : static_cast<int64_t>(t.get(i)));
   EXPECT_EQ(got, want);
 }
 
@@ -88,7 +87,8 @@ void expect_node_error(F&& f, const std::string& field = "", const std::string& 
 
 }  // namespace
 
-// --- Identity, Dropout, Cast ----------------------------------------------------------------------
+// --- Identity, Dropout, Cast
+// ----------------------------------------------------------------------
 
 TEST(RefShape, IdentityAndDropout) {
   Tensor x = I64({2, 2}, {1, -2, 3, -4});
@@ -100,8 +100,11 @@ TEST(RefShape, IdentityAndDropout) {
   expect_values(run1("Dropout", {F({2}, {4, 5}), Tensor::scalar<float>(0.3f), train}), DType::f32,
                 {2}, {4, 5});
   train.set(0, 1);
-  expect_node_error([&] { run1("Dropout", {F({2}, {4, 5}), Tensor::scalar<float>(0.3f), train}); },
-                    "training_mode");
+  expect_node_error(
+      [&] {
+        run1("Dropout", {F({2}, {4, 5}), Tensor::scalar<float>(0.3f), train});
+      },
+      "training_mode");
 }
 
 TEST(RefShape, CastBetweenDtypes) {
@@ -111,7 +114,8 @@ TEST(RefShape, CastBetweenDtypes) {
   // int -> narrower int wraps (numpy astype): 300 -> 44, -129 -> 127.
   expect_ints(run1("Cast", {I64({2}, {300, -129})}, attr("to", int64_t{3})), DType::i8, {2},
               {44, 127});
-  expect_values(run1("Cast", {I64({2}, {-3, 7})}, attr("to", int64_t{1})), DType::f32, {2}, {-3, 7});
+  expect_values(run1("Cast", {I64({2}, {-3, 7})}, attr("to", int64_t{1})), DType::f32, {2},
+                {-3, 7});
   Tensor h = run1("Cast", {F({2}, {0.1f, 65504.0f})}, attr("to", int64_t{10}));
   ASSERT_EQ(h.dtype(), DType::f16);
   EXPECT_EQ(static_cast<const uint16_t*>(h.raw())[0], 0x2e66);  // 0.1 in half
@@ -123,7 +127,8 @@ TEST(RefShape, CastBetweenDtypes) {
   EXPECT_EQ(static_cast<const uint16_t*>(bf.raw())[0], 0x3f80);
   const int64_t big = (int64_t{1} << 60) + 7;
   expect_ints(run1("Cast", {I64({1}, {big})}, attr("to", int64_t{7})), DType::i64, {1}, {big});
-  expect_ints(run1("Cast", {I32({2}, {0, 5})}, attr("to", int64_t{9})), DType::boolean, {2}, {0, 1});
+  expect_ints(run1("Cast", {I32({2}, {0, 5})}, attr("to", int64_t{9})), DType::boolean, {2},
+              {0, 1});
   expect_node_error([&] { run1("Cast", {x}, attr("to", int64_t{8})); }, "to");  // string
   // CastLike takes the dtype of its second input.
   expect_ints(run1("CastLike", {x, I64({0}, {})}), DType::i64, {5}, {-1, 2, 0, 300, 0});
@@ -166,8 +171,11 @@ TEST(RefShape, SplitEqualExplicitAndUneven) {
   o = run_op("Split", {x}, a, 4);
   expect_values(o[0], DType::f32, {2, 2}, {0, 1, 6, 7});
   expect_values(o[3], DType::f32, {2, 0}, {});
-  expect_node_error([&] { run_op("Split", {x, I64({2}, {2, 2})}, attr("axis", int64_t{1}), 2); },
-                    "split");
+  expect_node_error(
+      [&] {
+        run_op("Split", {x, I64({2}, {2, 2})}, attr("axis", int64_t{1}), 2);
+      },
+      "split");
   expect_node_error([&] { run_op("Split", {x}, attr("axis", int64_t{1}), 4); }, "input");
 }
 
@@ -199,10 +207,15 @@ TEST(RefShape, SliceBasicNegativeStepsAndClamping) {
   expect_ints(run1("Slice", {I64({5}, {10, 11, 12, 13, 14}), I32({1}, {1}), I32({1}, {-1})}),
               DType::i64, {3}, {11, 12, 13});
   expect_node_error(
-      [&] { run1("Slice", {x, I64({1}, {0}), I64({1}, {2}), I64({1}, {0}), I64({1}, {0})}); },
+      [&] {
+        run1("Slice", {x, I64({1}, {0}), I64({1}, {2}), I64({1}, {0}), I64({1}, {0})});
+      },
       "steps");
-  expect_node_error([&] { run1("Slice", {x, I64({1}, {0}), I64({1}, {2}), I64({1}, {2})}); },
-                    "axes");
+  expect_node_error(
+      [&] {
+        run1("Slice", {x, I64({1}, {0}), I64({1}, {2}), I64({1}, {2})});
+      },
+      "axes");
 }
 
 // --- Gather ------------------------------------------------------------------------------------
@@ -231,7 +244,10 @@ TEST(RefShape, GatherElements) {
   expect_values(run1("GatherElements", {F({3}, {1, 2, 3}), I64({2}, {-1, 0})}), DType::f32, {2},
                 {3, 1});
   expect_node_error(
-      [&] { run1("GatherElements", {F({2}, {1, 2}), I64({1}, {2})}, {}, 2); }, "indices");
+      [&] {
+        run1("GatherElements", {F({2}, {1, 2}), I64({1}, {2})}, {}, 2);
+      },
+      "indices");
 }
 
 // --- Reshape family ------------------------------------------------------------------------------
@@ -249,10 +265,10 @@ TEST(RefShape, ReshapeZeroAndMinusOne) {
   EXPECT_EQ(run1("Reshape", {x, I64({1}, {-1})}).shape(), (Shape{24}));
   EXPECT_EQ(run1("Reshape", {x, I64({4}, {0, 0, 2, 2})}).shape(), (Shape{2, 3, 2, 2}));
   // allowzero=1: 0 is a real zero.
-  EXPECT_EQ(run1("Reshape", {Tensor(DType::f32, {0, 3}), I64({2}, {3, 0})},
-                 attr("allowzero", int64_t{1}))
-                .shape(),
-            (Shape{3, 0}));
+  EXPECT_EQ(
+      run1("Reshape", {Tensor(DType::f32, {0, 3}), I64({2}, {3, 0})}, attr("allowzero", int64_t{1}))
+          .shape(),
+      (Shape{3, 0}));
   expect_node_error([&] { run1("Reshape", {x, I64({2}, {5, -1})}); }, "shape");
   expect_node_error([&] { run1("Reshape", {x, I64({2}, {5, 5})}); }, "shape");
   expect_node_error([&] { run1("Reshape", {x, I64({2}, {-1, -1})}); }, "shape");
@@ -292,8 +308,11 @@ TEST(RefShape, TransposeExpandTile) {
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 4; ++j)
       for (int k = 0; k < 2; ++k) EXPECT_EQ(t.get((i * 4 + j) * 2 + k), k * 12 + i * 4 + j);
-  expect_node_error([&] { run1("Transpose", {x}, attr("perm", std::vector<int64_t>{0, 0})); },
-                    "perm");
+  expect_node_error(
+      [&] {
+        run1("Transpose", {x}, attr("perm", std::vector<int64_t>{0, 0}));
+      },
+      "perm");
 
   // Expand (3, 1) with shape [2, 1, 4] -> (2, 3, 4); with [1] -> (3, 1) unchanged.
   Tensor e = run1("Expand", {F({3, 1}, {1, 2, 3}), I64({3}, {2, 1, 4})});
@@ -322,15 +341,16 @@ TEST(RefShape, PadConstantReflectEdgeAndCrop) {
                 {3, 3}, {9, 1, 2, 9, 3, 4, 9, 9, 9});
   // numpy.pad([[1,2,3],[4,5,6]], ((1,1),(2,2)), 'reflect').
   Tensor y = F({2, 3}, {1, 2, 3, 4, 5, 6});
-  expect_values(run1("Pad", {y, I64({4}, {1, 2, 1, 2})}, attr("mode", std::string("reflect"))),
-                DType::f32, {4, 7},
-                {6, 5, 4, 5, 6, 5, 4, 3, 2, 1, 2, 3, 2, 1, 6, 5, 4, 5, 6, 5, 4, 3, 2, 1, 2, 3, 2, 1});
+  expect_values(
+      run1("Pad", {y, I64({4}, {1, 2, 1, 2})}, attr("mode", std::string("reflect"))), DType::f32,
+      {4, 7}, {6, 5, 4, 5, 6, 5, 4, 3, 2, 1, 2, 3, 2, 1, 6, 5, 4, 5, 6, 5, 4, 3, 2, 1, 2, 3, 2, 1});
   // numpy.pad(..., ((0,1),(2,1)), 'edge').
   expect_values(run1("Pad", {y, I64({4}, {0, 2, 1, 1})}, attr("mode", std::string("edge"))),
                 DType::f32, {3, 6}, {1, 1, 1, 2, 3, 3, 4, 4, 4, 5, 6, 6, 4, 4, 4, 5, 6, 6});
   // Reflect further than the dim: numpy.pad([1,2,3], (5,4), 'reflect').
-  expect_values(run1("Pad", {F({3}, {1, 2, 3}), I64({2}, {5, 4})}, attr("mode", std::string("reflect"))),
-                DType::f32, {12}, {2, 1, 2, 3, 2, 1, 2, 3, 2, 1, 2, 3});
+  expect_values(
+      run1("Pad", {F({3}, {1, 2, 3}), I64({2}, {5, 4})}, attr("mode", std::string("reflect"))),
+      DType::f32, {12}, {2, 1, 2, 3, 2, 1, 2, 3, 2, 1, 2, 3});
   // Negative pads crop: drop the first column, add a zero column at the end.
   expect_values(run1("Pad", {y, I64({4}, {0, -1, 0, 1})}), DType::f32, {2, 3}, {2, 3, 0, 5, 6, 0});
   // Integer data with an integer constant.
@@ -342,7 +362,10 @@ TEST(RefShape, PadConstantReflectEdgeAndCrop) {
   expect_node_error([&] { run1("Pad", {y, I64({3}, {1, 1, 1})}); }, "pads");
   expect_node_error([&] { run1("Pad", {y, I64({4}, {0, -2, 0, -2})}); }, "pads");
   expect_node_error(
-      [&] { run1("Pad", {y, I64({4}, {0, 0, 0, 1})}, attr("mode", std::string("bogus"))); }, "mode");
+      [&] {
+        run1("Pad", {y, I64({4}, {0, 0, 0, 1})}, attr("mode", std::string("bogus")));
+      },
+      "mode");
 }
 
 // --- Shape, Size, ConstantOfShape, Range ---------------------------------------------------------
@@ -365,29 +388,37 @@ TEST(RefShape, ShapeSizeConstantOfShapeRange) {
   expect_values(run1("ConstantOfShape", {I64({0}, {})}, attr("value", F({1}, {2.5f})), 0),
                 DType::f32, {}, {2.5});
 
-  expect_ints(run1("Range", {Tensor::scalar<int64_t>(1), Tensor::scalar<int64_t>(10),
-                             Tensor::scalar<int64_t>(3)},
-                   {}, 0),
-              DType::i64, {3}, {1, 4, 7});
-  expect_ints(run1("Range", {Tensor::scalar<int32_t>(10), Tensor::scalar<int32_t>(4),
-                             Tensor::scalar<int32_t>(-2)},
-                   {}, 0),
-              DType::i32, {3}, {10, 8, 6});
-  expect_values(run1("Range", {Tensor::scalar<float>(0.5f), Tensor::scalar<float>(2.0f),
-                               Tensor::scalar<float>(0.5f)},
-                     {}, 0),
-                DType::f32, {3}, {0.5, 1.0, 1.5});
-  expect_ints(run1("Range", {Tensor::scalar<int64_t>(5), Tensor::scalar<int64_t>(1),
-                             Tensor::scalar<int64_t>(1)},
-                   {}, 0),
-              DType::i64, {0}, {});
-  expect_node_error([] {
-    run1("Range", {Tensor::scalar<int64_t>(0), Tensor::scalar<int64_t>(1), Tensor::scalar<int64_t>(0)},
-         {}, 0);
-  }, "delta");
+  expect_ints(
+      run1("Range",
+           {Tensor::scalar<int64_t>(1), Tensor::scalar<int64_t>(10), Tensor::scalar<int64_t>(3)},
+           {}, 0),
+      DType::i64, {3}, {1, 4, 7});
+  expect_ints(
+      run1("Range",
+           {Tensor::scalar<int32_t>(10), Tensor::scalar<int32_t>(4), Tensor::scalar<int32_t>(-2)},
+           {}, 0),
+      DType::i32, {3}, {10, 8, 6});
+  expect_values(
+      run1("Range",
+           {Tensor::scalar<float>(0.5f), Tensor::scalar<float>(2.0f), Tensor::scalar<float>(0.5f)},
+           {}, 0),
+      DType::f32, {3}, {0.5, 1.0, 1.5});
+  expect_ints(
+      run1("Range",
+           {Tensor::scalar<int64_t>(5), Tensor::scalar<int64_t>(1), Tensor::scalar<int64_t>(1)}, {},
+           0),
+      DType::i64, {0}, {});
+  expect_node_error(
+      [] {
+        run1("Range",
+             {Tensor::scalar<int64_t>(0), Tensor::scalar<int64_t>(1), Tensor::scalar<int64_t>(0)},
+             {}, 0);
+      },
+      "delta");
 }
 
-// --- DepthToSpace / SpaceToDepth ------------------------------------------------------------------
+// --- DepthToSpace / SpaceToDepth
+// ------------------------------------------------------------------
 
 TEST(RefShape, DepthToSpaceModesAndSpaceToDepth) {
   Tensor x = Iota({1, 8, 2, 3});
@@ -408,20 +439,27 @@ TEST(RefShape, DepthToSpaceModesAndSpaceToDepth) {
   // numpy: y.reshape(N, C, H/b, b, W/b, b).transpose(0, 3, 5, 1, 2, 4).reshape(N, 4C, H/b, W/b)
   expect_values(run1("SpaceToDepth", {Iota({1, 2, 4, 4})}, attr("blocksize", int64_t{2})),
                 DType::f32, {1, 8, 2, 2},
-                {0, 2, 8, 10, 16, 18, 24, 26, 1, 3, 9, 11, 17, 19, 25, 27,
+                {0, 2, 8,  10, 16, 18, 24, 26, 1, 3, 9,  11, 17, 19, 25, 27,
                  4, 6, 12, 14, 20, 22, 28, 30, 5, 7, 13, 15, 21, 23, 29, 31});
   // Round trip: SpaceToDepth(DepthToSpace_DCR(x)) == x.
   Tensor d = run1("DepthToSpace", {x}, attr("blocksize", int64_t{2}));
   Tensor back = run1("SpaceToDepth", {d}, attr("blocksize", int64_t{2}));
   ASSERT_EQ(back.shape(), x.shape());
   for (int64_t i = 0; i < x.numel(); ++i) EXPECT_EQ(back.get(i), x.get(i));
-  expect_node_error([&] { run1("DepthToSpace", {Iota({1, 6, 2, 2})}, attr("blocksize", int64_t{2})); },
-                    "blocksize");
-  expect_node_error([&] { run1("SpaceToDepth", {Iota({1, 1, 3, 4})}, attr("blocksize", int64_t{2})); },
-                    "blocksize");
+  expect_node_error(
+      [&] {
+        run1("DepthToSpace", {Iota({1, 6, 2, 2})}, attr("blocksize", int64_t{2}));
+      },
+      "blocksize");
+  expect_node_error(
+      [&] {
+        run1("SpaceToDepth", {Iota({1, 1, 3, 4})}, attr("blocksize", int64_t{2}));
+      },
+      "blocksize");
 }
 
-// --- Optional ops ----------------------------------------------------------------------------------
+// --- Optional ops
+// ----------------------------------------------------------------------------------
 
 TEST(RefShape, NonZeroCumSumOneHotScatterND) {
   expect_ints(run1("NonZero", {F({3, 2}, {1, 0, 0, 3, 2, 0})}, {}, 0), DType::i64, {2, 3},
@@ -438,12 +476,13 @@ TEST(RefShape, NonZeroCumSumOneHotScatterND) {
   ex.set("reverse", int64_t{1});
   expect_values(run1("CumSum", {x, Tensor::scalar<int32_t>(-1)}, ex), DType::f32, {2, 3},
                 {5, 3, 0, 11, 6, 0});
-  expect_ints(run1("CumSum", {I64({4}, {1, 2, 3, 4}), Tensor::scalar<int64_t>(0)}), DType::i64,
-              {4}, {1, 3, 6, 10});
+  expect_ints(run1("CumSum", {I64({4}, {1, 2, 3, 4}), Tensor::scalar<int64_t>(0)}), DType::i64, {4},
+              {1, 3, 6, 10});
 
   // OneHot: indices [0, 2, -1, 5], depth 3, values [off=0, on=1]: -1 -> 2, 5 -> none.
-  expect_values(run1("OneHot", {I64({4}, {0, 2, -1, 5}), Tensor::scalar<int64_t>(3), F({2}, {0, 1})}),
-                DType::f32, {4, 3}, {1, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0});
+  expect_values(
+      run1("OneHot", {I64({4}, {0, 2, -1, 5}), Tensor::scalar<int64_t>(3), F({2}, {0, 1})}),
+      DType::f32, {4, 3}, {1, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0});
   expect_ints(run1("OneHot", {I64({2}, {1, 0}), Tensor::scalar<float>(2), I64({2}, {-1, 7})},
                    attr("axis", int64_t{0})),
               DType::i64, {2, 2}, {-1, 7, 7, -1});
@@ -455,12 +494,15 @@ TEST(RefShape, NonZeroCumSumOneHotScatterND) {
   expect_values(run1("ScatterND", {F({2, 2}, {1, 2, 3, 4}), I64({1, 1}, {-1}), F({1, 2}, {10, 20})},
                      attr("reduction", std::string("add"))),
                 DType::f32, {2, 2}, {1, 2, 13, 24});
-  expect_node_error([] {
-    run1("ScatterND", {F({2}, {1, 2}), I64({1, 1}, {2}), F({1}, {5})}, {}, 2);
-  }, "indices");
+  expect_node_error(
+      [] {
+        run1("ScatterND", {F({2}, {1, 2}), I64({1, 1}, {2}), F({1}, {5})}, {}, 2);
+      },
+      "indices");
 }
 
-// --- Shape arithmetic chains, folded -----------------------------------------------------------------
+// --- Shape arithmetic chains, folded
+// -----------------------------------------------------------------
 
 TEST(RefShape, ShapeGatherConcatReshapeChainFolds) {
   // x (2, 3, 4) -> Shape -> Gather([0]) -> Concat with [-1] -> Reshape(x, .) = (2, 12).
@@ -505,9 +547,11 @@ TEST(RefShape, ShapeArithmeticChainWithScalarsFolds) {
   g.add_node("Gather", "d2", {s, g.add_constant("two", Tensor::scalar<int64_t>(2))});
   g.add_node("Mul", "prod", {g.find_value("d1"), g.find_value("d2")});
   // (prod * 2) / 2 - 0: still 12.
-  g.add_node("Mul", "twice", {g.find_value("prod"), g.add_constant("k2", Tensor::scalar<int64_t>(2))});
+  g.add_node("Mul", "twice",
+             {g.find_value("prod"), g.add_constant("k2", Tensor::scalar<int64_t>(2))});
   g.add_node("Div", "half", {g.find_value("twice"), g.find_value("k2")});
-  g.add_node("Sub", "same", {g.find_value("half"), g.add_constant("k0", Tensor::scalar<int64_t>(0))});
+  g.add_node("Sub", "same",
+             {g.find_value("half"), g.add_constant("k0", Tensor::scalar<int64_t>(0))});
   g.add_node("Unsqueeze", "u", {g.find_value("same"), g.add_constant("ax0", I64({1}, {0}))});
   g.add_node("Concat", "target", {g.add_constant("m1", I64({1}, {-1})), g.find_value("u")},
              attr("axis", int64_t{0}));
@@ -600,18 +644,23 @@ TEST(RefShapeFuzz, HostileArgumentsGiveErrorsNotCrashes) {
   int ran = 0, failed = 0;
   const char* env = std::getenv("ANVIL_FUZZ_ITERS");  // longer runs by hand (e.g. under ASan)
   const int iters = env ? std::atoi(env) : 600;
-  const DType dtypes[] = {DType::f32, DType::f16, DType::i32, DType::i64, DType::u8, DType::boolean};
+  const DType dtypes[] = {DType::f32, DType::f16, DType::i32,
+                          DType::i64, DType::u8,  DType::boolean};
   for (int iter = 0; iter < iters; ++iter) {
     Tensor x = Iota(rnd_shape(4));
     if (iter % 3 == 2) x = x.to(dtypes[rnd(0, 5)]);
     const int r = x.rank();
     bool ok = false;
     switch (iter % 20) {
-      case 0: ok = try_op("Reshape", {x, rnd_ints(rnd(0, 4), -2, 6)}, {}); break;
+      case 0:
+        ok = try_op("Reshape", {x, rnd_ints(rnd(0, 4), -2, 6)}, {});
+        break;
       case 1: {
         int n = rnd(0, r + 1);
-        ok = try_op("Slice", {x, rnd_ints(n, -6, 6), rnd_ints(n, -6, 6),
-                              rnd_ints(rnd(n, n + 1), -5, 5), rnd_ints(n, -3, 3)}, {});
+        ok = try_op("Slice",
+                    {x, rnd_ints(n, -6, 6), rnd_ints(n, -6, 6), rnd_ints(rnd(n, n + 1), -5, 5),
+                     rnd_ints(n, -3, 3)},
+                    {});
         break;
       }
       case 2: {
@@ -623,16 +672,27 @@ TEST(RefShapeFuzz, HostileArgumentsGiveErrorsNotCrashes) {
       case 3:
         ok = try_op("Gather", {x, rnd_ints(rnd(0, 3), -6, 6)}, attr("axis", int64_t{rnd(-5, 5)}));
         break;
-      case 4: ok = try_op("GatherElements", {x, Iota(rnd_shape(4)).to(DType::i64)},
-                          attr("axis", int64_t{rnd(-4, 4)}));
+      case 4:
+        ok = try_op("GatherElements", {x, Iota(rnd_shape(4)).to(DType::i64)},
+                    attr("axis", int64_t{rnd(-4, 4)}));
         break;
-      case 5: ok = try_op("Tile", {x, rnd_ints(rnd(r - 1, r), -1, 3)}, {}); break;
-      case 6: ok = try_op("Expand", {x, rnd_ints(rnd(0, 5), -1, 4)}, {}); break;
-      case 7: ok = try_op("Squeeze", {x, rnd_ints(rnd(0, 2), -5, 5)}, {}); break;
-      case 8: ok = try_op("Unsqueeze", {x, rnd_ints(rnd(0, 3), -6, 6)}, {}); break;
-      case 9: ok = try_op("Split", {x, rnd_ints(2, -1, 4)}, attr("axis", int64_t{rnd(-4, 4)}), 2);
+      case 5:
+        ok = try_op("Tile", {x, rnd_ints(rnd(r - 1, r), -1, 3)}, {});
         break;
-      case 10: ok = try_op("Concat", {x, Iota(rnd_shape(4))}, attr("axis", int64_t{rnd(-4, 4)}), 1, 2);
+      case 6:
+        ok = try_op("Expand", {x, rnd_ints(rnd(0, 5), -1, 4)}, {});
+        break;
+      case 7:
+        ok = try_op("Squeeze", {x, rnd_ints(rnd(0, 2), -5, 5)}, {});
+        break;
+      case 8:
+        ok = try_op("Unsqueeze", {x, rnd_ints(rnd(0, 3), -6, 6)}, {});
+        break;
+      case 9:
+        ok = try_op("Split", {x, rnd_ints(2, -1, 4)}, attr("axis", int64_t{rnd(-4, 4)}), 2);
+        break;
+      case 10:
+        ok = try_op("Concat", {x, Iota(rnd_shape(4))}, attr("axis", int64_t{rnd(-4, 4)}), 1, 2);
         break;
       case 11: {
         std::vector<int64_t> perm;
@@ -640,23 +700,31 @@ TEST(RefShapeFuzz, HostileArgumentsGiveErrorsNotCrashes) {
         ok = try_op("Transpose", {x}, attr("perm", perm));
         break;
       }
-      case 12: ok = try_op(rnd(0, 1) ? "DepthToSpace" : "SpaceToDepth", {x},
-                           attr("blocksize", int64_t{rnd(-1, 3)}));
+      case 12:
+        ok = try_op(rnd(0, 1) ? "DepthToSpace" : "SpaceToDepth", {x},
+                    attr("blocksize", int64_t{rnd(-1, 3)}));
         break;
-      case 13: ok = try_op("ScatterND", {x, Iota(rnd_shape(3)).to(DType::i64), Iota(rnd_shape(3))},
-                           {}, 1, 3);
+      case 13:
+        ok = try_op("ScatterND", {x, Iota(rnd_shape(3)).to(DType::i64), Iota(rnd_shape(3))}, {}, 1,
+                    3);
         break;
-      case 14: ok = try_op("OneHot", {x.to(DType::i64), Tensor::scalar<int64_t>(rnd(-1, 4)),
-                                      F({2}, {0, 1})},
-                           attr("axis", int64_t{rnd(-5, 5)}));
+      case 14:
+        ok = try_op("OneHot",
+                    {x.to(DType::i64), Tensor::scalar<int64_t>(rnd(-1, 4)), F({2}, {0, 1})},
+                    attr("axis", int64_t{rnd(-5, 5)}));
         break;
-      case 15: ok = try_op(rnd(0, 1) ? "Add" : "Where",
-                           rnd(0, 1) ? std::vector<Tensor>{x, Iota(rnd_shape(3))}
-                                     : std::vector<Tensor>{x.to(DType::boolean), x, Iota(rnd_shape(2))},
-                           {}, 1, 2);
+      case 15:
+        ok = try_op(rnd(0, 1) ? "Add" : "Where",
+                    rnd(0, 1) ? std::vector<Tensor>{x, Iota(rnd_shape(3))}
+                              : std::vector<Tensor>{x.to(DType::boolean), x, Iota(rnd_shape(2))},
+                    {}, 1, 2);
         break;
-      case 16: ok = try_op("Flatten", {x}, attr("axis", int64_t{rnd(-5, 5)})); break;
-      case 17: ok = try_op("CumSum", {x, Tensor::scalar<int64_t>(rnd(-5, 5))}, {}); break;
+      case 16:
+        ok = try_op("Flatten", {x}, attr("axis", int64_t{rnd(-5, 5)}));
+        break;
+      case 17:
+        ok = try_op("CumSum", {x, Tensor::scalar<int64_t>(rnd(-5, 5))}, {});
+        break;
       case 18: {
         const char* ops[] = {"Div", "Mod", "Pow", "Less", "Max", "And", "PRelu", "Clip"};
         const char* op = ops[rnd(0, 7)];
@@ -687,7 +755,8 @@ TEST(RefShape, ShapeAndSizeReadOnlyTheShapeOfADatalessStandIn) {
   g.add_node("Shape", "node", {x}, a);
   g.add_node("Size", "size", {x});
   g.infer_shapes();
-  std::vector<Tensor> stand_in = {Tensor::wrap(DType::f32, {4, 5, 6}, nullptr, std::make_shared<int>(0))};
+  std::vector<Tensor> stand_in = {
+      Tensor::wrap(DType::f32, {4, 5, 6}, nullptr, std::make_shared<int>(0))};
   auto r = evaluate_node(g, g.nodes[0], stand_in);
   expect_ints(r[0], DType::i64, {2}, {5, 6});
   r = evaluate_node(g, g.nodes[1], stand_in);

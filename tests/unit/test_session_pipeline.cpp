@@ -47,8 +47,8 @@ Graph onnx_demo() {
 
 std::string input_name(const Session& s) { return s.inputs().at(0).source_name; }
 
-void expect_same(const std::map<std::string, Tensor>& got, const std::map<std::string, Tensor>& want,
-                 const std::string& what) {
+void expect_same(const std::map<std::string, Tensor>& got,
+                 const std::map<std::string, Tensor>& want, const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   for (const auto& [k, w] : want) {
     auto it = got.find(k);
@@ -56,7 +56,8 @@ void expect_same(const std::map<std::string, Tensor>& got, const std::map<std::s
     ASSERT_EQ(it->second.shape(), w.shape()) << what << ": " << k;
     ASSERT_EQ(it->second.dtype(), w.dtype()) << what << ": " << k;
     // Same executable, same inputs: bit-identical.
-    for (int64_t i = 0; i < w.numel(); ++i) ASSERT_EQ(it->second.get(i), w.get(i)) << what << ": " << k << " [" << i << "]";
+    for (int64_t i = 0; i < w.numel(); ++i)
+      ASSERT_EQ(it->second.get(i), w.get(i)) << what << ": " << k << " [" << i << "]";
   }
 }
 
@@ -70,13 +71,15 @@ struct Deferred : Executable {
   int64_t max_queued = 0;
   std::vector<Tensor> run(const std::vector<Tensor>& in) override { return inner->run(in); }
   int64_t submit(const std::vector<Tensor>& in) override {
-    if (static_cast<int>(queued.size()) >= in_flight) throw Error("deferred: more runs in flight than in_flight");
+    if (static_cast<int>(queued.size()) >= in_flight)
+      throw Error("deferred: more runs in flight than in_flight");
     queued.emplace_back(next, in);
     max_queued = std::max<int64_t>(max_queued, static_cast<int64_t>(queued.size()));
     return next++;
   }
   std::vector<Tensor> wait(int64_t ticket) override {
-    if (queued.empty() || queued.front().first != ticket) throw Error("deferred: waited out of order");
+    if (queued.empty() || queued.front().first != ticket)
+      throw Error("deferred: waited out of order");
     auto in = std::move(queued.front().second);
     queued.pop_front();
     return inner->run(in);
@@ -161,7 +164,7 @@ TEST_P(SessionPipeline, WaitOutOfOrderFetchAndRunInBetween) {
   expect_same(s.wait(t2), w2, "ticket 2 first");
   expect_same(s.wait(t0), w0, "ticket 0");
   expect_same(s.wait(t1), w1, "ticket 1 (conv1 tap)");
-  EXPECT_THROW(s.wait(t1), Error);      // each ticket once
+  EXPECT_THROW(s.wait(t1), Error);       // each ticket once
   EXPECT_THROW(s.wait(t2 + 10), Error);  // never submitted
 }
 
@@ -225,7 +228,7 @@ TEST(SessionPipelineOptions, DeferredBackendGetsInFlightAndOverlapsRuns) {
     feeds.push_back({{in, random_like(shape, 40 + k)}});
     tickets.push_back(s.submit(feeds.back()));
   }
-  EXPECT_EQ(g_last_deferred->max_queued, 4);  // all four were in flight at once
+  EXPECT_EQ(g_last_deferred->max_queued, 4);               // all four were in flight at once
   EXPECT_EQ(tickets, (std::vector<int64_t>{0, 1, 2, 3}));  // the session's own tickets
   // Waiting for the third first finishes the first two (kept), in the executable's order.
   expect_same(s.wait(tickets[2]), ref.run(feeds[2]), "third");
@@ -238,7 +241,8 @@ TEST(SessionPipelineOptions, DeferredBackendGetsInFlightAndOverlapsRuns) {
   for (int k = 0; k < 4; ++k) s.submit(feeds[static_cast<size_t>(k)]);
   expect_same(s.run(feeds[0]), ref.run(feeds[0]), "run after four submits");
   EXPECT_EQ(s.pending(), 4);
-  for (int k = 0; k < 4; ++k) expect_same(s.wait(4 + k), ref.run(feeds[static_cast<size_t>(k)]), "drained");
+  for (int k = 0; k < 4; ++k)
+    expect_same(s.wait(4 + k), ref.run(feeds[static_cast<size_t>(k)]), "drained");
 }
 
 }  // namespace

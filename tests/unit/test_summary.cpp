@@ -40,7 +40,8 @@ TEST(Summary, BuilderModelRowsAndTotals) {
   bool header = false;
   size_t header_at = 0;
   for (size_t i = 0; i < lines.size(); ++i)
-    if (lines[i].find("Output shape") != std::string::npos && lines[i].find("Params") != std::string::npos) {
+    if (lines[i].find("Output shape") != std::string::npos &&
+        lines[i].find("Params") != std::string::npos) {
       header = true;
       header_at = i;
       break;
@@ -98,7 +99,7 @@ TEST(Summary, ShapesInTheSourceLayoutAndSourceNames) {
   ASSERT_NE(conv, nullptr) << s;
   EXPECT_NE(conv->find("Conv2D"), std::string::npos);  // the source op
   EXPECT_NE(conv->find("(1, 4, 5, 2)"), std::string::npos);
-  EXPECT_EQ(conv->find("[0"), std::string::npos);  // no pads attribute: no padding cell
+  EXPECT_EQ(conv->find("[0"), std::string::npos);              // no pads attribute: no padding cell
   const std::string* relu = row_starting(lines, "relu_node");  // no provenance: node name
   ASSERT_NE(relu, nullptr) << s;
   EXPECT_NE(relu->find("Relu"), std::string::npos);  // no source op: canonical op
@@ -180,8 +181,9 @@ TEST(SummarySource, KerasTableFromRecordedLayers) {
   // one row per source layer, not per node: the Relu node has no row
   EXPECT_EQ(row_starting(lines, "r"), nullptr) << s;
   // totals as Keras prints them ('{:,}'): 9000 + 4000 + 12 = 13012, of which 2000 fixed
-  EXPECT_NE(s.find("\nTotal params: 13,012\nTrainable params: 11,012\nNon-trainable params: 2,000\n"),
-            std::string::npos)
+  EXPECT_NE(
+      s.find("\nTotal params: 13,012\nTrainable params: 11,012\nNon-trainable params: 2,000\n"),
+      std::string::npos)
       << s;
   // with --constants: the per-node table
   SummaryOptions o;
@@ -201,11 +203,13 @@ TEST(SummarySource, KerasDemoEqualsKerasModelSummary) {
     const char *name, *type, *shape;
     int64_t params;
   };
-  for (const Want& w : {Want{"image", "InputLayer", "(None, 8, 8, 1)", 0}, Want{"conv1", "Conv2D", "(None, 8, 8, 8)", 80},
-                        Want{"bn1", "BatchNormalization", "(None, 8, 8, 8)", 32},
-                        Want{"pool", "MaxPooling2D", "(None, 4, 4, 8)", 0},
-                        Want{"conv2", "Conv2D", "(None, 2, 2, 16)", 1168}, Want{"flatten", "Flatten", "(None, 64)", 0},
-                        Want{"probs", "Dense", "(None, 10)", 650}}) {
+  for (const Want& w :
+       {Want{"image", "InputLayer", "(None, 8, 8, 1)", 0},
+        Want{"conv1", "Conv2D", "(None, 8, 8, 8)", 80},
+        Want{"bn1", "BatchNormalization", "(None, 8, 8, 8)", 32},
+        Want{"pool", "MaxPooling2D", "(None, 4, 4, 8)", 0},
+        Want{"conv2", "Conv2D", "(None, 2, 2, 16)", 1168},
+        Want{"flatten", "Flatten", "(None, 64)", 0}, Want{"probs", "Dense", "(None, 10)", 650}}) {
     const std::string* r = layer_row(lines, w.name, w.type);
     ASSERT_NE(r, nullptr) << w.name << "\n" << s;
     EXPECT_NE(r->find(w.shape), std::string::npos) << *r;
@@ -226,7 +230,9 @@ TEST(SummarySource, KerasBatchNormWithoutCenterAndScaleHasOnlyMovingStatistics) 
   ASSERT_NE(r, nullptr) << s;
   EXPECT_NE(r->find("(None, 5, 5, 3)"), std::string::npos) << *r;
   EXPECT_EQ(last_number(*r), 6);
-  EXPECT_NE(s.find("Total params: 6\nTrainable params: 0\nNon-trainable params: 6\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("Total params: 6\nTrainable params: 0\nNon-trainable params: 6\n"),
+            std::string::npos)
+      << s;
 }
 
 TEST(SummarySource, KerasMobilenetSmallCountsFromTheConfig) {
@@ -239,7 +245,7 @@ TEST(SummarySource, KerasMobilenetSmallCountsFromTheConfig) {
     trainable += 2 * c;
     fixed += 2 * c;
   };
-  conv(3, 3, 8), bn(8);                 // stem
+  conv(3, 3, 8), bn(8);                  // stem
   dw(8), bn(8), conv(1, 8, 16), bn(16);  // b0
   dw(16), bn(16), conv(1, 16, 16), bn(16);
   dw(16), bn(16), conv(1, 16, 24), bn(24);
@@ -251,8 +257,9 @@ TEST(SummarySource, KerasMobilenetSmallCountsFromTheConfig) {
   Graph g = import_model({fixture("tests/data/fixtures/keras/mobilenet_small/model.h5")});
   std::string s = summary(g);
   auto lines = lines_of(s);
-  EXPECT_NE(s.find("Total params: 5,850\nTrainable params: " + std::to_string(trainable / 1000) + "," +
-                   std::to_string(trainable % 1000) + "\nNon-trainable params: " + std::to_string(fixed) + "\n"),
+  EXPECT_NE(s.find("Total params: 5,850\nTrainable params: " + std::to_string(trainable / 1000) +
+                   "," + std::to_string(trainable % 1000) +
+                   "\nNon-trainable params: " + std::to_string(fixed) + "\n"),
             std::string::npos)
       << s;
   const std::string* r = layer_row(lines, "b3_dw", "DepthwiseConv2D");
@@ -267,12 +274,15 @@ TEST(SummarySource, KerasMobilenetSmallCountsFromTheConfig) {
   // one row per layer: the ZeroPadding2D and ReLU layers too, nothing else
   size_t rows = 0;
   for (const auto& l : lines)
-    if (l.find(" (") != std::string::npos && l.rfind("Layer (type)", 0) != 0 && l.rfind("Model:", 0) != 0) ++rows;
+    if (l.find(" (") != std::string::npos && l.rfind("Layer (type)", 0) != 0 &&
+        l.rfind("Model:", 0) != 0)
+      ++rows;
   EXPECT_EQ(rows, 50u) << s;  // 50 layers in config.json
 }
 
 TEST(SummarySource, CaffeDemoCountsTheNumbersInTheCaffemodel) {
-  Graph g = import_model({fixture("models/demo/caffe/deploy.prototxt"), fixture("models/demo/caffe/digits.caffemodel")});
+  Graph g = import_model({fixture("models/demo/caffe/deploy.prototxt"),
+                          fixture("models/demo/caffe/digits.caffemodel")});
   std::string s = summary(g);
   auto lines = lines_of(s);
   // conv1 8x1x3x3, no bias: 72; bn1 mean 8 + variance 8 + factor 1 = 17; scale1 8 + bias 8 =
@@ -319,9 +329,14 @@ TEST(SummarySource, KerasBranchingModelHasConnectedToColumn) {
   for (size_t i = 0; i + 1 < lines.size(); ++i)
     if (lines[i].rfind("join (Concatenate)", 0) == 0) {
       EXPECT_NE(lines[i].find("gap[0][0]"), std::string::npos) << lines[i];
-      EXPECT_EQ(lines[i + 1].find_first_not_of(' '), lines[i + 1].find("meta_dense[0][0]")) << lines[i + 1];
+      EXPECT_EQ(lines[i + 1].find_first_not_of(' '), lines[i + 1].find("meta_dense[0][0]"))
+          << lines[i + 1];
     }
-  EXPECT_NE(s.find("Total params: 173\nTrainable params: 173\nNon-trainable params: 0\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("Total params: 173\nTrainable params: 173\nNon-trainable params: 0\n"),
+            std::string::npos)
+      << s;
   // a chain (the demo) has no such column, as in Keras
-  EXPECT_EQ(summary(import_model({fixture("models/demo/keras/digits_cnn.h5")})).find("Connected to"), std::string::npos);
+  EXPECT_EQ(
+      summary(import_model({fixture("models/demo/keras/digits_cnn.h5")})).find("Connected to"),
+      std::string::npos);
 }

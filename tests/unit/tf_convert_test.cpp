@@ -1,23 +1,24 @@
 // TensorFlow conversion rules (src/import/tensorflow/tf_convert.h), against values worked out
 // by hand from TensorFlow's documented formulas (kernel_shape_util's GetWindowedOutputSize for
 // SAME, ValidateStridedSliceOp's mask rules, numpy slicing for what a slice selects).
+#include "import/tensorflow/tf_convert.h"
+
 #include <gtest/gtest.h>
 
 #include "anvil/error.h"
-#include "import/tensorflow/tf_convert.h"
 
 using anvil::tf::Pads;
 
 TEST(TfConvert, SamePadsOddSizesAndStride2) {
   // out = ceil(in / s); total = max((out - 1) * s + k - in, 0); the extra cell goes at the end
-  EXPECT_EQ(anvil::tf::same_pads(7, 3, 2), (Pads{1, 1}));   // out 4, total 2
-  EXPECT_EQ(anvil::tf::same_pads(8, 3, 2), (Pads{0, 1}));   // out 4, total 1: asymmetric
-  EXPECT_EQ(anvil::tf::same_pads(9, 3, 2), (Pads{1, 1}));   // out 5, total 2
-  EXPECT_EQ(anvil::tf::same_pads(5, 2, 1), (Pads{0, 1}));   // even kernel: total 1
-  EXPECT_EQ(anvil::tf::same_pads(5, 4, 1), (Pads{1, 2}));   // total 3
-  EXPECT_EQ(anvil::tf::same_pads(10, 5, 3), (Pads{2, 2}));  // out 4, total 3*3 + 5 - 10 = 4
-  EXPECT_EQ(anvil::tf::same_pads(10, 4, 3), (Pads{1, 2}));  // out 4, total 9 + 4 - 10 = 3
-  EXPECT_EQ(anvil::tf::same_pads(6, 1, 2), (Pads{0, 0}));   // 1x1 stride 2: no padding
+  EXPECT_EQ(anvil::tf::same_pads(7, 3, 2), (Pads{1, 1}));     // out 4, total 2
+  EXPECT_EQ(anvil::tf::same_pads(8, 3, 2), (Pads{0, 1}));     // out 4, total 1: asymmetric
+  EXPECT_EQ(anvil::tf::same_pads(9, 3, 2), (Pads{1, 1}));     // out 5, total 2
+  EXPECT_EQ(anvil::tf::same_pads(5, 2, 1), (Pads{0, 1}));     // even kernel: total 1
+  EXPECT_EQ(anvil::tf::same_pads(5, 4, 1), (Pads{1, 2}));     // total 3
+  EXPECT_EQ(anvil::tf::same_pads(10, 5, 3), (Pads{2, 2}));    // out 4, total 3*3 + 5 - 10 = 4
+  EXPECT_EQ(anvil::tf::same_pads(10, 4, 3), (Pads{1, 2}));    // out 4, total 9 + 4 - 10 = 3
+  EXPECT_EQ(anvil::tf::same_pads(6, 1, 2), (Pads{0, 0}));     // 1x1 stride 2: no padding
   EXPECT_EQ(anvil::tf::same_pads(5, 3, 1, 2), (Pads{2, 2}));  // dilation 2: keff 5, total 4
   EXPECT_EQ(anvil::tf::same_pads(4, 12, 12), (Pads{4, 4}));   // window larger than the input
   EXPECT_THROW(anvil::tf::same_pads(5, 0, 1), anvil::Error);
@@ -82,8 +83,9 @@ TEST(TfConvert, StridedSliceMasks) {
   EXPECT_THROW(anvil::tf::strided_slice(in, {0}, {1}, {0}, 0, 0, 0, 0, 0), anvil::Error);
   EXPECT_THROW(anvil::tf::strided_slice(in, {0, 0}, {1, 1}, {1, 1}, 0, 0, 3, 0, 0), anvil::Error);
   EXPECT_THROW(anvil::tf::strided_slice(in, {0, 0}, {1}, {1, 1}, 0, 0, 0, 0, 0), anvil::Error);
-  EXPECT_THROW(anvil::tf::strided_slice(in, {0, 0, 0, 0}, {1, 1, 1, 1}, {1, 1, 1, 1}, 0, 0, 0, 0, 0),
-               anvil::Error);
+  EXPECT_THROW(
+      anvil::tf::strided_slice(in, {0, 0, 0, 0}, {1, 1, 1, 1}, {1, 1, 1, 1}, 0, 0, 0, 0, 0),
+      anvil::Error);
 }
 
 TEST(TfConvert, Permutations) {

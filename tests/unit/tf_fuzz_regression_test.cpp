@@ -37,7 +37,8 @@ TEST(FuzzRegression, TfGraphdef) {
 }
 
 TEST(FuzzRegression, TfGraphdefEntryRunsValidAndGarbage) {
-  auto pb = bytes_of(fs::path(ANVIL_SOURCE_DIR) / "tests/data/fixtures/tensorflow/pool_0/frozen_model.pb");
+  auto pb = bytes_of(fs::path(ANVIL_SOURCE_DIR) /
+                     "tests/data/fixtures/tensorflow/pool_0/frozen_model.pb");
   ASSERT_FALSE(pb.empty());
   EXPECT_NO_THROW(tf_entry(pb));
   pb.resize(pb.size() / 2);  // truncated

@@ -4,7 +4,6 @@
 // order, StridedSlice masks, FusedBatchNorm epsilon, AvgPool SAME divisor, depthwise and
 // transposed convolution, resize modes), plus outputs, names, layouts and error reports.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cmath>
@@ -31,7 +30,8 @@ std::string shape_text(const Shape& s) {
 std::string fconst(const std::string& name, const Shape& s, const std::vector<float>& v) {
   std::ostringstream o;
   o << "node { name: '" << name << "' op: 'Const' attr { key: 'dtype' value { type: DT_FLOAT } } "
-    << "attr { key: 'value' value { tensor { dtype: DT_FLOAT tensor_shape { " << shape_text(s) << "} ";
+    << "attr { key: 'value' value { tensor { dtype: DT_FLOAT tensor_shape { " << shape_text(s)
+    << "} ";
   for (float x : v) o << "float_val: " << x << " ";
   o << "} } } }\n";
   return o.str();
@@ -39,29 +39,37 @@ std::string fconst(const std::string& name, const Shape& s, const std::vector<fl
 std::string iconst(const std::string& name, const Shape& s, const std::vector<int>& v) {
   std::ostringstream o;
   o << "node { name: '" << name << "' op: 'Const' attr { key: 'dtype' value { type: DT_INT32 } } "
-    << "attr { key: 'value' value { tensor { dtype: DT_INT32 tensor_shape { " << shape_text(s) << "} ";
+    << "attr { key: 'value' value { tensor { dtype: DT_INT32 tensor_shape { " << shape_text(s)
+    << "} ";
   for (int x : v) o << "int_val: " << x << " ";
   o << "} } } }\n";
   return o.str();
 }
 std::string placeholder(const std::string& name, const Shape& s) {
-  return "node { name: '" + name + "' op: 'Placeholder' attr { key: 'dtype' value { type: DT_FLOAT } } " +
+  return "node { name: '" + name +
+         "' op: 'Placeholder' attr { key: 'dtype' value { type: DT_FLOAT } } " +
          "attr { key: 'shape' value { shape { " + shape_text(s) + "} } } }\n";
 }
-std::string node(const std::string& name, const std::string& op, const std::vector<std::string>& ins,
-                 const std::string& attrs = "") {
+std::string node(const std::string& name, const std::string& op,
+                 const std::vector<std::string>& ins, const std::string& attrs = "") {
   std::string r = "node { name: '" + name + "' op: '" + op + "' ";
   for (const auto& i : ins) r += "input: '" + i + "' ";
   return r + attrs + " }\n";
 }
-std::string a_s(const std::string& k, const std::string& v) { return "attr { key: '" + k + "' value { s: '" + v + "' } } "; }
-std::string a_i(const std::string& k, int64_t v) { return "attr { key: '" + k + "' value { i: " + std::to_string(v) + " } } "; }
+std::string a_s(const std::string& k, const std::string& v) {
+  return "attr { key: '" + k + "' value { s: '" + v + "' } } ";
+}
+std::string a_i(const std::string& k, int64_t v) {
+  return "attr { key: '" + k + "' value { i: " + std::to_string(v) + " } } ";
+}
 std::string a_f(const std::string& k, double v) {
   std::ostringstream o;
   o << "attr { key: '" << k << "' value { f: " << v << " } } ";
   return o.str();
 }
-std::string a_b(const std::string& k, bool v) { return "attr { key: '" + k + "' value { b: " + (v ? "true" : "false") + " } } "; }
+std::string a_b(const std::string& k, bool v) {
+  return "attr { key: '" + k + "' value { b: " + (v ? "true" : "false") + " } } ";
+}
 std::string a_ints(const std::string& k, const std::vector<int64_t>& v) {
   std::string r = "attr { key: '" + k + "' value { list { ";
   for (int64_t x : v) r += "i: " + std::to_string(x) + " ";
@@ -78,7 +86,8 @@ std::string write_graph(const std::string& text, const std::string& ext = ".pbtx
 
 std::vector<float> iota_vals(int64_t n, float scale = 0.1f, float offset = -1.0f) {
   std::vector<float> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = offset + scale * static_cast<float>((i * 7) % 23);
+  for (int64_t i = 0; i < n; ++i)
+    v[static_cast<size_t>(i)] = offset + scale * static_cast<float>((i * 7) % 23);
   return v;
 }
 
@@ -88,7 +97,8 @@ std::map<std::string, Tensor> run(const std::string& text, const std::map<std::s
   return s.run(in, fetch);
 }
 
-void expect_near(const Tensor& got, const std::vector<double>& want, const Shape& shape, double tol = 1e-5) {
+void expect_near(const Tensor& got, const std::vector<double>& want, const Shape& shape,
+                 double tol = 1e-5) {
   ASSERT_EQ(got.shape(), shape);
   auto g = got.to_doubles();
   ASSERT_EQ(g.size(), want.size());
@@ -96,9 +106,11 @@ void expect_near(const Tensor& got, const std::vector<double>& want, const Shape
 }
 
 // Direct NHWC convolution with TF's SAME rule: pad_top = total / 2, the rest at the bottom.
-std::vector<double> conv_nhwc(const std::vector<float>& x, const Shape& xs, const std::vector<float>& w,
-                              const Shape& ws, int s, bool same, Shape& out_shape, int group = 1) {
-  const int64_t N = xs[0], H = xs[1], W = xs[2], C = xs[3], KH = ws[0], KW = ws[1], CI = ws[2], CO = ws[3];
+std::vector<double> conv_nhwc(const std::vector<float>& x, const Shape& xs,
+                              const std::vector<float>& w, const Shape& ws, int s, bool same,
+                              Shape& out_shape, int group = 1) {
+  const int64_t N = xs[0], H = xs[1], W = xs[2], C = xs[3], KH = ws[0], KW = ws[1], CI = ws[2],
+                CO = ws[3];
   int64_t OH, OW, pt = 0, pl = 0;
   if (same) {
     OH = (H + s - 1) / s;
@@ -131,7 +143,8 @@ std::vector<double> conv_nhwc(const std::vector<float>& x, const Shape& xs, cons
   return y;
 }
 
-std::string conv_graph(const Shape& xs, const Shape& ws, int s, const std::string& pad, const std::vector<float>& w) {
+std::string conv_graph(const Shape& xs, const Shape& ws, int s, const std::string& pad,
+                       const std::vector<float>& w) {
   return placeholder("x", xs) + fconst("w", ws, w) +
          node("conv", "Conv2D", {"x", "w"},
               a_s("padding", pad) + a_ints("strides", {1, s, s, 1}) + a_s("data_format", "NHWC"));
@@ -166,16 +179,21 @@ TEST(TfImport, Conv2DValidAndNchwAgree) {
   std::vector<float> xn(x.size());
   for (int64_t h = 0; h < 6; ++h)
     for (int64_t wv = 0; wv < 5; ++wv)
-      for (int64_t c = 0; c < 3; ++c) xn[static_cast<size_t>((c * 6 + h) * 5 + wv)] = x[static_cast<size_t>((h * 5 + wv) * 3 + c)];
-  std::string g = placeholder("x", xc) + fconst("w", ws, w) +
-                  node("conv", "Conv2D", {"x", "w"}, a_s("padding", "VALID") + a_ints("strides", {1, 1, 1, 1}) + a_s("data_format", "NCHW"));
+      for (int64_t c = 0; c < 3; ++c)
+        xn[static_cast<size_t>((c * 6 + h) * 5 + wv)] =
+            x[static_cast<size_t>((h * 5 + wv) * 3 + c)];
+  std::string g =
+      placeholder("x", xc) + fconst("w", ws, w) +
+      node("conv", "Conv2D", {"x", "w"},
+           a_s("padding", "VALID") + a_ints("strides", {1, 1, 1, 1}) + a_s("data_format", "NCHW"));
   auto o2 = run(g, {{"x", Tensor::from_vector<float>(xc, xn)}});
   ASSERT_EQ(o2["conv"].shape(), (Shape{1, 4, ys[1], ys[2]}));
   auto got = o2["conv"].to_doubles();
   for (int64_t c = 0; c < 4; ++c)
     for (int64_t h = 0; h < ys[1]; ++h)
       for (int64_t wv = 0; wv < ys[2]; ++wv)
-        EXPECT_NEAR(got[static_cast<size_t>((c * ys[1] + h) * ys[2] + wv)], want[static_cast<size_t>((h * ys[2] + wv) * 4 + c)], 1e-5);
+        EXPECT_NEAR(got[static_cast<size_t>((c * ys[1] + h) * ys[2] + wv)],
+                    want[static_cast<size_t>((h * ys[2] + wv) * 4 + c)], 1e-5);
 }
 
 TEST(TfImport, ReshapeOfNhwcKeepsTfElementOrder) {
@@ -183,9 +201,11 @@ TEST(TfImport, ReshapeOfNhwcKeepsTfElementOrder) {
   // (1, H*W*C) must be the input flattened in NHWC order (not the canonical NCHW order).
   Shape xs{1, 3, 4, 2};
   auto x = iota_vals(24, 1.0f, 0.0f);
-  std::string g = placeholder("x", xs) + fconst("w", {1, 1, 2, 2}, {1, 0, 0, 1}) +
-                  node("conv", "Conv2D", {"x", "w"}, a_s("padding", "SAME") + a_ints("strides", {1, 1, 1, 1})) +
-                  node("relu", "Relu", {"conv"}) + iconst("shape", {2}, {1, -1}) + node("flat", "Reshape", {"relu", "shape"});
+  std::string g =
+      placeholder("x", xs) + fconst("w", {1, 1, 2, 2}, {1, 0, 0, 1}) +
+      node("conv", "Conv2D", {"x", "w"}, a_s("padding", "SAME") + a_ints("strides", {1, 1, 1, 1})) +
+      node("relu", "Relu", {"conv"}) + iconst("shape", {2}, {1, -1}) +
+      node("flat", "Reshape", {"relu", "shape"});
   auto out = run(g, {{"x", Tensor::from_vector<float>(xs, x)}}, {"flat", "relu"});
   std::vector<double> want(x.begin(), x.end());
   for (auto& v : want) v = std::max(v, 0.0);
@@ -197,19 +217,21 @@ TEST(TfImport, StridedSliceMasks) {
   // x (2, 3, 4) = 0..23; y = x[1, ::-1, 1:3][tf.newaxis]  -> (1, 3, 2)
   std::vector<float> x(24);
   for (int i = 0; i < 24; ++i) x[static_cast<size_t>(i)] = static_cast<float>(i);
-  std::string g = fconst("x", {2, 3, 4}, x) + iconst("b", {4}, {0, 1, 0, 1}) + iconst("e", {4}, {0, 2, 0, 3}) +
-                  iconst("s", {4}, {1, 1, -1, 1}) +
+  std::string g = fconst("x", {2, 3, 4}, x) + iconst("b", {4}, {0, 1, 0, 1}) +
+                  iconst("e", {4}, {0, 2, 0, 3}) + iconst("s", {4}, {1, 1, -1, 1}) +
                   node("y", "StridedSlice", {"x", "b", "e", "s"},
-                       a_i("begin_mask", 4) + a_i("end_mask", 4) + a_i("ellipsis_mask", 0) + a_i("new_axis_mask", 1) +
-                           a_i("shrink_axis_mask", 2));
+                       a_i("begin_mask", 4) + a_i("end_mask", 4) + a_i("ellipsis_mask", 0) +
+                           a_i("new_axis_mask", 1) + a_i("shrink_axis_mask", 2));
   auto out = run(g, {});
   std::vector<double> want;
   for (int j = 2; j >= 0; --j)
     for (int k = 1; k < 3; ++k) want.push_back(12 + j * 4 + k);
   expect_near(out["y"], want, {1, 3, 2});
   // x[..., -1] (ellipsis + shrink of the last dim)
-  std::string g2 = fconst("x", {2, 3, 4}, x) + iconst("b", {2}, {0, -1}) + iconst("e", {2}, {0, 0}) + iconst("s", {2}, {1, 1}) +
-                   node("y", "StridedSlice", {"x", "b", "e", "s"}, a_i("ellipsis_mask", 1) + a_i("shrink_axis_mask", 2));
+  std::string g2 = fconst("x", {2, 3, 4}, x) + iconst("b", {2}, {0, -1}) +
+                   iconst("e", {2}, {0, 0}) + iconst("s", {2}, {1, 1}) +
+                   node("y", "StridedSlice", {"x", "b", "e", "s"},
+                        a_i("ellipsis_mask", 1) + a_i("shrink_axis_mask", 2));
   auto o2 = run(g2, {});
   std::vector<double> w2;
   for (int i = 0; i < 6; ++i) w2.push_back(i * 4 + 3);
@@ -220,17 +242,23 @@ TEST(TfImport, FusedBatchNormEpsilon) {
   // Inference mode; a large epsilon (0.5) against a small variance so it matters.
   Shape xs{1, 2, 2, 3};
   auto x = iota_vals(12);
-  std::vector<float> scale{1.5f, -0.5f, 2.0f}, offset{0.1f, 0.2f, -0.3f}, mean{0.2f, -0.1f, 0.05f}, var{0.01f, 0.2f, 0.0f};
+  std::vector<float> scale{1.5f, -0.5f, 2.0f}, offset{0.1f, 0.2f, -0.3f}, mean{0.2f, -0.1f, 0.05f},
+      var{0.01f, 0.2f, 0.0f};
   for (double eps : {0.5, 0.001}) {
-    std::string g = placeholder("x", xs) + fconst("g", {3}, scale) + fconst("b", {3}, offset) + fconst("m", {3}, mean) +
-                    fconst("v", {3}, var) +
-                    node("bn", "FusedBatchNormV3", {"x", "g", "b", "m", "v"},
-                         a_f("epsilon", eps) + a_b("is_training", false) + a_s("data_format", "NHWC"));
+    std::string g =
+        placeholder("x", xs) + fconst("g", {3}, scale) + fconst("b", {3}, offset) +
+        fconst("m", {3}, mean) + fconst("v", {3}, var) +
+        node("bn", "FusedBatchNormV3", {"x", "g", "b", "m", "v"},
+             a_f("epsilon", eps) + a_b("is_training", false) + a_s("data_format", "NHWC"));
     auto out = run(g, {{"x", Tensor::from_vector<float>(xs, x)}});
     std::vector<double> want;
     for (size_t i = 0; i < x.size(); ++i) {
       size_t c = i % 3;
-      want.push_back((x[i] - mean[c]) / std::sqrt(static_cast<double>(var[c]) + static_cast<double>(static_cast<float>(eps))) * scale[c] + offset[c]);
+      want.push_back((x[i] - mean[c]) /
+                         std::sqrt(static_cast<double>(var[c]) +
+                                   static_cast<double>(static_cast<float>(eps))) *
+                         scale[c] +
+                     offset[c]);
     }
     ASSERT_EQ(out.size(), 1u);  // inference: only y is an output
     expect_near(out["bn"], want, xs, 1e-4);
@@ -241,8 +269,12 @@ TEST(TfImport, AvgPoolSameExcludesPadding) {
   // Average of ones over SAME windows is 1 everywhere when padding is not counted.
   Shape xs{1, 5, 5, 1};
   std::string g = placeholder("x", xs) +
-                  node("p", "AvgPool", {"x"}, a_ints("ksize", {1, 3, 3, 1}) + a_ints("strides", {1, 2, 2, 1}) + a_s("padding", "SAME")) +
-                  node("m", "MaxPool", {"x"}, a_ints("ksize", {1, 2, 2, 1}) + a_ints("strides", {1, 2, 2, 1}) + a_s("padding", "SAME"));
+                  node("p", "AvgPool", {"x"},
+                       a_ints("ksize", {1, 3, 3, 1}) + a_ints("strides", {1, 2, 2, 1}) +
+                           a_s("padding", "SAME")) +
+                  node("m", "MaxPool", {"x"},
+                       a_ints("ksize", {1, 2, 2, 1}) + a_ints("strides", {1, 2, 2, 1}) +
+                           a_s("padding", "SAME"));
   std::vector<float> ones(25, 1.0f);
   auto out = run(g, {{"x", Tensor::from_vector<float>(xs, ones)}});
   expect_near(out["p"], std::vector<double>(9, 1.0), {1, 3, 3, 1});
@@ -262,11 +294,13 @@ TEST(TfImport, DepthwiseConv) {
   auto x = iota_vals(anvil::shape_numel(xs));
   auto w = iota_vals(anvil::shape_numel(ws), 0.05f, -0.5f);
   std::string g = placeholder("x", xs) + fconst("w", ws, w) +
-                  node("d", "DepthwiseConv2dNative", {"x", "w"}, a_s("padding", "SAME") + a_ints("strides", {1, 2, 2, 1}));
+                  node("d", "DepthwiseConv2dNative", {"x", "w"},
+                       a_s("padding", "SAME") + a_ints("strides", {1, 2, 2, 1}));
   auto out = run(g, {{"x", Tensor::from_vector<float>(xs, x)}});
   // output channel c*M + m reads input channel c with filter [:, :, c, m]
   const int64_t H = 5, W = 4, OH = 3, OW = 2;
-  const int64_t pt = std::max<int64_t>((OH - 1) * 2 + 3 - H, 0) / 2, pl = std::max<int64_t>((OW - 1) * 2 + 3 - W, 0) / 2;
+  const int64_t pt = std::max<int64_t>((OH - 1) * 2 + 3 - H, 0) / 2,
+                pl = std::max<int64_t>((OW - 1) * 2 + 3 - W, 0) / 2;
   std::vector<double> want;
   for (int64_t oh = 0; oh < OH; ++oh)
     for (int64_t ow = 0; ow < OW; ++ow)
@@ -277,7 +311,8 @@ TEST(TfImport, DepthwiseConv) {
             for (int64_t kw = 0; kw < 3; ++kw) {
               int64_t ih = oh * 2 + kh - pt, iw = ow * 2 + kw - pl;
               if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-              acc += x[static_cast<size_t>((ih * W + iw) * 2 + c)] * w[static_cast<size_t>(((kh * 3 + kw) * 2 + c) * 2 + m)];
+              acc += x[static_cast<size_t>((ih * W + iw) * 2 + c)] *
+                     w[static_cast<size_t>(((kh * 3 + kw) * 2 + c) * 2 + m)];
             }
           want.push_back(acc);
         }
@@ -293,8 +328,10 @@ TEST(TfImport, Conv2DBackpropInputIsTheConvGradient) {
     Shape ys;
     conv_nhwc(std::vector<float>(84, 0.f), xs, w, ws, 2, pad == "SAME", ys);
     auto dy = iota_vals(anvil::shape_numel(ys), 0.3f, -2.0f);
-    std::string g = iconst("sizes", {4}, {1, 7, 6, 2}) + fconst("w", ws, w) + placeholder("dy", ys) +
-                    node("t", "Conv2DBackpropInput", {"sizes", "w", "dy"}, a_s("padding", pad) + a_ints("strides", {1, 2, 2, 1}));
+    std::string g = iconst("sizes", {4}, {1, 7, 6, 2}) + fconst("w", ws, w) +
+                    placeholder("dy", ys) +
+                    node("t", "Conv2DBackpropInput", {"sizes", "w", "dy"},
+                         a_s("padding", pad) + a_ints("strides", {1, 2, 2, 1}));
     auto out = run(g, {{"dy", Tensor::from_vector<float>(ys, dy)}});
     ASSERT_EQ(out["t"].shape(), xs);
     auto got = out["t"].to_doubles();
@@ -318,14 +355,16 @@ TEST(TfImport, ResizeBilinearModes) {
     int64_t lo = static_cast<int64_t>(std::floor(c)), hi = std::min<int64_t>(lo + 1, 2);
     lo = std::min<int64_t>(lo, 2);
     double f = c - std::floor(c);
-    return x[static_cast<size_t>(lo)] + (x[static_cast<size_t>(hi)] - x[static_cast<size_t>(lo)]) * f;
+    return x[static_cast<size_t>(lo)] +
+           (x[static_cast<size_t>(hi)] - x[static_cast<size_t>(lo)]) * f;
   };
   struct Mode {
     bool ac, hp;
   };
   for (Mode m : {Mode{false, false}, Mode{true, false}, Mode{false, true}}) {
     std::string g = fconst("x", {1, 1, 3, 1}, x) + iconst("size", {2}, {1, 5}) +
-                    node("r", "ResizeBilinear", {"x", "size"}, a_b("align_corners", m.ac) + a_b("half_pixel_centers", m.hp));
+                    node("r", "ResizeBilinear", {"x", "size"},
+                         a_b("align_corners", m.ac) + a_b("half_pixel_centers", m.hp));
     auto out = run(g, {});
     std::vector<double> want;
     for (int i = 0; i < 5; ++i) {
@@ -341,8 +380,9 @@ TEST(TfImport, OutputsNamesAndAnyNodeFetch) {
   std::vector<float> x(12);
   for (int i = 0; i < 12; ++i) x[static_cast<size_t>(i)] = static_cast<float>(i);
   std::string g = placeholder("x", {3, 4}) + iconst("axis", {}, {1}) +
-                  node("sp", "Split", {"axis", "x"}, a_i("num_split", 2)) + iconst("perm", {2}, {1, 0}) +
-                  node("tr", "Transpose", {"sp:1", "perm"}) + node("neg", "Neg", {"tr"}) + node("out", "Identity", {"sp"});
+                  node("sp", "Split", {"axis", "x"}, a_i("num_split", 2)) +
+                  iconst("perm", {2}, {1, 0}) + node("tr", "Transpose", {"sp:1", "perm"}) +
+                  node("neg", "Neg", {"tr"}) + node("out", "Identity", {"sp"});
   anvil::Graph graph = anvil::import_model({write_graph(g)});
   EXPECT_EQ(graph.framework, "tensorflow");
   anvil::Session s(graph);
@@ -358,9 +398,10 @@ TEST(TfImport, OutputsNamesAndAnyNodeFetch) {
 }
 
 TEST(TfImport, PlaceholderShapeFromOptions) {
-  std::string g = "node { name: 'x' op: 'Placeholder' attr { key: 'dtype' value { type: DT_FLOAT } } "
-                  "attr { key: 'shape' value { shape { dim { size: -1 } dim { size: 2 } } } } }\n" +
-                  node("y", "Relu", {"x"});
+  std::string g =
+      "node { name: 'x' op: 'Placeholder' attr { key: 'dtype' value { type: DT_FLOAT } } "
+      "attr { key: 'shape' value { shape { dim { size: -1 } dim { size: 2 } } } } }\n" +
+      node("y", "Relu", {"x"});
   anvil::ImportOptions opt;
   opt.input_shapes["x"] = {3, 2};
   anvil::Session s(anvil::import_model({write_graph(g)}, opt));
@@ -373,8 +414,9 @@ TEST(TfImport, PlaceholderShapeFromOptions) {
 }
 
 TEST(TfImport, UnsupportedOpsListedTogether) {
-  std::string g = placeholder("x", {2, 2}) + node("a", "FancyOp", {"x"}) + node("b", "FancyOp", {"a"}) +
-                  node("c", "OtherOp", {"x"}) + node("d", "Relu", {"x"});
+  std::string g = placeholder("x", {2, 2}) + node("a", "FancyOp", {"x"}) +
+                  node("b", "FancyOp", {"a"}) + node("c", "OtherOp", {"x"}) +
+                  node("d", "Relu", {"x"});
   try {
     anvil::import_model({write_graph(g)});
     FAIL() << "expected an error";
@@ -395,13 +437,15 @@ TEST(TfImport, MalformedInputsNameNodeAndField) {
     return "";
   };
   // Conv2D with 3 strides
-  std::string m = err(placeholder("x", {1, 4, 4, 1}) + fconst("w", {1, 1, 1, 1}, {1}) +
-                      node("conv", "Conv2D", {"x", "w"}, a_s("padding", "SAME") + a_ints("strides", {1, 1, 1})));
+  std::string m = err(
+      placeholder("x", {1, 4, 4, 1}) + fconst("w", {1, 1, 1, 1}, {1}) +
+      node("conv", "Conv2D", {"x", "w"}, a_s("padding", "SAME") + a_ints("strides", {1, 1, 1})));
   EXPECT_NE(m.find("conv"), std::string::npos) << m;
   EXPECT_NE(m.find("strides"), std::string::npos) << m;
   // unknown padding
-  m = err(placeholder("x", {1, 4, 4, 1}) + fconst("w", {1, 1, 1, 1}, {1}) +
-          node("conv", "Conv2D", {"x", "w"}, a_s("padding", "HALF") + a_ints("strides", {1, 1, 1, 1})));
+  m = err(
+      placeholder("x", {1, 4, 4, 1}) + fconst("w", {1, 1, 1, 1}, {1}) +
+      node("conv", "Conv2D", {"x", "w"}, a_s("padding", "HALF") + a_ints("strides", {1, 1, 1, 1})));
   EXPECT_NE(m.find("padding"), std::string::npos) << m;
   // dangling input
   m = err(node("r", "Relu", {"missing"}));
@@ -420,12 +464,15 @@ TEST(TfImport, MalformedInputsNameNodeAndField) {
 TEST(TfImport, BinaryAndTextFormatsDetectedByContent) {
   // The same graph as binary (written from the text by the fixture test data is real TF
   // binary; here a fixture .pb renamed without extension is recognised by content).
-  fs::path src = fs::path(ANVIL_SOURCE_DIR) / "tests/data/fixtures/tensorflow/bias_add/frozen_model.pb";
+  fs::path src =
+      fs::path(ANVIL_SOURCE_DIR) / "tests/data/fixtures/tensorflow/bias_add/frozen_model.pb";
   fs::path dst = fs::temp_directory_path() / ("anvil_tf_graph_" + std::to_string(::getpid()));
   fs::copy_file(src, dst, fs::copy_options::overwrite_existing);
   EXPECT_EQ(anvil::import_model({dst.string()}).framework, "tensorflow");
   // An ONNX model is not taken for a GraphDef.
-  EXPECT_EQ(anvil::import_model({std::string(ANVIL_SOURCE_DIR) + "/models/demo/digits_cnn.onnx"}).framework, "onnx");
+  EXPECT_EQ(anvil::import_model({std::string(ANVIL_SOURCE_DIR) + "/models/demo/digits_cnn.onnx"})
+                .framework,
+            "onnx");
 }
 
 }  // namespace

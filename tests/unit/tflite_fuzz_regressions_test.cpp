@@ -39,7 +39,8 @@ TEST(FuzzRegressionTflite, ReplaysFindings) {
 
 TEST(FuzzRegressionTflite, EntryRunsFixturesAndGarbage) {
   for (const char* c : {"add/add0", "conv/conv0"}) {
-    auto b = bytes_of(fs::path(ANVIL_SOURCE_DIR) / "tests/data/fixtures/tflite" / c / "model.tflite");
+    auto b =
+        bytes_of(fs::path(ANVIL_SOURCE_DIR) / "tests/data/fixtures/tflite" / c / "model.tflite");
     ASSERT_FALSE(b.empty());
     EXPECT_NO_THROW(tflite_entry(b));
   }

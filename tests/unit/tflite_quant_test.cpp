@@ -4,6 +4,8 @@
 // ties away from zero; the 64-bit variant: one rounding of x * m16 / 2^(15 - shift), ties up),
 // with negative values and exact ties; plus the quantized ops (TFLiteQuantizedAdd, Conv, Pool,
 // Requantize, Quantize, Dequantize) on small cases against the same formulas.
+#include "ops/tflite_quant.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,7 +14,6 @@
 #include <vector>
 
 #include "anvil/error.h"
-#include "ops/tflite_quant.h"
 #include "unit/op_test_util.h"
 
 namespace {
@@ -29,7 +30,8 @@ i128 pow2(int e) { return static_cast<i128>(1) << e; }
 
 // floor(a*b / 2^31 + 1/2), saturating the single overflow case
 int32_t srdhm_exact(int32_t a, int32_t b) {
-  if (a == b && a == std::numeric_limits<int32_t>::min()) return std::numeric_limits<int32_t>::max();
+  if (a == b && a == std::numeric_limits<int32_t>::min())
+    return std::numeric_limits<int32_t>::max();
   return static_cast<int32_t>(floor_div(2 * static_cast<i128>(a) * b + pow2(31), pow2(32)));
 }
 // x / 2^e to nearest, ties away from zero
@@ -70,7 +72,8 @@ TEST(TfliteRounding, DoublingHighMulTiesGoUp) {
   EXPECT_EQ(q::SaturatingRoundingDoublingHighMul(-(1 << 15), 1 << 15), 0);
   const int32_t mn = std::numeric_limits<int32_t>::min();
   EXPECT_EQ(q::SaturatingRoundingDoublingHighMul(mn, mn), std::numeric_limits<int32_t>::max());
-  EXPECT_EQ(q::SaturatingRoundingDoublingHighMul(mn, std::numeric_limits<int32_t>::max()), srdhm_exact(mn, std::numeric_limits<int32_t>::max()));
+  EXPECT_EQ(q::SaturatingRoundingDoublingHighMul(mn, std::numeric_limits<int32_t>::max()),
+            srdhm_exact(mn, std::numeric_limits<int32_t>::max()));
 }
 
 TEST(TfliteRounding, DivideByPotTiesAwayFromZero) {
@@ -84,8 +87,9 @@ TEST(TfliteRounding, DivideByPotTiesAwayFromZero) {
   EXPECT_EQ(q::RoundingDivideByPOT(std::numeric_limits<int32_t>::min(), 31), -1);
   EXPECT_EQ(q::RoundingDivideByPOT(std::numeric_limits<int32_t>::max(), 31), 1);
   for (int e = 0; e <= 31; ++e)
-    for (int32_t x : {0, 1, -1, 2, -2, 3, -3, 1 << 20, -(1 << 20), (1 << 20) + (1 << 19), -((1 << 20) + (1 << 19)),
-                      std::numeric_limits<int32_t>::max(), std::numeric_limits<int32_t>::min()})
+    for (int32_t x : {0, 1, -1, 2, -2, 3, -3, 1 << 20, -(1 << 20), (1 << 20) + (1 << 19),
+                      -((1 << 20) + (1 << 19)), std::numeric_limits<int32_t>::max(),
+                      std::numeric_limits<int32_t>::min()})
       EXPECT_EQ(q::RoundingDivideByPOT(x, e), rdbpot_exact(x, e)) << x << " / 2^" << e;
 }
 
@@ -100,10 +104,12 @@ TEST(TfliteRounding, RandomAgainstExactMath) {
     const int32_t m = static_cast<int32_t>((r.next() >> 1) | (1u << 30));
     const int shift = static_cast<int>(r.next() % 39) - 31;
     const int32_t x = static_cast<int32_t>(r.i32() >> (r.next() % 24));
-    ASSERT_EQ(q::MultiplyByQuantizedMultiplier(x, m, shift), mbqm32_exact(x, m, shift)) << x << " " << m << " " << shift;
+    ASSERT_EQ(q::MultiplyByQuantizedMultiplier(x, m, shift), mbqm32_exact(x, m, shift))
+        << x << " " << m << " " << shift;
     const int64_t x64 = static_cast<int64_t>(r.i32()) * static_cast<int64_t>(r.next() % 4096);
     const int sh64 = static_cast<int>(r.next() % 24) - 31;
-    ASSERT_EQ(q::MultiplyByQuantizedMultiplier(x64, m, sh64), mbqm64_exact(x64, m, sh64)) << x64 << " " << m << " " << sh64;
+    ASSERT_EQ(q::MultiplyByQuantizedMultiplier(x64, m, sh64), mbqm64_exact(x64, m, sh64))
+        << x64 << " " << m << " " << sh64;
   }
 }
 
@@ -115,7 +121,9 @@ TEST(TfliteRounding, MultiplierIsWithinOneOfTheExactProduct) {
     const int shift = -static_cast<int>(r.next() % 20);
     const int32_t x = static_cast<int32_t>(r.i32() >> 8);
     const long double exact = static_cast<long double>(x) * m * std::pow(2.0L, shift - 31);
-    EXPECT_LE(std::fabs(static_cast<long double>(q::MultiplyByQuantizedMultiplier(x, m, shift)) - exact), 1.0L);
+    EXPECT_LE(
+        std::fabs(static_cast<long double>(q::MultiplyByQuantizedMultiplier(x, m, shift)) - exact),
+        1.0L);
   }
 }
 
@@ -125,8 +133,10 @@ TEST(TfliteRounding, Int64VariantTies) {
   EXPECT_EQ(q::MultiplyByQuantizedMultiplier(int64_t{-3}, 1 << 30, 0), -1);
   EXPECT_EQ(q::MultiplyByQuantizedMultiplier(int64_t{-4}, 1 << 30, 0), -2);
   // the reduced multiplier saturates at 0x7FFF
-  EXPECT_EQ(q::MultiplyByQuantizedMultiplier(int64_t{1} << 40, 0x7FFFFFFF, -20), mbqm64_exact(int64_t{1} << 40, 0x7FFFFFFF, -20));
-  EXPECT_EQ(q::MultiplyByQuantizedMultiplier(-(int64_t{1} << 46), 0x7FFF8000, -31), mbqm64_exact(-(int64_t{1} << 46), 0x7FFF8000, -31));
+  EXPECT_EQ(q::MultiplyByQuantizedMultiplier(int64_t{1} << 40, 0x7FFFFFFF, -20),
+            mbqm64_exact(int64_t{1} << 40, 0x7FFFFFFF, -20));
+  EXPECT_EQ(q::MultiplyByQuantizedMultiplier(-(int64_t{1} << 46), 0x7FFF8000, -31),
+            mbqm64_exact(-(int64_t{1} << 46), 0x7FFF8000, -31));
 }
 
 TEST(TfliteRounding, QuantizeMultiplier) {
@@ -155,7 +165,8 @@ TEST(TfliteRounding, QuantizeMultiplier) {
   EXPECT_FALSE(q::QuantizeMultiplier(std::nan(""), &m, &s));
   Lcg r;
   for (int i = 0; i < 20000; ++i) {
-    const double real = std::ldexp(1.0 + (r.next() / 4294967296.0), static_cast<int>(r.next() % 40) - 30);
+    const double real =
+        std::ldexp(1.0 + (r.next() / 4294967296.0), static_cast<int>(r.next() % 40) - 30);
     ASSERT_TRUE(q::QuantizeMultiplier(real, &m, &s));
     ASSERT_GE(m, 1 << 30);
     // m * 2^(s - 31) within half a unit of the 31-bit mantissa
@@ -171,7 +182,9 @@ using anvil::Tensor;
 using anvil::testing::run_single_op;
 
 template <class T>
-Tensor T_(anvil::Shape s, std::vector<T> v) { return Tensor::from_vector<T>(std::move(s), v); }
+Tensor T_(anvil::Shape s, std::vector<T> v) {
+  return Tensor::from_vector<T>(std::move(s), v);
+}
 
 TEST(TfliteQuantOps, AddGeneralPathMatchesFormula) {
   // int8 ADD, left shift 20, zero points -3 / 5 / 2, broadcast of B over rows
@@ -195,8 +208,10 @@ TEST(TfliteQuantOps, AddGeneralPathMatchesFormula) {
   Tensor Y = run_single_op("TFLiteQuantizedAdd", {A, B}, a, 1, -1)[0];
   ASSERT_EQ(Y.dtype(), anvil::DType::i8);
   for (int i = 0; i < 8; ++i) {
-    const int32_t x1 = (av[static_cast<size_t>(i)] + 3) * (1 << 20), x2 = (bv[static_cast<size_t>(i % 4)] - 5) * (1 << 20);
-    const int32_t raw = rdbpot_exact(srdhm_exact(x1, m1), -s1) + rdbpot_exact(srdhm_exact(x2, m2), -s2);
+    const int32_t x1 = (av[static_cast<size_t>(i)] + 3) * (1 << 20),
+                  x2 = (bv[static_cast<size_t>(i % 4)] - 5) * (1 << 20);
+    const int32_t raw =
+        rdbpot_exact(srdhm_exact(x1, m1), -s1) + rdbpot_exact(srdhm_exact(x2, m2), -s2);
     int32_t o = rdbpot_exact(srdhm_exact(raw, mo), -so) + 2;
     o = std::min(127, std::max(-100, o));
     EXPECT_EQ(Y.data<int8_t>()[i], o) << i;
@@ -205,7 +220,8 @@ TEST(TfliteQuantOps, AddGeneralPathMatchesFormula) {
 
 TEST(TfliteQuantOps, ConvInt16x8WithInt64Bias) {
   // (N=1, C=2, 3x3) int16 input, 2 output channels, 2x2 kernel, stride 1, pad bottom/right 1
-  std::vector<int16_t> xv = {-32768, 1000, 32767, -5, 7, 300, 12, -12000, 4, 9, -9, 20000, -1, 0, 1, 30000, -30000, 2};
+  std::vector<int16_t> xv = {-32768, 1000, 32767, -5, 7, 300, 12,    -12000, 4,
+                             9,      -9,   20000, -1, 0, 1,   30000, -30000, 2};
   std::vector<int8_t> wv = {127, -128, 3, 0, -7, 8, 100, -100, 1, 2, 3, 4, -5, -6, -7, -8};
   std::vector<int64_t> bv = {123456789, -987654};
   const std::vector<int64_t> ms = {1717986918, 1288490189}, ss = {-12, -9};
@@ -214,8 +230,10 @@ TEST(TfliteQuantOps, ConvInt16x8WithInt64Bias) {
   a.set("multipliers", ms);
   a.set("shifts", ss);
   a.set("accumulator", int64_t{64});
-  Tensor Y = run_single_op("TFLiteQuantizedConv",
-                           {T_<int16_t>({1, 2, 3, 3}, xv), T_<int8_t>({2, 2, 2, 2}, wv), T_<int64_t>({2}, bv)}, a, 1, 1)[0];
+  Tensor Y = run_single_op(
+      "TFLiteQuantizedConv",
+      {T_<int16_t>({1, 2, 3, 3}, xv), T_<int8_t>({2, 2, 2, 2}, wv), T_<int64_t>({2}, bv)}, a, 1,
+      1)[0];
   ASSERT_EQ(Y.shape(), (anvil::Shape{1, 2, 3, 3}));
   for (int m = 0; m < 2; ++m)
     for (int oy = 0; oy < 3; ++oy)
@@ -226,9 +244,11 @@ TEST(TfliteQuantOps, ConvInt16x8WithInt64Bias) {
             for (int kx = 0; kx < 2; ++kx) {
               const int iy = oy + ky, ix = ox + kx;
               if (iy >= 3 || ix >= 3) continue;
-              acc += int64_t{wv[static_cast<size_t>(((m * 2 + c) * 2 + ky) * 2 + kx)]} * xv[static_cast<size_t>((c * 3 + iy) * 3 + ix)];
+              acc += int64_t{wv[static_cast<size_t>(((m * 2 + c) * 2 + ky) * 2 + kx)]} *
+                     xv[static_cast<size_t>((c * 3 + iy) * 3 + ix)];
             }
-        int32_t o = mbqm64_exact(acc, static_cast<int32_t>(ms[static_cast<size_t>(m)]), static_cast<int>(ss[static_cast<size_t>(m)]));
+        int32_t o = mbqm64_exact(acc, static_cast<int32_t>(ms[static_cast<size_t>(m)]),
+                                 static_cast<int>(ss[static_cast<size_t>(m)]));
         o = std::min(32767, std::max(-32768, o));
         EXPECT_EQ(Y.data<int16_t>()[(m * 3 + oy) * 3 + ox], o) << m << " " << oy << " " << ox;
       }
@@ -240,7 +260,8 @@ TEST(TfliteQuantOps, AveragePoolRoundsHalfAwayFromZero) {
   a.set("mode", std::string("average"));
   a.set("kernel_shape", std::vector<int64_t>{1, 2});
   a.set("strides", std::vector<int64_t>{1, 2});
-  Tensor Y = run_single_op("TFLiteQuantizedPool", {T_<int8_t>({1, 1, 1, 6}, {1, 2, -1, -2, -3, 5})}, a, 1, -1)[0];
+  Tensor Y = run_single_op("TFLiteQuantizedPool", {T_<int8_t>({1, 1, 1, 6}, {1, 2, -1, -2, -3, 5})},
+                           a, 1, -1)[0];
   EXPECT_EQ(Y.data<int8_t>()[0], 2);
   EXPECT_EQ(Y.data<int8_t>()[1], -2);
   EXPECT_EQ(Y.data<int8_t>()[2], 1);
@@ -252,7 +273,9 @@ TEST(TfliteQuantOps, QuantizeDequantizeRequantize) {
   qa.set("zero_point", int64_t{-10});
   qa.set("dtype", std::string("i8"));
   // round(x / 0.5) half away from zero, + zp, clamped
-  Tensor Q = run_single_op("TFLiteQuantize", {anvil::testing::F({5}, {0.25f, -0.25f, 0.75f, 100.f, -100.f})}, qa, 1, -1)[0];
+  Tensor Q =
+      run_single_op("TFLiteQuantize",
+                    {anvil::testing::F({5}, {0.25f, -0.25f, 0.75f, 100.f, -100.f})}, qa, 1, -1)[0];
   const std::vector<int8_t> want = {-9, -11, -8, 127, -128};
   for (int i = 0; i < 5; ++i) EXPECT_EQ(Q.data<int8_t>()[i], want[static_cast<size_t>(i)]) << i;
   Attributes da;
@@ -279,12 +302,17 @@ TEST(TfliteQuantOps, QuantizeDequantizeRequantize) {
 TEST(TfliteQuantOps, BadAttributesAreErrors) {
   Attributes a;
   a.set("left_shift", int64_t{40});
-  for (const char* k : {"input1_multiplier", "input2_multiplier", "output_multiplier"}) a.set(k, int64_t{1 << 30});
+  for (const char* k : {"input1_multiplier", "input2_multiplier", "output_multiplier"})
+    a.set(k, int64_t{1 << 30});
   for (const char* k : {"input1_shift", "input2_shift", "output_shift"}) a.set(k, int64_t{0});
-  EXPECT_THROW(run_single_op("TFLiteQuantizedAdd", {T_<int8_t>({1}, {1}), T_<int8_t>({1}, {1})}, a, 1, -1), anvil::Error);
+  EXPECT_THROW(
+      run_single_op("TFLiteQuantizedAdd", {T_<int8_t>({1}, {1}), T_<int8_t>({1}, {1})}, a, 1, -1),
+      anvil::Error);
   a.set("left_shift", int64_t{20});
   a.set("output_shift", int64_t{3});  // the add path only scales down
-  EXPECT_THROW(run_single_op("TFLiteQuantizedAdd", {T_<int8_t>({1}, {1}), T_<int8_t>({1}, {1})}, a, 1, -1), anvil::Error);
+  EXPECT_THROW(
+      run_single_op("TFLiteQuantizedAdd", {T_<int8_t>({1}, {1}), T_<int8_t>({1}, {1})}, a, 1, -1),
+      anvil::Error);
 }
 
 }  // namespace

@@ -59,7 +59,8 @@ VerifyOptions opts() {
 // The constant input `slot` of the first node with op `op` (canonical weights).
 Tensor& weight_of(Graph& g, const std::string& op, size_t slot = 1) {
   for (auto& n : g.nodes)
-    if (n.op == op && n.inputs.size() > slot && g.values[static_cast<size_t>(n.inputs[slot])].is_constant())
+    if (n.op == op && n.inputs.size() > slot &&
+        g.values[static_cast<size_t>(n.inputs[slot])].is_constant())
       return g.values[static_cast<size_t>(n.inputs[slot])].constant;
   throw Error("no " + op + " node with constant input");
 }
@@ -77,7 +78,8 @@ Tensor flip_hw(const Tensor& w) {  // (O, I, H, W) reversed in H and W
     for (int64_t i = 0; i < I; ++i)
       for (int64_t h = 0; h < H; ++h)
         for (int64_t x = 0; x < W; ++x)
-          r.set(((o * I + i) * H + h) * W + x, w.get(((o * I + i) * H + (H - 1 - h)) * W + (W - 1 - x)));
+          r.set(((o * I + i) * H + h) * W + x,
+                w.get(((o * I + i) * H + (H - 1 - h)) * W + (W - 1 - x)));
   return r;
 }
 
@@ -119,8 +121,9 @@ std::string diag_text(const VerifyReport& r) {
 // --- clean fixtures ----------------------------------------------------------------------------
 
 TEST(VerifyModel, CleanFixturesMatch) {
-  for (const char* rel : {"keras/flatten_conv_dense", "keras/multi_io", "keras/resnet_small", "caffe/vgg_32x32",
-                          "caffe/resnet_bn_scale_eltwise", "keras-dl4j/activations/ELU_0"}) {
+  for (const char* rel :
+       {"keras/flatten_conv_dense", "keras/multi_io", "keras/resnet_small", "caffe/vgg_32x32",
+        "caffe/resnet_bn_scale_eltwise", "keras-dl4j/activations/ELU_0"}) {
     Case c = load(rel);
     VerifyReport r = verify_model(c.g, c.ref, opts());
     EXPECT_EQ(r.status, "match") << rel << "\n" << report_json(r);
@@ -130,7 +133,8 @@ TEST(VerifyModel, CleanFixturesMatch) {
     EXPECT_TRUE(r.unmatched_reference.empty()) << rel;
     int checked = 0;
     for (const auto& l : r.layers) checked += l.status == "ok";
-    EXPECT_EQ(static_cast<size_t>(checked), c.ref.size()) << rel;  // every reference tensor compared
+    EXPECT_EQ(static_cast<size_t>(checked), c.ref.size())
+        << rel;  // every reference tensor compared
   }
 }
 
@@ -139,10 +143,12 @@ TEST(VerifyModel, EveryFixtureWithActivationsMatches) {
   // Caffe, TensorFlow; TFLite's fixtures have final outputs only), at its own tolerance.
   namespace fs = std::filesystem;
   int cases = 0;
-  for (const char* group : {"keras", "caffe", "keras-dl4j/activations", "keras-dl4j/conv1d", "tensorflow"}) {
+  for (const char* group :
+       {"keras", "caffe", "keras-dl4j/activations", "keras-dl4j/conv1d", "tensorflow"}) {
     std::vector<std::string> dirs;
     for (const auto& e : fs::directory_iterator(kFix + group))
-      if (e.is_directory() && fs::exists(e.path() / "activations.npz")) dirs.push_back(e.path().string());
+      if (e.is_directory() && fs::exists(e.path() / "activations.npz"))
+        dirs.push_back(e.path().string());
     std::sort(dirs.begin(), dirs.end());
     for (const auto& d : dirs) {
       const std::string rel = d.substr(kFix.size());
@@ -264,7 +270,8 @@ TEST(VerifyDiagnose, DenseWeightsTransposed) {
       const int64_t K = w.dim(0), N = w.dim(1);
       Tensor bad(w.dtype(), w.shape());
       for (int64_t k = 0; k < K; ++k)
-        for (int64_t j = 0; j < N; ++j) bad.set(j * K + k, w.get(k * N + j));  // (N, K) data in (K, N)
+        for (int64_t j = 0; j < N; ++j)
+          bad.set(j * K + k, w.get(k * N + j));  // (N, K) data in (K, N)
       w = bad;
     }
   VerifyReport r = verify_model(c.g, c.ref, opts());
@@ -290,7 +297,8 @@ TEST(VerifyDiagnose, ConvKernelHeightWidthSwapped) {
 
 TEST(VerifyDiagnose, PaddingAsymmetric) {
   Case c = load("caffe/conv_padhw_stride2");
-  node_of(c.g, "Conv").attrs.set("pads", std::vector<int64_t>{0, 0, 2, 4});  // same totals, all at the end
+  node_of(c.g, "Conv")
+      .attrs.set("pads", std::vector<int64_t>{0, 0, 2, 4});  // same totals, all at the end
   VerifyReport r = verify_model(c.g, c.ref, opts());
   EXPECT_EQ(r.first_divergent, "out");
   EXPECT_TRUE(has_cause(r, "padding", "out")) << diag_text(r);
@@ -371,7 +379,8 @@ TEST(VerifyDiagnose, BatchNormEpsilon) {
   VerifyReport r = verify_model(c.g, c.ref, opts());
   EXPECT_EQ(r.first_divergent, "batch_normalization_1");
   ASSERT_TRUE(has_cause(r, "batchnorm_epsilon", "batch_normalization_1")) << diag_text(r);
-  EXPECT_NE(r.diagnosis[0].message.find("epsilon 0.01"), std::string::npos) << r.diagnosis[0].message;
+  EXPECT_NE(r.diagnosis[0].message.find("epsilon 0.01"), std::string::npos)
+      << r.diagnosis[0].message;
 }
 
 TEST(VerifyDiagnose, InputChannelOrderGiven) {
@@ -486,7 +495,8 @@ TEST(VerifyDiagnose, Fp16OverflowNamesTheLayerAndKeepFp32Fixes) {
   EXPECT_EQ(r.status, "mismatch");
   EXPECT_EQ(r.first_divergent, "batch_normalization_1");
   EXPECT_TRUE(has_cause(r, "precision", "batch_normalization_1")) << diag_text(r);
-  EXPECT_NE(r.diagnosis.at(0).message.find("--keep-fp32 conv2d_1"), std::string::npos) << diag_text(r);
+  EXPECT_NE(r.diagnosis.at(0).message.find("--keep-fp32 conv2d_1"), std::string::npos)
+      << diag_text(r);
   EXPECT_EQ(r.suggest_keep_fp32, std::vector<std::string>{"conv2d_1"});
   bool overflow = false;
   for (const auto& l : r.layers)

@@ -2,7 +2,6 @@
 // graph layout, and pages for 0, 1 and 1500 layers. tests/cli/verify_html.sh loads rendered
 // pages in headless Chromium.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -83,10 +82,15 @@ TEST(VerifyHtml, EscapeHelpers) {
   EXPECT_EQ(escape("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
   EXPECT_EQ(escape("caf\u00e9 \u2028"), "caf\u00e9 \u2028");  // valid UTF-8 kept
-  EXPECT_EQ(escape("a\xff" "b"), "a\uFFFD" "b");                // invalid byte replaced
-  EXPECT_EQ(escape("\xc0\xaf"), "\uFFFD\uFFFD");               // overlong '/' is not '/'
-  EXPECT_EQ(escape("\xed\xa0\x80"), "\uFFFD\uFFFD\uFFFD");     // UTF-16 surrogate
-  EXPECT_EQ(escape(std::string("a\0b\x01", 4)), "a\uFFFD" "b\uFFFD");
+  EXPECT_EQ(escape("a\xff"
+                   "b"),
+            "a\uFFFD"
+            "b");                                           // invalid byte replaced
+  EXPECT_EQ(escape("\xc0\xaf"), "\uFFFD\uFFFD");            // overlong '/' is not '/'
+  EXPECT_EQ(escape("\xed\xa0\x80"), "\uFFFD\uFFFD\uFFFD");  // UTF-16 surrogate
+  EXPECT_EQ(escape(std::string("a\0b\x01", 4)),
+            "a\uFFFD"
+            "b\uFFFD");
   EXPECT_EQ(escape("tab\tnl\n"), "tab\tnl\n");
 
   EXPECT_EQ(script_json_string("</script>"), "\"\\u003c/script\\u003e\"");
@@ -101,7 +105,8 @@ TEST(VerifyHtml, EscapeHelpers) {
 
   EXPECT_EQ(truncate_chars("abcdef", 6), "abcdef");
   EXPECT_EQ(truncate_chars("abcdefg", 6), "abcde\u2026");
-  EXPECT_EQ(truncate_chars("\u00e9\u00e9\u00e9\u00e9", 3), "\u00e9\u00e9\u2026");  // never mid-sequence
+  EXPECT_EQ(truncate_chars("\u00e9\u00e9\u00e9\u00e9", 3),
+            "\u00e9\u00e9\u2026");  // never mid-sequence
   EXPECT_EQ(truncate_chars("abc", 0), "");
 }
 
@@ -229,9 +234,11 @@ std::string chromium_dom(const std::filesystem::path& dir, const std::string& na
                          const std::string& page) {
   const auto file = dir / (name + ".html");
   std::ofstream(file) << page;
-  const std::string cmd = "timeout 120 chromium --headless --no-sandbox --disable-gpu "
-                          "--user-data-dir='" + (dir / "profile").string() +
-                          "' --dump-dom 'file://" + file.string() + "#selftest' 2>/dev/null";
+  const std::string cmd =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+      "--user-data-dir='" +
+      (dir / "profile").string() + "' --dump-dom 'file://" + file.string() +
+      "#selftest' 2>/dev/null";
   std::string dom;
   if (FILE* f = popen(cmd.c_str(), "r")) {
     char buf[65536];
@@ -248,8 +255,8 @@ std::string chromium_dom(const std::filesystem::path& dir, const std::string& na
 TEST(VerifyHtml, RunsInHeadlessChromium) {
   if (std::system("command -v chromium >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("anvil_verify_html_" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("anvil_verify_html_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::string ok =
       "<span id=\"report-status\" hidden=\"\" data-selftest=\"passed\">report-ok</span>";
@@ -260,8 +267,9 @@ TEST(VerifyHtml, RunsInHeadlessChromium) {
   EXPECT_EQ(hostile.find("<img"), std::string::npos);  // the name stayed text
   // The details panel, filled by the script from the JSON data, shows the hostile name as text.
   EXPECT_NE(hostile.find("Layer #1 (first divergence)"), std::string::npos);
-  EXPECT_NE(hostile.find("<td>&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&amp;amp;\"'&lt;!--</td>"),
-            std::string::npos);
+  EXPECT_NE(
+      hostile.find("<td>&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;&amp;amp;\"'&lt;!--</td>"),
+      std::string::npos);
 
   const std::string big = chromium_dom(dir, "resnet_like", anvil::report_html(resnet_like()));
   EXPECT_NE(big.find(ok), std::string::npos) << big.substr(0, 2000);

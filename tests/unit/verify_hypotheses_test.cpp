@@ -23,7 +23,8 @@ Tensor map(const Tensor& t, const std::function<double(int64_t, double)>& f) {
   return r;
 }
 
-using Fn = std::optional<diag::Finding> (*)(const std::string&, const Tensor&, const Tensor&, bool, double, double);
+using Fn = std::optional<diag::Finding> (*)(const std::string&, const Tensor&, const Tensor&, bool,
+                                            double, double);
 
 // Which of the four input hypotheses fire for (ours, ref).
 std::vector<std::string> fired(const Tensor& ours, const Tensor& ref, bool last = true) {
@@ -41,7 +42,8 @@ TEST(VerifyHypotheses, ChannelOrder) {
 
 TEST(VerifyHypotheses, Scale) {
   Tensor ref = image(1, 4, 4, 3, 2);
-  auto r = diag::input_scale("in", map(ref, [](int64_t, double v) { return v / 255; }), ref, true, 1e-4, 1e-5);
+  auto r = diag::input_scale("in", map(ref, [](int64_t, double v) { return v / 255; }), ref, true,
+                             1e-4, 1e-5);
   ASSERT_TRUE(r);
   EXPECT_NE(r->diagnosis.message.find("x 255"), std::string::npos) << r->diagnosis.message;
   EXPECT_EQ(fired(map(ref, [](int64_t, double v) { return v * 255; }), ref).at(0), "input_scale");
@@ -53,7 +55,8 @@ TEST(VerifyHypotheses, MeanPerChannel) {
   Tensor ours = map(ref, [&](int64_t i, double v) { return v + m[i % 3]; });
   auto r = diag::input_mean("in", ours, ref, true, 1e-4, 1e-5);
   ASSERT_TRUE(r);
-  EXPECT_NE(r->diagnosis.message.find("ImageNet mean in RGB order"), std::string::npos) << r->diagnosis.message;
+  EXPECT_NE(r->diagnosis.message.find("ImageNet mean in RGB order"), std::string::npos)
+      << r->diagnosis.message;
   EXPECT_EQ(fired(ours, ref), std::vector<std::string>{"input_mean"});
   // channels-first: the offset is per axis-1 channel
   Tensor nchw = transpose(ref, {0, 3, 1, 2}).clone();
@@ -72,9 +75,10 @@ TEST(VerifyHypotheses, Layout) {
 
 TEST(VerifyHypotheses, SilentOnUnrelatedDifferences) {
   Tensor ref = image(1, 4, 4, 3, 5);
-  EXPECT_TRUE(fired(image(1, 4, 4, 3, 6), ref).empty());                                        // other data
-  EXPECT_TRUE(fired(map(ref, [](int64_t i, double v) { return i == 7 ? v + 1 : v; }), ref).empty());  // one value
-  EXPECT_TRUE(fired(ref, ref).empty());                                                          // equal
+  EXPECT_TRUE(fired(image(1, 4, 4, 3, 6), ref).empty());  // other data
+  EXPECT_TRUE(fired(map(ref, [](int64_t i, double v) { return i == 7 ? v + 1 : v; }), ref)
+                  .empty());             // one value
+  EXPECT_TRUE(fired(ref, ref).empty());  // equal
 }
 
 }  // namespace

@@ -1,9 +1,8 @@
 // Small helpers around oneDNN for the cpu backend (src/backend/cpu/).
 #pragma once
 
-#include <dnnl.hpp>
-
 #include <cstdint>
+#include <dnnl.hpp>
 #include <string>
 #include <vector>
 
@@ -17,10 +16,14 @@ using Dims = memory::dims;
 /// oneDNN data type of an Anvil dtype; undef when oneDNN has none we use.
 inline memory::data_type dnnl_type(DType t) {
   switch (t) {
-    case DType::f32: return memory::data_type::f32;
-    case DType::bf16: return memory::data_type::bf16;
-    case DType::f16: return memory::data_type::f16;
-    default: return memory::data_type::undef;
+    case DType::f32:
+      return memory::data_type::f32;
+    case DType::bf16:
+      return memory::data_type::bf16;
+    case DType::f16:
+      return memory::data_type::f16;
+    default:
+      return memory::data_type::undef;
   }
 }
 

@@ -1,13 +1,12 @@
 // The cpu backend's core: the {op -> handler} table, compile, execution contexts, run and
-// profile (slots and layouts: slots.cpp). The handlers are in *_handler(s).cpp beside this file; the design
-// is described in executable.h and docs/cpu_backend.md.
-#include <dnnl.hpp>
-
+// profile (slots and layouts: slots.cpp). The handlers are in *_handler(s).cpp beside this file;
+// the design is described in executable.h and docs/cpu_backend.md.
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <dnnl.hpp>
 #include <limits>
 #include <memory>
 #include <string>
@@ -39,7 +38,8 @@ float to_f(double v) {
 
 bool append_act(dnnl::post_ops& po, const FusedActivation& a, bool nan_safe) {
   switch (a.kind) {
-    case Activation::None: return true;
+    case Activation::None:
+      return true;
     case Activation::Relu:
     case Activation::LeakyRelu:
       if (nan_safe && (a.kind == Activation::Relu || a.alpha == 0)) {
@@ -61,9 +61,15 @@ bool append_act(dnnl::post_ops& po, const FusedActivation& a, bool nan_safe) {
       else
         po.append_eltwise(1.f, algorithm::eltwise_clip_v2, to_f(a.alpha), to_f(a.beta));
       return true;
-    case Activation::Sigmoid: po.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f); return true;
-    case Activation::Tanh: po.append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f); return true;
-    case Activation::Elu: po.append_eltwise(1.f, algorithm::eltwise_elu, to_f(a.alpha), 0.f); return true;
+    case Activation::Sigmoid:
+      po.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f);
+      return true;
+    case Activation::Tanh:
+      po.append_eltwise(1.f, algorithm::eltwise_tanh, 0.f, 0.f);
+      return true;
+    case Activation::Elu:
+      po.append_eltwise(1.f, algorithm::eltwise_elu, to_f(a.alpha), 0.f);
+      return true;
     case Activation::HardSigmoid:
       if (nan_safe) return false;  // its clip loses NaN
       po.append_eltwise(1.f, algorithm::eltwise_linear, to_f(a.alpha), to_f(a.beta));
@@ -131,7 +137,8 @@ int CpuExecutable::step_threads(const Node& n) const {
   for (int v : n.outputs)
     if (v >= 0 && val(v).shape_known) bytes += 4.0 * static_cast<double>(shape_numel(val(v).shape));
   auto numel = [&](int i) -> double {
-    if (i < 0 || static_cast<size_t>(i) >= n.inputs.size() || n.inputs[static_cast<size_t>(i)] < 0) return 0;
+    if (i < 0 || static_cast<size_t>(i) >= n.inputs.size() || n.inputs[static_cast<size_t>(i)] < 0)
+      return 0;
     const Value& v = val(n.inputs[static_cast<size_t>(i)]);
     return v.shape_known ? static_cast<double>(shape_numel(v.shape)) : 0;
   };
@@ -140,9 +147,11 @@ int CpuExecutable::step_threads(const Node& n) const {
                          : static_cast<double>(shape_numel(val(n.outputs[0]).shape));
   if (n.op == "Conv" && n.inputs.size() > 1 && val(n.inputs[1]).shape_known) {
     const Shape& w = val(n.inputs[1]).shape;
-    flops = 2 * out * static_cast<double>(shape_numel(w)) / static_cast<double>(std::max<int64_t>(1, w[0]));
+    flops = 2 * out * static_cast<double>(shape_numel(w)) /
+            static_cast<double>(std::max<int64_t>(1, w[0]));
   } else if (n.op == "ConvTranspose" && n.inputs.size() > 1) {
-    flops = 2 * numel(0) * numel(1) / std::max(1.0, static_cast<double>(val(n.inputs[0]).shape.at(1)));
+    flops =
+        2 * numel(0) * numel(1) / std::max(1.0, static_cast<double>(val(n.inputs[0]).shape.at(1)));
   } else if ((n.op == "Gemm" || n.op == "MatMul") && n.inputs.size() > 1) {
     const Shape& a = val(n.inputs[0]).shape;
     flops = 2 * out * static_cast<double>(a.empty() ? 1 : a.back());
@@ -312,8 +321,7 @@ CpuExecutable::CpuExecutable(const Graph& g, const CompileOptions& opt, bool nan
   for (int k : opt.keep) {
     int s = vslot_[static_cast<size_t>(k)];
     if (s < 0) {
-      if (val(k).is_constant() ||
-          std::find(g.inputs.begin(), g.inputs.end(), k) != g.inputs.end())
+      if (val(k).is_constant() || std::find(g.inputs.begin(), g.inputs.end(), k) != g.inputs.end())
         s = slot_of(k);
       else
         throw Error("cpu backend: tensor '" + val(k).name + "' is not computed by the graph",
@@ -497,14 +505,14 @@ std::vector<Executable::OpTime> CpuExecutable::profile() const {
 }
 
 namespace {
-const BackendRegistrar reg{Backend{
-    "cpu", [](const Graph& g, const CompileOptions& o) -> std::unique_ptr<Executable> {
-      try {
-        return std::make_unique<CpuExecutable>(g, o);
-      } catch (const dnnl::error& e) {
-        throw Error(std::string("cpu backend (oneDNN): ") + e.what(), g.source_file);
-      }
-    }}};
+const BackendRegistrar reg{
+    Backend{"cpu", [](const Graph& g, const CompileOptions& o) -> std::unique_ptr<Executable> {
+              try {
+                return std::make_unique<CpuExecutable>(g, o);
+              } catch (const dnnl::error& e) {
+                throw Error(std::string("cpu backend (oneDNN): ") + e.what(), g.source_file);
+              }
+            }}};
 
 }  // namespace
 }  // namespace anvil::cpu

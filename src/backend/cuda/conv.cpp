@@ -38,7 +38,8 @@
 // Unfused/Transposed epilogue pass clamp in registers; the gemm/im2col paths (cuBLASLt's
 // epilogue knows ReLU only) and cuDNN Fused (RELU activation) are followed by one in-place
 // clamp pass of gemm_epilogue.cu's kernel ("+clamp" in algo_name()). The timing sees that
-// extra pass, so cuDNN unfused or the depthwise kernel win where it costs more.#include "backend/cuda/conv.h"
+// extra pass, so cuDNN unfused or the depthwise kernel win where it costs more.#include
+// "backend/cuda/conv.h"
 
 #include <cudnn.h>
 
@@ -85,8 +86,8 @@ void ConvPlan::Impl::choose(cudnnHandle_t h, cudaStream_t stream) {
     for (int a = 0; a < CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT; ++a) {
       size_t sz = 0;
       if (cudnnGetConvolutionBackwardDataWorkspaceSize(
-              h, w_desc, x_desc, conv_desc, y_desc,
-              static_cast<cudnnConvolutionBwdDataAlgo_t>(a), &sz) == CUDNN_STATUS_SUCCESS &&
+              h, w_desc, x_desc, conv_desc, y_desc, static_cast<cudnnConvolutionBwdDataAlgo_t>(a),
+              &sz) == CUDNN_STATUS_SUCCESS &&
           sz <= kWorkspaceCap)
         ws_max = std::max(ws_max, sz);
     }
@@ -124,8 +125,8 @@ void ConvPlan::Impl::choose(cudnnHandle_t h, cudaStream_t stream) {
   found_done = true;
   if (cands.empty())
     fail(std::string("cuDNN has no ") + (p.transpose ? "transposed " : "") +
-         "convolution algorithm for this configuration (dtype " + dtype_name(dt) +
-         ", group " + std::to_string(p.groups) + ", workspace cap 256 MiB)");
+         "convolution algorithm for this configuration (dtype " + dtype_name(dt) + ", group " +
+         std::to_string(p.groups) + ", workspace cap 256 MiB)");
   // Fastest first (Find sorts by time already); deterministic ones preferred.
   std::stable_sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) {
     if (a.deterministic != b.deterministic) return a.deterministic;
@@ -219,17 +220,16 @@ ConvPlan::~ConvPlan() = default;
 
 ConvWeights ConvPlan::prepare(const Tensor& w, const Tensor* bias) const {
   const ConvParams& p = impl_->p;
-  if (!w.defined() || !is_float(w.dtype()))
-    impl_->fail("weights must be a float tensor", "W");
+  if (!w.defined() || !is_float(w.dtype())) impl_->fail("weights must be a float tensor", "W");
   // Graph layout: (K, C/g, R, S) for Conv, (C, K/g, R, S) for ConvTranspose; a 1-D
   // convolution's (.., .., S) is accepted with R = 1.
   const int64_t d0 = p.transpose ? p.c : p.k;
   const int64_t d1 = p.transpose ? p.k / p.groups : p.c / p.groups;
   const int64_t want = d0 * d1 * p.r * p.s;
   if (w.rank() < 3 || w.dim(0) != d0 || w.dim(1) != d1 || w.numel() != want)
-    impl_->fail("weights of shape " + shape_str(w.shape()) + ", expected " +
-                    shape_str({d0, d1, p.r, p.s}),
-                "W");
+    impl_->fail(
+        "weights of shape " + shape_str(w.shape()) + ", expected " + shape_str({d0, d1, p.r, p.s}),
+        "W");
   ConvWeights out;
   // To the storage dtype first (rounding once from the graph's values), then OIHW -> OHWI
   // (KRSC); the depthwise kernel reads (K, 1, R, S) as RSK: (R, S, K).
@@ -278,8 +278,7 @@ void ConvPlan::run(cudaStream_t stream, const void* x, const void* w, const void
     ANVIL_CUDNN_CHECK(cudnnSetStream(h, stream));
     const cudnnStatus_t st = m.enqueue(h, stream, x, w, bias, z, y, workspace);
     if (st != CUDNN_STATUS_SUCCESS)
-      m.fail(std::string("cuDNN failed running ") + m.algo_name() + ": " +
-             cudnnGetErrorString(st));
+      m.fail(std::string("cuDNN failed running ") + m.algo_name() + ": " + cudnnGetErrorString(st));
   } catch (const Error& e) {
     if (!e.node().empty()) throw;
     throw e.with_node(m.name);

@@ -27,7 +27,7 @@ struct ConvParams {
   bool transpose = false;
   DType dtype = DType::f32;  // storage of x, w, y, z: f32, f16 or bf16
   bool has_bias = false;
-  bool relu = false;          // y = relu(...)
+  bool relu = false;  // y = relu(...)
   // Upper clamp of the activation when relu is set: y = min(max(v, 0), relu_max) (ONNX
   // Clip(0, m), e.g. ReLU6 with 6; +inf = plain ReLU). Ignored without relu. Every path
   // applies it: the depthwise kernel and the plan's own epilogue pass in registers; after

@@ -3,8 +3,6 @@
 // modes and layouts are described at the top of conv.cpp. Private to src/backend/cuda/.
 #pragma once
 
-#include "backend/cuda/conv.h"
-
 #include <cudnn.h>
 
 #include <algorithm>
@@ -12,14 +10,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <string>
 #include <vector>
 
+#include "backend/cuda/conv.h"
 #include "backend/cuda/conv_kernels.h"
 #include "backend/cuda/cuda_util.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/gemm_epilogue.h"
-#include <memory>
-#include <string>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -27,8 +26,9 @@
 namespace anvil::cuda {
 namespace conv_detail {
 
-inline constexpr size_t kWorkspaceCap = size_t{256} << 20;  // largest workspace an algorithm may use
-inline constexpr size_t kIm2colCap = size_t{512} << 20;     // largest im2col buffer
+inline constexpr size_t kWorkspaceCap = size_t{256}
+                                        << 20;           // largest workspace an algorithm may use
+inline constexpr size_t kIm2colCap = size_t{512} << 20;  // largest im2col buffer
 
 inline size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
@@ -52,10 +52,14 @@ inline cudnnHandle_t cudnn_handle() {
 
 inline cudnnDataType_t cudnn_type(DType t) {
   switch (t) {
-    case DType::f32: return CUDNN_DATA_FLOAT;
-    case DType::f16: return CUDNN_DATA_HALF;
-    case DType::bf16: return CUDNN_DATA_BFLOAT16;
-    default: break;
+    case DType::f32:
+      return CUDNN_DATA_FLOAT;
+    case DType::f16:
+      return CUDNN_DATA_HALF;
+    case DType::bf16:
+      return CUDNN_DATA_BFLOAT16;
+    default:
+      break;
   }
   throw Error(std::string("cuDNN convolution: unsupported dtype ") + dtype_name(t), {}, {},
               "dtype");
@@ -63,27 +67,43 @@ inline cudnnDataType_t cudnn_type(DType t) {
 
 inline const char* fwd_algo_name(cudnnConvolutionFwdAlgo_t a) {
   switch (a) {
-    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM: return "IMPLICIT_GEMM";
-    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: return "IMPLICIT_PRECOMP_GEMM";
-    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM: return "GEMM";
-    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT: return "DIRECT";
-    case CUDNN_CONVOLUTION_FWD_ALGO_FFT: return "FFT";
-    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING: return "FFT_TILING";
-    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD: return "WINOGRAD";
-    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED: return "WINOGRAD_NONFUSED";
-    default: return "FWD_ALGO_?";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM:
+      return "IMPLICIT_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM:
+      return "IMPLICIT_PRECOMP_GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM:
+      return "GEMM";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT:
+      return "DIRECT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT:
+      return "FFT";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING:
+      return "FFT_TILING";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD:
+      return "WINOGRAD";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED:
+      return "WINOGRAD_NONFUSED";
+    default:
+      return "FWD_ALGO_?";
   }
 }
 
 inline const char* bwd_algo_name(cudnnConvolutionBwdDataAlgo_t a) {
   switch (a) {
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0: return "BWD_DATA_ALGO_0";
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1: return "BWD_DATA_ALGO_1";
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT: return "BWD_DATA_FFT";
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING: return "BWD_DATA_FFT_TILING";
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD: return "BWD_DATA_WINOGRAD";
-    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED: return "BWD_DATA_WINOGRAD_NONFUSED";
-    default: return "BWD_DATA_ALGO_?";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0:
+      return "BWD_DATA_ALGO_0";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1:
+      return "BWD_DATA_ALGO_1";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT:
+      return "BWD_DATA_FFT";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING:
+      return "BWD_DATA_FFT_TILING";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD:
+      return "BWD_DATA_WINOGRAD";
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED:
+      return "BWD_DATA_WINOGRAD_NONFUSED";
+    default:
+      return "BWD_DATA_ALGO_?";
   }
 }
 
@@ -146,13 +166,13 @@ struct ConvPlan::Impl {
   cudnnTensorDescriptor_t x_desc = nullptr, y_desc = nullptr, bias_desc = nullptr;
   cudnnFilterDescriptor_t w_desc = nullptr;
   cudnnConvolutionDescriptor_t conv_desc = nullptr;
-  cudnnActivationDescriptor_t act_desc = nullptr;   // fused: RELU or IDENTITY
+  cudnnActivationDescriptor_t act_desc = nullptr;  // fused: RELU or IDENTITY
   cudnnConvolutionFwdAlgo_t fwd_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
   cudnnConvolutionBwdDataAlgo_t bwd_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
   size_t ws_bytes = 0;  // cuDNN's workspace
   size_t y_bytes = 0;
   DeviceBuffer zero_bias;  // the fused path's bias when the graph has none
-  struct Cand {  // one algorithm cuDNN's Find timed
+  struct Cand {            // one algorithm cuDNN's Find timed
     int algo;
     float time;
     size_t memory;
@@ -205,16 +225,17 @@ struct ConvPlan::Impl {
     ANVIL_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w_desc));
     ANVIL_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv_desc));
     ANVIL_CUDNN_CHECK(cudnnCreateActivationDescriptor(&act_desc));
-    ANVIL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x_desc, CUDNN_TENSOR_NHWC, dt, p.n, p.c, p.h, p.w));
+    ANVIL_CUDNN_CHECK(
+        cudnnSetTensor4dDescriptor(x_desc, CUDNN_TENSOR_NHWC, dt, p.n, p.c, p.h, p.w));
     ANVIL_CUDNN_CHECK(
         cudnnSetTensor4dDescriptor(y_desc, CUDNN_TENSOR_NHWC, dt, p.n, p.k, p.oh, p.ow));
     ANVIL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(bias_desc, CUDNN_TENSOR_NCHW, dt, 1, p.k, 1, 1));
     if (!p.transpose)
-      ANVIL_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_desc, dt, CUDNN_TENSOR_NHWC, p.k,
-                                                   p.c / p.groups, p.r, p.s));
+      ANVIL_CUDNN_CHECK(
+          cudnnSetFilter4dDescriptor(w_desc, dt, CUDNN_TENSOR_NHWC, p.k, p.c / p.groups, p.r, p.s));
     else  // filter of the forward convolution y (K channels) -> x (C channels)
-      ANVIL_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w_desc, dt, CUDNN_TENSOR_NHWC, p.c,
-                                                   p.k / p.groups, p.r, p.s));
+      ANVIL_CUDNN_CHECK(
+          cudnnSetFilter4dDescriptor(w_desc, dt, CUDNN_TENSOR_NHWC, p.c, p.k / p.groups, p.r, p.s));
     ANVIL_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv_desc, p.pad_h, p.pad_w, p.stride_h,
                                                       p.stride_w, p.dil_h, p.dil_w,
                                                       CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
@@ -241,9 +262,8 @@ struct ConvPlan::Impl {
       ANVIL_CUDNN_CHECK(
           cudnnGetConvolution2dForwardOutputDim(conv_desc, y_desc, w_desc, &on, &oc, &ohh, &oww));
       if (on != p.n || oc != p.c || ohh != p.h || oww != p.w)
-        fail("transposed convolution output " + std::to_string(p.oh) + "x" +
-                 std::to_string(p.ow) + " is not reachable from a " + std::to_string(p.h) + "x" +
-                 std::to_string(p.w) +
+        fail("transposed convolution output " + std::to_string(p.oh) + "x" + std::to_string(p.ow) +
+                 " is not reachable from a " + std::to_string(p.h) + "x" + std::to_string(p.w) +
                  " input with these strides/pads (output_padding must be below the stride)",
              "output_padding");
     }
@@ -273,8 +293,8 @@ struct ConvPlan::Impl {
       const float alpha2 = p.has_residual ? 1.f : 0.f;
       st = cudnnConvolutionBiasActivationForward(
           h, &one, x_desc, x, w_desc, w, conv_desc, fwd_algo, ws, ws_bytes, &alpha2, y_desc,
-          p.has_residual ? z : y, bias_desc, p.has_bias ? bias : zero_bias.get(), act_desc,
-          y_desc, y);
+          p.has_residual ? z : y, bias_desc, p.has_bias ? bias : zero_bias.get(), act_desc, y_desc,
+          y);
       if (st == CUDNN_STATUS_SUCCESS && clamped()) clamp_pass(y, stream);
       return st;
     }
@@ -287,18 +307,17 @@ struct ConvPlan::Impl {
       beta = 1.f;
     }
     if (mode == Mode::Unfused)
-      st = cudnnConvolutionForward(h, &one, x_desc, x, w_desc, w, conv_desc, fwd_algo, ws,
-                                   ws_bytes, &beta, y_desc, y);
+      st = cudnnConvolutionForward(h, &one, x_desc, x, w_desc, w, conv_desc, fwd_algo, ws, ws_bytes,
+                                   &beta, y_desc, y);
     else
       st = cudnnConvolutionBackwardData(h, &one, w_desc, w, x_desc, x, conv_desc, bwd_algo, ws,
                                         ws_bytes, &beta, y_desc, y);
     if (st != CUDNN_STATUS_SUCCESS) return st;
     // Bias and ReLU in one pass of our own kernel: NHWC y is [N*OH*OW, K] row-major.
     if (p.has_bias || p.relu)
-      detail::gemm_bias_act(p.dtype, y, p.has_bias ? bias : nullptr, 1,
-                            static_cast<int64_t>(p.n) * p.oh * p.ow, p.k, 0,
-                            p.relu ? detail::GemmAct::Relu : detail::GemmAct::None, stream,
-                            p.relu_max);
+      detail::gemm_bias_act(
+          p.dtype, y, p.has_bias ? bias : nullptr, 1, static_cast<int64_t>(p.n) * p.oh * p.ow, p.k,
+          0, p.relu ? detail::GemmAct::Relu : detail::GemmAct::None, stream, p.relu_max);
     return st;
   }
 
@@ -308,8 +327,8 @@ struct ConvPlan::Impl {
   /// y = min(y, relu_max) in place (y is already >= 0 after the fused ReLU; the pass applies
   /// max(., 0) as well), 16-byte vectorized: NHWC y is [N*OH*OW, K] row-major.
   void clamp_pass(void* y, cudaStream_t stream) const {
-    detail::gemm_bias_act(p.dtype, y, nullptr, 1, static_cast<int64_t>(p.n) * p.oh * p.ow, p.k,
-                          0, detail::GemmAct::Relu, stream, p.relu_max);
+    detail::gemm_bias_act(p.dtype, y, nullptr, 1, static_cast<int64_t>(p.n) * p.oh * p.ow, p.k, 0,
+                          detail::GemmAct::Relu, stream, p.relu_max);
   }
 
   void choose(cudnnHandle_t h, cudaStream_t stream);  // conv.cpp
@@ -325,11 +344,14 @@ struct ConvPlan::Impl {
 
   std::string algo_name() const {
     switch (path) {
-      case Path::Gemm: return clamped() ? "gemm +clamp" : "gemm";
-      case Path::Im2col: return clamped() ? "im2col+gemm +clamp" : "im2col+gemm";
+      case Path::Gemm:
+        return clamped() ? "gemm +clamp" : "gemm";
+      case Path::Im2col:
+        return clamped() ? "im2col+gemm +clamp" : "im2col+gemm";
       case Path::Depthwise:
         return dw_tile ? "depthwise x" + std::to_string(dw_tile) : std::string("depthwise");
-      case Path::Cudnn: break;
+      case Path::Cudnn:
+        break;
     }
     return "cudnn " + cudnn_algo_name();
   }
@@ -343,8 +365,8 @@ struct ConvPlan::Impl {
   }
 
   bool gemm_applies() const {
-    return !p.transpose && p.groups == 1 && p.r == 1 && p.s == 1 && p.pad_h == 0 &&
-           p.pad_w == 0 && p.stride_h == 1 && p.stride_w == 1;
+    return !p.transpose && p.groups == 1 && p.r == 1 && p.s == 1 && p.pad_h == 0 && p.pad_w == 0 &&
+           p.stride_h == 1 && p.stride_w == 1;
   }
   /// The im2col rows' length: R*S*C rounded up to a multiple of 16 bytes, so that cuBLASLt
   /// sees 16-byte aligned rows (C = 3 of a first layer otherwise gives 147 halves); the
@@ -360,9 +382,7 @@ struct ConvPlan::Impl {
   bool im2col_applies() const {
     return !p.transpose && p.groups == 1 && im2col_bytes() <= kIm2colCap;
   }
-  bool depthwise_applies() const {
-    return !p.transpose && p.groups == p.c && p.c == p.k;
-  }
+  bool depthwise_applies() const { return !p.transpose && p.groups == p.c && p.c == p.k; }
   /// The depthwise kernel's column tilings worth timing (conv_kernels.h: 0 = generic kernel;
   /// 1, 2, 4 output columns a thread for 3- or 5-wide kernels of stride 1 or 2, dilation 1).
   std::vector<int> dw_tiles = {0};
@@ -409,7 +429,8 @@ struct ConvPlan::Impl {
         detail::depthwise_nhwc(window(), p.relu, p.dtype, x, w, bb, zz, y, stream, dw_tile,
                                p.relu_max);
         return;
-      case Path::Cudnn: break;
+      case Path::Cudnn:
+        break;
     }
   }
 

@@ -24,8 +24,8 @@ bool aligned(const void* p, uintptr_t a) { return reinterpret_cast<uintptr_t>(p)
 // ---- im2col: moves words of type W (C*es is a multiple of sizeof(W)) ---------------------------
 
 template <class W>
-__global__ void im2col_kernel(ConvWindow p, const W* __restrict__ x, W* __restrict__ col,
-                              int cw, int ldw, int64_t total) {
+__global__ void im2col_kernel(ConvWindow p, const W* __restrict__ x, W* __restrict__ col, int cw,
+                              int ldw, int64_t total) {
   const int rs = p.r * p.s;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -142,8 +142,8 @@ __global__ void depthwise_tile_kernel(ConvWindow p, bool relu, float hi, const T
     for (int q = 0; q < P; ++q)
 #pragma unroll
       for (int j = 0; j < V; ++j) acc[q][j] = 0.f;
-    // Rows unrolled (R == S) and every load of a row issued before its arithmetic, with
-    // out-of-range cells predicated off (not branched around), so many loads are in flight.
+        // Rows unrolled (R == S) and every load of a row issued before its arithmetic, with
+        // out-of-range cells predicated off (not branched around), so many loads are in flight.
 #pragma unroll
     for (int ry = 0; ry < S; ++ry) {
       const int iy = oy * p.stride_h - p.pad_h + ry * p.dil_h;
@@ -191,8 +191,7 @@ __global__ void depthwise_tile_kernel(ConvWindow p, bool relu, float hi, const T
 #pragma unroll
     for (int q = 0; q < P; ++q) {
       if (ox0 + q >= p.ow) break;
-      const int64_t at =
-          ((static_cast<int64_t>(n) * p.oh + oy) * p.ow + ox0 + q) * p.c + c0;
+      const int64_t at = ((static_cast<int64_t>(n) * p.oh + oy) * p.ow + ox0 + q) * p.c + c0;
       float v[V];
 #pragma unroll
       for (int j = 0; j < V; ++j) v[j] = acc[q][j] + bf[j];
@@ -210,10 +209,10 @@ __global__ void depthwise_tile_kernel(ConvWindow p, bool relu, float hi, const T
 }
 
 template <class T, int V, int S, int SW>
-void launch_tile(const ConvWindow& p, int tile, bool relu, float hi, const T* x, const T* w, const T* b,
-                 const T* z, T* y, cudaStream_t stream) {
-  const int total = static_cast<int>(static_cast<int64_t>(p.n) * p.oh *
-                                     ((p.ow + tile - 1) / tile) * (p.c / V));
+void launch_tile(const ConvWindow& p, int tile, bool relu, float hi, const T* x, const T* w,
+                 const T* b, const T* z, T* y, cudaStream_t stream) {
+  const int total =
+      static_cast<int>(static_cast<int64_t>(p.n) * p.oh * ((p.ow + tile - 1) / tile) * (p.c / V));
   if (tile == 4)
     depthwise_tile_kernel<T, V, S, SW, 4>
         <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, hi, x, w, b, z, y, total);
@@ -240,22 +239,26 @@ void launch_depthwise(const ConvWindow& p, bool relu, float hi, const void* x, c
   // The column-tiled kernel for 3- and 5-wide kernels of stride 1 or 2 and dilation 1.
   const int64_t threads = static_cast<int64_t>(p.n) * p.oh * p.ow * (p.c / V);  // tile 1
   if (vec && (tile == 1 || tile == 2 || tile == 4) && p.dil_w == 1 && (p.s == 3 || p.s == 5) &&
-      p.r == p.s &&
-      (p.stride_w == 1 || p.stride_w == 2) && threads < (int64_t{1} << 31) - kThreads &&
+      p.r == p.s && (p.stride_w == 1 || p.stride_w == 2) &&
+      threads < (int64_t{1} << 31) - kThreads &&
       static_cast<int64_t>(p.r) * p.s * p.c < (int64_t{1} << 31)) {
-    if (p.s == 3 && p.stride_w == 1) launch_tile<T, V, 3, 1>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
-    if (p.s == 3 && p.stride_w == 2) launch_tile<T, V, 3, 2>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
-    if (p.s == 5 && p.stride_w == 1) launch_tile<T, V, 5, 1>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
-    if (p.s == 5 && p.stride_w == 2) launch_tile<T, V, 5, 2>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
+    if (p.s == 3 && p.stride_w == 1)
+      launch_tile<T, V, 3, 1>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
+    if (p.s == 3 && p.stride_w == 2)
+      launch_tile<T, V, 3, 2>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
+    if (p.s == 5 && p.stride_w == 1)
+      launch_tile<T, V, 5, 1>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
+    if (p.s == 5 && p.stride_w == 2)
+      launch_tile<T, V, 5, 2>(p, tile, relu, hi, tx, tw, tb, tz, ty, stream);
     check_cuda(cudaGetLastError(), "depthwise_nhwc kernel launch");
     return;
   }
   if (vec)
-    depthwise_kernel<T, V><<<blocks_for(total), kThreads, 0, stream>>>(p, relu, hi, tx, tw, tb, tz,
-                                                                       ty, total);
+    depthwise_kernel<T, V>
+        <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, hi, tx, tw, tb, tz, ty, total);
   else
-    depthwise_kernel<T, 1><<<blocks_for(total), kThreads, 0, stream>>>(p, relu, hi, tx, tw, tb, tz,
-                                                                       ty, total);
+    depthwise_kernel<T, 1>
+        <<<blocks_for(total), kThreads, 0, stream>>>(p, relu, hi, tx, tw, tb, tz, ty, total);
   check_cuda(cudaGetLastError(), "depthwise_nhwc kernel launch");
 }
 
@@ -267,8 +270,8 @@ void im2col_nhwc(const ConvWindow& p, DType dt, const void* x, void* col, int64_
   const int row = p.c * es;  // bytes of one pixel's channels
   const int64_t need = static_cast<int64_t>(p.r) * p.s * p.c;
   if (ld < need || ld * es > (int64_t{1} << 30))
-    throw Error("im2col_nhwc: row length " + std::to_string(ld) + " for " +
-                std::to_string(need) + " values");
+    throw Error("im2col_nhwc: row length " + std::to_string(ld) + " for " + std::to_string(need) +
+                " values");
   const int ldb = static_cast<int>(ld * es);
   if (row % 16 == 0 && ldb % 16 == 0 && aligned(x, 16) && aligned(col, 16))
     return launch_im2col<uint4>(p, x, col, row, ldb, stream);
@@ -283,11 +286,14 @@ void depthwise_nhwc(const ConvWindow& p, bool relu, DType dt, const void* x, con
                     const void* bias, const void* z, void* y, cudaStream_t stream, int tile,
                     float relu_max) {
   switch (dt) {
-    case DType::f32: return launch_depthwise<float>(p, relu, relu_max, x, w, bias, z, y, stream, tile);
-    case DType::f16: return launch_depthwise<__half>(p, relu, relu_max, x, w, bias, z, y, stream, tile);
+    case DType::f32:
+      return launch_depthwise<float>(p, relu, relu_max, x, w, bias, z, y, stream, tile);
+    case DType::f16:
+      return launch_depthwise<__half>(p, relu, relu_max, x, w, bias, z, y, stream, tile);
     case DType::bf16:
       return launch_depthwise<__nv_bfloat16>(p, relu, relu_max, x, w, bias, z, y, stream, tile);
-    default: break;
+    default:
+      break;
   }
   throw Error(std::string("depthwise convolution: unsupported dtype ") + dtype_name(dt), {}, {},
               "dtype");

@@ -33,10 +33,14 @@ void ConvPlan::Impl::select(cudnnHandle_t h, cudaStream_t stream, bool honor_env
   std::vector<Path> cands;  // depthwise: one entry per column tiling (dw_tiles)
   auto applies = [&](Path c) {
     switch (c) {
-      case Path::Gemm: return gemm_applies();
-      case Path::Im2col: return im2col_applies();
-      case Path::Depthwise: return depthwise_applies();
-      case Path::Cudnn: return true;
+      case Path::Gemm:
+        return gemm_applies();
+      case Path::Im2col:
+        return im2col_applies();
+      case Path::Depthwise:
+        return depthwise_applies();
+      case Path::Cudnn:
+        return true;
     }
     return false;
   };
@@ -52,7 +56,8 @@ void ConvPlan::Impl::select(cudnnHandle_t h, cudaStream_t stream, bool honor_env
   } else {
     if (gemm_applies()) cands.push_back(Path::Gemm);
     // A 1x1 convolution the plain gemm covers gains nothing from copying its input first.
-    else if (im2col_applies()) cands.push_back(Path::Im2col);
+    else if (im2col_applies())
+      cands.push_back(Path::Im2col);
     if (depthwise_applies())
       for (size_t i = 0; i < dw_tiles.size(); ++i) cands.push_back(Path::Depthwise);
     cands.push_back(Path::Cudnn);
@@ -117,8 +122,8 @@ void ConvPlan::Impl::select(cudnnHandle_t h, cudaStream_t stream, bool honor_env
       DeviceBuffer ws(need);
       auto once = [&] {
         if (c == Path::Cudnn) {
-          const cudnnStatus_t st = enqueue(h, stream, x.get(), w.get(), b.get(), z.get(),
-                                           y.get(), ws.get());
+          const cudnnStatus_t st =
+              enqueue(h, stream, x.get(), w.get(), b.get(), z.get(), y.get(), ws.get());
           if (st != CUDNN_STATUS_SUCCESS)
             fail(std::string("cuDNN failed: ") + cudnnGetErrorString(st));
         } else {

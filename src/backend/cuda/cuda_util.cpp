@@ -14,25 +14,35 @@ void check_cuda(cudaError_t e, const char* what) {
 
 void check_cudnn(int status, const char* what) {
   if (status == CUDNN_STATUS_SUCCESS) return;
-  throw Error(std::string("cuDNN: ") + what + " failed: " +
-                  cudnnGetErrorString(static_cast<cudnnStatus_t>(status)),
+  throw Error(std::string("cuDNN: ") + what +
+                  " failed: " + cudnnGetErrorString(static_cast<cudnnStatus_t>(status)),
               {}, {}, "cudnn");
 }
 
 void check_cublas(int status, const char* what) {
   if (status == CUBLAS_STATUS_SUCCESS) return;
-  throw Error(std::string("cuBLAS: ") + what + " failed: status " + std::to_string(status), {},
-              {}, "cublas");
+  throw Error(std::string("cuBLAS: ") + what + " failed: status " + std::to_string(status), {}, {},
+              "cublas");
 }
 
 size_t element_size(DType t) {
   switch (t) {
-    case DType::f32: case DType::i32: return 4;
-    case DType::i16: return 2;
-    case DType::f16: case DType::bf16: return 2;
-    case DType::i64: return 8;
-    case DType::u8: case DType::i8: case DType::boolean: return 1;
-    default: break;
+    case DType::f32:
+    case DType::i32:
+      return 4;
+    case DType::i16:
+      return 2;
+    case DType::f16:
+    case DType::bf16:
+      return 2;
+    case DType::i64:
+      return 8;
+    case DType::u8:
+    case DType::i8:
+    case DType::boolean:
+      return 1;
+    default:
+      break;
   }
   throw Error(std::string("cuda: no device storage for dtype ") + dtype_name(t), {}, {}, "dtype");
 }
@@ -43,8 +53,8 @@ DeviceBuffer::DeviceBuffer(size_t bytes) : n_(bytes) {
   if (e != cudaSuccess) {
     p_ = nullptr;
     (void)cudaGetLastError();
-    throw Error("cuda: cannot allocate " + std::to_string(bytes) + " bytes of device memory: " +
-                    cudaGetErrorString(e),
+    throw Error("cuda: cannot allocate " + std::to_string(bytes) +
+                    " bytes of device memory: " + cudaGetErrorString(e),
                 {}, {}, "cuda");
   }
 }

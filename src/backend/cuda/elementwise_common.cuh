@@ -17,8 +17,8 @@
 
 #include "anvil/error.h"
 #include "backend/cuda/cuda_util.h"
-#include "backend/cuda/kernels.h"
 #include "backend/cuda/device_util.cuh"
+#include "backend/cuda/kernels.h"
 
 namespace anvil::cuda {
 
@@ -30,11 +30,14 @@ namespace {
 
 constexpr int kBlock = 256;
 
-[[noreturn]] inline void fail(const std::string& msg) { throw Error("cuda: " + msg, {}, {}, "cuda"); }
+[[noreturn]] inline void fail(const std::string& msg) {
+  throw Error("cuda: " + msg, {}, {}, "cuda");
+}
 
 inline void check_launch(const char* kernel, DType dt) {
   cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) check_cuda(e, (std::string(kernel) + " launch (" + dtype_name(dt) + ")").c_str());
+  if (e != cudaSuccess)
+    check_cuda(e, (std::string(kernel) + " launch (" + dtype_name(dt) + ")").c_str());
 }
 
 // Blocks for `work` items: enough for one item per thread, at most 8 blocks per SM (a full
@@ -232,9 +235,17 @@ inline void require_float(DType dt, const char* what) {
 
 inline bool device_dtype(DType t) {
   switch (t) {
-    case DType::f32: case DType::f16: case DType::bf16: case DType::i32: case DType::i64:
-    case DType::u8: case DType::i8: case DType::boolean: return true;
-    default: return false;
+    case DType::f32:
+    case DType::f16:
+    case DType::bf16:
+    case DType::i32:
+    case DType::i64:
+    case DType::u8:
+    case DType::i8:
+    case DType::boolean:
+      return true;
+    default:
+      return false;
   }
 }
 

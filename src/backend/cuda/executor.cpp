@@ -12,6 +12,8 @@
 //   Transposes between layouts are inserted only where a consumer needs another layout.
 // run():      copies the inputs into pinned staging, then to the device, replays the steps
 //   (a CUDA graph from the second run on), copies the kept tensors back, syncs once.
+#include "backend/cuda/executor.h"
+
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -29,7 +31,6 @@
 #include "anvil/error.h"
 #include "anvil/ops.h"
 #include "backend/arena.h"
-#include "backend/cuda/executor.h"
 
 namespace anvil::cuda::exec {
 
@@ -46,7 +47,8 @@ int CudaExecutable::slot_of(int v) {
     s = device_slot(x.constant);
     return s;
   }
-  throw Error("cuda backend: tensor '" + x.name + "' is used before it is computed", g_.source_file);
+  throw Error("cuda backend: tensor '" + x.name + "' is used before it is computed",
+              g_.source_file);
 }
 
 int CudaExecutable::as_layout(int v, Layout l) {
@@ -65,15 +67,14 @@ int CudaExecutable::as_layout(int v, Layout l) {
 }
 
 bool CudaExecutable::push_copy(const std::string& name, const std::string& op, int src,
-                               int64_t src_off, std::vector<int64_t> sst, int dst,
-                               int64_t dst_off, std::vector<int64_t> dstt, Shape shape) {
+                               int64_t src_off, std::vector<int64_t> sst, int dst, int64_t dst_off,
+                               std::vector<int64_t> dstt, Shape shape) {
   if (!copy_type(slot(src).dtype) || !copy_type(slot(dst).dtype)) return false;
   // Order the dims by destination stride (innermost last) so that writes are contiguous.
   std::vector<size_t> order(shape.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return std::abs(dstt[a]) > std::abs(dstt[b]);
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return std::abs(dstt[a]) > std::abs(dstt[b]); });
   Shape sh;
   std::vector<int64_t> ss, ds;
   for (size_t i : order) {
@@ -92,10 +93,11 @@ bool CudaExecutable::push_copy(const std::string& name, const std::string& op, i
   const DType st = slot(src).dtype, dt = slot(dst).dtype;
   const size_t so = static_cast<size_t>(src_off) * dtype_size(st);
   const size_t doff = static_cast<size_t>(dst_off) * dtype_size(dt);
-  push(name, op, {src, dst}, [this, src, dst, st, dt, so, doff, d](const Context& c, cudaStream_t s) {
-    strided_copy(st, static_cast<const uint8_t*>(ptr(c, src)) + so, dt,
-                 static_cast<uint8_t*>(ptr(c, dst)) + doff, d, s);
-  });
+  push(name, op, {src, dst},
+       [this, src, dst, st, dt, so, doff, d](const Context& c, cudaStream_t s) {
+         strided_copy(st, static_cast<const uint8_t*>(ptr(c, src)) + so, dt,
+                      static_cast<uint8_t*>(ptr(c, dst)) + doff, d, s);
+       });
   return true;
 }
 
@@ -127,7 +129,6 @@ void CudaExecutable::push_unary(const std::string& name, const std::string& op, 
   });
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // The handler table: op -> handler (handlers_*.cpp). A handler checks everything it needs
 // before pushing a step; returning false runs the node on its reference kernel on the host
@@ -141,7 +142,8 @@ const std::map<std::string, CudaExecutable::HandlerRow>& CudaExecutable::handler
   const Handler binary = [](E& e, int ni) { return e.do_binary(ni); };
   // Max, Min, Sum: two inputs on `binary`; more go the unary path (and so to the host).
   const Handler binary2 = [](E& e, int ni) {
-    return e.g_.nodes[static_cast<size_t>(ni)].inputs.size() == 2 ? e.do_binary(ni) : e.do_unary(ni);
+    return e.g_.nodes[static_cast<size_t>(ni)].inputs.size() == 2 ? e.do_binary(ni)
+                                                                  : e.do_unary(ni);
   };
   const Handler softmax = [](E& e, int ni) { return e.do_softmax(ni); };
   const Handler reduce = [](E& e, int ni) { return e.do_reduce(ni); };
@@ -221,9 +223,7 @@ bool CudaExecutable::compile_node(int ni) {
 // Arena, contexts
 // ---------------------------------------------------------------------------------------------
 
-void CudaExecutable::layout_arena() {
-  arena_bytes_ = place_buffers(bufs_, 256);
-}
+void CudaExecutable::layout_arena() { arena_bytes_ = place_buffers(bufs_, 256); }
 
 Context& CudaExecutable::make_context() {
   auto c = std::make_unique<Context>();
@@ -283,7 +283,8 @@ CudaExecutable::CudaExecutable(const Graph& g, const CompileOptions& opt) : g_(g
   for (int v : g.inputs) {
     const Value& x = val(v);
     if (!x.shape_known)
-      throw Error("cuda backend: input '" + x.name + "' has no known shape", g.source_file, {}, "input");
+      throw Error("cuda backend: input '" + x.name + "' has no known shape", g.source_file, {},
+                  "input");
     const int s = new_slot(x.dtype, x.shape, Layout::Plain);
     vslot_[static_cast<size_t>(v)] = s;
     input_slots_.push_back(s);
@@ -351,8 +352,10 @@ void CudaExecutable::run_steps(Context& c, bool timed) {
     const Step& st = steps_[i];
     if (timed) ANVIL_CUDA_CHECK(cudaEventRecord(c.step_ev[i], c.stream));
     try {
-      if (st.fallback) run_fallback(c, st);
-      else st.fn(c, c.stream);
+      if (st.fallback)
+        run_fallback(c, st);
+      else
+        st.fn(c, c.stream);
     } catch (const Error& e) {
       throw Error(e.message(), e.file().empty() ? g_.source_file : e.file(),
                   e.node().empty() ? st.name : e.node(), e.field());
@@ -468,9 +471,9 @@ int64_t CudaExecutable::submit(const std::vector<Tensor>& inputs) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Value& v = val(g_.inputs[i]);
     if (!inputs[i].defined() || inputs[i].dtype() != v.dtype || inputs[i].shape() != v.shape)
-      throw Error("cuda backend: input '" + v.name + "' has shape " +
-                      shape_str(inputs[i].shape()) + " " + dtype_name(inputs[i].dtype()) +
-                      ", compiled for " + shape_str(v.shape) + " " + dtype_name(v.dtype),
+      throw Error("cuda backend: input '" + v.name + "' has shape " + shape_str(inputs[i].shape()) +
+                      " " + dtype_name(inputs[i].dtype()) + ", compiled for " + shape_str(v.shape) +
+                      " " + dtype_name(v.dtype),
                   g_.source_file, {}, "input");
   }
   const int64_t ticket = next_ticket_;
@@ -508,11 +511,10 @@ std::vector<Executable::OpTime> CudaExecutable::profile() const {
 }
 
 namespace {
-const BackendRegistrar reg{Backend{
-    "cuda", [](const Graph& g, const CompileOptions& o) -> std::unique_ptr<Executable> {
-      return std::make_unique<CudaExecutable>(g, o);
-    }}};
+const BackendRegistrar reg{
+    Backend{"cuda", [](const Graph& g, const CompileOptions& o) -> std::unique_ptr<Executable> {
+              return std::make_unique<CudaExecutable>(g, o);
+            }}};
 
 }  // namespace
 }  // namespace anvil::cuda::exec
-

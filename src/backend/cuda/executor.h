@@ -42,9 +42,9 @@ struct Slot {
   Layout layout = Layout::Plain;
   size_t bytes = 0;
   Kind kind = Kind::Arena;
-  int buf = -1;        // Arena: buffer index
-  int dev = -1;        // Device: index into device constants
-  size_t offset = 0;   // bytes into the buffer
+  int buf = -1;       // Arena: buffer index
+  int dev = -1;       // Device: index into device constants
+  size_t offset = 0;  // bytes into the buffer
 };
 
 struct Buffer {
@@ -62,7 +62,8 @@ class PinnedBuffer {
   ~PinnedBuffer() {
     if (p_) (void)cudaFreeHost(p_);
   }
-  PinnedBuffer(PinnedBuffer&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  PinnedBuffer(PinnedBuffer&& o) noexcept
+      : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
   PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
     if (this != &o) {
       if (p_) (void)cudaFreeHost(p_);
@@ -103,7 +104,7 @@ struct Step {
   bool fallback = false;
   const Node* node = nullptr;
   const OpDef* def = nullptr;
-  std::vector<int> ins, outs;  // slots (-1: omitted input or a host constant)
+  std::vector<int> ins, outs;            // slots (-1: omitted input or a host constant)
   std::vector<const Tensor*> const_ins;  // host constants (nullptr where the slot is used)
   std::vector<size_t> host_off;          // per input then per output: offset in Context::host
 };
@@ -156,12 +157,12 @@ class CudaExecutable : public Executable {
   std::vector<std::unique_ptr<ConvPlan>> conv_plans_;
   std::vector<std::unique_ptr<GemmPlan>> gemm_plans_;
   size_t workspace_bytes_ = 0;
-  std::vector<int> vslot_;                       // value -> slot as produced
-  std::vector<std::vector<int>> valt_;           // value -> copies in other layouts
+  std::vector<int> vslot_;              // value -> slot as produced
+  std::vector<std::vector<int>> valt_;  // value -> copies in other layouts
   std::vector<std::vector<int>> uses_;
   std::vector<bool> kept_, consumed_;
   std::vector<int> input_slots_;
-  std::vector<size_t> in_off_;                   // per graph input: offset in in_stage
+  std::vector<size_t> in_off_;  // per graph input: offset in in_stage
   size_t in_bytes_ = 0;
   struct Keep {
     int value = -1, slot = -1;
@@ -277,7 +278,8 @@ class CudaExecutable : public Executable {
     for (int f : fused) consumed_[static_cast<size_t>(f)] = true;
     return true;
   }
-  void push_unary(const std::string& name, const std::string& op, const UnaryFn& f, int src, int dst);
+  void push_unary(const std::string& name, const std::string& op, const UnaryFn& f, int src,
+                  int dst);
 
   /// Which checks compile_node makes before calling a handler. View: the node's shapes are
   /// known. Copy: also an output, whose dtype becomes ty_. Float: also a float ty_ and no

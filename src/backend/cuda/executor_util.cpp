@@ -37,8 +37,8 @@ float to_f(double v) {
 
 bool float_type(DType t) { return t == DType::f32 || t == DType::f16 || t == DType::bf16; }
 bool copy_type(DType t) {
-  return float_type(t) || t == DType::i32 || t == DType::i64 || t == DType::u8 ||
-         t == DType::i8 || t == DType::boolean;
+  return float_type(t) || t == DType::i32 || t == DType::i64 || t == DType::u8 || t == DType::i8 ||
+         t == DType::boolean;
 }
 
 /// The activation a node computes, as a Unary, or nullopt.
@@ -64,22 +64,26 @@ std::optional<UnaryFn> unary_of(const Graph& g, const Node& n) {
   }
   if (n.inputs.size() != 1) return std::nullopt;
   static const std::map<std::string, Unary> plain = {
-      {"Relu", Unary::Relu},         {"Sigmoid", Unary::Sigmoid},     {"HardSwish", Unary::HardSwish},
-      {"Tanh", Unary::Tanh},         {"Softplus", Unary::Softplus},   {"Softsign", Unary::Softsign},
-      {"Exp", Unary::Exp},           {"Log", Unary::Log},             {"Sqrt", Unary::Sqrt},
-      {"Abs", Unary::Abs},           {"Neg", Unary::Neg},             {"Reciprocal", Unary::Reciprocal},
-      {"Mish", Unary::Mish},         {"Floor", Unary::Floor},         {"Ceil", Unary::Ceil},
-      {"Round", Unary::Round},       {"Erf", Unary::Erf},             {"Sin", Unary::Sin},
-      {"Cos", Unary::Cos},           {"Sign", Unary::Sign}};
+      {"Relu", Unary::Relu},   {"Sigmoid", Unary::Sigmoid},   {"HardSwish", Unary::HardSwish},
+      {"Tanh", Unary::Tanh},   {"Softplus", Unary::Softplus}, {"Softsign", Unary::Softsign},
+      {"Exp", Unary::Exp},     {"Log", Unary::Log},           {"Sqrt", Unary::Sqrt},
+      {"Abs", Unary::Abs},     {"Neg", Unary::Neg},           {"Reciprocal", Unary::Reciprocal},
+      {"Mish", Unary::Mish},   {"Floor", Unary::Floor},       {"Ceil", Unary::Ceil},
+      {"Round", Unary::Round}, {"Erf", Unary::Erf},           {"Sin", Unary::Sin},
+      {"Cos", Unary::Cos},     {"Sign", Unary::Sign}};
   auto it = plain.find(op);
   if (it != plain.end()) {
     f.op = it->second;
     return f;
   }
-  if (op == "LeakyRelu") f.op = Unary::LeakyRelu, f.alpha = to_f(a.get_float("alpha", 0.01));
-  else if (op == "Elu") f.op = Unary::Elu, f.alpha = to_f(a.get_float("alpha", 1.0));
-  else if (op == "Celu") f.op = Unary::Celu, f.alpha = to_f(a.get_float("alpha", 1.0));
-  else if (op == "ThresholdedRelu") f.op = Unary::ThresholdedRelu, f.alpha = to_f(a.get_float("alpha", 1.0));
+  if (op == "LeakyRelu")
+    f.op = Unary::LeakyRelu, f.alpha = to_f(a.get_float("alpha", 0.01));
+  else if (op == "Elu")
+    f.op = Unary::Elu, f.alpha = to_f(a.get_float("alpha", 1.0));
+  else if (op == "Celu")
+    f.op = Unary::Celu, f.alpha = to_f(a.get_float("alpha", 1.0));
+  else if (op == "ThresholdedRelu")
+    f.op = Unary::ThresholdedRelu, f.alpha = to_f(a.get_float("alpha", 1.0));
   else if (op == "Selu") {
     f.op = Unary::Selu;
     f.alpha = to_f(a.get_float("alpha", 1.67326319217681884765625));
@@ -90,9 +94,12 @@ std::optional<UnaryFn> unary_of(const Graph& g, const Node& n) {
     f.beta = to_f(a.get_float("beta", 0.5));
   } else if (op == "Gelu") {
     std::string ap = a.get_string("approximate", "none");
-    if (ap == "none") f.op = Unary::Gelu;
-    else if (ap == "tanh") f.op = Unary::GeluTanh;
-    else return std::nullopt;
+    if (ap == "none")
+      f.op = Unary::Gelu;
+    else if (ap == "tanh")
+      f.op = Unary::GeluTanh;
+    else
+      return std::nullopt;
   } else {
     return std::nullopt;
   }
@@ -104,15 +111,31 @@ std::optional<UnaryFn> fused_unary(const FusedActivation& fa) {
   UnaryFn f;
   f.name = fa.name();
   switch (fa.kind) {
-    case Activation::None: return f;
-    case Activation::Relu: f.op = Unary::Relu; return f;
-    case Activation::Clip: f.op = Unary::Clip, f.alpha = to_f(fa.alpha), f.beta = to_f(fa.beta); return f;
-    case Activation::LeakyRelu: f.op = Unary::LeakyRelu, f.alpha = to_f(fa.alpha); return f;
-    case Activation::Sigmoid: f.op = Unary::Sigmoid; return f;
-    case Activation::Tanh: f.op = Unary::Tanh; return f;
-    case Activation::HardSigmoid: f.op = Unary::HardSigmoid, f.alpha = to_f(fa.alpha), f.beta = to_f(fa.beta); return f;
-    case Activation::Elu: f.op = Unary::Elu, f.alpha = to_f(fa.alpha); return f;
-    case Activation::HardSwish: break;  // no pass fuses it yet: the node runs on the host
+    case Activation::None:
+      return f;
+    case Activation::Relu:
+      f.op = Unary::Relu;
+      return f;
+    case Activation::Clip:
+      f.op = Unary::Clip, f.alpha = to_f(fa.alpha), f.beta = to_f(fa.beta);
+      return f;
+    case Activation::LeakyRelu:
+      f.op = Unary::LeakyRelu, f.alpha = to_f(fa.alpha);
+      return f;
+    case Activation::Sigmoid:
+      f.op = Unary::Sigmoid;
+      return f;
+    case Activation::Tanh:
+      f.op = Unary::Tanh;
+      return f;
+    case Activation::HardSigmoid:
+      f.op = Unary::HardSigmoid, f.alpha = to_f(fa.alpha), f.beta = to_f(fa.beta);
+      return f;
+    case Activation::Elu:
+      f.op = Unary::Elu, f.alpha = to_f(fa.alpha);
+      return f;
+    case Activation::HardSwish:
+      break;  // no pass fuses it yet: the node runs on the host
   }
   return std::nullopt;
 }

@@ -46,10 +46,14 @@ cublasLtHandle_t lt_handle() {
 
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
-    case DType::f32: return CUDA_R_32F;
-    case DType::f16: return CUDA_R_16F;
-    case DType::bf16: return CUDA_R_16BF;
-    default: break;
+    case DType::f32:
+      return CUDA_R_32F;
+    case DType::f16:
+      return CUDA_R_16F;
+    case DType::bf16:
+      return CUDA_R_16BF;
+    default:
+      break;
   }
   throw Error(std::string("cuBLASLt gemm: unsupported dtype ") + dtype_name(t), {}, {}, "dtype");
 }
@@ -164,8 +168,8 @@ struct GemmPlan::Impl {
         st = cublasLtMatmul(h, op, &alpha, b, la, a, lb, &beta, cptr, ld, y, ld, &algo, ws,
                             ws_bytes, stream);
     } else {
-      st = cublasLtMatmul(h, op, &alpha, b, la, a, lb, &beta, cptr, ld, y, ld, &algo, ws,
-                          ws_bytes, stream);
+      st = cublasLtMatmul(h, op, &alpha, b, la, a, lb, &beta, cptr, ld, y, ld, &algo, ws, ws_bytes,
+                          stream);
     }
     if (st != CUBLAS_STATUS_SUCCESS) return st;
     if (post_bias || post_act != detail::GemmAct::None)
@@ -236,8 +240,12 @@ struct GemmPlan::Impl {
     using E = GemmParams::Epilogue;
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_DEFAULT;
     switch (p.epilogue) {
-      case E::None: epi = p.has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT; break;
-      case E::Relu: epi = p.has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU; break;
+      case E::None:
+        epi = p.has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+        break;
+      case E::Relu:
+        epi = p.has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+        break;
       case E::GeluTanh:
         epi = p.has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
         break;

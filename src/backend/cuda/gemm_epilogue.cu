@@ -7,8 +7,8 @@
 #include <string>
 
 #include "backend/cuda/cuda_util.h"
-#include "backend/cuda/gemm_epilogue.h"
 #include "backend/cuda/device_util.cuh"
+#include "backend/cuda/gemm_epilogue.h"
 
 namespace anvil::cuda::detail {
 namespace {
@@ -96,11 +96,18 @@ void launch(void* yv, const void* biasv, int64_t batch, int64_t m, int64_t n, in
   const int blocks_x = static_cast<int>(std::min(want, cap_x));
   const bool small = packs + static_cast<int64_t>(blocks_x) * threads < (int64_t{1} << 31);
   if (vec) {
-    if (small) launch_v<T, kV, int>(y, bias, batch, packs, nv, stride_y, act, hi, stream, blocks_x, blocks_y);
-    else launch_v<T, kV, int64_t>(y, bias, batch, packs, nv, stride_y, act, hi, stream, blocks_x, blocks_y);
+    if (small)
+      launch_v<T, kV, int>(y, bias, batch, packs, nv, stride_y, act, hi, stream, blocks_x,
+                           blocks_y);
+    else
+      launch_v<T, kV, int64_t>(y, bias, batch, packs, nv, stride_y, act, hi, stream, blocks_x,
+                               blocks_y);
   } else {
-    if (small) launch_v<T, 1, int>(y, bias, batch, packs, nv, stride_y, act, hi, stream, blocks_x, blocks_y);
-    else launch_v<T, 1, int64_t>(y, bias, batch, packs, nv, stride_y, act, hi, stream, blocks_x, blocks_y);
+    if (small)
+      launch_v<T, 1, int>(y, bias, batch, packs, nv, stride_y, act, hi, stream, blocks_x, blocks_y);
+    else
+      launch_v<T, 1, int64_t>(y, bias, batch, packs, nv, stride_y, act, hi, stream, blocks_x,
+                              blocks_y);
   }
   check_cuda(cudaGetLastError(), "gemm_bias_act kernel launch");
 }
@@ -110,11 +117,14 @@ void launch(void* yv, const void* biasv, int64_t batch, int64_t m, int64_t n, in
 void gemm_bias_act(DType dt, void* y, const void* bias, int64_t batch, int64_t m, int64_t n,
                    int64_t stride_y, GemmAct act, cudaStream_t stream, float relu_max) {
   switch (dt) {
-    case DType::f32: return launch<float>(y, bias, batch, m, n, stride_y, act, relu_max, stream);
-    case DType::f16: return launch<__half>(y, bias, batch, m, n, stride_y, act, relu_max, stream);
+    case DType::f32:
+      return launch<float>(y, bias, batch, m, n, stride_y, act, relu_max, stream);
+    case DType::f16:
+      return launch<__half>(y, bias, batch, m, n, stride_y, act, relu_max, stream);
     case DType::bf16:
       return launch<__nv_bfloat16>(y, bias, batch, m, n, stride_y, act, relu_max, stream);
-    default: break;
+    default:
+      break;
   }
   throw Error(std::string("gemm epilogue: unsupported dtype ") + dtype_name(dt), {}, {}, "dtype");
 }

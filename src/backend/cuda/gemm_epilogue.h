@@ -22,7 +22,6 @@ enum class GemmAct { None = 0, Relu = 1, Gelu = 2 /* erf */, GeluTanh = 3 };
 /// math where n, stride_y and the pointers allow; otherwise element by element.
 /// Asynchronous on `stream`; throws anvil::Error when the launch fails.
 void gemm_bias_act(DType dt, void* y, const void* bias, int64_t batch, int64_t m, int64_t n,
-                   int64_t stride_y, GemmAct act, cudaStream_t stream,
-                   float relu_max = INFINITY);
+                   int64_t stride_y, GemmAct act, cudaStream_t stream, float relu_max = INFINITY);
 
 }  // namespace anvil::cuda::detail

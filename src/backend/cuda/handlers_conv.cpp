@@ -126,8 +126,10 @@ bool CudaExecutable::do_conv(int ni, bool transpose) {
   };
   if (!fa->name.empty()) {
     opname += "+" + fa->name;
-    if (clamped_relu(*fa)) set_relu(*fa);
-    else after = fa;
+    if (clamped_relu(*fa))
+      set_relu(*fa);
+    else
+      after = fa;
   } else {
     if (!transpose && !kept_[static_cast<size_t>(y)] && uses_[static_cast<size_t>(y)].size() == 1) {
       const int c = uses_[static_cast<size_t>(y)][0];

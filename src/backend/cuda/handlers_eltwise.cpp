@@ -40,9 +40,9 @@ bool CudaExecutable::do_binary(int ni) {
   const int a = n.inputs[0], b = n.inputs[1], y = n.outputs[0];
   if (a < 0 || b < 0 || val(a).dtype != ty_ || val(b).dtype != ty_) return false;
   static const std::map<std::string, Binary> ops = {
-      {"Add", Binary::Add}, {"Sum", Binary::Add}, {"Sub", Binary::Sub}, {"Mul", Binary::Mul},
-      {"Div", Binary::Div}, {"Pow", Binary::Pow}, {"Max", Binary::Max}, {"Min", Binary::Min},
-      {"PRelu", Binary::PRelu}};
+      {"Add", Binary::Add}, {"Sum", Binary::Add}, {"Sub", Binary::Sub},
+      {"Mul", Binary::Mul}, {"Div", Binary::Div}, {"Pow", Binary::Pow},
+      {"Max", Binary::Max}, {"Min", Binary::Min}, {"PRelu", Binary::PRelu}};
   const Binary op = ops.at(n.op);
   const Shape& ys = val(y).shape;
   const size_t r = ys.size();
@@ -97,9 +97,10 @@ bool CudaExecutable::do_binary(int ni) {
     d.b_stride[i] = bs_[static_cast<size_t>(i)];
   }
   const DType dt = ty_;
-  push(n.name, opname, {sa, sb, dst}, [this, op, dt, sa, sb, dst, d, post](const Context& c, cudaStream_t s) {
-    binary(op, dt, ptr(c, sa), ptr(c, sb), ptr(c, dst), d, post.op, post.alpha, post.beta, s);
-  });
+  push(n.name, opname, {sa, sb, dst},
+       [this, op, dt, sa, sb, dst, d, post](const Context& c, cudaStream_t s) {
+         binary(op, dt, ptr(c, sa), ptr(c, sb), ptr(c, dst), d, post.op, post.alpha, post.beta, s);
+       });
   set_out(out_v, dst);
   if (an >= 0) consumed_[static_cast<size_t>(an)] = true;
   return true;

@@ -30,7 +30,8 @@ void CudaExecutable::do_fallback(int ni) {
   st.node = &n;
   st.def = OpRegistry::global().find(n.op);
   if (!st.def)
-    throw Error("the cuda backend has no kernel for op '" + n.op + "'", g_.source_file, n.name, "op");
+    throw Error("the cuda backend has no kernel for op '" + n.op + "'", g_.source_file, n.name,
+                "op");
   size_t off = host_bytes_;
   auto take = [&](size_t bytes) {
     st.host_off.push_back(off);
@@ -78,8 +79,10 @@ void CudaExecutable::run_fallback(const Context& c, const Step& st) {
   ANVIL_CUDA_CHECK(cudaStreamSynchronize(c.stream));
   std::vector<Tensor> ins, outs;
   for (size_t i = 0; i < ni; ++i) {
-    if (st.const_ins[i]) ins.push_back(*st.const_ins[i]);
-    else if (st.ins[i] < 0) ins.push_back(Tensor());
+    if (st.const_ins[i])
+      ins.push_back(*st.const_ins[i]);
+    else if (st.ins[i] < 0)
+      ins.push_back(Tensor());
     else {
       const Slot& s = slots_[static_cast<size_t>(st.ins[i])];
       ins.push_back(Tensor::wrap(s.dtype, s.shape, c.host.get() + st.host_off[i], keepalive_));

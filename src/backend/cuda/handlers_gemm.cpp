@@ -57,8 +57,10 @@ bool CudaExecutable::do_gemm(int ni) {
   std::vector<int> fused;
   if (!fa->name.empty()) {
     opname += "+" + fa->name;
-    if (fa->op == Unary::Relu) p.epilogue = GemmParams::Epilogue::Relu;
-    else after = fa;
+    if (fa->op == Unary::Relu)
+      p.epilogue = GemmParams::Epilogue::Relu;
+    else
+      after = fa;
   } else {
     int ov, an;
     auto f = following_act(y, ov, an);
@@ -66,10 +68,14 @@ bool CudaExecutable::do_gemm(int ni) {
       opname += "+" + f->name;
       fused.push_back(an);
       out_v = ov;
-      if (f->op == Unary::Relu) p.epilogue = GemmParams::Epilogue::Relu;
-      else if (f->op == Unary::Gelu) p.epilogue = GemmParams::Epilogue::Gelu;
-      else if (f->op == Unary::GeluTanh) p.epilogue = GemmParams::Epilogue::GeluTanh;
-      else after = f;
+      if (f->op == Unary::Relu)
+        p.epilogue = GemmParams::Epilogue::Relu;
+      else if (f->op == Unary::Gelu)
+        p.epilogue = GemmParams::Epilogue::Gelu;
+      else if (f->op == Unary::GeluTanh)
+        p.epilogue = GemmParams::Epilogue::GeluTanh;
+      else
+        after = f;
     }
   }
   // C: a row (N), (1, N) or a scalar becomes the bias; a full (M, N) C is added with beta.
@@ -127,8 +133,8 @@ bool CudaExecutable::do_matmul(int ni) {
   if (bk != p.k) return false;
   // Batch dims: each operand's are either the output's (contiguous matrices) or all 1.
   const size_t yb = ys.size() >= 2 && as.size() >= 2 && bs.size() >= 2 ? ys.size() - 2
-                    : (as.size() == 1 && bs.size() == 1) ? 0
-                                                         : ys.size() - 1;
+                    : (as.size() == 1 && bs.size() == 1)               ? 0
+                                                                       : ys.size() - 1;
   Shape ybatch(ys.begin(), ys.begin() + static_cast<std::ptrdiff_t>(yb));
   p.batch = shape_numel(ybatch);
   auto batch_stride = [&](const Shape& s, int64_t mat) -> std::optional<int64_t> {
@@ -156,8 +162,10 @@ bool CudaExecutable::do_matmul(int ni) {
   std::vector<int> fused;
   if (!fa->name.empty()) {
     opname += "+" + fa->name;
-    if (fa->op == Unary::Relu) p.epilogue = GemmParams::Epilogue::Relu;
-    else after = fa;
+    if (fa->op == Unary::Relu)
+      p.epilogue = GemmParams::Epilogue::Relu;
+    else
+      after = fa;
   } else {
     int ov, an;
     auto f = following_act(y, ov, an);

@@ -76,9 +76,10 @@ bool CudaExecutable::do_pool(int ni) {
   if (global) {
     const int nn_ = static_cast<int>(xs[0]), c = static_cast<int>(xs[1]);
     const int64_t hw = xs[2] * xs[3];
-    push(n.name, n.op, {xslot, dst}, [this, is_max, nn_, hw, c, dt, xslot, dst](const Context& cx, cudaStream_t s) {
-      global_pool_nhwc(is_max, nn_, hw, c, dt, ptr(cx, xslot), ptr(cx, dst), s);
-    });
+    push(n.name, n.op, {xslot, dst},
+         [this, is_max, nn_, hw, c, dt, xslot, dst](const Context& cx, cudaStream_t s) {
+           global_pool_nhwc(is_max, nn_, hw, c, dt, ptr(cx, xslot), ptr(cx, dst), s);
+         });
     set_out(y, dst);
     return true;
   }
@@ -133,9 +134,10 @@ bool CudaExecutable::do_softmax(int ni) {
   const int dst = new_slot(ty_, val(y).shape, lo);
   const bool lg = n.op == "LogSoftmax";
   const DType dt = ty_;
-  push(n.name, n.op, {src, dst}, [this, lg, dt, src, dst, outer, len, inner](const Context& c, cudaStream_t s) {
-    softmax(lg, dt, ptr(c, src), ptr(c, dst), outer, len, inner, s);
-  });
+  push(n.name, n.op, {src, dst},
+       [this, lg, dt, src, dst, outer, len, inner](const Context& c, cudaStream_t s) {
+         softmax(lg, dt, ptr(c, src), ptr(c, dst), outer, len, inner, s);
+       });
   set_out(y, dst);
   return true;
 }
@@ -218,11 +220,12 @@ bool CudaExecutable::do_batchnorm(int ni) {
 
 bool CudaExecutable::do_reduce(int ni) {
   const Node& n = g_.nodes[static_cast<size_t>(ni)];
-  static const std::map<std::string, int> kinds = {
-      {"ReduceSum", 0}, {"ReduceMean", 1}, {"ReduceMax", 2}, {"ReduceMin", 3},
-      {"ReduceSumSquare", 4}, {"ReduceLogSumExp", 7}};
+  static const std::map<std::string, int> kinds = {{"ReduceSum", 0},       {"ReduceMean", 1},
+                                                   {"ReduceMax", 2},       {"ReduceMin", 3},
+                                                   {"ReduceSumSquare", 4}, {"ReduceLogSumExp", 7}};
   auto it = kinds.find(n.op);
-  if (it == kinds.end() || n.inputs.empty() || n.outputs.size() != 1 || n.inputs[0] < 0) return false;
+  if (it == kinds.end() || n.inputs.empty() || n.outputs.size() != 1 || n.inputs[0] < 0)
+    return false;
   const int x = n.inputs[0], y = n.outputs[0];
   if (val(x).dtype != ty_) return false;
   const Shape& xs = val(x).shape;
@@ -252,7 +255,8 @@ bool CudaExecutable::do_reduce(int ni) {
   const std::vector<int> order = physical_order(slot(src));
   int first = -1, last = -1;
   for (int i = 0; i < r; ++i)
-    if (red[static_cast<size_t>(order[static_cast<size_t>(i)])] && xs[static_cast<size_t>(order[static_cast<size_t>(i)])] != 1) {
+    if (red[static_cast<size_t>(order[static_cast<size_t>(i)])] &&
+        xs[static_cast<size_t>(order[static_cast<size_t>(i)])] != 1) {
       if (first < 0) first = i;
       last = i;
     }
@@ -264,10 +268,14 @@ bool CudaExecutable::do_reduce(int ni) {
       outer *= d;
       continue;
     }
-    if (i < first) outer *= d;
-    else if (i > last) inner *= d;
-    else if (!rd && d != 1) return false;  // reduced axes not contiguous
-    else len *= d;
+    if (i < first)
+      outer *= d;
+    else if (i > last)
+      inner *= d;
+    else if (!rd && d != 1)
+      return false;  // reduced axes not contiguous
+    else
+      len *= d;
   }
   if (len == 0) return false;
   const int kind = it->second;
@@ -327,12 +335,18 @@ bool CudaExecutable::do_resize(int ni) {
   if (mode != "nearest" && mode != "linear") return false;
   if (scale[0] != 1.0 || scale[1] != 1.0) return false;
   int nr;
-  if (nearest == "floor") nr = 0;
-  else if (nearest == "round_prefer_floor") nr = 1;
-  else if (nearest == "round_prefer_ceil") nr = 2;
-  else if (nearest == "ceil") nr = 3;
-  else if (nearest == "simple") nr = -1;  // per axis below
-  else return false;
+  if (nearest == "floor")
+    nr = 0;
+  else if (nearest == "round_prefer_floor")
+    nr = 1;
+  else if (nearest == "round_prefer_ceil")
+    nr = 2;
+  else if (nearest == "ceil")
+    nr = 3;
+  else if (nearest == "simple")
+    nr = -1;  // per axis below
+  else
+    return false;
   Resize2d p;
   p.n = static_cast<int>(xs[0]);
   p.c = static_cast<int>(xs[1]);
@@ -353,16 +367,20 @@ bool CudaExecutable::do_resize(int ni) {
     } else if (coord == "half_pixel") {
       b = 0.5 / s - 0.5;
     } else if (coord == "pytorch_half_pixel") {
-      if (out > 1) b = 0.5 / s - 0.5;
-      else a = 0, b = 0;
+      if (out > 1)
+        b = 0.5 / s - 0.5;
+      else
+        a = 0, b = 0;
     } else if (coord == "asymmetric") {
       b = 0;
     } else if (coord == "tf_half_pixel_for_nn") {
       b = 0.5 / s;
     } else if (coord == "align_corners") {
       const double fsc = s * in;
-      if (fsc == 1) a = 0, b = 0;
-      else a = (in - 1) / (fsc - 1), b = 0;
+      if (fsc == 1)
+        a = 0, b = 0;
+      else
+        a = (in - 1) / (fsc - 1), b = 0;
     } else if (coord == "half_pixel_symmetric") {
       const double adj = out / (s * in);
       b = in / 2 * (1 - adj) + 0.5 / s - 0.5;

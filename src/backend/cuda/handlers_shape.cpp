@@ -32,8 +32,10 @@ bool CudaExecutable::do_concat(int ni) {
   if (axis < 0 || axis >= r || r > kMaxRank || !copy_type(val(y).dtype)) return false;
   Layout lo = Layout::Plain;
   for (int v : n.inputs) {
-    if (v < 0 || val(v).dtype != val(y).dtype || static_cast<int>(val(v).shape.size()) != r) return false;
-    if (vslot_[static_cast<size_t>(v)] >= 0 && slot(vslot_[static_cast<size_t>(v)]).layout == Layout::Nhwc)
+    if (v < 0 || val(v).dtype != val(y).dtype || static_cast<int>(val(v).shape.size()) != r)
+      return false;
+    if (vslot_[static_cast<size_t>(v)] >= 0 &&
+        slot(vslot_[static_cast<size_t>(v)]).layout == Layout::Nhwc)
       lo = Layout::Nhwc;
   }
   const int dst = new_slot(val(y).dtype, ys, lo);
@@ -42,9 +44,8 @@ bool CudaExecutable::do_concat(int ni) {
   for (int v : n.inputs) {
     const int s = slot_of(v);
     const Shape& vs = slot(s).shape;
-    if (shape_numel(vs) > 0 &&
-        !push_copy(n.name, n.op, s, 0, logical_strides(slot(s)), dst,
-                   off * dstt[static_cast<size_t>(axis)], dstt, vs))
+    if (shape_numel(vs) > 0 && !push_copy(n.name, n.op, s, 0, logical_strides(slot(s)), dst,
+                                          off * dstt[static_cast<size_t>(axis)], dstt, vs))
       throw Error("cuda backend: concat copy of rank " + std::to_string(r));
     off += vs[static_cast<size_t>(axis)];
   }
@@ -63,7 +64,8 @@ bool CudaExecutable::do_split(int ni) {
   if (axis < 0 || axis >= r || r > kMaxRank || !copy_type(val(x).dtype)) return false;
   int64_t total = 0;
   for (int o : n.outputs) {
-    if (o < 0 || val(o).dtype != val(x).dtype || static_cast<int>(val(o).shape.size()) != r) return false;
+    if (o < 0 || val(o).dtype != val(x).dtype || static_cast<int>(val(o).shape.size()) != r)
+      return false;
     total += val(o).shape[static_cast<size_t>(axis)];
   }
   if (total != xs[static_cast<size_t>(axis)]) return false;
@@ -79,9 +81,8 @@ bool CudaExecutable::do_split(int ni) {
   for (int o : n.outputs) {
     const Shape& os = val(o).shape;
     const int dst = new_slot(val(o).dtype, os, slot(s).layout);
-    if (shape_numel(os) > 0 &&
-        !push_copy(n.name, n.op, s, off * sst[static_cast<size_t>(axis)], sst, dst, 0,
-                   logical_strides(slot(dst)), os))
+    if (shape_numel(os) > 0 && !push_copy(n.name, n.op, s, off * sst[static_cast<size_t>(axis)],
+                                          sst, dst, 0, logical_strides(slot(dst)), os))
       throw Error("cuda backend: split copy failed");
     off += os[static_cast<size_t>(axis)];
     set_out(o, dst);
@@ -129,13 +130,15 @@ bool CudaExecutable::do_slice(int ni) {
   int64_t off = 0;
   for (int i = 0; i < r; ++i) {
     const size_t u = static_cast<size_t>(i);
-    if (ys[u] > 0 && (begin[u] + (ys[u] - 1) * step[u] < 0 || begin[u] + (ys[u] - 1) * step[u] >= xs[u]))
+    if (ys[u] > 0 &&
+        (begin[u] + (ys[u] - 1) * step[u] < 0 || begin[u] + (ys[u] - 1) * step[u] >= xs[u]))
       return false;  // the inferred shape disagrees with our reading: let the reference decide
     off += begin[u] * sst[u];
     sst[u] *= step[u];
   }
   const int dst = new_slot(val(y).dtype, ys, slot(src).layout);
-  if (shape_numel(ys) > 0 && !push_copy(n.name, n.op, src, off, sst, dst, 0, logical_strides(slot(dst)), ys))
+  if (shape_numel(ys) > 0 &&
+      !push_copy(n.name, n.op, src, off, sst, dst, 0, logical_strides(slot(dst)), ys))
     return false;  // nothing pushed (push_copy checks before pushing)
   set_out(y, dst);
   return true;

@@ -23,10 +23,40 @@ inline constexpr int kMaxRank = 6;
 /// HardSigmoid alpha, beta; Clip min(=alpha), max(=beta); Celu alpha; ThresholdedRelu alpha;
 /// Pow (x^alpha); Affine alpha*x+beta. Semantics are ONNX's.
 enum class Unary {
-  Identity, Relu, LeakyRelu, Elu, Selu, Celu, Sigmoid, HardSigmoid, HardSwish, Tanh, Clip,
-  Softplus, Softsign, Exp, Log, Sqrt, Rsqrt, Abs, Neg, Reciprocal, Gelu /* erf form */,
-  GeluTanh, Mish, Silu, Floor, Ceil, Round /* half to even */, Erf, Sin, Cos, Sign,
-  ThresholdedRelu, Pow, Affine
+  Identity,
+  Relu,
+  LeakyRelu,
+  Elu,
+  Selu,
+  Celu,
+  Sigmoid,
+  HardSigmoid,
+  HardSwish,
+  Tanh,
+  Clip,
+  Softplus,
+  Softsign,
+  Exp,
+  Log,
+  Sqrt,
+  Rsqrt,
+  Abs,
+  Neg,
+  Reciprocal,
+  Gelu /* erf form */,
+  GeluTanh,
+  Mish,
+  Silu,
+  Floor,
+  Ceil,
+  Round /* half to even */,
+  Erf,
+  Sin,
+  Cos,
+  Sign,
+  ThresholdedRelu,
+  Pow,
+  Affine
 };
 
 /// y[i] = f(x[i]) for n elements; x and y have dtype dt and may alias.
@@ -72,8 +102,8 @@ void fill(DType dt, void* y, int64_t n, float value, cudaStream_t stream);
 // ---- NHWC image ops (x, y stored N,H,W,C) ---------------------------------------------------
 
 struct Pool2d {
-  int n = 1, c = 1, h = 1, w = 1;      // input
-  int oh = 1, ow = 1;                  // output
+  int n = 1, c = 1, h = 1, w = 1;  // input
+  int oh = 1, ow = 1;              // output
   int kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1;
   int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
   bool max = true;
@@ -108,8 +138,8 @@ void resize_nhwc(const Resize2d& r, DType dt, const void* x, void* y, cudaStream
 // ---- rows -----------------------------------------------------------------------------------
 
 /// Softmax (or log-softmax) over the middle axis of a contiguous [outer, len, inner] view.
-void softmax(bool log, DType dt, const void* x, void* y, int64_t outer, int64_t len,
-             int64_t inner, cudaStream_t stream);
+void softmax(bool log, DType dt, const void* x, void* y, int64_t outer, int64_t len, int64_t inner,
+             cudaStream_t stream);
 
 /// Per-channel affine over a contiguous [outer, c, inner] view, then an activation:
 /// y = post(x * scale[ch] + shift[ch]); scale/shift are float32 device arrays of c.
@@ -121,7 +151,7 @@ void channel_affine(DType dt, const void* x, void* y, const float* scale, const 
 /// Reduction over the middle axis of [outer, len, inner] (contiguous): kind 0 sum, 1 mean,
 /// 2 max, 3 min, 4 sum of squares, 5 L2 norm (sqrt of sum of squares), 6 L1 (sum |x|),
 /// 7 log-sum-exp. y is [outer, inner].
-void reduce(int kind, DType dt, const void* x, void* y, int64_t outer, int64_t len,
-            int64_t inner, cudaStream_t stream);
+void reduce(int kind, DType dt, const void* x, void* y, int64_t outer, int64_t len, int64_t inner,
+            cudaStream_t stream);
 
 }  // namespace anvil::cuda

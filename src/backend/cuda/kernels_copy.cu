@@ -14,9 +14,9 @@
 
 #include "anvil/error.h"
 #include "backend/cuda/cuda_util.h"
-#include "backend/cuda/kernels.h"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/elementwise_common.cuh"
+#include "backend/cuda/kernels.h"
 
 namespace anvil::cuda {
 namespace {
@@ -43,15 +43,24 @@ struct Val {
 template <class Off>
 __device__ __forceinline__ Val load_val(DType t, const void* p, Off o) {
   switch (t) {
-    case DType::f32: return {true, static_cast<const float*>(p)[o], 0};
-    case DType::f16: return {true, __half2float(static_cast<const __half*>(p)[o]), 0};
-    case DType::bf16: return {true, __bfloat162float(static_cast<const __nv_bfloat16*>(p)[o]), 0};
-    case DType::i32: return {false, 0.f, static_cast<const int32_t*>(p)[o]};
-    case DType::i64: return {false, 0.f, static_cast<const long long*>(p)[o]};
-    case DType::u8: return {false, 0.f, static_cast<const uint8_t*>(p)[o]};
-    case DType::i8: return {false, 0.f, static_cast<const int8_t*>(p)[o]};
-    case DType::boolean: return {false, 0.f, static_cast<const uint8_t*>(p)[o] != 0 ? 1 : 0};
-    default: break;
+    case DType::f32:
+      return {true, static_cast<const float*>(p)[o], 0};
+    case DType::f16:
+      return {true, __half2float(static_cast<const __half*>(p)[o]), 0};
+    case DType::bf16:
+      return {true, __bfloat162float(static_cast<const __nv_bfloat16*>(p)[o]), 0};
+    case DType::i32:
+      return {false, 0.f, static_cast<const int32_t*>(p)[o]};
+    case DType::i64:
+      return {false, 0.f, static_cast<const long long*>(p)[o]};
+    case DType::u8:
+      return {false, 0.f, static_cast<const uint8_t*>(p)[o]};
+    case DType::i8:
+      return {false, 0.f, static_cast<const int8_t*>(p)[o]};
+    case DType::boolean:
+      return {false, 0.f, static_cast<const uint8_t*>(p)[o] != 0 ? 1 : 0};
+    default:
+      break;
   }
   return {false, 0.f, 0};
 }
@@ -72,9 +81,15 @@ __device__ __forceinline__ void store_val(DType t, void* p, Off o, Val v) {
   // integer -> float goes through double, as the reference (int64 -> double -> float).
   const float f = v.is_f ? v.f : static_cast<float>(static_cast<double>(v.i));
   switch (t) {
-    case DType::f32: static_cast<float*>(p)[o] = f; return;
-    case DType::f16: static_cast<__half*>(p)[o] = __float2half_rn(f); return;
-    case DType::bf16: static_cast<__nv_bfloat16*>(p)[o] = __float2bfloat16_rn(f); return;
+    case DType::f32:
+      static_cast<float*>(p)[o] = f;
+      return;
+    case DType::f16:
+      static_cast<__half*>(p)[o] = __float2half_rn(f);
+      return;
+    case DType::bf16:
+      static_cast<__nv_bfloat16*>(p)[o] = __float2bfloat16_rn(f);
+      return;
     case DType::boolean:
       static_cast<uint8_t*>(p)[o] = (v.is_f ? v.f != 0.f : v.i != 0) ? 1 : 0;
       return;
@@ -90,7 +105,8 @@ __device__ __forceinline__ void store_val(DType t, void* p, Off o, Val v) {
     case DType::i8:
       static_cast<int8_t*>(p)[o] = v.is_f ? sat_int<int8_t>(v.f) : static_cast<int8_t>(v.i);
       return;
-    default: return;
+    default:
+      return;
   }
 }
 
@@ -115,15 +131,14 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 template <class Copier>
-void launch_copy(const void* x, void* y, const Dims<2>& d, Copier cp, cudaStream_t s,
-                 DType dt) {
+void launch_copy(const void* x, void* y, const Dims<2>& d, Copier cp, cudaStream_t s, DType dt) {
   const int64_t n = d.numel();
   if (fits32(d)) {
-    copy_kernel<uint32_t><<<grid_for(n), kBlock, 0, s>>>(x, y, make_meta<uint32_t>(d),
-                                                         static_cast<uint32_t>(n), cp);
+    copy_kernel<uint32_t>
+        <<<grid_for(n), kBlock, 0, s>>>(x, y, make_meta<uint32_t>(d), static_cast<uint32_t>(n), cp);
   } else {
-    copy_kernel<uint64_t><<<grid_for(n), kBlock, 0, s>>>(x, y, make_meta<uint64_t>(d),
-                                                         static_cast<uint64_t>(n), cp);
+    copy_kernel<uint64_t>
+        <<<grid_for(n), kBlock, 0, s>>>(x, y, make_meta<uint64_t>(d), static_cast<uint64_t>(n), cp);
   }
   check_launch("strided_copy_kernel", dt);
 }
@@ -133,15 +148,15 @@ void launch_copy(const void* x, void* y, const Dims<2>& d, Copier cp, cudaStream
 // source (NCHW <-> NHWC with many channels): both the reads (along p) and the writes (along
 // q) are coalesced. A 32x32 tile per block of 32x8 threads; the remaining dims are the batch.
 struct TileDims {
-  int64_t P = 1, Q = 1;            // sizes of p and q
-  int64_t src_q = 0, dst_p = 0;    // source stride of q, destination stride of p
+  int64_t P = 1, Q = 1;          // sizes of p and q
+  int64_t src_q = 0, dst_p = 0;  // source stride of q, destination stride of p
   int64_t tiles_q = 1, batch = 1;
 };
 
 template <class U, class Index>
 __global__ void __launch_bounds__(256)
-    transpose_kernel(const U* x, U* y, Meta<Index, 2> bm, Index P, Index Q,
-                     OffsetOf<Index> src_q, OffsetOf<Index> dst_p, Index tiles_q, Index batch) {
+    transpose_kernel(const U* x, U* y, Meta<Index, 2> bm, Index P, Index Q, OffsetOf<Index> src_q,
+                     OffsetOf<Index> dst_p, Index tiles_q, Index batch) {
   using Off = OffsetOf<Index>;
   __shared__ U tile[32][33];
   const Index tp = static_cast<Index>(blockIdx.x) / tiles_q;
@@ -154,13 +169,15 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
     for (unsigned j = 0; j < 32; j += 8) {
       const Index p = p0 + tx, q = q0 + ty + j;
-      if (p < P && q < Q) tile[ty + j][tx] = x[o[0] + static_cast<Off>(p) + static_cast<Off>(q) * src_q];
+      if (p < P && q < Q)
+        tile[ty + j][tx] = x[o[0] + static_cast<Off>(p) + static_cast<Off>(q) * src_q];
     }
     __syncthreads();
 #pragma unroll
     for (unsigned j = 0; j < 32; j += 8) {
       const Index p = p0 + ty + j, q = q0 + tx;
-      if (p < P && q < Q) y[o[1] + static_cast<Off>(q) + static_cast<Off>(p) * dst_p] = tile[tx][ty + j];
+      if (p < P && q < Q)
+        y[o[1] + static_cast<Off>(q) + static_cast<Off>(p) * dst_p] = tile[tx][ty + j];
     }
     __syncthreads();
   }
@@ -219,10 +236,18 @@ bool try_transpose(const void* x, void* y, const Dims<2>& s, size_t es, cudaStre
   t.batch = bd.numel();
   const bool wide = !fits32(s);
   switch (es) {
-    case 1: launch_transpose<uint8_t>(x, y, bd, t, wide, stream, dt); break;
-    case 2: launch_transpose<uint16_t>(x, y, bd, t, wide, stream, dt); break;
-    case 4: launch_transpose<uint32_t>(x, y, bd, t, wide, stream, dt); break;
-    default: launch_transpose<unsigned long long>(x, y, bd, t, wide, stream, dt); break;
+    case 1:
+      launch_transpose<uint8_t>(x, y, bd, t, wide, stream, dt);
+      break;
+    case 2:
+      launch_transpose<uint16_t>(x, y, bd, t, wide, stream, dt);
+      break;
+    case 4:
+      launch_transpose<uint32_t>(x, y, bd, t, wide, stream, dt);
+      break;
+    default:
+      launch_transpose<unsigned long long>(x, y, bd, t, wide, stream, dt);
+      break;
   }
   return true;
 }
@@ -265,9 +290,8 @@ void strided_copy(DType src_dt, const void* x, DType dst_dt, void* y, const Stri
     order[i] = i;
   }
   auto mag = [](int64_t v) { return v < 0 ? -v : v; };
-  std::stable_sort(order, order + d.rank, [&](int p, int q) {
-    return mag(d.dst_stride[p]) > mag(d.dst_stride[q]);
-  });
+  std::stable_sort(order, order + d.rank,
+                   [&](int p, int q) { return mag(d.dst_stride[p]) > mag(d.dst_stride[q]); });
   Dims<2> in;
   in.rank = d.rank;
   for (int i = 0; i < d.rank; ++i) {
@@ -284,11 +308,9 @@ void strided_copy(DType src_dt, const void* x, DType dst_dt, void* y, const Stri
   const int in_d = s.rank - 1;
   if (s.st[0][in_d] == 1 && s.st[1][in_d] == 1) {
     for (int64_t k = static_cast<int64_t>(16 / es); k > 1; k /= 2) {
-      bool ok = s.size[in_d] % k == 0 &&
-                reinterpret_cast<uintptr_t>(x) % (es * k) == 0 &&
+      bool ok = s.size[in_d] % k == 0 && reinterpret_cast<uintptr_t>(x) % (es * k) == 0 &&
                 reinterpret_cast<uintptr_t>(y) % (es * k) == 0;
-      for (int dd = 0; dd < in_d && ok; ++dd)
-        ok = s.st[0][dd] % k == 0 && s.st[1][dd] % k == 0;
+      for (int dd = 0; dd < in_d && ok; ++dd) ok = s.st[0][dd] % k == 0 && s.st[1][dd] % k == 0;
       if (!ok) continue;
       s.size[in_d] /= k;
       for (int dd = 0; dd < in_d; ++dd) {
@@ -300,11 +322,16 @@ void strided_copy(DType src_dt, const void* x, DType dst_dt, void* y, const Stri
     }
   }
   switch (es) {
-    case 1: return launch_copy(x, y, s, CopyBits<uint8_t>{}, stream, dst_dt);
-    case 2: return launch_copy(x, y, s, CopyBits<uint16_t>{}, stream, dst_dt);
-    case 4: return launch_copy(x, y, s, CopyBits<uint32_t>{}, stream, dst_dt);
-    case 8: return launch_copy(x, y, s, CopyBits<unsigned long long>{}, stream, dst_dt);
-    default: return launch_copy(x, y, s, CopyBits<uint4>{}, stream, dst_dt);
+    case 1:
+      return launch_copy(x, y, s, CopyBits<uint8_t>{}, stream, dst_dt);
+    case 2:
+      return launch_copy(x, y, s, CopyBits<uint16_t>{}, stream, dst_dt);
+    case 4:
+      return launch_copy(x, y, s, CopyBits<uint32_t>{}, stream, dst_dt);
+    case 8:
+      return launch_copy(x, y, s, CopyBits<unsigned long long>{}, stream, dst_dt);
+    default:
+      return launch_copy(x, y, s, CopyBits<uint4>{}, stream, dst_dt);
   }
 }
 
@@ -321,12 +348,24 @@ void fill(DType dt, void* y, int64_t n, float value, cudaStream_t stream) {
     return v <= lo ? lo : (v >= hi ? hi : v);
   };
   switch (dt) {
-    case DType::f32: std::memcpy(&bits, &value, 4); break;
-    case DType::f16: bits = float_to_half(value); break;
-    case DType::bf16: bits = float_to_bf16(value); break;
-    case DType::boolean: bits = value != 0.f ? 1 : 0; break;
-    case DType::u8: bits = static_cast<uint8_t>(sat(0, 255)); break;
-    case DType::i8: bits = static_cast<uint8_t>(static_cast<int8_t>(sat(-128, 127))); break;
+    case DType::f32:
+      std::memcpy(&bits, &value, 4);
+      break;
+    case DType::f16:
+      bits = float_to_half(value);
+      break;
+    case DType::bf16:
+      bits = float_to_bf16(value);
+      break;
+    case DType::boolean:
+      bits = value != 0.f ? 1 : 0;
+      break;
+    case DType::u8:
+      bits = static_cast<uint8_t>(sat(0, 255));
+      break;
+    case DType::i8:
+      bits = static_cast<uint8_t>(static_cast<int8_t>(sat(-128, 127)));
+      break;
     case DType::i32: {
       const int32_t v = static_cast<int32_t>(sat(-2147483648.0, 2147483647.0));
       std::memcpy(&bits, &v, 4);
@@ -335,10 +374,14 @@ void fill(DType dt, void* y, int64_t n, float value, cudaStream_t stream) {
     default: {  // i64
       const double v = value;
       int64_t r = 0;
-      if (v != v) r = 0;
-      else if (v <= -9.2233720368547758e18) r = std::numeric_limits<int64_t>::min();
-      else if (v >= 9.2233720368547758e18) r = std::numeric_limits<int64_t>::max();
-      else r = static_cast<int64_t>(v);
+      if (v != v)
+        r = 0;
+      else if (v <= -9.2233720368547758e18)
+        r = std::numeric_limits<int64_t>::min();
+      else if (v >= 9.2233720368547758e18)
+        r = std::numeric_limits<int64_t>::max();
+      else
+        r = static_cast<int64_t>(v);
       std::memcpy(&bits, &r, 8);
       break;
     }
@@ -358,9 +401,12 @@ void fill(DType dt, void* y, int64_t n, float value, cudaStream_t stream) {
     n -= done;
   }
   switch (es) {
-    case 1: return launch_fill(static_cast<uint8_t*>(y), n, static_cast<uint8_t>(bits), stream, dt);
-    case 2: return launch_fill(static_cast<uint16_t*>(y), n, static_cast<uint16_t>(bits), stream, dt);
-    case 4: return launch_fill(static_cast<uint32_t*>(y), n, static_cast<uint32_t>(bits), stream, dt);
+    case 1:
+      return launch_fill(static_cast<uint8_t*>(y), n, static_cast<uint8_t>(bits), stream, dt);
+    case 2:
+      return launch_fill(static_cast<uint16_t*>(y), n, static_cast<uint16_t>(bits), stream, dt);
+    case 4:
+      return launch_fill(static_cast<uint32_t*>(y), n, static_cast<uint32_t>(bits), stream, dt);
     default:
       return launch_fill(static_cast<unsigned long long*>(y), n,
                          static_cast<unsigned long long>(bits), stream, dt);

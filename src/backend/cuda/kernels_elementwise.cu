@@ -26,9 +26,9 @@
 
 #include "anvil/error.h"
 #include "backend/cuda/cuda_util.h"
-#include "backend/cuda/kernels.h"
 #include "backend/cuda/device_util.cuh"
 #include "backend/cuda/elementwise_common.cuh"
+#include "backend/cuda/kernels.h"
 
 namespace anvil::cuda {
 
@@ -56,13 +56,20 @@ __device__ __forceinline__ float softplus_f(float x) {
 // Every Unary; comparisons keep NaN where the reference (plain comparisons) keeps it.
 __device__ __noinline__ float unary_f(Unary op, float a, float b, float x) {
   switch (op) {
-    case Unary::Identity: return x;
-    case Unary::Relu: return x < 0.f ? 0.f : x;
-    case Unary::LeakyRelu: return x >= 0.f ? x : a * x;
-    case Unary::Elu: return x >= 0.f ? x : a * expm1f(x);
-    case Unary::Selu: return x > 0.f ? b * x : b * (a * expm1f(x));
-    case Unary::Celu: return fmaxf(0.f, x) + fminf(0.f, a * expm1f(x / a));
-    case Unary::Sigmoid: return sigmoid_f(x);
+    case Unary::Identity:
+      return x;
+    case Unary::Relu:
+      return x < 0.f ? 0.f : x;
+    case Unary::LeakyRelu:
+      return x >= 0.f ? x : a * x;
+    case Unary::Elu:
+      return x >= 0.f ? x : a * expm1f(x);
+    case Unary::Selu:
+      return x > 0.f ? b * x : b * (a * expm1f(x));
+    case Unary::Celu:
+      return fmaxf(0.f, x) + fminf(0.f, a * expm1f(x / a));
+    case Unary::Sigmoid:
+      return sigmoid_f(x);
     case Unary::HardSigmoid: {
       const float v = fmaf(a, x, b);
       return v < 0.f ? 0.f : (v > 1.f ? 1.f : v);
@@ -72,39 +79,62 @@ __device__ __noinline__ float unary_f(Unary op, float a, float b, float x) {
       const float v = (x + 3.f) / 6.f;
       return x * (v < 0.f ? 0.f : (v > 1.f ? 1.f : v));
     }
-    case Unary::Tanh: return tanhf(x);
+    case Unary::Tanh:
+      return tanhf(x);
     case Unary::Clip: {
       float v = x < a ? a : x;
       return v > b ? b : v;
     }
-    case Unary::Softplus: return softplus_f(x);
-    case Unary::Softsign: return x / (1.f + fabsf(x));
-    case Unary::Exp: return expf(x);
-    case Unary::Log: return logf(x);
-    case Unary::Sqrt: return sqrtf(x);
-    case Unary::Rsqrt: return 1.f / sqrtf(x);
-    case Unary::Abs: return fabsf(x);
-    case Unary::Neg: return -x;
-    case Unary::Reciprocal: return 1.f / x;
+    case Unary::Softplus:
+      return softplus_f(x);
+    case Unary::Softsign:
+      return x / (1.f + fabsf(x));
+    case Unary::Exp:
+      return expf(x);
+    case Unary::Log:
+      return logf(x);
+    case Unary::Sqrt:
+      return sqrtf(x);
+    case Unary::Rsqrt:
+      return 1.f / sqrtf(x);
+    case Unary::Abs:
+      return fabsf(x);
+    case Unary::Neg:
+      return -x;
+    case Unary::Reciprocal:
+      return 1.f / x;
     // 0.5 x (1 + erf(x/sqrt2)) = 0.5 x erfc(-x/sqrt2): no cancellation for negative x.
-    case Unary::Gelu: return 0.5f * x * erfcf(-x * 0.70710678118654752f);
+    case Unary::Gelu:
+      return 0.5f * x * erfcf(-x * 0.70710678118654752f);
     case Unary::GeluTanh: {
       // 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3).
       const float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
       return x * sigmoid_f(2.f * u);
     }
-    case Unary::Mish: return x * tanhf(softplus_f(x));
-    case Unary::Silu: return x * sigmoid_f(x);
-    case Unary::Floor: return floorf(x);
-    case Unary::Ceil: return ceilf(x);
-    case Unary::Round: return rintf(x);  // current rounding mode: nearest, halves to even
-    case Unary::Erf: return erff(x);
-    case Unary::Sin: return sinf(x);
-    case Unary::Cos: return cosf(x);
-    case Unary::Sign: return x > 0.f ? 1.f : (x < 0.f ? -1.f : x);
-    case Unary::ThresholdedRelu: return x > a ? x : 0.f;
-    case Unary::Pow: return powf(x, a);
-    case Unary::Affine: return fmaf(a, x, b);
+    case Unary::Mish:
+      return x * tanhf(softplus_f(x));
+    case Unary::Silu:
+      return x * sigmoid_f(x);
+    case Unary::Floor:
+      return floorf(x);
+    case Unary::Ceil:
+      return ceilf(x);
+    case Unary::Round:
+      return rintf(x);  // current rounding mode: nearest, halves to even
+    case Unary::Erf:
+      return erff(x);
+    case Unary::Sin:
+      return sinf(x);
+    case Unary::Cos:
+      return cosf(x);
+    case Unary::Sign:
+      return x > 0.f ? 1.f : (x < 0.f ? -1.f : x);
+    case Unary::ThresholdedRelu:
+      return x > a ? x : 0.f;
+    case Unary::Pow:
+      return powf(x, a);
+    case Unary::Affine:
+      return fmaf(a, x, b);
   }
   return x;
 }
@@ -180,12 +210,18 @@ void launch_unary(const void* xv, void* yv, int64_t n, F f, cudaStream_t s, DTyp
 }
 
 template <class T>
-void unary_t(Unary op, float alpha, float beta, const void* x, void* y, int64_t n,
-             cudaStream_t s, DType dt) {
+void unary_t(Unary op, float alpha, float beta, const void* x, void* y, int64_t n, cudaStream_t s,
+             DType dt) {
   switch (op) {
-    case Unary::Relu: launch_unary<T>(x, y, n, ReluF{}, s, dt); return;
-    case Unary::Clip: launch_unary<T>(x, y, n, ClipF{alpha, beta}, s, dt); return;
-    default: launch_unary<T>(x, y, n, AnyF{op, alpha, beta}, s, dt); return;
+    case Unary::Relu:
+      launch_unary<T>(x, y, n, ReluF{}, s, dt);
+      return;
+    case Unary::Clip:
+      launch_unary<T>(x, y, n, ClipF{alpha, beta}, s, dt);
+      return;
+    default:
+      launch_unary<T>(x, y, n, AnyF{op, alpha, beta}, s, dt);
+      return;
   }
 }
 
@@ -230,8 +266,8 @@ struct PReluOp {
 template <class T, int V, class Index, class Op>
 __global__ void __launch_bounds__(kBlock)
     binary_kernel(const T* a, const T* b, T* y, Meta<Index, 2> m, Index chunks, bool a_vec,
-                  bool b_vec, Index tail_begin, Index n, OffsetOf<Index> ta,
-                  OffsetOf<Index> tb, Op op, Post post) {
+                  bool b_vec, Index tail_begin, Index n, OffsetOf<Index> ta, OffsetOf<Index> tb,
+                  Op op, Post post) {
   using Off = OffsetOf<Index>;
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
   const Index t = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -321,14 +357,22 @@ template <class T>
 void binary_t(Binary op, const void* a, const void* b, void* y, const Dims<2>& d, Post post,
               cudaStream_t s, DType dt) {
   switch (op) {
-    case Binary::Add: return launch_binary<T>(a, b, y, d, AddOp{}, post, s, dt);
-    case Binary::Sub: return launch_binary<T>(a, b, y, d, SubOp{}, post, s, dt);
-    case Binary::Mul: return launch_binary<T>(a, b, y, d, MulOp{}, post, s, dt);
-    case Binary::Div: return launch_binary<T>(a, b, y, d, DivOp{}, post, s, dt);
-    case Binary::Pow: return launch_binary<T>(a, b, y, d, PowOp{}, post, s, dt);
-    case Binary::Max: return launch_binary<T>(a, b, y, d, MaxOp{}, post, s, dt);
-    case Binary::Min: return launch_binary<T>(a, b, y, d, MinOp{}, post, s, dt);
-    case Binary::PRelu: return launch_binary<T>(a, b, y, d, PReluOp{}, post, s, dt);
+    case Binary::Add:
+      return launch_binary<T>(a, b, y, d, AddOp{}, post, s, dt);
+    case Binary::Sub:
+      return launch_binary<T>(a, b, y, d, SubOp{}, post, s, dt);
+    case Binary::Mul:
+      return launch_binary<T>(a, b, y, d, MulOp{}, post, s, dt);
+    case Binary::Div:
+      return launch_binary<T>(a, b, y, d, DivOp{}, post, s, dt);
+    case Binary::Pow:
+      return launch_binary<T>(a, b, y, d, PowOp{}, post, s, dt);
+    case Binary::Max:
+      return launch_binary<T>(a, b, y, d, MaxOp{}, post, s, dt);
+    case Binary::Min:
+      return launch_binary<T>(a, b, y, d, MinOp{}, post, s, dt);
+    case Binary::PRelu:
+      return launch_binary<T>(a, b, y, d, PReluOp{}, post, s, dt);
   }
   fail("binary: unknown op " + std::to_string(static_cast<int>(op)));
 }
@@ -352,7 +396,8 @@ __global__ void __launch_bounds__(kBlock)
     load_f<T, V>(x + e, v);
     if (per_elem_channel) {
 #pragma unroll
-      for (int j = 0; j < V; ++j) v[j] = post(fmaf(v[j], __ldg(scale + ch + j), __ldg(shift + ch + j)));
+      for (int j = 0; j < V; ++j)
+        v[j] = post(fmaf(v[j], __ldg(scale + ch + j), __ldg(shift + ch + j)));
     } else {
       const float sc = __ldg(scale + ch), sh = __ldg(shift + ch);
 #pragma unroll
@@ -363,15 +408,15 @@ __global__ void __launch_bounds__(kBlock)
 }
 
 template <class T, int V, class Index>
-void launch_affine_v(const T* x, T* y, const float* scale, const float* shift, int64_t n,
-                     int64_t c, int64_t inner, Post post, cudaStream_t s, DType dt) {
+void launch_affine_v(const T* x, T* y, const float* scale, const float* shift, int64_t n, int64_t c,
+                     int64_t inner, Post post, cudaStream_t s, DType dt) {
   Divider<Index> di, dc;
   di.init(static_cast<Index>(inner));
   dc.init(static_cast<Index>(c));
   const int64_t chunks = n / V;
-  affine_kernel<T, V, Index><<<grid_for(chunks), kBlock, 0, s>>>(
-      x, y, scale, shift, static_cast<Index>(chunks), di, dc, static_cast<Index>(c),
-      inner == 1 && V > 1, post);
+  affine_kernel<T, V, Index>
+      <<<grid_for(chunks), kBlock, 0, s>>>(x, y, scale, shift, static_cast<Index>(chunks), di, dc,
+                                           static_cast<Index>(c), inner == 1 && V > 1, post);
   check_launch("channel_affine_kernel", dt);
 }
 
@@ -382,8 +427,7 @@ void affine_t(const void* xv, void* yv, const float* scale, const float* shift, 
   T* y = static_cast<T*>(yv);
   const int64_t n = outer * c * inner;
   constexpr int V = 16 / sizeof(T);
-  const bool vec = aligned16(x) && aligned16(y) &&
-                   (inner % V == 0 || (inner == 1 && c % V == 0));
+  const bool vec = aligned16(x) && aligned16(y) && (inner % V == 0 || (inner == 1 && c % V == 0));
   const bool small = n < (int64_t{1} << 31) && !test_hooks::g_force_index64;
   if (small) {
     if (vec) return launch_affine_v<T, V, uint32_t>(x, y, scale, shift, n, c, inner, post, s, dt);
@@ -408,9 +452,12 @@ void unary(Unary op, float alpha, float beta, DType dt, const void* x, void* y, 
     return;
   }
   switch (dt) {
-    case DType::f32: return unary_t<float>(op, alpha, beta, x, y, n, stream, dt);
-    case DType::f16: return unary_t<__half>(op, alpha, beta, x, y, n, stream, dt);
-    default: return unary_t<__nv_bfloat16>(op, alpha, beta, x, y, n, stream, dt);
+    case DType::f32:
+      return unary_t<float>(op, alpha, beta, x, y, n, stream, dt);
+    case DType::f16:
+      return unary_t<__half>(op, alpha, beta, x, y, n, stream, dt);
+    default:
+      return unary_t<__nv_bfloat16>(op, alpha, beta, x, y, n, stream, dt);
   }
 }
 
@@ -431,9 +478,12 @@ void binary(Binary op, DType dt, const void* a, const void* b, void* y, const Br
   const Dims<2> s = simplify(in);
   const Post p{post, post_alpha, post_beta};
   switch (dt) {
-    case DType::f32: return binary_t<float>(op, a, b, y, s, p, stream, dt);
-    case DType::f16: return binary_t<__half>(op, a, b, y, s, p, stream, dt);
-    default: return binary_t<__nv_bfloat16>(op, a, b, y, s, p, stream, dt);
+    case DType::f32:
+      return binary_t<float>(op, a, b, y, s, p, stream, dt);
+    case DType::f16:
+      return binary_t<__half>(op, a, b, y, s, p, stream, dt);
+    default:
+      return binary_t<__nv_bfloat16>(op, a, b, y, s, p, stream, dt);
   }
 }
 
@@ -447,9 +497,12 @@ void channel_affine(DType dt, const void* x, void* y, const float* scale, const 
   if (outer == 0 || c == 0 || inner == 0) return;
   const Post p{post, post_alpha, post_beta};
   switch (dt) {
-    case DType::f32: return affine_t<float>(x, y, scale, shift, outer, c, inner, p, stream, dt);
-    case DType::f16: return affine_t<__half>(x, y, scale, shift, outer, c, inner, p, stream, dt);
-    default: return affine_t<__nv_bfloat16>(x, y, scale, shift, outer, c, inner, p, stream, dt);
+    case DType::f32:
+      return affine_t<float>(x, y, scale, shift, outer, c, inner, p, stream, dt);
+    case DType::f16:
+      return affine_t<__half>(x, y, scale, shift, outer, c, inner, p, stream, dt);
+    default:
+      return affine_t<__nv_bfloat16>(x, y, scale, shift, outer, c, inner, p, stream, dt);
   }
 }
 

@@ -35,8 +35,8 @@
 
 #include "anvil/error.h"
 #include "backend/cuda/cuda_util.h"
-#include "backend/cuda/kernels.h"
 #include "backend/cuda/device_util.cuh"
+#include "backend/cuda/kernels.h"
 
 namespace anvil::cuda {
 namespace {
@@ -66,10 +66,17 @@ void check_launch(const char* kernel) {
 template <class F>
 void dispatch(DType dt, const char* fn, F&& f) {
   switch (dt) {
-    case DType::f32: f(float{}); return;
-    case DType::f16: f(__half{}); return;
-    case DType::bf16: f(__nv_bfloat16{}); return;
-    default: break;
+    case DType::f32:
+      f(float{});
+      return;
+    case DType::f16:
+      f(__half{});
+      return;
+    case DType::bf16:
+      f(__nv_bfloat16{});
+      return;
+    default:
+      break;
   }
   fail(fn, std::string("unsupported dtype ") + dtype_name(dt) + " (f32, f16 or bf16)", "dtype");
 }
@@ -207,10 +214,18 @@ __device__ __forceinline__ int nearest_index(float v, int mode, int n) {
   const float f = floorf(v), fr = v - f;
   float r;
   switch (mode) {
-    case 0: r = f; break;                           // floor
-    case 1: r = fr > 0.5f ? f + 1.f : f; break;     // round_prefer_floor
-    case 2: r = fr >= 0.5f ? f + 1.f : f; break;    // round_prefer_ceil
-    default: r = ceilf(v); break;                   // ceil
+    case 0:
+      r = f;
+      break;  // floor
+    case 1:
+      r = fr > 0.5f ? f + 1.f : f;
+      break;  // round_prefer_floor
+    case 2:
+      r = fr >= 0.5f ? f + 1.f : f;
+      break;  // round_prefer_ceil
+    default:
+      r = ceilf(v);
+      break;  // ceil
   }
   return min(max(static_cast<int>(r), 0), n - 1);
 }
@@ -271,8 +286,16 @@ __global__ void __launch_bounds__(kThreads)
 
 /// 0..7 are kernels.h's reduce kinds; the others are internal.
 enum Mode : int {
-  kSum = 0, kMean = 1, kMax = 2, kMin = 3, kSumSq = 4, kL2 = 5, kL1 = 6, kLogSumExp = 7,
-  kSoftmax = 8, kLogSoftmax = 9,
+  kSum = 0,
+  kMean = 1,
+  kMax = 2,
+  kMin = 3,
+  kSumSq = 4,
+  kL2 = 5,
+  kL1 = 6,
+  kLogSumExp = 7,
+  kSoftmax = 8,
+  kLogSoftmax = 9,
   kMeanOr0 = 10,  // GlobalAveragePool: an empty window gives 0 (ReduceMean gives NaN)
 };
 
@@ -293,10 +316,19 @@ __device__ __forceinline__ St st_init(int k) {
 
 __device__ __forceinline__ void st_step(int k, St& s, float v) {
   switch (k) {
-    case kMax: if (v > s.a || v != v) s.a = v; break;  // NaN propagates (as the reference)
-    case kMin: if (v < s.a || v != v) s.a = v; break;
-    case kSumSq: case kL2: s.a = fmaf(v, v, s.a); break;
-    case kL1: s.a += fabsf(v); break;
+    case kMax:
+      if (v > s.a || v != v) s.a = v;
+      break;  // NaN propagates (as the reference)
+    case kMin:
+      if (v < s.a || v != v) s.a = v;
+      break;
+    case kSumSq:
+    case kL2:
+      s.a = fmaf(v, v, s.a);
+      break;
+    case kL1:
+      s.a += fabsf(v);
+      break;
     case kLogSumExp:
       if (v > s.a) {  // online rescale: one exp per element
         s.b = s.b * expf(s.a - v) + 1.f;
@@ -307,32 +339,45 @@ __device__ __forceinline__ void st_step(int k, St& s, float v) {
         s.b += expf(v - s.a);  // NaN makes the sum NaN
       }
       break;
-    default: s.a += v; break;  // kSum, kMean, kMeanOr0
+    default:
+      s.a += v;
+      break;  // kSum, kMean, kMeanOr0
   }
 }
 
 /// Merge o into s. Commutative bit for bit, so a butterfly leaves every lane the same value.
 __device__ __forceinline__ void st_merge(int k, St& s, const St& o) {
   switch (k) {
-    case kMax: if (o.a > s.a || o.a != o.a) s.a = o.a; break;
-    case kMin: if (o.a < s.a || o.a != o.a) s.a = o.a; break;
+    case kMax:
+      if (o.a > s.a || o.a != o.a) s.a = o.a;
+      break;
+    case kMin:
+      if (o.a < s.a || o.a != o.a) s.a = o.a;
+      break;
     case kLogSumExp: {
       const float m = fmaxf(s.a, o.a);
       s.b = (s.a == m ? s.b : s.b * expf(s.a - m)) + (o.a == m ? o.b : o.b * expf(o.a - m));
       s.a = m;
       break;
     }
-    default: s.a += o.a; break;
+    default:
+      s.a += o.a;
+      break;
   }
 }
 
 __device__ __forceinline__ float st_finish(int mode, const St& s, int64_t len) {
   switch (mode) {
-    case kMean: return len > 0 ? s.a / static_cast<float>(len) : CUDART_NAN_F;
-    case kMeanOr0: return len > 0 ? s.a / static_cast<float>(len) : 0.f;
-    case kL2: return sqrtf(s.a);
-    case kLogSumExp: return logf(s.b) + s.a;  // empty or all -inf: -inf
-    default: return s.a;
+    case kMean:
+      return len > 0 ? s.a / static_cast<float>(len) : CUDART_NAN_F;
+    case kMeanOr0:
+      return len > 0 ? s.a / static_cast<float>(len) : 0.f;
+    case kL2:
+      return sqrtf(s.a);
+    case kLogSumExp:
+      return logf(s.b) + s.a;  // empty or all -inf: -inf
+    default:
+      return s.a;
   }
 }
 
@@ -486,7 +531,8 @@ __global__ void __launch_bounds__(1024)
       const Pack<T, V> v = load<T, V>(x + base + j * inner);
       Pack<T, V> out;
 #pragma unroll
-      for (int l = 0; l < V; ++l) out.v[l] = from_f<T>(soft_out(mode, to_f(v.v[l]), s[l], log_b[l]));
+      for (int l = 0; l < V; ++l)
+        out.v[l] = from_f<T>(soft_out(mode, to_f(v.v[l]), s[l], log_b[l]));
       store<T, V>(y + base + j * inner, out);
     }
   }
@@ -497,8 +543,7 @@ void launch_row(int mode, const T* x, T* y, int64_t outer, int64_t len, cudaStre
   const int64_t units = len / V;
   const int tpr = static_cast<int>(std::clamp<int64_t>(next_pow2(ceil_div(units, 2)), 32, 1024));
   const dim3 block(static_cast<unsigned>(tpr), tpr == 32 ? 4u : 1u);
-  const unsigned grid =
-      static_cast<unsigned>(std::min<int64_t>(ceil_div(outer, block.y), 1 << 30));
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(ceil_div(outer, block.y), 1 << 30));
   row_kernel<T, V><<<grid, block, 0, stream>>>(mode, x, y, outer, len);
 }
 
@@ -538,8 +583,8 @@ void run_rows(const char* fn, int mode, DType dt, const void* xv, void* yv, int6
     T* y = static_cast<T*>(yv);
     const bool al = aligned16(x) && aligned16(y);
     if (len <= 16) {
-      col_thread_kernel<T><<<grid_for(outer * inner), kThreads, 0, stream>>>(mode, x, y, outer,
-                                                                            len, inner);
+      col_thread_kernel<T>
+          <<<grid_for(outer * inner), kThreads, 0, stream>>>(mode, x, y, outer, len, inner);
     } else if (inner == 1) {
       if (len % VW == 0 && al)
         launch_row<T, VW>(mode, x, y, outer, len, stream);
@@ -561,8 +606,7 @@ void run_rows(const char* fn, int mode, DType dt, const void* xv, void* yv, int6
 
 void pool2d_nhwc(const Pool2d& p, DType dt, const void* x, void* y, cudaStream_t stream) {
   const char* fn = "pool2d_nhwc";
-  if (p.n < 0 || p.c < 0 || p.h < 0 || p.w < 0 || p.oh < 0 || p.ow < 0)
-    fail(fn, "negative size");
+  if (p.n < 0 || p.c < 0 || p.h < 0 || p.w < 0 || p.oh < 0 || p.ow < 0) fail(fn, "negative size");
   if (p.kh < 1 || p.kw < 1 || p.sh < 1 || p.sw < 1 || p.dh < 1 || p.dw < 1)
     fail(fn, "kernel, strides and dilations must be >= 1", "kernel_shape");
   if (p.pad_top < 0 || p.pad_left < 0 || p.pad_bottom < 0 || p.pad_right < 0)
@@ -583,11 +627,11 @@ void pool2d_nhwc(const Pool2d& p, DType dt, const void* x, void* y, cudaStream_t
       else
         pool2d_kernel<T, VW, int64_t><<<grid_for(total), kThreads, 0, stream>>>(p, xt, yt, total);
     } else if (small) {
-      pool2d_kernel<T, 1, int32_t><<<grid_for(out_total), kThreads, 0, stream>>>(p, xt, yt,
-                                                                                 out_total);
+      pool2d_kernel<T, 1, int32_t>
+          <<<grid_for(out_total), kThreads, 0, stream>>>(p, xt, yt, out_total);
     } else {
-      pool2d_kernel<T, 1, int64_t><<<grid_for(out_total), kThreads, 0, stream>>>(p, xt, yt,
-                                                                                 out_total);
+      pool2d_kernel<T, 1, int64_t>
+          <<<grid_for(out_total), kThreads, 0, stream>>>(p, xt, yt, out_total);
     }
   });
   check_launch(fn);
@@ -612,11 +656,11 @@ void lrn_nhwc(int64_t pixels, int c, int size, float alpha, float beta, float bi
     const T* xt = static_cast<const T*>(x);
     T* yt = static_cast<T*>(y);
     if (total < INT32_MAX)
-      lrn_kernel<T, int32_t><<<grid_for(total), kThreads, 0, stream>>>(xt, yt, total, c, lo, hi, a,
-                                                                       beta, bias);
+      lrn_kernel<T, int32_t>
+          <<<grid_for(total), kThreads, 0, stream>>>(xt, yt, total, c, lo, hi, a, beta, bias);
     else
-      lrn_kernel<T, int64_t><<<grid_for(total), kThreads, 0, stream>>>(xt, yt, total, c, lo, hi, a,
-                                                                       beta, bias);
+      lrn_kernel<T, int64_t>
+          <<<grid_for(total), kThreads, 0, stream>>>(xt, yt, total, c, lo, hi, a, beta, bias);
   });
   check_launch(fn);
 }
@@ -644,24 +688,24 @@ void resize_nhwc(const Resize2d& r, DType dt, const void* x, void* y, cudaStream
       else
         resize_kernel<T, VW, int64_t><<<grid_for(total), kThreads, 0, stream>>>(r, xt, yt, total);
     } else if (small) {
-      resize_kernel<T, 1, int32_t><<<grid_for(out_total), kThreads, 0, stream>>>(r, xt, yt,
-                                                                                 out_total);
+      resize_kernel<T, 1, int32_t>
+          <<<grid_for(out_total), kThreads, 0, stream>>>(r, xt, yt, out_total);
     } else {
-      resize_kernel<T, 1, int64_t><<<grid_for(out_total), kThreads, 0, stream>>>(r, xt, yt,
-                                                                                 out_total);
+      resize_kernel<T, 1, int64_t>
+          <<<grid_for(out_total), kThreads, 0, stream>>>(r, xt, yt, out_total);
     }
   });
   check_launch(fn);
 }
 
-void softmax(bool log, DType dt, const void* x, void* y, int64_t outer, int64_t len,
-             int64_t inner, cudaStream_t stream) {
+void softmax(bool log, DType dt, const void* x, void* y, int64_t outer, int64_t len, int64_t inner,
+             cudaStream_t stream) {
   run_rows(log ? "log_softmax" : "softmax", log ? kLogSoftmax : kSoftmax, dt, x, y, outer, len,
            inner, stream);
 }
 
-void reduce(int kind, DType dt, const void* x, void* y, int64_t outer, int64_t len,
-            int64_t inner, cudaStream_t stream) {
+void reduce(int kind, DType dt, const void* x, void* y, int64_t outer, int64_t len, int64_t inner,
+            cudaStream_t stream) {
   if (kind < kSum || kind > kLogSumExp)
     fail("reduce", "unknown reduction kind " + std::to_string(kind) + " (0..7)", "kind");
   run_rows("reduce", kind, dt, x, y, outer, len, inner, stream);

@@ -38,7 +38,8 @@ class ReferenceExecutable : public Executable {
     std::vector<Tensor> vals(g_.values.size());
     for (size_t i = 0; i < g_.values.size(); ++i)
       if (g_.values[i].is_constant()) vals[i] = g_.values[i].constant;
-    for (size_t i = 0; i < g_.inputs.size(); ++i) vals[static_cast<size_t>(g_.inputs[i])] = inputs[i];
+    for (size_t i = 0; i < g_.inputs.size(); ++i)
+      vals[static_cast<size_t>(g_.inputs[i])] = inputs[i];
     std::vector<Tensor> ins;
     for (size_t ni = 0; ni < g_.nodes.size(); ++ni) {
       const Node& n = g_.nodes[ni];
@@ -50,14 +51,16 @@ class ReferenceExecutable : public Executable {
         const auto t0 = std::chrono::steady_clock::now();
         outs = evaluate_node(g_, n, ins);
         const double ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
         std::lock_guard<std::mutex> lock(prof_mu_);  // run() may be called from several threads
         node_ms_[ni] += ms;
         ++node_calls_[ni];
       } else {
         outs = evaluate_node(g_, n, ins);
       }
-      for (size_t k = 0; k < n.outputs.size(); ++k) vals[static_cast<size_t>(n.outputs[k])] = std::move(outs[k]);
+      for (size_t k = 0; k < n.outputs.size(); ++k)
+        vals[static_cast<size_t>(n.outputs[k])] = std::move(outs[k]);
       for (int in : n.inputs)
         if (in >= 0 && last_use_[static_cast<size_t>(in)] == static_cast<int>(ni) &&
             !pinned_[static_cast<size_t>(in)] && !g_.values[static_cast<size_t>(in)].is_constant())
@@ -72,7 +75,8 @@ class ReferenceExecutable : public Executable {
     std::lock_guard<std::mutex> lock(prof_mu_);
     std::vector<OpTime> r;
     for (size_t i = 0; i < node_ms_.size(); ++i)
-      if (node_calls_[i] > 0) r.push_back(OpTime{g_.nodes[i].name, g_.nodes[i].op, node_ms_[i], node_calls_[i]});
+      if (node_calls_[i] > 0)
+        r.push_back(OpTime{g_.nodes[i].name, g_.nodes[i].op, node_ms_[i], node_calls_[i]});
     return r;
   }
 
@@ -82,7 +86,7 @@ class ReferenceExecutable : public Executable {
   std::vector<int> last_use_;
   std::vector<bool> pinned_;
   bool profile_ = false;
-  std::vector<double> node_ms_;      // per node index, when profiling
+  std::vector<double> node_ms_;  // per node index, when profiling
   std::vector<int64_t> node_calls_;
   mutable std::mutex prof_mu_;
 };

@@ -46,7 +46,8 @@ Tensor read_caffe_mean(const std::string& path) {
   Tensor t(DType::f32, s);
   for (int64_t i = 0; i < n; ++i) {
     const double v = dbl ? b.double_data(static_cast<int>(i)) : b.data(static_cast<int>(i));
-    if (!std::isfinite(v)) throw Error("the mean blob holds a non-finite value", path, {}, "mean-file");
+    if (!std::isfinite(v))
+      throw Error("the mean blob holds a non-finite value", path, {}, "mean-file");
     t.set(i, v);
   }
   return t;
@@ -55,9 +56,9 @@ Tensor read_caffe_mean(const std::string& path) {
 Tensor subtract_mean_image(const Tensor& image, const Tensor& mean, const std::vector<float>& scale,
                            bool nchw) {
   if (image.rank() != 4 || image.dim(0) != 1)
-    throw Error("expected an image tensor (1, C, H, W) or (1, H, W, C), got " +
-                    shape_str(image.shape()),
-                {}, {}, "mean-file");
+    throw Error(
+        "expected an image tensor (1, C, H, W) or (1, H, W, C), got " + shape_str(image.shape()),
+        {}, {}, "mean-file");
   const int64_t C = nchw ? image.dim(1) : image.dim(3);
   const int64_t H = nchw ? image.dim(2) : image.dim(1);
   const int64_t W = nchw ? image.dim(3) : image.dim(2);
@@ -76,9 +77,9 @@ Tensor subtract_mean_image(const Tensor& image, const Tensor& mean, const std::v
                     std::to_string(H) + "; it must be the input size or larger (center-cropped)",
                 {}, {}, "mean-file");
   if (!scale.empty() && scale.size() != 1 && static_cast<int64_t>(scale.size()) != C)
-    throw Error("expected 1 or " + std::to_string(C) + " scale values, got " +
-                    std::to_string(scale.size()),
-                {}, {}, "scale");
+    throw Error(
+        "expected 1 or " + std::to_string(C) + " scale values, got " + std::to_string(scale.size()),
+        {}, {}, "scale");
   const int64_t oy = (MH - H) / 2, ox = (MW - W) / 2;
   Tensor out(DType::f32, image.shape());
   for (int64_t c = 0; c < C; ++c) {

@@ -33,8 +33,8 @@ class CollectErrors : public google::protobuf::io::ErrorCollector {
     if (named == std::string::npos) return;
     std::string field = message.substr(named + 20);
     field = field.substr(0, field.find('"'));
-    const bool fork_param = message.find(layer_type) != std::string::npos &&
-                            field.size() > 6 && field.compare(field.size() - 6, 6, "_param") == 0;
+    const bool fork_param = message.find(layer_type) != std::string::npos && field.size() > 6 &&
+                            field.compare(field.size() - 6, 6, "_param") == 0;
     if (!fork_param) AddError(line, column, message);
   }
   std::vector<std::string> errors;
@@ -67,10 +67,11 @@ pb::NetParameter parse_caffemodel(const std::string& bytes, const std::string& f
     throw Error("the caffemodel is larger than 2 GiB, which protobuf cannot parse", file);
   pb::NetParameter net;
   if (!net.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
-    throw Error("not a valid caffemodel: the binary NetParameter could not be parsed "
-                "(truncated or corrupt file, " +
-                    std::to_string(bytes.size()) + " bytes)",
-                file);
+    throw Error(
+        "not a valid caffemodel: the binary NetParameter could not be parsed "
+        "(truncated or corrupt file, " +
+            std::to_string(bytes.size()) + " bytes)",
+        file);
   return net;
 }
 
@@ -86,46 +87,86 @@ pb::BlobProto parse_binaryproto(const std::string& bytes, const std::string& fil
 std::string v1_type_name(pb::V1LayerParameter::LayerType t) {
   using L = pb::V1LayerParameter;
   switch (t) {
-    case L::NONE: return "";
-    case L::ABSVAL: return "AbsVal";
-    case L::ACCURACY: return "Accuracy";
-    case L::ARGMAX: return "ArgMax";
-    case L::BNLL: return "BNLL";
-    case L::CONCAT: return "Concat";
-    case L::CONTRASTIVE_LOSS: return "ContrastiveLoss";
-    case L::CONVOLUTION: return "Convolution";
-    case L::DECONVOLUTION: return "Deconvolution";
-    case L::DATA: return "Data";
-    case L::DROPOUT: return "Dropout";
-    case L::DUMMY_DATA: return "DummyData";
-    case L::EUCLIDEAN_LOSS: return "EuclideanLoss";
-    case L::ELTWISE: return "Eltwise";
-    case L::EXP: return "Exp";
-    case L::FLATTEN: return "Flatten";
-    case L::HDF5_DATA: return "HDF5Data";
-    case L::HDF5_OUTPUT: return "HDF5Output";
-    case L::HINGE_LOSS: return "HingeLoss";
-    case L::IM2COL: return "Im2col";
-    case L::IMAGE_DATA: return "ImageData";
-    case L::INFOGAIN_LOSS: return "InfogainLoss";
-    case L::INNER_PRODUCT: return "InnerProduct";
-    case L::LRN: return "LRN";
-    case L::MEMORY_DATA: return "MemoryData";
-    case L::MULTINOMIAL_LOGISTIC_LOSS: return "MultinomialLogisticLoss";
-    case L::MVN: return "MVN";
-    case L::POOLING: return "Pooling";
-    case L::POWER: return "Power";
-    case L::RELU: return "ReLU";
-    case L::SIGMOID: return "Sigmoid";
-    case L::SIGMOID_CROSS_ENTROPY_LOSS: return "SigmoidCrossEntropyLoss";
-    case L::SILENCE: return "Silence";
-    case L::SOFTMAX: return "Softmax";
-    case L::SOFTMAX_LOSS: return "SoftmaxWithLoss";
-    case L::SPLIT: return "Split";
-    case L::SLICE: return "Slice";
-    case L::TANH: return "TanH";
-    case L::WINDOW_DATA: return "WindowData";
-    case L::THRESHOLD: return "Threshold";
+    case L::NONE:
+      return "";
+    case L::ABSVAL:
+      return "AbsVal";
+    case L::ACCURACY:
+      return "Accuracy";
+    case L::ARGMAX:
+      return "ArgMax";
+    case L::BNLL:
+      return "BNLL";
+    case L::CONCAT:
+      return "Concat";
+    case L::CONTRASTIVE_LOSS:
+      return "ContrastiveLoss";
+    case L::CONVOLUTION:
+      return "Convolution";
+    case L::DECONVOLUTION:
+      return "Deconvolution";
+    case L::DATA:
+      return "Data";
+    case L::DROPOUT:
+      return "Dropout";
+    case L::DUMMY_DATA:
+      return "DummyData";
+    case L::EUCLIDEAN_LOSS:
+      return "EuclideanLoss";
+    case L::ELTWISE:
+      return "Eltwise";
+    case L::EXP:
+      return "Exp";
+    case L::FLATTEN:
+      return "Flatten";
+    case L::HDF5_DATA:
+      return "HDF5Data";
+    case L::HDF5_OUTPUT:
+      return "HDF5Output";
+    case L::HINGE_LOSS:
+      return "HingeLoss";
+    case L::IM2COL:
+      return "Im2col";
+    case L::IMAGE_DATA:
+      return "ImageData";
+    case L::INFOGAIN_LOSS:
+      return "InfogainLoss";
+    case L::INNER_PRODUCT:
+      return "InnerProduct";
+    case L::LRN:
+      return "LRN";
+    case L::MEMORY_DATA:
+      return "MemoryData";
+    case L::MULTINOMIAL_LOGISTIC_LOSS:
+      return "MultinomialLogisticLoss";
+    case L::MVN:
+      return "MVN";
+    case L::POOLING:
+      return "Pooling";
+    case L::POWER:
+      return "Power";
+    case L::RELU:
+      return "ReLU";
+    case L::SIGMOID:
+      return "Sigmoid";
+    case L::SIGMOID_CROSS_ENTROPY_LOSS:
+      return "SigmoidCrossEntropyLoss";
+    case L::SILENCE:
+      return "Silence";
+    case L::SOFTMAX:
+      return "Softmax";
+    case L::SOFTMAX_LOSS:
+      return "SoftmaxWithLoss";
+    case L::SPLIT:
+      return "Split";
+    case L::SLICE:
+      return "Slice";
+    case L::TANH:
+      return "TanH";
+    case L::WINDOW_DATA:
+      return "WindowData";
+    case L::THRESHOLD:
+      return "Threshold";
   }
   return "";
 }
@@ -163,10 +204,8 @@ void upgrade_v1_layers(pb::NetParameter& net, const std::string& file) {
     if (v1.has_hdf5_output_param()) *l->mutable_hdf5_output_param() = v1.hdf5_output_param();
     if (v1.has_hinge_loss_param()) *l->mutable_hinge_loss_param() = v1.hinge_loss_param();
     if (v1.has_image_data_param()) *l->mutable_image_data_param() = v1.image_data_param();
-    if (v1.has_infogain_loss_param())
-      *l->mutable_infogain_loss_param() = v1.infogain_loss_param();
-    if (v1.has_inner_product_param())
-      *l->mutable_inner_product_param() = v1.inner_product_param();
+    if (v1.has_infogain_loss_param()) *l->mutable_infogain_loss_param() = v1.infogain_loss_param();
+    if (v1.has_inner_product_param()) *l->mutable_inner_product_param() = v1.inner_product_param();
     if (v1.has_lrn_param()) *l->mutable_lrn_param() = v1.lrn_param();
     if (v1.has_memory_data_param()) *l->mutable_memory_data_param() = v1.memory_data_param();
     if (v1.has_mvn_param()) *l->mutable_mvn_param() = v1.mvn_param();

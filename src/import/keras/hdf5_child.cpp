@@ -62,9 +62,12 @@ Fault fault_from_env() {
     mode = s.substr(0, at);
     f.at = s.substr(at + 1);
   }
-  if (mode == "abort") f.mode = FaultMode::abort;
-  else if (mode == "hang") f.mode = FaultMode::hang;
-  else if (mode == "garbage") f.mode = FaultMode::garbage;
+  if (mode == "abort")
+    f.mode = FaultMode::abort;
+  else if (mode == "hang")
+    f.mode = FaultMode::hang;
+  else if (mode == "garbage")
+    f.mode = FaultMode::garbage;
   return f;
 }
 
@@ -196,8 +199,10 @@ class ChildReader {
 
   // Keras 3: every group under layers/ (nested models, layers/<m>/layers/<l>/vars/<i>).
   void walk(const std::string& g, int depth) {
-    if (depth > kMaxDepth) fatal("HDF5 groups nested deeper than " + std::to_string(kMaxDepth) + " levels", g);
-    std::string layer = last_component(g) == "vars" ? last_component(g.substr(0, g.rfind('/'))) : last_component(g);
+    if (depth > kMaxDepth)
+      fatal("HDF5 groups nested deeper than " + std::to_string(kMaxDepth) + " levels", g);
+    std::string layer =
+        last_component(g) == "vars" ? last_component(g.substr(0, g.rfind('/'))) : last_component(g);
     progress("group '" + g + "'", layer, g, g);
     hid_t grp = H5Gopen2(file_, g.c_str(), H5P_DEFAULT);
     if (grp < 0) return;
@@ -208,13 +213,15 @@ class ChildReader {
     }
     std::vector<std::string> names;
     for (hsize_t i = 0; i < info.nlinks; ++i) {
-      ssize_t n = H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+      ssize_t n =
+          H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
       if (n < 0 || n > 65536) {
         H5Gclose(grp);
         return;
       }
       std::string s(static_cast<size_t>(n) + 1, '\0');
-      if (H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), s.size(), H5P_DEFAULT) < 0) {
+      if (H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, s.data(), s.size(),
+                             H5P_DEFAULT) < 0) {
         H5Gclose(grp);
         return;
       }
@@ -231,8 +238,10 @@ class ChildReader {
       std::string p = join(g, n);
       haddr_t addr = HADDR_UNDEF;
       uint8_t k = kind(p, "object '" + p + "'", layer, p, &addr);
-      if (k == kKindGroup && visited_.insert(addr).second) walk(p, depth + 1);  // hard-link cycles
-      else if (k == kKindDataset && vars) dataset(p, "weight '" + p + "'", layer, p);
+      if (k == kKindGroup && visited_.insert(addr).second)
+        walk(p, depth + 1);  // hard-link cycles
+      else if (k == kKindDataset && vars)
+        dataset(p, "weight '" + p + "'", layer, p);
     }
   }
 
@@ -240,7 +249,8 @@ class ChildReader {
   /// what is being looked up when libhdf5 fails on it.
   uint8_t kind(const std::string& path, const std::string& what = {}, const std::string& layer = {},
                const std::string& field = {}, haddr_t* addr = nullptr) {
-    if (++objects_ > kMaxObjects) fatal("more than " + std::to_string(kMaxObjects) + " HDF5 objects");
+    if (++objects_ > kMaxObjects)
+      fatal("more than " + std::to_string(kMaxObjects) + " HDF5 objects");
     std::string p = norm(path);
     if (p.size() > kMaxPath) return 0;
     progress(what.empty() ? "object '" + p + "'" : what, layer, field.empty() ? p : field, p);
@@ -251,7 +261,9 @@ class ChildReader {
     }
     H5O_info_t info;
     if (H5Oget_info_by_name2(file_, p.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return 0;
-    uint8_t k = info.type == H5O_TYPE_GROUP ? kKindGroup : info.type == H5O_TYPE_DATASET ? kKindDataset : kKindOther;
+    uint8_t k = info.type == H5O_TYPE_GROUP     ? kKindGroup
+                : info.type == H5O_TYPE_DATASET ? kKindDataset
+                                                : kKindOther;
     if (addr) *addr = info.addr;
     out_.u8('K');
     out_.str(p);
@@ -284,7 +296,8 @@ class ChildReader {
     return 1;
   }
 
-  std::string read_attr(const std::string& obj, const std::string& name, std::vector<std::string>& out) {
+  std::string read_attr(const std::string& obj, const std::string& name,
+                        std::vector<std::string>& out) {
     Id attr(H5Aopen_by_name(file_, obj.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
     if (!attr.ok()) return "cannot open attribute '" + name + "'";
     const hid_t a = attr.get();
@@ -296,14 +309,16 @@ class ChildReader {
     // float64 array, so an empty attribute of any class is an empty list of strings.
     if (count == 0) return {};
     if (H5Tget_class(type) != H5T_STRING) return "attribute '" + name + "' is not a string";
-    if (count < 0 || static_cast<uint64_t>(count) > kMaxAttributeStrings) return "attribute '" + name + "' has a bad size";
+    if (count < 0 || static_cast<uint64_t>(count) > kMaxAttributeStrings)
+      return "attribute '" + name + "' has a bad size";
     const std::string too_large = "attribute '" + name + "' is too large";
     if (H5Tis_variable_str(type) > 0) {
       std::vector<char*> ptrs(static_cast<size_t>(count), nullptr);
       Id mem(H5Tcopy(H5T_C_S1), H5Tclose);
       H5Tset_size(mem.get(), H5T_VARIABLE);
       H5Tset_cset(mem.get(), H5Tget_cset(type));
-      if (H5Aread(a, mem.get(), ptrs.data()) < 0) return "cannot read attribute '" + name + "' (corrupt HDF5 file)";
+      if (H5Aread(a, mem.get(), ptrs.data()) < 0)
+        return "cannot read attribute '" + name + "' (corrupt HDF5 file)";
       int64_t total = 0;
       for (char* p : ptrs) {
         size_t len = p ? strnlen(p, static_cast<size_t>(kMaxAttributeBytes) + 1) : 0;
@@ -316,7 +331,8 @@ class ChildReader {
     size_t sz = H5Tget_size(type);
     if (sz == 0 || static_cast<int64_t>(sz) > kMaxAttributeBytes / count) return too_large;
     std::string buf(sz * static_cast<size_t>(count), '\0');
-    if (H5Aread(a, type, buf.data()) < 0) return "cannot read attribute '" + name + "' (truncated file?)";
+    if (H5Aread(a, type, buf.data()) < 0)
+      return "cannot read attribute '" + name + "' (truncated file?)";
     for (hssize_t i = 0; i < count; ++i) {
       const char* s = buf.data() + static_cast<size_t>(i) * sz;
       out.emplace_back(s, strnlen(s, sz));
@@ -324,8 +340,10 @@ class ChildReader {
     return {};
   }
 
-  void dataset(const std::string& path, const std::string& what, const std::string& layer, const std::string& field) {
-    if (++objects_ > kMaxObjects) fatal("more than " + std::to_string(kMaxObjects) + " HDF5 objects");
+  void dataset(const std::string& path, const std::string& what, const std::string& layer,
+               const std::string& field) {
+    if (++objects_ > kMaxObjects)
+      fatal("more than " + std::to_string(kMaxObjects) + " HDF5 objects");
     progress(what, layer, field, path);
     std::vector<hsize_t> dims;
     Id d_id, fs_id;
@@ -347,7 +365,8 @@ class ChildReader {
       numel *= v;
     }
     if (numel > 0) {
-      const std::string fail = "cannot read HDF5 dataset '" + path + "' (truncated or corrupt file?)";
+      const std::string fail =
+          "cannot read HDF5 dataset '" + path + "' (truncated or corrupt file?)";
       uint64_t rows = dims.empty() ? 1 : dims[0];
       uint64_t row = numel / rows;
       uint64_t per = std::max<uint64_t>(1, kSlabBytes / (row * sizeof(float)));
@@ -362,7 +381,8 @@ class ChildReader {
           start[0] = r0;
           count[0] = n;
           Id ms(H5Screate_simple(static_cast<int>(dims.size()), count.data(), nullptr), H5Sclose);
-          st = !ms.ok() || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0
+          st = !ms.ok() || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start.data(), nullptr,
+                                               count.data(), nullptr) < 0
                    ? -1
                    : H5Dread(d, H5T_NATIVE_FLOAT, ms.get(), fs, H5P_DEFAULT, buf.data());
         }
@@ -378,7 +398,8 @@ class ChildReader {
     out_.u64(0);
   }
 
-  std::string open_dataset(const std::string& path, Id& d_id, Id& fs_id, std::vector<hsize_t>& dims) {
+  std::string open_dataset(const std::string& path, Id& d_id, Id& fs_id,
+                           std::vector<hsize_t>& dims) {
     d_id.reset(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), H5Dclose);
     const hid_t d = d_id.get();
     if (d < 0) return "HDF5 dataset '" + path + "' not found or unreadable";
@@ -403,7 +424,8 @@ class ChildReader {
     return {};
   }
 
-  void progress(const std::string& what, const std::string& layer, const std::string& field, const std::string& path) {
+  void progress(const std::string& what, const std::string& layer, const std::string& field,
+                const std::string& path) {
     out_.u8('P');
     out_.str(what.substr(0, 4096));
     out_.str(layer.substr(0, 4096));
@@ -437,15 +459,16 @@ class ChildReader {
 
 }  // namespace
 
-[[noreturn]] void child_main(int fd, const std::string& path, const std::string* image, const Fault& fault,
-                             bool debug, pid_t parent) {
+[[noreturn]] void child_main(int fd, const std::string& path, const std::string* image,
+                             const Fault& fault, bool debug, pid_t parent) {
   // Die with the parent; no core files; crashes end the process (no handlers inherited from
   // the parent, e.g. a sanitizer's or a fuzzer's); a closed pipe ends it too.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent) ::_exit(kExitPipe);
   rlimit core{0, 0};
   ::setrlimit(RLIMIT_CORE, &core);
-  for (int s : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS, SIGPIPE}) ::signal(s, SIG_DFL);
+  for (int s : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS, SIGPIPE})
+    ::signal(s, SIG_DFL);
   sigset_t all;
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);

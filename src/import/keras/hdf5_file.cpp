@@ -60,7 +60,8 @@ class In {
   In(int fd, double idle_s, double total_s, uint64_t cap)
       : fd_(fd),
         idle_ms_(static_cast<int64_t>(idle_s * 1000)),
-        deadline_(std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(total_s * 1000))),
+        deadline_(std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(total_s * 1000))),
         cap_(cap) {}
 
   void read(void* dst, size_t n) {
@@ -181,7 +182,7 @@ std::string seconds_str(double s) {
 }  // namespace
 
 struct H5File::Source {
-  std::string path;                 // a file, or the name of the in-memory image
+  std::string path;  // a file, or the name of the in-memory image
   const std::string* image = nullptr;
   uint64_t size = 0;
 };
@@ -236,14 +237,16 @@ H5File H5File::read(const Source& src) {
   const std::string& what = src.path;
   const Fault fault = fault_from_env();
   const double idle_s = timeout_from_env();
-  const double total_s = idle_s * (1.0 + static_cast<double>(src.size) / static_cast<double>(64 << 20));
+  const double total_s =
+      idle_s * (1.0 + static_cast<double>(src.size) / static_cast<double>(64 << 20));
   // The data may expand beyond the file (compressed datasets), but not without bound.
   const uint64_t cap = (uint64_t{1} << 30) + 16 * src.size;
   const char* dbg = std::getenv("ANVIL_KERAS_H5_DEBUG");
   const bool debug = dbg && *dbg && std::string(dbg) != "0";
 
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw Error("cannot create a pipe for the HDF5 reader process", what);
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw Error("cannot create a pipe for the HDF5 reader process", what);
   ::fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);  // fewer context switches for large weights (best effort)
   const pid_t parent = ::getpid();
   pid_t pid = ::fork();
@@ -310,7 +313,8 @@ H5File H5File::read(const Source& src) {
             if (n > kMaxAttributeStrings) throw StreamEnd{StreamEnd::garbage};
             in.reserve(n * sizeof(std::string));
             a.values.reserve(static_cast<size_t>(n));
-            for (uint64_t i = 0; i < n; ++i) a.values.push_back(in.str(static_cast<uint64_t>(kMaxAttributeBytes)));
+            for (uint64_t i = 0; i < n; ++i)
+              a.values.push_back(in.str(static_cast<uint64_t>(kMaxAttributeBytes)));
           } else {
             throw StreamEnd{StreamEnd::garbage};
           }
@@ -342,7 +346,8 @@ H5File H5File::read(const Source& src) {
           const uint64_t nbytes = numel * sizeof(float);
           in.reserve(nbytes);
           // Every byte is written from the stream (or the tensor is dropped): no zero fill.
-          void* mem = std::aligned_alloc(64, std::max<size_t>(64, (static_cast<size_t>(nbytes) + 63) / 64 * 64));
+          void* mem = std::aligned_alloc(
+              64, std::max<size_t>(64, (static_cast<size_t>(nbytes) + 63) / 64 * 64));
           if (!mem) throw std::bad_alloc();
           std::shared_ptr<void> hold(mem, std::free);
           Tensor t = Tensor::wrap(DType::f32, shape, mem, std::move(hold));
@@ -387,18 +392,18 @@ H5File H5File::read(const Source& src) {
   std::string at = last.what.empty() ? std::string() : " while reading " + last.what;
   std::string msg;
   if (why == StreamEnd::timeout) {
-    msg = "corrupt HDF5 file? libhdf5 did not finish" + at + " within " +
-          seconds_str(idle_s) + " s; the reader process was killed";
+    msg = "corrupt HDF5 file? libhdf5 did not finish" + at + " within " + seconds_str(idle_s) +
+          " s; the reader process was killed";
   } else if (why == StreamEnd::cap) {
-    msg = "the HDF5 data" + at + " expands beyond the reader's limit of " + std::to_string(cap >> 20) +
-          " MiB (1 GiB + 16 x the file size)";
+    msg = "the HDF5 data" + at + " expands beyond the reader's limit of " +
+          std::to_string(cap >> 20) + " MiB (1 GiB + 16 x the file size)";
   } else if (why == StreamEnd::garbage) {
     msg = "the HDF5 reader process sent malformed data" + at;
   } else if (status != -1 && WIFSIGNALED(status)) {
     int sig = WTERMSIG(status);
     const char* name = ::strsignal(sig);
-    msg = "corrupt HDF5 file: libhdf5 crashed" + at + " (the reader process died of signal " + std::to_string(sig) +
-          (name ? std::string(", ") + name : std::string()) + ")";
+    msg = "corrupt HDF5 file: libhdf5 crashed" + at + " (the reader process died of signal " +
+          std::to_string(sig) + (name ? std::string(", ") + name : std::string()) + ")";
   } else if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
     msg = "corrupt HDF5 file: the HDF5 reader process failed" + at + " (exit status " +
           std::to_string(WEXITSTATUS(status)) + ")";
@@ -424,7 +429,8 @@ std::vector<std::string> H5File::children(const std::string& group) const {
   std::string p = norm(group);
   if (!is_group(p)) throw Error("HDF5 group '" + group + "' not found", what_, {}, group);
   auto it = impl_->children.find(p);
-  if (it == impl_->children.end()) throw Error("cannot read HDF5 group '" + group + "'", what_, {}, group);
+  if (it == impl_->children.end())
+    throw Error("cannot read HDF5 group '" + group + "'", what_, {}, group);
   return it->second;
 }
 
@@ -432,11 +438,13 @@ bool H5File::has_attr(const std::string& object, const std::string& name) const 
   return impl_->attrs.count({norm(object), name}) > 0;
 }
 
-std::vector<std::string> H5File::attr_strings(const std::string& object, const std::string& name) const {
+std::vector<std::string> H5File::attr_strings(const std::string& object,
+                                              const std::string& name) const {
   std::string p = norm(object);
   std::string field = (p == "/" ? std::string() : p.substr(1) + "/") + "@" + name;
   auto it = impl_->attrs.find({p, name});
-  if (it == impl_->attrs.end()) throw Error("attribute '" + name + "' not found on '" + p + "'", what_, {}, field);
+  if (it == impl_->attrs.end())
+    throw Error("attribute '" + name + "' not found on '" + p + "'", what_, {}, field);
   if (!it->second.error.empty()) throw Error(it->second.error, what_, {}, field);
   return it->second.values;
 }
@@ -444,8 +452,9 @@ std::vector<std::string> H5File::attr_strings(const std::string& object, const s
 std::string H5File::attr_string(const std::string& object, const std::string& name) const {
   auto v = attr_strings(object, name);
   if (v.size() != 1)
-    throw Error("attribute '" + name + "' should hold one string, found " + std::to_string(v.size()), what_, {},
-                name);
+    throw Error(
+        "attribute '" + name + "' should hold one string, found " + std::to_string(v.size()), what_,
+        {}, name);
   return v[0];
 }
 

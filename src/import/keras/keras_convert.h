@@ -22,8 +22,8 @@ Tensor conv_kernel_to_oihw(const Tensor& k);
 /// order Keras uses (a grouped conv with group = C).
 Tensor depthwise_kernel_to_oihw(const Tensor& k);
 
-/// Conv2DTranspose / Conv1DTranspose kernel (k1, ..., kn, C_out, C_in)  ->  (C_in, C_out, k1, ..., kn)
-/// (the canonical ConvTranspose weight layout, group 1).
+/// Conv2DTranspose / Conv1DTranspose kernel (k1, ..., kn, C_out, C_in)  ->  (C_in, C_out, k1, ...,
+/// kn) (the canonical ConvTranspose weight layout, group 1).
 Tensor conv_transpose_kernel_to_iohw(const Tensor& k);
 
 /// Dense kernel (in, out): used as the Gemm B input with transB = 0, unchanged (a copy).

@@ -33,10 +33,9 @@ struct StridedSliceSpec {
 };
 /// Throws anvil::Error (field = the attribute or input at fault) on inconsistent inputs.
 StridedSliceSpec strided_slice(const Shape& in, const std::vector<int64_t>& begin,
-                               const std::vector<int64_t>& end,
-                               const std::vector<int64_t>& strides, int64_t begin_mask,
-                               int64_t end_mask, int64_t ellipsis_mask, int64_t new_axis_mask,
-                               int64_t shrink_axis_mask);
+                               const std::vector<int64_t>& end, const std::vector<int64_t>& strides,
+                               int64_t begin_mask, int64_t end_mask, int64_t ellipsis_mask,
+                               int64_t new_axis_mask, int64_t shrink_axis_mask);
 
 using imp::channels_last_perm;
 using imp::inverse_perm;

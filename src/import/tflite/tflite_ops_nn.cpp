@@ -35,8 +35,8 @@ void set_quant_attrs(Translator& cx, Attributes& at, const std::vector<int64_t>&
 // quant_conv / quant_fully_connected come after their float converters.
 TV quant_conv(Translator& cx, Attributes& at, const std::vector<int>& ins,
               fb::ActivationFunctionType a, int64_t M);
-TV quant_fully_connected(Translator& cx, const std::vector<int>& ins,
-                         fb::ActivationFunctionType a, int64_t O, const Shape& out_src);
+TV quant_fully_connected(Translator& cx, const std::vector<int>& ins, fb::ActivationFunctionType a,
+                         int64_t O, const Shape& out_src);
 
 TV conv(Translator& cx, const fb::Operator* op, bool depthwise) {
   int stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
@@ -187,8 +187,8 @@ TV fully_connected(Translator& cx, const fb::Operator* op) {
 }
 
 // Quantized FULLY_CONNECTED (fully_connected.cc Prepare); `out_src`: the keep_num_dims shape.
-TV quant_fully_connected(Translator& cx, const std::vector<int>& ins,
-                         fb::ActivationFunctionType a, int64_t O, const Shape& out_src) {
+TV quant_fully_connected(Translator& cx, const std::vector<int>& ins, fb::ActivationFunctionType a,
+                         int64_t O, const Shape& out_src) {
   const bool keep = !out_src.empty();
   const DType xt = cx.dtype(ins[0]);
   const int ti = cx.ins_[0], tw = cx.ins_[1], to = cx.outs_[0];
