@@ -110,7 +110,7 @@ __global__ void depthwise_kernel(ConvWindow p, bool relu, float hi, const T* __r
     }
     P out;
 #pragma unroll
-    for (int j = 0; j < V; ++j) out.v[j] = from_f<T>(relu ? fminf(fmaxf(acc[j], 0.f), hi) : acc[j]);
+    for (int j = 0; j < V; ++j) out.v[j] = from_f<T>(relu ? relu_clip(acc[j], hi) : acc[j]);
     *reinterpret_cast<P*>(y + at) = out;
   }
 }
@@ -202,7 +202,7 @@ __global__ void depthwise_tile_kernel(ConvWindow p, bool relu, float hi, const T
       }
       Pk out;
 #pragma unroll
-      for (int j = 0; j < V; ++j) out.v[j] = from_f<T>(relu ? fminf(fmaxf(v[j], 0.f), hi) : v[j]);
+      for (int j = 0; j < V; ++j) out.v[j] = from_f<T>(relu ? relu_clip(v[j], hi) : v[j]);
       *reinterpret_cast<Pk*>(y + at) = out;
     }
   }

@@ -27,6 +27,12 @@ __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
   return __float2bfloat16_rn(v);
 }
 
+/// min(max(v, 0), hi) that keeps NaN (fminf/fmaxf drop it): Relu (hi = inf) and Relu6/Clip
+/// fused into convolutions and GEMM epilogues, as the reference and ONNX Runtime do.
+__device__ __forceinline__ float relu_clip(float v, float hi) {
+  return v < 0.f ? 0.f : (v > hi ? hi : v);
+}
+
 /// V consecutive elements moved as one (16-byte when V * sizeof(T) == 16) load or store.
 template <class T, int V>
 struct alignas(sizeof(T) * V) Pack {

@@ -16,7 +16,7 @@ namespace {
 template <int Act>
 __device__ __forceinline__ float activate(float v, float hi) {
   if (Act == 1) {
-    v = fminf(fmaxf(v, 0.f), hi);
+    v = relu_clip(v, hi);
   } else if (Act == 2) {
     v = 0.5f * v * (1.f + erff(v * 0.70710678118654752f));
   } else if (Act == 3) {

@@ -67,6 +67,7 @@ __device__ __noinline__ float unary_f(Unary op, float a, float b, float x) {
     case Unary::Selu:
       return x > 0.f ? b * x : b * (a * expm1f(x));
     case Unary::Celu:
+      if (x != x) return x;  // NaN stays NaN (fmaxf/fminf would drop it)
       return fmaxf(0.f, x) + fminf(0.f, a * expm1f(x / a));
     case Unary::Sigmoid:
       return sigmoid_f(x);
@@ -130,7 +131,7 @@ __device__ __noinline__ float unary_f(Unary op, float a, float b, float x) {
     case Unary::Sign:
       return x > 0.f ? 1.f : (x < 0.f ? -1.f : x);
     case Unary::ThresholdedRelu:
-      return x > a ? x : 0.f;
+      return (x > a || x != x) ? x : 0.f;  // NaN stays NaN, as the reference
     case Unary::Pow:
       return powf(x, a);
     case Unary::Affine:
