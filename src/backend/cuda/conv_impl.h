@@ -244,8 +244,8 @@ struct ConvPlan::Impl {
     ANVIL_CUDNN_CHECK(cudnnSetConvolutionMathType(
         conv_desc, p.dtype == DType::f32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
     ANVIL_CUDNN_CHECK(cudnnSetActivationDescriptor(
-        act_desc, p.relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
-        CUDNN_PROPAGATE_NAN, 0.0));
+        act_desc, p.relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY, CUDNN_PROPAGATE_NAN,
+        0.0));
 
     // The sizes must be those of the convolution (forward: x -> y; transposed: y -> x).
     int on = 0, oc = 0, ohh = 0, oww = 0;
