@@ -2,6 +2,8 @@
 
 #include <numeric>
 
+#include "core/permutation.h"
+
 namespace anvil::imp {
 
 Perm identity_perm(int rank) {
@@ -16,11 +18,7 @@ bool is_identity_perm(const Perm& p) {
   return true;
 }
 
-Perm inverse_perm(const Perm& p) {
-  Perm r(p.size());
-  for (size_t i = 0; i < p.size(); ++i) r[static_cast<size_t>(p[i])] = static_cast<int>(i);
-  return r;
-}
+Perm inverse_perm(const Perm& p) { return inverse_permutation(p); }
 
 Perm compose_perm(const Perm& a, const Perm& b) {
   if (a.empty()) return b;

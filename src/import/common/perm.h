@@ -19,7 +19,8 @@ using Perm = std::vector<int>;
 Perm identity_perm(int rank);
 /// True for (0, 1, ..., r-1) and for the empty permutation.
 bool is_identity_perm(const Perm& p);
-/// q with q[p[i]] = i: transpose(transpose(x, p), q) = x.
+/// q with q[p[i]] = i: transpose(transpose(x, p), q) = x (core inverse_permutation: throws
+/// anvil::Error when p is not a permutation).
 Perm inverse_perm(const Perm& p);
 /// c with transpose(transpose(x, a), b) = transpose(x, c), i.e. c[i] = a[b[i]]. An empty `a`
 /// stands for the identity.
