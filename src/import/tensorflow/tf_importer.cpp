@@ -68,6 +68,7 @@ const ConverterTable& converters() {
     add_3d_converters(t);
     add_extra_converters(t);
     add_array_converters(t);
+    add_imgproc_converters(t);
     return t;
   }();
   return table;

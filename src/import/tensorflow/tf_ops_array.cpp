@@ -75,10 +75,12 @@ std::vector<TT> broadcast_to(TfBuilder& b) {
 std::vector<TT> where1(TfBuilder& b) {
   b.need_inputs(1, 1);
   int v = b.src(b.in[0]);
-  if (!b.const_of(v))
+  const Tensor* known = b.const_of(v);
+  if (!known)
     fail("input",
          "Where with one input needs a value known at import (its result's size "
          "depends on the values)");
+  if (!b.val(v).constant.defined()) v = b.cst(*known);
   int nz = b.emit1("NonZero", {v});
   Attributes a;
   a.set("perm", std::vector<int64_t>{1, 0});
