@@ -184,6 +184,7 @@ void add_3d_converters(ConverterTable& t);       // tf_ops_3d.cpp
 void add_extra_converters(ConverterTable& t);    // tf_ops_extra.cpp
 void add_array_converters(ConverterTable& t);    // tf_ops_array.cpp
 void add_imgproc_converters(ConverterTable& t);  // tf_ops_imgproc.cpp
+void add_misc_converters(ConverterTable& t);     // tf_ops_misc.cpp
 const ConverterTable& converters();
 
 }  // namespace anvil::tf_import

@@ -69,6 +69,7 @@ const ConverterTable& converters() {
     add_extra_converters(t);
     add_array_converters(t);
     add_imgproc_converters(t);
+    add_misc_converters(t);
     return t;
   }();
   return table;
@@ -320,7 +321,8 @@ Graph TfBuilder::build() {
       record("input", "part of a cycle (control flow loops are not supported)");
     }
   // Assert checks a condition and produces nothing an inference result depends on: it is
-  // dropped, with the constants (message strings) that only it reads.
+  // dropped, with the constants (message strings) that only it reads. A node reading a
+  // dropped node's data fails as reading a missing tensor.
   std::map<std::string, bool> only_assert;  // node -> every data consumer is an Assert
   for (int i = 0; i < nn; ++i) {
     const bool is_assert = gd_.node(i).op() == "Assert";
@@ -331,8 +333,13 @@ Graph TfBuilder::build() {
       if (!fresh) it->second = it->second && is_assert;
     }
   }
+  // tf.debugging.assert_* guard their Assert with a cond named AssertGuard (Switch / Merge on
+  // the condition): the whole guard goes with it; results read it by control edges only.
   auto dropped = [&](const anvil_tf::NodeDef& nd) {
     if (nd.op() == "Assert") return true;
+    const std::string& nm = nd.name();
+    if (nm.rfind("AssertGuard/", 0) == 0 || nm.find("/AssertGuard/") != std::string::npos)
+      return true;
     auto it = only_assert.find(nd.name());
     return nd.op() == "Const" && it != only_assert.end() && it->second;
   };
