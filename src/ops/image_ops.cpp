@@ -3,11 +3,13 @@
 // (tf.image.non_max_suppression v1-v5: greedy selection by score with IOU hard suppression and
 // optional soft-NMS, TF's candidate order) and MaxPoolWithArgmax (channels-last max pooling that
 // also returns the flat index of each maximum, TF's index rule).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <queue>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "anvil/error.h"
@@ -391,12 +393,158 @@ OpDef make_maxpool_argmax() {
   return d;
 }
 
+// --- TFResizeArea ------------------------------------------------------------------------------
+
+float resize_scale(int64_t in, int64_t out, bool align) {
+  return (align && out > 1) ? static_cast<float>(in - 1) / static_cast<float>(out - 1)
+                            : static_cast<float>(in) / static_cast<float>(out);
+}
+
+OpDef make_resize_area() {
+  OpDef d;
+  d.name = "TFResizeArea";
+  d.category = "image";
+  d.doc =
+      "TF ResizeArea on NHWC images: each output pixel averages the input area it covers "
+      "(attrs size (h, w), align_corners); float32 result";
+  d.attrs = {{"size", AttrType::Ints, "output (height, width)"},
+             {"align_corners", AttrType::Int, "1: TF's align_corners scale"}};
+  d.infer = [](InferContext& c) {
+    auto sz = c.attrs().get_ints("size", {});
+    if (sz.size() != 2 || sz[0] < 1 || sz[1] < 1) c.fail("size", "needs 2 positive values");
+    if (c.rank(0) != 4) c.fail("images", "must be 4-D NHWC");
+    if (c.dtype(0) == DType::boolean) c.fail("images", "expects a numeric tensor");
+    c.set_output(0, DType::f32, {c.shape(0)[0], sz[0], sz[1], c.shape(0)[3]});
+  };
+  d.reference = [](KernelContext& c) {
+    const Tensor& x = input(c, 0, "images");
+    auto sz = c.attrs().get_ints("size", {});
+    const bool align = c.attrs().get_int("align_corners", 0) != 0;
+    const int64_t N = x.shape()[0], H = x.shape()[1], W = x.shape()[2], C = x.shape()[3];
+    Tensor& y = output(c, 0, DType::f32, {N, sz[0], sz[1], C});
+    const float hs = resize_scale(H, sz[0], align), ws = resize_scale(W, sz[1], align);
+    const float inv = 1.0f / (hs * ws);
+    // per output coordinate: the input cells and their weights
+    auto spans = [](int64_t out, int64_t in, float s) {
+      std::vector<std::vector<std::pair<int64_t, float>>> r(static_cast<size_t>(out));
+      for (int64_t o = 0; o < out; ++o) {
+        const float a = static_cast<float>(o) * s, b = static_cast<float>(o + 1) * s;
+        for (int64_t i = static_cast<int64_t>(std::floor(a));
+             i < static_cast<int64_t>(std::ceil(b)); ++i) {
+          const float fi = static_cast<float>(i);
+          const float w = (fi < a) ? (fi + 1 > b ? s : fi + 1 - a) : (fi + 1 > b ? b - fi : 1.0f);
+          r[static_cast<size_t>(o)].push_back({std::min(in - 1, std::max<int64_t>(0, i)), w});
+        }
+      }
+      return r;
+    };
+    auto ys = spans(sz[0], H, hs), xs = spans(sz[1], W, ws);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t oy = 0; oy < sz[0]; ++oy)
+        for (int64_t ox = 0; ox < sz[1]; ++ox)
+          for (int64_t ch = 0; ch < C; ++ch) {
+            float sum = 0;
+            for (const auto& [iy, wy] : ys[static_cast<size_t>(oy)]) {
+              float row = 0;
+              for (const auto& [ix, wx] : xs[static_cast<size_t>(ox)])
+                row += static_cast<float>(x.get(((n * H + iy) * W + ix) * C + ch)) * wx;
+              sum += row * wy;
+            }
+            y.set(((n * sz[0] + oy) * sz[1] + ox) * C + ch, sum * inv);
+          }
+  };
+  return d;
+}
+
+// --- TFCropAndResize ---------------------------------------------------------------------------
+
+OpDef make_crop_and_resize() {
+  OpDef d;
+  d.name = "TFCropAndResize";
+  d.category = "image";
+  d.doc =
+      "TF CropAndResize: image [b, h, w, c], boxes [n, 4] (normalized y1, x1, y2, x2), box_ind "
+      "[n] -> crops [n, ch, cw, c] resized bilinearly or to the nearest pixel (attrs crop_size, "
+      "method, extrapolation_value); float32 result";
+  d.min_inputs = d.max_inputs = 3;
+  d.attrs = {{"crop_size", AttrType::Ints, "(crop_height, crop_width)"},
+             {"method", AttrType::String, "bilinear (default) or nearest"},
+             {"extrapolation_value", AttrType::Float, "value outside the image (default 0)"}};
+  d.infer = [](InferContext& c) {
+    auto cs = c.attrs().get_ints("crop_size", {});
+    if (cs.size() != 2 || cs[0] < 1 || cs[1] < 1) c.fail("crop_size", "needs 2 positive values");
+    const std::string m = c.attrs().get_string("method", "bilinear");
+    if (m != "bilinear" && m != "nearest") c.fail("method", "must be bilinear or nearest");
+    if (c.rank(0) != 4) c.fail("image", "must be 4-D NHWC");
+    if (c.rank(1) != 2 || c.shape(1)[1] != 4) c.fail("boxes", "must be [num_boxes, 4]");
+    if (c.rank(2) != 1 || c.shape(2)[0] != c.shape(1)[0]) c.fail("box_ind", "must be [num_boxes]");
+    c.set_output(0, DType::f32, {c.shape(1)[0], cs[0], cs[1], c.shape(0)[3]});
+  };
+  d.reference = [](KernelContext& c) {
+    const Tensor& img = input(c, 0, "image");
+    const Tensor& boxes = input(c, 1, "boxes");
+    const Tensor& bi = input(c, 2, "box_ind");
+    auto cs = c.attrs().get_ints("crop_size", {});
+    const bool bilinear = c.attrs().get_string("method", "bilinear") == "bilinear";
+    const float ext = static_cast<float>(c.attrs().get_float("extrapolation_value", 0.0));
+    const int64_t B = img.shape()[0], H = img.shape()[1], W = img.shape()[2], C = img.shape()[3];
+    const int64_t n = boxes.shape()[0], ch = cs[0], cw = cs[1];
+    Tensor& y = output(c, 0, DType::f32, {n, ch, cw, C});
+    auto at = [&](int64_t b, int64_t yy, int64_t xx, int64_t k) {
+      return static_cast<float>(img.get(((b * H + yy) * W + xx) * C + k));
+    };
+    for (int64_t i = 0; i < n; ++i) {
+      const float y1 = static_cast<float>(boxes.get(4 * i)),
+                  x1 = static_cast<float>(boxes.get(4 * i + 1));
+      const float y2 = static_cast<float>(boxes.get(4 * i + 2)),
+                  x2 = static_cast<float>(boxes.get(4 * i + 3));
+      const int64_t b = load_int(bi, i);
+      if (b < 0 || b >= B) c.fail("box_ind", "box index " + std::to_string(b) + " out of range");
+      const float hsc =
+          ch > 1 ? (y2 - y1) * static_cast<float>(H - 1) / static_cast<float>(ch - 1) : 0;
+      const float wsc =
+          cw > 1 ? (x2 - x1) * static_cast<float>(W - 1) / static_cast<float>(cw - 1) : 0;
+      for (int64_t oy = 0; oy < ch; ++oy) {
+        const float iny = ch > 1 ? y1 * static_cast<float>(H - 1) + static_cast<float>(oy) * hsc
+                                 : 0.5f * (y1 + y2) * static_cast<float>(H - 1);
+        for (int64_t ox = 0; ox < cw; ++ox) {
+          const float inx = cw > 1 ? x1 * static_cast<float>(W - 1) + static_cast<float>(ox) * wsc
+                                   : 0.5f * (x1 + x2) * static_cast<float>(W - 1);
+          const int64_t o = ((i * ch + oy) * cw + ox) * C;
+          const bool out = iny < 0 || iny > static_cast<float>(H - 1) || inx < 0 ||
+                           inx > static_cast<float>(W - 1);
+          for (int64_t k = 0; k < C; ++k) {
+            float v = ext;
+            if (!out && bilinear) {
+              const int64_t t = static_cast<int64_t>(std::floor(iny)),
+                            bo = static_cast<int64_t>(std::ceil(iny));
+              const int64_t l = static_cast<int64_t>(std::floor(inx)),
+                            r = static_cast<int64_t>(std::ceil(inx));
+              const float yl = iny - static_cast<float>(t), xl = inx - static_cast<float>(l);
+              const float top = at(b, t, l, k) + (at(b, t, r, k) - at(b, t, l, k)) * xl;
+              const float bot = at(b, bo, l, k) + (at(b, bo, r, k) - at(b, bo, l, k)) * xl;
+              v = top + (bot - top) * yl;
+            } else if (!out) {
+              v = at(b, static_cast<int64_t>(std::round(iny)),
+                     static_cast<int64_t>(std::round(inx)), k);
+            }
+            y.set(o + k, v);
+          }
+        }
+      }
+    }
+  };
+  return d;
+}
+
 const bool registered = [] {
   register_op(make_color("RGBToHSV", true));
   register_op(make_color("HSVToRGB", false));
   register_op(make_adjust_hue());
   register_op(make_nms());
   register_op(make_maxpool_argmax());
+  register_op(make_resize_area());
+  register_op(make_crop_and_resize());
   return true;
 }();
 

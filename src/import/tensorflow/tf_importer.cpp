@@ -263,6 +263,23 @@ std::vector<TT> TfBuilder::convert() {
       }
     return {TT{emit1(*mapped, ins, a), {}}};
   }
+  static const std::set<std::string> random_ops = {"RandomUniform",
+                                                   "RandomUniformInt",
+                                                   "RandomStandardNormal",
+                                                   "TruncatedNormal",
+                                                   "ParameterizedTruncatedNormal",
+                                                   "Multinomial",
+                                                   "RandomShuffle",
+                                                   "RandomGamma",
+                                                   "RandomPoisson",
+                                                   "RandomPoissonV2",
+                                                   "RandomCrop",
+                                                   "RandomGammaGrad"};
+  if (random_ops.count(op) || op.rfind("StatelessRandom", 0) == 0 ||
+      op.rfind("StatelessTruncated", 0) == 0 || op == "StatelessMultinomial")
+    fail("op", "op '" + op +
+                   "' is not supported: it samples random numbers, whose values no other engine "
+                   "reproduces (freeze the sampled values into a Const, or feed them as an input)");
   fail("op", "op '" + op + "' is not supported");
 }
 

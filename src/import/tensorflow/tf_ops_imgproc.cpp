@@ -1,7 +1,8 @@
 // TF image-processing and quantization-simulation ops: AdjustContrastv2, RGBToHSV, HSVToRGB,
 // AdjustHue, AdjustSaturation, NonMaxSuppression (v1-v5, TFNonMaxSuppression),
-// MaxPoolWithArgmax, FakeQuantWithMinMaxArgs / Vars / VarsPerChannel (lowered to canonical
-// elementwise ops with TF's nudged range, computed at import from the constant min/max).
+// MaxPoolWithArgmax, ResizeArea, CropAndResize, FakeQuantWithMinMaxArgs / Vars / VarsPerChannel
+// (lowered to canonical elementwise ops with TF's nudged range, computed at import from the
+// constant min/max).
 #include <cmath>
 #include <limits>
 
@@ -184,6 +185,33 @@ std::vector<TT> fake_quant(TfBuilder& b) {
   return {plain(y)};
 }
 
+std::vector<TT> resize_area(TfBuilder& b) {
+  b.need_inputs(2, 2);
+  int x = b.src(b.in[0]);
+  if (b.rank(x) != 4) fail("images", "images must be 4-D NHWC");
+  auto sz = b.const_ints(1, "size");
+  if (sz.size() != 2 || sz[0] < 1 || sz[1] < 1)
+    fail("size", "size must be 2 positive values, found " + ints_str(sz));
+  Attributes a;
+  a.set("size", sz);
+  a.set("align_corners", int64_t{b.attr_b("align_corners", false) ? 1 : 0});
+  return {plain(b.emit1("TFResizeArea", {x}, a))};
+}
+
+std::vector<TT> crop_and_resize(TfBuilder& b) {
+  b.need_inputs(4, 4);
+  auto cs = b.const_ints(3, "crop_size");
+  if (cs.size() != 2 || cs[0] < 1 || cs[1] < 1)
+    fail("crop_size", "crop_size must be 2 positive values, found " + ints_str(cs));
+  Attributes a;
+  a.set("crop_size", cs);
+  const std::string m = b.attr_s("method", "bilinear");
+  if (m != "bilinear" && m != "nearest") fail("method", "unknown method '" + m + "'");
+  a.set("method", m);
+  a.set("extrapolation_value", b.attr_f("extrapolation_value", 0.0));
+  return {plain(b.emit1("TFCropAndResize", {b.src(b.in[0]), b.src(b.in[1]), b.src(b.in[2])}, a))};
+}
+
 }  // namespace
 
 void add_imgproc_converters(ConverterTable& t) {
@@ -199,6 +227,8 @@ void add_imgproc_converters(ConverterTable& t) {
                          "NonMaxSuppressionV4", "NonMaxSuppressionV5"})
     t[op] = nms;
   t["MaxPoolWithArgmax"] = max_pool_argmax;
+  t["ResizeArea"] = resize_area;
+  t["CropAndResize"] = crop_and_resize;
   t["FakeQuantWithMinMaxArgs"] = t["FakeQuantWithMinMaxVars"] =
       t["FakeQuantWithMinMaxVarsPerChannel"] = fake_quant;
 }
