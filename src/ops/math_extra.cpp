@@ -1,7 +1,8 @@
 // Reference kernels for math ops TensorFlow graphs use that ONNX lacks: Log1p, Expm1 (exact
-// near 0, unlike Log(1 + x) / Exp(x) - 1), Atan2 (broadcasting), CumProd (CumSum's product
-// twin, attrs exclusive / reverse) and SegmentReduce (TF's UnsortedSegment* and Segment*: rows
-// of data summed, multiplied, maxed, mined or averaged into num_segments outputs by id).
+// near 0, unlike Log(1 + x) / Exp(x) - 1), Erfc, Lgamma, Digamma, Atan2 (broadcasting), CumProd
+// (CumSum's product twin, attrs exclusive / reverse) and SegmentReduce (TF's UnsortedSegment* and
+// Segment*: rows of data summed, multiplied, maxed, mined or averaged into num_segments outputs by
+// id).
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -260,11 +261,37 @@ OpDef make_segment_reduce() {
   return d;
 }
 
+// digamma (psi), as Eigen computes it for TF: +inf at 0 and the negative integers,
+// reflection below 0, recurrence up to 10, then the asymptotic series.
+double digamma(double x) {
+  if (std::isnan(x)) return x;
+  double acc = 0;
+  if (x <= 0) {
+    if (x == std::floor(x)) return std::numeric_limits<double>::infinity();
+    const double pi = 3.14159265358979323846;
+    acc = -pi / std::tan(pi * x);
+    x = 1 - x;
+  }
+  while (x < 10) {
+    acc -= 1 / x;
+    x += 1;
+  }
+  const double z = 1 / (x * x);
+  const double series =
+      z * (1.0 / 12 - z * (1.0 / 120 - z * (1.0 / 252 - z * (1.0 / 240 - z * (1.0 / 132)))));
+  return acc + std::log(x) - 0.5 / x - series;
+}
+
 const bool registered = [] {
   register_op(make_float_unary("Log1p", "y = log(1 + x), accurate near 0",
                                [](double x) { return std::log1p(x); }));
   register_op(make_float_unary("Expm1", "y = exp(x) - 1, accurate near 0",
                                [](double x) { return std::expm1(x); }));
+  register_op(make_float_unary("Erfc", "y = 1 - erf(x), accurate for large x",
+                               [](double x) { return std::erfc(x); }));
+  register_op(
+      make_float_unary("Lgamma", "y = log(|gamma(x)|)", [](double x) { return std::lgamma(x); }));
+  register_op(make_float_unary("Digamma", "y = digamma(x) = d/dx log(gamma(x))", digamma));
   register_op(make_atan2());
   register_op(make_cumprod());
   register_op(make_segment_reduce());

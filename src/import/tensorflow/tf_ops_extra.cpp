@@ -1,7 +1,7 @@
 // TF ops beyond the first importer's set: comparisons and logic (NotEqual, IsFinite, IsInf,
 // All, Any), integer and float division rules (FloorDiv, FloorMod, TruncateDiv, TruncateMod,
-// Mod, DivNoNan), Log1p, Expm1, Atan2, Rint, bitwise ops (BitwiseAnd/Or/Xor, Invert,
-// LeftShift, RightShift), Bitcast, scans (Cumsum, Cumprod), ops TF inference graphs carry
+// Mod, DivNoNan), Log1p, Expm1, Erfc, Lgamma, Digamma, Atan2, Rint, bitwise ops (BitwiseAnd/Or/Xor,
+// Invert, LeftShift, RightShift), Bitcast, scans (Cumsum, Cumprod), ops TF inference graphs carry
 // that compute nothing (Assert is dropped; DeepCopy, Assign of a frozen variable, EnsureShape
 // are identities) and AccumulateNV2 / L2Loss.
 //
@@ -169,7 +169,7 @@ void add_extra_converters(ConverterTable& t) {
     same_dtypes(b);
     return std::vector<TT>{b.elementwise("Atan2", b.in)};
   };
-  for (const char* op : {"Log1p", "Expm1"})
+  for (const char* op : {"Log1p", "Expm1", "Erfc", "Lgamma", "Digamma"})
     t[op] = [op = std::string(op)](TfBuilder& b) {
       b.need_inputs(1, 1);
       return std::vector<TT>{b.unary(op, b.in[0])};

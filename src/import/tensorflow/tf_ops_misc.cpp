@@ -1,7 +1,8 @@
 // More TF ops, lowered to canonical ops in TF's own layout: GatherNd, Scatter{Update,Add,Sub,
 // Mul,Div,Max,Min} on a frozen variable (ScatterND on the first dimension), BroadcastArgs,
 // InvertPermutation, Empty, ParallelConcat, InTopKV2, NthElement, Bincount,
-// HistogramFixedWidth, CompareAndBitpack, ExtractImagePatches.
+// HistogramFixedWidth, CompareAndBitpack, ExtractImagePatches,
+// (Sparse)SoftmaxCrossEntropyWithLogits.
 #include <algorithm>
 #include <cmath>
 
@@ -243,6 +244,35 @@ std::vector<TT> extract_patches(TfBuilder& b) {
   return {plain(b.emit1("Concat", parts, with_int("axis", 3)))};
 }
 
+// SoftmaxCrossEntropyWithLogits(features, labels) -> loss [batch], backprop [batch, classes];
+// the sparse form takes class indices. Forward values as TF defines them: loss = -sum(labels *
+// log_softmax(features)), backprop = softmax(features) - labels.
+std::vector<TT> softmax_xent(TfBuilder& b, bool sparse) {
+  b.need_inputs(2, 2);
+  int f = b.src(b.in[0]), l = b.src(b.in[1]);
+  if (b.rank(f) != 2) fail("features", "features must be 2-D [batch, classes]");
+  const Shape fs = b.shape(f);
+  const DType dt = b.dtype(f);
+  if (sparse) {
+    if (b.rank(l) != 1 || b.shape(l)[0] != fs[0]) fail("labels", "labels must be [batch]");
+    // an index outside [0, classes) gives NaN in TF; OneHot leaves that row all 0 here
+    int vals = b.cst([&] {
+      Tensor t(dt, {2});
+      t.set(1, 1);
+      return t;
+    }());
+    l = b.emit1("OneHot", {l, b.i64s({fs[1]}), vals}, with_int("axis", -1));
+  } else if (b.shape(l) != fs) {
+    int e = b.emit1("Expand", {l, b.i64s(fs)});
+    l = e;
+  }
+  int ls = b.emit1("LogSoftmax", {f}, with_int("axis", -1));
+  int loss = b.emit1("Neg", {b.emit1("ReduceSum", {b.emit1("Mul", {l, ls}), b.i64s({-1})},
+                                     with_int("keepdims", 0))});
+  int back = b.emit1("Sub", {b.emit1("Softmax", {f}, with_int("axis", -1)), l});
+  return {plain(loss), plain(back)};
+}
+
 }  // namespace
 
 void add_misc_converters(ConverterTable& t) {
@@ -262,6 +292,8 @@ void add_misc_converters(ConverterTable& t) {
   t["HistogramFixedWidth"] = histogram;
   t["CompareAndBitpack"] = compare_and_bitpack;
   t["ExtractImagePatches"] = extract_patches;
+  t["SoftmaxCrossEntropyWithLogits"] = [](TfBuilder& b) { return softmax_xent(b, false); };
+  t["SparseSoftmaxCrossEntropyWithLogits"] = [](TfBuilder& b) { return softmax_xent(b, true); };
 }
 
 }  // namespace anvil::tf_import
