@@ -8,6 +8,7 @@
 
 #include <cctype>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -39,13 +40,34 @@ std::string case_param_name(const ::testing::TestParamInfo<Case>& info) {
   return s;
 }
 
-/// Imports `files` of the case in `dir` and checks final outputs and every activation
-/// (`what` names them in messages: "layer", "blob", "tensor"). Returns the imported graph's
-/// framework ("" when import failed; the failure is recorded).
-inline std::string check_fixture_case(const std::string& dir, const std::vector<std::string>& files,
-                                      const char* what) {
+/// What running one case found: the imported graph's framework ("" when import or run
+/// failed) and every problem (empty: the case passes).
+struct FixtureResult {
+  std::string framework;
+  std::vector<std::string> problems;
+  int tensors_checked = 0, tensors_bad = 0;
+};
+
+/// How run_fixture_case runs a case beyond the case's own settings.
+struct FixtureOptions {
+  /// May change the case's rtol/atol.
+  std::function<void(double& rtol, double& atol)> adjust_tol;
+  /// Give every input's shape (from inputs/) to the importer (placeholders with an open batch).
+  bool shapes_from_inputs = false;
+  /// Fetch the case's outputs by their names (any tensor, not only the graph's outputs).
+  bool outputs_by_name = false;
+};
+
+/// Imports `files` of the case in `dir`, runs it on the reference backend and compares final
+/// outputs and every activation (`what` names them in messages: "layer", "blob", "tensor")
+/// within the case's rtol/atol. Never fails the current test itself: check_fixture_case
+/// does, callers with skip lists decide.
+inline FixtureResult run_fixture_case(const std::string& dir, const std::vector<std::string>& files,
+                                      const char* what, const FixtureOptions& fo = {}) {
+  FixtureResult r;
   const nlohmann::json cj = read_case_json(dir);
-  const double rtol = cj.value("rtol", 1e-5), atol = cj.value("atol", 1e-5);
+  double rtol = cj.value("rtol", 1e-5), atol = cj.value("atol", 1e-5);
+  if (fo.adjust_tol) fo.adjust_tol(rtol, atol);
   ImportOptions opt;
   if (cj.contains("input_shapes"))
     for (auto it = cj["input_shapes"].begin(); it != cj["input_shapes"].end(); ++it)
@@ -53,6 +75,9 @@ inline std::string check_fixture_case(const std::string& dir, const std::vector<
   std::map<std::string, Tensor> inputs;
   for (auto it = cj["inputs"].begin(); it != cj["inputs"].end(); ++it)
     inputs[it.key()] = read_npy(dir + "/" + it.value().get<std::string>());
+  if (fo.shapes_from_inputs)
+    for (const auto& [k, t] : inputs)
+      if (!opt.input_shapes.count(k)) opt.input_shapes[k] = t.shape();
   // activations.npz is optional (TFLite fixtures have only final outputs)
   std::map<std::string, Tensor> acts;
   if (std::ifstream(dir + "/activations.npz").good()) acts = read_npz(dir + "/activations.npz");
@@ -74,45 +99,70 @@ inline std::string check_fixture_case(const std::string& dir, const std::vector<
     // against this oracle at its own tolerance.
     so.backend = "reference";
     so.taps = names;
+    if (fo.outputs_by_name)
+      for (auto it = cj["outputs"].begin(); it != cj["outputs"].end(); ++it)
+        so.taps.push_back(it.key());
     sess = std::make_unique<Session>(g, so);
-    outs = sess->run(inputs);
-    got = sess->run(inputs, names);
+    if (fo.outputs_by_name) {
+      std::vector<std::string> want;
+      for (auto it = cj["outputs"].begin(); it != cj["outputs"].end(); ++it)
+        want.push_back(it.key());
+      outs = sess->run(inputs, want);
+    } else {
+      outs = sess->run(inputs);
+    }
+    got = names.empty() ? std::map<std::string, Tensor>{} : sess->run(inputs, names);
   } catch (const Error& e) {
-    ADD_FAILURE() << "import/run failed: " << e.what();
-    return "";
+    r.problems.push_back(std::string("import/run failed: ") + e.what());
+    return r;
   }
-  EXPECT_EQ(outs.size(), cj["outputs"].size());
+  r.framework = g.framework;
+  if (!fo.outputs_by_name && outs.size() != cj["outputs"].size())
+    r.problems.push_back("the graph has " + std::to_string(outs.size()) + " outputs, the case " +
+                         std::to_string(cj["outputs"].size()));
   for (auto it = cj["outputs"].begin(); it != cj["outputs"].end(); ++it) {
     const Tensor want = read_npy(dir + "/" + it.value().get<std::string>());
     if (!outs.count(it.key())) {
-      ADD_FAILURE() << "no output named " << it.key();
+      r.problems.push_back("no output named " + it.key());
       continue;
     }
     const Comparison c = compare_tensors(outs[it.key()], want, rtol, atol);
-    EXPECT_TRUE(c.shape_match) << "output " << it.key() << ": shape "
-                               << shape_str(outs[it.key()].shape()) << ", reference "
-                               << shape_str(want.shape());
-    EXPECT_TRUE(c.ok()) << "output " << it.key() << ": " << c.describe();
+    if (!c.shape_match)
+      r.problems.push_back("output " + it.key() + ": shape " + shape_str(outs[it.key()].shape()) +
+                           ", reference " + shape_str(want.shape()));
+    else if (!c.ok())
+      r.problems.push_back("output " + it.key() + ": " + c.describe());
   }
-  int bad = 0;
   for (const auto& n : names) {
     if (!got.count(n)) {
-      ADD_FAILURE() << what << " " << n << " was not returned";
-      ++bad;
+      r.problems.push_back(std::string(what) + " " + n + " was not returned");
+      ++r.tensors_bad;
       continue;
     }
     const Comparison c = compare_tensors(got[n], acts[n], rtol, atol);
     if (!c.ok()) {
-      ADD_FAILURE() << what << " " << n << ": "
-                    << (c.shape_match ? c.describe()
-                                      : "shape " + shape_str(got[n].shape()) + ", reference " +
-                                            shape_str(acts[n].shape()));
-      ++bad;
+      r.problems.push_back(std::string(what) + " " + n + ": " +
+                           (c.shape_match ? c.describe()
+                                          : "shape " + shape_str(got[n].shape()) + ", reference " +
+                                                shape_str(acts[n].shape())));
+      ++r.tensors_bad;
     }
   }
-  ::testing::Test::RecordProperty("tensors_checked", static_cast<int>(names.size()));
-  ::testing::Test::RecordProperty("tensors_bad", bad);
-  return g.framework;
+  r.tensors_checked = static_cast<int>(names.size());
+  return r;
+}
+
+/// run_fixture_case, each problem a failure of the current test. Returns the imported
+/// graph's framework ("" when import failed; the failure is recorded).
+inline std::string check_fixture_case(const std::string& dir, const std::vector<std::string>& files,
+                                      const char* what) {
+  const FixtureResult r = run_fixture_case(dir, files, what);
+  for (const auto& p : r.problems) ADD_FAILURE() << p;
+  if (!r.framework.empty()) {
+    ::testing::Test::RecordProperty("tensors_checked", r.tensors_checked);
+    ::testing::Test::RecordProperty("tensors_bad", r.tensors_bad);
+  }
+  return r.framework;
 }
 
 }  // namespace anvil::testing

@@ -175,11 +175,16 @@ class TfBuilder {
 /// also the answer to "is this op supported".
 using Converter = std::function<std::vector<TT>(TfBuilder&)>;
 using ConverterTable = std::map<std::string, Converter>;
-void add_nn_converters(ConverterTable& t);     // tf_ops_nn.cpp
-void add_math_converters(ConverterTable& t);   // tf_ops_math.cpp
-void add_shape_converters(ConverterTable& t);  // tf_ops_shape.cpp
-void add_slice_converters(ConverterTable& t);  // tf_ops_slice.cpp
-void add_image_converters(ConverterTable& t);  // tf_ops_image.cpp
+void add_nn_converters(ConverterTable& t);       // tf_ops_nn.cpp
+void add_math_converters(ConverterTable& t);     // tf_ops_math.cpp
+void add_shape_converters(ConverterTable& t);    // tf_ops_shape.cpp
+void add_slice_converters(ConverterTable& t);    // tf_ops_slice.cpp
+void add_image_converters(ConverterTable& t);    // tf_ops_image.cpp
+void add_3d_converters(ConverterTable& t);       // tf_ops_3d.cpp
+void add_extra_converters(ConverterTable& t);    // tf_ops_extra.cpp
+void add_array_converters(ConverterTable& t);    // tf_ops_array.cpp
+void add_imgproc_converters(ConverterTable& t);  // tf_ops_imgproc.cpp
+void add_misc_converters(ConverterTable& t);     // tf_ops_misc.cpp
 const ConverterTable& converters();
 
 }  // namespace anvil::tf_import

@@ -65,6 +65,11 @@ const ConverterTable& converters() {
     add_shape_converters(t);
     add_slice_converters(t);
     add_image_converters(t);
+    add_3d_converters(t);
+    add_extra_converters(t);
+    add_array_converters(t);
+    add_imgproc_converters(t);
+    add_misc_converters(t);
     return t;
   }();
   return table;
@@ -258,6 +263,23 @@ std::vector<TT> TfBuilder::convert() {
       }
     return {TT{emit1(*mapped, ins, a), {}}};
   }
+  static const std::set<std::string> random_ops = {"RandomUniform",
+                                                   "RandomUniformInt",
+                                                   "RandomStandardNormal",
+                                                   "TruncatedNormal",
+                                                   "ParameterizedTruncatedNormal",
+                                                   "Multinomial",
+                                                   "RandomShuffle",
+                                                   "RandomGamma",
+                                                   "RandomPoisson",
+                                                   "RandomPoissonV2",
+                                                   "RandomCrop",
+                                                   "RandomGammaGrad"};
+  if (random_ops.count(op) || op.rfind("StatelessRandom", 0) == 0 ||
+      op.rfind("StatelessTruncated", 0) == 0 || op == "StatelessMultinomial")
+    fail("op", "op '" + op +
+                   "' is not supported: it samples random numbers, whose values no other engine "
+                   "reproduces (freeze the sampled values into a Const, or feed them as an input)");
   fail("op", "op '" + op + "' is not supported");
 }
 
@@ -315,8 +337,32 @@ Graph TfBuilder::build() {
       n = &gd_.node(i);
       record("input", "part of a cycle (control flow loops are not supported)");
     }
+  // Assert checks a condition and produces nothing an inference result depends on: it is
+  // dropped, with the constants (message strings) that only it reads. A node reading a
+  // dropped node's data fails as reading a missing tensor.
+  std::map<std::string, bool> only_assert;  // node -> every data consumer is an Assert
+  for (int i = 0; i < nn; ++i) {
+    const bool is_assert = gd_.node(i).op() == "Assert";
+    for (const auto& s : gd_.node(i).input()) {
+      InputRef r;
+      if (!parse_input(s, r) || r.control) continue;
+      auto [it, fresh] = only_assert.emplace(r.node, is_assert);
+      if (!fresh) it->second = it->second && is_assert;
+    }
+  }
+  // tf.debugging.assert_* guard their Assert with a cond named AssertGuard (Switch / Merge on
+  // the condition): the whole guard goes with it; results read it by control edges only.
+  auto dropped = [&](const anvil_tf::NodeDef& nd) {
+    if (nd.op() == "Assert") return true;
+    const std::string& nm = nd.name();
+    if (nm.rfind("AssertGuard/", 0) == 0 || nm.find("/AssertGuard/") != std::string::npos)
+      return true;
+    auto it = only_assert.find(nd.name());
+    return nd.op() == "Const" && it != only_assert.end() && it->second;
+  };
   for (int idx : order) {
     n = &gd_.node(idx);
+    if (dropped(*n)) continue;
     try {
       if (gather_inputs()) bind(convert());
     } catch (const Error& e) {
@@ -431,6 +477,13 @@ void TfBuilder::add_default_outputs(const std::vector<int>& order,
     }
     for (int i = 0; i < count; ++i) g.outputs.push_back(tensors_[tensor_key(nd.name(), i)].v);
   }
+  // A graph TF folded to constants (zeros_like of a known shape, ...): its sink Consts.
+  if (g.outputs.empty())
+    for (int idx : order) {
+      const auto& nd = gd_.node(idx);
+      if (nd.op() == "Const" && !consumed.count(nd.name()) && tensors_.count(nd.name()))
+        g.outputs.push_back(tensors_[nd.name()].v);
+    }
 }
 
 // ------------------------------------------------------------------------------ files

@@ -13,8 +13,7 @@ std::vector<TT> binary(TfBuilder& b, const std::string& op) {
   if (b.dtype(b.in[0].v) != b.dtype(b.in[1].v))
     fail("T", std::string("operands of different dtypes (") + dtype_name(b.dtype(b.in[0].v)) +
                   ", " + dtype_name(b.dtype(b.in[1].v)) + ")");
-  if (b.op() == "Div" && is_integer(b.dtype(b.in[0].v)))
-    fail("T", "integer Div (floor division) is not supported");
+  // integer Div truncates toward zero in TF's kernel (safe_div, as TruncateDiv), as Div does
   return {b.elementwise(op, b.in)};
 }
 
@@ -105,6 +104,9 @@ std::vector<TT> arg_max(TfBuilder& b) {
   return {TT{y, b.reduced_perm(x, kept)}};
 }
 
+// TopKV2 (and TopK with attr k): the k largest along the last axis, values and int32 indices.
+// sorted=false leaves the order to the implementation in TF; Anvil always returns them
+// sorted (largest first, ties by lower index), which is one of the orders TF may give.
 std::vector<TT> top_k(TfBuilder& b) {
   b.need_inputs(2, 2);
   int v = b.src(b.in[0]);
@@ -133,8 +135,17 @@ std::vector<TT> cast(TfBuilder& b) {
 std::vector<TT> select(TfBuilder& b) {
   const std::string& op = b.op();
   b.need_inputs(3, 3);
-  if (op == "Select" && b.tf_shape(b.in[0]) != b.tf_shape(b.in[1]) && b.rank(b.in[0].v) != 0)
-    fail("condition", "Select with a condition of another shape than the values is not supported");
+  if (op == "Select" && b.tf_shape(b.in[0]) != b.tf_shape(b.in[1]) && b.rank(b.in[0].v) != 0) {
+    // Select: a vector condition picks whole rows of the values (first dimension)
+    const Shape xs = b.tf_shape(b.in[1]), cs = b.tf_shape(b.in[0]);
+    if (cs.size() != 1 || xs.empty() || cs[0] != xs[0])
+      fail("condition", "condition " + shape_str(cs) + " must have the values' shape " +
+                            shape_str(xs) + " or be a vector of their first dimension");
+    Shape rs(xs.size(), 1);
+    rs[0] = cs[0];
+    TT c{b.reshape(b.src(b.in[0]), rs), {}};
+    return {b.elementwise("Where", {c, b.in[1], b.in[2]})};
+  }
   return {b.elementwise("Where", b.in)};
 }
 

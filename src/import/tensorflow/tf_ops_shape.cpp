@@ -64,7 +64,13 @@ std::vector<TT> reshape(TfBuilder& b) {
       if (known > kMaxElements) fail("shape", "hostile shape " + ints_str(s));
     }
   }
-  if (unknown >= 0) {
+  if (unknown >= 0 && known == 0) {
+    // TF: with a 0 in the shape, -1 is the input's non-zero dims over the shape's
+    int64_t in_nz = 1, sh_nz = 1;
+    for (int64_t d : b.shape(v)) in_nz *= d == 0 ? 1 : d;
+    for (int64_t d : s) sh_nz *= d <= 0 ? 1 : d;
+    s[static_cast<size_t>(unknown)] = in_nz / sh_nz;
+  } else if (unknown >= 0) {
     if (known == 0 || n % known != 0)
       fail("shape", "cannot reshape " + shape_str(b.shape(v)) + " to " + ints_str(s));
     s[static_cast<size_t>(unknown)] = n / known;
