@@ -179,9 +179,20 @@ const std::unordered_map<std::string, CpuExecutable::HandlerRow>& CpuExecutable:
     t["LogSoftmax"] = {&C::do_softmax, true};
     t["LRN"] = {&C::do_lrn, true};
     t["BatchNormalization"] = {&C::do_batchnorm, true};
-    for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "HardSwish", "Clip",
-                           "HardSigmoid", "Exp", "Abs", "Neg", "Mish", "Gelu"})
+    for (const char* op :
+         {"Relu",     "LeakyRelu", "Sigmoid", "Tanh",  "Elu",  "HardSwish", "Clip", "HardSigmoid",
+          "Exp",      "Abs",       "Neg",     "Mish",  "Gelu", "Sqrt",      "Log",  "Reciprocal",
+          "Softplus", "Pow",       "Erf",     "Floor", "Ceil", "Round"})
       t[op] = {&C::do_eltwise, true};
+    t["Transpose"] = {&C::do_transpose, true};
+    t["Slice"] = {&C::do_slice, true};
+    t["Split"] = {&C::do_split, true};
+    t["Pad"] = {&C::do_pad, true};
+    for (const char* op :
+         {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2"})
+      t[op] = {&C::do_reduce, true};
+    t["LayerNormalization"] = {&C::do_layernorm, true};
+    t["Gather"] = {&C::do_gather, false};
     return t;
   }();
   return table;
@@ -440,8 +451,14 @@ std::vector<Tensor> CpuExecutable::run(const std::vector<Tensor>& inputs) {
       for (int s : st.ins) ins.push_back(s >= 0 ? c.views[static_cast<size_t>(s)] : Tensor());
       for (int s : st.outs) {
         Tensor& o = c.views[static_cast<size_t>(s)];
-        std::memset(o.raw(), 0, o.nbytes());
+        if (!st.native) std::memset(o.raw(), 0, o.nbytes());
         outs.push_back(o);
+      }
+      if (st.native) {
+        if (nthr != 1) omp_set_num_threads(nthr = 1);
+        st.native(ins, outs);
+        if (opt_.profile) ms[si] = t.ms();
+        continue;
       }
       KernelContext ctx{st.node, ins, outs};
       try {
