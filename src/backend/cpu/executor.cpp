@@ -157,7 +157,13 @@ int CpuExecutable::step_threads(const Node& n) const {
     flops = 2 * out * static_cast<double>(a.empty() ? 1 : a.back());
   }
   const double us = flops / 1e5 + bytes / 2e4;
-  return us >= 50 ? threads : 1;
+  // The limit (ANVIL_CPU_MIN_PARALLEL_US, default 50): on a machine whose cores are busy a
+  // second OpenMP thread may wait milliseconds for a core at every parallel region.
+  static const double min_us = [] {
+    const char* e = std::getenv("ANVIL_CPU_MIN_PARALLEL_US");
+    return e && *e ? std::atof(e) : 50.0;
+  }();
+  return us >= min_us ? threads : 1;
 }
 
 const std::unordered_map<std::string, CpuExecutable::HandlerRow>& CpuExecutable::handlers() {
