@@ -260,6 +260,14 @@ def markdown(res):
                      if a and o and "error" not in a and "error" not in o else "–")
             gfs = f"{m['gflop'] / (a['min_ms'] / 1000):.3g}" if a and "error" not in a else "–"
             lines.append(f"| {m['title']} | {m['gflop']:.2f} | " + " | ".join(cells) + f" | {ratio} | {gfs} |")
+        ratios = [row["anvil"]["median_ms"] / row["onnxruntime"]["median_ms"]
+                  for row in (res["results"].get(str(t), {}).get(k, {}) for k in res["models"])
+                  if "error" not in row.get("anvil", {"error": 1}) and "error" not in row.get("onnxruntime", {"error": 1})]
+        if ratios:
+            gm = statistics.geometric_mean(ratios)
+            worst = max(ratios)
+            lines.append(f"| **geometric mean** ({len(ratios)} models) | | " + " | ".join("" for _ in engines) +
+                         f" | **{gm:.2f}** (max {worst:.2f}) | |")
         lines.append("")
     notes = []
     for t, rows in res["results"].items():
@@ -281,6 +289,17 @@ def markdown(res):
         for k, p in res["profile"].items():
             ops = ", ".join(f"{o['op']} {o['ms']:.3g} ({o['percent']:.0f}%)" for o in p["by_op"][:5])
             lines.append(f"| {res['models'][k]['title']} | {p['profile_total_ms']:.3g} / {p['mean_ms']:.3g} | {ops} |")
+        lines.append("")
+        lines += ["Steps on a reference kernel (`(ref)`: the op's plain-loop kernel; `(dnnl ref)`: oneDNN's own "
+                  "non-JIT implementation), from the same profile:", "",
+                  "| model | ref steps | ms per run | ops |", "|---|---|---|---|"]
+        for k, p in res["profile"].items():
+            refs = p.get("ref_steps", [])
+            ops = {}
+            for r in refs:
+                ops[r["op"]] = ops.get(r["op"], 0) + 1
+            lines.append(f"| {res['models'][k]['title']} | {len(refs)} | {sum(r['ms'] for r in refs):.3g} | " +
+                         (", ".join(f"{o} x{c}" for o, c in sorted(ops.items(), key=lambda x: -x[1])) or "none") + " |")
         lines.append("")
     anvil_rows = [(t, k, r["anvil"]) for t, rows in res["results"].items() for k, r in rows.items()
                   if "anvil" in r and "error" not in r["anvil"]]
@@ -432,7 +451,11 @@ def main():
             j, err = run_json(cmd, a.timeout)
             if err is None and j.get("profile"):
                 res["profile"][k] = {"mean_ms": j["mean_ms"], "profile_total_ms": j["profile_total_ms"],
-                                     "by_op": j["profile_by_op"], "top": j["profile"][:10]}
+                                     "by_op": j["profile_by_op"], "top": j["profile"][:10],
+                                     "ref_steps": [r for r in j["profile"] if "(ref)" in r["op"] or
+                                                   "(dnnl ref)" in r["op"]]}
+            elif err is not None:
+                log(f"  profile {k}: {err}")
     meta["load_after"] = load_avg()
     for e in meta["engines"]:
         if e["name"] in versions:

@@ -3,6 +3,12 @@
 #
 #   bash bench/run.sh [--threads 1,2] [--runs N] [--block K] [--models a,b] [--backend cpu]
 #                     [--anvil PATH [--anvil-commit C]] [--no-opencv] [--ort-spin] [--no-check] [--name latest]
+#                     [--zoo] [--profile-runs N]
+#
+# --zoo: the benchmark zoo instead of the four models: every torchvision classification model
+# with a 224x224 forward under 10 GFLOP (bench/export_zoo.py, into bench/models/zoo/), Anvil
+# vs ONNX Runtime only (no OpenCV), with the geometric mean of the ratios and, per model, the
+# steps that ran on a reference kernel (from `anvil bench --profile`). Default name: zoo.
 #
 # Prepares what is missing, then runs bench/harness.py:
 #   - Anvil: builds build-bench/ (Release) unless --anvil names a binary;
@@ -20,7 +26,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$HERE")"
 PY=/usr/bin/python3
 
-threads=1,2 runs=30 block=1 models="" backend="" anvil="" opencv=1 name=latest
+threads=1,2 runs=30 block=1 models="" backend="" anvil="" opencv=1 name="" zoo=0
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,9 +40,11 @@ while [ $# -gt 0 ]; do
     --name) name="$2"; shift 2 ;;
     --warmup) extra+=(--warmup "$2"); shift 2 ;;
     --no-opencv) opencv=0; shift ;;
+    --zoo) zoo=1; opencv=0; shift ;;
+    --profile-runs) extra+=(--profile-runs "$2"); shift 2 ;;
     --ort-spin) extra+=(--ort-spin); shift ;;
     --no-check) extra+=(--no-check); shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -105,11 +113,19 @@ if [ "$opencv" = 1 ]; then
   fi
 fi
 
-# Models (exported once; python/export_bench_models.py skips those already there)
+# Models (exported once; the exporters skip those already there)
 export_args=()
 [ -n "$models" ] && export_args+=(--models "$models")
-"$PY" "$ROOT/python/export_bench_models.py" --out "$HERE/models" "${export_args[@]}" >&2
+if [ "$zoo" = 1 ]; then
+  models_dir="$HERE/models/zoo"
+  nice -n 10 "$PY" "$HERE/export_zoo.py" --out "$models_dir" "${export_args[@]}" >&2
+  name="${name:-zoo}"
+else
+  models_dir="$HERE/models"
+  "$PY" "$ROOT/python/export_bench_models.py" --out "$models_dir" "${export_args[@]}" >&2
+  name="${name:-latest}"
+fi
 
 exec "$PY" "$HERE/harness.py" --anvil "$anvil" --backend "$backend" --opencv "$cv_bin" \
-  --threads "$threads" --runs "$runs" --block "$block" ${models:+--models "$models"} \
-  --name "$name" "${extra[@]}"
+  --models-dir "$models_dir" --threads "$threads" --runs "$runs" --block "$block" \
+  ${models:+--models "$models"} --name "$name" "${extra[@]}"

@@ -30,6 +30,12 @@ void fuse_activations(Graph& g, const Protected& protect);
 /// (the pattern channels-last importers emit before a Dense layer).
 void fold_transpose_into_gemm(Graph& g, const Protected& protect);
 
+/// Replaces the LayerNorm chain exporters write out (ReduceMean, Sub, Pow 2, ReduceMean, Add
+/// eps, Sqrt, Div, optional Mul gamma and Add beta) by LayerNormalization (fuse_patterns.cpp).
+void fuse_layernorm(Graph& g, const Protected& protect);
+/// Replaces x * 0.5 * (1 + erf(x / sqrt 2)) (torch's export of GELU) by Gelu.
+void fuse_gelu(Graph& g, const Protected& protect);
+
 /// Stores float32 weights and activations as `low` (f16 or bf16): rounded constants, Cast at
 /// graph inputs and outputs (outputs keep their names), Cast around the nodes of the layers
 /// named in `keep_fp32` (source or canonical value names, or node names), which stay f32.

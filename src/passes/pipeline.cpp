@@ -5,6 +5,8 @@ namespace anvil::passes {
 void optimize(Graph& g, const Protected& protect) {
   fold_constants(g, protect);
   remove_identities(g, protect);
+  fuse_layernorm(g, protect);
+  fuse_gelu(g, protect);
   fold_transpose_into_gemm(g, protect);
   fold_batchnorm(g, protect);
   fuse_activations(g, protect);

@@ -96,10 +96,10 @@ bool CpuExecutable::conv_like(int ni, bool transpose) {
   // Winograd kernels below): the other kernels are fastest in NHWC (brgconv), so they let
   // oneDNN choose and a reorder is inserted.
   const memory::desc& xs_md = slot(xs_slot).md;
-  const memory::desc x_md = slot(xs_slot).plain || xs_md.data.format_kind != dnnl_blocked ||
-                                    xs_md.data.format_desc.blocking.inner_nblks > 0
-                                ? x_any
-                                : xs_md;
+  memory::desc x_md = slot(xs_slot).plain || xs_md.data.format_kind != dnnl_blocked ||
+                              xs_md.data.format_desc.blocking.inner_nblks > 0
+                          ? x_any
+                          : xs_md;
   // Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with channels in multiples of 16
   // (oneDNN's jit_fp32_wino_2x3, nChw16c): 1.1-1.8x faster than the direct kernel here and as
   // accurate (docs/cpu_backend.md has the measurements). ANVIL_CPU_WINOGRAD=0 turns it off.
@@ -179,14 +179,16 @@ bool CpuExecutable::conv_like(int ni, bool transpose) {
   int dst_share = -1;       // slot whose buffer the output shares (sum)
   bool relu_after = false;  // Winograd: the fused Relu as a step of its own
   if (sum_r >= 0) {
-    dnnl::post_ops po = base_po;
+    dnnl::post_ops po;  // a new one: post_ops copies share their object
+    append_act(po, fa, nan_safe_);
     po.append_sum(1.f);
     std::string name2 = opname + "+Add";
     std::vector<int> f2{add_node};
     int z = fuse_following_act(g_.nodes[static_cast<size_t>(add_node)].outputs[0], po, name2, f2);
     const int rslot = sum_r;
     pd = make_pd(po, slot(rslot).md);
-    if (pd && pd->dst_desc() == slot(rslot).md) {
+    if (pd && pd->dst_desc() == slot(rslot).md &&
+        std::string(pd->impl_info_str()).rfind("ref", 0) != 0) {  // not oneDNN's reference
       opname = name2;
       fused = f2;
       out_v = z;
@@ -196,9 +198,21 @@ bool CpuExecutable::conv_like(int ni, bool transpose) {
     }
   }
   if (!pd) {
-    dnnl::post_ops po = base_po;
+    dnnl::post_ops po;  // a new one: post_ops copies share their object
+    append_act(po, fa, nan_safe_);
     out_v = fuse_following_act(y, po, opname, fused);
-    if (wino) pd = make_pd(po, y_any, algorithm::convolution_winograd);
+    // Output read only by a Transpose to NHWC (ConvNeXt-style blocks): write NHWC, so the
+    // Transpose is a view (do_transpose) instead of a copy.
+    if (rank == 4 && !transpose && !kept_[static_cast<size_t>(out_v)] &&
+        uses_[static_cast<size_t>(out_v)].size() == 1) {
+      const Node& tn = g_.nodes[static_cast<size_t>(uses_[static_cast<size_t>(out_v)][0])];
+      if (tn.op == "Transpose" && tn.attrs.has("perm") &&
+          tn.attrs.get_ints("perm") == std::vector<int64_t>{0, 2, 3, 1}) {
+        pd = make_pd(po, memory::desc(ydims, dty_, tag::nhwc));
+        if (pd && std::string(pd->impl_info_str()).rfind("ref", 0) == 0) pd.reset();
+      }
+    }
+    if (wino && !pd) pd = make_pd(po, y_any, algorithm::convolution_winograd);
     if (!pd) pd = make_pd(po, y_any);
     // A kernel that refuses the NaN-keeping Relu of append_act (nan_safe_) as a post-op:
     // the convolution alone, then that Relu in place.
@@ -208,6 +222,20 @@ bool CpuExecutable::conv_like(int ni, bool transpose) {
       relu_after = pd.has_value();
     }
     if (!pd) return false;
+    // oneDNN's reference convolution for the layout `any` chose (grouped convolutions with
+    // a few channels per group): ask for the layouts that have JIT kernels, first that works.
+    if (std::string(pd->impl_info_str()).rfind("ref", 0) == 0 && rank == 4 && !transpose) {
+      const memory::desc x_keep = x_md;
+      for (tag t : {tag::nChw16c, tag::nhwc, tag::nChw8c}) {
+        x_md = memory::desc(Dims(xs.begin(), xs.end()), dty_, t);
+        auto alt = make_pd(relu_after ? dnnl::post_ops() : po, memory::desc(ydims, dty_, t));
+        if (alt && std::string(alt->impl_info_str()).rfind("ref", 0) != 0) {
+          pd = alt;
+          break;
+        }
+      }
+      x_md = x_keep;
+    }
   }
 
   // Compile: weights reordered once into the primitive's format, then the step.

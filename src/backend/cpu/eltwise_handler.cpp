@@ -62,10 +62,50 @@ bool CpuExecutable::do_eltwise(int ni) {
       alg = algorithm::eltwise_gelu_tanh;
     else
       return false;
-  } else
+  } else if (op == "Sqrt")
+    alg = algorithm::eltwise_sqrt;
+  else if (op == "Log")
+    alg = algorithm::eltwise_log;
+  else if (op == "Reciprocal")
+    alg = algorithm::eltwise_pow, alpha = 1.f, beta = -1.f;
+  else if (op == "Softplus")
+    alg = algorithm::eltwise_soft_relu;
+  else if (op == "Round")
+    alg = algorithm::eltwise_round;
+  else if (op == "Pow") {  // a constant scalar exponent: x^p; else elementwise (own kernel)
+    const int e = n.inputs.size() == 2 ? n.inputs[1] : -1;
+    if (e < 0 || !val(e).is_constant() || val(e).constant.numel() != 1 || !is_float(val(e).dtype))
+      return do_native_binary(ni);
+    const double p = val(e).constant.get(0);
+    if (p == 2)
+      alg = algorithm::eltwise_square;
+    else
+      alg = algorithm::eltwise_pow, alpha = 1.f, beta = to_f(p);
+  } else if (op == "Erf" || op == "Floor" || op == "Ceil")
+    return do_native_unary(ni);
+  else
     return false;
   if ((op == "LeakyRelu" || op == "Elu" || op == "HardSigmoid") && !fusable) return false;
-  if (n.inputs.size() != 1 && op != "Clip") return false;
+  // SiLU and HardSwish as exporters write them: x * Sigmoid(x), x * HardSigmoid(x) (alpha 1/6,
+  // beta 1/2) where the activation's only consumer is that Mul: one swish / hardswish step.
+  int out_y = y;
+  int mul_node = -1;
+  if ((op == "Sigmoid" ||
+       (op == "HardSigmoid" && std::fabs(alpha - 1.f / 6) < 1e-6f && beta == 0.5f)) &&
+      !kept_[static_cast<size_t>(y)] && uses_[static_cast<size_t>(y)].size() == 1) {
+    const Node& mn = g_.nodes[static_cast<size_t>(uses_[static_cast<size_t>(y)][0])];
+    if (mn.op == "Mul" && mn.inputs.size() == 2 && mn.outputs.size() == 1 &&
+        ((mn.inputs[0] == x && mn.inputs[1] == y) || (mn.inputs[0] == y && mn.inputs[1] == x)) &&
+        dnnl_value(mn.outputs[0]) && val(mn.outputs[0]).shape == val(x).shape) {
+      mul_node = uses_[static_cast<size_t>(y)][0];
+      out_y = mn.outputs[0];
+      if (op == "Sigmoid")
+        alg = algorithm::eltwise_swish, alpha = 1.f, beta = 0.f;
+      else
+        alg = algorithm::eltwise_hardswish, alpha = 0.f, beta = 0.f;
+    }
+  }
+  if (n.inputs.size() != 1 && op != "Clip" && op != "Pow") return false;
   // No post-ops here: oneDNN 2.6's reference eltwise (used for 1-D tensors) ignores them.
   const int xslot = slot_of(x);
   dnnl::primitive_attr attr;
@@ -74,7 +114,7 @@ bool CpuExecutable::do_eltwise(int ni) {
   try {
     dnnl::eltwise_forward::desc d(prop_kind::forward_inference, alg, slot(xslot).md, alpha, beta);
     pd = dnnl::eltwise_forward::primitive_desc(d, attr, engine());
-    if (op == "HardSigmoid") {
+    if (op == "HardSigmoid" && mul_node < 0) {
       dnnl::eltwise_forward::desc d2(prop_kind::forward_inference, algorithm::eltwise_clip_v2,
                                      pd->dst_desc(), 0.f, 1.f);
       pd2 = dnnl::eltwise_forward::primitive_desc(d2, attr, engine());
@@ -86,13 +126,14 @@ bool CpuExecutable::do_eltwise(int ni) {
   } catch (const dnnl::error&) {
     return false;
   }
-  int dst = new_arena_slot(ty_, val(y).shape, pd->dst_desc(), y);
-  push_prim(n.name, op, dnnl::eltwise_forward(*pd), *pd,
-            {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
+  int dst = new_arena_slot(ty_, val(out_y).shape, pd->dst_desc(), out_y);
+  push_prim(n.name, mul_node >= 0 ? (op == "Sigmoid" ? "SiLU" : "HardSwish") : op,
+            dnnl::eltwise_forward(*pd), *pd, {{DNNL_ARG_SRC, xslot}, {DNNL_ARG_DST, dst}});
+  if (mul_node >= 0) consumed_[static_cast<size_t>(mul_node)] = true;
   if (pd2)  // in place
     push_prim(n.name, op, dnnl::eltwise_forward(*pd2), *pd2,
               {{DNNL_ARG_SRC, dst}, {DNNL_ARG_DST, dst}});
-  vslot_[static_cast<size_t>(y)] = dst;
+  vslot_[static_cast<size_t>(out_y)] = dst;
   return true;
 }
 
@@ -114,7 +155,7 @@ bool CpuExecutable::do_binary(int ni) {
   const size_t r = ys.size();
   if (r > 12 || val(a).shape.size() > r || val(b).shape.size() > r) return false;
   if (pad_rank(val(a).shape, r) != ys) {
-    if (!commutative || pad_rank(val(b).shape, r) != ys) return false;
+    if (!commutative || pad_rank(val(b).shape, r) != ys) return do_native_binary(ni);
     std::swap(a, b);
   }
   const Shape bp = pad_rank(val(b).shape, r);
@@ -141,8 +182,13 @@ bool CpuExecutable::do_binary(int ni) {
     pd = dnnl::binary::primitive_desc(d, attr, engine());
   } catch (const dnnl::error&) {
     if (!fused.empty()) return without_post_ops(ni, &CpuExecutable::do_binary);
-    return false;
+    return do_native_binary(ni);
   }
+  // oneDNN's reference binary (broadcasts other than per tensor / per channel) is slow: the
+  // own broadcasting kernel (a following activation then runs as its own step).
+  if (std::string(pd->impl_info_str()).rfind("ref", 0) == 0 && dty_ == dt::f32 &&
+      do_native_binary(ni))
+    return true;
   if (refuse_ref_post_ops(*pd, fused, ni, &CpuExecutable::do_binary)) return handler_result_;
   if (!a_rank_ok) s0 = view_of(plain_of(a), ys, -1);
   int s1;

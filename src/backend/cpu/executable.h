@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <dnnl.hpp>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -85,6 +86,8 @@ struct Step {
   const OpDef* def = nullptr;
   std::vector<int> ins, outs;  // slots (-1 for an omitted input)
   int nthr = 1;                // OpenMP threads this step runs with (see step_threads)
+  // own kernel (native_kernels.cpp) on the plain views of `ins` / `outs`, instead of `def`
+  std::function<void(const std::vector<Tensor>&, std::vector<Tensor>&)> native;
 };
 
 /// What one run() needs for itself: the activation arena, the scratchpad, a stream, and every
@@ -137,10 +140,21 @@ class CpuExecutable : public Executable {
   bool do_view(int ni);                                           // tensor_handlers.cpp
   bool do_cast(int ni);                                           // tensor_handlers.cpp
   bool do_rnn(int ni);                                            // rnn_handler.cpp
+  bool do_transpose(int ni);                                      // layout_handlers.cpp
+  bool do_slice(int ni);                                          // layout_handlers.cpp
+  bool do_split(int ni);                                          // layout_handlers.cpp
+  bool do_pad(int ni);                                            // layout_handlers.cpp
+  bool do_reduce(int ni);                                         // layout_handlers.cpp
+  bool do_layernorm(int ni);                                      // native_kernels.cpp
+  bool do_native_binary(int ni);                                  // native_kernels.cpp
+  bool do_native_unary(int ni);                                   // native_kernels.cpp
+  bool do_gather(int ni);                                         // native_kernels.cpp
+  bool do_native_reduce(int ni, const Shape& kept);               // native_kernels.cpp
   void do_fallback(int ni);                                       // fallback_handler.cpp
 
  private:
   bool conv_like(int ni, bool transpose);
+  bool linear_matmul(int ni, dnnl::post_ops po, std::string opname, bool can_bias);
 
   // ---- compile-time state (read-only once compiled; shared by every context)
   const Graph& g_;
@@ -250,6 +264,12 @@ class CpuExecutable : public Executable {
     return true;
   }
   /// Steps applying the NaN-keeping Relu of append_act to slot `s` in place.
+  /// A reorder from `src_md` (a view of slot `src`'s storage) into a new plain slot for y.
+  int reorder_view_into(int src, const memory::desc& src_md, int y, const std::string& name,
+                        const std::string& op);
+  /// A step running `fn` on plain views of the node's inputs, into new plain output slots.
+  bool push_native(int ni, const std::vector<int>& in_values,
+                   std::function<void(const std::vector<Tensor>&, std::vector<Tensor>&)> fn);
   void push_relu_in_place(int s, const std::string& name, const std::string& op);
   int owned_weights(const memory::desc& want, const memory::desc& have, const void* data);
 

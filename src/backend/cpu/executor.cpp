@@ -157,7 +157,13 @@ int CpuExecutable::step_threads(const Node& n) const {
     flops = 2 * out * static_cast<double>(a.empty() ? 1 : a.back());
   }
   const double us = flops / 1e5 + bytes / 2e4;
-  return us >= 50 ? threads : 1;
+  // The limit (ANVIL_CPU_MIN_PARALLEL_US, default 50): on a machine whose cores are busy a
+  // second OpenMP thread may wait milliseconds for a core at every parallel region.
+  static const double min_us = [] {
+    const char* e = std::getenv("ANVIL_CPU_MIN_PARALLEL_US");
+    return e && *e ? std::atof(e) : 50.0;
+  }();
+  return us >= min_us ? threads : 1;
 }
 
 const std::unordered_map<std::string, CpuExecutable::HandlerRow>& CpuExecutable::handlers() {
@@ -180,9 +186,20 @@ const std::unordered_map<std::string, CpuExecutable::HandlerRow>& CpuExecutable:
     t["LRN"] = {&C::do_lrn, true};
     t["BatchNormalization"] = {&C::do_batchnorm, true};
     for (const char* op : {"RNN", "LSTM", "GRU"}) t[op] = {&C::do_rnn, true};
-    for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "HardSwish", "Clip",
-                           "HardSigmoid", "Exp", "Abs", "Neg", "Mish", "Gelu"})
+    for (const char* op :
+         {"Relu",     "LeakyRelu", "Sigmoid", "Tanh",  "Elu",  "HardSwish", "Clip", "HardSigmoid",
+          "Exp",      "Abs",       "Neg",     "Mish",  "Gelu", "Sqrt",      "Log",  "Reciprocal",
+          "Softplus", "Pow",       "Erf",     "Floor", "Ceil", "Round"})
       t[op] = {&C::do_eltwise, true};
+    t["Transpose"] = {&C::do_transpose, true};
+    t["Slice"] = {&C::do_slice, true};
+    t["Split"] = {&C::do_split, true};
+    t["Pad"] = {&C::do_pad, true};
+    for (const char* op :
+         {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2"})
+      t[op] = {&C::do_reduce, true};
+    t["LayerNormalization"] = {&C::do_layernorm, true};
+    t["Gather"] = {&C::do_gather, false};
     return t;
   }();
   return table;
@@ -441,8 +458,14 @@ std::vector<Tensor> CpuExecutable::run(const std::vector<Tensor>& inputs) {
       for (int s : st.ins) ins.push_back(s >= 0 ? c.views[static_cast<size_t>(s)] : Tensor());
       for (int s : st.outs) {
         Tensor& o = c.views[static_cast<size_t>(s)];
-        std::memset(o.raw(), 0, o.nbytes());
+        if (!st.native) std::memset(o.raw(), 0, o.nbytes());
         outs.push_back(o);
+      }
+      if (st.native) {
+        if (nthr != 1) omp_set_num_threads(nthr = 1);
+        st.native(ins, outs);
+        if (opt_.profile) ms[si] = t.ms();
+        continue;
       }
       KernelContext ctx{st.node, ins, outs};
       try {

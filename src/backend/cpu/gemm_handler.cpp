@@ -106,6 +106,8 @@ bool CpuExecutable::do_matmul(int ni) {
   }
   if (!append_act(po, fa, nan_safe_)) return false;
   if (!fa.empty()) opname += "+" + fa.name();
+  if (val(b).is_constant() && bs.size() == 2 && bs[0] == as.back() && ys.back() == bs[1])
+    return linear_matmul(ni, po, opname, fa.empty());
   std::vector<int> fused;
   int out_v = fuse_following_act(y, po, opname, fused);
   dnnl::primitive_attr attr;
@@ -125,6 +127,60 @@ bool CpuExecutable::do_matmul(int ni) {
   return push_fused(n.name, opname, dnnl::matmul(*pd), *pd,
                     {{DNNL_ARG_SRC, sa}, {DNNL_ARG_WEIGHTS, sb}, {DNNL_ARG_DST, dst}}, out_v, dst,
                     fused);
+}
+
+// A Linear layer as exporters write it: activations of any rank times constant (K, N)
+// weights (torch's nn.Linear on NHWC or token tensors). One 2-D matmul over the flattened
+// rows with the weights reordered once into oneDNN's blocked format (the batched form
+// re-reads plain weights per row block), and a following bias Add as the matmul's bias.
+bool CpuExecutable::linear_matmul(int ni, dnnl::post_ops po, std::string opname, bool can_bias) {
+  const Node& n = g_.nodes[static_cast<size_t>(ni)];
+  const int a = n.inputs[0], b = n.inputs[1], y = n.outputs[0];
+  const Shape& as = val(a).shape;
+  const Shape& ys = val(y).shape;
+  const int64_t K = as.back(), N = val(b).shape[1];
+  const int64_t M = K > 0 ? shape_numel(as) / K : 0;
+  if (M <= 0 || shape_numel(ys) != M * N) return false;
+  int bias = -1, mm_out = y;
+  std::vector<int> fused;
+  if (can_bias && !kept_[static_cast<size_t>(y)] && uses_[static_cast<size_t>(y)].size() == 1) {
+    const int u = uses_[static_cast<size_t>(y)][0];
+    const Node& an = g_.nodes[static_cast<size_t>(u)];
+    if (an.op == "Add" && an.inputs.size() == 2 && an.outputs.size() == 1) {
+      const int c = an.inputs[0] == y ? an.inputs[1] : an.inputs[0];
+      if (c >= 0 && c != y && val(c).is_constant() && val(c).dtype == ty_ &&
+          shape_numel(val(c).shape) == N && !val(c).shape.empty() && val(c).shape.back() == N &&
+          val(c).shape.size() <= ys.size() && val(an.outputs[0]).shape == ys &&
+          val(an.outputs[0]).dtype == ty_) {
+        bias = c;
+        mm_out = an.outputs[0];
+        fused.push_back(u);
+        opname += "+Add";
+      }
+    }
+  }
+  const int out_v = fuse_following_act(mm_out, po, opname, fused);
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  attr.set_post_ops(po);
+  const memory::desc b_md = bias >= 0 ? plain_md({1, N}, dty_) : memory::desc();
+  std::optional<dnnl::matmul::primitive_desc> pd;
+  try {
+    dnnl::matmul::desc d(plain_md({M, K}, dty_), memory::desc({K, N}, dty_, tag::any), b_md,
+                         plain_md({M, N}, dty_));
+    pd = dnnl::matmul::primitive_desc(d, attr, engine());
+  } catch (const dnnl::error&) {
+    return false;
+  }
+  const int sa = view_of(plain_of(a), {M, K}, -1);
+  const int wslot =
+      owned_weights(pd->weights_desc(), plain_md({K, N}, dty_), val(b).constant.raw());
+  std::vector<std::pair<int, int>> args{{DNNL_ARG_SRC, sa}, {DNNL_ARG_WEIGHTS, wslot}};
+  if (bias >= 0)
+    args.push_back({DNNL_ARG_BIAS, owned_weights(b_md, b_md, val(bias).constant.raw())});
+  const int dst = new_arena_slot(ty_, val(out_v).shape, md_for(ty_, val(out_v).shape), out_v);
+  args.push_back({DNNL_ARG_DST, view_of(dst, {M, N}, -1)});
+  return push_fused(n.name, opname, dnnl::matmul(*pd), *pd, std::move(args), out_v, dst, fused);
 }
 
 }  // namespace anvil::cpu
