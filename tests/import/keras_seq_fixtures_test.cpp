@@ -16,7 +16,6 @@
 #include <fstream>
 #include <memory>
 
-#include "anvil/ops.h"
 #include "import/fixture_case.h"
 
 namespace fs = std::filesystem;
@@ -80,10 +79,6 @@ TEST_P(KerasSeqFixture, OutputsAndEveryLayer) {
     outs = sess.run(inputs);
     got = sess.run(inputs, names);
   } catch (const Error& e) {
-    // TEMPORARY (until the seq branch's canonical RNN/LSTM/GRU ops are merged)
-    if (!OpRegistry::global().find("LSTM") &&
-        std::string(e.what()).find("unknown op") != std::string::npos)
-      GTEST_SKIP() << "needs the canonical recurrent ops: " << e.what();
     FAIL() << "import/run failed: " << e.what();
   }
   EXPECT_EQ(outs.size(), cj["outputs"].size());

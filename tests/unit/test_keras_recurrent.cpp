@@ -17,7 +17,6 @@
 #include "anvil/error.h"
 #include "anvil/import.h"
 #include "anvil/npy.h"
-#include "anvil/ops.h"
 #include "anvil/session.h"
 #include "anvil/summary.h"
 #include "anvil/verify.h"
@@ -48,6 +47,7 @@ std::map<std::string, Tensor> run(const std::vector<std::string>& files, const T
                                   const std::vector<std::string>& taps,
                                   const std::string& backend = "reference") {
   ImportOptions o;
+  o.default_dim = x.dim(0);  // the batch
   Graph g = import_model(files, o);
   SessionOptions so;
   so.backend = backend;
@@ -104,10 +104,6 @@ const Node* find_op(const Graph& g, const std::string& op) {
 
 }  // namespace
 
-// TEMPORARY (until the seq branch's canonical RNN/LSTM/GRU ops are merged)
-#define NEED_RECURRENT_OPS() \
-  if (!OpRegistry::global().find("LSTM")) GTEST_SKIP() << "needs the canonical recurrent ops"
-
 // Keras LSTM kernels hold the gates i, f, c, o in column blocks; the canonical (ONNX) W holds
 // i, o, f, c in row blocks.
 TEST(KerasRecurrentRules, LstmGateOrder) {
@@ -124,7 +120,6 @@ TEST(KerasRecurrentRules, LstmGateOrder) {
   const std::vector<float> wb{1, 4, 2, 3, 0, 0, 0, 0};
   for (int64_t i = 0; i < 8; ++i) EXPECT_EQ(b.get(i), wb[static_cast<size_t>(i)]) << i;
   // and Keras's numbers
-  NEED_RECURRENT_OPS();
   const std::string c = "lstm_last_hard_sigmoid";
   auto got = run({seq_case(c) + "/model.h5"}, input_of(c, "lstm_1_input"), {"lstm_1"});
   expect_close(got["lstm_1"], keras_act(c, "lstm_1"), c);
@@ -133,7 +128,6 @@ TEST(KerasRecurrentRules, LstmGateOrder) {
 // GRU: z, r, h in both; reset_after=True is linear_before_reset=1 with the (2, 3*units) bias
 // split into the input and recurrent biases; reset_after=False is linear_before_reset=0.
 TEST(KerasRecurrentRules, GruResetAfter) {
-  NEED_RECURRENT_OPS();
   for (auto [c, lbr] : {std::pair<const char*, int64_t>{"gru_seq_reset_after", 1},
                         std::pair<const char*, int64_t>{"gru_last_reset_before", 0}}) {
     Graph g = import_model({seq_case(c) + "/model.h5"}, {});
@@ -154,7 +148,6 @@ TEST(KerasRecurrentRules, GruResetAfter) {
 // keras-seq LSTM/GRU files were saved with recurrent_activation "sigmoid" (the Keras 2.3
 // default); the hard_sigmoid case with Keras's numbers is conv_lstm2d.
 TEST(KerasRecurrentRules, HardSigmoid) {
-  NEED_RECURRENT_OPS();
   auto files = edited("lstm_last_hard_sigmoid", "hard",
                       [](json& m) { layer_cfg(m, 0)["recurrent_activation"] = "hard_sigmoid"; });
   Graph g = import_model(files, {});
@@ -173,7 +166,6 @@ TEST(KerasRecurrentRules, HardSigmoid) {
 // go_backwards: Keras runs the layer over the reversed sequence and returns the outputs in that
 // (reversed) order: the same as the forward layer on the time-reversed input.
 TEST(KerasRecurrentRules, GoBackwards) {
-  NEED_RECURRENT_OPS();
   const std::string c = "lstm_seq_sigmoid_go_backwards";
   Tensor x = input_of(c, "lstm_1_input");
   const Tensor want = keras_act(c, "lstm_1");
@@ -188,7 +180,6 @@ TEST(KerasRecurrentRules, GoBackwards) {
 // Masking: at a masked step the state carries over, so sample 1 (whose last 3 of 8 steps are
 // all zero) ends with the state after its first 5 steps.
 TEST(KerasRecurrentRules, MaskingCarriesStateOver) {
-  NEED_RECURRENT_OPS();
   const std::string c = "masking_lstm";
   Tensor x = input_of(c, "masking_1_input");
   const Tensor want = keras_act(c, "lstm_1");  // (2, 5)
@@ -215,7 +206,6 @@ TEST(KerasRecurrentRules, MaskingCarriesStateOver) {
 // None the layer gives the forward and backward sequences, whose sum is Keras's output; ave is
 // half of it; concat and mul are the two joined and multiplied.
 TEST(KerasRecurrentRules, BidirectionalMergeModes) {
-  NEED_RECURRENT_OPS();
   const std::string c = "bidirectional_gru_sum_seq";
   Tensor x = input_of(c, "bidirectional_1_input");
   const Tensor sum = keras_act(c, "bidirectional_1");  // (2, 6, 4)
@@ -249,7 +239,6 @@ TEST(KerasRecurrentRules, BidirectionalMergeModes) {
 // of the sequence output; the summary lists the three shapes and Keras's parameter count
 // 4 * (units * (input + units) + units).
 TEST(KerasRecurrentRules, ReturnStateAndSummary) {
-  NEED_RECURRENT_OPS();
   const std::string c = "lstm_return_state";
   auto got = run({seq_case(c) + "/model.h5"}, input_of(c, "x"), {"lstm", "lstm:1", "lstm:2"});
   for (const char* tap : {"lstm", "lstm:1", "lstm:2"})
@@ -267,7 +256,6 @@ TEST(KerasRecurrentRules, ReturnStateAndSummary) {
 // Keras 2.3.1's GRU(reset_after) parameter count adds the recurrent bias: 3 * (units * (input +
 // units) + 2 * units); reset_after=False has 3 * (units * (input + units) + units).
 TEST(KerasRecurrentRules, GruParameterCounts) {
-  NEED_RECURRENT_OPS();
   for (auto [c, n] : {std::pair<const char*, int64_t>{"gru_seq_reset_after", 3 * (5 * 9 + 10)},
                       std::pair<const char*, int64_t>{"gru_last_reset_before", 3 * (6 * 11 + 6)}}) {
     Graph g = import_model({seq_case(c) + "/model.h5"}, {});
@@ -279,7 +267,6 @@ TEST(KerasRecurrentRules, GruParameterCounts) {
 // Embedding(mask_zero=True): id 0 masks its step, so trailing zeros leave the LSTM's state as
 // after the last real id.
 TEST(KerasRecurrentRules, EmbeddingMaskZero) {
-  NEED_RECURRENT_OPS();
   const std::string c = "embedding_lstm_classifier";
   Tensor ids = input_of(c, "embedding_1_input");  // (2, 12) int32
   ASSERT_EQ(ids.dtype(), DType::i32);

@@ -100,7 +100,7 @@ void Translator::sync_emitter() {
 int Translator::node(const std::string& op, const std::vector<int>& ins, Attributes attrs,
                      bool final_node, int num_outputs) {
   sync_emitter();
-  next_final_ = final_node;  // the node takes the layer's own name
+  next_final_ = final_node && inner_ == 0;  // the node takes the layer's own name
   std::vector<int> outs;
   try {
     outs = emitter_.emit(op, ins, std::move(attrs), num_outputs);
@@ -115,7 +115,7 @@ int Translator::node(const std::string& op, const std::vector<int>& ins, Attribu
 std::vector<int> Translator::node_outs(const std::string& op, const std::vector<int>& ins,
                                        Attributes attrs, int num_outputs, bool final_node) {
   sync_emitter();
-  next_final_ = final_node;
+  next_final_ = final_node && inner_ == 0;
   std::vector<int> outs;
   try {
     outs = emitter_.emit(op, ins, std::move(attrs), num_outputs);
@@ -270,15 +270,18 @@ std::vector<KT> Translator::call_inner(const LayerDef& inner, const std::vector<
   cur_.layer = &inner;
   weights_ = std::move(w);
   weights_loaded_ = true;
+  ++inner_;  // the wrapper's own nodes take the layer's name, not the wrapped layer's
   std::vector<KT> outs;
   try {
     outs = convert ? convert(*this, ins) : call_layer(inner, ins);
   } catch (...) {
+    --inner_;
     cur_.layer = saved_layer;
     weights_ = std::move(saved_w);
     weights_loaded_ = saved_loaded;
     throw;
   }
+  --inner_;
   cur_.layer = saved_layer;
   weights_ = std::move(saved_w);
   weights_loaded_ = saved_loaded;

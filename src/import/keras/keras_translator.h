@@ -192,6 +192,7 @@ class Translator {
   std::string keras_version_;
   bool keras3_ = false, tf_keras_ = false;
   bool next_final_ = false;  // the node being emitted is named after the layer call
+  int inner_ = 0;            // > 0 while a wrapped layer is translated (call_inner)
   imp::NodeEmitter emitter_;
   imp::LayoutViews views_;
 };

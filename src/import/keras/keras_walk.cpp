@@ -154,6 +154,10 @@ void Translator::tag_outputs(const LayerDef& l, std::vector<KT>& outs) {
     if (o.poisoned) continue;
     if (o.v < cur_.first_value)
       o.v = node("Identity", {o.v}, {}, true);  // a fresh value per layer output
+    else if (k == 0 && outs.size() > 1 && g_.values[static_cast<size_t>(o.v)].name != cur_.name)
+      // output 0 of a several-output layer carries the layer's own name: a tap "<layer>"
+      // finds it by name before any value of the layer's other outputs
+      o.v = node("Identity", {o.v}, {}, true);
     Value& val = g_.values[static_cast<size_t>(o.v)];
     val.prov.framework = "keras";
     val.prov.source_name = cur_.name;
