@@ -290,3 +290,42 @@ TEST(KerasRecurrentRules, EmbeddingMaskZero) {
   for (int64_t k = 0; k < 10; ++k) y1.set(k, y.get(10 + k));
   expect_close(y1, y8, "masked padding = the real ids alone", 1e-6);
 }
+
+// stateful: the states are explicit inputs and outputs. Zero states are Keras's fresh layer;
+// a run over steps 0..3 whose final states feed a run over steps 4..8 ends where the whole
+// 9-step sequence does (streaming one chunk at a time).
+TEST(KerasRecurrentRules, StatefulStreaming) {
+  const std::string c = "lstm_last_hard_sigmoid";
+  const Tensor x = input_of(c, "lstm_1_input");  // (2, 9, 5)
+  const Tensor want = keras_act(c, "lstm_1");
+  auto model = [&](int64_t steps) {
+    auto files = edited(c, "stateful" + std::to_string(steps), [steps](json& m) {
+      layer_cfg(m, 0)["stateful"] = true;
+      layer_cfg(m, 0)["batch_input_shape"] = json::array({2, steps, 5});
+    });
+    SessionOptions so;
+    so.backend = "reference";
+    return std::make_unique<Session>(import_model(files, {}), so);
+  };
+  auto chunk = [&](int64_t from, int64_t to) {
+    Tensor part(DType::f32, Shape{2, to - from, 5});
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t s = from; s < to; ++s)
+        for (int64_t k = 0; k < 5; ++k)
+          part.set((i * (to - from) + (s - from)) * 5 + k, x.get((i * 9 + s) * 5 + k));
+    return part;
+  };
+  Tensor zeros(DType::f32, Shape{2, 8});
+  for (int64_t i = 0; i < zeros.numel(); ++i) zeros.set(i, 0.0);
+  auto whole = model(9)->run(
+      {{"lstm_1_input", x}, {"lstm_1/state_in_0", zeros}, {"lstm_1/state_in_1", zeros}});
+  ASSERT_EQ(whole.size(), 3u);  // the output, then the final h and c
+  expect_close(whole["lstm_1"], want, "zero states");
+  expect_close(whole["lstm_1/state_out_0"], want, "h = the last output");
+  auto first = model(4)->run(
+      {{"lstm_1_input", chunk(0, 4)}, {"lstm_1/state_in_0", zeros}, {"lstm_1/state_in_1", zeros}});
+  auto second = model(5)->run({{"lstm_1_input", chunk(4, 9)},
+                               {"lstm_1/state_in_0", first["lstm_1/state_out_0"]},
+                               {"lstm_1/state_in_1", first["lstm_1/state_out_1"]}});
+  expect_close(second["lstm_1"], want, "4 steps, then 5 steps with the carried state");
+}

@@ -257,6 +257,22 @@ Tensor Translator::weight(const std::string& name, int pos, const Shape& want) {
                 w_.file(), cur_.name, name);
   return found->value;
 }
+int Translator::state_input(const std::string& name, const Shape& shape) {
+  int v = g_.add_input(g_.unique_name(name), DType::f32, shape);
+  Value& val = g_.values[static_cast<size_t>(v)];
+  val.prov.framework = "keras";
+  val.prov.source_name = name;
+  return v;
+}
+
+void Translator::state_output(int v, const std::string& name) {
+  int o = node("Identity", {v}, {});
+  Value& val = g_.values[static_cast<size_t>(o)];
+  val.prov.framework = "keras";
+  val.prov.source_name = name;
+  extra_outputs.push_back(o);
+}
+
 const std::vector<NamedWeight>& Translator::layer_weights() {
   load_weights();
   return weights_;

@@ -141,6 +141,13 @@ class Translator {
   std::vector<KT> call_inner(const LayerDef& inner, const std::vector<KT>& ins,
                              std::vector<NamedWeight> w, LayerConverter convert = nullptr);
 
+  // ---- explicit recurrent state (stateful layers) ----
+  /// A new graph input `name` (f32, `shape`) for a state a stateful layer carries.
+  int state_input(const std::string& name, const Shape& shape);
+  /// Makes `v` an extra graph output named `name` (after the model's outputs).
+  void state_output(int v, const std::string& name);
+  std::vector<int> extra_outputs;
+
   // ---- Keras masks (Masking, Embedding(mask_zero) -> recurrent layers; keras_masks.cpp) ----
   /// The mask carried by `x`: a (N, T) f32 value, 1 at real steps, 0 at masked ones; -1: none.
   int mask_of(const KT& x) const;

@@ -13,8 +13,10 @@
 //     input's mask on the output, as Keras does.
 //   - return_state adds the final h (and c) as outputs 1, 2 (Bidirectional: h_fw, c_fw, h_bw,
 //     c_bw); initial states given as extra call inputs (`initial_state=`) are the node's.
-//   - stateful layers run from zero states (one batch, no carry between calls); unroll does
-//     not change the numbers and is ignored.
+//   - stateful layers get their states as explicit graph inputs "<layer>/state_in_<k>" and
+//     outputs "<layer>/state_out_<k>" (k in Keras's layer.states order: h[, c], forward's then
+//     backward's): feed zeros for Keras's reset_states(), feed a call's outputs to the next to
+//     carry the state (streaming). unroll does not change the numbers and is ignored.
 #include <algorithm>
 
 #include "import/keras/keras_convert.h"
@@ -34,7 +36,7 @@ struct RecSpec {
   int64_t units = 0;
   std::string act, rec_act;
   bool use_bias = true, return_sequences = false, return_state = false, go_backwards = false;
-  bool reset_after = false;
+  bool reset_after = false, stateful = false;
   bool cudnn = false;  // CuDNNLSTM / CuDNNGRU: separate input and recurrent biases
 };
 
@@ -58,6 +60,7 @@ RecSpec read_spec(Translator& t, Cell cell, bool cudnn) {
   s.return_sequences = t.b("return_sequences", false);
   s.return_state = t.b("return_state", false);
   s.go_backwards = t.b("go_backwards", false);
+  s.stateful = t.b("stateful", false);
   s.reset_after = cell == Cell::gru && (cudnn || t.b("reset_after", false));
   if (t.b("time_major", false))
     t.fail("time_major", "time-major recurrent layers are not supported");
@@ -255,14 +258,24 @@ std::vector<KT> recurrent(Translator& t, const std::vector<KT>& ins, const RecSp
   // backward's), each (N, H) -> (N, D, H)
   const int per_dir = s.cell == Cell::lstm ? 2 : 1;
   int init_h = -1, init_c = -1;
+  // stateful: the states are explicit graph inputs "<layer>/state_in_<k>" and outputs
+  // "<layer>/state_out_<k>" (k in Keras's layer.states order), so that a caller carries them
+  std::vector<int> states;  // (N, H) values in Keras's order
   if (ins.size() > 1) {
     if (ins.size() != static_cast<size_t>(1 + per_dir * dirs))
       t.fail("inputs", "expected " + std::to_string(per_dir * dirs) + " initial states, found " +
                            std::to_string(ins.size() - 1));
+    for (size_t k = 1; k < ins.size(); ++k) states.push_back(t.as_source(ins[k]));
+  } else if (s.stateful) {
+    for (int k = 0; k < per_dir * dirs; ++k)
+      states.push_back(
+          t.state_input(t.layer_name() + "/state_in_" + std::to_string(k), Shape{n, h}));
+  }
+  if (!states.empty()) {
     auto state = [&](int which) {
       std::vector<int> parts;
       for (int d = 0; d < dirs; ++d) {
-        int v = t.as_source(ins[static_cast<size_t>(1 + d * per_dir + which)]);
+        int v = states[static_cast<size_t>(d * per_dir + which)];
         if (t.shape(v) != Shape{n, h}) t.fail("initial_state", "expected (batch, units) states");
         parts.push_back(t.node("Reshape", {v, t.i64s("state_shape", {n, 1, h})}));
       }
@@ -307,6 +320,14 @@ std::vector<KT> recurrent(Translator& t, const std::vector<KT>& ins, const RecSp
   }
   if (s.return_sequences && t.mask_of(x) >= 0)
     for (size_t k = 0; k < outs.size(); ++k) t.set_out_mask(k, t.mask_of(x));
+  if (s.stateful && ins.size() == 1)
+    for (int d = 0, k = 0; d < dirs; ++d) {
+      t.state_output(direction_of(t, yh, d, false),
+                     t.layer_name() + "/state_out_" + std::to_string(k++));
+      if (yc >= 0)
+        t.state_output(direction_of(t, yc, d, false),
+                       t.layer_name() + "/state_out_" + std::to_string(k++));
+    }
   if (s.return_state)
     for (int d = 0; d < dirs; ++d) {
       outs.push_back(KT{direction_of(t, yh, d, false), {}});
