@@ -77,7 +77,7 @@ TEST(KerasConverterTable, ListsEverySupportedClass) {
       "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Masking",
       // sequence and 3-D layers (keras-seq fixtures)
       "Embedding", "SimpleRNN", "LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU", "Bidirectional",
-      "TimeDistributed", "ConvLSTM2D", "MaxPool3D", "AvgPool3D", "GlobalAveragePooling3D",
+      "TimeDistributed", "ConvLSTM2D", "RNN", "MaxPool3D", "AvgPool3D", "GlobalAveragePooling3D",
       "GlobalAvgPool3D", "GlobalMaxPooling3D", "GlobalMaxPool3D", "ZeroPadding3D", "Cropping3D",
       "UpSampling3D"};
   std::vector<std::string> have = supported_layer_classes();

@@ -329,3 +329,50 @@ TEST(KerasRecurrentRules, StatefulStreaming) {
                                {"lstm_1/state_in_1", first["lstm_1/state_out_1"]}});
   expect_close(second["lstm_1"], want, "4 steps, then 5 steps with the carried state");
 }
+
+// RNN(LSTMCell(...)) is the LSTM layer: the cell's config, the RNN's sequence options.
+TEST(KerasRecurrentRules, GenericRnnOverCell) {
+  const std::string c = "lstm_seq_sigmoid_go_backwards";
+  auto files = edited(c, "rnncell", [](json& m) {
+    json& l = m["config"]["layers"][0];
+    json cell = {{"class_name", "LSTMCell"}, {"config", l["config"]}};
+    for (const char* k : {"return_sequences", "go_backwards", "stateful", "unroll",
+                          "batch_input_shape", "return_state"})
+      cell["config"].erase(k);
+    json rnn = {{"name", "lstm_1"},
+                {"batch_input_shape", l["config"]["batch_input_shape"]},
+                {"cell", cell},
+                {"return_sequences", true},
+                {"go_backwards", true}};
+    l = {{"class_name", "RNN"}, {"config", rnn}};
+  });
+  expect_close(run(files, input_of(c, "lstm_1_input"), {"lstm_1"})["lstm_1"],
+               keras_act(c, "lstm_1"), "RNN(LSTMCell)");
+}
+
+// A mask passes through the layers Keras lets it (here Masking -> Dense -> LSTM), and
+// GlobalAveragePooling1D averages over the real steps only.
+TEST(KerasRecurrentRules, MaskPropagationAndMaskedMean) {
+  const std::string c = "embedding_pool_dense";
+  Tensor ids = input_of(c, "embedding_1_input");  // (2, 9)
+  auto masked = edited(c, "mask", [](json& m) { layer_cfg(m, 0)["mask_zero"] = true; });
+  Tensor padded = ids.clone();
+  for (int64_t s = 0; s < 9; ++s)
+    if (padded.get(9 + s) == 0) padded.set(9 + s, 1);
+  for (int64_t s = 6; s < 9; ++s) padded.set(9 + s, 0);  // sample 1: 6 ids, then padding
+  auto got = run(masked, padded, {"embedding_1", "global_average_pooling1d_1"});
+  const Tensor& e = got["embedding_1"];  // (2, 9, 6)
+  const Tensor& pooled = got["global_average_pooling1d_1"];
+  for (int64_t k = 0; k < 6; ++k) {
+    double real = 0, all = 0;
+    for (int64_t s = 0; s < 9; ++s) {
+      all += e.get((9 + s) * 6 + k);
+      if (s < 6) real += e.get((9 + s) * 6 + k);
+    }
+    EXPECT_NEAR(pooled.get(6 + k), real / 6, 1e-6) << k;
+    EXPECT_GT(std::fabs(real / 6 - all / 9), 1e-6) << "the padding must matter here, " << k;
+  }
+  // and the Keras numbers of the unmasked model on its own ids
+  expect_close(run({seq_case(c) + "/model.h5"}, ids, {"dense_1"})["dense_1"],
+               keras_act(c, "dense_1"), "unmasked");
+}

@@ -196,3 +196,49 @@ TEST(KerasSeqFormats, ThreeDChannelsFirst) {
     EXPECT_LT(max_abs_diff(y, want), 1e-5) << c;
   }
 }
+
+// masking_lstm with an identity Dense between Masking and LSTM: the mask passes through Dense
+// (Keras's supports_masking), so the output is still Keras's masked one.
+TEST(KerasSeqFormats, MaskPassesThroughDense) {
+  const std::string c = "masking_lstm";
+  auto ws = fixture_weights(seq_fixture(c) + "/model.h5", "lstm_1");
+  Tensor eye(DType::f32, Shape{3, 3}), zero(DType::f32, Shape{3});
+  for (int64_t i = 0; i < 9; ++i) eye.set(i, i % 4 == 0 ? 1.0 : 0.0);
+  for (int64_t i = 0; i < 3; ++i) zero.set(i, 0.0);
+  json layers = json::array(
+      {layer("Masking",
+             {{"name", "masking_1"}, {"batch_input_shape", {nullptr, 8, 3}}, {"mask_value", 0.0}}),
+       layer("Dense", {{"name", "dense_1"}, {"units", 3}, {"activation", "linear"}}),
+       layer("LSTM", {{"name", "lstm_1"},
+                      {"units", 5},
+                      {"activation", "tanh"},
+                      {"recurrent_activation", "sigmoid"}})});
+  std::string f =
+      write_keras2(tmpdir("maskdense") + "/m.h5", seq(layers),
+                   {{"dense_1", {{"kernel", eye}, {"bias", zero}}},
+                    {"lstm_1", {{"kernel", ws[0]}, {"recurrent_kernel", ws[1]}, {"bias", ws[2]}}}},
+                   names_of(layers));
+  Tensor y = run_on({f}, seq_input(c, "masking_1_input"), "lstm_1");
+  EXPECT_LT(max_abs_diff(y, keras_act(c, "lstm_1")), 1e-5);
+}
+
+// Keras 3 changed hard_sigmoid to relu6(x + 3) / 6: HardSigmoid(alpha 1/6, beta 0.5).
+TEST(KerasSeqFormats, Keras3HardSigmoid) {
+  const std::string c = "lstm_last_hard_sigmoid";
+  auto ws = fixture_weights(seq_fixture(c) + "/model.h5", "lstm_1");
+  std::string k =
+      write_keras3(tmpdir("k3hs"),
+                   {k3_input({9, 5}),
+                    k3_recurrent("LSTM", "lstm", 8, {{"recurrent_activation", "hard_sigmoid"}})},
+                   {{"lstm/cell", ws}});
+  ImportOptions o;
+  o.default_dim = 2;
+  Graph g = import_model({k}, o);
+  const Node* n = nullptr;
+  for (const auto& nd : g.nodes)
+    if (nd.op == "LSTM") n = &nd;
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->attrs.get_strings("activations"),
+            (std::vector<std::string>{"HardSigmoid", "Tanh", "Tanh"}));
+  EXPECT_EQ(n->attrs.get_floats("activation_alpha"), (std::vector<double>{1.0 / 6.0}));
+}

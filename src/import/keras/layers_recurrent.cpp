@@ -359,6 +359,31 @@ const ConverterRegistrar recurrent_layers({
     {"CuDNNGRU", recurrent_layer<Cell::gru, true>},
 });
 
+/// RNN(cell): the generic layer over one SimpleRNNCell / LSTMCell / GRUCell is the matching
+/// layer with the cell's config and the RNN's sequence options.
+std::vector<KT> rnn_layer(Translator& t, const std::vector<KT>& ins) {
+  if (!t.C().contains("cell") || !t.C()["cell"].is_object())
+    return t.unsupported_layer(ins, "RNN without a single cell config (StackedRNNCells or a list)");
+  const json& cj = t.C()["cell"];
+  std::string cls = jstr(cj, "class_name");
+  LayerConverter convert = cls == "SimpleRNNCell" ? recurrent_layer<Cell::rnn, false>
+                           : cls == "LSTMCell"    ? recurrent_layer<Cell::lstm, false>
+                           : cls == "GRUCell"     ? recurrent_layer<Cell::gru, false>
+                                                  : nullptr;
+  if (!convert) return t.unsupported_layer(ins, "RNN over a " + cls + " is not supported");
+  LayerDef inner;
+  inner.cls = cls;
+  inner.config = cfg_of(cj);
+  if (!inner.config.is_object()) t.fail("cell", "the cell's config is not an object");
+  inner.name = t.layer_name();
+  for (const char* k :
+       {"return_sequences", "return_state", "go_backwards", "stateful", "unroll", "time_major"})
+    if (t.C().contains(k)) inner.config[k] = t.C()[k];
+  return t.call_inner(inner, ins, t.layer_weights(), convert);
+}
+
+const ConverterRegistrar generic_rnn({{"RNN", rnn_layer}});
+
 }  // namespace
 
 LayerConverter bidirectional_converter(const std::string& cls) {
