@@ -136,6 +136,7 @@ class CpuExecutable : public Executable {
   bool do_batchnorm(int ni);                                      // tensor_handlers.cpp
   bool do_view(int ni);                                           // tensor_handlers.cpp
   bool do_cast(int ni);                                           // tensor_handlers.cpp
+  bool do_rnn(int ni);                                            // rnn_handler.cpp
   void do_fallback(int ni);                                       // fallback_handler.cpp
 
  private:

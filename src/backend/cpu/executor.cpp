@@ -179,6 +179,7 @@ const std::unordered_map<std::string, CpuExecutable::HandlerRow>& CpuExecutable:
     t["LogSoftmax"] = {&C::do_softmax, true};
     t["LRN"] = {&C::do_lrn, true};
     t["BatchNormalization"] = {&C::do_batchnorm, true};
+    for (const char* op : {"RNN", "LSTM", "GRU"}) t[op] = {&C::do_rnn, true};
     for (const char* op : {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "HardSwish", "Clip",
                            "HardSigmoid", "Exp", "Abs", "Neg", "Mish", "Gelu"})
       t[op] = {&C::do_eltwise, true};
