@@ -376,3 +376,63 @@ TEST(KerasRecurrentRules, MaskPropagationAndMaskedMean) {
   expect_close(run({seq_case(c) + "/model.h5"}, ids, {"dense_1"})["dense_1"],
                keras_act(c, "dense_1"), "unmasked");
 }
+
+// go_backwards reverses the mask with the steps: the masked model with go_backwards on the
+// time-reversed input processes the original order, so it ends where Keras's forward one does.
+TEST(KerasRecurrentRules, GoBackwardsReversesTheMask) {
+  const std::string c = "masking_lstm";
+  auto back = edited(c, "back", [](json& m) { layer_cfg(m, 1)["go_backwards"] = true; });
+  Tensor y = run(back, reverse_time(input_of(c, "masking_1_input")), {"lstm_1"})["lstm_1"];
+  expect_close(y, keras_act(c, "lstm_1"), "go_backwards on the reversed masked input");
+}
+
+// Bidirectional return_state: [merged, h_fw, c_fw, h_bw, c_bw]; with merge_mode None the
+// outputs are [fw, bw, h_fw, c_fw, h_bw, c_bw], fw's last step is h_fw, and [fw, bw] joined
+// is Keras's concat output.
+TEST(KerasRecurrentRules, BidirectionalReturnState) {
+  const std::string c = "bidirectional_lstm_concat";
+  auto files = edited(c, "state", [](json& m) {
+    json& l = m["config"]["layers"][0]["config"];
+    l["layer"]["config"]["return_state"] = true;
+    l["merge_mode"] = nullptr;
+    m["config"]["layers"].erase(1);  // the Dense after it takes one input
+  });
+  std::vector<std::string> taps;
+  for (int k = 0; k < 6; ++k)
+    taps.push_back("bidirectional_1" + (k ? ":" + std::to_string(k) : std::string()));
+  auto got = run(files, input_of(c, "bidirectional_1_input"), taps);
+  const Tensor want = keras_act(c, "bidirectional_1");  // (2, 10)
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t k = 0; k < 5; ++k) {
+      EXPECT_NEAR(got[taps[0]].get(i * 5 + k), want.get(i * 10 + k), 1e-5);
+      EXPECT_NEAR(got[taps[1]].get(i * 5 + k), want.get(i * 10 + 5 + k), 1e-5);
+      EXPECT_EQ(got[taps[2]].get(i * 5 + k), got[taps[0]].get(i * 5 + k));  // h_fw
+      EXPECT_EQ(got[taps[4]].get(i * 5 + k), got[taps[1]].get(i * 5 + k));  // h_bw
+    }
+  EXPECT_EQ(got[taps[3]].shape(), (Shape{2, 5}));
+  EXPECT_EQ(got[taps[5]].shape(), (Shape{2, 5}));
+}
+
+// ConvLSTM2D's other paths against the fixture: return_sequences (the last step is Keras's
+// output), go_backwards on the time-reversed input, data_format channels_first.
+TEST(KerasRecurrentRules, ConvLstm2dVariants) {
+  const std::string c = "conv_lstm2d";
+  const Tensor x = input_of(c, "conv_lst_m2d_1_input");  // (2, 4, 6, 6, 2)
+  const Tensor want = keras_act(c, "conv_lst_m2d_1");    // (2, 6, 6, 3)
+  auto seqf = edited(c, "seq", [](json& m) { layer_cfg(m, 0)["return_sequences"] = true; });
+  Tensor ys = run(seqf, x, {"conv_lst_m2d_1"})["conv_lst_m2d_1"];
+  ASSERT_EQ(ys.shape(), (Shape{2, 4, 6, 6, 3}));
+  Tensor last(DType::f32, want.shape());
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t k = 0; k < 108; ++k) last.set(i * 108 + k, ys.get((i * 4 + 3) * 108 + k));
+  expect_close(last, want, "last step of return_sequences");
+  auto back = edited(c, "back", [](json& m) { layer_cfg(m, 0)["go_backwards"] = true; });
+  expect_close(run(back, reverse_time(x), {"conv_lst_m2d_1"})["conv_lst_m2d_1"], want,
+               "go_backwards on the reversed input");
+  auto cf = edited(c, "cf", [](json& m) {
+    layer_cfg(m, 0)["data_format"] = "channels_first";
+    layer_cfg(m, 0)["batch_input_shape"] = json::array({nullptr, 4, 2, 6, 6});
+  });
+  Tensor ycf = run(cf, transpose(x, {0, 1, 4, 2, 3}), {"conv_lst_m2d_1"})["conv_lst_m2d_1"];
+  expect_close(ycf, transpose(want, {0, 3, 1, 2}), "channels_first");
+}
