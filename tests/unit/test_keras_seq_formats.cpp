@@ -242,3 +242,24 @@ TEST(KerasSeqFormats, Keras3HardSigmoid) {
             (std::vector<std::string>{"HardSigmoid", "Tanh", "Tanh"}));
   EXPECT_EQ(n->attrs.get_floats("activation_alpha"), (std::vector<double>{1.0 / 6.0}));
 }
+
+// TimeDistributed over any layer: keras/conv2d_valid_s1_even8's Conv2D wrapped, its two batch
+// samples as two time steps of one sequence, gives Keras's two outputs as the two steps.
+TEST(KerasSeqFormats, TimeDistributedConv2D) {
+  const std::string d = fixture("conv2d_valid_s1_even8");
+  auto h5 = keras::H5File::open(d + "/model.h5");
+  json cfg = json::parse(h5.attr_string("/", "model_config"));
+  json& layers = cfg["config"]["layers"];
+  json inner = layers[0];
+  inner["config"].erase("batch_input_shape");
+  layers = json::array(
+      {{{"class_name", "TimeDistributed"},
+        {"config",
+         {{"name", "conv2d_1"}, {"batch_input_shape", {nullptr, 2, 8, 8, 3}}, {"layer", inner}}}}});
+  std::string jpath = tmpdir("tdconv") + "/td.json";
+  std::ofstream(jpath) << cfg.dump();
+  Tensor x = read_npy(d + "/inputs/conv2d_1_input.npy");  // (2, 8, 8, 3)
+  Tensor want = read_npy(d + "/outputs/conv2d_1.npy");    // (2, 6, 6, 4)
+  Tensor y = run_on({jpath, d + "/model.h5"}, x.reshaped({1, 2, 8, 8, 3}), "conv2d_1");
+  EXPECT_LT(max_abs_diff(y, want.reshaped({1, 2, 6, 6, 4})), 1e-5);
+}
