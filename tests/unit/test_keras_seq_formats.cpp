@@ -6,6 +6,7 @@
 // output).
 #include <gtest/gtest.h>
 
+#include "anvil/error.h"
 #include "anvil/npy.h"
 #include "keras_formats_test_util.h"
 
@@ -262,4 +263,45 @@ TEST(KerasSeqFormats, TimeDistributedConv2D) {
   Tensor want = read_npy(d + "/outputs/conv2d_1.npy");    // (2, 6, 6, 4)
   Tensor y = run_on({jpath, d + "/model.h5"}, x.reshaped({1, 2, 8, 8, 3}), "conv2d_1");
   EXPECT_LT(max_abs_diff(y, want.reshaped({1, 2, 6, 6, 4})), 1e-5);
+}
+
+// Keras 1 GRU weights: (W, U, b) per gate in z, r, h order.
+TEST(KerasSeqFormats, Keras1GruWeights) {
+  const std::string c = "gru_last_reset_before";
+  auto ws = fixture_weights(seq_fixture(c) + "/model.h5", "gru_1");
+  ASSERT_EQ(ws.size(), 3u);
+  const int64_t h = 6;
+  LayerWeights k1;
+  for (auto [g, tag] : {std::pair<int64_t, const char*>{0, "z"}, {1, "r"}, {2, "h"}}) {
+    k1.push_back({std::string("W_") + tag, gate_cols(ws[0], g, h)});
+    k1.push_back({std::string("U_") + tag, gate_cols(ws[1], g, h)});
+    k1.push_back({std::string("b_") + tag, gate_cols(ws[2], g, h)});
+  }
+  json layers = json::array({layer("GRU", {{"name", "gru_1"},
+                                           {"batch_input_shape", {nullptr, 7, 5}},
+                                           {"output_dim", 6},
+                                           {"activation", "tanh"},
+                                           {"inner_activation", "sigmoid"}})});
+  std::string f = write_keras2(tmpdir("k1gru") + "/m.h5", seq(layers), {{"gru_1", k1}},
+                               names_of(layers), "1.2.2");
+  Tensor y = run_on({f}, seq_input(c, "gru_1_input"), "gru_1");
+  EXPECT_LT(max_abs_diff(y, keras_act(c, "gru_1")), 1e-5);
+}
+
+// Weights that do not fit the config are refused with the layer and the weight named.
+TEST(KerasSeqFormats, RecurrentWeightShapeErrors) {
+  const std::string c = "lstm_last_hard_sigmoid";
+  auto h5 = keras::H5File::open(seq_fixture(c) + "/model.h5");
+  json cfg = json::parse(h5.attr_string("/", "model_config"));
+  cfg["config"]["layers"][0]["config"]["units"] = 7;
+  std::string jpath = tmpdir("recbad") + "/units7.json";
+  std::ofstream(jpath) << cfg.dump();
+  try {
+    import_model({jpath, seq_fixture(c) + "/model.h5"});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.node(), "lstm_1") << e.what();
+    EXPECT_EQ(e.field(), "kernel") << e.what();
+    EXPECT_NE(std::string(e.what()).find("(5, 28)"), std::string::npos) << e.what();
+  }
 }
