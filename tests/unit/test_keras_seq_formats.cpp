@@ -305,3 +305,20 @@ TEST(KerasSeqFormats, RecurrentWeightShapeErrors) {
     EXPECT_NE(std::string(e.what()).find("(5, 28)"), std::string::npos) << e.what();
   }
 }
+
+// CuDNNGRU is GRU(reset_after=True, sigmoid) with its (2, 3*units) bias flattened to 6*units.
+TEST(KerasSeqFormats, CuDNNGruFlatBias) {
+  const std::string c = "gru_seq_reset_after";
+  auto ws = fixture_weights(seq_fixture(c) + "/model.h5", "gru_1");
+  ASSERT_EQ(ws[2].shape(), (Shape{2, 15}));
+  json layers = json::array({layer("CuDNNGRU", {{"name", "gru_1"},
+                                                {"batch_input_shape", {nullptr, 6, 4}},
+                                                {"units", 5},
+                                                {"return_sequences", true}})});
+  std::string f = write_keras2(
+      tmpdir("cudnngru") + "/m.h5", seq(layers),
+      {{"gru_1", {{"kernel", ws[0]}, {"recurrent_kernel", ws[1]}, {"bias", ws[2].reshaped({30})}}}},
+      names_of(layers));
+  Tensor y = run_on({f}, seq_input(c, "gru_1_input"), "gru_1");
+  EXPECT_LT(max_abs_diff(y, keras_act(c, "gru_1")), 1e-5);
+}
