@@ -38,7 +38,7 @@ bool default_acts(const RnnAttrs& p) {
   return true;
 }
 
-// A strided view descriptor: dims with the given strides (f32).
+// A strided view descriptor: dims with the given strides.
 memory::desc strided(const Dims& dims, const Dims& strides, memory::data_type t) {
   return memory::desc(dims, t, strides);
 }
