@@ -322,3 +322,45 @@ TEST(KerasSeqFormats, CuDNNGruFlatBias) {
   Tensor y = run_on({f}, seq_input(c, "gru_1_input"), "gru_1");
   EXPECT_LT(max_abs_diff(y, keras_act(c, "gru_1")), 1e-5);
 }
+
+// Bidirectional over a masked input (masking_lstm's LSTM weights in both directions,
+// merge_mode None): the forward half is Keras's masked output; the backward half skips the
+// 3 masked tail steps of sample 1 too, so it ends where go_backwards over its 5 real steps does.
+TEST(KerasSeqFormats, BidirectionalMasked) {
+  const std::string c = "masking_lstm";
+  auto ws = fixture_weights(seq_fixture(c) + "/model.h5", "lstm_1");
+  json lstm = layer("LSTM", {{"name", "lstm_1"},
+                             {"units", 5},
+                             {"activation", "tanh"},
+                             {"recurrent_activation", "sigmoid"}});
+  json layers = json::array(
+      {layer("Masking",
+             {{"name", "masking_1"}, {"batch_input_shape", {nullptr, 8, 3}}, {"mask_value", 0.0}}),
+       layer("Bidirectional", {{"name", "bi"}, {"layer", lstm}, {"merge_mode", nullptr}})});
+  LayerWeights both;
+  for (const char* dir : {"forward_lstm_1/", "backward_lstm_1/"}) {
+    both.push_back({std::string(dir) + "kernel", ws[0]});
+    both.push_back({std::string(dir) + "recurrent_kernel", ws[1]});
+    both.push_back({std::string(dir) + "bias", ws[2]});
+  }
+  std::string f =
+      write_keras2(tmpdir("bimask") + "/m.h5", seq(layers), {{"bi", both}}, names_of(layers));
+  Tensor x = seq_input(c, "masking_1_input");  // (2, 8, 3), sample 1's last 3 steps zero
+  EXPECT_LT(max_abs_diff(run_on({f}, x, "bi"), keras_act(c, "lstm_1")), 1e-5);
+  Tensor bw = run_on({f}, x, "bi:1");
+  // go_backwards over sample 1's 5 real steps
+  json one = json::array({layer("LSTM", {{"name", "lstm_1"},
+                                         {"batch_input_shape", {nullptr, 5, 3}},
+                                         {"units", 5},
+                                         {"activation", "tanh"},
+                                         {"recurrent_activation", "sigmoid"},
+                                         {"go_backwards", true}})});
+  std::string g =
+      write_keras2(tmpdir("bimask") + "/one.h5", seq(one),
+                   {{"lstm_1", {{"kernel", ws[0]}, {"recurrent_kernel", ws[1]}, {"bias", ws[2]}}}},
+                   names_of(one));
+  Tensor x1(DType::f32, Shape{1, 5, 3});
+  for (int64_t i = 0; i < 15; ++i) x1.set(i, x.get(24 + i));
+  Tensor want = run_on({g}, x1, "lstm_1");
+  for (int64_t k = 0; k < 5; ++k) EXPECT_NEAR(bw.get(5 + k), want.get(k), 1e-6) << k;
+}
