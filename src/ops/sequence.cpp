@@ -1,4 +1,4 @@
-// Reference kernels around sequence models: ReverseSequence and Einsum (ONNX semantics).
+// Reference kernels around sequence models: ReverseSequence, Trilu and Einsum (ONNX semantics).
 // Einsum takes every form of the ONNX spec: explicit (`->`) and implicit output, repeated
 // labels (diagonals, traces), `...` with numpy broadcasting of the ellipsis dims; it sums in
 // double over every label left out of the output.
@@ -89,6 +89,49 @@ const OpRegistrar reg_revseq{
            {"time_axis", AttrType::Int, "0 or 1 (default 0)"}},
           revseq_infer,
           revseq_kernel}};
+
+// ---- Trilu ---------------------------------------------------------------------------------
+
+void trilu_infer(InferContext& ctx) {
+  if (ctx.rank(0) < 2)
+    ctx.fail("input", "expected rank >= 2, found shape " + shape_str(ctx.shape(0)));
+  if (ctx.has_input(1) && (!is_integer(ctx.dtype(1)) || shape_numel(ctx.shape(1)) != 1))
+    ctx.fail("k", "expected one integer, found " + std::string(dtype_name(ctx.dtype(1))) +
+                      shape_str(ctx.shape(1)));
+  ctx.set_output(0, ctx.dtype(0), ctx.shape(0));
+}
+
+void trilu_kernel(KernelContext& ctx) {
+  const Tensor& x = ref::input(ctx, 0, "input");
+  Tensor& y = ref::output(ctx, 0, x.dtype(), x.shape());
+  int64_t k = 0;
+  if (ref::has_input(ctx, 1)) {
+    const std::vector<int64_t> kv = ref::int_values(ctx, ref::input(ctx, 1, "k"), "k");
+    if (kv.size() != 1) ctx.fail("k", "expected one value, found " + std::to_string(kv.size()));
+    k = kv[0];
+  }
+  const bool upper = ctx.attrs().get_int("upper", 1) != 0;
+  const int64_t rows = x.shape()[x.shape().size() - 2], cols = x.shape().back();
+  const int64_t n = x.numel();
+  std::memset(ref::bytes(y), 0, x.nbytes());
+  for (int64_t e = 0; e < n; ++e) {
+    const int64_t j = e % cols, i = (e / cols) % rows;
+    if (upper ? j - i >= k : j - i <= k) ref::copy_elem(y, e, x, e);
+  }
+}
+
+const OpRegistrar reg_trilu{OpDef{
+    "Trilu",
+    "shape",
+    "upper (upper=1: j - i >= k) or lower (upper=0: j - i <= k) triangle of the last two dims, "
+    "the rest 0; k an optional integer input (default 0)",
+    1,
+    2,
+    1,
+    1,
+    {{"upper", AttrType::Int, "1 (default): upper triangle; 0: lower"}},
+    trilu_infer,
+    trilu_kernel}};
 
 // ---- Einsum ---------------------------------------------------------------------------------
 

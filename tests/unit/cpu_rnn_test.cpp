@@ -207,3 +207,47 @@ TEST(CpuRnn, PytorchFixturesOnCpu) {
   }
   EXPECT_EQ(cases, 9);
 }
+
+TEST(CpuRnn, Bf16StorageRunsOnOneDnnNearFp32) {
+  // Precision::bf16: weights and activations stored as bf16 (bias and peepholes f32 for
+  // oneDNN); within bf16 rounding of the fp32 reference. oneDNN runs bf16 RNNs where the CPU
+  // has AVX512-BF16 (else the node falls back to the reference kernel, also checked here).
+  for (const char* op : {"LSTM", "GRU", "RNN"}) {
+    SCOPED_TRACE(op);
+    const std::string o = op;
+    const int64_t T = 5, N = 3, I = 6, H = 8, G = o == "LSTM" ? 4 : o == "GRU" ? 3 : 1;
+    TestGraph tg;
+    std::vector<int> ins = {tg.input("x", {T, N, I}),
+                            tg.weight("w", {2, G * H, I}, 0.5f),
+                            tg.weight("r", {2, G * H, H}, 0.5f),
+                            tg.weight("b", {2, 2 * G * H}, 0.5f),
+                            -1,
+                            tg.input("h0", {2, N, H})};
+    if (o == "LSTM") {
+      ins.push_back(tg.input("c0", {2, N, H}));
+      ins.push_back(tg.weight("p", {2, 3 * H}, 0.5f));
+    }
+    Attributes a;
+    a.set("direction", std::string("bidirectional"));
+    if (o == "GRU") a.set("linear_before_reset", int64_t{1});
+    const int n = tg.node_n(op, ins, a, o == "LSTM" ? 3 : 2);
+    for (int v : tg.g.nodes[static_cast<size_t>(n)].outputs) tg.output(v);
+    SessionOptions ro, co;
+    ro.backend = "reference";
+    co.backend = "cpu";
+    co.precision = Precision::bf16;
+    co.profile = true;
+    Session ref(tg.g, ro), cpu(tg.g, co);
+    auto want = ref.run(tg.feed);
+    auto got = cpu.run(tg.feed);
+    for (const auto& [name, t] : want) {
+      ASSERT_TRUE(got.count(name)) << name;
+      EXPECT_LE(closeness(got[name], t, 3e-2, 3e-2), 1.0) << name;
+    }
+    bool onednn = false;
+    for (const auto& s : cpu.profile()) onednn |= s.op == o;
+    if (__builtin_cpu_supports("avx512bf16")) {
+      EXPECT_TRUE(onednn) << "did not run on oneDNN";
+    }
+  }
+}

@@ -70,3 +70,12 @@ TEST(ReverseSequence, ReversesEachItemsPrefix) {
     EXPECT_EQ(e.field(), "sequence_lens");
   }
 }
+
+TEST(Trilu, UpperAndLowerWithK) {
+  // numpy: np.triu(x, 1), np.tril(x, -1) of x = arange(12).reshape(3, 4).
+  Tensor x = vals({3, 4}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+  expect_tensor(run1("Trilu", {x, i64s({1})}), {3, 4}, {0, 1, 2, 3, 0, 0, 6, 7, 0, 0, 0, 11});
+  expect_tensor(run1("Trilu", {x, i64s({-1})}, attrs({{"upper", int64_t{0}}})), {3, 4},
+                {0, 0, 0, 0, 4, 0, 0, 0, 8, 9, 0, 0});
+  expect_tensor(run1("Trilu", {x}), {3, 4}, {0, 1, 2, 3, 0, 5, 6, 7, 0, 0, 10, 11});
+}

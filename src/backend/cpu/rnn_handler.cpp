@@ -6,7 +6,8 @@
 // Rb summed, lbr-GRU keeping Rbh apart). Forms oneDNN lacks run on the reference kernel:
 // sequence_lens (unless every length is the full sequence), step_mask, clip, input_forget,
 // activations other than the defaults (RNN: one of Relu, LeakyRelu, Tanh, Sigmoid for every
-// direction), weights computed at run time, dtypes other than f32.
+// direction), weights computed at run time, dtypes other than f32 and bf16 (bf16: bias and
+// peepholes stay f32, as oneDNN wants; where oneDNN has no bf16 RNN the node falls back).
 #include <algorithm>
 #include <dnnl.hpp>
 #include <optional>
@@ -37,7 +38,7 @@ bool default_acts(const RnnAttrs& p) {
   return true;
 }
 
-// A strided view descriptor: dims with the given strides (f32).
+// A strided view descriptor: dims with the given strides.
 memory::desc strided(const Dims& dims, const Dims& strides, memory::data_type t) {
   return memory::desc(dims, t, strides);
 }
@@ -46,7 +47,7 @@ memory::desc strided(const Dims& dims, const Dims& strides, memory::data_type t)
 
 bool CpuExecutable::do_rnn(int ni) {
   const Node& n = g_.nodes[static_cast<size_t>(ni)];
-  if (ty_ != DType::f32) return false;
+  if (ty_ != DType::f32 && ty_ != DType::bf16) return false;
   std::optional<RnnAttrs> pa;
   try {
     pa = rnn_attrs(g_, n);
@@ -159,7 +160,8 @@ bool CpuExecutable::do_rnn(int ni) {
   }
 
   // ---- descriptors
-  const dt f = dt::f32;
+  const dt f = dty_;       // activations, states, weights (f32, or bf16 after reduce_precision)
+  const dt f32 = dt::f32;  // bias, peepholes and the host copies of the weights
   const bool bf = p.layout == 1;  // batch first
   const memory::desc src_layer = memory::desc({T, N, I}, f, bf ? tag::ntc : tag::tnc);
   const memory::desc dst_layer = memory::desc({T, N, D * H}, f, bf ? tag::ntc : tag::tnc);
@@ -180,7 +182,7 @@ bool CpuExecutable::do_rnn(int ni) {
   // batch (batch 32: ~130 ms vs ~190 ms).
   const tag wtag = N < 8 ? tag::ldigo : tag::any;
   const memory::desc wl_any({1, D, I, G, H}, f, wtag), wi_any({1, D, H, G, H}, f, wtag);
-  const memory::desc b_md = plain_md({1, D, GB, H}, f);
+  const memory::desc b_md = plain_md({1, D, GB, H}, f32);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   const prop_kind pk = prop_kind::forward_inference;
@@ -198,7 +200,7 @@ bool CpuExecutable::do_rnn(int ni) {
         break;
       }
       case RnnKind::Lstm: {
-        const memory::desc pm = p.has_p ? plain_md({1, D, 3, H}, f) : none;
+        const memory::desc pm = p.has_p ? plain_md({1, D, 3, H}, f32) : none;
         dnnl::lstm_forward::desc d(pk, dir, src_layer, give_h ? iter : none, give_c ? iter : none,
                                    wl_any, wi_any, pm, b_md, dst_layer, want_h ? iter : none,
                                    want_c ? iter : none);
@@ -245,7 +247,7 @@ bool CpuExecutable::do_rnn(int ni) {
       args.push_back({arg, view_md(s, iter)});
       return;
     }
-    int t = new_arena_slot(DType::f32, {1, D, N, H}, iter, -1);
+    int t = new_arena_slot(ty_, {1, D, N, H}, iter, -1);
     const memory::desc from = strided({1, D, N, H}, {D * N * H, H, D * H, 1}, f);
     push_reorder(view_md(s, from), t, val(v).name + " (to ldnc)");
     args.push_back({arg, t});
@@ -257,29 +259,29 @@ bool CpuExecutable::do_rnn(int ni) {
       zeros = Tensor(DType::f32, {1, D, N, H});
       std::fill(zeros.data<float>(), zeros.data<float>() + zeros.numel(), 0.f);
     }
-    args.push_back({arg, owned_weights(iter, iter, zeros.raw())});
+    args.push_back({arg, owned_weights(iter, plain_md({1, D, N, H}, f32), zeros.raw())});
   };
   if (give_h) state_in_or_zeros(p.has_init_h, in(kRnnInitH), DNNL_ARG_SRC_ITER);
   if (give_c) state_in_or_zeros(p.has_init_c, in(kLstmInitC), DNNL_ARG_SRC_ITER_C);
-  args.push_back({DNNL_ARG_WEIGHTS_LAYER,
-                  owned_weights(pd->weights_layer_desc(), plain_md({1, D, I, G, H}, f), wl.raw())});
-  args.push_back({DNNL_ARG_WEIGHTS_ITER,
-                  owned_weights(pd->weights_iter_desc(), plain_md({1, D, H, G, H}, f), wi.raw())});
+  args.push_back({DNNL_ARG_WEIGHTS_LAYER, owned_weights(pd->weights_layer_desc(),
+                                                        plain_md({1, D, I, G, H}, f32), wl.raw())});
+  args.push_back({DNNL_ARG_WEIGHTS_ITER, owned_weights(pd->weights_iter_desc(),
+                                                       plain_md({1, D, H, G, H}, f32), wi.raw())});
   if (p.has_p)
     args.push_back(
         {DNNL_ARG_WEIGHTS_PEEPHOLE,
-         owned_weights(pd->weights_peephole_desc(), plain_md({1, D, 3, H}, f), peep.raw())});
+         owned_weights(pd->weights_peephole_desc(), plain_md({1, D, 3, H}, f32), peep.raw())});
   args.push_back({DNNL_ARG_BIAS, owned_weights(pd->bias_desc(), b_md, bias.raw())});
 
   // Outputs: Y is dst_layer itself except for bidirectional layout 0 ([T, 2, N, H] vs
   // oneDNN's [T, N, 2H]: a reorder after the step).
   const int yv = n.outputs[0];
-  const int ys = new_arena_slot(DType::f32, val(yv).shape, plain_md(val(yv).shape, f), yv);
+  const int ys = new_arena_slot(ty_, val(yv).shape, plain_md(val(yv).shape, f), yv);
   vslot_[static_cast<size_t>(yv)] = ys;
   int dl = -1;
   const bool y_reorder = D == 2 && !bf;
   if (y_reorder)
-    dl = new_arena_slot(DType::f32, {T, N, D * H}, dst_layer, -1);
+    dl = new_arena_slot(ty_, {T, N, D * H}, dst_layer, -1);
   else
     dl = view_md(ys, dst_layer);
   args.push_back({DNNL_ARG_DST_LAYER, dl});
@@ -287,20 +289,20 @@ bool CpuExecutable::do_rnn(int ni) {
   if (y_reorder)
     after.push_back({view_md(dl, strided({T, D, N, H}, {N * D * H, H, D * H, 1}, f)), ys});
   auto state_out = [&](int v, int arg) {
-    const int s = new_arena_slot(DType::f32, val(v).shape, plain_md(val(v).shape, f), v);
+    const int s = new_arena_slot(ty_, val(v).shape, plain_md(val(v).shape, f), v);
     vslot_[static_cast<size_t>(v)] = s;
     if (!bf) {
       args.push_back({arg, view_md(s, iter)});
       return;
     }
-    const int t = new_arena_slot(DType::f32, {1, D, N, H}, iter, -1);
+    const int t = new_arena_slot(ty_, {1, D, N, H}, iter, -1);
     args.push_back({arg, t});
     // ldnc [1, D, N, H] -> [N, D, H]: the destination viewed as [1, D, N, H] with strides.
     after.push_back({t, view_md(s, strided({1, D, N, H}, {D * N * H, H, D * H, 1}, f))});
   };
   auto state_out_or_scratch = [&](size_t o, int arg) {
     if (o < n.outputs.size()) return state_out(n.outputs[o], arg);
-    args.push_back({arg, new_arena_slot(DType::f32, {1, D, N, H}, iter, -1)});
+    args.push_back({arg, new_arena_slot(ty_, {1, D, N, H}, iter, -1)});
   };
   if (want_h) state_out_or_scratch(1, DNNL_ARG_DST_ITER);
   if (want_c) state_out_or_scratch(2, DNNL_ARG_DST_ITER_C);

@@ -69,4 +69,67 @@ Tensor flip_spatial(const Tensor& k, int spatial_dims) {
   return out;
 }
 
+namespace {
+/// Column block b (of G) of a (rows, G*H) matrix, as rows of the output: out[o*H + j][r] =
+/// k[r][order[o]*H + j].
+Tensor gates_to_rows(const Tensor& k, const std::vector<int>& order, const char* field) {
+  if (k.rank() != 2 || order.empty() || k.dim(1) % static_cast<int64_t>(order.size()) != 0)
+    throw Error("a recurrent kernel must be (in, " + std::to_string(order.size()) +
+                    "*units), found " + shape_str(k.shape()),
+                {}, {}, field);
+  Tensor src = k.to(DType::f32);
+  const int64_t rows = k.dim(0), gh = k.dim(1), h = gh / static_cast<int64_t>(order.size());
+  Tensor out(DType::f32, Shape{1, gh, rows});
+  const float* in = src.data<float>();
+  float* o = out.data<float>();
+  for (size_t g = 0; g < order.size(); ++g)
+    for (int64_t j = 0; j < h; ++j)
+      for (int64_t r = 0; r < rows; ++r)
+        o[(static_cast<int64_t>(g) * h + j) * rows + r] = in[r * gh + order[g] * h + j];
+  return out;
+}
+}  // namespace
+
+Tensor rnn_kernel_to_onnx(const Tensor& k, const std::vector<int>& order) {
+  return gates_to_rows(k, order, "kernel");
+}
+
+Tensor rnn_bias_to_onnx(const Tensor& input_bias, const Tensor& recurrent_bias,
+                        const std::vector<int>& order, int64_t hidden) {
+  const int64_t gh = hidden * static_cast<int64_t>(order.size());
+  Tensor out(DType::f32, Shape{1, 2 * gh});
+  float* o = out.data<float>();
+  std::fill(o, o + 2 * gh, 0.f);
+  int half = 0;
+  for (const Tensor* b : {&input_bias, &recurrent_bias}) {
+    if (b->defined()) {
+      if (b->numel() != gh)
+        throw Error("a recurrent bias must have " + std::to_string(gh) + " values, found " +
+                        shape_str(b->shape()),
+                    {}, {}, "bias");
+      Tensor src = b->to(DType::f32);
+      const float* in = src.data<float>();
+      for (size_t g = 0; g < order.size(); ++g)
+        for (int64_t j = 0; j < hidden; ++j)
+          o[half * gh + static_cast<int64_t>(g) * hidden + j] = in[order[g] * hidden + j];
+    }
+    ++half;
+  }
+  return out;
+}
+
+Tensor stack_directions(const Tensor& fw, const Tensor& bw) {
+  if (fw.shape() != bw.shape() || fw.rank() < 1 || fw.dim(0) != 1)
+    throw Error("forward and backward weights differ: " + shape_str(fw.shape()) + " vs " +
+                    shape_str(bw.shape()),
+                {}, {}, "weights");
+  Shape s = fw.shape();
+  s[0] = 2;
+  Tensor out(DType::f32, s);
+  Tensor a = fw.to(DType::f32), b = bw.to(DType::f32);
+  std::copy(a.data<float>(), a.data<float>() + a.numel(), out.data<float>());
+  std::copy(b.data<float>(), b.data<float>() + b.numel(), out.data<float>() + a.numel());
+  return out;
+}
+
 }  // namespace anvil::keras

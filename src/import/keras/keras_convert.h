@@ -34,6 +34,26 @@ Tensor dense_kernel_to_gemm(const Tensor& k);
 /// stores kernels for true convolution).
 Tensor flip_spatial(const Tensor& k, int spatial_dims);
 
+// ---------------------------------------------------------------- recurrent weights
+
+/// Gate order maps: `order[g]` is the Keras gate block that becomes canonical (ONNX) gate g.
+/// LSTM: Keras i, f, c, o -> ONNX i, o, f, c. GRU: Keras z, r, h = ONNX z, r, h. SimpleRNN: one.
+inline const std::vector<int> kLstmGateOrder{0, 3, 1, 2};
+inline const std::vector<int> kGruGateOrder{0, 1, 2};
+inline const std::vector<int> kRnnGateOrder{0};
+
+/// A recurrent kernel, Keras (in, G*H) (kernel or recurrent_kernel, gate blocks along the
+/// columns in Keras's order)  ->  ONNX W or R (1, G*H, in), gate blocks in ONNX's order.
+Tensor rnn_kernel_to_onnx(const Tensor& k, const std::vector<int>& order);
+
+/// Recurrent biases, Keras (G*H) input bias and (G*H) recurrent bias (an undefined tensor:
+/// none)  ->  ONNX B (1, 2*G*H): [Wb (ONNX gate order), Rb (ONNX gate order)].
+Tensor rnn_bias_to_onnx(const Tensor& input_bias, const Tensor& recurrent_bias,
+                        const std::vector<int>& order, int64_t hidden);
+
+/// Stacks per-direction ONNX weights (1, ...) into (2, ...) (forward, backward).
+Tensor stack_directions(const Tensor& fw, const Tensor& bw);
+
 // ---------------------------------------------------------------- padding
 
 // Keras's padding rules are the importers' common ones (import/common/padding.h): TF "same",

@@ -66,6 +66,7 @@ Graph import_keras(const std::vector<std::string>& files, const ImportOptions& o
     if (std::find(g.outputs.begin(), g.outputs.end(), o.v) == g.outputs.end())
       g.outputs.push_back(o.v);
   }
+  for (int v : t.extra_outputs) g.outputs.push_back(v);  // stateful layers' final states
   t.fill_source_layers(*m, outs);
   return g;
 }

@@ -12,7 +12,10 @@
 //    source_layout ("NHWC", "NWC", ...);
 //  - layers inside a nested model are named "<model>/<layer>"; the nested model's own
 //    outputs are also tagged with the nested model's layer name;
-//  - Node::source_op is the Keras class name of the layer each node comes from.
+//  - Node::source_op is the Keras class name of the layer each node comes from;
+//  - an input read only by Embedding layers is int32 (token ids), whatever dtype Keras wrote;
+//  - a stateful recurrent layer adds graph inputs "<layer>/state_in_<k>" and, after the
+//    model's outputs, outputs "<layer>/state_out_<k>" (its states in Keras's order).
 #pragma once
 
 #include <string>

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "anvil/error.h"
+#include "core/onnx_dtype.h"
 
 namespace anvil::keras {
 
@@ -99,7 +100,7 @@ void Translator::sync_emitter() {
 int Translator::node(const std::string& op, const std::vector<int>& ins, Attributes attrs,
                      bool final_node, int num_outputs) {
   sync_emitter();
-  next_final_ = final_node;  // the node takes the layer's own name
+  next_final_ = final_node && inner_ == 0;  // the node takes the layer's own name
   std::vector<int> outs;
   try {
     outs = emitter_.emit(op, ins, std::move(attrs), num_outputs);
@@ -111,8 +112,29 @@ int Translator::node(const std::string& op, const std::vector<int>& ins, Attribu
   return outs[0];
 }
 
+std::vector<int> Translator::node_outs(const std::string& op, const std::vector<int>& ins,
+                                       Attributes attrs, int num_outputs, bool final_node) {
+  sync_emitter();
+  next_final_ = final_node && inner_ == 0;
+  std::vector<int> outs;
+  try {
+    outs = emitter_.emit(op, ins, std::move(attrs), num_outputs);
+  } catch (...) {
+    next_final_ = false;
+    throw;
+  }
+  next_final_ = false;
+  return outs;
+}
+
 int Translator::cst(const std::string& what, Tensor t) {
   return emitter_.constant(what, std::move(t));
+}
+int Translator::cast(int v, DType to) {
+  if (dtype(v) == to) return v;
+  Attributes a;
+  a.set("to", onnx_dtype_code(to));
+  return node("Cast", {v}, a);
 }
 int Translator::i64s(const std::string& what, const std::vector<int64_t>& v) {
   return cst(what, Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v));
@@ -235,6 +257,53 @@ Tensor Translator::weight(const std::string& name, int pos, const Shape& want) {
                 w_.file(), cur_.name, name);
   return found->value;
 }
+int Translator::state_input(const std::string& name, const Shape& shape) {
+  int v = g_.add_input(g_.unique_name(name), DType::f32, shape);
+  Value& val = g_.values[static_cast<size_t>(v)];
+  val.prov.framework = "keras";
+  val.prov.source_name = name;
+  return v;
+}
+
+void Translator::state_output(int v, const std::string& name) {
+  int o = node("Identity", {v}, {});
+  Value& val = g_.values[static_cast<size_t>(o)];
+  val.prov.framework = "keras";
+  val.prov.source_name = name;
+  extra_outputs.push_back(o);
+}
+
+const std::vector<NamedWeight>& Translator::layer_weights() {
+  load_weights();
+  return weights_;
+}
+
+std::vector<KT> Translator::call_inner(const LayerDef& inner, const std::vector<KT>& ins,
+                                       std::vector<NamedWeight> w, LayerConverter convert) {
+  const LayerDef* saved_layer = cur_.layer;
+  auto saved_w = std::move(weights_);
+  bool saved_loaded = weights_loaded_;
+  cur_.layer = &inner;
+  weights_ = std::move(w);
+  weights_loaded_ = true;
+  ++inner_;  // the wrapper's own nodes take the layer's name, not the wrapped layer's
+  std::vector<KT> outs;
+  try {
+    outs = convert ? convert(*this, ins) : call_layer(inner, ins);
+  } catch (...) {
+    --inner_;
+    cur_.layer = saved_layer;
+    weights_ = std::move(saved_w);
+    weights_loaded_ = saved_loaded;
+    throw;
+  }
+  --inner_;
+  cur_.layer = saved_layer;
+  weights_ = std::move(saved_w);
+  weights_loaded_ = saved_loaded;
+  return outs;
+}
+
 void Translator::expect_weight_count(size_t n) {
   load_weights();
   if (weights_.size() != n)

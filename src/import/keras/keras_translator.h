@@ -90,12 +90,18 @@ class Translator {
   // ---- emission ----
   int node(const std::string& op, const std::vector<int>& ins, Attributes attrs = {},
            bool final_node = false, int num_outputs = 1);
+  /// A node with several outputs: all of its output values.
+  std::vector<int> node_outs(const std::string& op, const std::vector<int>& ins, Attributes attrs,
+                             int num_outputs, bool final_node = false);
   int cst(const std::string& what, Tensor t);
   int i64s(const std::string& what, const std::vector<int64_t>& v);
   int scalar(const std::string& what, float x);
 
   // ---- layouts ----
   const Shape& shape(int v) const { return g_.values[static_cast<size_t>(v)].shape; }
+  DType dtype(int v) const { return g_.values[static_cast<size_t>(v)].dtype; }
+  /// A Cast of `v` to `to` (v itself when it has that dtype).
+  int cast(int v, DType to);
   int rank(int v) const { return static_cast<int>(shape(v).size()); }
   Shape src_shape(const KT& t) const;
   /// A value equal to transpose(source(t), q).
@@ -125,6 +131,28 @@ class Translator {
   /// position `pos` among the slots the layer has), checked against `want` (if not empty).
   Tensor weight(const std::string& name, int pos, const Shape& want);
   void expect_weight_count(size_t n);
+  /// All weights of the current layer as stored (wrappers split them among inner layers).
+  const std::vector<NamedWeight>& layer_weights();
+
+  // ---- wrapped layers (TimeDistributed, Bidirectional) ----
+  /// Translates the wrapped layer `inner` on `ins` inside the current call: its config is
+  /// `inner.config`, its weights `w` (taken from the wrapper's); `convert` (when given)
+  /// instead of the table's converter of inner.cls.
+  std::vector<KT> call_inner(const LayerDef& inner, const std::vector<KT>& ins,
+                             std::vector<NamedWeight> w, LayerConverter convert = nullptr);
+
+  // ---- explicit recurrent state (stateful layers) ----
+  /// A new graph input `name` (f32, `shape`) for a state a stateful layer carries.
+  int state_input(const std::string& name, const Shape& shape);
+  /// Makes `v` an extra graph output named `name` (after the model's outputs).
+  void state_output(int v, const std::string& name);
+  std::vector<int> extra_outputs;
+
+  // ---- Keras masks (Masking, Embedding(mask_zero) -> recurrent layers; keras_masks.cpp) ----
+  /// The mask carried by `x`: a (N, T) f32 value, 1 at real steps, 0 at masked ones; -1: none.
+  int mask_of(const KT& x) const;
+  /// Gives output k of the current layer call the mask `m` (a value as mask_of returns).
+  void set_out_mask(size_t k, int m);
 
  private:
   bool version_at_least(int major, int minor) const;
@@ -139,6 +167,9 @@ class Translator {
     int first_value = 0;
   };
   CallCtx cur_;
+  std::map<int, int> masks_;         // value -> its Keras mask value
+  std::map<size_t, int> out_masks_;  // the current call's output masks (set_out_mask)
+  void propagate_masks(const LayerDef& l, const std::vector<KT>& ins, const std::vector<KT>& outs);
   std::vector<NamedWeight> weights_;
   bool weights_loaded_ = false;
 
@@ -168,6 +199,7 @@ class Translator {
   std::string keras_version_;
   bool keras3_ = false, tf_keras_ = false;
   bool next_final_ = false;  // the node being emitted is named after the layer call
+  int inner_ = 0;            // > 0 while a wrapped layer is translated (call_inner)
   imp::NodeEmitter emitter_;
   imp::LayoutViews views_;
 };
@@ -178,5 +210,9 @@ int apply_activation(Translator& t, const KT& x, const std::string& act, bool fi
 /// Keras backend relu(x, alpha, max_value, threshold).
 int relu_general(Translator& t, int x, double max_value, bool has_max, double slope,
                  double threshold, bool final_node);
+
+/// The converter of Bidirectional(layer of class `cls`) (layers_recurrent.cpp), nullptr when
+/// `cls` is not a recurrent layer; it reads the wrapper's merge_mode from the inner config.
+LayerConverter bidirectional_converter(const std::string& cls);
 
 }  // namespace anvil::keras

@@ -126,10 +126,20 @@ void Translator::bind_inputs(const ModelDef& m, const std::vector<KT>* bound,
     std::string dt = c.value("dtype", json("float32")).is_string()
                          ? c.value("dtype", std::string("float32"))
                          : "float32";
-    if (dt != "float32" && dt != "float16" && dt != "float64")
+    DType idt = DType::f32;
+    if (dt == "int32" || dt == "int64" || dt == "uint8")
+      idt = dt == "int64" ? DType::i64 : DType::i32;
+    else if (dt != "float32" && dt != "float16" && dt != "float64")
       throw Error("input dtype '" + dt + "' is not supported", g_.source_file, l.name, "dtype");
+    // token ids: an input read only by Embedding layers takes int32 ids (Keras casts them so)
+    int to_embedding = 0, to_other = 0;
+    for (const auto& o : m.layers)
+      for (const auto& call : o.calls)
+        for (const auto& in : call.inputs)
+          if (in.layer == l.name) ++(o.cls == "Embedding" ? to_embedding : to_other);
+    if (to_embedding > 0 && to_other == 0 && idt == DType::f32) idt = DType::i32;
     if (!bis[0].is_null()) batch_free_ = false;
-    int v = g_.add_input(g_.unique_name(l.name), DType::f32, shp);
+    int v = g_.add_input(g_.unique_name(l.name), idt, shp);
     Value& val = g_.values[static_cast<size_t>(v)];
     val.prov.framework = "keras";
     val.prov.source_name = l.name;
@@ -144,6 +154,10 @@ void Translator::tag_outputs(const LayerDef& l, std::vector<KT>& outs) {
     if (o.poisoned) continue;
     if (o.v < cur_.first_value)
       o.v = node("Identity", {o.v}, {}, true);  // a fresh value per layer output
+    else if (k == 0 && outs.size() > 1 && g_.values[static_cast<size_t>(o.v)].name != cur_.name)
+      // output 0 of a several-output layer carries the layer's own name: a tap "<layer>"
+      // finds it by name before any value of the layer's other outputs
+      o.v = node("Identity", {o.v}, {}, true);
     Value& val = g_.values[static_cast<size_t>(o.v)];
     val.prov.framework = "keras";
     val.prov.source_name = cur_.name;
@@ -163,6 +177,8 @@ std::vector<KT> Translator::translate_call(const LayerDef& l, int call, const st
   const std::string call_name = prefix + l.name + (call > 0 ? "@" + std::to_string(call) : "");
   CallCtx saved = cur_;
   auto saved_w = std::move(weights_);
+  auto saved_masks = std::move(out_masks_);
+  out_masks_.clear();
   bool saved_loaded = weights_loaded_;
   cur_.layer = &l;
   cur_.name = call_name;
@@ -182,6 +198,7 @@ std::vector<KT> Translator::translate_call(const LayerDef& l, int call, const st
     cur_ = saved;
     weights_ = std::move(saved_w);
     weights_loaded_ = saved_loaded;
+    out_masks_ = std::move(saved_masks);
     return std::vector<KT>(8, p);
   }
   if (l.nested) {
@@ -200,11 +217,15 @@ std::vector<KT> Translator::translate_call(const LayerDef& l, int call, const st
     cur_.name = call_name;
     cur_.first_value = static_cast<int>(g_.values.size());
     // give the nested model's outputs their own values named after the nested layer
-    for (auto& o : outs) o.v = node("Identity", {o.v}, {}, true);
+    for (size_t k = 0; k < outs.size(); ++k) {
+      if (mask_of(outs[k]) >= 0) out_masks_[k] = mask_of(outs[k]);
+      outs[k].v = node("Identity", {outs[k].v}, {}, true);
+    }
   } else {
     outs = call_layer(l, ins);
   }
   tag_outputs(l, outs);
+  propagate_masks(l, ins, outs);
   bool first = !records.count(prefix + l.name) || records[prefix + l.name].type.empty() ||
                (l.nested && records[prefix + l.name].shapes.empty());
   LayerRecord& rec = records[prefix + l.name];
@@ -214,6 +235,7 @@ std::vector<KT> Translator::translate_call(const LayerDef& l, int call, const st
   cur_ = saved;
   weights_ = std::move(saved_w);
   weights_loaded_ = saved_loaded;
+  out_masks_ = std::move(saved_masks);
   return outs;
 }
 

@@ -96,30 +96,47 @@ class Keras3WeightStore : public WeightStore {
     for (const char* base : {"layers", "_layer_checkpoint_dependencies"}) {
       std::string g;
       for (const auto& p : path) g += std::string(g.empty() ? "" : "/") + base + "/" + p;
-      std::string vars = g + "/vars";
-      if (!f_->is_group(vars)) continue;
-      auto kids = f_->children(vars);
-      for (size_t i = 0; i < kids.size(); ++i) {
-        std::string ds = vars + "/" + std::to_string(i);
-        if (!f_->is_dataset(ds))
-          throw Error("weight 'vars/" + std::to_string(i) + "' is missing", f_->what(), path.back(),
-                      ds);
-        NamedWeight w;
-        w.full = ds;
-        w.name = "";  // by position
-        try {
-          w.value = f_->read_f32(ds);
-        } catch (const Error& e) {
-          throw Error(e.message(), f_->what(), path.back(), ds);
-        }
-        r.push_back(std::move(w));
-      }
+      if (!f_->is_group(g + "/vars") && !has_sublayer(g)) continue;
+      collect(g, path.back(), r, 0);
       return r;
     }
     return r;
   }
 
  private:
+  // Sub-layers a layer saves under its own group, in weight order: a recurrent layer's cell,
+  // a Bidirectional's forward then backward layer, a TimeDistributed's layer.
+  static constexpr const char* kSublayers[] = {"cell", "forward_layer", "backward_layer", "layer"};
+  bool has_sublayer(const std::string& g) const {
+    for (const char* s : kSublayers)
+      if (f_->is_group(g + "/" + s)) return true;
+    return false;
+  }
+  void collect(const std::string& g, const std::string& layer, std::vector<NamedWeight>& r,
+               int depth) {
+    std::string vars = g + "/vars";
+    if (f_->is_group(vars)) {
+      auto kids = f_->children(vars);
+      for (size_t i = 0; i < kids.size(); ++i) {
+        std::string ds = vars + "/" + std::to_string(i);
+        if (!f_->is_dataset(ds))
+          throw Error("weight 'vars/" + std::to_string(i) + "' is missing", f_->what(), layer, ds);
+        NamedWeight w;
+        w.full = ds;
+        w.name = "";  // by position
+        try {
+          w.value = f_->read_f32(ds);
+        } catch (const Error& e) {
+          throw Error(e.message(), f_->what(), layer, ds);
+        }
+        r.push_back(std::move(w));
+      }
+    }
+    if (depth < 3)
+      for (const char* s : kSublayers)
+        if (f_->is_group(g + "/" + s)) collect(g + "/" + s, layer, r, depth + 1);
+  }
+
   std::shared_ptr<H5File> f_;
 };
 

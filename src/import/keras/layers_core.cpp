@@ -1,5 +1,5 @@
-// Keras core layers: Dense, the layers that are the identity at inference (Dropout family,
-// noise, ActivityRegularization) and Masking (listed as unsupported).
+// Keras core layers: Dense and the layers that are the identity at inference (Dropout family,
+// noise, ActivityRegularization). Masking is in layers_sequence.cpp.
 #include "import/keras/keras_convert.h"
 #include "import/keras/keras_translator.h"
 
@@ -42,11 +42,6 @@ std::vector<KT> identity_layer(Translator& t, const std::vector<KT>& ins) {
   return {KT{t.node("Identity", {x.v}, {}, true), x.perm}};
 }
 
-std::vector<KT> masking_layer(Translator& t, const std::vector<KT>& ins) {
-  t.one(ins);
-  return t.unsupported_layer(ins, "Masking (masks for recurrent layers) is not supported");
-}
-
 const ConverterRegistrar core_layers({
     {"Dense", dense_layer},
     {"Dropout", identity_layer},
@@ -57,7 +52,6 @@ const ConverterRegistrar core_layers({
     {"GaussianDropout", identity_layer},
     {"AlphaDropout", identity_layer},
     {"ActivityRegularization", identity_layer},
-    {"Masking", masking_layer},
 });
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Keras pooling layers: MaxPooling/AveragePooling 1D-3D, GlobalMaxPooling/GlobalAveragePooling
-// 1D/2D (and their short aliases).
+// 1D-3D (and their short aliases).
 #include "import/keras/keras_convert.h"
 #include "import/keras/keras_translator.h"
 
@@ -44,9 +44,27 @@ KT pool(Translator& t, const KT& x, int nd, bool max) {
   return t.cf_out(y, cl);
 }
 
+/// GlobalAveragePooling1D of a masked input: the mean over the real steps only (Keras:
+/// sum(x * mask) / sum(mask) over time).
+KT masked_mean_1d(Translator& t, const KT& x, int mask, bool cl) {
+  int xv = t.as_source(x);
+  Shape xs = t.shape(xv);
+  int64_t time_axis = cl ? 1 : 2;
+  Shape ms = cl ? Shape{xs[0], xs[1], 1} : Shape{xs[0], 1, xs[2]};
+  int m = t.node("Reshape", {mask, t.i64s("mask_shape", ms)});
+  int prod = t.node("Mul", {xv, m});
+  Attributes a;
+  a.set("keepdims", int64_t{0});
+  int num = t.node("ReduceSum", {prod, t.i64s("axes", {time_axis})}, a);
+  int den = t.node("ReduceSum", {m, t.i64s("axes", {time_axis})}, a);
+  return KT{t.node("Div", {num, den}, {}, true), {}};
+}
+
 KT global_pool(Translator& t, const KT& x, int nd, bool max) {
   bool cl = t.channels_last();
   if (t.rank(x.v) != nd + 2) t.fail("input", "expects a rank-" + std::to_string(nd + 2) + " input");
+  if (nd == 1 && !max && t.mask_of(x) >= 0 && !t.b("keepdims", false))
+    return masked_mean_1d(t, x, t.mask_of(x), cl);
   int xv = t.as_cf(x, cl);
   bool keep = t.b("keepdims", false);
   int y = t.node(max ? "GlobalMaxPool" : "GlobalAveragePool", {xv}, {}, keep);
@@ -76,6 +94,8 @@ const ConverterRegistrar pool_layers({
     {"AveragePooling2D", pool_layer<2, false>},
     {"AvgPool2D", pool_layer<2, false>},
     {"AveragePooling3D", pool_layer<3, false>},
+    {"MaxPool3D", pool_layer<3, true>},
+    {"AvgPool3D", pool_layer<3, false>},
     {"GlobalAveragePooling1D", global_pool_layer<1, false>},
     {"GlobalAvgPool1D", global_pool_layer<1, false>},
     {"GlobalAveragePooling2D", global_pool_layer<2, false>},
@@ -84,6 +104,10 @@ const ConverterRegistrar pool_layers({
     {"GlobalMaxPool1D", global_pool_layer<1, true>},
     {"GlobalMaxPooling2D", global_pool_layer<2, true>},
     {"GlobalMaxPool2D", global_pool_layer<2, true>},
+    {"GlobalAveragePooling3D", global_pool_layer<3, false>},
+    {"GlobalAvgPool3D", global_pool_layer<3, false>},
+    {"GlobalMaxPooling3D", global_pool_layer<3, true>},
+    {"GlobalMaxPool3D", global_pool_layer<3, true>},
 });
 
 }  // namespace

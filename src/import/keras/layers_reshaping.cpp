@@ -1,5 +1,5 @@
-// Keras reshaping layers: Flatten, Reshape, Permute, RepeatVector, ZeroPadding1D/2D,
-// Cropping1D/2D, UpSampling1D/2D.
+// Keras reshaping layers: Flatten, Reshape, Permute, RepeatVector, ZeroPadding1D-3D,
+// Cropping1D-3D, UpSampling1D-3D.
 #include <algorithm>
 
 #include "import/keras/keras_translator.h"
@@ -211,10 +211,13 @@ const ConverterRegistrar reshaping_layers({
     {"RepeatVector", repeat_vector_layer},
     {"ZeroPadding1D", pad_or_crop_layer<1, false>},
     {"ZeroPadding2D", pad_or_crop_layer<2, false>},
+    {"ZeroPadding3D", pad_or_crop_layer<3, false>},
     {"Cropping1D", pad_or_crop_layer<1, true>},
     {"Cropping2D", pad_or_crop_layer<2, true>},
+    {"Cropping3D", pad_or_crop_layer<3, true>},
     {"UpSampling1D", upsample_layer<1>},
     {"UpSampling2D", upsample_layer<2>},
+    {"UpSampling3D", upsample_layer<3>},
 });
 
 }  // namespace
