@@ -99,8 +99,7 @@ const std::string* skip_reason(const std::string& case_name) {
 
 class TensorflowMore : public testing::TestWithParam<TfCase> {};
 
-TEST_P(TensorflowMore, Outputs) {
-  const TfCase& c = GetParam();
+anvil::testing::FixtureOptions options(const char* backend) {
   anvil::testing::FixtureOptions fo;
   fo.adjust_tol = [](double& rtol, double& atol) {
     if (rtol >= 1e-2) return;  // float16 results
@@ -109,12 +108,23 @@ TEST_P(TensorflowMore, Outputs) {
   };
   fo.shapes_from_inputs = true;
   fo.outputs_by_name = true;
-  const anvil::testing::FixtureResult r =
-      anvil::testing::run_fixture_case(c.dir, {c.dir + "/frozen_model.pb"}, "tensor", fo);
+  fo.backend = backend;
+  return fo;
+}
+
+std::string problems_of(const TfCase& c, const char* backend) {
+  const anvil::testing::FixtureResult r = anvil::testing::run_fixture_case(
+      c.dir, {c.dir + "/frozen_model.pb"}, "tensor", options(backend));
   std::string what;
   for (const auto& p : r.problems) what += (what.empty() ? "" : "; ") + p;
   if (r.problems.empty() && r.framework != "tensorflow")
     what = "imported as '" + r.framework + "', not tensorflow";
+  return what;
+}
+
+TEST_P(TensorflowMore, Outputs) {
+  const TfCase& c = GetParam();
+  const std::string what = problems_of(c, "reference");
   if (const std::string* reason = skip_reason(c.name)) {
     if (what.empty())
       FAIL() << c.name << " passes but is on the skip list (" << *reason
@@ -124,9 +134,22 @@ TEST_P(TensorflowMore, Outputs) {
   EXPECT_TRUE(what.empty()) << what;
 }
 
+// The cpu backend on the cases that pass on the reference backend, at the same tolerance.
+class TensorflowMoreCpu : public testing::TestWithParam<TfCase> {};
+
+TEST_P(TensorflowMoreCpu, Outputs) {
+  const TfCase& c = GetParam();
+  if (skip_reason(c.name)) GTEST_SKIP() << "on the skip list";
+  const std::string what = problems_of(c, "cpu");
+  EXPECT_TRUE(what.empty()) << what;
+}
+
 INSTANTIATE_TEST_SUITE_P(All, TensorflowMore, testing::ValuesIn(list_cases()),
                          anvil::testing::case_param_name<TfCase>);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(TensorflowMore);
+INSTANTIATE_TEST_SUITE_P(All, TensorflowMoreCpu, testing::ValuesIn(list_cases()),
+                         anvil::testing::case_param_name<TfCase>);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(TensorflowMoreCpu);
 
 TEST(TensorflowMoreSet, AllCasesPresent) {
   if (pool_root().empty()) GTEST_SKIP() << "fixtures/tensorflow-more not found";
