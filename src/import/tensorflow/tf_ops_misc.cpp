@@ -244,6 +244,20 @@ std::vector<TT> extract_patches(TfBuilder& b) {
   return {plain(b.emit1("Concat", parts, with_int("axis", 3)))};
 }
 
+// SparseTensorDenseAdd(a_indices, a_values, a_shape, b): b with the sparse tensor a added.
+std::vector<TT> sparse_dense_add(TfBuilder& b) {
+  b.need_inputs(4, 4);
+  int ind = b.src(b.in[0]), vals = b.src(b.in[1]), dense = b.src(b.in[3]);
+  if (b.dtype(vals) != b.dtype(dense)) fail("a_values", "a_values and b differ in dtype");
+  auto shape = b.const_ints(2, "a_shape");
+  if (Shape(shape.begin(), shape.end()) != b.shape(dense))
+    fail("a_shape",
+         "a_shape " + ints_str(shape) + " differs from b's " + shape_str(b.shape(dense)));
+  Attributes a;
+  a.set("reduction", std::string("add"));
+  return {plain(b.emit1("ScatterND", {dense, ind, vals}, a))};
+}
+
 // SoftmaxCrossEntropyWithLogits(features, labels) -> loss [batch], backprop [batch, classes];
 // the sparse form takes class indices. Forward values as TF defines them: loss = -sum(labels *
 // log_softmax(features)), backprop = softmax(features) - labels.
@@ -292,6 +306,7 @@ void add_misc_converters(ConverterTable& t) {
   t["HistogramFixedWidth"] = histogram;
   t["CompareAndBitpack"] = compare_and_bitpack;
   t["ExtractImagePatches"] = extract_patches;
+  t["SparseTensorDenseAdd"] = sparse_dense_add;
   t["SoftmaxCrossEntropyWithLogits"] = [](TfBuilder& b) { return softmax_xent(b, false); };
   t["SparseSoftmaxCrossEntropyWithLogits"] = [](TfBuilder& b) { return softmax_xent(b, true); };
 }
