@@ -244,6 +244,58 @@ std::vector<TT> extract_patches(TfBuilder& b) {
   return {plain(b.emit1("Concat", parts, with_int("axis", 3)))};
 }
 
+// Unique / UniqueWithCounts / ListDiff: the result's size depends on the values, so the inputs
+// must be known at import; the results are then constants (first-occurrence order, as TF).
+std::vector<TT> unique(TfBuilder& b) {
+  b.need_inputs(1, 1);
+  Tensor x = b.const_input(0, "x");
+  if (x.rank() != 1) fail("x", "x must be 1-D");
+  const DType it = b.attr_dtype("out_idx", anvil_tf::DT_INT32);
+  std::vector<int64_t> first, count;
+  Tensor idx(it, {x.numel()});
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    int64_t k = 0;
+    while (k < static_cast<int64_t>(first.size()) &&
+           x.get(first[static_cast<size_t>(k)]) != x.get(i))
+      ++k;
+    if (k == static_cast<int64_t>(first.size())) {
+      first.push_back(i);
+      count.push_back(0);
+    }
+    ++count[static_cast<size_t>(k)];
+    idx.set(i, static_cast<double>(k));
+  }
+  const int64_t n = static_cast<int64_t>(first.size());
+  Tensor y(x.dtype(), {n}), c(it, {n});
+  for (int64_t k = 0; k < n; ++k) {
+    y.set(k, x.get(first[static_cast<size_t>(k)]));
+    c.set(k, static_cast<double>(count[static_cast<size_t>(k)]));
+  }
+  std::vector<TT> r{plain(b.cst(y)), plain(b.cst(idx))};
+  if (b.op() == "UniqueWithCounts") r.push_back(plain(b.cst(c)));
+  return r;
+}
+
+std::vector<TT> list_diff(TfBuilder& b) {
+  b.need_inputs(2, 2);
+  Tensor x = b.const_input(0, "x"), y = b.const_input(1, "y");
+  if (x.rank() != 1 || y.rank() != 1) fail("x", "x and y must be 1-D");
+  const DType it = b.attr_dtype("out_idx", anvil_tf::DT_INT32);
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    bool found = false;
+    for (int64_t j = 0; j < y.numel() && !found; ++j) found = x.get(i) == y.get(j);
+    if (!found) keep.push_back(i);
+  }
+  const int64_t n = static_cast<int64_t>(keep.size());
+  Tensor out(x.dtype(), {n}), idx(it, {n});
+  for (int64_t k = 0; k < n; ++k) {
+    out.set(k, x.get(keep[static_cast<size_t>(k)]));
+    idx.set(k, static_cast<double>(keep[static_cast<size_t>(k)]));
+  }
+  return {plain(b.cst(out)), plain(b.cst(idx))};
+}
+
 // SparseTensorDenseAdd(a_indices, a_values, a_shape, b): b with the sparse tensor a added.
 std::vector<TT> sparse_dense_add(TfBuilder& b) {
   b.need_inputs(4, 4);
@@ -307,6 +359,8 @@ void add_misc_converters(ConverterTable& t) {
   t["CompareAndBitpack"] = compare_and_bitpack;
   t["ExtractImagePatches"] = extract_patches;
   t["SparseTensorDenseAdd"] = sparse_dense_add;
+  t["Unique"] = t["UniqueWithCounts"] = unique;
+  t["ListDiff"] = list_diff;
   t["SoftmaxCrossEntropyWithLogits"] = [](TfBuilder& b) { return softmax_xent(b, false); };
   t["SparseSoftmaxCrossEntropyWithLogits"] = [](TfBuilder& b) { return softmax_xent(b, true); };
 }
