@@ -296,6 +296,44 @@ std::vector<TT> list_diff(TfBuilder& b) {
   return {plain(b.cst(out)), plain(b.cst(idx))};
 }
 
+// RaggedRange(starts, limits, deltas) -> (nested row splits, dense values), on values known at
+// import (scalars broadcast against vectors, as TF).
+std::vector<TT> ragged_range(TfBuilder& b) {
+  b.need_inputs(3, 3);
+  Tensor st = b.const_input(0, "starts"), li = b.const_input(1, "limits"),
+         de = b.const_input(2, "deltas");
+  int64_t n = 1;
+  for (const Tensor* t : {&st, &li, &de}) {
+    if (t->rank() > 1) fail("starts", "starts, limits and deltas must be scalars or vectors");
+    if (t->rank() == 1) {
+      if (n != 1 && t->numel() != n) fail("limits", "starts, limits and deltas differ in size");
+      n = t->numel();
+    }
+  }
+  auto at = [](const Tensor& t, int64_t i) { return t.get(t.rank() == 1 ? i : 0); };
+  const bool fl = is_float(st.dtype());
+  std::vector<int64_t> splits{0};
+  std::vector<double> vals;
+  for (int64_t i = 0; i < n; ++i) {
+    const double s0 = at(st, i), l0 = at(li, i), d0 = at(de, i);
+    if (d0 == 0) fail("deltas", "deltas must be non-zero");
+    int64_t cnt = 0;
+    if ((d0 > 0 && l0 > s0) || (d0 < 0 && l0 < s0))
+      cnt = fl ? static_cast<int64_t>(std::ceil(std::fabs((l0 - s0) / d0)))
+               : (static_cast<int64_t>(std::fabs(l0 - s0)) + static_cast<int64_t>(std::fabs(d0)) -
+                  1) /
+                     static_cast<int64_t>(std::fabs(d0));
+    checked_numel({static_cast<int64_t>(vals.size()) + cnt}, "limits");
+    for (int64_t k = 0; k < cnt; ++k) vals.push_back(s0 + static_cast<double>(k) * d0);
+    splits.push_back(splits.back() + cnt);
+  }
+  Tensor sp(b.attr_dtype("Tsplits", anvil_tf::DT_INT64), {n + 1});
+  for (int64_t i = 0; i <= n; ++i) sp.set(i, static_cast<double>(splits[static_cast<size_t>(i)]));
+  Tensor v(st.dtype(), {static_cast<int64_t>(vals.size())});
+  for (size_t i = 0; i < vals.size(); ++i) v.set(static_cast<int64_t>(i), vals[i]);
+  return {plain(b.cst(sp)), plain(b.cst(v))};
+}
+
 // SparseTensorDenseAdd(a_indices, a_values, a_shape, b): b with the sparse tensor a added.
 std::vector<TT> sparse_dense_add(TfBuilder& b) {
   b.need_inputs(4, 4);
@@ -361,6 +399,7 @@ void add_misc_converters(ConverterTable& t) {
   t["SparseTensorDenseAdd"] = sparse_dense_add;
   t["Unique"] = t["UniqueWithCounts"] = unique;
   t["ListDiff"] = list_diff;
+  t["RaggedRange"] = ragged_range;
   t["SoftmaxCrossEntropyWithLogits"] = [](TfBuilder& b) { return softmax_xent(b, false); };
   t["SparseSoftmaxCrossEntropyWithLogits"] = [](TfBuilder& b) { return softmax_xent(b, true); };
 }
