@@ -68,6 +68,17 @@ std::vector<TT> broadcast_args(TfBuilder& b) {
 
 std::vector<TT> invert_permutation(TfBuilder& b) {
   b.need_inputs(1, 1);
+  if (!b.is_const(b.in[0])) {
+    // at run time: y[x[i]] = i is the argsort of the permutation x (not checked to be one)
+    int x = b.src(b.in[0]);
+    if (b.rank(x) != 1) fail("x", "x must be 1-D");
+    Attributes a;
+    a.set("axis", int64_t{-1});
+    a.set("largest", int64_t{0});
+    a.set("sorted", int64_t{1});
+    auto tk = b.emit("TopK", {x, b.i64s({b.shape(x)[0]})}, a, 2);
+    return {plain(b.cast(tk[1], b.dtype(x)))};
+  }
   auto p = b.const_ints(0, "x");
   const int64_t n = static_cast<int64_t>(p.size());
   Tensor t(b.dtype(b.in[0].v), {n});
