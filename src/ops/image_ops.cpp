@@ -456,6 +456,104 @@ OpDef make_resize_area() {
   return d;
 }
 
+// --- TFResizeBicubic ---------------------------------------------------------------------------
+
+// TF's bicubic weights come from a 1025-entry table per kernel (a = -0.75 legacy, Keys' a = -0.5
+// with half_pixel_centers), indexed by the tap position rounded to 1/1024.
+constexpr int64_t kCubicTable = 1024;
+const std::vector<float>& cubic_table(bool keys) {
+  static const auto make = [](double a) {
+    std::vector<float> t(static_cast<size_t>((kCubicTable + 1) * 2));
+    for (int64_t i = 0; i <= kCubicTable; ++i) {
+      float x = static_cast<float>(static_cast<double>(i) / kCubicTable);
+      t[static_cast<size_t>(i * 2)] = static_cast<float>(((a + 2) * x - (a + 3)) * x * x + 1);
+      x += 1.0f;
+      t[static_cast<size_t>(i * 2 + 1)] =
+          static_cast<float>(((a * x - 5 * a) * x + 8 * a) * x - 4 * a);
+    }
+    return t;
+  };
+  static const std::vector<float> legacy = make(-0.75), k = make(-0.5);
+  return keys ? k : legacy;
+}
+
+struct CubicTaps {
+  int64_t idx[4];
+  float w[4];
+};
+
+CubicTaps cubic_taps(float scale, int64_t out, int64_t limit, bool half_pixel) {
+  const float f = half_pixel ? (static_cast<float>(out) + 0.5f) * scale - 0.5f
+                             : static_cast<float>(out) * scale;
+  const int64_t loc = static_cast<int64_t>(std::floor(f));
+  const int64_t off = static_cast<int64_t>(std::lrint((f - static_cast<float>(loc)) * kCubicTable));
+  const auto& t = cubic_table(half_pixel);
+  CubicTaps r;
+  const float w[4] = {t[static_cast<size_t>(off * 2 + 1)], t[static_cast<size_t>(off * 2)],
+                      t[static_cast<size_t>((kCubicTable - off) * 2)],
+                      t[static_cast<size_t>((kCubicTable - off) * 2 + 1)]};
+  float sum = 0;
+  for (int k = 0; k < 4; ++k) {
+    const int64_t want = loc - 1 + k;
+    r.idx[k] = std::min(limit - 1, std::max<int64_t>(0, want));
+    r.w[k] = (!half_pixel || r.idx[k] == want) ? w[k] : 0.0f;
+    sum += r.w[k];
+  }
+  if (half_pixel && std::fabs(sum) >= 1000.0f * std::numeric_limits<float>::min())
+    for (float& x : r.w) x *= 1.0f / sum;
+  return r;
+}
+
+OpDef make_resize_bicubic() {
+  OpDef d;
+  d.name = "TFResizeBicubic";
+  d.category = "image";
+  d.doc =
+      "TF ResizeBicubic on NHWC images with TF's tabulated weights (attrs size (h, w), "
+      "align_corners, half_pixel_centers); float32 result";
+  d.attrs = {{"size", AttrType::Ints, "output (height, width)"},
+             {"align_corners", AttrType::Int, "1: TF's align_corners scale"},
+             {"half_pixel_centers", AttrType::Int, "1: half-pixel centres, Keys' kernel"}};
+  d.infer = [](InferContext& c) {
+    auto sz = c.attrs().get_ints("size", {});
+    if (sz.size() != 2 || sz[0] < 1 || sz[1] < 1) c.fail("size", "needs 2 positive values");
+    if (c.rank(0) != 4) c.fail("images", "must be 4-D NHWC");
+    if (c.dtype(0) == DType::boolean) c.fail("images", "expects a numeric tensor");
+    c.set_output(0, DType::f32, {c.shape(0)[0], sz[0], sz[1], c.shape(0)[3]});
+  };
+  d.reference = [](KernelContext& c) {
+    const Tensor& x = input(c, 0, "images");
+    auto sz = c.attrs().get_ints("size", {});
+    const bool align = c.attrs().get_int("align_corners", 0) != 0;
+    const bool hp = c.attrs().get_int("half_pixel_centers", 0) != 0;
+    const int64_t N = x.shape()[0], H = x.shape()[1], W = x.shape()[2], C = x.shape()[3];
+    Tensor& y = output(c, 0, DType::f32, {N, sz[0], sz[1], C});
+    const float hs = resize_scale(H, sz[0], align), ws = resize_scale(W, sz[1], align);
+    std::vector<CubicTaps> xt;
+    for (int64_t ox = 0; ox < sz[1]; ++ox) xt.push_back(cubic_taps(ws, ox, W, hp));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t oy = 0; oy < sz[0]; ++oy) {
+        const CubicTaps yt = cubic_taps(hs, oy, H, hp);
+        for (int64_t ox = 0; ox < sz[1]; ++ox)
+          for (int64_t ch = 0; ch < C; ++ch) {
+            float rows[4];
+            for (int k = 0; k < 4; ++k) {
+              float r = 0;
+              for (int j = 0; j < 4; ++j)
+                r += xt[static_cast<size_t>(ox)].w[j] *
+                     static_cast<float>(x.get(
+                         ((n * H + yt.idx[k]) * W + xt[static_cast<size_t>(ox)].idx[j]) * C + ch));
+              rows[k] = r;
+            }
+            float v = 0;
+            for (int k = 0; k < 4; ++k) v += yt.w[k] * rows[k];
+            y.set(((n * sz[0] + oy) * sz[1] + ox) * C + ch, v);
+          }
+      }
+  };
+  return d;
+}
+
 // --- TFCropAndResize ---------------------------------------------------------------------------
 
 OpDef make_crop_and_resize() {
@@ -544,6 +642,7 @@ const bool registered = [] {
   register_op(make_nms());
   register_op(make_maxpool_argmax());
   register_op(make_resize_area());
+  register_op(make_resize_bicubic());
   register_op(make_crop_and_resize());
   return true;
 }();

@@ -1,11 +1,14 @@
 // Reference kernels for math ops TensorFlow graphs use that ONNX lacks: Log1p, Expm1 (exact
-// near 0, unlike Log(1 + x) / Exp(x) - 1), Erfc, Lgamma, Digamma, Atan2 (broadcasting), CumProd
+// near 0, unlike Log(1 + x) / Exp(x) - 1), Erfc, Lgamma, Digamma, Igamma, Igammac, Betainc,
+// Zeta, Polygamma (broadcasting), Atan2 (broadcasting), CumProd
 // (CumSum's product twin, attrs exclusive / reverse) and SegmentReduce (TF's UnsortedSegment* and
 // Segment*: rows of data summed, multiplied, maxed, mined or averaged into num_segments outputs by
 // id).
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -282,6 +285,173 @@ double digamma(double x) {
   return acc + std::log(x) - 0.5 / x - series;
 }
 
+// --- special functions of two or three arguments (TF's Igamma, Igammac, Betainc, Zeta,
+// Polygamma; Eigen's domains: NaN outside them) ----------------------------------------------
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kEps = 1e-16;
+
+// regularized lower incomplete gamma P(a, x), or the upper Q(a, x) when `upper`
+double igamma(double a, double x, bool upper) {
+  if (std::isnan(a) || std::isnan(x) || x < 0 || a <= 0) return kNaN;
+  if (x == 0) return upper ? 1 : 0;
+  if (std::isinf(x)) return upper ? 0 : 1;
+  const double lead = std::exp(-x + a * std::log(x) - std::lgamma(a));
+  if (x < a + 1) {
+    double term = 1 / a, sum = term;
+    for (int n = 1; n < 2000; ++n) {
+      term *= x / (a + n);
+      sum += term;
+      if (std::fabs(term) < std::fabs(sum) * kEps) break;
+    }
+    const double p = sum * lead;
+    return upper ? 1 - p : p;
+  }
+  const double tiny = 1e-300;
+  double b = x + 1 - a, c = 1 / tiny, d = 1 / b, h = d;
+  for (int i = 1; i < 2000; ++i) {
+    const double an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = b + an / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const double del = d * c;
+    h *= del;
+    if (std::fabs(del - 1) < kEps) break;
+  }
+  const double q = lead * h;
+  return upper ? q : 1 - q;
+}
+
+double betacf(double a, double b, double x) {
+  const double tiny = 1e-300;
+  double c = 1, d = 1 - (a + b) * x / (a + 1);
+  if (std::fabs(d) < tiny) d = tiny;
+  d = 1 / d;
+  double h = d;
+  for (int m = 1; m < 2000; ++m) {
+    const int m2 = 2 * m;
+    double aa = m * (b - m) * x / ((a + m2 - 1) * (a + m2));
+    d = 1 + aa * d;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1 / d;
+    h *= d * c;
+    aa = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1));
+    d = 1 + aa * d;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const double del = d * c;
+    h *= del;
+    if (std::fabs(del - 1) < kEps) break;
+  }
+  return h;
+}
+
+// regularized incomplete beta I_x(a, b)
+double betainc(double a, double b, double x) {
+  if (std::isnan(a) || std::isnan(b) || std::isnan(x) || a <= 0 || b <= 0 || x < 0 || x > 1)
+    return kNaN;
+  if (x == 0 || x == 1) return x;
+  const double bt = std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) +
+                             a * std::log(x) + b * std::log1p(-x));
+  if (x < (a + 1) / (a + b + 2)) return bt * betacf(a, b, x) / a;
+  return 1 - bt * betacf(b, a, 1 - x) / b;
+}
+
+// Hurwitz zeta(x, q), Euler-Maclaurin summation as Cephes / Eigen
+double zeta(double x, double q) {
+  static const double A[] = {12.0,
+                             -720.0,
+                             30240.0,
+                             -1209600.0,
+                             47900160.0,
+                             -1.8924375803183791606e9,
+                             7.47242496e10,
+                             -2.950130727918164224e12,
+                             1.1646782814350067249e14,
+                             -4.5979787224074726105e15,
+                             1.8152105401943546773e17,
+                             -7.1661652561756670113e18};
+  if (x == 1) return std::numeric_limits<double>::infinity();
+  if (x < 1) return kNaN;
+  if (q <= 0) {
+    if (q == std::floor(q)) return std::numeric_limits<double>::infinity();
+    if (x != std::floor(x)) return kNaN;
+  }
+  double s = std::pow(q, -x), a = q, b = 0;
+  int i = 0;
+  while (i < 9 || a <= 9.0) {
+    i += 1;
+    a += 1.0;
+    b = std::pow(a, -x);
+    s += b;
+    if (std::fabs(b / s) < kEps) return s;
+  }
+  const double w = a;
+  s += b * w / (x - 1);
+  s -= 0.5 * b;
+  a = 1.0;
+  double k = 0.0;
+  for (i = 0; i < 12; ++i) {
+    a *= x + k;
+    b /= w;
+    double t = a * b / A[i];
+    s += t;
+    if (std::fabs(t / s) < kEps) return s;
+    k += 1.0;
+    a *= x + k;
+    b /= w;
+    k += 1.0;
+  }
+  return s;
+}
+
+double polygamma(double n, double x) {
+  if (n != std::floor(n) || n < 0) return kNaN;
+  if (n == 0) return digamma(x);
+  const double f = std::exp(std::lgamma(n + 1));
+  return (std::fmod(n, 2) == 0 ? -1 : 1) * f * zeta(n + 1, x);
+}
+
+OpDef make_float_nary(const std::string& name, const std::string& doc, int n,
+                      std::function<double(const double*)> fn) {
+  OpDef d;
+  d.name = name;
+  d.category = "math";
+  d.doc = doc;
+  d.min_inputs = d.max_inputs = n;
+  d.infer = [n](InferContext& c) {
+    if (!is_float(c.dtype(0))) c.fail("inputs", "expects float tensors");
+    std::vector<Shape> ss;
+    for (int i = 0; i < n; ++i) {
+      if (c.dtype(i) != c.dtype(0)) c.fail("inputs", "inputs of different dtypes");
+      ss.push_back(c.shape(i));
+    }
+    auto s = broadcast_shapes(std::span<const Shape>(ss));
+    if (!s) c.fail("inputs", "shapes do not broadcast");
+    c.set_output(0, c.dtype(0), *s);
+  };
+  d.reference = [n, fn](KernelContext& c) {
+    std::vector<Shape> ss;
+    for (int i = 0; i < n; ++i) ss.push_back(input(c, i).shape());
+    auto s = broadcast_shapes(std::span<const Shape>(ss));
+    if (!s) c.fail("inputs", "shapes do not broadcast");
+    Tensor& y = output(c, 0, c.inputs[0].dtype(), *s);
+    for_each_broadcast(*s, std::span<const Shape>(ss), [&](int64_t o, const int64_t* off) {
+      double v[3];
+      for (int i = 0; i < n; ++i) v[i] = c.inputs[static_cast<size_t>(i)].get(off[i]);
+      y.set(o, fn(v));
+    });
+  };
+  return d;
+}
+
 const bool registered = [] {
   register_op(make_float_unary("Log1p", "y = log(1 + x), accurate near 0",
                                [](double x) { return std::log1p(x); }));
@@ -293,6 +463,16 @@ const bool registered = [] {
       make_float_unary("Lgamma", "y = log(|gamma(x)|)", [](double x) { return std::lgamma(x); }));
   register_op(make_float_unary("Digamma", "y = digamma(x) = d/dx log(gamma(x))", digamma));
   register_op(make_atan2());
+  register_op(make_float_nary("Igamma", "regularized lower incomplete gamma P(a, x)", 2,
+                              [](const double* v) { return igamma(v[0], v[1], false); }));
+  register_op(make_float_nary("Igammac", "regularized upper incomplete gamma Q(a, x)", 2,
+                              [](const double* v) { return igamma(v[0], v[1], true); }));
+  register_op(make_float_nary("Betainc", "regularized incomplete beta I_x(a, b); inputs a, b, x", 3,
+                              [](const double* v) { return betainc(v[0], v[1], v[2]); }));
+  register_op(make_float_nary("Zeta", "Hurwitz zeta(x, q)", 2,
+                              [](const double* v) { return zeta(v[0], v[1]); }));
+  register_op(make_float_nary("Polygamma", "polygamma(n, x), n a non-negative integer", 2,
+                              [](const double* v) { return polygamma(v[0], v[1]); }));
   register_op(make_cumprod());
   register_op(make_segment_reduce());
   return true;

@@ -56,6 +56,8 @@ struct FixtureOptions {
   bool shapes_from_inputs = false;
   /// Fetch the case's outputs by their names (any tensor, not only the graph's outputs).
   bool outputs_by_name = false;
+  /// The backend (the reference backend is the oracle these fixtures check importers with).
+  std::string backend = "reference";
 };
 
 /// Imports `files` of the case in `dir`, runs it on the reference backend and compares final
@@ -97,7 +99,7 @@ inline FixtureResult run_fixture_case(const std::string& dir, const std::vector<
     // it by up to ~1e-6 of a layer's scale (2.4e-5 on keras/resnet_small's b2_bn2, on values
     // up to 22); tests/unit/cpu_fixtures_test.cpp checks the cpu backend on the same fixtures
     // against this oracle at its own tolerance.
-    so.backend = "reference";
+    so.backend = fo.backend;
     so.taps = names;
     if (fo.outputs_by_name)
       for (auto it = cj["outputs"].begin(); it != cj["outputs"].end(); ++it)

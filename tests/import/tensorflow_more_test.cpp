@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -35,8 +36,6 @@ struct TfCase {
   std::string name;
   std::string variant;
 };
-
-void PrintTo(const TfCase& c, std::ostream* os) { *os << c.name; }
 
 fs::path pool_root() {
   if (const char* env = std::getenv("ANVIL_TF_MORE_FIXTURES")) return env;
@@ -97,10 +96,7 @@ const std::string* skip_reason(const std::string& case_name) {
   return it == skips().end() ? nullptr : &it->second;
 }
 
-class TensorflowMore : public testing::TestWithParam<TfCase> {};
-
-TEST_P(TensorflowMore, Outputs) {
-  const TfCase& c = GetParam();
+anvil::testing::FixtureOptions options(const char* backend) {
   anvil::testing::FixtureOptions fo;
   fo.adjust_tol = [](double& rtol, double& atol) {
     if (rtol >= 1e-2) return;  // float16 results
@@ -109,24 +105,72 @@ TEST_P(TensorflowMore, Outputs) {
   };
   fo.shapes_from_inputs = true;
   fo.outputs_by_name = true;
-  const anvil::testing::FixtureResult r =
-      anvil::testing::run_fixture_case(c.dir, {c.dir + "/frozen_model.pb"}, "tensor", fo);
+  fo.backend = backend;
+  return fo;
+}
+
+std::string problems_of(const TfCase& c, const char* backend) {
+  const anvil::testing::FixtureResult r = anvil::testing::run_fixture_case(
+      c.dir, {c.dir + "/frozen_model.pb"}, "tensor", options(backend));
   std::string what;
   for (const auto& p : r.problems) what += (what.empty() ? "" : "; ") + p;
   if (r.problems.empty() && r.framework != "tensorflow")
     what = "imported as '" + r.framework + "', not tensorflow";
-  if (const std::string* reason = skip_reason(c.name)) {
-    if (what.empty())
-      FAIL() << c.name << " passes but is on the skip list (" << *reason
-             << "): remove it from tests/import/tensorflow_more_skips.txt";
-    GTEST_SKIP() << *reason << " [" << what.substr(0, 300) << "]";
-  }
-  EXPECT_TRUE(what.empty()) << what;
+  return what;
 }
 
-INSTANTIATE_TEST_SUITE_P(All, TensorflowMore, testing::ValuesIn(list_cases()),
-                         anvil::testing::case_param_name<TfCase>);
-GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(TensorflowMore);
+// One test over every case (a test per case would be 2600 ctest entries, each a process):
+// every failure names its case. ANVIL_TF_MORE_FILTER=substring runs the matching cases only;
+// ANVIL_TF_MORE_VERBOSE=1 prints one line per case (PASS, FAIL or SKIP with the reason).
+std::vector<TfCase> selected_cases() {
+  std::vector<TfCase> r;
+  const char* f = std::getenv("ANVIL_TF_MORE_FILTER");
+  for (auto& c : list_cases())
+    if (!f || c.name.find(f) != std::string::npos) r.push_back(std::move(c));
+  return r;
+}
+
+bool verbose() {
+  const char* v = std::getenv("ANVIL_TF_MORE_VERBOSE");
+  return v && *v && std::string(v) != "0";
+}
+
+TEST(TensorflowMore, EveryCaseOnTheReferenceBackend) {
+  const auto cases = selected_cases();
+  if (cases.empty()) GTEST_SKIP() << "fixtures/tensorflow-more not found";
+  int pass = 0, skipped = 0;
+  for (const auto& c : cases) {
+    const std::string what = problems_of(c, "reference");
+    const std::string* reason = skip_reason(c.name);
+    if (reason && what.empty())
+      ADD_FAILURE() << c.name << " passes but is on the skip list (" << *reason
+                    << "): remove it from tests/import/tensorflow_more_skips.txt";
+    else if (!reason && !what.empty())
+      ADD_FAILURE() << c.name << ": " << what;
+    pass += what.empty() ? 1 : 0;
+    skipped += reason && !what.empty() ? 1 : 0;
+    if (verbose()) {
+      std::string line = what.empty() ? "PASS" : reason ? "SKIP " + *reason : "FAIL " + what;
+      std::replace(line.begin(), line.end(), '\n', ' ');
+      std::cout << "[tf-more] " << c.name << " " << line << "\n";
+    }
+  }
+  std::cout << "tensorflow-more: " << pass << " of " << cases.size() << " pass, " << skipped
+            << " on the skip list\n";
+  RecordProperty("passed", pass);
+  RecordProperty("skipped", skipped);
+}
+
+// The cpu backend on the cases off the skip list, at the same tolerance.
+TEST(TensorflowMore, CasesOffTheSkipListOnTheCpuBackend) {
+  const auto cases = selected_cases();
+  if (cases.empty()) GTEST_SKIP() << "fixtures/tensorflow-more not found";
+  for (const auto& c : cases) {
+    if (skip_reason(c.name)) continue;
+    const std::string what = problems_of(c, "cpu");
+    EXPECT_TRUE(what.empty()) << c.name << " (cpu): " << what;
+  }
+}
 
 TEST(TensorflowMoreSet, AllCasesPresent) {
   if (pool_root().empty()) GTEST_SKIP() << "fixtures/tensorflow-more not found";

@@ -1,7 +1,8 @@
 // TF array ops beyond the first importer's set, each lowered to canonical ops in TF's own
 // layout: ReverseV2 (negative-step Slice), Roll (Slice + Concat), BroadcastTo (Expand),
 // Where with one input (NonZero), OneHot, MatrixBandPart / MatrixDiag / MatrixDiagPart /
-// MatrixSetDiag (masks and gather indices built at import from the static shapes),
+// MatrixSetDiag, Diag, DiagPart (masks and gather indices built at import from the static
+// shapes), Cross,
 // UnsortedSegment{Sum,Prod,Max,Min} and Segment{Sum,Prod,Max,Min,Mean} (SegmentReduce),
 // ScatterNd and, on a frozen variable, ScatterNdUpdate / ScatterNdAdd / ScatterNdSub (ScatterND).
 #include <algorithm>
@@ -223,6 +224,56 @@ std::vector<TT> matrix_set_diag(TfBuilder& b) {
   return {plain(b.emit1("Where", {mask, dm, m.v}))};
 }
 
+// Diag: x of shape s -> [s..., s...] with x on the diagonal; DiagPart: the inverse.
+std::vector<TT> diag(TfBuilder& b) {
+  b.need_inputs(1, 1);
+  int x = b.src(b.in[0]);
+  Shape s = b.shape(x);
+  if (s.empty()) fail("diagonal", "diagonal must have rank >= 1");
+  const int64_t n = shape_numel(s);
+  checked_numel({n, n}, "diagonal");
+  std::vector<int64_t> idx(static_cast<size_t>(n * n));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) idx[static_cast<size_t>(i * n + j)] = i == j ? i : n;
+  Shape out = s;
+  out.insert(out.end(), s.begin(), s.end());
+  int g = gather_matrix(b, pad_zero(b, b.reshape(x, {n})), {}, n, n, idx);
+  return {plain(b.reshape(g, out))};
+}
+
+std::vector<TT> diag_part(TfBuilder& b) {
+  b.need_inputs(1, 1);
+  int x = b.src(b.in[0]);
+  Shape s = b.shape(x);
+  const size_t k = s.size() / 2;
+  if (s.empty() || s.size() % 2 || !std::equal(s.begin(), s.begin() + k, s.begin() + k))
+    fail("input", "input must have shape [s..., s...], found " + shape_str(s));
+  Shape half(s.begin(), s.begin() + k);
+  const int64_t n = shape_numel(half);
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < n; ++i) idx.push_back(i * n + i);
+  Attributes a;
+  a.set("axis", int64_t{0});
+  return {plain(b.reshape(b.emit1("Gather", {b.reshape(x, {n * n}), b.i64s(idx)}, a), half))};
+}
+
+// Cross: the cross product of vectors along the last axis (size 3).
+std::vector<TT> cross(TfBuilder& b) {
+  b.need_inputs(2, 2);
+  int u = b.src(b.in[0]), v = b.src(b.in[1]);
+  if (b.shape(u) != b.shape(v) || b.shape(u).empty() || b.shape(u).back() != 3)
+    fail("b", "a and b must have the same shape with a last dimension of 3");
+  auto c = [&](int t, int64_t k) {
+    return b.emit1("Slice", {t, b.i64s({k}), b.i64s({k + 1}), b.i64s({-1})});
+  };
+  auto term = [&](int64_t i, int64_t j) {
+    return b.emit1("Sub", {b.emit1("Mul", {c(u, i), c(v, j)}), b.emit1("Mul", {c(u, j), c(v, i)})});
+  };
+  Attributes a;
+  a.set("axis", int64_t{-1});
+  return {plain(b.emit1("Concat", {term(1, 2), term(2, 0), term(0, 1)}, a))};
+}
+
 // ---- segments and scatters ----
 
 std::vector<TT> segment(TfBuilder& b, const std::string& mode, bool sorted) {
@@ -282,6 +333,9 @@ void add_array_converters(ConverterTable& t) {
   t["MatrixDiag"] = matrix_diag;
   t["MatrixDiagPart"] = matrix_diag_part;
   t["MatrixSetDiag"] = matrix_set_diag;
+  t["Diag"] = diag;
+  t["DiagPart"] = diag_part;
+  t["Cross"] = cross;
   for (const char* m : {"Sum", "Prod", "Max", "Min"}) {
     std::string mode(m);
     std::transform(mode.begin(), mode.end(), mode.begin(), ::tolower);

@@ -1,6 +1,7 @@
 // TF ops beyond the first importer's set: comparisons and logic (NotEqual, IsFinite, IsInf,
 // All, Any), integer and float division rules (FloorDiv, FloorMod, TruncateDiv, TruncateMod,
-// Mod, DivNoNan), Log1p, Expm1, Erfc, Lgamma, Digamma, Atan2, Rint, bitwise ops (BitwiseAnd/Or/Xor,
+// Mod, DivNoNan), Log1p, Expm1, Erfc, Lgamma, Digamma, Igamma(c), Betainc, Zeta, Polygamma,
+// Atan2, Rint, bitwise ops (BitwiseAnd/Or/Xor,
 // Invert, LeftShift, RightShift), Bitcast, scans (Cumsum, Cumprod), ops TF inference graphs carry
 // that compute nothing (Assert is dropped; DeepCopy, Assign of a frozen variable, EnsureShape
 // are identities) and AccumulateNV2 / L2Loss.
@@ -173,6 +174,14 @@ void add_extra_converters(ConverterTable& t) {
     t[op] = [op = std::string(op)](TfBuilder& b) {
       b.need_inputs(1, 1);
       return std::vector<TT>{b.unary(op, b.in[0])};
+    };
+  for (const char* op : {"Igamma", "Igammac", "Zeta", "Polygamma", "Betainc"})
+    t[op] = [op = std::string(op)](TfBuilder& b) {
+      const size_t n = op == "Betainc" ? 3 : 2;
+      b.need_inputs(n, n);
+      for (size_t i = 1; i < n; ++i)
+        if (b.dtype(b.in[i].v) != b.dtype(b.in[0].v)) fail("T", "inputs of different dtypes");
+      return std::vector<TT>{b.elementwise(op, b.in)};
     };
   t["Rint"] = [](TfBuilder& b) {  // half to even, as Round
     b.need_inputs(1, 1);

@@ -8,12 +8,7 @@
 namespace anvil::tf_import {
 namespace {
 
-// ResizeBilinear / ResizeBicubic (bilinear == true: the linear-family coordinates; cubic adds
-// TF's kernel: a = -0.75 as legacy TF, Keys' a = -0.5 with half_pixel_centers; legacy TF
-// quantizes the tap position to 1/1024 through a table, which this does not, so results differ
-// by up to ~1e-3 of the value range without align_corners or half_pixel_centers) and
-// ResizeNearestNeighbor.
-std::vector<TT> resize(TfBuilder& b, bool bilinear, bool cubic = false) {
+std::vector<TT> resize(TfBuilder& b, bool bilinear) {
   b.need_inputs(2, 2);
   const TT& x = b.in[0];
   Shape xs = b.tf_shape(x);
@@ -25,10 +20,7 @@ std::vector<TT> resize(TfBuilder& b, bool bilinear, bool cubic = false) {
   if (ac && hp)
     fail("half_pixel_centers", "align_corners and half_pixel_centers cannot both be set");
   Attributes a;
-  a.set("mode", std::string(cubic ? "cubic" : bilinear ? "linear" : "nearest"));
-  if (cubic) a.set("cubic_coeff_a", hp ? -0.5 : -0.75);
-  // Keys' cubic drops taps outside the image and renormalizes (TF's scale_and_translate rule)
-  if (cubic && hp) a.set("exclude_outside", int64_t{1});
+  a.set("mode", std::string(bilinear ? "linear" : "nearest"));
   if (bilinear) {
     a.set("coordinate_transformation_mode", std::string(ac   ? "align_corners"
                                                         : hp ? "half_pixel"
@@ -170,7 +162,6 @@ std::vector<TT> batch_to_space(TfBuilder& b) {
 
 void add_image_converters(ConverterTable& t) {
   t["ResizeBilinear"] = [](TfBuilder& b) { return resize(b, true); };
-  t["ResizeBicubic"] = [](TfBuilder& b) { return resize(b, true, true); };
   t["ResizeNearestNeighbor"] = [](TfBuilder& b) { return resize(b, false); };
   t["DepthToSpace"] = t["SpaceToDepth"] = depth_space;
   t["SpaceToBatchND"] = space_to_batch;

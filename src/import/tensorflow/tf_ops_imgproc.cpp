@@ -1,8 +1,8 @@
 // TF image-processing and quantization-simulation ops: AdjustContrastv2, RGBToHSV, HSVToRGB,
 // AdjustHue, AdjustSaturation, NonMaxSuppression (v1-v5, TFNonMaxSuppression),
-// MaxPoolWithArgmax, ResizeArea, CropAndResize, FakeQuantWithMinMaxArgs / Vars / VarsPerChannel
-// (lowered to canonical elementwise ops with TF's nudged range, computed at import from the
-// constant min/max).
+// MaxPoolWithArgmax, ResizeArea, ResizeBicubic, CropAndResize, FakeQuantWithMinMaxArgs / Vars /
+// VarsPerChannel (lowered to canonical elementwise ops with TF's nudged range, computed at import
+// from the constant min/max).
 #include <cmath>
 #include <limits>
 
@@ -198,6 +198,23 @@ std::vector<TT> resize_area(TfBuilder& b) {
   return {plain(b.emit1("TFResizeArea", {x}, a))};
 }
 
+std::vector<TT> resize_bicubic(TfBuilder& b) {
+  b.need_inputs(2, 2);
+  int x = b.src(b.in[0]);
+  if (b.rank(x) != 4) fail("images", "images must be 4-D NHWC");
+  auto sz = b.const_ints(1, "size");
+  if (sz.size() != 2 || sz[0] < 1 || sz[1] < 1)
+    fail("size", "size must be 2 positive values, found " + ints_str(sz));
+  const bool ac = b.attr_b("align_corners", false), hp = b.attr_b("half_pixel_centers", false);
+  if (ac && hp)
+    fail("half_pixel_centers", "align_corners and half_pixel_centers cannot both be set");
+  Attributes a;
+  a.set("size", sz);
+  a.set("align_corners", int64_t{ac ? 1 : 0});
+  a.set("half_pixel_centers", int64_t{hp ? 1 : 0});
+  return {plain(b.emit1("TFResizeBicubic", {x}, a))};
+}
+
 std::vector<TT> crop_and_resize(TfBuilder& b) {
   b.need_inputs(4, 4);
   auto cs = b.const_ints(3, "crop_size");
@@ -228,6 +245,7 @@ void add_imgproc_converters(ConverterTable& t) {
     t[op] = nms;
   t["MaxPoolWithArgmax"] = max_pool_argmax;
   t["ResizeArea"] = resize_area;
+  t["ResizeBicubic"] = resize_bicubic;
   t["CropAndResize"] = crop_and_resize;
   t["FakeQuantWithMinMaxArgs"] = t["FakeQuantWithMinMaxVars"] =
       t["FakeQuantWithMinMaxVarsPerChannel"] = fake_quant;

@@ -68,6 +68,17 @@ std::vector<TT> broadcast_args(TfBuilder& b) {
 
 std::vector<TT> invert_permutation(TfBuilder& b) {
   b.need_inputs(1, 1);
+  if (!b.is_const(b.in[0])) {
+    // at run time: y[x[i]] = i is the argsort of the permutation x (not checked to be one)
+    int x = b.src(b.in[0]);
+    if (b.rank(x) != 1) fail("x", "x must be 1-D");
+    Attributes a;
+    a.set("axis", int64_t{-1});
+    a.set("largest", int64_t{0});
+    a.set("sorted", int64_t{1});
+    auto tk = b.emit("TopK", {x, b.i64s({b.shape(x)[0]})}, a, 2);
+    return {plain(b.cast(tk[1], b.dtype(x)))};
+  }
   auto p = b.const_ints(0, "x");
   const int64_t n = static_cast<int64_t>(p.size());
   Tensor t(b.dtype(b.in[0].v), {n});
@@ -244,6 +255,110 @@ std::vector<TT> extract_patches(TfBuilder& b) {
   return {plain(b.emit1("Concat", parts, with_int("axis", 3)))};
 }
 
+// Unique / UniqueWithCounts / ListDiff: the result's size depends on the values, so the inputs
+// must be known at import; the results are then constants (first-occurrence order, as TF).
+std::vector<TT> unique(TfBuilder& b) {
+  b.need_inputs(1, 1);
+  Tensor x = b.const_input(0, "x");
+  if (x.rank() != 1) fail("x", "x must be 1-D");
+  const DType it = b.attr_dtype("out_idx", anvil_tf::DT_INT32);
+  std::vector<int64_t> first, count;
+  Tensor idx(it, {x.numel()});
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    int64_t k = 0;
+    while (k < static_cast<int64_t>(first.size()) &&
+           x.get(first[static_cast<size_t>(k)]) != x.get(i))
+      ++k;
+    if (k == static_cast<int64_t>(first.size())) {
+      first.push_back(i);
+      count.push_back(0);
+    }
+    ++count[static_cast<size_t>(k)];
+    idx.set(i, static_cast<double>(k));
+  }
+  const int64_t n = static_cast<int64_t>(first.size());
+  Tensor y(x.dtype(), {n}), c(it, {n});
+  for (int64_t k = 0; k < n; ++k) {
+    y.set(k, x.get(first[static_cast<size_t>(k)]));
+    c.set(k, static_cast<double>(count[static_cast<size_t>(k)]));
+  }
+  std::vector<TT> r{plain(b.cst(y)), plain(b.cst(idx))};
+  if (b.op() == "UniqueWithCounts") r.push_back(plain(b.cst(c)));
+  return r;
+}
+
+std::vector<TT> list_diff(TfBuilder& b) {
+  b.need_inputs(2, 2);
+  Tensor x = b.const_input(0, "x"), y = b.const_input(1, "y");
+  if (x.rank() != 1 || y.rank() != 1) fail("x", "x and y must be 1-D");
+  const DType it = b.attr_dtype("out_idx", anvil_tf::DT_INT32);
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    bool found = false;
+    for (int64_t j = 0; j < y.numel() && !found; ++j) found = x.get(i) == y.get(j);
+    if (!found) keep.push_back(i);
+  }
+  const int64_t n = static_cast<int64_t>(keep.size());
+  Tensor out(x.dtype(), {n}), idx(it, {n});
+  for (int64_t k = 0; k < n; ++k) {
+    out.set(k, x.get(keep[static_cast<size_t>(k)]));
+    idx.set(k, static_cast<double>(keep[static_cast<size_t>(k)]));
+  }
+  return {plain(b.cst(out)), plain(b.cst(idx))};
+}
+
+// RaggedRange(starts, limits, deltas) -> (nested row splits, dense values), on values known at
+// import (scalars broadcast against vectors, as TF).
+std::vector<TT> ragged_range(TfBuilder& b) {
+  b.need_inputs(3, 3);
+  Tensor st = b.const_input(0, "starts"), li = b.const_input(1, "limits"),
+         de = b.const_input(2, "deltas");
+  int64_t n = 1;
+  for (const Tensor* t : {&st, &li, &de}) {
+    if (t->rank() > 1) fail("starts", "starts, limits and deltas must be scalars or vectors");
+    if (t->rank() == 1) {
+      if (n != 1 && t->numel() != n) fail("limits", "starts, limits and deltas differ in size");
+      n = t->numel();
+    }
+  }
+  auto at = [](const Tensor& t, int64_t i) { return t.get(t.rank() == 1 ? i : 0); };
+  const bool fl = is_float(st.dtype());
+  std::vector<int64_t> splits{0};
+  std::vector<double> vals;
+  for (int64_t i = 0; i < n; ++i) {
+    const double s0 = at(st, i), l0 = at(li, i), d0 = at(de, i);
+    if (d0 == 0) fail("deltas", "deltas must be non-zero");
+    int64_t cnt = 0;
+    if ((d0 > 0 && l0 > s0) || (d0 < 0 && l0 < s0))
+      cnt = fl ? static_cast<int64_t>(std::ceil(std::fabs((l0 - s0) / d0)))
+               : (static_cast<int64_t>(std::fabs(l0 - s0)) + static_cast<int64_t>(std::fabs(d0)) -
+                  1) /
+                     static_cast<int64_t>(std::fabs(d0));
+    checked_numel({static_cast<int64_t>(vals.size()) + cnt}, "limits");
+    for (int64_t k = 0; k < cnt; ++k) vals.push_back(s0 + static_cast<double>(k) * d0);
+    splits.push_back(splits.back() + cnt);
+  }
+  Tensor sp(b.attr_dtype("Tsplits", anvil_tf::DT_INT64), {n + 1});
+  for (int64_t i = 0; i <= n; ++i) sp.set(i, static_cast<double>(splits[static_cast<size_t>(i)]));
+  Tensor v(st.dtype(), {static_cast<int64_t>(vals.size())});
+  for (size_t i = 0; i < vals.size(); ++i) v.set(static_cast<int64_t>(i), vals[i]);
+  return {plain(b.cst(sp)), plain(b.cst(v))};
+}
+
+// SparseTensorDenseAdd(a_indices, a_values, a_shape, b): b with the sparse tensor a added.
+std::vector<TT> sparse_dense_add(TfBuilder& b) {
+  b.need_inputs(4, 4);
+  int ind = b.src(b.in[0]), vals = b.src(b.in[1]), dense = b.src(b.in[3]);
+  if (b.dtype(vals) != b.dtype(dense)) fail("a_values", "a_values and b differ in dtype");
+  auto shape = b.const_ints(2, "a_shape");
+  if (Shape(shape.begin(), shape.end()) != b.shape(dense))
+    fail("a_shape",
+         "a_shape " + ints_str(shape) + " differs from b's " + shape_str(b.shape(dense)));
+  Attributes a;
+  a.set("reduction", std::string("add"));
+  return {plain(b.emit1("ScatterND", {dense, ind, vals}, a))};
+}
+
 // SoftmaxCrossEntropyWithLogits(features, labels) -> loss [batch], backprop [batch, classes];
 // the sparse form takes class indices. Forward values as TF defines them: loss = -sum(labels *
 // log_softmax(features)), backprop = softmax(features) - labels.
@@ -292,6 +407,10 @@ void add_misc_converters(ConverterTable& t) {
   t["HistogramFixedWidth"] = histogram;
   t["CompareAndBitpack"] = compare_and_bitpack;
   t["ExtractImagePatches"] = extract_patches;
+  t["SparseTensorDenseAdd"] = sparse_dense_add;
+  t["Unique"] = t["UniqueWithCounts"] = unique;
+  t["ListDiff"] = list_diff;
+  t["RaggedRange"] = ragged_range;
   t["SoftmaxCrossEntropyWithLogits"] = [](TfBuilder& b) { return softmax_xent(b, false); };
   t["SparseSoftmaxCrossEntropyWithLogits"] = [](TfBuilder& b) { return softmax_xent(b, true); };
 }
