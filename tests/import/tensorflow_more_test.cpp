@@ -39,10 +39,11 @@ struct TfCase {
 
 fs::path pool_root() {
   if (const char* env = std::getenv("ANVIL_TF_MORE_FIXTURES")) return env;
-  // the shared fixture pool sits next to the checkout (main) or two levels up (a worktree)
+  // the repository's copy (tests/data/fixtures/tensorflow-more/ORIGIN.md); else the shared
+  // pool next to the checkout (main) or two levels up (a worktree)
   for (const char* rel :
-       {"/../shared/fixtures/tensorflow-more", "/../../shared/fixtures/tensorflow-more",
-        "/tests/data/fixtures/tensorflow-more"}) {
+       {"/tests/data/fixtures/tensorflow-more", "/../shared/fixtures/tensorflow-more",
+        "/../../shared/fixtures/tensorflow-more"}) {
     fs::path p = fs::path(std::string(ANVIL_SOURCE_DIR) + rel);
     std::error_code ec;
     if (fs::is_directory(p, ec)) return fs::weakly_canonical(p);
