@@ -83,12 +83,16 @@ int Graph::find_value_by_any_name(const std::string& n) const {
       index = std::stoi(tail);
     }
   }
-  // Prefer the last value carrying the source name (passes may have renamed the producer).
+  // Prefer the last value carrying the source name (passes may have renamed the producer); a
+  // bare layer name means its output 0 ("lstm" is h-sequence, not "lstm:1"), then any output.
   for (size_t i = values.size(); i-- > 0;) {
     const auto& p = values[i].prov;
-    if (p.source_name == n || (p.source_name == base && p.output_index == index))
+    if ((p.source_name == n && p.output_index == 0) ||
+        (p.source_name == base && p.output_index == index))
       return static_cast<int>(i);
   }
+  for (size_t i = values.size(); i-- > 0;)
+    if (values[i].prov.source_name == n) return static_cast<int>(i);
   return -1;
 }
 

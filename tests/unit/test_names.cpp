@@ -74,3 +74,27 @@ TEST(NamesSanitize, LongNamesDifferingOnlyAtTheEndStayDistinct) {
 }
 
 }  // namespace
+
+#include "anvil/graph.h"
+
+namespace {
+
+// Graph::find_value_by_any_name: a bare source name is the layer's output 0 even when its other
+// outputs come later in the graph (a Keras LSTM with return_state: "lstm", "lstm:1", "lstm:2").
+TEST(GraphNames, BareSourceNameIsOutputZero) {
+  anvil::Graph g;
+  const int x = g.add_input("x", anvil::DType::f32, {1, 2});
+  const int n = g.add_node("Split", "split", {x}, {}, 3);
+  const auto outs = g.nodes[static_cast<size_t>(n)].outputs;
+  for (int k = 0; k < 3; ++k) {
+    auto& p = g.values[static_cast<size_t>(outs[static_cast<size_t>(k)])].prov;
+    p.source_name = "lstm";
+    p.output_index = k;
+  }
+  EXPECT_EQ(g.find_value_by_any_name("lstm"), outs[0]);
+  EXPECT_EQ(g.find_value_by_any_name("lstm:1"), outs[1]);
+  EXPECT_EQ(g.find_value_by_any_name("lstm:2"), outs[2]);
+  EXPECT_EQ(g.find_value_by_any_name("lstm:3"), -1);
+}
+
+}  // namespace
