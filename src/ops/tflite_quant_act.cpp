@@ -10,6 +10,7 @@
 //   TFLiteQuantizedTanh       int8: gemmlowp tanh on Q4.27, output scale 1/128
 //   TFLiteQuantizedLeakyRelu  MBQM(x - zp) with the identity or the alpha multiplier, + out zp
 //   TFLiteQuantizedHardSwish  reference_ops::HardSwish: int16 fixed-point "reluish" factor
+//   TFLiteQuantizedCompare    int8 comparisons with TFLite's rescaling (left shift 8)
 //   TFLiteQuantizedReduce     MEAN / SUM (int32 sum, rescaled; MEAN folds 1/n into the
 //                             multiplier as reduce.h does), REDUCE_MAX / REDUCE_MIN (raw values)
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "anvil/ops.h"
+#include "ops/broadcast.h"
 #include "ops/nn_util.h"
 #include "ops/ref_util.h"
 #include "ops/tflite_quant.h"
@@ -315,6 +317,55 @@ void hswish_kernel(KernelContext& ctx) {
 }
 
 // ---------------------------------------------------------------------------------------
+// TFLiteQuantizedCompare (comparisons.h ComparisonWithScaling, numpy broadcasting)
+
+void compare_infer(InferContext& ctx) {
+  const std::string op = "TFLiteQuantizedCompare";
+  require_q(op, ctx.dtype(0));
+  if (ctx.dtype(1) != ctx.dtype(0)) fail(op, "B", "inputs must have the same dtype");
+  auto out = ref::broadcast_shapes({ctx.shape(0), ctx.shape(1)});
+  if (!out)
+    fail(op, "B",
+         "shapes do not broadcast: " + shape_str(ctx.shape(0)) + " vs " + shape_str(ctx.shape(1)));
+  const std::string m = ctx.attrs().get_string("mode");
+  if (m != "eq" && m != "ne" && m != "gt" && m != "ge" && m != "lt" && m != "le")
+    fail(op, "mode", "expected eq, ne, gt, ge, lt or le, found '" + m + "'");
+  ctx.set_output(0, DType::boolean, *out);
+}
+void compare_kernel(KernelContext& ctx) {
+  const std::string op = "TFLiteQuantizedCompare";
+  nn::require_inputs(ctx, 2);
+  const Tensor &A = ctx.inputs[0], &B = ctx.inputs[1];
+  Tensor& Y = ctx.outputs[0];
+  const Attributes& a = ctx.attrs();
+  const std::string m = a.get_string("mode");
+  const int ls = get_i32(op, a, "left_shift", 0, 16);
+  const int32_t o1 = get_i32(op, a, "input1_offset", -65536, 65536),
+                o2 = get_i32(op, a, "input2_offset", -65536, 65536);
+  const int32_t m1 = get_i32(op, a, "input1_multiplier", 0, kI32Max),
+                m2 = get_i32(op, a, "input2_multiplier", 0, kI32Max);
+  const int s1 = get_i32(op, a, "input1_shift", -31, 0),
+            s2 = get_i32(op, a, "input2_shift", -31, 0);
+  auto scaled = [&](int64_t v, int32_t off, int32_t mult, int sh) {
+    const int32_t shifted = q::wrap32((v + off) * (int64_t{1} << ls));
+    return q::MultiplyByQuantizedMultiplierSmallerThanOneExp(shifted, mult, sh);
+  };
+  const Shape shapes[2] = {A.shape(), B.shape()};
+  ref::for_each_broadcast(Y.shape(), std::span<const Shape>(shapes, 2),
+                          [&](int64_t o, const int64_t* off) {
+                            const int32_t x = scaled(ref::load_int(A, off[0]), o1, m1, s1),
+                                          y = scaled(ref::load_int(B, off[1]), o2, m2, s2);
+                            const bool r = m == "eq"   ? x == y
+                                           : m == "ne" ? x != y
+                                           : m == "gt" ? x > y
+                                           : m == "ge" ? x >= y
+                                           : m == "lt" ? x < y
+                                                       : x <= y;
+                            ref::store_int(Y, o, r ? 1 : 0);
+                          });
+}
+
+// ---------------------------------------------------------------------------------------
 // TFLiteQuantizedReduce
 
 struct ReducePlan {
@@ -477,6 +528,26 @@ const OpRegistrar reg_hswish{OpDef{
      {"output_zero_point", AttrType::Int, ""}},
     hswish_infer,
     hswish_kernel}};
+
+const OpRegistrar reg_compare{
+    OpDef{"TFLiteQuantizedCompare",
+          "quantization",
+          "TFLite int8 comparison: both inputs rescaled ((x - zp) * 2^left_shift, fixed-point "
+          "multiplier of the scale), numpy broadcasting, bool output",
+          2,
+          2,
+          1,
+          1,
+          {{"mode", AttrType::String, "eq, ne, gt, ge, lt or le"},
+           {"left_shift", AttrType::Int, "8"},
+           {"input1_offset", AttrType::Int, "-zero point"},
+           {"input1_multiplier", AttrType::Int, ""},
+           {"input1_shift", AttrType::Int, "<= 0"},
+           {"input2_offset", AttrType::Int, "-zero point"},
+           {"input2_multiplier", AttrType::Int, ""},
+           {"input2_shift", AttrType::Int, "<= 0"}},
+          compare_infer,
+          compare_kernel}};
 
 const OpRegistrar reg_reduce{
     OpDef{"TFLiteQuantizedReduce",

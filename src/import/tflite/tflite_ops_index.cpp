@@ -228,9 +228,31 @@ TV arg_minmax(Translator& cx, bool max) {
   return TV{y, {}};
 }
 
-/// Comparisons: raw values compare like real ones when both inputs share their quantization.
-TV compare(Translator& cx, const std::string& onnx_op, bool negate) {
+/// Comparisons. int8 (comparisons.cc): both inputs rescaled as TFLite Micro does; other
+/// quantized types compare raw values, which needs both inputs quantized alike.
+TV compare(Translator& cx, const std::string& onnx_op, bool negate, const std::string& mode) {
   const TV x = cx.in(0), y = cx.in(1);
+  if (cx.dtype(x.v) == DType::i8) {
+    const QP a = cx.qparams(cx.ins_[0]), b = cx.qparams(cx.ins_[1]);
+    cx.require_quant_params(cx.ins_[0], a, "quantization");
+    cx.require_quant_params(cx.ins_[1], b, "quantization");
+    if (a.scale.size() != 1 || b.scale.size() != 1 || a.scale[0] >= 1.0f || b.scale[0] >= 1.0f)
+      cx.unsupported_here("int8 comparison with per-channel or >= 1 scales");
+    int32_t m1 = 0, m2 = 0;
+    const int s1 = cx.multiplier_or_fail(static_cast<double>(a.scale[0]), &m1, "quantization"),
+              s2 = cx.multiplier_or_fail(static_cast<double>(b.scale[0]), &m2, "quantization");
+    Attributes at;
+    at.set("mode", mode);
+    at.set("left_shift", int64_t{8});
+    at.set("input1_offset", -a.zp[0]);
+    at.set("input1_multiplier", int64_t{m1});
+    at.set("input1_shift", int64_t{s1});
+    at.set("input2_offset", -b.zp[0]);
+    at.set("input2_multiplier", int64_t{m2});
+    at.set("input2_shift", int64_t{s2});
+    const std::vector<int> p = cx.common_layout(x, y);
+    return TV{cx.node("TFLiteQuantizedCompare", {cx.in_layout(x, p), cx.in_layout(y, p)}, at), p};
+  }
   if (is_quant_type(cx.dtype(x.v))) {
     const QP a = cx.qparams(cx.ins_[0]), b = cx.qparams(cx.ins_[1]);
     if (a.scale != b.scale || a.zp != b.zp)
@@ -295,16 +317,22 @@ void add_index_converters(ConverterTable& t) {
   t[fb::BuiltinOperator_CAST] = [](Translator& cx, Op) { return cast(cx); };
   t[fb::BuiltinOperator_ARG_MAX] = [](Translator& cx, Op) { return arg_minmax(cx, true); };
   t[fb::BuiltinOperator_ARG_MIN] = [](Translator& cx, Op) { return arg_minmax(cx, false); };
-  t[fb::BuiltinOperator_LESS] = [](Translator& cx, Op) { return compare(cx, "Less", false); };
+  t[fb::BuiltinOperator_LESS] = [](Translator& cx, Op) { return compare(cx, "Less", false, "lt"); };
   t[fb::BuiltinOperator_LESS_EQUAL] = [](Translator& cx, Op) {
-    return compare(cx, "LessOrEqual", false);
+    return compare(cx, "LessOrEqual", false, "le");
   };
-  t[fb::BuiltinOperator_GREATER] = [](Translator& cx, Op) { return compare(cx, "Greater", false); };
+  t[fb::BuiltinOperator_GREATER] = [](Translator& cx, Op) {
+    return compare(cx, "Greater", false, "gt");
+  };
   t[fb::BuiltinOperator_GREATER_EQUAL] = [](Translator& cx, Op) {
-    return compare(cx, "GreaterOrEqual", false);
+    return compare(cx, "GreaterOrEqual", false, "ge");
   };
-  t[fb::BuiltinOperator_EQUAL] = [](Translator& cx, Op) { return compare(cx, "Equal", false); };
-  t[fb::BuiltinOperator_NOT_EQUAL] = [](Translator& cx, Op) { return compare(cx, "Equal", true); };
+  t[fb::BuiltinOperator_EQUAL] = [](Translator& cx, Op) {
+    return compare(cx, "Equal", false, "eq");
+  };
+  t[fb::BuiltinOperator_NOT_EQUAL] = [](Translator& cx, Op) {
+    return compare(cx, "Equal", true, "ne");
+  };
   t[fb::BuiltinOperator_SELECT] =
       t[fb::BuiltinOperator_SELECT_V2] = [](Translator& cx, Op) { return select(cx); };
   t[fb::BuiltinOperator_MAXIMUM] = [](Translator& cx, Op) { return minmax(cx, true); };
