@@ -8,6 +8,7 @@
 // already quantized as strided_slice_test.cc does). The number of bit-exact cases
 // (every element equal to the quantized golden) is printed and floored.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -251,7 +252,9 @@ struct Result {
 Result run_case(const json& c) {
   Result r;
   const std::vector<uint8_t> bytes = build_model(c);
-  const std::string path = ::testing::TempDir() + "/anvil_micro_vector.tflite";
+  // one file per test process (ctest runs the tests of this file in parallel)
+  const std::string path =
+      ::testing::TempDir() + "/anvil_micro_vector_" + std::to_string(::getpid()) + ".tflite";
   {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     f.write(reinterpret_cast<const char*>(bytes.data()),
