@@ -1,8 +1,8 @@
 // Indexing, selection and comparison operators (any dtype; quantized tensors pass through with
 // their quantization, which TFLite requires to be the output's): STRIDED_SLICE (every mask),
 // SLICE, GATHER, TILE, PACK, CAST, ARG_MAX/ARG_MIN, comparisons, SELECT/SELECT_V2,
-// SPACE_TO_DEPTH/DEPTH_TO_SPACE, and the float unary operators the other files do not map.
-// All work in TFLite's layout (cx.as_source).
+// SPACE_TO_DEPTH/DEPTH_TO_SPACE, RESIZE_NEAREST_NEIGHBOR, and the float unary operators the other
+// files do not map. All work in TFLite's layout (cx.as_source).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -300,6 +300,43 @@ TV depth_space(Translator& cx, Op op, bool to_depth) {
   return TV{cx.node(to_depth ? "SpaceToDepth" : "DepthToSpace", {xv}, at), kNHWC};
 }
 
+// RESIZE_NEAREST_NEIGHBOR, any dtype: reference_ops::ResizeNearestNeighbor's source index per
+// output row and column (GetNearestNeighbor, float arithmetic), as two constant-index Gathers
+// in NHWC; quantized tensors keep their quantization.
+TV resize_nearest(Translator& cx, Op op) {
+  bool align = false, half = false;
+  if (auto* o = op->builtin_options_as_ResizeNearestNeighborOptions())
+    align = o->align_corners(), half = o->half_pixel_centers();
+  same_quant(cx, 0, "RESIZE_NEAREST_NEIGHBOR");
+  const int xv = cx.as_source(cx.in(0));
+  const Shape xs = cx.shape(xv);
+  if (xs.size() != 4) cx.fail("input", "expected an NHWC input, found " + shape_str(xs));
+  const auto size = cx.const_ints(1, "size");
+  if (size.size() != 2 || size[0] < 1 || size[1] < 1 || size[0] > kMaxTensorElements ||
+      size[1] > kMaxTensorElements)
+    cx.fail("size", "expected (new_height, new_width), found " + ints_str(size));
+  auto indices = [&](int64_t in, int64_t out) {
+    const float scale = (align && out > 1)
+                            ? static_cast<float>(in - 1) / static_cast<float>(out - 1)
+                            : static_cast<float>(in) / static_cast<float>(out);
+    const float offset = half ? 0.5f : 0.0f;
+    std::vector<int64_t> idx;
+    for (int64_t v = 0; v < out; ++v) {
+      const float p = (static_cast<float>(v) + offset) * scale;
+      int64_t k = align ? static_cast<int64_t>(std::round(p)) : static_cast<int64_t>(std::floor(p));
+      k = std::min(k, in - 1);
+      if (half) k = std::max<int64_t>(k, 0);
+      idx.push_back(k);
+    }
+    return idx;
+  };
+  Attributes a1, a2;
+  a1.set("axis", int64_t{1});
+  a2.set("axis", int64_t{2});
+  const int rows = cx.node("Gather", {xv, cx.i64s("rows", indices(xs[1], size[0]))}, a1);
+  return TV{cx.node("Gather", {rows, cx.i64s("cols", indices(xs[2], size[1]))}, a2), {}};
+}
+
 TV float_unary(Translator& cx, const std::string& onnx_op) {
   const TV x = cx.in(0);
   if (!is_float(cx.dtype(x.v))) cx.unsupported_here("quantized or integer " + onnx_op);
@@ -337,6 +374,7 @@ void add_index_converters(ConverterTable& t) {
       t[fb::BuiltinOperator_SELECT_V2] = [](Translator& cx, Op) { return select(cx); };
   t[fb::BuiltinOperator_MAXIMUM] = [](Translator& cx, Op) { return minmax(cx, true); };
   t[fb::BuiltinOperator_MINIMUM] = [](Translator& cx, Op) { return minmax(cx, false); };
+  t[fb::BuiltinOperator_RESIZE_NEAREST_NEIGHBOR] = resize_nearest;
   t[fb::BuiltinOperator_SPACE_TO_DEPTH] = [](Translator& cx, Op op) {
     return depth_space(cx, op, true);
   };
