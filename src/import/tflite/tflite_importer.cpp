@@ -45,6 +45,7 @@ const ConverterTable& converters() {
     add_math_converters(t);
     add_shape_converters(t);
     add_index_converters(t);
+    add_misc_converters(t);
     add_quant_converters(t);
     return t;
   }();

@@ -168,6 +168,7 @@ void add_nn_converters(ConverterTable& t);     // tflite_ops_nn.cpp
 void add_math_converters(ConverterTable& t);   // tflite_ops_math.cpp
 void add_shape_converters(ConverterTable& t);  // tflite_ops_shape.cpp
 void add_index_converters(ConverterTable& t);  // tflite_ops_index.cpp
+void add_misc_converters(ConverterTable& t);   // tflite_ops_misc.cpp
 void add_quant_converters(ConverterTable& t);  // tflite_ops_quant.cpp (wraps the above: runs last)
 const ConverterTable& converters();
 
