@@ -55,8 +55,10 @@ std::string pads_cell(const Node& n) {
 
 // Weights count as parameters; operator arguments held as constants (integer shapes, pads,
 // axes, sizes, and scalar bounds such as Clip's min/max) do not, as in Keras's model.summary().
-bool is_parameter(const Value& v) {
-  return v.is_constant() && is_float(v.dtype) && !v.shape.empty();
+// Quantized TFLite layers (TFLiteQuantized* ops) count their integer weights and biases.
+bool is_parameter(const Value& v, const Node& n) {
+  if (!v.is_constant() || v.shape.empty()) return false;
+  return is_float(v.dtype) || n.op.rfind("TFLiteQuantized", 0) == 0;
 }
 
 // ---- one row per source layer (Graph::source_layers) ----
@@ -199,7 +201,7 @@ int64_t node_parameter_count(const Graph& g, const Node& n) {
   for (int in : n.inputs) {
     if (in < 0 || static_cast<size_t>(in) >= g.values.size() || !seen.insert(in).second) continue;
     const Value& v = g.values[static_cast<size_t>(in)];
-    if (is_parameter(v)) count += v.constant.numel();
+    if (is_parameter(v, n)) count += v.constant.numel();
   }
   return count;
 }
@@ -210,7 +212,7 @@ std::string summary(const Graph& g, const SummaryOptions& options) {
     return g.framework == "keras" ? keras_table(g) : source_table(g);
   using Row = std::vector<std::string>;
   std::vector<Row> rows;
-  const Row header{"Layer (source name)", "Op", "Output shape", "Padding", "Params"};
+  Row header{"Layer (source name)", "Op", "Output shape", "Padding", "Params"};
   for (int i : g.inputs) {
     const Value& v = g.values[static_cast<size_t>(i)];
     rows.push_back({source_name(v), "Input", shape_cell(v), "", "0"});
@@ -242,7 +244,7 @@ std::string summary(const Graph& g, const SummaryOptions& options) {
       if (n.attrs.has("pads")) grouped_pads[n.name.substr(0, slash)] = pads_cell(n);
       for (int in : n.inputs)
         if (in >= 0 && static_cast<size_t>(in) < g.values.size() &&
-            is_parameter(g.values[static_cast<size_t>(in)]) && counted.insert(in).second)
+            is_parameter(g.values[static_cast<size_t>(in)], n) && counted.insert(in).second)
           total += g.values[static_cast<size_t>(in)].constant.numel();
       continue;
     }
@@ -269,7 +271,7 @@ std::string summary(const Graph& g, const SummaryOptions& options) {
     }
     for (int in : n.inputs) {
       if (in < 0 || static_cast<size_t>(in) >= g.values.size()) continue;
-      if (is_parameter(g.values[static_cast<size_t>(in)]) && counted.insert(in).second)
+      if (is_parameter(g.values[static_cast<size_t>(in)], n) && counted.insert(in).second)
         total += g.values[static_cast<size_t>(in)].constant.numel();
     }
     int64_t params = node_parameter_count(g, n);
@@ -293,6 +295,16 @@ std::string summary(const Graph& g, const SummaryOptions& options) {
     }
   }
 
+  // TFLite: each quantized tensor's scale and zero point (recorded by the importer)
+  const auto q = g.metadata.lower_bound("tflite.quantization.");
+  if (q != g.metadata.end() && q->first.rfind("tflite.quantization.", 0) == 0 &&
+      !options.show_constants) {
+    for (auto& r : rows) {
+      auto it = g.metadata.find("tflite.quantization." + r[0]);
+      r.insert(r.end() - 1, it == g.metadata.end() ? "" : it->second);
+    }
+    header.insert(header.end() - 1, "Quantization");
+  }
   std::vector<size_t> width(header.size());
   for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
   for (const auto& r : rows)

@@ -44,7 +44,8 @@ DType parse_qdtype(const std::string& op, const std::string& s) {
   if (s == "i8") return DType::i8;
   if (s == "u8") return DType::u8;
   if (s == "i16") return DType::i16;
-  fail(op, "dtype", "expected i8, u8 or i16, found '" + s + "'");
+  if (s == "i32") return DType::i32;  // QUANTIZE / requantize to int32
+  fail(op, "dtype", "expected i8, u8, i16 or i32, found '" + s + "'");
 }
 
 void require_quant(const std::string& op, const std::string& field, DType t) {
@@ -151,7 +152,7 @@ void dequantize_kernel(KernelContext& ctx) {
 
 void requantize_infer(InferContext& ctx) {
   const std::string op = "TFLiteRequantize";
-  require_quant(op, "X", ctx.dtype(0));
+  if (ctx.dtype(0) != DType::i32) require_quant(op, "X", ctx.dtype(0));  // QUANTIZE int32 -> int
   DType t = parse_qdtype(op, ctx.attrs().get_string("dtype"));
   read_multiplier(op, ctx.attrs(), "multiplier");
   read_shift(op, ctx.attrs(), "shift", -31, 30);

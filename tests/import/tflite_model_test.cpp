@@ -653,13 +653,16 @@ TEST(TfliteMalformed, UnsupportedOperatorsListedTogether) {
   const int a = mb.tensor("a", {1, 4});
   const int b2 = mb.tensor("b", {1, 4});
   const int y = mb.tensor("y", {1, 4});
-  mb.op(fb::BuiltinOperator_FLOOR, {x}, {a});
+  mb.op(fb::BuiltinOperator_LSH_PROJECTION, {x}, {a});
   mb.op(fb::BuiltinOperator_RELU, {a}, {b2});  // fed by an unsupported op: not listed itself
-  mb.op(fb::BuiltinOperator_SIN, {x}, {y});
+  mb.op(fb::BuiltinOperator_SKIP_GRAM, {x}, {y});
   const std::string e = import_error("unsupported", mb.finish({x}, {b2, y}));
   EXPECT_NE(e.find("2 unsupported operators:"), std::string::npos) << e;
-  EXPECT_NE(e.find("unsupported operator FLOOR (operator 0, output 'a')"), std::string::npos) << e;
-  EXPECT_NE(e.find("unsupported operator SIN (operator 2, output 'y')"), std::string::npos) << e;
+  EXPECT_NE(e.find("unsupported operator LSH_PROJECTION (operator 0, output 'a')"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("unsupported operator SKIP_GRAM (operator 2, output 'y')"), std::string::npos)
+      << e;
   EXPECT_EQ(e.find("RELU"), std::string::npos) << e;
   EXPECT_EQ(e.find("builtin_code"), std::string::npos) << e;
 }
@@ -670,14 +673,14 @@ TEST(TfliteMalformed, UnsupportedOperatorNamedOnce) {
   ModelBuilder mb;
   const int x = mb.tensor("x", {1, 4});
   const int y = mb.tensor(name, {1, 4});
-  mb.op(fb::BuiltinOperator_STRIDED_SLICE, {x}, {y});
+  mb.op(fb::BuiltinOperator_HASHTABLE_LOOKUP, {x}, {y});
   const std::string path = write_model("unsupported_one", mb.finish({x}, {y}));
   try {
     anvil::import_model({path});
     FAIL() << "imported";
   } catch (const anvil::Error& e) {
     EXPECT_EQ(std::string(e.what()),
-              path + ": unsupported operator STRIDED_SLICE (operator 0, output '" + name + "')");
+              path + ": unsupported operator HASHTABLE_LOOKUP (operator 0, output '" + name + "')");
   }
 }
 
@@ -688,16 +691,17 @@ TEST(TfliteMalformed, SeveralUnsupportedOperatorsWithReasons) {
   const int a = mb.tensor("a", {1, 4});
   const int c = mb.tensor("c", {1, 4});
   const int y = mb.tensor("y", {1, 4});
-  mb.op(fb::BuiltinOperator_STRIDED_SLICE, {x}, {a});
-  mb.op(fb::BuiltinOperator_GATHER, {x}, {c});
+  mb.op(fb::BuiltinOperator_HASHTABLE_LOOKUP, {x}, {a});
+  mb.op(fb::BuiltinOperator_EMBEDDING_LOOKUP_SPARSE, {x}, {c});
   mb.op(fb::BuiltinOperator_ADD, {x, x}, {y}, fb::BuiltinOptions_AddOptions,
         fb::CreateAddOptions(mb.b, fb::ActivationFunctionType_SIGN_BIT).Union());
   const std::string e = import_error("unsupported_three", mb.finish({x}, {a, c, y}));
   EXPECT_NE(e.find("3 unsupported operators:"), std::string::npos) << e;
-  EXPECT_NE(e.find("  - unsupported operator STRIDED_SLICE (operator 0, output 'a')\n"),
+  EXPECT_NE(e.find("  - unsupported operator HASHTABLE_LOOKUP (operator 0, output 'a')\n"),
             std::string::npos)
       << e;
-  EXPECT_NE(e.find("  - unsupported operator GATHER (operator 1, output 'c')\n"), std::string::npos)
+  EXPECT_NE(e.find("  - unsupported operator EMBEDDING_LOOKUP_SPARSE (operator 1, output 'c')\n"),
+            std::string::npos)
       << e;
   EXPECT_NE(
       e.find("  - unsupported operator ADD (operator 2, output 'y'): fused activation SIGN_BIT"),

@@ -25,6 +25,7 @@
 // file, registered under its BuiltinOperator code in the table of converters(), which is also
 // the list of supported operators.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -43,6 +44,9 @@ const ConverterTable& converters() {
     add_nn_converters(t);
     add_math_converters(t);
     add_shape_converters(t);
+    add_index_converters(t);
+    add_misc_converters(t);
+    add_quant_converters(t);
     return t;
   }();
   return table;
@@ -64,12 +68,21 @@ void Translator::check_tensor_index(int t, const std::string& field) const {
                     std::to_string(sg_->tensors()->size()) + " tensors)");
 }
 
+// The reason listed for an operator without a converter: for custom operators, how to supply one.
+static std::string custom_hint(int code, const std::string& key) {
+  if (code != fb::BuiltinOperator_CUSTOM) return "unsupported operator";
+  return "custom operator '" + key + "': supply it with anvil::map_source_op(\"tflite\", \"" + key +
+         "\", \"<registered op>\")";
+}
+
 // One operator through its converter; the output checked against its declared type and shape.
-void Translator::translate(const fb::Operator* op, int code) {
+void Translator::translate(const fb::Operator* op, int code, const std::string& type) {
   const auto& table = converters();
   auto it = table.find(code);
-  if (it == table.end()) unsupported_here("unsupported operator");
-  TV y = it->second(*this, op);
+  const std::string key = code == fb::BuiltinOperator_CUSTOM ? type.substr(7) : type;
+  std::optional<std::string> user_op = mapped_source_op("tflite", key);
+  if (it == table.end() && !user_op) unsupported_here(custom_hint(code, key));
+  TV y = it == table.end() ? mapped(*user_op) : it->second(*this, op);
   if (outs_.size() != 1)
     fail("outputs", "expected 1 output, found " + std::to_string(outs_.size()));
   // a fresh value per TFLite tensor, named after it
@@ -87,6 +100,17 @@ void Translator::translate(const fb::Operator* op, int code) {
                           "' is declared " + shape_str(decl));
   }
   tv_[static_cast<size_t>(to)] = y;
+}
+
+// An operator the user mapped to a registered op (anvil::map_source_op("tflite", TYPE, op)):
+// its inputs in TFLite's layout, no attributes (custom options are not decoded).
+TV Translator::mapped(const std::string& op_name) {
+  if (!OpRegistry::global().find(op_name))
+    fail("op", "mapped op '" + op_name + "' is not registered");
+  std::vector<int> ins;
+  for (size_t k = 0; k < ins_.size(); ++k)
+    ins.push_back(has_in(static_cast<int>(k)) ? as_source(in(static_cast<int>(k))) : -1);
+  return TV{node(op_name, ins), {}};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -156,7 +180,25 @@ void Translator::add_inputs() {
       if (s.size() == 4) val.prov.source_layout = "NHWC";
       tv_[static_cast<size_t>(t)] = TV{v, {}};
       produced_[static_cast<size_t>(t)] = true;
+      record_quantization(t);
     }
+}
+
+// For summary(): "tflite.quantization.<tensor>" = its scale and zero point.
+void Translator::record_quantization(int t) {
+  const QP p = qparams(t);
+  if (!p.present()) return;
+  std::string s;
+  if (p.scale.size() == 1) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "scale %.6g, zero point %lld", static_cast<double>(p.scale[0]),
+                  static_cast<long long>(p.zp[0]));
+    s = buf;
+  } else {
+    s = "per-channel: " + std::to_string(p.scale.size()) + " scales on axis " +
+        std::to_string(p.dim);
+  }
+  g_.metadata["tflite.quantization." + tname(t)] = s;
 }
 
 // A tensor read before any operator wrote it: its constant data (only tensors that operators
@@ -217,21 +259,29 @@ void Translator::operator_at(flatbuffers::uoffset_t i) {
     if (produced_[static_cast<size_t>(t)])
       throw Error("tensor '" + tname(t) + "' is written twice (or is an input)", g_.source_file,
                   cur_, "outputs");
+  const std::string where =
+      "operator " + std::to_string(i) + (out_name.empty() ? "" : ", output '" + out_name + "'");
+  // an operator without a converter is listed whatever feeds it (its inputs are not read:
+  // they may be variable state tensors without data), so the message names everything the
+  // model needs
+  const std::string key = code == fb::BuiltinOperator_CUSTOM ? type.substr(7) : type;
   bool poisoned = false;
-  for (int t : ins_)
-    if (t >= 0) {
-      ensure(t);
-      if (tv_[static_cast<size_t>(t)].poisoned) poisoned = true;
-    }
+  if (!converters().count(code) && !mapped_source_op("tflite", key)) {
+    unsupported.add(type, where, "", custom_hint(code, key), true);
+    poisoned = true;
+  }
+  if (!poisoned)
+    for (int t : ins_)
+      if (t >= 0) {
+        ensure(t);
+        if (tv_[static_cast<size_t>(t)].poisoned) poisoned = true;
+      }
   first_value_ = static_cast<int>(g_.values.size());
   if (!poisoned) {
     try {
-      translate(op, code);
+      translate(op, code, type);
     } catch (const Skip& s) {
-      unsupported.add(
-          type,
-          "operator " + std::to_string(i) + (out_name.empty() ? "" : ", output '" + out_name + "'"),
-          "", s.reason, true);
+      unsupported.add(type, where, "", s.reason, true);
       poisoned = true;
     }
   }
@@ -241,6 +291,7 @@ void Translator::operator_at(flatbuffers::uoffset_t i) {
       tv_[static_cast<size_t>(t)] = TV{-1, {}, true};
       continue;
     }
+    record_quantization(t);
     const TV& y = tv_[static_cast<size_t>(t)];
     Value& val = g_.values[static_cast<size_t>(y.v)];
     val.prov.framework = "tflite";

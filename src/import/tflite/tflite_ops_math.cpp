@@ -155,7 +155,8 @@ TV quantize(Translator& cx) {
   TV x = cx.in(0);
   const int to = cx.outs_[0];
   const DType ot = cx.dtype_of_tensor(to), xt = cx.dtype(x.v);
-  if (!is_quant_type(ot)) cx.unsupported_here(std::string("QUANTIZE to ") + dtype_name(ot));
+  if (!is_quant_type(ot) && ot != DType::i32)
+    cx.unsupported_here(std::string("QUANTIZE to ") + dtype_name(ot));
   const QP qo = cx.qparams(to);
   cx.require_quant_params(to, qo, "quantization");
   if (qo.scale.size() != 1) cx.unsupported_here("per-channel QUANTIZE");
@@ -172,7 +173,8 @@ TV quantize(Translator& cx) {
     }
     return TV{cx.node("TFLiteQuantize", {v}, at), x.perm};
   }
-  if (!is_quant_type(xt)) cx.unsupported_here(std::string("QUANTIZE from ") + dtype_name(xt));
+  if (!is_quant_type(xt) && xt != DType::i32)
+    cx.unsupported_here(std::string("QUANTIZE from ") + dtype_name(xt));
   const QP qi = cx.qparams(cx.ins_[0]);
   cx.require_quant_params(cx.ins_[0], qi, "quantization");
   if (qi.scale.size() != 1) cx.unsupported_here("per-channel requantization");

@@ -26,11 +26,27 @@ TV concat(Translator& cx, const fb::Operator* op) {
   std::vector<int> vs;
   for (const auto& x : xs) vs.push_back(cx.in_layout(x, p));
   if (is_quant_type(cx.dtype(vs[0]))) {
+    // TFLite's kernels need every input quantized like the output; an input that is not gets
+    // the requantization a QUANTIZE operator would apply (Anvil's extension)
     const QP qo = cx.qparams(cx.outs_[0]);
-    for (int t : cx.ins_) {
-      const QP qt = cx.qparams(t);
-      if (qt.scale != qo.scale || qt.zp != qo.zp)
-        cx.unsupported_here("quantized CONCATENATION of inputs with different quantization");
+    cx.require_quant_params(cx.outs_[0], qo, "quantization");
+    for (size_t k = 0; k < cx.ins_.size(); ++k) {
+      const QP qt = cx.qparams(cx.ins_[k]);
+      if (qt.scale == qo.scale && qt.zp == qo.zp) continue;
+      cx.require_quant_params(cx.ins_[k], qt, "quantization");
+      if (qt.scale.size() != 1 || qo.scale.size() != 1)
+        cx.unsupported_here("per-channel quantized CONCATENATION");
+      int32_t m = 0;
+      const int sh = cx.multiplier_or_fail(
+          static_cast<double>(qt.scale[0]) / static_cast<double>(qo.scale[0]), &m, "quantization");
+      if (sh > 30) cx.fail("quantization", "requantization factor too large");
+      Attributes rq;
+      rq.set("dtype", qdtype_name(cx.dtype(vs[k])));
+      rq.set("multiplier", int64_t{m});
+      rq.set("shift", int64_t{sh});
+      rq.set("input_zero_point", qt.zp[0]);
+      rq.set("output_zero_point", qo.zp[0]);
+      vs[k] = cx.node("TFLiteRequantize", {vs[k]}, rq);
     }
     if (o->fused_activation_function() != fb::ActivationFunctionType_NONE)
       cx.unsupported_here("fused activation on a quantized CONCATENATION");
@@ -129,7 +145,9 @@ TV reduce(Translator& cx, const std::string& onnx_op, const fb::Operator* op) {
     int64_t aa = a < 0 ? a + r : a;
     if (aa < 0 || aa >= r)
       cx.fail("axis", "axis " + std::to_string(a) + " out of range for rank " + std::to_string(r));
-    canon.push_back(p.empty() ? aa : p[static_cast<size_t>(aa)]);
+    const int64_t c = p.empty() ? aa : p[static_cast<size_t>(aa)];
+    if (std::find(canon.begin(), canon.end(), c) == canon.end())
+      canon.push_back(c);  // TFLite's ResolveAxis drops repeated axes
   }
   Attributes at;
   at.set("keepdims", int64_t{keep ? 1 : 0});

@@ -46,7 +46,7 @@ inline bool is_quant_type(DType t) { return t == DType::i8 || t == DType::u8 || 
 inline int64_t qmin_of(DType t) { return t == DType::i8 ? -128 : t == DType::u8 ? 0 : -32768; }
 inline int64_t qmax_of(DType t) { return t == DType::i8 ? 127 : t == DType::u8 ? 255 : 32767; }
 inline std::string qdtype_name(DType t) {
-  return t == DType::i8 ? "i8" : t == DType::u8 ? "u8" : "i16";
+  return t == DType::i8 ? "i8" : t == DType::u8 ? "u8" : t == DType::i32 ? "i32" : "i16";
 }
 
 /// Quantization parameters of one tensor.
@@ -140,8 +140,10 @@ class Translator {
   void add_inputs();
   void ensure(int t);
   void operator_at(flatbuffers::uoffset_t i);
-  void translate(const fb::Operator* op, int code);
+  void translate(const fb::Operator* op, int code, const std::string& type);
+  TV mapped(const std::string& op_name);
   void add_outputs();
+  void record_quantization(int t);
 
   Graph& g_;
   std::shared_ptr<std::vector<uint8_t>> bytes_;
@@ -165,6 +167,9 @@ using ConverterTable = std::map<int, Converter>;
 void add_nn_converters(ConverterTable& t);     // tflite_ops_nn.cpp
 void add_math_converters(ConverterTable& t);   // tflite_ops_math.cpp
 void add_shape_converters(ConverterTable& t);  // tflite_ops_shape.cpp
+void add_index_converters(ConverterTable& t);  // tflite_ops_index.cpp
+void add_misc_converters(ConverterTable& t);   // tflite_ops_misc.cpp
+void add_quant_converters(ConverterTable& t);  // tflite_ops_quant.cpp (wraps the above: runs last)
 const ConverterTable& converters();
 
 }  // namespace anvil::tflite_import
