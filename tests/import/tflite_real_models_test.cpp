@@ -1,5 +1,5 @@
 // The real TFLite models of the shared fixture set (tflite-models/, copied from tflite-micro,
-// ORIGIN.txt there; found through $ANVIL_FIXTURES or ../shared/fixtures beside the checkout,
+// ORIGIN.txt there; found through $ANVIL_FIXTURES, tests/data/fixtures or ../shared/fixtures,
 // skipped when absent). Every model either imports or fails with the unsupported-operator
 // message naming exactly the operator types it lacks; the ones with upstream results run:
 //  - hello_world float and int8: hello_world_test.cc's inputs, |sin(x) - y| <= 0.05;
@@ -30,6 +30,7 @@ std::string models_dir() {
   std::vector<fs::path> c;
   if (const char* e = std::getenv("ANVIL_FIXTURES")) c.push_back(fs::path(e) / "tflite-models");
   const fs::path src(ANVIL_SOURCE_DIR);
+  c.push_back(src / "tests" / "data" / "fixtures" / "tflite-models");  // the repository's copy
   c.push_back(src / ".." / "shared" / "fixtures" / "tflite-models");
   c.push_back(src / ".." / ".." / "shared" / "fixtures" / "tflite-models");
   for (const auto& p : c)
