@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The tests: install the packages, build everything with warnings as errors into build-test/,
+# The tests: install the packages (the demo's and the test-only ones), build everything with warnings as errors into build-test/,
 # run ctest.   Usage (from the repository, as root):  bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 # Lint before building: every C++ file formatted by clang-format-14 (scripts/format.sh lists
 # the files that are not). ANVIL_SKIP_FORMAT_CHECK=1 in the environment skips it.
 if [ "${ANVIL_SKIP_FORMAT_CHECK:-}" != 1 ]; then
