@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "anvil/error.h"
+#include "anvil/version.h"
 #include "commands.h"
 
 namespace anvil::cli {
@@ -31,6 +32,21 @@ void usage(FILE* f) {
     std::fprintf(f, "  %-9s %s\n", c.name.c_str(), c.summary.c_str());
   std::fprintf(f, "\nRun 'anvil <command> --help' for a command's options.\n");
 }
+// anvil --version / -V: version, commit, build type, backends, oneDNN/cuDNN versions.
+void print_version() {
+  const anvil::BuildInfo b = anvil::build_info();
+  std::string backends;
+  for (const auto& n : b.backends) backends += (backends.empty() ? "" : ", ") + n;
+  std::printf("anvil %s (commit %s, %s build)\nbackends: %s\noneDNN %s\n", b.version.c_str(),
+              b.commit.c_str(), b.build_type.c_str(), backends.c_str(), b.onednn.c_str());
+  if (!b.cudnn.empty()) std::printf("cuDNN %s\n", b.cudnn.c_str());
+}
+
+const anvil::cli::Command* find_command(const char* name) {
+  for (const auto& c : anvil::cli::commands())
+    if (c.name == name) return &c;
+  return nullptr;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,12 +65,30 @@ int main(int argc, char** argv) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
-  if (!std::strcmp(argv[1], "--version")) {
-    std::printf("anvil 0.1.0\n");
+  if (!std::strcmp(argv[1], "--version") || !std::strcmp(argv[1], "-V") ||
+      !std::strcmp(argv[1], "version")) {
+    print_version();
     return 0;
   }
-  for (const auto& c : anvil::cli::commands()) {
-    if (c.name != argv[1]) continue;
+  // anvil help [CMD]: the command's --help.
+  char help_flag[] = "--help";
+  char* help_argv[] = {argv[0], nullptr, help_flag, nullptr};
+  if (!std::strcmp(argv[1], "help")) {
+    if (argc < 3) {
+      usage(stdout);
+      return 0;
+    }
+    if (!find_command(argv[2])) {
+      std::fprintf(stderr, "anvil help: error: unknown command '%s'; run 'anvil --help'\n",
+                   argv[2]);
+      return 2;
+    }
+    help_argv[1] = argv[2];
+    argv = help_argv;  // anvil CMD --help
+    argc = 3;
+  }
+  if (const anvil::cli::Command* cmd = find_command(argv[1])) {
+    const auto& c = *cmd;
     try {
       return c.main(argc - 1, argv + 1);
     } catch (const anvil::Error& e) {
@@ -68,7 +102,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::fprintf(stderr, "anvil: unknown command '%s'\n\n", argv[1]);
-  usage(stderr);
+  std::fprintf(stderr, "anvil: error: unknown command '%s'; run 'anvil --help'\n", argv[1]);
   return 2;
 }
