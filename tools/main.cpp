@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <string>
 
 #include "anvil/error.h"
 #include "anvil/version.h"
@@ -40,6 +41,31 @@ void print_version() {
   std::printf("anvil %s (commit %s, %s build)\nbackends: %s\noneDNN %s\n", b.version.c_str(),
               b.commit.c_str(), b.build_type.c_str(), backends.c_str(), b.onednn.c_str());
   if (!b.cudnn.empty()) std::printf("cuDNN %s\n", b.cudnn.c_str());
+}
+
+// An error message as printed: control characters and bytes that are not valid UTF-8 (names
+// read from a corrupt file) become '?', so the message stays one readable line per line.
+std::string printable(const std::string& m) {
+  std::string r;
+  for (size_t i = 0; i < m.size();) {
+    const auto c = static_cast<unsigned char>(m[i]);
+    if (c == '\n' || (c >= 0x20 && c < 0x7f)) {
+      r += m[i++];
+      continue;
+    }
+    const size_t len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    bool ok = len > 0 && i + len <= m.size();
+    for (size_t k = 1; ok && k < len; ++k)
+      ok = (static_cast<unsigned char>(m[i + k]) & 0xc0) == 0x80;
+    if (ok) {
+      r.append(m, i, len);
+      i += len;
+    } else {
+      r += '?';
+      ++i;
+    }
+  }
+  return r;
 }
 
 const anvil::cli::Command* find_command(const char* name) {
@@ -92,13 +118,13 @@ int main(int argc, char** argv) {
     try {
       return c.main(argc - 1, argv + 1);
     } catch (const anvil::Error& e) {
-      std::fprintf(stderr, "anvil %s: error: %s\n", argv[1], e.what());
+      std::fprintf(stderr, "anvil %s: error: %s\n", argv[1], printable(e.what()).c_str());
       return 2;
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "anvil %s: error: out of memory\n", argv[1]);
       return 2;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "anvil %s: error: %s\n", argv[1], e.what());
+      std::fprintf(stderr, "anvil %s: error: %s\n", argv[1], printable(e.what()).c_str());
       return 2;
     }
   }
