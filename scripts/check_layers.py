@@ -37,6 +37,7 @@ PUBLIC = {
     "import.h": "import",    # src/import/registry.cpp
     "preprocess.h": "import",  # src/import/caffe/caffe_mean.cpp (reads Caffe's BlobProto)
     "session.h": "runtime",  # src/runtime/session.cpp (backend_names: src/backend/registry.cpp)
+    "version.h": "runtime",  # src/runtime/build_info.cpp
     "pipeline.h": "runtime",  # src/runtime/pipeline.cpp
     "verify.h": "verify",    # src/verify/
     "anvil.h": "verify",     # includes every public header: the top of the library

@@ -18,7 +18,7 @@ esac
 
 CLANG_FORMAT=${CLANG_FORMAT:-clang-format-14}
 if ! command -v "$CLANG_FORMAT" >/dev/null 2>&1; then
-  echo "scripts/format.sh: $CLANG_FORMAT not found (apt-get install clang-format-14; scripts/setup.sh)" >&2
+  echo "scripts/format.sh: $CLANG_FORMAT not found (apt-get install clang-format-14; scripts/setup.sh --tests)" >&2
   exit 2
 fi
 

@@ -1,29 +1,42 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package Anvil's build, tests and demo need. Idempotent and
-# non-interactive: does nothing (not even `apt-get update`) when everything is installed.
-# Run as root (or a user with sudo):   bash scripts/setup.sh
+# Installs the Debian 12 packages Anvil needs. Idempotent and non-interactive: does nothing
+# (not even `apt-get update`) when everything is installed. Run as root (or with sudo):
+#   bash scripts/setup.sh           what the build and the demo need (scripts/demo.sh)
+#   bash scripts/setup.sh --tests   that plus the test-only packages (scripts/test.sh):
+#                                   GoogleTest, the ONNX node test data, clang-format-14 and
+#                                   Chromium (~110 MB, for the HTML report test)
 set -euo pipefail
 
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config
-  # ONNX (protobuf + Debian's generated ONNX classes) and its test models
-  libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
+  # ONNX (protobuf + Debian's generated ONNX classes)
+  libprotobuf-dev protobuf-compiler libonnx-dev
   # TFLite (.tflite flatbuffers: flatc generates the schema code at build time)
   flatbuffers-compiler libflatbuffers-dev
   # core: formatting, zip (.npz, .keras), images, CLI, JSON, compression
   libfmt-dev libzip-dev libstb-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
   # Keras (.h5) and the CPU backend (oneDNN)
   libhdf5-dev libdnnl-dev
-  # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
-  # tests only: the format check (scripts/format.sh --check, run by scripts/test.sh)
-  clang-format-14
-  # demo and CLI tests compare .npy files with NumPy
+  # the demo compares .npy files with NumPy (scripts/npy_compare.py)
   python3 python3-numpy
+)
+TEST_PACKAGES=(
+  # unit tests and benchmarks; the ONNX backend node tests (tests/unit/cpu_onnx_nodes_test.cpp)
+  libgtest-dev libgmock-dev libbenchmark-dev libonnx-testdata
+  # the format check (scripts/format.sh --check, run by scripts/test.sh)
+  clang-format-14
   # tests/cli/verify_html.sh loads the HTML verification report in headless Chromium
   chromium
 )
+case ${1:-} in
+  --tests) PACKAGES+=("${TEST_PACKAGES[@]}") ;;
+  "") ;;
+  *)
+    echo "usage: bash scripts/setup.sh [--tests]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -30,8 +30,9 @@ int parse_args(CLI::App& app, int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     std::replace(what.begin(), what.end(), '\n', ' ');
-    std::fprintf(stderr, "%s: error: %s\n\n%s", app.get_name().c_str(), what.c_str(),
-                 app.help().c_str());
+    while (!what.empty() && (what.back() == ' ' || what.back() == '.')) what.pop_back();
+    std::fprintf(stderr, "%s: error: %s; run '%s --help'\n", app.get_name().c_str(), what.c_str(),
+                 app.get_name().c_str());
     return 2;
   }
   return -1;
@@ -436,33 +437,27 @@ std::vector<ModelInput> model_inputs(const Graph& g) {
   return r;
 }
 
-PreparedModel prepare_model(const std::vector<std::string>& files, const InputArgs& args,
-                            bool random_fill, uint32_t seed) {
-  if (files.empty()) throw Error("no model file given", {}, {}, "model");
-  PreparedModel pm;
-  pm.graph = import_with(files, {});
-  pm.inputs = model_inputs(pm.graph);
-  const std::string model = files.front();
-
-  // 0. --shape overrides, keyed by the source names the importers use.
+std::map<std::string, Shape> shape_overrides(const std::vector<std::string>& specs,
+                                             const std::vector<ModelInput>& inputs,
+                                             const std::string& model) {
   std::map<std::string, Shape> explicit_shapes;
-  for (const auto& spec : args.shapes) {
+  for (const auto& spec : specs) {
     auto [name, shape] = parse_shape_arg(spec);
     int k = -1;
     if (name.empty()) {
-      if (pm.inputs.size() != 1)
+      if (inputs.size() != 1)
         throw Error("--shape without a NAME needs a single-input model (its inputs: " +
-                        input_names(pm.inputs) + ")",
+                        input_names(inputs) + ")",
                     model, {}, "shape");
       k = 0;
     } else {
-      k = find_input(pm.inputs, name);
+      k = find_input(inputs, name);
       if (k < 0)
         throw Error("--shape: the model has no input named '" + name +
-                        "' (its inputs: " + input_names(pm.inputs) + ")",
+                        "' (its inputs: " + input_names(inputs) + ")",
                     model, {}, "shape");
     }
-    const ModelInput& mi = pm.inputs[static_cast<size_t>(k)];
+    const ModelInput& mi = inputs[static_cast<size_t>(k)];
     if (shape.size() != mi.shape.size())
       throw Error("--shape " + shape_str(shape) + " for input '" + mi.source_name + "' has rank " +
                       std::to_string(shape.size()) + ", the model's input " + shape_str(mi.shape) +
@@ -472,6 +467,19 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
       throw Error("--shape is given twice for input '" + mi.source_name + "'", model, {}, "shape");
     explicit_shapes[mi.source_name] = shape;
   }
+  return explicit_shapes;
+}
+
+PreparedModel prepare_model(const std::vector<std::string>& files, const InputArgs& args,
+                            bool random_fill, uint32_t seed) {
+  if (files.empty()) throw Error("no model file given", {}, {}, "model");
+  PreparedModel pm;
+  pm.graph = import_with(files, {});
+  pm.inputs = model_inputs(pm.graph);
+  const std::string model = files.front();
+
+  // 0. --shape overrides, keyed by the source names the importers use.
+  std::map<std::string, Shape> explicit_shapes = shape_overrides(args.shapes, pm.inputs, model);
   if (!explicit_shapes.empty()) {
     ImportOptions o;
     o.input_shapes = explicit_shapes;

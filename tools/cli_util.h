@@ -18,7 +18,8 @@
 namespace anvil::cli {
 
 /// Parses a subcommand's arguments with CLI11. Returns -1 to go on, or the exit code to
-/// return now: 0 after printing --help, 2 after a usage error (message and usage on stderr).
+/// return now: 0 after printing --help, 2 after a usage error (one line on stderr: "anvil run:
+/// error: <what is wrong>; run 'anvil run --help'").
 int parse_args(CLI::App& app, int argc, char** argv);
 
 /// CLI11 checks whose messages say what is expected: a finite number >= 0 ("expected a
@@ -90,6 +91,13 @@ struct PreparedModel {
 /// Parses one --shape value: "NAME=D1,D2,..." or "D1,D2,..." (name empty). Dims are
 /// integers >= 0. Throws anvil::Error (field "shape") naming --shape on bad syntax.
 std::pair<std::string, Shape> parse_shape_arg(const std::string& spec);
+
+/// The --shape values `specs` for a model with these inputs, keyed by source input name: a
+/// name-less value needs a single-input model; the rank must be the input's. Throws
+/// anvil::Error (field "shape") naming the input.
+std::map<std::string, Shape> shape_overrides(const std::vector<std::string>& specs,
+                                             const std::vector<ModelInput>& inputs,
+                                             const std::string& model);
 
 /// Imports `files` (with the --shape overrides, which may change any dimension: the graph is
 /// imported at that shape), reads the inputs named by `args` (.npy, .npz, images), and

@@ -19,6 +19,65 @@
 namespace anvil::cli {
 namespace {
 
+// True when a 2-D float output looks like a classifier's scores, so its top-k classes mean
+// something: every row a probability distribution (values in [0, 1] summing to ~1), or the
+// tensor comes (through bias adds, reshapes, casts) from Softmax, LogSoftmax, Sigmoid, a
+// fully connected layer (Gemm, MatMul) or a global average pool (SqueezeNet-style heads).
+bool looks_like_class_scores(const Graph& g, const std::string& name, const Tensor& t) {
+  if (t.rank() != 2 || !is_float(t.dtype()) || t.dim(1) < 2) return false;
+  bool probabilities = true;
+  for (int64_t r = 0; r < t.dim(0) && probabilities; ++r) {
+    double sum = 0;
+    for (int64_t c = 0; c < t.dim(1); ++c) {
+      const double v = t.get(r * t.dim(1) + c);
+      if (!(v >= 0 && v <= 1)) probabilities = false;
+      sum += v;
+    }
+    if (std::fabs(sum - 1) > 1e-3) probabilities = false;
+  }
+  if (probabilities) return true;
+  int v = g.find_value_by_any_name(name);
+  for (int step = 0; step < 6 && v >= 0; ++step) {
+    const int p = g.values[static_cast<size_t>(v)].producer;
+    if (p < 0) return false;
+    const Node& n = g.nodes[static_cast<size_t>(p)];
+    static const std::set<std::string> heads = {"Softmax", "LogSoftmax",        "Sigmoid",   "Gemm",
+                                                "MatMul",  "GlobalAveragePool", "ReduceMean"};
+    static const std::set<std::string> through = {"Add",  "Reshape", "Flatten", "Identity",
+                                                  "Cast", "Squeeze", "Dropout", "Transpose"};
+    if (heads.count(n.op)) return true;
+    if (!through.count(n.op) || n.inputs.empty()) return false;
+    v = n.inputs[0];
+    for (int in : n.inputs)  // a bias add: follow the computed operand
+      if (in >= 0 && !g.values[static_cast<size_t>(in)].is_constant()) {
+        v = in;
+        break;
+      }
+  }
+  return false;
+}
+
+// `-o result.npy`: -o names a tensor, not a file. Throws with that hint and the model's
+// nearest tensor names when a fetch looks like a file name and names no tensor.
+void check_fetch_names(const Graph& g, const std::vector<std::string>& fetch,
+                       const std::string& model) {
+  for (const auto& f : fetch) {
+    if (g.find_value_by_any_name(f) >= 0) continue;
+    const bool file_like = f.find('/') != std::string::npos ||
+                           (f.size() > 4 && f.compare(f.size() - 4, 4, ".npy") == 0) ||
+                           (f.size() > 4 && f.compare(f.size() - 4, 4, ".npz") == 0);
+    std::string near;
+    for (const auto& n : nearest_tensor_names(g, f, 3))
+      near += (near.empty() ? "'" : ", '") + n + "'";
+    std::string m = "no tensor named '" + f + "' in the model";
+    if (file_like)
+      m += "; -o/--output names a tensor to write, not a file (each is written to --output-dir "
+           "as <tensor>.npy)";
+    if (!near.empty()) m += "; nearest tensor names: " + near;
+    throw Error(m, model, {}, "output");
+  }
+}
+
 int run_main(int argc, char** argv) {
   CLI::App app{
       "Run a model on inputs and write every output (or any tensor) as a .npy file.\n"
@@ -80,6 +139,8 @@ int run_main(int argc, char** argv) {
   for (const auto& o : outputs)
     if (std::find(fetch.begin(), fetch.end(), o) == fetch.end()) fetch.push_back(o);
 
+  check_fetch_names(pm.graph, fetch, files.front());
+
   SessionOptions so;
   so.backend = backend;
   so.threads = threads;
@@ -129,7 +190,7 @@ int run_main(int argc, char** argv) {
     write_npy(p, t);
     std::printf("%s %s %s -> %s\n", name.c_str(), shape_str(t.shape()).c_str(),
                 numpy_dtype_name(t.dtype()).c_str(), p.c_str());
-    if (top > 0 && t.rank() == 2 && is_float(t.dtype()) && t.dim(1) >= 2) {
+    if (top > 0 && looks_like_class_scores(session.source_graph(), name, t)) {
       const int64_t rows = t.dim(0), shown = std::min<int64_t>(rows, 32);
       for (int64_t r = 0; r < shown; ++r)
         std::printf("  [%lld] top-%d: %s\n", static_cast<long long>(r),

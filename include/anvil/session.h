@@ -123,4 +123,10 @@ std::vector<std::string> backend_names();
 /// none of them: "unknown backend 'cuda' (available: reference, cpu)".
 void check_backend(const std::string& name);
 
+/// Up to `n` tensor names of `g` (source names where known) nearest to `name` by
+/// case-insensitive edit distance, nearest first: the "did you mean" of a name that matches
+/// no tensor.
+std::vector<std::string> nearest_tensor_names(const Graph& g, const std::string& name,
+                                              size_t n = 3);
+
 }  // namespace anvil

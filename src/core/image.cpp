@@ -22,6 +22,9 @@
 namespace anvil {
 namespace {
 
+// Largest image decoded, in pixels (8192x8192: 805 MB as 3-channel floats).
+constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+
 std::string fmt_float(float v) {
   std::ostringstream s;
   s << v;
@@ -88,6 +91,15 @@ Tensor load_image(const std::string& path, const ImagePreprocess& pre) {
   if (bytes.size() > static_cast<size_t>(INT_MAX))
     throw Error("image file too large (" + std::to_string(bytes.size()) + " bytes)", path);
   int w = 0, h = 0, n = 0;
+  // The header's size, before decoding: stb_image allocates what the header claims (a BMP
+  // saying 60000x60000 would take 10 GB before its pixels are found missing).
+  if (stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
+                            static_cast<int>(bytes.size()), &w, &h, &n) &&
+      static_cast<int64_t>(w) * h > kMaxImagePixels)
+    throw Error("the image header claims " + std::to_string(w) + "x" + std::to_string(h) +
+                    " pixels, more than the limit of " + std::to_string(kMaxImagePixels) +
+                    " (8192x8192)",
+                path);
   unsigned char* px = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
                                             static_cast<int>(bytes.size()), &w, &h, &n, 0);
   if (!px) {

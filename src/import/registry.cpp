@@ -3,6 +3,7 @@
 
 #include "anvil/error.h"
 #include "anvil/import.h"
+#include "import/detect.h"
 
 namespace anvil {
 namespace {
@@ -14,6 +15,33 @@ std::mutex& importers_mutex() {
   static std::mutex m;
   return m;
 }
+// No importer accepted `files` together: a file without which the rest is a model is an
+// unexpected extra file (throws).
+void check_extra_file(const std::vector<std::string>& files,
+                      const std::vector<Importer>& candidates) {
+  if (files.size() < 2) return;
+  for (size_t i = 0; i < files.size(); ++i) {
+    std::vector<std::string> rest = files;
+    rest.erase(rest.begin() + static_cast<std::ptrdiff_t>(i));
+    for (const auto& imp : candidates)
+      if (imp.accepts(rest))
+        throw Error("unexpected extra file: the other file(s) are a complete " + imp.name +
+                        " model without it",
+                    files[i]);
+  }
+}
+
+// The importer a single file's extension names (its load() gives the specific reason, "not a
+// valid TensorFlow GraphDef: ..."), or null.
+const Importer* importer_named_by(const std::vector<std::string>& files,
+                                  const std::vector<Importer>& candidates) {
+  if (files.size() != 1) return nullptr;
+  const std::string by_name = imp::importer_by_extension(files[0]);
+  for (const auto& imp : candidates)
+    if (!by_name.empty() && imp.name == by_name) return &imp;
+  return nullptr;
+}
+
 }  // namespace
 
 void register_importer(Importer importer) {
@@ -34,6 +62,7 @@ Graph import_model(const std::vector<std::string>& files, const ImportOptions& o
     std::error_code ec;
     if (!std::filesystem::exists(f, ec)) throw Error("file not found", f);
   }
+  imp::check_model_files(files);
   std::vector<Importer> candidates;
   {
     std::lock_guard<std::mutex> lock(importers_mutex());
@@ -46,6 +75,19 @@ Graph import_model(const std::vector<std::string>& files, const ImportOptions& o
     } catch (const Error& e) {
       throw e.with_file(files.front());
     }
+  }
+  // None accepted the files: say why, as specifically as the names and contents allow.
+  check_extra_file(files, candidates);
+  if (const Importer* named = importer_named_by(files, candidates)) {
+    try {
+      return named->load(files, options);
+    } catch (const Error& e) {
+      throw e.with_file(files.front());
+    }
+  }
+  if (files.size() == 1) {
+    std::string reason = imp::unrecognised_reason(files[0]);
+    if (!reason.empty()) throw Error(reason, files[0]);
   }
   std::string names;
   for (const auto& i : candidates) names += (names.empty() ? "" : ", ") + i.name;

@@ -15,6 +15,17 @@
 #include "passes/passes.h"
 
 namespace anvil {
+namespace {
+// "no tensor named 'x' in the model; nearest tensor names: ..." (field "output").
+Error unknown_tensor(const Graph& g, const std::string& name) {
+  std::string near;
+  for (const auto& n : nearest_tensor_names(g, name, 3))
+    near += (near.empty() ? "'" : ", '") + n + "'";
+  return Error("no tensor named '" + name + "' in the model" +
+                   (near.empty() ? std::string() : "; nearest tensor names: " + near),
+               g.source_file, {}, "output");
+}
+}  // namespace
 
 struct Session::Impl {
   Graph source;
@@ -75,8 +86,7 @@ struct Session::Impl {
     for (const auto& w : want) {
       if (is_constant_fetch(w)) continue;
       int v = g.find_value_by_any_name(w);
-      if (v < 0)
-        throw Error("no tensor named '" + w + "' in the model", g.source_file, {}, "output");
+      if (v < 0) throw unknown_tensor(g, w);
       protect.insert(g.values[static_cast<size_t>(v)].name);
     }
     if (options.keep_all)
@@ -266,8 +276,7 @@ std::map<std::string, Tensor> Session::Impl::collect(const std::vector<Tensor>& 
         continue;
       }
       int v = g.find_value_by_any_name(f);
-      if (v < 0)
-        throw Error("no tensor named '" + f + "' in the model", g.source_file, {}, "output");
+      if (v < 0) throw unknown_tensor(g, f);
       out[f] = to_source_layout(g.values[static_cast<size_t>(v)], value_result(v));
     }
   }

@@ -46,16 +46,22 @@ expect_bad_input "image" run "$MODEL" --output-dir "$TMP/o"
 # Unknown backend: the error lists the backends that exist.
 expect_bad_input "reference" run "$MODEL" --input "$IN" --backend no_such_backend --output-dir "$TMP/o"
 
-# Unknown flag, bad flag values, unknown command: exit 2 with usage.
+# Unknown flag, bad flag values, unknown command: exit 2 with one line saying what is wrong
+# and where the help is ("anvil run: error: ...; run 'anvil run --help'"), not the whole help.
 for args in "run $MODEL --input $IN --bogus" "run $MODEL --input $IN --threads 0" \
             "bench $MODEL --runs -1" "summary $MODEL --nope"; do
   # shellcheck disable=SC2086
   run_anvil $args
+  cmd=${args%% *}
   [ "$RC" -eq 2 ] || { cat "$TMP/err" >&2; fail "expected exit 2 from: anvil $args (got $RC)"; }
-  grep -qi "usage" "$TMP/err" || { cat "$TMP/err" >&2; fail "no usage after: anvil $args"; }
+  [ "$(wc -l <"$TMP/err")" -eq 1 ] || { cat "$TMP/err" >&2; fail "not one line after: anvil $args"; }
+  grep -q "^anvil $cmd: error: .*; run 'anvil $cmd --help'$" "$TMP/err" ||
+    { cat "$TMP/err" >&2; fail "no help pointer after: anvil $args"; }
 done
 run_anvil no-such-command
 [ "$RC" -eq 2 ] || fail "unknown command should exit 2"
+[ "$(wc -l <"$TMP/err")" -eq 1 ] || { cat "$TMP/err" >&2; fail "unknown command: not one line"; }
+expect_contains "$TMP/err" "run 'anvil --help'"
 run_anvil
 [ "$RC" -eq 2 ] || fail "no command should exit 2"
 

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib/common.sh" "$@"
 
 if ! command -v chromium >/dev/null 2>&1; then
-  echo "SKIP: chromium is not installed (scripts/setup.sh installs it); the HTML report is not loaded"
+  echo "SKIP: chromium is not installed (scripts/setup.sh --tests installs it); the HTML report is not loaded"
   exit 0
 fi
 REFS="$SRC/tests/data/fixtures/dumpers"

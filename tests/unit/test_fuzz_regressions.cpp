@@ -3,13 +3,17 @@
 // fixed. Only anvil::Error may come out of a parser; the entries swallow it, so any other
 // exception fails the test and a crash fails the run.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <string>
 
+#include "anvil/error.h"
+#include "anvil/image.h"
 #include "fuzz/fuzz_entry.h"
 
 namespace {
@@ -68,4 +72,37 @@ TEST(FuzzRegression, EntriesRunValidInputs) {
   auto png = read_bytes(fs::path(ANVIL_SOURCE_DIR) / "tests/data/images/rgb.png");
   ASSERT_FALSE(png.empty());
   EXPECT_NO_THROW(anvil_fuzz::fuzz_image(png.data(), png.size()));
+}
+
+// A BMP header claiming 60000x60000 pixels (and no pixel data): refused from the header, not
+// decoded into a 10 GB buffer of zeros (issue 19, hardening).
+TEST(FuzzRegression, ImageHeaderPixelCap) {
+  std::vector<uint8_t> bmp(54, 0);
+  auto put32 = [&](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i)
+      bmp[at + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  bmp[0] = 'B';
+  bmp[1] = 'M';
+  put32(2, 54);      // file size
+  put32(10, 54);     // pixel data offset
+  put32(14, 40);     // BITMAPINFOHEADER
+  put32(18, 60000);  // width
+  put32(22, 60000);  // height
+  bmp[26] = 1;       // planes
+  bmp[28] = 24;      // bits per pixel
+  const fs::path p =
+      fs::temp_directory_path() / ("anvil_huge_" + std::to_string(::getpid()) + ".bmp");
+  {
+    std::ofstream f(p, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bmp.data()), static_cast<std::streamsize>(bmp.size()));
+  }
+  try {
+    anvil::load_image(p.string(), {});
+    ADD_FAILURE() << "a 60000x60000 BMP header was accepted";
+  } catch (const anvil::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("60000x60000"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("limit"), std::string::npos) << e.what();
+  }
+  fs::remove(p);
 }

@@ -205,6 +205,7 @@ Loaded load_files(const std::vector<std::string>& files) {
   if (h5->has_attr("/", "keras_version")) L.keras_version = h5->attr_string("/", "keras_version");
   if (!json_file.empty()) {
     L.config = parse_json(read_file(json_file, "a Keras model config (JSON)"), json_file);
+    L.model_file = json_file;  // the layers' errors are the config's (weights name their file)
     if (L.backend.empty()) L.backend = L.config.value("backend", std::string());
     if (L.keras_version.empty()) L.keras_version = L.config.value("keras_version", std::string());
   } else {
