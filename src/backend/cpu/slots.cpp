@@ -114,8 +114,12 @@ void CpuExecutable::push_prim(const std::string& name, const std::string& op,
   Step st;
   st.name = name;
   st.op = op;
-  // oneDNN's own reference (non-JIT) implementation: profiles show it like a fallback.
-  if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) st.op += " (dnnl ref)";
+  // oneDNN's own reference (non-JIT) implementation: profiles show it like a fallback. Not the
+  // RNN primitives: oneDNN names its one RNN implementation "ref:any" although its cells run
+  // on the JIT GEMM kernels.
+  const auto kind = pd.get_kind();
+  const bool rnn = kind == dnnl::primitive::kind::rnn;
+  if (!rnn && std::string(pd.impl_info_str()).rfind("ref", 0) == 0) st.op += " (dnnl ref)";
   st.prim = true;
   st.p = p;
   st.args = std::move(args);
