@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,8 @@ struct ConvNaNCase {
   int64_t m, k;
   const char* act;  // "Relu" or "Clip" (0..6)
 };
+
+void PrintTo(const ConvNaNCase& c, std::ostream* os) { *os << c.name; }
 
 class CudaNaNConv : public ::testing::TestWithParam<ConvNaNCase> {};
 
