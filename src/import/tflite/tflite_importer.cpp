@@ -82,24 +82,30 @@ void Translator::translate(const fb::Operator* op, int code, const std::string& 
   const std::string key = code == fb::BuiltinOperator_CUSTOM ? type.substr(7) : type;
   std::optional<std::string> user_op = mapped_source_op("tflite", key);
   if (it == table.end() && !user_op) unsupported_here(custom_hint(code, key));
-  TV y = it == table.end() ? mapped(*user_op) : it->second(*this, op);
-  if (outs_.size() != 1)
-    fail("outputs", "expected 1 output, found " + std::to_string(outs_.size()));
-  // a fresh value per TFLite tensor, named after it
-  if (y.v < first_value_ || const_of(y.v)) y.v = node("Identity", {y.v});
-  const int to = outs_[0];
-  // the declared output type must be what we compute
-  const DType want = dtype_of_tensor(to);
-  if (dtype(y.v) != want)
-    fail("outputs", std::string("the operator computes ") + dtype_name(dtype(y.v)) +
-                        " but tensor '" + tname(to) + "' is declared " + dtype_name(want));
-  if (!overridden_shapes_) {
-    const Shape got = src_shape(y), decl = shape_of_tensor(to);
-    if (got != decl && !(decl.empty() && shape_numel(got) == 1))
-      fail("outputs", "the operator gives shape " + shape_str(got) + " but tensor '" + tname(to) +
-                          "' is declared " + shape_str(decl));
+  more_outs_.clear();
+  std::vector<TV> ys = {it == table.end() ? mapped(*user_op) : it->second(*this, op)};
+  ys.insert(ys.end(), more_outs_.begin(), more_outs_.end());
+  if (outs_.size() != ys.size())
+    fail("outputs", "expected " + std::to_string(ys.size()) + " output(s), found " +
+                        std::to_string(outs_.size()));
+  for (size_t k = 0; k < ys.size(); ++k) {
+    TV y = ys[k];
+    // a fresh value per TFLite tensor, named after it
+    if (y.v < first_value_ || const_of(y.v)) y.v = node("Identity", {y.v});
+    const int to = outs_[k];
+    // the declared output type must be what we compute
+    const DType want = dtype_of_tensor(to);
+    if (dtype(y.v) != want)
+      fail("outputs", std::string("the operator computes ") + dtype_name(dtype(y.v)) +
+                          " but tensor '" + tname(to) + "' is declared " + dtype_name(want));
+    if (!overridden_shapes_) {
+      const Shape got = src_shape(y), decl = shape_of_tensor(to);
+      if (got != decl && !(decl.empty() && shape_numel(got) == 1))
+        fail("outputs", "the operator gives shape " + shape_str(got) + " but tensor '" + tname(to) +
+                            "' is declared " + shape_str(decl));
+    }
+    tv_[static_cast<size_t>(to)] = y;
   }
-  tv_[static_cast<size_t>(to)] = y;
 }
 
 // An operator the user mapped to a registered op (anvil::map_source_op("tflite", TYPE, op)):

@@ -56,6 +56,108 @@ TV concat(Translator& cx, const fb::Operator* op) {
   return cx.act(TV{cx.node("Concat", vs, at), p}, o->fused_activation_function());
 }
 
+// SPLIT (axis, input; num_splits equal parts), SPLIT_V (input, size_splits with at most one
+// -1, axis) and UNPACK (num slices of size 1 along axis, the axis removed): one canonical Split
+// in the input's layout; every output keeps that layout (UNPACK's go through the source
+// layout, where the removed axis is known). Quantization passes through unchanged, as in
+// TFLite's kernels (the outputs must be quantized like the input).
+void split_quant_check(Translator& cx, int in_k, const char* what) {
+  const int ti = cx.ins_[static_cast<size_t>(in_k)];
+  if (!is_quant_type(cx.dtype_of_tensor(ti))) return;
+  const QP qi = cx.qparams(ti);
+  for (int to : cx.outs_) {
+    const QP qo = cx.qparams(to);
+    if (qi.scale != qo.scale || qi.zp != qo.zp)
+      cx.unsupported_here(std::string("quantized ") + what +
+                          " with an output quantized unlike its input");
+  }
+}
+
+int64_t split_axis(Translator& cx, int64_t axis, int r) {
+  if (axis < -r || axis >= r)
+    cx.fail("axis", "axis " + std::to_string(axis) + " out of range for rank " + std::to_string(r));
+  return axis < 0 ? axis + r : axis;
+}
+
+std::vector<TV> split_parts(Translator& cx, const TV& x, int64_t axis,
+                            const std::vector<int64_t>& sizes, int n) {
+  const int r = cx.rank(x.v);
+  axis = split_axis(cx, axis, r);
+  if (n < 1 || static_cast<size_t>(n) != cx.outs_.size())
+    cx.fail("num_splits", "is " + std::to_string(n) + " but the operator has " +
+                              std::to_string(cx.outs_.size()) + " outputs");
+  Attributes at;
+  at.set("axis", int64_t{x.perm.empty() ? axis : x.perm[static_cast<size_t>(axis)]});
+  std::vector<int> ins = {x.v};
+  if (!sizes.empty()) ins.push_back(cx.i64s("split", sizes));
+  std::vector<TV> ys;
+  for (int v : cx.nodes("Split", ins, at, n)) ys.push_back(TV{v, x.perm});
+  return ys;
+}
+
+TV outputs(Translator& cx, const std::vector<TV>& ys) {
+  cx.more_outputs(std::vector<TV>(ys.begin() + 1, ys.end()));
+  return ys[0];
+}
+
+TV split(Translator& cx, const fb::Operator* op) {
+  auto* o = op->builtin_options_as_SplitOptions();
+  split_quant_check(cx, 1, "SPLIT");
+  const TV x = cx.in(1);
+  const auto axis = cx.const_ints(0, "axis");
+  if (axis.size() != 1) cx.fail("axis", "must hold one value");
+  const int n = o ? o->num_splits() : static_cast<int>(cx.outs_.size());
+  const int64_t dim = cx.src_shape(x)[static_cast<size_t>(split_axis(cx, axis[0], cx.rank(x.v)))];
+  if (n < 1 || dim % n != 0)
+    cx.fail("num_splits", "dimension " + std::to_string(dim) + " cannot be split into " +
+                              std::to_string(n) + " equal parts");
+  return outputs(
+      cx, split_parts(cx, x, axis[0], std::vector<int64_t>(static_cast<size_t>(n), dim / n), n));
+}
+
+TV split_v(Translator& cx, const fb::Operator* op) {
+  auto* o = op->builtin_options_as_SplitVOptions();
+  split_quant_check(cx, 0, "SPLIT_V");
+  const TV x = cx.in(0);
+  std::vector<int64_t> sizes = cx.const_ints(1, "size_splits");
+  const auto axis_v = cx.const_ints(2, "axis");
+  if (axis_v.size() != 1) cx.fail("axis", "must hold one value");
+  const int n = o ? o->num_splits() : static_cast<int>(sizes.size());
+  if (static_cast<int>(sizes.size()) != n)
+    cx.fail("size_splits",
+            "has " + std::to_string(sizes.size()) + " sizes for " + std::to_string(n) + " splits");
+  const int64_t dim = cx.src_shape(x)[static_cast<size_t>(split_axis(cx, axis_v[0], cx.rank(x.v)))];
+  int64_t known = 0, free_at = -1;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    if (sizes[k] == -1 && free_at < 0) {
+      free_at = static_cast<int64_t>(k);
+      continue;
+    }
+    if (sizes[k] < 0) cx.fail("size_splits", "sizes must be >= 0 (one may be -1)");
+    known += sizes[k];
+  }
+  if (free_at >= 0) sizes[static_cast<size_t>(free_at)] = dim - known;
+  if ((free_at >= 0 && known > dim) || (free_at < 0 && known != dim))
+    cx.fail("size_splits",
+            "sizes " + ints_str(sizes) + " do not add up to dimension " + std::to_string(dim));
+  return outputs(cx, split_parts(cx, x, axis_v[0], sizes, n));
+}
+
+TV unpack(Translator& cx, const fb::Operator* op) {
+  auto* o = op->builtin_options_as_UnpackOptions();
+  split_quant_check(cx, 0, "UNPACK");
+  const TV x = cx.in(0);
+  const int r = cx.rank(x.v);
+  const int64_t axis = split_axis(cx, o ? o->axis() : 0, r);
+  const int64_t dim = cx.src_shape(x)[static_cast<size_t>(axis)];
+  const int n = o && o->num() > 0 ? o->num() : static_cast<int>(dim);
+  if (n != dim)
+    cx.fail("num", "is " + std::to_string(n) + " but the axis has " + std::to_string(dim));
+  std::vector<TV> ys = split_parts(cx, TV{cx.as_source(x), {}}, axis, {}, n);
+  for (auto& y : ys) y.v = cx.node("Squeeze", {y.v, cx.i64s("axes", {axis})});
+  return outputs(cx, ys);
+}
+
 TV reshape(Translator& cx, const fb::Operator* op) {
   TV x = cx.in(0);
   std::vector<int64_t> target;
@@ -177,6 +279,9 @@ TV transpose(Translator& cx) {
 void add_shape_converters(ConverterTable& t) {
   using Op = const fb::Operator*;
   t[fb::BuiltinOperator_CONCATENATION] = concat;
+  t[fb::BuiltinOperator_SPLIT] = split;
+  t[fb::BuiltinOperator_SPLIT_V] = split_v;
+  t[fb::BuiltinOperator_UNPACK] = unpack;
   t[fb::BuiltinOperator_RESHAPE] = reshape;
   t[fb::BuiltinOperator_SQUEEZE] = t[fb::BuiltinOperator_EXPAND_DIMS] = squeeze;
   t[fb::BuiltinOperator_PAD] = [](Translator& cx, Op) { return pad(cx, false); };

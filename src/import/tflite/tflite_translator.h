@@ -6,8 +6,9 @@
 // supported operators. It reads the current operator's inputs (cx.in(k), constants through
 // cx.const_in / const_ints, quantization through cx.qparams), emits canonical nodes with
 // cx.node (named "<output>/<Op>", shapes inferred at once) and returns the held result of the
-// operator's one output. cx.unsupported_here(reason) lists the operator as unsupported and
-// goes on; cx.fail(field, message) is a hard error naming the operator.
+// operator's output 0 (outputs 1.. of a several-output operator go to cx.more_outputs).
+// cx.unsupported_here(reason) lists the operator as unsupported and goes on; cx.fail(field,
+// message) is a hard error naming the operator.
 #pragma once
 
 #include <cstdint>
@@ -92,6 +93,14 @@ class Translator {
            int outputs = 1) {
     return emitter_.emit(op, ins, std::move(attrs), outputs)[0];
   }
+  /// A node with several outputs; returns their values.
+  std::vector<int> nodes(const std::string& op, const std::vector<int>& ins, Attributes attrs,
+                         int outputs) {
+    return emitter_.emit(op, ins, std::move(attrs), outputs);
+  }
+  /// For an operator with several outputs: the converter returns output 0 and hands outputs
+  /// 1.. here, in order (SPLIT, SPLIT_V, UNPACK).
+  void more_outputs(std::vector<TV> ys) { more_outs_ = std::move(ys); }
   int cst(const std::string& what, Tensor t) { return emitter_.constant(what, std::move(t)); }
   int i64s(const std::string& what, const std::vector<int64_t>& v) {
     return cst(what, Tensor::from_vector<int64_t>({static_cast<int64_t>(v.size())}, v));
@@ -154,6 +163,7 @@ class Translator {
   const fb::SubGraph* sg_ = nullptr;
   std::vector<TV> tv_;          // per tensor index
   std::vector<bool> produced_;  // per tensor index
+  std::vector<TV> more_outs_;   // outputs 1.. of the current operator (more_outputs)
   std::string cur_;             // "operator 3 (CONV_2D) -> 'y'" for messages
   std::string cur_name_;        // base for new node/value names
   int first_value_ = 0;         // values created by the current operator start here
