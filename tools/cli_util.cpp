@@ -408,6 +408,9 @@ void InputArgs::add_to(CLI::App& app) {
                  "fixes (without --shape, an input whose fixed dims differ is an error). Keras "
                  "models accept it only for their open (None) dims; repeat for several inputs")
       ->allow_extra_args(false);
+  app.add_flag("--dequantize", dequantize,
+               "quantized models (TFLite int8/uint8/int16): the outputs come back as float32, "
+               "scale * (q - zero_point), instead of their stored integer type");
   image.add_to(app);
 }
 
@@ -474,14 +477,16 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
                             bool random_fill, uint32_t seed) {
   if (files.empty()) throw Error("no model file given", {}, {}, "model");
   PreparedModel pm;
-  pm.graph = import_with(files, {});
+  ImportOptions base;
+  base.dequantize_outputs = args.dequantize;
+  pm.graph = import_with(files, base);
   pm.inputs = model_inputs(pm.graph);
   const std::string model = files.front();
 
   // 0. --shape overrides, keyed by the source names the importers use.
   std::map<std::string, Shape> explicit_shapes = shape_overrides(args.shapes, pm.inputs, model);
   if (!explicit_shapes.empty()) {
-    ImportOptions o;
+    ImportOptions o = base;
     o.input_shapes = explicit_shapes;
     try {
       pm.graph = import_with(files, o);
@@ -593,7 +598,7 @@ PreparedModel prepare_model(const std::vector<std::string>& files, const InputAr
     overrides[mi.source_name] = g.tensor.shape();
   }
   if (!overrides.empty()) {
-    ImportOptions o;
+    ImportOptions o = base;
     o.input_shapes = explicit_shapes;
     for (const auto& [n, sh] : overrides) o.input_shapes[n] = sh;
     pm.graph = import_with(files, o);

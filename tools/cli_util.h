@@ -63,6 +63,7 @@ struct ImageArgs {
 struct InputArgs {
   std::vector<std::string> specs;
   std::vector<std::string> shapes;  // --shape NAME=D1,D2,... or D1,D2,... (single input)
+  bool dequantize = false;          // --dequantize: ImportOptions::dequantize_outputs
   ImageArgs image;
   void add_to(CLI::App& app);
 };

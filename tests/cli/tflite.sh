@@ -36,6 +36,22 @@ for c in add/add0 add/add16 conv/conv0 conv/conv21; do
   exact "$TMP/${c//\//_}" "$FX/$c"
 done
 
+# --dequantize: the int16 output comes back as float32 = scale * (q - zero_point)
+mapfile -t args < <(inputs "$FX/add/add0")
+expect_ok run "$FX/add/add0/model.tflite" "${args[@]}" --dequantize --output-dir "$TMP/deq"
+expect_contains "$TMP/out" "float32"
+"$PY" - "$TMP/deq" "$FX/add/add0" <<'PYEOF'
+import sys, json, glob, numpy as np
+got_dir, case = sys.argv[1], sys.argv[2]
+cj = json.load(open(case + "/case.json"))
+for t in cj["tensors"]["outputs"]:
+    want = np.load(case + "/" + cj["outputs"][t["name"]])
+    deq = t["scale"][0] * (want.astype(np.float64) - t["zero_point"][0])
+    (got,) = [np.load(p) for p in glob.glob(got_dir + "/*.npy")]
+    assert got.dtype == np.float32, got.dtype
+    assert np.allclose(got, deq, rtol=1e-6, atol=1e-6 * abs(deq).max()), abs(got - deq).max()
+PYEOF
+
 # summary: TFLite tensor names, NHWC shapes, operator types
 expect_ok summary "$FX/conv/conv0/model.tflite"
 expect_contains "$TMP/out" "format tflite"
