@@ -14,6 +14,7 @@
 #include "anvil/names.h"
 #include "anvil/npy.h"
 #include "anvil/session.h"
+#include "core/strings.h"
 #include "passes/passes.h"
 #include "verify/diagnose.h"
 
@@ -85,22 +86,6 @@ Tensor fit_shape(const Tensor& ref, const Shape& want) {
   return {};
 }
 
-// Edit distance of two names, case-insensitive (for "did you mean").
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (same ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 // "'k1', 'k2', ... (N keys)" for at most `show` keys.
 std::string keys_str(const std::vector<std::string>& keys, size_t show) {
   std::string s;
@@ -136,9 +121,9 @@ std::string keys_str(const std::vector<std::string>& keys, size_t show) {
         std::find(inputs_matched.begin(), inputs_matched.end(), k) != inputs_matched.end();
     if (is_input) continue;
     const std::string* best = &names.front();
-    size_t bd = edit_distance(k, *best);
+    size_t bd = edit_distance_ci(k, *best);
     for (const auto& n : names)
-      if (size_t d = edit_distance(k, n); d < bd) bd = d, best = &n;
+      if (size_t d = edit_distance_ci(k, n); d < bd) bd = d, best = &n;
     near += (shown++ ? ", '" : "'") + k + "' -> '" + *best + "'";
   }
   if (!near.empty())
