@@ -162,23 +162,28 @@ OpDef make_nonzero() {
   return d;
 }
 
-// --- CumSum ------------------------------------------------------------------------------------
+// --- CumSum, CumProd ----------------------------------------------------------------------------
 
-OpDef make_cumsum() {
+// Cumulative sum (ONNX CumSum) or product (TF Cumprod, as CumProd) along the `axis` input; floats
+// accumulate in double, integers in two's-complement uint64 (wrapping as TF and ONNX Runtime do).
+OpDef make_cumulative(bool product) {
   OpDef d;
-  d.name = "CumSum";
+  d.name = product ? "CumProd" : "CumSum";
   d.category = "tensor";
-  d.doc = "cumulative sum along the `axis` input (attrs exclusive, reverse)";
+  d.doc = std::string("cumulative ") + (product ? "product" : "sum") +
+          " along the `axis` input (attrs exclusive, reverse)";
   d.min_inputs = d.max_inputs = 2;
-  d.attrs = {{"exclusive", AttrType::Int, "1: exclude the current element (default 0)"},
-             {"reverse", AttrType::Int, "1: sum from the end (default 0)"}};
+  d.attrs = {
+      {"exclusive", AttrType::Int, "1: exclude the current element (default 0)"},
+      {"reverse", AttrType::Int,
+       product ? "1: multiply from the end (default 0)" : "1: sum from the end (default 0)"}};
   d.infer = [](InferContext& c) {
     if (c.dtype(0) == DType::boolean) c.fail("x", "expects a numeric tensor");
     if (shape_numel(c.shape(1)) != 1) c.fail("axis", "must be a scalar");
     if (const Tensor* a = c.constant(1)) normalize_axis(c, int_values(c, *a, "axis")[0], c.rank(0));
     c.set_output(0, c.dtype(0), c.shape(0));
   };
-  d.reference = [](KernelContext& c) {
+  d.reference = [product](KernelContext& c) {
     const Tensor& x = input(c, 0, "x");
     auto av = int_values(c, input(c, 1, "axis"), "axis");
     if (av.size() != 1) c.fail("axis", "must be a scalar");
@@ -191,22 +196,21 @@ OpDef make_cumsum() {
     const bool fl = is_float(x.dtype());
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t in = 0; in < inner; ++in) {
-        double accd = 0;
-        int64_t acci = 0;
+        double accd = product ? 1 : 0;
+        uint64_t acci = product ? 1 : 0;
         for (int64_t t = 0; t < dim; ++t) {
           const int64_t k = rev ? dim - 1 - t : t;
           const int64_t off = (o * dim + k) * inner + in;
           if (fl) {
-            if (!excl) accd += x.get(off);
+            const double v = x.get(off);
+            if (!excl) accd = product ? accd * v : accd + v;
             y.set(off, accd);
-            if (excl) accd += x.get(off);
+            if (excl) accd = product ? accd * v : accd + v;
           } else {
-            const int64_t v = load_int(x, off);
-            if (!excl)
-              acci = static_cast<int64_t>(static_cast<uint64_t>(acci) + static_cast<uint64_t>(v));
-            store_int(y, off, acci);
-            if (excl)
-              acci = static_cast<int64_t>(static_cast<uint64_t>(acci) + static_cast<uint64_t>(v));
+            const uint64_t v = static_cast<uint64_t>(load_int(x, off));
+            if (!excl) acci = product ? acci * v : acci + v;
+            store_int(y, off, static_cast<int64_t>(acci));
+            if (excl) acci = product ? acci * v : acci + v;
           }
         }
       }
@@ -353,7 +357,8 @@ const bool registered = [] {
   register_op(make_gather());
   register_op(make_gather_elements());
   register_op(make_nonzero());
-  register_op(make_cumsum());
+  register_op(make_cumulative(false));
+  register_op(make_cumulative(true));
   register_op(make_onehot());
   register_op(make_scatter_nd());
   return true;

@@ -1,9 +1,8 @@
 // Reference kernels for math ops TensorFlow graphs use that ONNX lacks: Log1p, Expm1 (exact
 // near 0, unlike Log(1 + x) / Exp(x) - 1), Erfc, Lgamma, Digamma, Igamma, Igammac, Betainc,
-// Zeta, Polygamma (broadcasting), Atan2 (broadcasting), CumProd
-// (CumSum's product twin, attrs exclusive / reverse) and SegmentReduce (TF's UnsortedSegment* and
-// Segment*: rows of data summed, multiplied, maxed, mined or averaged into num_segments outputs by
-// id).
+// Zeta, Polygamma (broadcasting), Atan2 (broadcasting) and SegmentReduce (TF's UnsortedSegment*
+// and Segment*: rows of data summed, multiplied, maxed, mined or averaged into num_segments outputs
+// by id).
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -63,54 +62,6 @@ OpDef make_atan2() {
     for_each_broadcast(*s, {a.shape(), b.shape()}, [&](int64_t o, const int64_t* off) {
       y.set(o, std::atan2(a.get(off[0]), b.get(off[1])));
     });
-  };
-  return d;
-}
-
-OpDef make_cumprod() {
-  OpDef d;
-  d.name = "CumProd";
-  d.category = "tensor";
-  d.doc = "cumulative product along the `axis` input (attrs exclusive, reverse)";
-  d.min_inputs = d.max_inputs = 2;
-  d.attrs = {{"exclusive", AttrType::Int, "1: exclude the current element (default 0)"},
-             {"reverse", AttrType::Int, "1: multiply from the end (default 0)"}};
-  d.infer = [](InferContext& c) {
-    if (c.dtype(0) == DType::boolean) c.fail("x", "expects a numeric tensor");
-    if (shape_numel(c.shape(1)) != 1) c.fail("axis", "must be a scalar");
-    if (const Tensor* a = c.constant(1)) normalize_axis(c, int_values(c, *a, "axis")[0], c.rank(0));
-    c.set_output(0, c.dtype(0), c.shape(0));
-  };
-  d.reference = [](KernelContext& c) {
-    const Tensor& x = input(c, 0, "x");
-    auto av = int_values(c, input(c, 1, "axis"), "axis");
-    if (av.size() != 1) c.fail("axis", "must be a scalar");
-    const size_t axis = static_cast<size_t>(normalize_axis(c, av[0], x.rank()));
-    Tensor& y = output(c, 0, x.dtype(), x.shape());
-    const bool excl = c.attrs().get_int("exclusive", 0) != 0;
-    const bool rev = c.attrs().get_int("reverse", 0) != 0;
-    const int64_t outer = prod(x.shape(), 0, axis), dim = x.shape()[axis];
-    const int64_t inner = prod(x.shape(), axis + 1, x.shape().size());
-    const bool fl = is_float(x.dtype());
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t in = 0; in < inner; ++in) {
-        double accd = 1;
-        uint64_t acci = 1;
-        for (int64_t t = 0; t < dim; ++t) {
-          const int64_t k = rev ? dim - 1 - t : t;
-          const int64_t off = (o * dim + k) * inner + in;
-          if (fl) {
-            if (!excl) accd *= x.get(off);
-            y.set(off, accd);
-            if (excl) accd *= x.get(off);
-          } else {
-            const uint64_t v = static_cast<uint64_t>(load_int(x, off));
-            if (!excl) acci *= v;
-            store_int(y, off, static_cast<int64_t>(acci));
-            if (excl) acci *= v;
-          }
-        }
-      }
   };
   return d;
 }
@@ -473,7 +424,6 @@ const bool registered = [] {
                               [](const double* v) { return zeta(v[0], v[1]); }));
   register_op(make_float_nary("Polygamma", "polygamma(n, x), n a non-negative integer", 2,
                               [](const double* v) { return polygamma(v[0], v[1]); }));
-  register_op(make_cumprod());
   register_op(make_segment_reduce());
   return true;
 }();
