@@ -56,32 +56,6 @@ std::string tf_type_name(int tf) {
   return "type code " + std::to_string(tf);
 }
 
-int64_t onnx_code(DType t) {
-  switch (t) {
-    case DType::f32:
-      return 1;
-    case DType::u8:
-      return 2;
-    case DType::i8:
-      return 3;
-    case DType::i16:
-      return 5;
-    case DType::i32:
-      return 6;
-    case DType::i64:
-      return 7;
-    case DType::boolean:
-      return 9;
-    case DType::f16:
-      return 10;
-    case DType::f64:
-      return 11;
-    case DType::bf16:
-      return 16;
-  }
-  return 0;
-}
-
 Tensor tensor_from_proto(const anvil_tf::TensorProto& p, const std::string& field) {
   DType dt;
   if (!dtype_from_tf(p.dtype(), dt))
@@ -238,7 +212,7 @@ int TfBuilder::scalar(DType dt, double x) {
 
 int TfBuilder::cast(int v, DType to) {
   Attributes c;
-  c.set("to", onnx_code(to));
+  c.set("to", onnx_dtype_code(to));
   return emit1("Cast", {v}, c);
 }
 

@@ -20,6 +20,7 @@
 
 #include "anvil/import.h"
 #include "anvil/ops.h"
+#include "core/onnx_dtype.h"
 #include "core/strings.h"
 #include "import/common/layout_tensor.h"
 #include "import/common/node_emitter.h"
@@ -47,7 +48,6 @@ inline int64_t checked_numel(const Shape& s, const std::string& field) {
 
 bool dtype_from_tf(int tf, DType& out);
 std::string tf_type_name(int tf);
-int64_t onnx_code(DType t);
 /// TensorProto -> Tensor (tensor_content, or the typed *_val fields where fewer values than
 /// elements repeat the last one).
 Tensor tensor_from_proto(const anvil_tf::TensorProto& p, const std::string& field);
@@ -186,5 +186,9 @@ void add_array_converters(ConverterTable& t);    // tf_ops_array.cpp
 void add_imgproc_converters(ConverterTable& t);  // tf_ops_imgproc.cpp
 void add_misc_converters(ConverterTable& t);     // tf_ops_misc.cpp
 const ConverterTable& converters();
+
+/// A TF reduction (Sum, Max, Prod, ...: input 1 the reduction_indices, attr keep_dims) as the
+/// canonical `op`; `as_bool` (All/Any) reduces the bool input as int32 0/1 and casts back.
+std::vector<TT> reduce(TfBuilder& b, const std::string& op, bool as_bool = false);  // tf_ops_math
 
 }  // namespace anvil::tf_import

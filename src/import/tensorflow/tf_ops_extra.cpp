@@ -48,24 +48,7 @@ std::vector<TT> is_finite(TfBuilder& b) {
 std::vector<TT> all_any(TfBuilder& b, bool all) {
   b.need_inputs(2, 2);
   if (b.dtype(b.in[0].v) != DType::boolean) fail("input", "All/Any need a bool tensor");
-  const TT& x = b.in[0];
-  const int r = b.rank(x.v);
-  auto axes = b.const_ints(1, "reduction_indices");
-  const bool keep = b.attr_b("keep_dims", false);
-  std::set<int> red;
-  for (int64_t a : axes) red.insert(b.axis_of(a, r, "reduction_indices"));
-  if (red.empty()) return {b.unary("Identity", x)};
-  std::vector<int64_t> ca;
-  for (int a : red) ca.push_back(b.canon_axis(x, a));
-  Attributes at;
-  at.set("keepdims", int64_t{keep ? 1 : 0});
-  int y = b.emit1(all ? "ReduceProd" : "ReduceSum", {b.cast(x.v, DType::i32), b.i64s(ca)}, at);
-  y = b.cast(y, DType::boolean);
-  if (keep) return {TT{y, x.perm}};
-  std::vector<int> kept;
-  for (int k = 0; k < r; ++k)
-    if (!red.count(k)) kept.push_back(k);
-  return {TT{y, b.reduced_perm(x, kept)}};
+  return reduce(b, all ? "ReduceProd" : "ReduceSum", true);
 }
 
 std::vector<TT> floor_div(TfBuilder& b) {
@@ -101,7 +84,7 @@ std::vector<TT> bitcast(TfBuilder& b) {
   b.need_inputs(1, 1);
   const DType to = b.attr_dtype("type");
   Attributes a;
-  a.set("to", onnx_code(to));
+  a.set("to", onnx_dtype_code(to));
   return {TT{b.emit1("Bitcast", {b.src(b.in[0])}, a), {}}};
 }
 

@@ -61,27 +61,6 @@ std::vector<TT> add_n(TfBuilder& b) {
   return {b.elementwise("Sum", b.in)};
 }
 
-std::vector<TT> reduce(TfBuilder& b, const std::string& op) {
-  b.need_inputs(2, 2);
-  const TT& x = b.in[0];
-  const int r = b.rank(x.v);
-  auto axes = b.const_ints(1, "reduction_indices");
-  const bool keep = b.attr_b("keep_dims", false);
-  std::set<int> red;
-  for (int64_t a : axes) red.insert(b.axis_of(a, r, "reduction_indices"));
-  if (red.empty()) return {b.unary("Identity", x)};
-  std::vector<int64_t> ca;
-  for (int a : red) ca.push_back(b.canon_axis(x, a));
-  Attributes at;
-  at.set("keepdims", int64_t{keep ? 1 : 0});
-  int y = b.emit1(op, {x.v, b.i64s(ca)}, at);
-  if (keep) return {TT{y, x.perm}};
-  std::vector<int> kept;
-  for (int k = 0; k < r; ++k)
-    if (!red.count(k)) kept.push_back(k);
-  return {TT{y, b.reduced_perm(x, kept)}};
-}
-
 std::vector<TT> arg_max(TfBuilder& b) {
   const std::string& op = b.op();
   b.need_inputs(2, 2);
@@ -95,7 +74,7 @@ std::vector<TT> arg_max(TfBuilder& b) {
   DType ot = b.attr_dtype("output_type", anvil_tf::DT_INT64);
   if (ot != DType::i64) {
     Attributes c;
-    c.set("to", onnx_code(ot));
+    c.set("to", onnx_dtype_code(ot));
     y = b.emit1("Cast", {y}, c);
   }
   std::vector<int> kept;
@@ -119,7 +98,7 @@ std::vector<TT> top_k(TfBuilder& b) {
   a.set("sorted", int64_t{1});
   auto outs = b.emit("TopK", {v, b.i64s({k})}, a, 2);
   Attributes c;
-  c.set("to", onnx_code(DType::i32));
+  c.set("to", onnx_dtype_code(DType::i32));
   int idx = b.emit1("Cast", {outs[1]}, c);
   return {TT{outs[0], {}}, TT{idx, {}}};
 }
@@ -128,7 +107,7 @@ std::vector<TT> cast(TfBuilder& b) {
   b.need_inputs(1, 1);
   DType to = b.attr_dtype("DstT");
   Attributes a;
-  a.set("to", onnx_code(to));
+  a.set("to", onnx_dtype_code(to));
   return {b.unary("Cast", b.in[0], a)};
 }
 
@@ -150,6 +129,28 @@ std::vector<TT> select(TfBuilder& b) {
 }
 
 }  // namespace
+
+std::vector<TT> reduce(TfBuilder& b, const std::string& op, bool as_bool) {
+  b.need_inputs(2, 2);
+  const TT& x = b.in[0];
+  const int r = b.rank(x.v);
+  auto axes = b.const_ints(1, "reduction_indices");
+  const bool keep = b.attr_b("keep_dims", false);
+  std::set<int> red;
+  for (int64_t a : axes) red.insert(b.axis_of(a, r, "reduction_indices"));
+  if (red.empty()) return {b.unary("Identity", x)};
+  std::vector<int64_t> ca;
+  for (int a : red) ca.push_back(b.canon_axis(x, a));
+  Attributes at;
+  at.set("keepdims", int64_t{keep ? 1 : 0});
+  int y = b.emit1(op, {as_bool ? b.cast(x.v, DType::i32) : x.v, b.i64s(ca)}, at);
+  if (as_bool) y = b.cast(y, DType::boolean);
+  if (keep) return {TT{y, x.perm}};
+  std::vector<int> kept;
+  for (int k = 0; k < r; ++k)
+    if (!red.count(k)) kept.push_back(k);
+  return {TT{y, b.reduced_perm(x, kept)}};
+}
 
 void add_math_converters(ConverterTable& t) {
   // TF op -> canonical op of the same meaning, on the held layout

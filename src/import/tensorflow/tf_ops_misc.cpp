@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "anvil/error.h"
+#include "import/common/padding.h"
 #include "import/tensorflow/tf_builder.h"
 
 namespace anvil::tf_import {
@@ -220,17 +221,18 @@ std::vector<TT> extract_patches(TfBuilder& b) {
   if (ks.size() != 4 || st.size() != 4 || rt.size() != 4)
     fail("ksizes", "ksizes, strides and rates must have 4 values");
   const std::string padding = b.attr_s("padding");
-  int64_t oh, ow;
+  int64_t oh = 0, ow = 0;
   std::vector<int64_t> pads(8, 0);
   for (int d = 1; d <= 2; ++d) {
     const int64_t keff = (ks[static_cast<size_t>(d)] - 1) * rt[static_cast<size_t>(d)] + 1;
     const int64_t in = xs[static_cast<size_t>(d)], s = st[static_cast<size_t>(d)];
-    int64_t o;
+    int64_t o = 0;
     if (padding == "SAME") {
       o = (in + s - 1) / s;
-      const int64_t total = std::max<int64_t>((o - 1) * s + keff - in, 0);
-      pads[static_cast<size_t>(d)] = total / 2;
-      pads[static_cast<size_t>(d) + 4] = total - total / 2;
+      const imp::Pads p =
+          imp::same_pads(in, ks[static_cast<size_t>(d)], s, rt[static_cast<size_t>(d)]);
+      pads[static_cast<size_t>(d)] = p.begin;
+      pads[static_cast<size_t>(d) + 4] = p.end;
     } else if (padding == "VALID") {
       o = in < keff ? 0 : (in - keff) / s + 1;
     } else {

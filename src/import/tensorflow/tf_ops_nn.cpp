@@ -219,14 +219,14 @@ std::vector<TT> fused_batch_norm(TfBuilder& b) {
   if (!training) {
     int xin = xd == ud ? xc : b.emit1("Cast", {xc}, [&] {
       Attributes c;
-      c.set("to", onnx_code(ud));
+      c.set("to", onnx_dtype_code(ud));
       return c;
     }());
     int y = b.emit1("BatchNormalization",
                     {xin, b.src(b.in[1]), b.src(b.in[2]), b.src(b.in[3]), b.src(b.in[4])}, a);
     if (xd != ud) {
       Attributes c;
-      c.set("to", onnx_code(xd));
+      c.set("to", onnx_dtype_code(xd));
       y = b.emit1("Cast", {y}, c);
     }
     outs = {b.cf_out(y, cl), b.in[3], b.in[4], b.in[3], b.in[4]};
@@ -240,7 +240,7 @@ std::vector<TT> fused_batch_norm(TfBuilder& b) {
     count *= b.shape(xc)[static_cast<size_t>(k)];
   }
   Attributes c;
-  c.set("to", onnx_code(ud));
+  c.set("to", onnx_dtype_code(ud));
   int xf = xd == ud ? xc : b.emit1("Cast", {xc}, c);
   Attributes ra;
   ra.set("keepdims", int64_t{0});
@@ -254,7 +254,7 @@ std::vector<TT> fused_batch_norm(TfBuilder& b) {
   int y = b.emit1("BatchNormalization", {xf, b.src(b.in[1]), b.src(b.in[2]), mean, var}, a);
   if (xd != ud) {
     Attributes cb;
-    cb.set("to", onnx_code(xd));
+    cb.set("to", onnx_dtype_code(xd));
     y = b.emit1("Cast", {y}, cb);
   }
   // batch_variance is reported with Bessel's correction (n / (n - 1)), as TF does.

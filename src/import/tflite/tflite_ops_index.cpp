@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/onnx_dtype.h"
 #include "import/tflite/tflite_translator.h"
 
 namespace anvil::tflite_import {
@@ -173,38 +174,13 @@ TV pack(Translator& cx, Op op) {
   return TV{cx.node("Concat", us, at), {}};
 }
 
-int onnx_type_code(DType t) {
-  switch (t) {
-    case DType::f32:
-      return 1;
-    case DType::u8:
-      return 2;
-    case DType::i8:
-      return 3;
-    case DType::i16:
-      return 5;
-    case DType::i32:
-      return 6;
-    case DType::i64:
-      return 7;
-    case DType::boolean:
-      return 9;
-    case DType::f16:
-      return 10;
-    case DType::f64:
-      return 11;
-    default:
-      return 0;
-  }
-}
-
 TV cast(Translator& cx) {
   const TV x = cx.in(0);
   const DType ot = cx.dtype_of_tensor(cx.outs_[0]);
-  const int code = onnx_type_code(ot);
+  const int64_t code = onnx_dtype_code(ot);
   if (code == 0) cx.unsupported_here(std::string("CAST to ") + dtype_name(ot));
   Attributes at;
-  at.set("to", int64_t{code});
+  at.set("to", code);
   return TV{cx.node("Cast", {x.v}, at), x.perm};
 }
 
@@ -222,7 +198,7 @@ TV arg_minmax(Translator& cx, bool max) {
   const DType ot = cx.dtype_of_tensor(cx.outs_[0]);
   if (ot != DType::i64) {
     Attributes c;
-    c.set("to", int64_t{onnx_type_code(ot)});
+    c.set("to", onnx_dtype_code(ot));
     y = cx.node("Cast", {y}, c);
   }
   return TV{y, {}};
