@@ -5,8 +5,12 @@
 source "$(dirname "$0")/lib/common.sh" "$@"
 FX="$SRC/tests/data/fixtures"
 H5="$FX/keras/resnet_small/model.h5"
-TFLITE=$(find "$FX/tflite" -name '*.tflite' | sort | head -1)
-PB=$(find "$FX/tensorflow" -name 'frozen_model.pb' | sort | head -1)
+# (the first file of each sorted list; not `sort | head -1`: under pipefail, sort can be killed by
+# SIGPIPE once head has exited, which failed this test now and then without a word)
+mapfile -t tflites < <(find "$FX/tflite" -name '*.tflite' | sort)
+mapfile -t pbs < <(find "$FX/tensorflow" -name 'frozen_model.pb' | sort)
+TFLITE=${tflites[0]}
+PB=${pbs[0]}
 
 # A truncated or corrupt binary GraphDef: the TensorFlow importer's reason.
 size=$(stat -c %s "$PB")
